@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * canaryd's kernel programs.
+ *
+ *   ingress (tc clsact ingress, or XDP): a packet to a VIP is sent to the
+ *     backend its flow is pinned to; a new flow first picks stable or canary
+ *     by weight and a backend inside that version.
+ *   egress (tc clsact egress): a reply from a backend gets the VIP back as
+ *     its source, after routing, so reverse-path filtering only ever sees
+ *     real backend addresses.
+ *
+ * Both count per service and version what the agent needs to judge a canary.
+ */
+#include "lib/common.h"
+#include "lib/conntrack.h"
+#include "lib/ctx.h"
+#include "lib/http.h"
+#include "lib/lb.h"
+#include "lib/maps.h"
+#include "lib/metrics.h"
+#include "lib/nat.h"
+#include "lib/parse.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* What the ingress half decided for one packet. */
+struct ingress_verdict {
+	__be32 addr; /* rewrite the destination to this backend ... */
+	__be16 port;
+	__u8 translate; /* ... when set; otherwise pass the packet untouched */
+};
+
+/*
+ * A flow the agent asked to reset (an aborted canary) is re-steered to a
+ * stable backend. That backend has no such connection and answers with a
+ * RST, which the egress program restores to the VIP: the client sees the
+ * reset on its next packet instead of hanging.
+ */
+__canary_inline void ingress_resteer(const struct canary_pkt *pkt, struct canary_ct_entry *e,
+				     __u64 now)
+{
+	struct canary_service_key skey = {
+		.vip = pkt->tuple.daddr,
+		.port = pkt->tuple.dport,
+		.proto = pkt->tuple.proto,
+	};
+	const struct canary_backend *be;
+	struct canary_service *svc;
+	__u8 version = CANARY_V_STABLE;
+
+	svc = bpf_map_lookup_elem(&services_v1, &skey);
+	if (!svc)
+		return;
+	be = lb_pick_backend(svc, &pkt->tuple, &version);
+	if (!be || version != CANARY_V_STABLE)
+		return;
+	if (ct_put_reverse(&pkt->tuple, be, e->svc_id, e->version, now))
+		return;
+	e->nat_addr = be->addr;
+	e->nat_port = be->port;
+	ct_set_flags(e, CANARY_CT_F_RESTEERED);
+	reason_count(CANARY_R_RESET_STEERED);
+}
+
+/* First packet of a flow (or one whose entry was lost): choose and record. */
+__canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt *pkt, __u64 now)
+{
+	struct canary_service_key skey = {
+		.vip = pkt->tuple.daddr,
+		.port = pkt->tuple.dport,
+		.proto = pkt->tuple.proto,
+	};
+	const struct canary_backend *be;
+	struct canary_service *svc;
+	struct canary_metrics *m;
+	struct canary_ct_entry *e;
+	int opening;
+	__u8 version;
+
+	svc = bpf_map_lookup_elem(&services_v1, &skey);
+	if (!svc) {
+		reason_count(CANARY_R_NO_SERVICE);
+		return NULL;
+	}
+	opening = pkt->tuple.proto == IPPROTO_UDP ||
+		  (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+	if (!opening)
+		reason_count(CANARY_R_CT_MISS_NON_SYN);
+
+	version = lb_pick_version(svc, &pkt->tuple);
+	be = lb_pick_backend(svc, &pkt->tuple, &version);
+	if (!be) {
+		reason_count(CANARY_R_NO_BACKEND);
+		return NULL;
+	}
+	e = ct_create(pkt, svc, be, version, now);
+	if (!e) {
+		reason_count(CANARY_R_CT_FULL);
+		return NULL;
+	}
+	reason_count(CANARY_R_NEW_FLOW);
+	m = metrics_of(svc->id, version);
+	if (m && opening)
+		m->conns_opened += 1;
+	return e;
+}
+
+/* Decide for one packet; pkt is left parsed for the caller's rewrite. */
+__canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *data,
+				    void *data_end, struct canary_pkt *pkt,
+				    struct ingress_verdict *v)
+{
+	struct canary_ct_entry *e;
+	struct canary_metrics *m;
+	__u64 now;
+	int reason;
+
+	reason = parse_ipv4(data, data_end, pkt);
+	if (reason != PARSE_OK) {
+		reason_count(reason);
+		return;
+	}
+	now = bpf_ktime_get_ns();
+	e = bpf_map_lookup_elem(&conntrack_v1, &pkt->tuple);
+	if (e && (e->flags & CANARY_CT_F_REVERSE))
+		return; /* a backend's packet seen on ingress: not ours to change */
+	if (!e || ct_is_port_reuse(pkt, e))
+		e = ingress_new_flow(pkt, now);
+	else
+		reason_count(CANARY_R_FORWARD);
+	if (!e)
+		return;
+
+	if ((e->flags & (CANARY_CT_F_RESET_REQ | CANARY_CT_F_RESTEERED)) == CANARY_CT_F_RESET_REQ)
+		ingress_resteer(pkt, e, now);
+	if (pkt->tcp_flags & TCP_FLAG_FIN)
+		ct_set_flags(e, CANARY_CT_F_FIN_SEEN);
+	ct_touch(e, now);
+
+	m = metrics_of(e->svc_id, e->version);
+	if (m) {
+		m->packets_in += 1;
+		m->bytes_in += pkt->ip_len;
+	}
+	if (pkt->tuple.proto == IPPROTO_TCP)
+		http_on_request_data(ctx, kind, pkt, e, m, now);
+
+	v->addr = e->nat_addr;
+	v->port = e->nat_port;
+	v->translate = 1;
+}
+
+/* TCP flags on a reply: handshake completion, refusals and resets. */
+__canary_inline void egress_tcp_state(const struct canary_pkt *pkt, struct canary_ct_entry *fwd,
+				      struct canary_metrics *m)
+{
+	if ((pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == (TCP_FLAG_SYN | TCP_FLAG_ACK)) {
+		fwd->server_seq_end = pkt->seq + 1;
+		ct_set_flags(fwd, CANARY_CT_F_ESTABLISHED | CANARY_CT_F_SSEQ_VALID);
+		return;
+	}
+	if (pkt->tcp_flags & TCP_FLAG_FIN)
+		ct_set_flags(fwd, CANARY_CT_F_FIN_SEEN);
+	if (!(pkt->tcp_flags & TCP_FLAG_RST) || (fwd->flags & CANARY_CT_F_RST_SEEN))
+		return;
+	ct_set_flags(fwd, CANARY_CT_F_RST_SEEN);
+	/* The RST we provoked ourselves by re-steering is not the backend's fault. */
+	if (!m || (fwd->flags & CANARY_CT_F_RESTEERED))
+		return;
+	if (fwd->flags & CANARY_CT_F_ESTABLISHED)
+		m->conns_reset += 1;
+	else
+		m->conns_refused += 1;
+}
+
+SEC("tc")
+int canary_tc_ingress(struct __sk_buff *skb)
+{
+	struct ingress_verdict v = {};
+	struct canary_pkt pkt = {};
+
+	/* Headers must be linear for direct access; pull them if the driver did not. */
+	if ((void *)(long)skb->data + ETH_HLEN + 60 + 60 > (void *)(long)skb->data_end)
+		bpf_skb_pull_data(skb, skb->len < MAX_PAYLOAD_OFF ? skb->len : MAX_PAYLOAD_OFF);
+
+	ingress_handle(skb, CANARY_CTX_TC, (void *)(long)skb->data, (void *)(long)skb->data_end,
+		       &pkt, &v);
+	if (!v.translate)
+		return TC_ACT_OK;
+	if (nat_rewrite_tc(skb, &pkt, NAT_DST, v.addr, v.port))
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
+
+SEC("xdp")
+int canary_xdp_ingress(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ingress_verdict v = {};
+	struct canary_pkt pkt = {};
+
+	ingress_handle(ctx, CANARY_CTX_XDP, data, data_end, &pkt, &v);
+	if (!v.translate)
+		return XDP_PASS;
+	if (nat_rewrite_dst_xdp(ctx, &pkt, v.addr, v.port))
+		return XDP_DROP;
+	return XDP_PASS;
+}
+
+SEC("tc")
+int canary_tc_egress(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct canary_ct_entry *rev, *fwd;
+	struct canary_metrics *m;
+	struct canary_pkt pkt = {};
+	struct canary_ct_key fkey;
+	__be32 vip;
+	__be16 vport;
+	__u64 now;
+
+	if (parse_ipv4(data, data_end, &pkt) != PARSE_OK)
+		return TC_ACT_OK;
+	rev = bpf_map_lookup_elem(&conntrack_v1, &pkt.tuple);
+	if (!rev || !(rev->flags & CANARY_CT_F_REVERSE))
+		return TC_ACT_OK;
+
+	now = bpf_ktime_get_ns();
+	vip = rev->nat_addr;
+	vport = rev->nat_port;
+	ct_touch(rev, now);
+	reason_count(CANARY_R_REPLY);
+	m = metrics_of(rev->svc_id, rev->version);
+	if (m) {
+		m->packets_out += 1;
+		m->bytes_out += pkt.ip_len;
+	}
+
+	ct_forward_key_of_reply(&fkey, &pkt.tuple, rev);
+	fwd = bpf_map_lookup_elem(&conntrack_v1, &fkey);
+	/*
+	 * A reverse entry outlives its flow when the client port is reused for
+	 * a flow to another backend: a late packet of the old backend must not
+	 * touch the new flow's state.
+	 */
+	if (fwd && (fwd->nat_addr != pkt.tuple.saddr || fwd->nat_port != pkt.tuple.sport))
+		fwd = NULL;
+	if (!fwd)
+		reason_count(CANARY_R_REPLY_NO_FORWARD);
+	else if (pkt.tuple.proto == IPPROTO_TCP) {
+		egress_tcp_state(&pkt, fwd, m);
+		http_on_response_data(skb, &pkt, fwd, m, now);
+	}
+
+	if (nat_rewrite_tc(skb, &pkt, NAT_SRC, vip, vport))
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Connection tracking: one shared LRU, two entries per flow. The forward
+ * entry (client -> VIP) pins the flow to its backend; the reverse entry
+ * (backend -> client) tells the egress program which VIP to restore.
+ */
+#ifndef CANARY_BPF_CONNTRACK_H
+#define CANARY_BPF_CONNTRACK_H
+
+#include "maps.h"
+#include "parse.h"
+
+/* Refresh last_seen_ns at most this often, to keep the entry's cache line quiet. */
+#define CT_TOUCH_INTERVAL_NS 1000000000ULL
+
+/* Several programs on several CPUs update one entry's flags: use atomics. */
+__canary_inline void ct_set_flags(struct canary_ct_entry *e, __u32 flags)
+{
+	__sync_fetch_and_or(&e->flags, flags);
+}
+
+__canary_inline void ct_clear_flags(struct canary_ct_entry *e, __u32 flags)
+{
+	__sync_fetch_and_and(&e->flags, ~flags);
+}
+
+__canary_inline void ct_touch(struct canary_ct_entry *e, __u64 now)
+{
+	if (now - e->last_seen_ns > CT_TOUCH_INTERVAL_NS)
+		e->last_seen_ns = now;
+}
+
+/* Key of the reply direction of a flow sent to backend be. */
+__canary_inline void ct_reverse_key(struct canary_ct_key *rkey, const struct canary_ct_key *fwd,
+				    const struct canary_backend *be)
+{
+	rkey->saddr = be->addr;
+	rkey->sport = be->port;
+	rkey->daddr = fwd->saddr;
+	rkey->dport = fwd->sport;
+	rkey->proto = fwd->proto;
+	rkey->pad[0] = rkey->pad[1] = rkey->pad[2] = 0;
+}
+
+/* Key of the forward direction, rebuilt from a reply and its reverse entry. */
+__canary_inline void ct_forward_key_of_reply(struct canary_ct_key *fkey,
+					     const struct canary_ct_key *reply,
+					     const struct canary_ct_entry *rev)
+{
+	fkey->saddr = reply->daddr;
+	fkey->sport = reply->dport;
+	fkey->daddr = rev->nat_addr;
+	fkey->dport = rev->nat_port;
+	fkey->proto = reply->proto;
+	fkey->pad[0] = fkey->pad[1] = fkey->pad[2] = 0;
+}
+
+/* Write the reverse entry for a flow of tuple fwd that goes to backend be. */
+__canary_inline int ct_put_reverse(const struct canary_ct_key *fwd, const struct canary_backend *be,
+				   __u32 svc_id, __u8 version, __u64 now)
+{
+	struct canary_ct_key rkey;
+	struct canary_ct_entry rev = {
+		.nat_addr = fwd->daddr,
+		.nat_port = fwd->dport,
+		.version = version,
+		.flags = CANARY_CT_F_REVERSE,
+		.svc_id = svc_id,
+		.created_ns = now,
+		.last_seen_ns = now,
+	};
+
+	ct_reverse_key(&rkey, fwd, be);
+	return bpf_map_update_elem(&conntrack_v1, &rkey, &rev, BPF_ANY);
+}
+
+/*
+ * Create both entries of a new flow. Returns the forward entry as stored in
+ * the map, or NULL if the map refused the insert.
+ */
+__canary_inline struct canary_ct_entry *ct_create(const struct canary_pkt *pkt,
+						  const struct canary_service *svc,
+						  const struct canary_backend *be, __u8 version,
+						  __u64 now)
+{
+	struct canary_ct_entry fwd = {
+		.nat_addr = be->addr,
+		.nat_port = be->port,
+		.version = version,
+		.svc_id = svc->id,
+		.created_ns = now,
+		.last_seen_ns = now,
+	};
+
+	if (svc->flags & CANARY_SVC_F_HTTP)
+		fwd.flags |= CANARY_CT_F_HTTP;
+	if (pkt->tuple.proto == IPPROTO_TCP && (pkt->tcp_flags & TCP_FLAG_SYN)) {
+		/* The SYN takes one sequence number; data starts after it. */
+		fwd.client_seq_end = pkt->seq + 1;
+		fwd.flags |= CANARY_CT_F_CSEQ_VALID;
+	}
+	if (ct_put_reverse(&pkt->tuple, be, svc->id, version, now))
+		return NULL;
+	if (bpf_map_update_elem(&conntrack_v1, &pkt->tuple, &fwd, BPF_ANY))
+		return NULL;
+	return bpf_map_lookup_elem(&conntrack_v1, &pkt->tuple);
+}
+
+/*
+ * A SYN on a tuple whose flow was established or is over opens a new flow.
+ * A retransmitted SYN (same initial sequence number, no data sent since)
+ * keeps its backend, also when the SYN-ACK it answers was lost after we saw it.
+ */
+__canary_inline int ct_is_port_reuse(const struct canary_pkt *pkt, const struct canary_ct_entry *e)
+{
+	if (pkt->tuple.proto != IPPROTO_TCP)
+		return 0;
+	if ((pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
+		return 0;
+	if (e->flags & (CANARY_CT_F_RST_SEEN | CANARY_CT_F_FIN_SEEN | CANARY_CT_F_RESTEERED))
+		return 1;
+	if ((e->flags & CANARY_CT_F_CSEQ_VALID) && e->client_seq_end == pkt->seq + 1)
+		return 0;
+	return (e->flags & CANARY_CT_F_ESTABLISHED) != 0;
+}
+
+/* Sequence comparison that survives wrap-around. */
+__canary_inline int seq_after(__u32 a, __u32 b)
+{
+	return (__s32)(a - b) > 0;
+}
+
+#endif /* CANARY_BPF_CONNTRACK_H */

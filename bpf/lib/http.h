@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Request/response turns on a TCP flow. A request starts when client data
+ * arrives on an idle flow and ends at the first byte of the backend's answer;
+ * the difference is the latency sample. New data is told from retransmitted
+ * data by the highest sequence number seen in each direction, so a
+ * retransmitted segment never counts twice.
+ */
+#ifndef CANARY_BPF_HTTP_H
+#define CANARY_BPF_HTTP_H
+
+#include "conntrack.h"
+#include "ctx.h"
+#include "metrics.h"
+
+/* TLS records start 0x16 0x03; HTTP/2 with prior knowledge starts "PRI ". */
+__canary_inline int payload_is_opaque(const char *b)
+{
+	if (b[0] == 0x16 && b[1] == 0x03)
+		return 1;
+	return b[0] == 'P' && b[1] == 'R' && b[2] == 'I' && b[3] == ' ';
+}
+
+/*
+ * Is this segment new data, past everything seen before in its direction?
+ * Updates the mark when it is.
+ */
+__canary_inline int seq_advance(struct canary_ct_entry *e, __u32 *mark, __u32 valid_flag,
+				const struct canary_pkt *pkt)
+{
+	__u32 end = pkt->seq + pkt->payload_len;
+
+	if ((e->flags & valid_flag) && !seq_after(end, *mark))
+		return 0;
+	*mark = end;
+	if (!(e->flags & valid_flag))
+		ct_set_flags(e, valid_flag);
+	return 1;
+}
+
+/* Classify a flow by its first client bytes, once. Returns 1 if opaque. */
+__canary_inline int http_probe(void *ctx, enum canary_ctx_kind kind, const struct canary_pkt *pkt,
+			       struct canary_ct_entry *e)
+{
+	char buf[SNIFF_LEN] = {};
+
+	if (e->flags & CANARY_CT_F_PROBED)
+		return (e->flags & CANARY_CT_F_OPAQUE) != 0;
+	/* Segments shorter than SNIFF_LEN cannot start a TLS or HTTP/2 flow we care about. */
+	if (pkt->payload_len >= SNIFF_LEN && !ctx_load_sniff(ctx, kind, pkt->payload_off, buf) &&
+	    payload_is_opaque(buf)) {
+		ct_set_flags(e, CANARY_CT_F_PROBED | CANARY_CT_F_OPAQUE);
+		reason_count(CANARY_R_OPAQUE);
+		return 1;
+	}
+	ct_set_flags(e, CANARY_CT_F_PROBED);
+	return 0;
+}
+
+/* Client -> backend data: maybe the start of a request. */
+__canary_inline void http_on_request_data(void *ctx, enum canary_ctx_kind kind,
+					  const struct canary_pkt *pkt, struct canary_ct_entry *e,
+					  struct canary_metrics *m, __u64 now)
+{
+	if (!(e->flags & CANARY_CT_F_HTTP) || pkt->payload_len == 0)
+		return;
+	if (http_probe(ctx, kind, pkt, e))
+		return;
+	if (!seq_advance(e, &e->client_seq_end, CANARY_CT_F_CSEQ_VALID, pkt))
+		return;
+	/* Pipelined or continued request data while one is in flight: same turn. */
+	if (e->flags & CANARY_CT_F_IN_REQUEST)
+		return;
+	e->req_start_ns = now;
+	ct_set_flags(e, CANARY_CT_F_IN_REQUEST);
+	if (m)
+		m->requests += 1;
+}
+
+/* Backend -> client data: maybe the first byte of the response. */
+__canary_inline void http_on_response_data(struct __sk_buff *skb, const struct canary_pkt *pkt,
+					   struct canary_ct_entry *e, struct canary_metrics *m,
+					   __u64 now)
+{
+	char buf[SNIFF_LEN] = {};
+	__u32 class = CANARY_STATUS_OTHER;
+
+	if (!(e->flags & CANARY_CT_F_HTTP) || (e->flags & CANARY_CT_F_OPAQUE) ||
+	    pkt->payload_len == 0)
+		return;
+	if (!seq_advance(e, &e->server_seq_end, CANARY_CT_F_SSEQ_VALID, pkt))
+		return;
+	if (!(e->flags & CANARY_CT_F_IN_REQUEST))
+		return;
+	ct_clear_flags(e, CANARY_CT_F_IN_REQUEST);
+	if (!m)
+		return;
+	if (pkt->payload_len >= SNIFF_LEN &&
+	    !ctx_load_sniff(skb, CANARY_CTX_TC, pkt->payload_off, buf))
+		class = http_status_class(buf);
+	m->responses[class < CANARY_STATUS_CLASSES ? class : 0] += 1;
+	metrics_latency(m, now - e->req_start_ns);
+}
+
+#endif /* CANARY_BPF_HTTP_H */

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The maps, pinned by name under the agent's bpffs root (default
+ * /sys/fs/bpf/canaryd). Names carry the layout version of headers/.
+ */
+#ifndef CANARY_BPF_MAPS_H
+#define CANARY_BPF_MAPS_H
+
+#include "common.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CANARY_MAX_SERVICES);
+	__type(key, struct canary_service_key);
+	__type(value, struct canary_service);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} services_v1 SEC(".maps");
+
+/* Shared, not per-CPU: a reply may be handled on another CPU than its request. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CANARY_CT_MAX_ENTRIES);
+	__type(key, struct canary_ct_key);
+	__type(value, struct canary_ct_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} conntrack_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, CANARY_MAX_OVERRIDES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct canary_override_key);
+	__type(value, struct canary_override);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} overrides_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CANARY_MAX_SERVICES *CANARY_V_COUNT);
+	__type(key, __u32);
+	__type(value, struct canary_metrics);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} metrics_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CANARY_R_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} reasons_v1 SEC(".maps");
+
+#endif /* CANARY_BPF_MAPS_H */

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Constants shared by the kernel programs and the agent. Changing one of the
+ * sizes below changes a map layout: bump CANARY_LAYOUT_VERSION with it so an
+ * old pinned map is never misread.
+ */
+#ifndef CANARY_CONSTS_H
+#define CANARY_CONSTS_H
+
+/* Appended to every pinned map name, e.g. "canaryd_services_v1". */
+#define CANARY_LAYOUT_VERSION 1
+
+#define CANARY_MAX_SERVICES   1024
+#define CANARY_MAX_BACKENDS   16 /* per version */
+#define CANARY_MAX_OVERRIDES  4096
+#define CANARY_CT_MAX_ENTRIES 262144 /* forward + reverse, so 128k flows */
+#define CANARY_NAME_LEN	      32
+
+/* Weights are basis points: 10000 = 100%, so 1 = 0.01%. */
+#define CANARY_WEIGHT_MAX 10000
+
+enum canary_version {
+	CANARY_V_STABLE = 0,
+	CANARY_V_CANARY = 1,
+	CANARY_V_COUNT = 2,
+};
+
+enum canary_affinity {
+	CANARY_AFFINITY_NONE = 0,
+	CANARY_AFFINITY_CLIENT_IP = 1,
+};
+
+/* struct canary_service.flags */
+#define CANARY_SVC_F_HTTP (1U << 0) /* sniff HTTP/1.x requests and status codes */
+
+/* struct canary_ct_entry.flags */
+#define CANARY_CT_F_REVERSE	(1U << 0) /* key is backend -> client (reply side) */
+#define CANARY_CT_F_ESTABLISHED (1U << 1) /* backend answered the SYN */
+#define CANARY_CT_F_OPAQUE	(1U << 2) /* TLS or HTTP/2: TCP-level metrics only */
+#define CANARY_CT_F_IN_REQUEST	(1U << 3) /* request sent, no response byte yet */
+#define CANARY_CT_F_RESET_REQ	(1U << 4) /* agent asked to reset this flow */
+#define CANARY_CT_F_RESTEERED	(1U << 5) /* sent to a stable backend to get a RST */
+#define CANARY_CT_F_RST_SEEN	(1U << 6) /* a RST was counted for this flow */
+#define CANARY_CT_F_FIN_SEEN	(1U << 7)
+#define CANARY_CT_F_CSEQ_VALID	(1U << 8)  /* client_seq_end is set */
+#define CANARY_CT_F_SSEQ_VALID	(1U << 9)  /* server_seq_end is set */
+#define CANARY_CT_F_PROBED	(1U << 10) /* first client payload was classified */
+#define CANARY_CT_F_HTTP	(1U << 11) /* service speaks HTTP/1.x: sniff it */
+
+/*
+ * Latency histogram: log-linear over microseconds. Values below
+ * CANARY_HIST_SUB are counted exactly; above, each power of two is cut into
+ * CANARY_HIST_SUB equal buckets, so a bucket is at most 1/16 = 6.25% wide and
+ * its midpoint is within 3.2% of any value in it. The last bucket also takes
+ * everything longer than 2^CANARY_HIST_MAX_EXP us (about 16.8 s).
+ */
+#define CANARY_HIST_SUB_BITS 4
+#define CANARY_HIST_SUB	     (1U << CANARY_HIST_SUB_BITS)
+#define CANARY_HIST_MAX_EXP  24
+#define CANARY_HIST_BUCKETS  ((CANARY_HIST_MAX_EXP - CANARY_HIST_SUB_BITS + 1) * CANARY_HIST_SUB)
+
+/* Response status classes 1xx..5xx, plus one for unparseable responses. */
+#define CANARY_STATUS_CLASSES 6
+#define CANARY_STATUS_OTHER   0
+
+/*
+ * Why a packet was passed untouched, dropped or handled. One per-CPU
+ * counter each, so an operator can see where traffic goes.
+ */
+enum canary_reason {
+	CANARY_R_NOT_IPV4 = 0,	   /* IPv6, ARP, ... */
+	CANARY_R_MALFORMED,	   /* truncated or bad header */
+	CANARY_R_FRAGMENT,	   /* IP fragment: ports unknown */
+	CANARY_R_NOT_TCP_UDP,	   /* ICMP, ... */
+	CANARY_R_NO_SERVICE,	   /* destination is not a VIP */
+	CANARY_R_NO_BACKEND,	   /* VIP without a backend for the chosen version */
+	CANARY_R_CT_MISS_NON_SYN,  /* mid-flow packet without an entry: re-chosen */
+	CANARY_R_CT_FULL,	   /* conntrack insert failed */
+	CANARY_R_NEW_FLOW,	   /* new connection or UDP flow translated */
+	CANARY_R_FORWARD,	   /* packet of a known flow translated */
+	CANARY_R_REPLY,		   /* reply reverse-translated */
+	CANARY_R_OPAQUE,	   /* flow marked TLS/HTTP2: TCP metrics only */
+	CANARY_R_RESET_STEERED,	   /* reset-requested flow sent to stable for a RST */
+	CANARY_R_REPLY_NO_FORWARD, /* reply whose forward entry is gone */
+	CANARY_R_COUNT,
+};
+
+#endif /* CANARY_CONSTS_H */

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Map keys and values shared by the kernel programs and the agent. This is
+ * the only place a map layout is defined. Every field is fixed-size and
+ * explicitly padded so both sides and bpftool's BTF dump agree byte for byte.
+ * Addresses and ports are in network byte order (__be*), everything else in
+ * host order.
+ */
+#ifndef CANARY_STRUCTS_H
+#define CANARY_STRUCTS_H
+
+#include <linux/types.h>
+#include "canary_consts.h"
+
+/* services_v1 key: a service is VIP:port/proto. */
+struct canary_service_key {
+	__be32 vip;
+	__be16 port;
+	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;
+};
+
+struct canary_backend {
+	__be32 addr;
+	__be16 port;
+	__u16 pad;
+};
+
+/*
+ * services_v1 value. The whole state of a service is one hash value, so the
+ * agent replaces it atomically for every CPU with one update.
+ */
+struct canary_service {
+	__u32 id;	  /* slot in metrics_v1, 0..CANARY_MAX_SERVICES-1 */
+	__u32 generation; /* bumped by the agent on every change */
+	__u32 seed;	  /* hash seed, so two services split independently */
+	__u16 weight;	  /* canary share in basis points, 0..10000 */
+	__u8 affinity;	  /* enum canary_affinity */
+	__u8 flags;	  /* CANARY_SVC_F_* */
+	__u8 n_backends[CANARY_V_COUNT];
+	__u8 pad[2];
+	char name[CANARY_NAME_LEN]; /* rollout name, for people reading the map */
+	struct canary_backend backends[CANARY_V_COUNT][CANARY_MAX_BACKENDS];
+};
+
+/* conntrack_v1 key: the tuple as the packet carries it. */
+struct canary_ct_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+/*
+ * conntrack_v1 value. A flow has two entries: the forward one, keyed
+ * client -> VIP, holds the backend and the request state; the reverse one,
+ * keyed backend -> client, holds the VIP to restore on replies.
+ */
+struct canary_ct_entry {
+	__be32 nat_addr; /* forward: backend address; reverse: VIP */
+	__be16 nat_port;
+	__u8 version; /* enum canary_version */
+	__u8 pad;
+	__u32 flags; /* CANARY_CT_F_*, changed with atomic or/and */
+	__u32 svc_id;
+	__u64 created_ns;
+	__u64 last_seen_ns;
+	__u64 req_start_ns;   /* forward: when the request in flight started */
+	__u32 client_seq_end; /* forward: highest client seq + len seen */
+	__u32 server_seq_end; /* forward: highest backend seq + len seen */
+};
+
+/* overrides_v1 (LPM trie) key: prefixlen counts svc_id's 32 bits too. */
+struct canary_override_key {
+	__u32 prefixlen;
+	__u32 svc_id;
+	__be32 addr;
+};
+
+struct canary_override {
+	__u32 version; /* enum canary_version */
+};
+
+/*
+ * metrics_v1 value (per-CPU array, index svc_id * CANARY_V_COUNT + version).
+ * The agent sums the CPUs. Bytes and packets count whole IP datagrams.
+ */
+struct canary_metrics {
+	__u64 conns_opened;  /* SYN of a new flow (or a new UDP flow) */
+	__u64 conns_refused; /* backend answered the SYN with a RST */
+	__u64 conns_reset;   /* backend reset an established flow */
+	__u64 requests;
+	__u64 responses[CANARY_STATUS_CLASSES]; /* [1..5] = 1xx..5xx, [0] other */
+	__u64 bytes_in;				/* client -> backend */
+	__u64 bytes_out;			/* backend -> client */
+	__u64 packets_in;
+	__u64 packets_out;
+	__u64 latency_count;
+	__u64 latency_sum_us;
+	__u64 latency_hist[CANARY_HIST_BUCKETS];
+};
+
+#endif /* CANARY_STRUCTS_H */

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install every Debian package that canaryd's build, tests, demo and
+# benchmarks need. Idempotent: packages already present are left alone, and
+# nothing is downloaded when everything is there.
+set -euo pipefail
+
+PACKAGES=(
+	# build: BPF programs, skeleton, user space
+	clang llvm gcc make pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
+	linux-libc-dev libc6-dev
+	# agent libraries
+	libyaml-dev libjansson-dev libmicrohttpd-dev
+	# tests: unit tests under sanitizers, labs
+	libcmocka-dev libclang-rt-14-dev iproute2 util-linux procps ethtool python3 curl
+	# code checks
+	clang-format clang-tidy cppcheck
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+	[ "$status" = installed ] || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all ${#PACKAGES[@]} packages present"
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}" >&2
+	echo "install-deps: run as root (or: sudo $0) to install them" >&2
+	exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
