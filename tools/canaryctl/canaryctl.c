@@ -1,0 +1,456 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * canaryctl: the operator's CLI. The verbs here read and patch the pinned
+ * maps directly, so they work during an incident while the agent is down.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <linux/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "attach.h"
+#include "dataplane.h"
+#include "log.h"
+#include "netparse.h"
+#include "stats.h"
+
+struct ctl {
+	const char *bpffs;
+	bool json;
+	struct canary_dp *dp;
+};
+
+static const char *const version_names[CANARY_V_COUNT] = { "stable", "canary" };
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: canaryctl [--bpffs DIR] [-o json] VERB [ARGS]\n"
+		"verbs (they read the pinned maps directly; no agent needed):\n"
+		"  maps                              services, weights, per-version counters\n"
+		"  flows [NAME]                      tracked connections\n"
+		"  emergency-rollback NAME [--connections reset|drain]\n"
+		"                                    canary weight to 0 now; reset (default)\n"
+		"                                    or drain its established connections\n"
+		"  uninstall                         detach from every interface of this\n"
+		"                                    network namespace and remove the pins\n"
+		"default --bpffs: %s\n",
+		DP_DEFAULT_BPFFS);
+}
+
+static int open_maps(struct ctl *c)
+{
+	int err = dp_open_pinned(c->bpffs, &c->dp);
+
+	if (err)
+		fprintf(stderr, "canaryctl: cannot open canaryd maps under %s: %s%s\n", c->bpffs,
+			strerror(-err),
+			err == -ENOENT ? " (is canaryd running or installed? see --bpffs)" : "");
+	return err;
+}
+
+/* ---- maps ---- */
+
+/* Counters are u64; JSON integers are signed 64-bit. Counters stay below 2^63. */
+static json_t *json_u64(__u64 v)
+{
+	return json_integer((json_int_t)v);
+}
+
+static json_t *metrics_json(const struct canary_metrics *m)
+{
+	static const char *const classes[CANARY_STATUS_CLASSES] = { "other", "1xx", "2xx",
+								    "3xx",   "4xx", "5xx" };
+	json_t *obj = json_object(), *resp = json_object();
+	int i;
+
+	for (i = 0; i < CANARY_STATUS_CLASSES; i++)
+		json_object_set_new(resp, classes[i], json_u64(m->responses[i]));
+	json_object_set_new(obj, "conns_opened", json_u64(m->conns_opened));
+	json_object_set_new(obj, "conns_refused", json_u64(m->conns_refused));
+	json_object_set_new(obj, "conns_reset", json_u64(m->conns_reset));
+	json_object_set_new(obj, "requests", json_u64(m->requests));
+	json_object_set_new(obj, "responses", resp);
+	json_object_set_new(obj, "bytes_in", json_u64(m->bytes_in));
+	json_object_set_new(obj, "bytes_out", json_u64(m->bytes_out));
+	json_object_set_new(obj, "packets_in", json_u64(m->packets_in));
+	json_object_set_new(obj, "packets_out", json_u64(m->packets_out));
+	json_object_set_new(obj, "latency_count", json_u64(m->latency_count));
+	json_object_set_new(obj, "latency_sum_us", json_u64(m->latency_sum_us));
+	json_object_set_new(obj, "latency_p50_us", json_real(stats_latency_quantile_us(m, 0.50)));
+	json_object_set_new(obj, "latency_p99_us", json_real(stats_latency_quantile_us(m, 0.99)));
+	return obj;
+}
+
+static json_t *endpoints_json(const struct canary_service *svc, int v)
+{
+	json_t *arr = json_array();
+	char ep[32];
+	int i;
+
+	for (i = 0; i < svc->n_backends[v] && i < CANARY_MAX_BACKENDS; i++)
+		json_array_append_new(arr, json_string(format_endpoint(svc->backends[v][i].addr,
+								       svc->backends[v][i].port, ep,
+								       sizeof(ep))));
+	return arr;
+}
+
+static void print_version_line(const char *name, const struct canary_metrics *m)
+{
+	printf("  %-7s %8llu %7llu %6llu %9llu %8llu %8llu %8.0f %8.0f %11llu %11llu\n", name,
+	       (unsigned long long)m->conns_opened, (unsigned long long)m->conns_refused,
+	       (unsigned long long)m->conns_reset, (unsigned long long)m->requests,
+	       (unsigned long long)m->responses[2], (unsigned long long)m->responses[5],
+	       stats_latency_quantile_us(m, 0.50), stats_latency_quantile_us(m, 0.99),
+	       (unsigned long long)m->bytes_in, (unsigned long long)m->bytes_out);
+}
+
+struct maps_walk {
+	struct ctl *c;
+	json_t *services;
+	int err;
+};
+
+static int show_service(const struct canary_service_key *key, const struct canary_service *svc,
+			void *arg)
+{
+	struct maps_walk *w = arg;
+	struct canary_metrics m[CANARY_V_COUNT];
+	char vip[32], weight[16];
+	json_t *obj;
+	int v;
+
+	for (v = 0; v < CANARY_V_COUNT; v++) {
+		w->err = dp_metrics_read(w->c->dp, svc->id, v, &m[v]);
+		if (w->err)
+			return 1;
+	}
+	format_endpoint(key->vip, key->port, vip, sizeof(vip));
+	format_weight(svc->weight, weight, sizeof(weight));
+	if (!w->c->json) {
+		printf("%s  %s/%s  weight %s%%  affinity %s  id %u  generation %u\n", svc->name,
+		       vip, service_protocol_name(key, svc->flags), weight,
+		       svc->affinity == CANARY_AFFINITY_CLIENT_IP ? "client-ip" : "none", svc->id,
+		       svc->generation);
+		printf("  %-7s %8s %7s %6s %9s %8s %8s %8s %8s %11s %11s\n", "VERSION", "CONNS",
+		       "REFUSED", "RESET", "REQUESTS", "2XX", "5XX", "P50_US", "P99_US", "BYTES_IN",
+		       "BYTES_OUT");
+		for (v = 0; v < CANARY_V_COUNT; v++)
+			print_version_line(version_names[v], &m[v]);
+		return 0;
+	}
+	obj = json_object();
+	json_object_set_new(obj, "name", json_string(svc->name));
+	json_object_set_new(obj, "vip", json_string(vip));
+	json_object_set_new(obj, "protocol", json_string(service_protocol_name(key, svc->flags)));
+	json_object_set_new(obj, "id", json_integer(svc->id));
+	json_object_set_new(obj, "generation", json_integer(svc->generation));
+	json_object_set_new(obj, "weight", json_real(svc->weight / 100.0));
+	json_object_set_new(obj, "weight_basis_points", json_integer(svc->weight));
+	json_object_set_new(obj, "affinity", json_string(svc->affinity ? "client-ip" : "none"));
+	for (v = 0; v < CANARY_V_COUNT; v++) {
+		json_t *ver = json_object();
+
+		json_object_set_new(ver, "endpoints", endpoints_json(svc, v));
+		json_object_set_new(ver, "metrics", metrics_json(&m[v]));
+		json_object_set_new(obj, version_names[v], ver);
+	}
+	json_array_append_new(w->services, obj);
+	return 0;
+}
+
+static int cmd_maps(struct ctl *c)
+{
+	struct maps_walk w = { .c = c, .services = json_array() };
+	__u64 reasons[CANARY_R_COUNT];
+	unsigned int flows = 0;
+	json_t *root, *rj;
+	int i;
+
+	dp_service_each(c->dp, show_service, &w);
+	if (!w.err)
+		w.err = dp_reasons_read(c->dp, reasons);
+	if (!w.err)
+		w.err = dp_flow_count(c->dp, &flows);
+	if (w.err) {
+		fprintf(stderr, "canaryctl: reading maps: %s\n", strerror(-w.err));
+		json_decref(w.services);
+		return 1;
+	}
+	if (!c->json) {
+		printf("conntrack entries: %u\npackets by reason:", flows);
+		for (i = 0; i < CANARY_R_COUNT; i++)
+			printf(" %s=%llu", dp_reason_name(i), (unsigned long long)reasons[i]);
+		printf("\n");
+		json_decref(w.services);
+		return 0;
+	}
+	rj = json_object();
+	for (i = 0; i < CANARY_R_COUNT; i++)
+		json_object_set_new(rj, dp_reason_name(i), json_u64(reasons[i]));
+	root = json_pack("{s:o, s:o, s:i}", "services", w.services, "reasons", rj,
+			 "conntrack_entries", (json_int_t)flows);
+	json_dumpf(root, stdout, JSON_COMPACT);
+	printf("\n");
+	json_decref(root);
+	return 0;
+}
+
+/* ---- flows ---- */
+
+struct flows_walk {
+	struct ctl *c;
+	__u32 svc_id; /* UINT32_MAX: every service */
+	__u64 now_ns;
+	json_t *arr;
+	unsigned int shown;
+};
+
+static void flag_names(__u32 flags, char *buf, size_t len)
+{
+	static const struct {
+		__u32 flag;
+		const char *name;
+	} names[] = {
+		{ CANARY_CT_F_ESTABLISHED, "established" },
+		{ CANARY_CT_F_OPAQUE, "opaque" },
+		{ CANARY_CT_F_IN_REQUEST, "in-request" },
+		{ CANARY_CT_F_RESET_REQ, "reset-req" },
+		{ CANARY_CT_F_RESTEERED, "resteered" },
+		{ CANARY_CT_F_RST_SEEN, "rst" },
+		{ CANARY_CT_F_FIN_SEEN, "fin" },
+		{ CANARY_CT_F_HTTP, "http" },
+	};
+	size_t i, off = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(names) / sizeof(names[0]) && off < len; i++)
+		if (flags & names[i].flag)
+			off += snprintf(buf + off, len - off, "%s%s", off ? "," : "",
+					names[i].name);
+}
+
+static int show_flow(const struct canary_ct_key *key, const struct canary_ct_entry *e, void *arg)
+{
+	struct flows_walk *w = arg;
+	char client[32], vip[32], backend[32], flags[128];
+	double age;
+
+	/* A flow is shown once, by its forward entry. */
+	if ((e->flags & CANARY_CT_F_REVERSE) || (w->svc_id != UINT32_MAX && e->svc_id != w->svc_id))
+		return 0;
+	format_endpoint(key->saddr, key->sport, client, sizeof(client));
+	format_endpoint(key->daddr, key->dport, vip, sizeof(vip));
+	format_endpoint(e->nat_addr, e->nat_port, backend, sizeof(backend));
+	flag_names(e->flags, flags, sizeof(flags));
+	age = w->now_ns > e->created_ns ? (double)(w->now_ns - e->created_ns) / 1e9 : 0;
+	w->shown++;
+	if (!w->c->json) {
+		printf("%-21s %-21s %-21s %-6s %-4s %8.1f %s\n", client, vip, backend,
+		       version_names[e->version & 1], key->proto == IPPROTO_UDP ? "udp" : "tcp",
+		       age, flags);
+		return 0;
+	}
+	json_array_append_new(w->arr,
+			      json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:f, s:s}", "client",
+					client, "vip", vip, "backend", backend, "version",
+					version_names[e->version & 1], "protocol",
+					key->proto == IPPROTO_UDP ? "udp" : "tcp", "service_id",
+					(json_int_t)e->svc_id, "age_s", age, "flags", flags));
+	return 0;
+}
+
+static int cmd_flows(struct ctl *c, int argc, char **argv)
+{
+	struct flows_walk w = { .c = c, .svc_id = UINT32_MAX };
+	struct canary_service_key key;
+	struct canary_service svc;
+	struct timespec ts;
+
+	if (argc > 1) {
+		fprintf(stderr, "canaryctl: flows takes at most one NAME\n");
+		return 2;
+	}
+	if (argc == 1) {
+		if (dp_service_find(c->dp, argv[0], &key, &svc)) {
+			fprintf(stderr, "canaryctl: no service named \"%s\"\n", argv[0]);
+			return 1;
+		}
+		w.svc_id = svc.id;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns() is CLOCK_MONOTONIC */
+	w.now_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	if (c->json) {
+		w.arr = json_array();
+		dp_flow_each(c->dp, show_flow, &w);
+		json_dumpf(w.arr, stdout, JSON_COMPACT);
+		printf("\n");
+		json_decref(w.arr);
+		return 0;
+	}
+	printf("%-21s %-21s %-21s %-6s %-4s %8s %s\n", "CLIENT", "VIP", "BACKEND", "VERSION",
+	       "PROTO", "AGE_S", "FLAGS");
+	dp_flow_each(c->dp, show_flow, &w);
+	printf("%u flows\n", w.shown);
+	return 0;
+}
+
+/* ---- emergency-rollback ---- */
+
+struct live_count {
+	__u32 svc_id;
+	unsigned int n;
+};
+
+static int count_live_canary(const struct canary_ct_key *key, const struct canary_ct_entry *e,
+			     void *arg)
+{
+	struct live_count *lc = arg;
+
+	(void)key;
+	if (!(e->flags & (CANARY_CT_F_REVERSE | CANARY_CT_F_RST_SEEN | CANARY_CT_F_FIN_SEEN)) &&
+	    e->svc_id == lc->svc_id && e->version == CANARY_V_CANARY)
+		lc->n++;
+	return 0;
+}
+
+/* Established canary connections, which drain keeps on the canary. */
+static int count_canary_flows(const struct canary_dp *dp, __u32 svc_id, unsigned int *n)
+{
+	struct live_count lc = { .svc_id = svc_id };
+	int err = dp_flow_each(dp, count_live_canary, &lc);
+
+	*n = lc.n;
+	return err;
+}
+
+static int cmd_emergency_rollback(struct ctl *c, int argc, char **argv)
+{
+	struct canary_service_key key;
+	struct canary_service svc;
+	unsigned int reset = 0;
+	bool drain = false;
+	char was[16];
+	int err;
+
+	if (argc == 3 && !strcmp(argv[1], "--connections") &&
+	    (!strcmp(argv[2], "drain") || !strcmp(argv[2], "reset")))
+		drain = !strcmp(argv[2], "drain");
+	else if (argc != 1) {
+		fprintf(stderr, "canaryctl: usage: emergency-rollback NAME "
+				"[--connections reset|drain]\n");
+		return 2;
+	}
+	if (dp_service_find(c->dp, argv[0], &key, &svc)) {
+		fprintf(stderr, "canaryctl: no service named \"%s\"\n", argv[0]);
+		return 1;
+	}
+	format_weight(svc.weight, was, sizeof(was));
+	svc.weight = 0;
+	err = dp_service_put(c->dp, &key, &svc);
+	if (!err && !drain)
+		err = dp_reset_canary_flows(c->dp, svc.id, &reset);
+	else if (!err)
+		err = count_canary_flows(c->dp, svc.id, &reset);
+	if (err) {
+		fprintf(stderr, "canaryctl: emergency-rollback %s: %s\n", argv[0], strerror(-err));
+		return 1;
+	}
+	if (c->json) {
+		json_t *out =
+			json_pack("{s:s, s:i, s:s, s:s, s:i}", "name", svc.name, "weight", 0,
+				  "previous_weight", was, "connections", drain ? "drain" : "reset",
+				  "flows_reset", (json_int_t)reset);
+
+		json_dumpf(out, stdout, JSON_COMPACT);
+		printf("\n");
+		json_decref(out);
+	} else {
+		printf("%s: canary weight 0 (was %s%%); %u canary connections %s\n", svc.name, was,
+		       reset, drain ? "left to drain" : "reset");
+	}
+	return 0;
+}
+
+/* ---- uninstall ---- */
+
+static int cmd_uninstall(struct ctl *c)
+{
+	unsigned int removed = 0;
+	int err;
+
+	err = detach_all(&removed);
+	if (!err)
+		err = dp_unpin(c->bpffs);
+	if (err) {
+		fprintf(stderr, "canaryctl: uninstall: %s\n", strerror(-err));
+		return 1;
+	}
+	printf("detached %u programs; removed the maps pinned under %s\n", removed, c->bpffs);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "bpffs", required_argument, NULL, 'b' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct ctl c = { .bpffs = DP_DEFAULT_BPFFS };
+	const char *verb;
+	int opt, rc;
+
+	/* "+": options stop at the verb, whose own flags follow it. */
+	while ((opt = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'b':
+			c.bpffs = optarg;
+			break;
+		case 'o':
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+				fprintf(stderr, "canaryctl: -o: expected json or text\n");
+				return 2;
+			}
+			c.json = !strcmp(optarg, "json");
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	verb = argv[optind++];
+	argc -= optind;
+	argv += optind;
+	if (!strcmp(verb, "uninstall"))
+		return cmd_uninstall(&c);
+	if (strcmp(verb, "maps") != 0 && strcmp(verb, "flows") != 0 &&
+	    strcmp(verb, "emergency-rollback") != 0) {
+		fprintf(stderr, "canaryctl: unknown verb \"%s\"\n", verb);
+		usage(stderr);
+		return 2;
+	}
+	if (open_maps(&c))
+		return 1;
+	if (!strcmp(verb, "maps"))
+		rc = cmd_maps(&c);
+	else if (!strcmp(verb, "flows"))
+		rc = cmd_flows(&c, argc, argv);
+	else
+		rc = cmd_emergency_rollback(&c, argc, argv);
+	dp_close(c.dp);
+	return rc;
+}

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "attach.h"
+#include "log.h"
+
+/* Every canaryd program's name starts so (see bpf/canary.bpf.c). */
+#define OUR_PROG_PREFIX "canary_"
+
+int attach_mode_parse(const char *s, enum attach_mode *mode)
+{
+	if (!strcmp(s, "tc"))
+		*mode = ATTACH_TC;
+	else if (!strcmp(s, "xdp"))
+		*mode = ATTACH_XDP;
+	else
+		return -1;
+	return 0;
+}
+
+const char *attach_mode_name(enum attach_mode mode)
+{
+	return mode == ATTACH_XDP ? "xdp" : "tc";
+}
+
+bool ifname_matches(const char *globs, const char *ifname)
+{
+	char buf[256];
+	char *tok, *save = NULL;
+
+	if (!strcmp(ifname, "lo") || snprintf(buf, sizeof(buf), "%s", globs) >= (int)sizeof(buf))
+		return false;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		if (!fnmatch(tok, ifname, 0))
+			return true;
+	return false;
+}
+
+static bool prog_id_is_ours(__u32 id)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	bool ours = false;
+	int fd;
+
+	fd = bpf_prog_get_fd_by_id(id);
+	if (fd < 0)
+		return false;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+		ours = !strncmp(info.name, OUR_PROG_PREFIX, strlen(OUR_PROG_PREFIX));
+	close(fd);
+	return ours;
+}
+
+static int tc_attach(int ifindex, enum bpf_tc_attach_point point, int prog_fd)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = CANARY_TC_HANDLE, .priority = CANARY_TC_PRIORITY,
+		    .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE);
+	int err;
+
+	/* The clsact qdisc may be there already (ours or someone else's): keep it. */
+	err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST)
+		return err;
+	return bpf_tc_attach(&hook, &opts);
+}
+
+/* Remove our filter at point; 1 if one was removed, 0 if none was ours. */
+static int tc_detach(int ifindex, enum bpf_tc_attach_point point)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = CANARY_TC_HANDLE, .priority = CANARY_TC_PRIORITY);
+	int err;
+
+	if (bpf_tc_query(&hook, &opts) || !prog_id_is_ours(opts.prog_id))
+		return 0;
+	opts.prog_id = 0;
+	opts.prog_fd = 0;
+	opts.flags = 0;
+	err = bpf_tc_detach(&hook, &opts);
+	return err ? err : 1;
+}
+
+static int xdp_detach(int ifindex)
+{
+	__u32 id = 0;
+	int err;
+
+	if (bpf_xdp_query_id(ifindex, 0, &id) || !id || !prog_id_is_ours(id))
+		return 0;
+	err = bpf_xdp_detach(ifindex, 0, NULL);
+	return err ? err : 1;
+}
+
+int attach_interface(const struct canary_dp *dp, int ifindex, enum attach_mode mode)
+{
+	int err;
+
+	err = tc_attach(ifindex, BPF_TC_EGRESS, dp_prog_fd(dp, DP_PROG_TC_EGRESS));
+	if (err)
+		return err;
+	if (mode == ATTACH_XDP) {
+		/* Ingress moves to XDP: drop a tc ingress of ours, or packets are seen twice. */
+		err = bpf_xdp_attach(ifindex, dp_prog_fd(dp, DP_PROG_XDP_INGRESS), 0, NULL);
+		if (!err)
+			err = tc_detach(ifindex, BPF_TC_INGRESS) < 0 ? -EIO : 0;
+		return err;
+	}
+	err = tc_attach(ifindex, BPF_TC_INGRESS, dp_prog_fd(dp, DP_PROG_TC_INGRESS));
+	if (!err)
+		err = xdp_detach(ifindex) < 0 ? -EIO : 0;
+	return err;
+}
+
+int detach_interface(int ifindex, unsigned int *removed)
+{
+	int rc[3], i, err = 0;
+
+	rc[0] = tc_detach(ifindex, BPF_TC_INGRESS);
+	rc[1] = tc_detach(ifindex, BPF_TC_EGRESS);
+	rc[2] = xdp_detach(ifindex);
+	for (i = 0; i < 3; i++) {
+		if (rc[i] < 0)
+			err = rc[i];
+		else if (removed)
+			*removed += rc[i];
+	}
+	return err;
+}
+
+int attach_matching(const struct canary_dp *dp, const char *globs, enum attach_mode mode,
+		    unsigned int *count)
+{
+	struct if_nameindex *ifs, *it;
+	char idx[16];
+	int err, first_err = 0;
+
+	*count = 0;
+	ifs = if_nameindex();
+	if (!ifs)
+		return -errno;
+	for (it = ifs; it->if_index; it++) {
+		if (!ifname_matches(globs, it->if_name))
+			continue;
+		snprintf(idx, sizeof(idx), "%u", it->if_index);
+		err = attach_interface(dp, (int)it->if_index, mode);
+		if (err) {
+			log_event(CLOG_ERROR, "attach failed", "ifname", it->if_name, "ifindex",
+				  idx, "mode", attach_mode_name(mode), "error", strerror(-err),
+				  NULL);
+			first_err = first_err ? first_err : err;
+			continue;
+		}
+		log_event(CLOG_INFO, "attached", "ifname", it->if_name, "ifindex", idx, "mode",
+			  attach_mode_name(mode));
+		(*count)++;
+	}
+	if_freenameindex(ifs);
+	return first_err;
+}
+
+int detach_all(unsigned int *removed)
+{
+	struct if_nameindex *ifs, *it;
+	int err, first_err = 0;
+
+	ifs = if_nameindex();
+	if (!ifs)
+		return -errno;
+	for (it = ifs; it->if_index; it++) {
+		err = detach_interface((int)it->if_index, removed);
+		if (err)
+			first_err = first_err ? first_err : err;
+	}
+	if_freenameindex(ifs);
+	return first_err;
+}

@@ -1,0 +1,537 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "canary.skel.h"
+#include "dataplane.h"
+#include "log.h"
+
+struct canary_dp {
+	struct canary *skel; /* NULL when only the pinned maps are open */
+	int map_fds[DP_MAP_COUNT];
+	int ncpus;
+	void *percpu_buf; /* one metrics value per possible CPU */
+};
+
+/* Pinned file names; they are the map names in bpf/lib/maps.h. */
+static const char *const map_names[DP_MAP_COUNT] = {
+	[DP_MAP_SERVICES] = "services_v1",   [DP_MAP_CONNTRACK] = "conntrack_v1",
+	[DP_MAP_OVERRIDES] = "overrides_v1", [DP_MAP_METRICS] = "metrics_v1",
+	[DP_MAP_REASONS] = "reasons_v1",
+};
+
+static const char *const reason_names[CANARY_R_COUNT] = {
+	[CANARY_R_NOT_IPV4] = "not_ipv4",
+	[CANARY_R_MALFORMED] = "malformed",
+	[CANARY_R_FRAGMENT] = "fragment",
+	[CANARY_R_NOT_TCP_UDP] = "not_tcp_udp",
+	[CANARY_R_NO_SERVICE] = "no_service",
+	[CANARY_R_NO_BACKEND] = "no_backend",
+	[CANARY_R_CT_MISS_NON_SYN] = "ct_miss_non_syn",
+	[CANARY_R_CT_FULL] = "ct_full",
+	[CANARY_R_NEW_FLOW] = "new_flow",
+	[CANARY_R_FORWARD] = "forward",
+	[CANARY_R_REPLY] = "reply",
+	[CANARY_R_OPAQUE] = "opaque",
+	[CANARY_R_RESET_STEERED] = "reset_steered",
+	[CANARY_R_REPLY_NO_FORWARD] = "reply_no_forward",
+};
+
+/* Per-CPU values are laid out at 8-byte strides. */
+#define PERCPU_STRIDE(size) (((size) + 7) & ~(size_t)7)
+
+const char *dp_map_name(enum dp_map map)
+{
+	return map < DP_MAP_COUNT ? map_names[map] : "?";
+}
+
+const char *dp_reason_name(enum canary_reason reason)
+{
+	return reason < CANARY_R_COUNT && reason_names[reason] ? reason_names[reason] : "?";
+}
+
+int dp_map_fd(const struct canary_dp *dp, enum dp_map map)
+{
+	return map < DP_MAP_COUNT ? dp->map_fds[map] : -1;
+}
+
+int dp_prog_fd(const struct canary_dp *dp, enum dp_prog prog)
+{
+	if (!dp->skel)
+		return -1;
+	switch (prog) {
+	case DP_PROG_TC_INGRESS:
+		return bpf_program__fd(dp->skel->progs.canary_tc_ingress);
+	case DP_PROG_TC_EGRESS:
+		return bpf_program__fd(dp->skel->progs.canary_tc_egress);
+	case DP_PROG_XDP_INGRESS:
+		return bpf_program__fd(dp->skel->progs.canary_xdp_ingress);
+	default:
+		return -1;
+	}
+}
+
+static struct canary_dp *dp_alloc(void)
+{
+	struct canary_dp *dp = calloc(1, sizeof(*dp));
+	int i;
+
+	if (!dp)
+		return NULL;
+	for (i = 0; i < DP_MAP_COUNT; i++)
+		dp->map_fds[i] = -1;
+	dp->ncpus = libbpf_num_possible_cpus();
+	if (dp->ncpus <= 0) {
+		free(dp);
+		return NULL;
+	}
+	dp->percpu_buf = calloc(dp->ncpus, PERCPU_STRIDE(sizeof(struct canary_metrics)));
+	if (!dp->percpu_buf) {
+		free(dp);
+		return NULL;
+	}
+	return dp;
+}
+
+void dp_close(struct canary_dp *dp)
+{
+	int i;
+
+	if (!dp)
+		return;
+	if (dp->skel) {
+		canary__destroy(dp->skel); /* closes the map fds it owns */
+	} else {
+		for (i = 0; i < DP_MAP_COUNT; i++)
+			if (dp->map_fds[i] >= 0)
+				close(dp->map_fds[i]);
+	}
+	free(dp->percpu_buf);
+	free(dp);
+}
+
+/* mkdir -p for a directory on bpffs. */
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	char *p;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static struct bpf_map *skel_map(struct canary *skel, enum dp_map map)
+{
+	switch (map) {
+	case DP_MAP_SERVICES:
+		return skel->maps.services_v1;
+	case DP_MAP_CONNTRACK:
+		return skel->maps.conntrack_v1;
+	case DP_MAP_OVERRIDES:
+		return skel->maps.overrides_v1;
+	case DP_MAP_METRICS:
+		return skel->maps.metrics_v1;
+	case DP_MAP_REASONS:
+		return skel->maps.reasons_v1;
+	default:
+		return NULL;
+	}
+}
+
+int dp_load(const char *bpffs, struct canary_dp **out)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = bpffs);
+	struct canary_dp *dp;
+	int err, i;
+
+	err = mkdir_p(bpffs);
+	if (err) {
+		log_event(CLOG_ERROR, "cannot create bpffs directory", "path", bpffs, "error",
+			  strerror(-err));
+		return err;
+	}
+	dp = dp_alloc();
+	if (!dp)
+		return -ENOMEM;
+	dp->skel = canary__open_opts(&opts);
+	if (!dp->skel) {
+		err = -errno;
+		goto fail;
+	}
+	err = canary__load(dp->skel);
+	if (err) {
+		log_event(CLOG_ERROR, "cannot load BPF programs", "bpffs", bpffs, "error",
+			  strerror(-err), "hint",
+			  "an incompatible pinned map? run canaryd --cleanup");
+		goto fail;
+	}
+	for (i = 0; i < DP_MAP_COUNT; i++) {
+		struct bpf_map *map = skel_map(dp->skel, i);
+
+		/* The table above must name the maps as the BPF source does. */
+		if (strcmp(bpf_map__name(map), map_names[i]) != 0) {
+			err = -EINVAL;
+			goto fail;
+		}
+		dp->map_fds[i] = bpf_map__fd(map);
+	}
+	*out = dp;
+	return 0;
+fail:
+	dp_close(dp);
+	return err;
+}
+
+int dp_open_pinned(const char *bpffs, struct canary_dp **out)
+{
+	char path[PATH_MAX];
+	struct canary_dp *dp;
+	int err, i;
+
+	dp = dp_alloc();
+	if (!dp)
+		return -ENOMEM;
+	for (i = 0; i < DP_MAP_COUNT; i++) {
+		if (snprintf(path, sizeof(path), "%s/%s", bpffs, map_names[i]) >=
+		    (int)sizeof(path)) {
+			err = -ENAMETOOLONG;
+			goto fail;
+		}
+		dp->map_fds[i] = bpf_obj_get(path);
+		if (dp->map_fds[i] < 0) {
+			err = -errno;
+			goto fail;
+		}
+	}
+	*out = dp;
+	return 0;
+fail:
+	dp_close(dp);
+	return err;
+}
+
+int dp_unpin(const char *bpffs)
+{
+	char path[PATH_MAX];
+	int i, err = 0;
+
+	for (i = 0; i < DP_MAP_COUNT; i++) {
+		snprintf(path, sizeof(path), "%s/%s", bpffs, map_names[i]);
+		if (unlink(path) && errno != ENOENT)
+			err = -errno;
+	}
+	/* Other files in the directory are not ours: leave them and it. */
+	if (rmdir(bpffs) && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
+		err = err ? err : -errno;
+	return err;
+}
+
+/* ---- services ---- */
+
+int dp_service_get(const struct canary_dp *dp, const struct canary_service_key *key,
+		   struct canary_service *svc)
+{
+	return bpf_map_lookup_elem(dp->map_fds[DP_MAP_SERVICES], key, svc) ? -errno : 0;
+}
+
+int dp_service_each(const struct canary_dp *dp,
+		    int (*fn)(const struct canary_service_key *, const struct canary_service *,
+			      void *),
+		    void *arg)
+{
+	struct canary_service_key key, next;
+	struct canary_service svc;
+	int fd = dp->map_fds[DP_MAP_SERVICES];
+	void *prev = NULL;
+	int n, rc;
+
+	for (n = 0; n <= CANARY_MAX_SERVICES && !bpf_map_get_next_key(fd, prev, &next); n++) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &svc))
+			continue; /* deleted meanwhile */
+		rc = fn(&key, &svc, arg);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+struct find_by_name {
+	const char *name;
+	struct canary_service_key *key;
+	struct canary_service *svc;
+};
+
+static int match_name(const struct canary_service_key *key, const struct canary_service *svc,
+		      void *arg)
+{
+	struct find_by_name *f = arg;
+
+	if (strncmp(svc->name, f->name, CANARY_NAME_LEN) != 0)
+		return 0;
+	*f->key = *key;
+	*f->svc = *svc;
+	return 1;
+}
+
+int dp_service_find(const struct canary_dp *dp, const char *name, struct canary_service_key *key,
+		    struct canary_service *svc)
+{
+	struct find_by_name f = { .name = name, .key = key, .svc = svc };
+
+	return dp_service_each(dp, match_name, &f) == 1 ? 0 : -ENOENT;
+}
+
+static int mark_used_id(const struct canary_service_key *key, const struct canary_service *svc,
+			void *arg)
+{
+	unsigned char *used = arg;
+
+	(void)key;
+	if (svc->id < CANARY_MAX_SERVICES)
+		used[svc->id] = 1;
+	return 0;
+}
+
+static int zero_metrics(struct canary_dp *dp, __u32 svc_id)
+{
+	__u32 v, key;
+
+	memset(dp->percpu_buf, 0, dp->ncpus * PERCPU_STRIDE(sizeof(struct canary_metrics)));
+	for (v = 0; v < CANARY_V_COUNT; v++) {
+		key = svc_id * CANARY_V_COUNT + v;
+		if (bpf_map_update_elem(dp->map_fds[DP_MAP_METRICS], &key, dp->percpu_buf, 0))
+			return -errno;
+	}
+	return 0;
+}
+
+/* Lowest id no service uses; its counters start from zero. */
+static int alloc_service_id(struct canary_dp *dp, __u32 *id)
+{
+	unsigned char used[CANARY_MAX_SERVICES] = { 0 };
+	__u32 i;
+
+	dp_service_each(dp, mark_used_id, used);
+	for (i = 0; i < CANARY_MAX_SERVICES; i++) {
+		if (!used[i]) {
+			*id = i;
+			return zero_metrics(dp, i);
+		}
+	}
+	return -ENOSPC;
+}
+
+int dp_service_put(struct canary_dp *dp, const struct canary_service_key *key,
+		   struct canary_service *svc)
+{
+	struct canary_service old;
+	int err;
+
+	if (svc->weight > CANARY_WEIGHT_MAX || svc->n_backends[0] > CANARY_MAX_BACKENDS ||
+	    svc->n_backends[1] > CANARY_MAX_BACKENDS)
+		return -EINVAL;
+	if (!dp_service_get(dp, key, &old)) {
+		svc->id = old.id;
+		svc->generation = old.generation + 1;
+	} else {
+		err = alloc_service_id(dp, &svc->id);
+		if (err)
+			return err;
+		svc->generation = 1;
+	}
+	return bpf_map_update_elem(dp->map_fds[DP_MAP_SERVICES], key, svc, BPF_ANY) ? -errno : 0;
+}
+
+int dp_service_delete(struct canary_dp *dp, const struct canary_service_key *key)
+{
+	struct canary_service svc;
+	int err;
+
+	err = dp_service_get(dp, key, &svc);
+	if (err)
+		return err;
+	if (bpf_map_delete_elem(dp->map_fds[DP_MAP_SERVICES], key))
+		return -errno;
+	return dp_override_clear(dp, svc.id);
+}
+
+/* ---- overrides ---- */
+
+int dp_override_put(struct canary_dp *dp, __u32 svc_id, __be32 addr, __u8 prefixlen,
+		    enum canary_version version)
+{
+	struct canary_override_key key = {
+		.prefixlen = 32 + prefixlen,
+		.svc_id = svc_id,
+		.addr = addr,
+	};
+	struct canary_override val = { .version = version };
+
+	if (prefixlen > 32 || version >= CANARY_V_COUNT)
+		return -EINVAL;
+	return bpf_map_update_elem(dp->map_fds[DP_MAP_OVERRIDES], &key, &val, BPF_ANY) ? -errno : 0;
+}
+
+int dp_override_clear(struct canary_dp *dp, __u32 svc_id)
+{
+	struct canary_override_key key, next;
+	int fd = dp->map_fds[DP_MAP_OVERRIDES];
+	void *prev = NULL;
+	int n;
+
+	/*
+	 * Deleting while walking: restart from the beginning after each delete,
+	 * since the deleted key can no longer anchor get_next_key.
+	 */
+	for (n = 0; n <= 2 * CANARY_MAX_OVERRIDES && !bpf_map_get_next_key(fd, prev, &next); n++) {
+		key = next;
+		if (key.svc_id != svc_id) {
+			prev = &key;
+			continue;
+		}
+		if (bpf_map_delete_elem(fd, &key))
+			return -errno;
+		prev = NULL;
+	}
+	return 0;
+}
+
+/* ---- conntrack ---- */
+
+int dp_flow_each(const struct canary_dp *dp,
+		 int (*fn)(const struct canary_ct_key *, const struct canary_ct_entry *, void *),
+		 void *arg)
+{
+	struct canary_ct_key key, next;
+	struct canary_ct_entry entry;
+	int fd = dp->map_fds[DP_MAP_CONNTRACK];
+	void *prev = NULL;
+	int n, rc;
+
+	/* Bounded: entries come and go while we walk, the walk must still end. */
+	for (n = 0; n < 2 * CANARY_CT_MAX_ENTRIES && !bpf_map_get_next_key(fd, prev, &next); n++) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &entry))
+			continue;
+		rc = fn(&key, &entry, arg);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int count_flow(const struct canary_ct_key *key, const struct canary_ct_entry *e, void *arg)
+{
+	(void)key;
+	(void)e;
+	(*(unsigned int *)arg)++;
+	return 0;
+}
+
+int dp_flow_count(const struct canary_dp *dp, unsigned int *count)
+{
+	*count = 0;
+	return dp_flow_each(dp, count_flow, count);
+}
+
+struct reset_walk {
+	const struct canary_dp *dp;
+	__u32 svc_id;
+	unsigned int marked;
+	int err;
+};
+
+static int mark_reset(const struct canary_ct_key *key, const struct canary_ct_entry *e, void *arg)
+{
+	struct reset_walk *w = arg;
+	struct canary_ct_entry upd = *e;
+
+	/* Reply entries, flows already marked, and flows that ended need nothing. */
+	if ((e->flags & (CANARY_CT_F_REVERSE | CANARY_CT_F_RESET_REQ | CANARY_CT_F_RST_SEEN |
+			 CANARY_CT_F_FIN_SEEN)) ||
+	    e->svc_id != w->svc_id || e->version != CANARY_V_CANARY)
+		return 0;
+	upd.flags |= CANARY_CT_F_RESET_REQ;
+	/* BPF_EXIST: a flow that ended meanwhile is not brought back. */
+	if (bpf_map_update_elem(w->dp->map_fds[DP_MAP_CONNTRACK], key, &upd, BPF_EXIST)) {
+		if (errno != ENOENT)
+			w->err = -errno;
+		return 0;
+	}
+	w->marked++;
+	return 0;
+}
+
+int dp_reset_canary_flows(struct canary_dp *dp, __u32 svc_id, unsigned int *count)
+{
+	struct reset_walk w = { .dp = dp, .svc_id = svc_id };
+
+	dp_flow_each(dp, mark_reset, &w);
+	if (count)
+		*count = w.marked;
+	return w.err;
+}
+
+/* ---- metrics ---- */
+
+int dp_metrics_read(const struct canary_dp *dp, __u32 svc_id, enum canary_version version,
+		    struct canary_metrics *sum)
+{
+	size_t stride = PERCPU_STRIDE(sizeof(*sum));
+	__u32 key = svc_id * CANARY_V_COUNT + version;
+	const __u64 *src;
+	__u64 *dst = (__u64 *)sum;
+	size_t w, words = sizeof(*sum) / sizeof(__u64);
+	int cpu;
+
+	_Static_assert(sizeof(*sum) % sizeof(__u64) == 0, "metrics must be all __u64");
+	if (svc_id >= CANARY_MAX_SERVICES || version >= CANARY_V_COUNT)
+		return -EINVAL;
+	if (bpf_map_lookup_elem(dp->map_fds[DP_MAP_METRICS], &key, dp->percpu_buf))
+		return -errno;
+	memset(sum, 0, sizeof(*sum));
+	/* struct canary_metrics is all __u64, so it sums word by word. */
+	for (cpu = 0; cpu < dp->ncpus; cpu++) {
+		src = (const __u64 *)((const char *)dp->percpu_buf + cpu * stride);
+		for (w = 0; w < words; w++)
+			dst[w] += src[w];
+	}
+	return 0;
+}
+
+int dp_reasons_read(const struct canary_dp *dp, __u64 reasons[CANARY_R_COUNT])
+{
+	__u64 *vals = dp->percpu_buf; /* large enough for ncpus u64s */
+	__u32 key;
+	int cpu;
+
+	for (key = 0; key < CANARY_R_COUNT; key++) {
+		reasons[key] = 0;
+		if (bpf_map_lookup_elem(dp->map_fds[DP_MAP_REASONS], &key, vals))
+			return -errno;
+		for (cpu = 0; cpu < dp->ncpus; cpu++)
+			reasons[key] += vals[cpu];
+	}
+	return 0;
+}

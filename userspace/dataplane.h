@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The loader library: loads canaryd's kernel programs (reusing pinned maps),
+ * and reads and writes those maps. Used by the agent, and by canaryctl,
+ * which opens only the pinned maps so it works while the agent is down.
+ */
+#ifndef CANARY_DATAPLANE_H
+#define CANARY_DATAPLANE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+
+#include "canary_structs.h"
+
+#define DP_DEFAULT_BPFFS "/sys/fs/bpf/canaryd"
+
+enum dp_map {
+	DP_MAP_SERVICES,
+	DP_MAP_CONNTRACK,
+	DP_MAP_OVERRIDES,
+	DP_MAP_METRICS,
+	DP_MAP_REASONS,
+	DP_MAP_COUNT,
+};
+
+enum dp_prog {
+	DP_PROG_TC_INGRESS,
+	DP_PROG_TC_EGRESS,
+	DP_PROG_XDP_INGRESS,
+	DP_PROG_COUNT,
+};
+
+struct canary_dp;
+
+/* Load the programs; maps are reused from bpffs when pinned there, else pinned. */
+int dp_load(const char *bpffs, struct canary_dp **out);
+/* Open the pinned maps only (no programs): for tools that read or patch state. */
+int dp_open_pinned(const char *bpffs, struct canary_dp **out);
+void dp_close(struct canary_dp *dp);
+/* Unpin every map under bpffs and remove the directory if it is then empty. */
+int dp_unpin(const char *bpffs);
+
+const char *dp_map_name(enum dp_map map);
+int dp_map_fd(const struct canary_dp *dp, enum dp_map map);
+/* -1 when opened with dp_open_pinned. */
+int dp_prog_fd(const struct canary_dp *dp, enum dp_prog prog);
+
+/*
+ * Write a service. The id and generation are managed here: an existing
+ * service keeps its id (its metrics go on), a new one gets a free id with
+ * zeroed metrics. svc->id is set on return.
+ */
+int dp_service_put(struct canary_dp *dp, const struct canary_service_key *key,
+		   struct canary_service *svc);
+int dp_service_get(const struct canary_dp *dp, const struct canary_service_key *key,
+		   struct canary_service *svc);
+/* Delete a service and its overrides; its established flows run on. */
+int dp_service_delete(struct canary_dp *dp, const struct canary_service_key *key);
+/* Find a service by its rollout name. Returns -ENOENT when there is none. */
+int dp_service_find(const struct canary_dp *dp, const char *name, struct canary_service_key *key,
+		    struct canary_service *svc);
+/* Call fn for every service; stops early when fn returns non-zero. */
+int dp_service_each(const struct canary_dp *dp,
+		    int (*fn)(const struct canary_service_key *, const struct canary_service *,
+			      void *),
+		    void *arg);
+
+int dp_override_put(struct canary_dp *dp, __u32 svc_id, __be32 addr, __u8 prefixlen,
+		    enum canary_version version);
+/* Remove every override of a service. */
+int dp_override_clear(struct canary_dp *dp, __u32 svc_id);
+
+/*
+ * Ask the kernel to reset every established canary flow of a service: the
+ * next packet of each gets the client a RST. *count is how many were marked.
+ */
+int dp_reset_canary_flows(struct canary_dp *dp, __u32 svc_id, unsigned int *count);
+/* Call fn for every conntrack entry; stops early when fn returns non-zero. */
+int dp_flow_each(const struct canary_dp *dp,
+		 int (*fn)(const struct canary_ct_key *, const struct canary_ct_entry *, void *),
+		 void *arg);
+/* Number of conntrack entries (forward and reverse). */
+int dp_flow_count(const struct canary_dp *dp, unsigned int *count);
+
+/* Sum of the per-CPU metrics of one service version. */
+int dp_metrics_read(const struct canary_dp *dp, __u32 svc_id, enum canary_version version,
+		    struct canary_metrics *sum);
+int dp_reasons_read(const struct canary_dp *dp, __u64 reasons[CANARY_R_COUNT]);
+const char *dp_reason_name(enum canary_reason reason);
+
+#endif /* CANARY_DATAPLANE_H */
