@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# Lab topology for canaryd's end-to-end tests, demo and benchmarks.
+#
+#   client (cl) ──┐                      ┌── st1  stable backend  198.18.1.2
+#   198.18.0.2..  │  node (canaryd runs, ├── st2  stable backend  198.18.2.2
+#                 └─ programs attach to  ├── cn1  canary backend  198.18.3.2
+#                    every to-* link)    └── up   empty upstream (default route)
+#
+# The node is set up like a real host: forwarding, a default route, strict
+# reverse-path filtering (rp_filter=1). Namespace names carry the PID so
+# parallel runs do not collide; lab_down removes everything and is safe to
+# call twice. Nothing touches the machine's own interfaces.
+# Addresses come from 198.18.0.0/15, the range set aside for benchmarking.
+
+LAB_ID=${LAB_ID:-$$}
+LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+LAB_BUILD=${LAB_BUILD:-$LAB_ROOT/build}
+LAB_DIR=${LAB_DIR:-/tmp/canaryd-lab-$LAB_ID}
+LAB_BPFFS=/sys/fs/bpf/canaryd-lab-$LAB_ID
+LAB_VIP=198.19.0.10
+LAB_PORT=80
+LAB_BACKEND_PORT=8080
+LAB_CLIENT=198.18.0.2
+LAB_BACKENDS=(st1 st2 cn1)
+declare -A LAB_BACKEND_NET=([st1]=1 [st2]=2 [cn1]=3)
+
+ns() { echo "$1-$LAB_ID"; }
+# Run in a lab namespace. nsenter (not "ip netns exec") keeps the real
+# /sys mounted, so the agent and canaryctl see the bpffs pins.
+in_ns() {
+	local name=$1
+	shift
+	nsenter --net=/run/netns/"$(ns "$name")" "$@"
+}
+backend_addr() { echo "198.18.${LAB_BACKEND_NET[$1]}.2"; }
+
+lab_fail() {
+	echo "lab: $*" >&2
+	return 1
+}
+
+lab_require_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		if [ "${CI:-}" = true ]; then
+			lab_fail "needs root/CAP_BPF (CI=true: failing instead of skipping)"
+			exit 1
+		fi
+		echo "skipped: needs root/CAP_BPF"
+		exit 0
+	fi
+}
+
+lab_mount_bpffs() {
+	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+}
+
+# A veth pair between the node and a peer namespace, each side addressed.
+lab_link() {
+	local peer=$1 net=$2 node_if=to-$1
+	ip -n "$(ns node)" link add "$node_if" type veth peer name eth0 netns "$(ns "$peer")"
+	ip -n "$(ns node)" addr add "198.18.$net.1/24" dev "$node_if"
+	ip -n "$(ns "$peer")" addr add "198.18.$net.2/24" dev eth0
+	ip -n "$(ns node)" link set "$node_if" up
+	ip -n "$(ns "$peer")" link set eth0 up
+	ip -n "$(ns "$peer")" link set lo up
+	ip -n "$(ns "$peer")" route add default via "198.18.$net.1"
+	in_ns node sysctl -qw "net.ipv4.conf.$node_if.rp_filter=1"
+}
+
+lab_up() {
+	local name
+	lab_mount_bpffs
+	mkdir -p "$LAB_DIR"
+	for name in node cl up "${LAB_BACKENDS[@]}"; do
+		ip netns add "$(ns "$name")"
+	done
+	ip -n "$(ns node)" link set lo up
+	in_ns node sysctl -qw net.ipv4.ip_forward=1
+	in_ns node sysctl -qw net.ipv4.conf.all.rp_filter=1
+	in_ns node sysctl -qw net.ipv4.conf.default.rp_filter=1
+	lab_link cl 0
+	for name in "${LAB_BACKENDS[@]}"; do
+		lab_link "$name" "${LAB_BACKEND_NET[$name]}"
+	done
+	lab_link up 255
+	ip -n "$(ns node)" route add default via 198.18.255.2
+	# More client addresses, for per-client affinity tests.
+	local i
+	for i in $(seq 3 20); do
+		ip -n "$(ns cl)" addr add "198.18.0.$i/24" dev eth0
+	done
+}
+
+# lab_backend NAME [labsrv flags...]: start the test HTTP server in a backend.
+lab_backend() {
+	local name=$1
+	shift
+	in_ns "$name" "$LAB_BUILD/labsrv" --listen "$(backend_addr "$name"):$LAB_BACKEND_PORT" \
+		--name "$name" --control "$LAB_DIR/$name.ctl" "$@" \
+		>>"$LAB_DIR/$name.log" 2>&1 &
+	echo $! >"$LAB_DIR/$name.pid"
+}
+
+# Set a backend's behaviour while it runs (labsrv re-reads its control file).
+lab_backend_set() {
+	local name=$1
+	shift
+	printf '%s\n' "$@" >"$LAB_DIR/$name.ctl.tmp"
+	mv "$LAB_DIR/$name.ctl.tmp" "$LAB_DIR/$name.ctl"
+}
+
+lab_endpoints() {
+	local out="" name
+	for name in "$@"; do
+		out="$out${out:+,}$(backend_addr "$name"):$LAB_BACKEND_PORT"
+	done
+	echo "$out"
+}
+
+# lab_agent [canaryd flags...]: start canaryd in the node namespace, wait until ready.
+lab_agent() {
+	local ready_before
+	ready_before=$(grep -c 'msg=ready' "$LAB_DIR/canaryd.log" 2>/dev/null)
+	in_ns node "$LAB_BUILD/canaryd" --bpffs "$LAB_BPFFS" --interfaces 'to-*' "$@" \
+		>>"$LAB_DIR/canaryd.log" 2>&1 &
+	echo $! >"$LAB_DIR/canaryd.pid"
+	local i
+	for i in $(seq 1 100); do
+		[ "$(grep -c 'msg=ready' "$LAB_DIR/canaryd.log")" -gt "${ready_before:-0}" ] && return 0
+		kill -0 "$(cat "$LAB_DIR/canaryd.pid")" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$LAB_DIR/canaryd.log" >&2
+	lab_fail "canaryd did not become ready"
+}
+
+lab_agent_stop() {
+	local pid
+	pid=$(cat "$LAB_DIR/canaryd.pid" 2>/dev/null) || return 0
+	kill "$pid" 2>/dev/null || return 0
+	local i
+	for i in $(seq 1 50); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	kill -9 "$pid" 2>/dev/null || true
+}
+
+canaryctl() { in_ns node "$LAB_BUILD/canaryctl" --bpffs "$LAB_BPFFS" "$@"; }
+
+# lab_load [labload flags...]: client traffic to the VIP; prints labload's JSON.
+lab_load() {
+	in_ns cl "$LAB_BUILD/labload" --target "$LAB_VIP:$LAB_PORT" "$@"
+}
+
+# lab_load_bg OUTFILE [labload flags...]: the same in the background. Sets
+# LAB_LOAD_PID to labload's own PID (nsenter execs it), so signals such as
+# SIGUSR1 (snapshot) reach labload and not a shell.
+lab_load_bg() {
+	local out=$1
+	shift
+	nsenter --net=/run/netns/"$(ns cl)" "$LAB_BUILD/labload" --target "$LAB_VIP:$LAB_PORT" \
+		"$@" >"$out" &
+	LAB_LOAD_PID=$!
+	echo "$LAB_LOAD_PID" >"$LAB_DIR/labload-$LAB_LOAD_PID.pid"
+}
+
+lab_down() {
+	local f name
+	for f in "$LAB_DIR"/*.pid; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
+	sleep 0.1
+	for f in "$LAB_DIR"/*.pid; do
+		[ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+	done
+	for name in node cl up "${LAB_BACKENDS[@]}"; do
+		ip netns pids "$(ns "$name")" 2>/dev/null | xargs -r kill -9 2>/dev/null
+		ip netns del "$(ns "$name")" 2>/dev/null
+	done
+	# Programs went with the namespaces' interfaces; the pins are ours to remove.
+	rm -rf "$LAB_BPFFS"
+	rm -rf "$LAB_DIR"
+	return 0
+}
+
+# jget EXPR: evaluate a Python expression over the JSON document on stdin,
+# bound to d, e.g. jget 'd["requests"] - d["ok"]'. The lab's one JSON reader.
+jget() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+
+# TAP-style checks: "ok - what" or "not ok - what (details)".
+LAB_FAILURES=0
+check() {
+	local desc=$1
+	shift
+	if "$@"; then
+		echo "ok - $desc"
+	else
+		echo "not ok - $desc"
+		LAB_FAILURES=$((LAB_FAILURES + 1))
+	fi
+}
+# Numeric comparisons with python3, so floats work: expect "A <= B" etc.
+expect() { python3 -c "import sys; sys.exit(0 if ($*) else 1)"; }
+lab_finish() { [ "$LAB_FAILURES" -eq 0 ]; }
+
+# Start a standard lab: three backends and canaryd with service "web".
+# Extra arguments go to canaryd (e.g. --weight 30, --attach xdp).
+lab_standard() {
+	lab_require_root
+	trap lab_down EXIT
+	lab_up
+	local b
+	for b in "${LAB_BACKENDS[@]}"; do lab_backend "$b"; done
+	lab_wait_backends
+	lab_agent --service "web=$LAB_VIP:$LAB_PORT/http" --stable "$(lab_endpoints st1 st2)" \
+		--canary "$(lab_endpoints cn1)" "$@"
+}
+
+lab_wait_backends() {
+	local b i
+	for b in "${LAB_BACKENDS[@]}"; do
+		for i in $(seq 1 100); do
+			grep -q listening "$LAB_DIR/$b.log" 2>/dev/null && break
+			sleep 0.02
+		done
+	done
+}
+
+# Per-version value from "canaryctl -o json maps", e.g. metric canary requests
+metric() {
+	canaryctl -o json maps | python3 -c '
+import json, sys
+svc = json.load(sys.stdin)["services"][0]
+m = svc[sys.argv[1]]["metrics"]
+path = sys.argv[2].split(".")
+for p in path:
+    m = m[p]
+print(m)' "$1" "$2"
+}

@@ -1,0 +1,39 @@
+# Test targets; included from the top-level Makefile.
+# make test = unit tests under ASan+UBSan, the BPF suites, then the labs.
+
+TEST_BUILD  := $(BUILD)/tests
+SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+TEST_LIBS   := -lcmocka $(LDLIBS)
+
+test: test-build
+	@tests/run-all.sh
+
+test-unit: test-build
+	@tests/run-all.sh unit
+
+test-bpf: test-build
+	@tests/run-all.sh bpf
+
+test-e2e: all
+	@tests/run-all.sh e2e
+
+# Unit tests: the loader library rebuilt with sanitizers, one binary per file.
+UNIT_TESTS  := $(patsubst tests/unit/%.c,$(TEST_BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
+SAN_OBJS    := $(patsubst userspace/%.c,$(TEST_BUILD)/san/%.o,$(LIB_SRCS))
+
+$(TEST_BUILD)/san/%.o: userspace/%.c $(LIB_HDRS) $(SKEL)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(TEST_BUILD)/unit/%: tests/unit/%.c $(SAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(TEST_LIBS) -lm
+
+# The BPF suite drives the real programs through BPF_PROG_TEST_RUN.
+$(TEST_BUILD)/test_bpf: tests/bpf/test_datapath.c tests/bpf/pkt.h $(SKEL)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $< $(TEST_LIBS)
+
+BPF_TESTS   := $(if $(wildcard tests/bpf/test_datapath.c),$(TEST_BUILD)/test_bpf)
+
+test-build: all $(UNIT_TESTS) $(BPF_TESTS)
