@@ -37,3 +37,6 @@ $(TEST_BUILD)/test_bpf: tests/bpf/test_datapath.c tests/bpf/pkt.h $(SKEL)
 BPF_TESTS   := $(if $(wildcard tests/bpf/test_datapath.c),$(TEST_BUILD)/test_bpf)
 
 test-build: all $(UNIT_TESTS) $(BPF_TESTS)
+
+# Keep the sanitizer objects between runs (make would delete them as intermediates).
+.SECONDARY: $(SAN_OBJS)
