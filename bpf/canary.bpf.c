@@ -120,7 +120,7 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 		reason_count(reason);
 		return;
 	}
-	now = bpf_ktime_get_ns();
+	now = bpf_ktime_get_coarse_ns(); /* conntrack ages need no more precision */
 	e = bpf_map_lookup_elem(&conntrack_v1, &pkt->tuple);
 	if (e && (e->flags & CANARY_CT_F_REVERSE))
 		return; /* a backend's packet seen on ingress: not ours to change */
@@ -143,7 +143,7 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 		m->bytes_in += pkt->ip_len;
 	}
 	if (pkt->tuple.proto == IPPROTO_TCP)
-		http_on_request_data(ctx, kind, pkt, e, m, now);
+		http_on_request_data(ctx, kind, pkt, e, m);
 
 	v->addr = e->nat_addr;
 	v->port = e->nat_port;
@@ -176,11 +176,15 @@ __canary_inline void egress_tcp_state(const struct canary_pkt *pkt, struct canar
 SEC("tc")
 int canary_tc_ingress(struct __sk_buff *skb)
 {
+	__u32 linear = skb->data_end - skb->data;
 	struct ingress_verdict v = {};
 	struct canary_pkt pkt = {};
 
-	/* Headers must be linear for direct access; pull them if the driver did not. */
-	if ((void *)(long)skb->data + ETH_HLEN + 60 + 60 > (void *)(long)skb->data_end)
+	/*
+	 * Headers must be linear for direct access. Pull only when the skb has
+	 * more bytes than its linear part holds: pulling is not free.
+	 */
+	if (linear < skb->len && linear < MAX_PAYLOAD_OFF)
 		bpf_skb_pull_data(skb, skb->len < MAX_PAYLOAD_OFF ? skb->len : MAX_PAYLOAD_OFF);
 
 	ingress_handle(skb, CANARY_CTX_TC, (void *)(long)skb->data, (void *)(long)skb->data_end,
@@ -227,7 +231,7 @@ int canary_tc_egress(struct __sk_buff *skb)
 	if (!rev || !(rev->flags & CANARY_CT_F_REVERSE))
 		return TC_ACT_OK;
 
-	now = bpf_ktime_get_ns();
+	now = bpf_ktime_get_coarse_ns();
 	vip = rev->nat_addr;
 	vport = rev->nat_port;
 	ct_touch(rev, now);
@@ -251,7 +255,7 @@ int canary_tc_egress(struct __sk_buff *skb)
 		reason_count(CANARY_R_REPLY_NO_FORWARD);
 	else if (pkt.tuple.proto == IPPROTO_TCP) {
 		egress_tcp_state(&pkt, fwd, m);
-		http_on_response_data(skb, &pkt, fwd, m, now);
+		http_on_response_data(skb, &pkt, fwd, m);
 	}
 
 	if (nat_rewrite_tc(skb, &pkt, NAT_SRC, vip, vport))

@@ -60,7 +60,7 @@ __canary_inline int http_probe(void *ctx, enum canary_ctx_kind kind, const struc
 /* Client -> backend data: maybe the start of a request. */
 __canary_inline void http_on_request_data(void *ctx, enum canary_ctx_kind kind,
 					  const struct canary_pkt *pkt, struct canary_ct_entry *e,
-					  struct canary_metrics *m, __u64 now)
+					  struct canary_metrics *m)
 {
 	if (!(e->flags & CANARY_CT_F_HTTP) || pkt->payload_len == 0)
 		return;
@@ -71,7 +71,7 @@ __canary_inline void http_on_request_data(void *ctx, enum canary_ctx_kind kind,
 	/* Pipelined or continued request data while one is in flight: same turn. */
 	if (e->flags & CANARY_CT_F_IN_REQUEST)
 		return;
-	e->req_start_ns = now;
+	e->req_start_ns = bpf_ktime_get_ns(); /* precise: latency is measured from it */
 	ct_set_flags(e, CANARY_CT_F_IN_REQUEST);
 	if (m)
 		m->requests += 1;
@@ -79,8 +79,7 @@ __canary_inline void http_on_request_data(void *ctx, enum canary_ctx_kind kind,
 
 /* Backend -> client data: maybe the first byte of the response. */
 __canary_inline void http_on_response_data(struct __sk_buff *skb, const struct canary_pkt *pkt,
-					   struct canary_ct_entry *e, struct canary_metrics *m,
-					   __u64 now)
+					   struct canary_ct_entry *e, struct canary_metrics *m)
 {
 	char buf[SNIFF_LEN] = {};
 	__u32 class = CANARY_STATUS_OTHER;
@@ -99,7 +98,7 @@ __canary_inline void http_on_response_data(struct __sk_buff *skb, const struct c
 	    !ctx_load_sniff(skb, CANARY_CTX_TC, pkt->payload_off, buf))
 		class = http_status_class(buf);
 	m->responses[class < CANARY_STATUS_CLASSES ? class : 0] += 1;
-	metrics_latency(m, now - e->req_start_ns);
+	metrics_latency(m, bpf_ktime_get_ns() - e->req_start_ns);
 }
 
 #endif /* CANARY_BPF_HTTP_H */
