@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Rollout configuration: YAML documents of kind Rollout (see
+ * docs/configuration.md), parsed strictly. Durations are kept in
+ * milliseconds, latencies in microseconds, rates as fractions (0..1).
+ */
+#ifndef CANARY_CONFIG_H
+#define CANARY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+
+#include "canary_structs.h"
+#include "netparse.h"
+
+#define CONFIG_MAX_STEPS	32
+#define CONFIG_MAX_METRICS	16
+#define CONFIG_MAX_OVERRIDES	64
+#define CONFIG_REVISION_LEN	64
+#define CONFIG_ERR_LEN		512
+#define CONFIG_PAUSE_INDEFINITE (-1)
+
+enum metric_kind {
+	METRIC_ERROR_RATE,  /* max: fraction */
+	METRIC_LATENCY_P50, /* max: microseconds */
+	METRIC_LATENCY_P95,
+	METRIC_LATENCY_P99,
+	METRIC_RESET_RATE,	   /* max: fraction */
+	METRIC_COMPARE_ERROR_RATE, /* canary vs stable, sequential test */
+	METRIC_COMPARE_LATENCY,	   /* canary vs stable; max_increase: fraction */
+	METRIC_KIND_COUNT,
+};
+
+struct metric_cfg {
+	enum metric_kind kind;
+	double max;	     /* absolute gates */
+	double max_increase; /* compareLatency: tolerated relative increase, default 0 */
+};
+
+enum step_kind {
+	STEP_SET_WEIGHT,
+	STEP_PAUSE,
+};
+
+struct step_cfg {
+	enum step_kind kind;
+	__u16 weight_bp; /* setWeight, basis points */
+	__s64 pause_ms;	 /* pause; CONFIG_PAUSE_INDEFINITE waits for a human */
+};
+
+struct analysis_cfg {
+	__s64 interval_ms;   /* default 1000 */
+	__u64 min_requests;  /* default 50 */
+	__u32 failure_limit; /* default 1 */
+	double confidence;   /* default 0.99 */
+	struct metric_cfg metrics[CONFIG_MAX_METRICS];
+	int n_metrics;
+};
+
+struct override_cfg {
+	__be32 addr;
+	__u8 prefixlen;
+	enum canary_version version;
+};
+
+enum abort_connections {
+	ABORT_CONNECTIONS_RESET, /* default */
+	ABORT_CONNECTIONS_DRAIN,
+};
+
+struct version_cfg {
+	char revision[CONFIG_REVISION_LEN];
+	struct canary_backend endpoints[CANARY_MAX_BACKENDS];
+	__u8 n_endpoints;
+};
+
+struct rollout_cfg {
+	char name[CANARY_NAME_LEN];
+	char origin[256]; /* "file:line:column" of the document, for messages */
+	struct service_spec service;
+	struct version_cfg stable;
+	struct version_cfg canary;
+	enum canary_affinity affinity;
+	struct override_cfg overrides[CONFIG_MAX_OVERRIDES];
+	int n_overrides;
+	struct step_cfg steps[CONFIG_MAX_STEPS];
+	int n_steps;
+	struct analysis_cfg analysis;
+	enum abort_connections abort_connections;
+};
+
+struct config {
+	struct rollout_cfg *rollouts;
+	size_t n_rollouts;
+};
+
+/*
+ * Load every Rollout document of a file, or of every *.yaml / *.yml file of
+ * a directory (sorted by name; hidden files such as Kubernetes' "..data"
+ * skipped). On error returns -1 with "file:line:column: field.path: what"
+ * in err and leaves out untouched; on success out owns the rollouts.
+ */
+int config_load(const char *path, struct config *out, char *err, size_t errlen);
+/* Same, from a buffer (for tests and fuzzing); name is used in messages. */
+int config_parse_buffer(const char *name, const char *buf, size_t len, struct config *out,
+			char *err, size_t errlen);
+void config_free(struct config *cfg);
+
+const char *metric_kind_name(enum metric_kind kind);
+
+#endif /* CANARY_CONFIG_H */
