@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Judging a canary: absolute gates (limits on the canary's own numbers) and
+ * sequential canary-vs-stable tests that stay valid however often they are
+ * looked at. See docs/analysis.md for the statistics.
+ *
+ * The caller feeds cumulative per-version counters (as read from the
+ * kernel) every tick; analysis_restart() marks where the samples of the
+ * weight being judged begin, so nothing from before it counts.
+ */
+#ifndef CANARY_ANALYSIS_H
+#define CANARY_ANALYSIS_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+
+#include "canary_structs.h"
+#include "config.h"
+
+enum verdict_result {
+	VERDICT_PASS,
+	VERDICT_FAIL,
+	VERDICT_INCONCLUSIVE, /* too few samples, or not enough evidence yet */
+};
+
+/* One metric's verdict, with the numbers behind it. */
+struct verdict {
+	enum metric_kind metric;
+	enum verdict_result result;
+	__u64 canary_samples;
+	__u64 stable_samples;
+	double canary_value; /* rate (0..1) or latency (us) */
+	double stable_value; /* comparisons only */
+	double limit;	     /* the configured max / max_increase */
+	double statistic;    /* test statistic, e.g. log mixture likelihood ratio */
+	double threshold;    /* the statistic's decision boundary */
+	double z;	  /* comparisons: normal-approximation z, for people (not the decision) */
+	double rank_u;	  /* compareLatency: Mann-Whitney U of canary over (1+f) x stable */
+	char detail[160]; /* one human sentence */
+};
+
+enum analysis_decision {
+	ANALYSIS_HOLD, /* not enough traffic to judge: never a pass */
+	ANALYSIS_PASS, /* enough samples and nothing failing */
+	ANALYSIS_FAIL, /* failures exceeded failureLimit: abort */
+};
+
+#define ANALYSIS_MAX_VERDICTS CONFIG_MAX_METRICS
+/* Canary/stable error-rate ratios mixed by the compareErrorRate test. */
+#define ANALYSIS_ERR_GRID 8
+
+struct analysis_state {
+	/* Baselines: counters when the judged weight was applied. */
+	struct canary_metrics base[CANARY_V_COUNT];
+	/* Start of the current absolute-gate window. */
+	struct canary_metrics window_base[CANARY_V_COUNT];
+	__u64 window_start_ms;
+	__u64 started_ms;
+	__u32 failures; /* failed measurements since the restart */
+	/* Counters at the previous tick: the error test works on per-tick increments. */
+	struct canary_metrics prev[CANARY_V_COUNT];
+	/* compareErrorRate: log likelihood ratio of each rate ratio of the mixture. */
+	double err_llr[ANALYSIS_ERR_GRID];
+	/* A comparison stays failed once it crossed (always-valid p-value). */
+	bool crossed[ANALYSIS_MAX_VERDICTS];
+	__u32 gate_windows; /* gate windows measured (not inconclusive) since the restart */
+	struct verdict last[ANALYSIS_MAX_VERDICTS];
+	int n_last;
+};
+
+/* Begin judging from these counters (a weight was just applied). */
+void analysis_restart(struct analysis_state *st, const struct canary_metrics now[CANARY_V_COUNT],
+		      __u64 now_ms);
+
+/*
+ * One tick: update with the cumulative counters and decide. The verdicts of
+ * this tick are left in st->last (also when the decision is HOLD).
+ */
+enum analysis_decision analysis_tick(struct analysis_state *st, const struct analysis_cfg *cfg,
+				     const struct canary_metrics now[CANARY_V_COUNT], __u64 now_ms);
+
+const char *verdict_result_name(enum verdict_result r);
+const char *analysis_decision_name(enum analysis_decision d);
+
+#endif /* CANARY_ANALYSIS_H */
