@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* The rollout state machine with a fake clock, and its state on disk. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "rollout.h"
+#include "state.h"
+
+/* setWeight 10, pause 30s, setWeight 50, pause {}, setWeight 100 */
+static struct rollout_cfg cfg;
+static struct rollout_state st;
+static struct rollout_effects fx;
+static char err[256];
+static char state_dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	snprintf(cfg.name, sizeof(cfg.name), "checkout");
+	snprintf(cfg.canary.revision, sizeof(cfg.canary.revision), "v2");
+	cfg.canary.n_endpoints = 1;
+	cfg.canary.endpoints[0].addr = 0x1502000a;
+	cfg.canary.endpoints[0].port = 0x901f;
+	cfg.steps[0] = (struct step_cfg){ .kind = STEP_SET_WEIGHT, .weight_bp = 1000 };
+	cfg.steps[1] = (struct step_cfg){ .kind = STEP_PAUSE, .pause_ms = 30000 };
+	cfg.steps[2] = (struct step_cfg){ .kind = STEP_SET_WEIGHT, .weight_bp = 5000 };
+	cfg.steps[3] = (struct step_cfg){ .kind = STEP_PAUSE, .pause_ms = CONFIG_PAUSE_INDEFINITE };
+	cfg.steps[4] = (struct step_cfg){ .kind = STEP_SET_WEIGHT, .weight_bp = 10000 };
+	cfg.n_steps = 5;
+	cfg.abort_connections = ABORT_CONNECTIONS_RESET;
+	rollout_init(&st, &cfg);
+	snprintf(state_dir, sizeof(state_dir), "/tmp/canaryd-test-state-XXXXXX");
+	return mkdtemp(state_dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	state_remove(state_dir, "checkout");
+	return rmdir(state_dir);
+}
+
+static void tick(enum analysis_decision d, __s64 now)
+{
+	rollout_tick(&st, &cfg, d, "compareErrorRate: canary worse", now, &fx);
+}
+
+/* Save and load: a restart in the current state must change nothing. */
+static void restart(void)
+{
+	struct rollout_state loaded;
+
+	assert_int_equal(state_save(state_dir, &st), 0);
+	assert_int_equal(state_load(state_dir, "checkout", &loaded), 0);
+	assert_string_equal(loaded.name, st.name);
+	assert_int_equal(loaded.canary_fingerprint, st.canary_fingerprint);
+	assert_int_equal(loaded.phase, st.phase);
+	assert_int_equal(loaded.step, st.step);
+	assert_int_equal(loaded.weight_bp, st.weight_bp);
+	assert_int_equal(loaded.step_started, st.step_started);
+	assert_int_equal(loaded.pause_until_ms, st.pause_until_ms);
+	assert_int_equal(loaded.pause_left_ms, st.pause_left_ms);
+	assert_int_equal(loaded.user_paused, st.user_paused);
+	assert_int_equal(loaded.aborts, st.aborts);
+	assert_string_equal(loaded.message, st.message);
+}
+
+static void test_happy_path(void **state)
+{
+	(void)state;
+	assert_int_equal(st.phase, PHASE_PROGRESSING);
+	tick(ANALYSIS_HOLD, 0); /* step 0: the weight goes out */
+	assert_true(fx.apply_weight && fx.restart_analysis && fx.changed);
+	assert_int_equal(rollout_effective_weight(&st), 1000);
+	restart();
+	tick(ANALYSIS_HOLD, 250); /* too little traffic: holds */
+	assert_int_equal(st.step, 0);
+	assert_false(fx.changed);
+	tick(ANALYSIS_PASS, 500); /* judged: on to the pause */
+	assert_int_equal(st.step, 1);
+	assert_int_equal(st.phase, PHASE_PAUSED);
+	assert_int_equal(st.pause_until_ms, 500 + 30000);
+	restart();
+	tick(ANALYSIS_PASS, 20000);
+	assert_int_equal(st.step, 1);
+	tick(ANALYSIS_HOLD, 31000); /* pause over, but no pass: hold */
+	assert_int_equal(st.step, 1);
+	tick(ANALYSIS_PASS, 31250);
+	assert_int_equal(st.step, 2);
+	assert_int_equal(rollout_effective_weight(&st), 5000);
+	assert_true(fx.apply_weight);
+	tick(ANALYSIS_PASS, 31500);
+	assert_int_equal(st.step, 3); /* indefinite pause */
+	assert_int_equal(st.phase, PHASE_PAUSED);
+	restart();
+	tick(ANALYSIS_PASS, 999999);
+	assert_int_equal(st.step, 3); /* waits for a human */
+	assert_int_equal(rollout_verb(&st, &cfg, VERB_PROMOTE, 0, 1000000, &fx, err, sizeof(err)),
+			 0);
+	tick(ANALYSIS_PASS, 1000250);
+	assert_int_equal(rollout_effective_weight(&st), 10000);
+	tick(ANALYSIS_PASS, 1000500); /* last step judged: complete */
+	assert_int_equal(st.phase, PHASE_HEALTHY);
+	assert_true(fx.promoted && fx.apply_weight);
+	assert_int_equal(rollout_effective_weight(&st), 0);
+	restart();
+	/* A completed rollout stays so; verbs other than none are refused. */
+	tick(ANALYSIS_FAIL, 1000750);
+	assert_int_equal(st.phase, PHASE_HEALTHY);
+	assert_int_equal(rollout_verb(&st, &cfg, VERB_ABORT, 0, 1, &fx, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, "complete"));
+}
+
+static void test_abort_and_retry(void **state)
+{
+	(void)state;
+	tick(ANALYSIS_HOLD, 0);
+	tick(ANALYSIS_FAIL, 250);
+	assert_int_equal(st.phase, PHASE_DEGRADED);
+	assert_true(fx.apply_weight && fx.reset_canary_flows);
+	assert_int_equal(rollout_effective_weight(&st), 0);
+	assert_non_null(strstr(st.message, "compareErrorRate"));
+	assert_int_equal(st.aborts, 1);
+	restart();
+	/* Stays aborted until retried: ticks, promote and resume do nothing. */
+	tick(ANALYSIS_PASS, 500);
+	assert_int_equal(st.phase, PHASE_DEGRADED);
+	assert_int_equal(rollout_verb(&st, &cfg, VERB_PROMOTE, 0, 1, &fx, err, sizeof(err)),
+			 -EPERM);
+	assert_non_null(strstr(err, "retry"));
+	assert_int_equal(rollout_verb(&st, &cfg, VERB_RETRY, 0, 600, &fx, err, sizeof(err)), 0);
+	assert_int_equal(st.phase, PHASE_PROGRESSING);
+	assert_int_equal(st.step, 0);
+	tick(ANALYSIS_HOLD, 700);
+	assert_int_equal(rollout_effective_weight(&st), 1000);
+	assert_int_equal(rollout_verb(&st, &cfg, VERB_RETRY, 0, 800, &fx, err, sizeof(err)),
+			 -EPERM);
+}
+
+static void test_drain_policy(void **state)
+{
+	(void)state;
+	cfg.abort_connections = ABORT_CONNECTIONS_DRAIN;
+	tick(ANALYSIS_HOLD, 0);
+	assert_int_equal(rollout_verb(&st, &cfg, VERB_ABORT, 0, 100, &fx, err, sizeof(err)), 0);
+	assert_int_equal(st.phase, PHASE_DEGRADED);
+	assert_false(fx.reset_canary_flows);
+	assert_non_null(strstr(st.message, "operator"));
+}
+
+/* pause/resume during a timed pause keeps the time it had left. */
+static void test_pause_resume_keeps_time_left(void **state)
+{
+	(void)state;
+	tick(ANALYSIS_HOLD, 0);
+	tick(ANALYSIS_PASS, 1000); /* pause until 31000 */
+	assert_int_equal(rollout_verb(&st, &cfg, VERB_PAUSE, 0, 11000, &fx, err, sizeof(err)), 0);
+	assert_true(st.user_paused);
+	assert_int_equal(st.pause_left_ms, 20000);
+	restart();
+	tick(ANALYSIS_PASS, 100000); /* frozen */
+	assert_int_equal(st.step, 1);
+	assert_int_equal(rollout_verb(&st, &cfg, VERB_RESUME, 0, 200000, &fx, err, sizeof(err)), 0);
+	assert_int_equal(st.pause_until_ms, 220000);
+	assert_int_equal(st.phase, PHASE_PAUSED);
+	tick(ANALYSIS_PASS, 219999);
+	assert_int_equal(st.step, 1);
+	tick(ANALYSIS_PASS, 220000);
+	assert_int_equal(st.step, 2);
+	assert_int_equal(rollout_verb(&st, &cfg, VERB_RESUME, 0, 1, &fx, err, sizeof(err)), -EPERM);
+}
+
+/* An abort still happens while paused by an operator: safety first. */
+static void test_fail_while_paused(void **state)
+{
+	(void)state;
+	tick(ANALYSIS_HOLD, 0);
+	assert_int_equal(rollout_verb(&st, &cfg, VERB_PAUSE, 0, 10, &fx, err, sizeof(err)), 0);
+	tick(ANALYSIS_FAIL, 20);
+	assert_int_equal(st.phase, PHASE_DEGRADED);
+}
+
+static void test_set_weight_and_promote_full(void **state)
+{
+	(void)state;
+	tick(ANALYSIS_HOLD, 0);
+	assert_int_equal(rollout_verb(&st, &cfg, VERB_SET_WEIGHT, 10001, 5, &fx, err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(rollout_verb(&st, &cfg, VERB_SET_WEIGHT, 1250, 5, &fx, err, sizeof(err)),
+			 0);
+	assert_true(fx.apply_weight && fx.restart_analysis);
+	assert_int_equal(rollout_effective_weight(&st), 1250);
+	assert_int_equal(st.phase, PHASE_PAUSED);
+	restart();
+	tick(ANALYSIS_PASS, 100000); /* held by the manual weight */
+	assert_int_equal(rollout_effective_weight(&st), 1250);
+	assert_int_equal(rollout_verb(&st, &cfg, VERB_PROMOTE_FULL, 0, 6, &fx, err, sizeof(err)),
+			 0);
+	assert_int_equal(st.phase, PHASE_HEALTHY);
+	assert_true(fx.promoted);
+}
+
+/* promote skips the step in progress, including the wait on a weight. */
+static void test_promote_skips_steps(void **state)
+{
+	(void)state;
+	tick(ANALYSIS_HOLD, 0);
+	assert_int_equal(rollout_verb(&st, &cfg, VERB_PROMOTE, 0, 1, &fx, err, sizeof(err)), 0);
+	assert_int_equal(st.step, 1);
+	tick(ANALYSIS_HOLD, 2); /* the pause begins */
+	assert_int_equal(st.phase, PHASE_PAUSED);
+	assert_int_equal(rollout_verb(&st, &cfg, VERB_PROMOTE, 0, 3, &fx, err, sizeof(err)), 0);
+	assert_int_equal(st.step, 2);
+	tick(ANALYSIS_HOLD, 4);
+	assert_int_equal(rollout_effective_weight(&st), 5000);
+}
+
+static void test_state_files(void **state)
+{
+	struct rollout_state loaded;
+	char path[128];
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(state_load(state_dir, "checkout", &loaded), -ENOENT);
+	tick(ANALYSIS_HOLD, 0);
+	restart();
+	/* A corrupt file is refused, not half-read. */
+	snprintf(path, sizeof(path), "%s/checkout.json", state_dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"version\": 1, \"phase\": \"Sideways\"", f);
+	fclose(f);
+	assert_int_equal(state_load(state_dir, "checkout", &loaded), -EINVAL);
+	/* No temporary file is left behind by a save. */
+	assert_int_equal(state_save(state_dir, &st), 0);
+	snprintf(path, sizeof(path), "%s/checkout.json.tmp", state_dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+}
+
+static void test_fingerprint(void **state)
+{
+	__u64 fp = rollout_canary_fingerprint(&cfg);
+
+	(void)state;
+	assert_int_equal(st.canary_fingerprint, fp);
+	snprintf(cfg.canary.revision, sizeof(cfg.canary.revision), "v3");
+	assert_int_not_equal(rollout_canary_fingerprint(&cfg), fp);
+	snprintf(cfg.canary.revision, sizeof(cfg.canary.revision), "v2");
+	cfg.canary.endpoints[0].port = 0x911f;
+	assert_int_not_equal(rollout_canary_fingerprint(&cfg), fp);
+	/* The steps are not part of the canary's identity. */
+	cfg.canary.endpoints[0].port = 0x901f;
+	cfg.steps[0].weight_bp = 2000;
+	assert_int_equal(rollout_canary_fingerprint(&cfg), fp);
+}
+
+static void test_names(void **state)
+{
+	enum rollout_verb verb;
+	enum rollout_phase phase;
+
+	(void)state;
+	assert_int_equal(rollout_verb_parse("promote-full", &verb), 0);
+	assert_int_equal(verb, VERB_PROMOTE_FULL);
+	assert_int_equal(rollout_verb_parse("explode", &verb), -1);
+	assert_int_equal(rollout_phase_parse("Degraded", &phase), 0);
+	assert_int_equal(phase, PHASE_DEGRADED);
+	assert_string_equal(rollout_phase_name(PHASE_PAUSED), "Paused");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_happy_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_and_retry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drain_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pause_resume_keeps_time_left, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fail_while_paused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_weight_and_promote_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_promote_skips_steps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fingerprint, setup, teardown),
+		cmocka_unit_test(test_names),
+	};
+
+	return cmocka_run_group_tests_name("rollout", tests, NULL, NULL);
+}

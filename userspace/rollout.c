@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rollout.h"
+
+static const char *const phase_names[] = {
+	[PHASE_PROGRESSING] = "Progressing",
+	[PHASE_PAUSED] = "Paused",
+	[PHASE_HEALTHY] = "Healthy",
+	[PHASE_DEGRADED] = "Degraded",
+};
+
+static const char *const verb_names[VERB_COUNT] = {
+	[VERB_PROMOTE] = "promote",	  [VERB_PROMOTE_FULL] = "promote-full",
+	[VERB_PAUSE] = "pause",		  [VERB_RESUME] = "resume",
+	[VERB_ABORT] = "abort",		  [VERB_RETRY] = "retry",
+	[VERB_SET_WEIGHT] = "set-weight",
+};
+
+const char *rollout_phase_name(enum rollout_phase phase)
+{
+	return phase <= PHASE_DEGRADED ? phase_names[phase] : "Unknown";
+}
+
+int rollout_phase_parse(const char *s, enum rollout_phase *phase)
+{
+	int i;
+
+	for (i = 0; i <= PHASE_DEGRADED; i++) {
+		if (!strcmp(s, phase_names[i])) {
+			*phase = i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *rollout_verb_name(enum rollout_verb verb)
+{
+	return verb < VERB_COUNT ? verb_names[verb] : "?";
+}
+
+int rollout_verb_parse(const char *s, enum rollout_verb *verb)
+{
+	int i;
+
+	for (i = 0; i < VERB_COUNT; i++) {
+		if (!strcmp(s, verb_names[i])) {
+			*verb = i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static __u64 fnv1a(__u64 h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	while (len--)
+		h = (h ^ *p++) * 1099511628211ULL;
+	return h;
+}
+
+__u64 rollout_canary_fingerprint(const struct rollout_cfg *cfg)
+{
+	__u64 h = 14695981039346656037ULL;
+
+	h = fnv1a(h, &cfg->service.key, sizeof(cfg->service.key));
+	h = fnv1a(h, cfg->canary.revision, strlen(cfg->canary.revision));
+	return fnv1a(h, cfg->canary.endpoints,
+		     cfg->canary.n_endpoints * sizeof(cfg->canary.endpoints[0]));
+}
+
+void rollout_init(struct rollout_state *st, const struct rollout_cfg *cfg)
+{
+	memset(st, 0, sizeof(*st));
+	snprintf(st->name, sizeof(st->name), "%s", cfg->name);
+	st->canary_fingerprint = rollout_canary_fingerprint(cfg);
+	st->phase = PHASE_PROGRESSING;
+}
+
+__u16 rollout_effective_weight(const struct rollout_state *st)
+{
+	if (st->phase == PHASE_HEALTHY || st->phase == PHASE_DEGRADED)
+		return 0;
+	return st->weight_bp;
+}
+
+static void set_message(struct rollout_state *st, const char *fmt, const char *arg)
+{
+	snprintf(st->message, sizeof(st->message), fmt, arg ? arg : "");
+}
+
+static void next_step(struct rollout_state *st)
+{
+	st->step++;
+	st->step_started = false;
+	st->pause_until_ms = 0;
+	st->pause_left_ms = 0;
+}
+
+static void set_weight(struct rollout_state *st, __u16 weight_bp, struct rollout_effects *fx)
+{
+	st->weight_bp = weight_bp;
+	fx->apply_weight = true;
+	fx->restart_analysis = true;
+}
+
+/* The canary becomes the new stable; the weight goes back to 0. */
+static void complete(struct rollout_state *st, const struct rollout_cfg *cfg,
+		     struct rollout_effects *fx)
+{
+	st->phase = PHASE_HEALTHY;
+	st->step = cfg->n_steps;
+	st->step_started = false;
+	st->user_paused = false;
+	st->weight_bp = 0;
+	set_message(st, "promoted: canary %s is the new stable", cfg->canary.revision);
+	fx->apply_weight = true;
+	fx->promoted = true;
+	fx->changed = true;
+	fx->event = "promoted";
+}
+
+static void do_abort(struct rollout_state *st, const struct rollout_cfg *cfg, const char *why,
+		     struct rollout_effects *fx)
+{
+	st->phase = PHASE_DEGRADED;
+	st->weight_bp = 0;
+	st->user_paused = false;
+	st->aborts++;
+	set_message(st, "aborted: %s", why);
+	fx->apply_weight = true;
+	fx->reset_canary_flows = cfg->abort_connections == ABORT_CONNECTIONS_RESET;
+	fx->changed = true;
+	fx->event = "aborted";
+}
+
+/* Begin a pause step: timed, or indefinite until promote. */
+static void start_pause(struct rollout_state *st, const struct step_cfg *step, __s64 now_ms,
+			struct rollout_effects *fx)
+{
+	st->step_started = true;
+	st->pause_until_ms =
+		step->pause_ms == CONFIG_PAUSE_INDEFINITE ? 0 : now_ms + step->pause_ms;
+	st->phase = PHASE_PAUSED;
+	st->message[0] = '\0';
+	fx->changed = true;
+	fx->event = "paused";
+}
+
+/*
+ * Returns true when the current step is done and the machine may go on
+ * to the next one in the same tick.
+ */
+static bool run_step(struct rollout_state *st, const struct rollout_cfg *cfg,
+		     enum analysis_decision decision, __s64 now_ms, struct rollout_effects *fx)
+{
+	const struct step_cfg *step = &cfg->steps[st->step];
+
+	if (step->kind == STEP_SET_WEIGHT) {
+		if (!st->step_started) {
+			set_weight(st, step->weight_bp, fx);
+			st->step_started = true;
+			st->phase = PHASE_PROGRESSING;
+			st->message[0] = '\0';
+			fx->changed = true;
+			fx->event = "weight set";
+			return false; /* judge the new weight from the next tick on */
+		}
+		/* Too little traffic holds the rollout: it never counts as a pass. */
+		return decision == ANALYSIS_PASS;
+	}
+	if (!st->step_started) {
+		start_pause(st, step, now_ms, fx);
+		return false;
+	}
+	if (step->pause_ms == CONFIG_PAUSE_INDEFINITE)
+		return false;
+	return now_ms >= st->pause_until_ms && decision == ANALYSIS_PASS;
+}
+
+void rollout_tick(struct rollout_state *st, const struct rollout_cfg *cfg,
+		  enum analysis_decision decision, const char *why, __s64 now_ms,
+		  struct rollout_effects *fx)
+{
+	int guard;
+
+	memset(fx, 0, sizeof(*fx));
+	if (st->phase == PHASE_HEALTHY || st->phase == PHASE_DEGRADED)
+		return;
+	if (decision == ANALYSIS_FAIL) {
+		do_abort(st, cfg, why ? why : "analysis failed", fx);
+		return;
+	}
+	if (st->user_paused)
+		return;
+	/* Each pass either waits or moves one step on: at most n_steps + 1. */
+	for (guard = 0; guard <= cfg->n_steps; guard++) {
+		if (st->step >= cfg->n_steps) {
+			complete(st, cfg, fx);
+			return;
+		}
+		if (!run_step(st, cfg, decision, now_ms, fx))
+			return;
+		next_step(st);
+		fx->changed = true;
+	}
+}
+
+static int refuse(char *err, size_t errlen, const char *msg, const struct rollout_state *st)
+{
+	snprintf(err, errlen, "%s (rollout is %s)", msg, rollout_phase_name(st->phase));
+	return -EPERM;
+}
+
+static int verb_promote(struct rollout_state *st, const struct rollout_cfg *cfg,
+			struct rollout_effects *fx)
+{
+	st->user_paused = false;
+	if (st->step < cfg->n_steps)
+		next_step(st); /* skip the current pause, or the wait on a weight */
+	st->phase = PHASE_PROGRESSING;
+	snprintf(st->message, sizeof(st->message), "promoted to step %d by an operator", st->step);
+	fx->changed = true;
+	fx->event = "promote";
+	return 0;
+}
+
+static int verb_pause(struct rollout_state *st, __s64 now_ms, struct rollout_effects *fx)
+{
+	if (st->user_paused)
+		return 0;
+	if (st->step_started && st->pause_until_ms > 0)
+		st->pause_left_ms = st->pause_until_ms > now_ms ? st->pause_until_ms - now_ms : 0;
+	st->user_paused = true;
+	st->phase = PHASE_PAUSED;
+	snprintf(st->message, sizeof(st->message), "paused by an operator");
+	fx->changed = true;
+	fx->event = "pause";
+	return 0;
+}
+
+static int verb_resume(struct rollout_state *st, const struct rollout_cfg *cfg, __s64 now_ms,
+		       struct rollout_effects *fx, char *err, size_t errlen)
+{
+	bool in_pause;
+
+	if (!st->user_paused)
+		return refuse(err, errlen, "not paused by an operator", st);
+	in_pause = st->step < cfg->n_steps && st->step_started &&
+		   cfg->steps[st->step].kind == STEP_PAUSE;
+	/* A timed pause frozen by the pause verb goes on with the time it had left. */
+	if (in_pause && st->pause_until_ms > 0)
+		st->pause_until_ms = now_ms + st->pause_left_ms;
+	st->pause_left_ms = 0;
+	st->user_paused = false;
+	st->phase = in_pause ? PHASE_PAUSED : PHASE_PROGRESSING;
+	st->message[0] = '\0';
+	fx->changed = true;
+	fx->event = "resume";
+	return 0;
+}
+
+static int verb_set_weight(struct rollout_state *st, __u16 weight_bp, struct rollout_effects *fx,
+			   char *err, size_t errlen)
+{
+	char pct[16];
+
+	if (weight_bp > CANARY_WEIGHT_MAX) {
+		snprintf(err, errlen, "weight must be within 0..100");
+		return -EINVAL;
+	}
+	/* A manual weight holds the steps, so the next one cannot override it. */
+	set_weight(st, weight_bp, fx);
+	st->user_paused = true;
+	st->phase = PHASE_PAUSED;
+	snprintf(pct, sizeof(pct), "%u.%02u", weight_bp / 100, weight_bp % 100);
+	set_message(st, "weight set to %s%% by an operator; resume or promote to continue", pct);
+	fx->changed = true;
+	fx->event = "set-weight";
+	return 0;
+}
+
+int rollout_verb(struct rollout_state *st, const struct rollout_cfg *cfg, enum rollout_verb verb,
+		 __u16 weight_bp, __s64 now_ms, struct rollout_effects *fx, char *err,
+		 size_t errlen)
+{
+	memset(fx, 0, sizeof(*fx));
+	if (verb == VERB_RETRY) {
+		if (st->phase != PHASE_DEGRADED)
+			return refuse(err, errlen, "only an aborted rollout can be retried", st);
+		rollout_init(st, cfg);
+		snprintf(st->message, sizeof(st->message), "retried by an operator");
+		fx->changed = true;
+		fx->event = "retry";
+		return 0;
+	}
+	if (st->phase == PHASE_HEALTHY)
+		return refuse(err, errlen, "the rollout is complete", st);
+	if (st->phase == PHASE_DEGRADED)
+		return refuse(err, errlen, "the rollout was aborted: retry it first", st);
+	switch (verb) {
+	case VERB_PROMOTE:
+		return verb_promote(st, cfg, fx);
+	case VERB_PROMOTE_FULL:
+		complete(st, cfg, fx);
+		return 0;
+	case VERB_PAUSE:
+		return verb_pause(st, now_ms, fx);
+	case VERB_RESUME:
+		return verb_resume(st, cfg, now_ms, fx, err, errlen);
+	case VERB_ABORT:
+		do_abort(st, cfg, "by an operator", fx);
+		return 0;
+	case VERB_SET_WEIGHT:
+		return verb_set_weight(st, weight_bp, fx, err, errlen);
+	default:
+		snprintf(err, errlen, "unknown verb");
+		return -EINVAL;
+	}
+}
