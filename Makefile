@@ -14,7 +14,7 @@ BPF_CFLAGS  := -O2 -g -target bpf -mcpu=v3 $(WARN) -Iheaders -Ibpf \
                -I/usr/include/$(ARCH)-linux-gnu
 CFLAGS      ?= -O2 -g
 CFLAGS      += -std=gnu11 $(WARN) -Iheaders -Iuserspace -I$(BUILD) -D_GNU_SOURCE
-LDLIBS      := -lbpf -lelf -lz -ljansson
+LDLIBS      := -lbpf -lelf -lz -ljansson -lyaml -lmicrohttpd -lm -lpthread
 
 BPF_SRC     := bpf/canary.bpf.c
 BPF_HDRS    := $(wildcard bpf/lib/*.h) $(wildcard headers/*.h)
@@ -23,7 +23,10 @@ SKEL        := $(BUILD)/canary.skel.h
 
 # The loader library: everything the agent and canaryctl share.
 LIB_SRCS    := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
-               userspace/stats.c userspace/log.c userspace/linkwatch.c
+               userspace/stats.c userspace/log.c userspace/linkwatch.c \
+               userspace/config.c userspace/analysis.c userspace/rollout.c \
+               userspace/state.c userspace/agent.c userspace/report.c userspace/api.c \
+               userspace/metrics.c userspace/configwatch.c
 LIB_HDRS    := $(wildcard userspace/*.h) $(wildcard headers/*.h)
 LIB_OBJS    := $(patsubst userspace/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 
@@ -36,13 +39,17 @@ LAB_PROGS   := $(BUILD)/labsrv $(BUILD)/labload
 
 all: deps $(PROGS) $(LAB_PROGS)
 
-# Runs tools/install-deps.sh once a missing build tool is noticed.
+# Runs tools/install-deps.sh once a missing build tool or header is noticed.
+DEP_TOOLS   := $(CLANG) $(BPFTOOL)
+DEP_HEADERS := bpf/libbpf.h yaml.h cmocka.h microhttpd.h jansson.h zlib.h \
+               $(ARCH)-linux-gnu/curl/curl.h
 deps: $(BUILD)/.deps
 $(BUILD)/.deps: tools/install-deps.sh
 	@mkdir -p $(BUILD)
-	@if ! command -v $(CLANG) >/dev/null || ! command -v $(BPFTOOL) >/dev/null || \
-	    [ ! -f /usr/include/bpf/libbpf.h ] || [ ! -f /usr/include/yaml.h ] || \
-	    [ ! -f /usr/include/cmocka.h ]; then tools/install-deps.sh; fi
+	@missing=0; \
+	for t in $(DEP_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
+	for h in $(DEP_HEADERS); do [ -f /usr/include/$$h ] || missing=1; done; \
+	if [ $$missing = 1 ]; then tools/install-deps.sh; fi
 	@touch $@
 
 $(BPF_OBJ): $(BPF_SRC) $(BPF_HDRS) | deps
@@ -56,21 +63,30 @@ $(BUILD)/obj/%.o: userspace/%.c $(LIB_HDRS) $(SKEL)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/canaryctl.o: tools/canaryctl/canaryctl.c $(LIB_HDRS) $(SKEL)
+CTL_SRCS    := $(wildcard tools/canaryctl/*.c)
+CTL_OBJS    := $(patsubst tools/canaryctl/%.c,$(BUILD)/obj/ctl/%.o,$(CTL_SRCS))
+
+$(BUILD)/obj/ctl/%.o: tools/canaryctl/%.c $(wildcard tools/canaryctl/*.h) $(LIB_HDRS) $(SKEL)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/canaryd: $(BUILD)/obj/canaryd.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/canaryctl: $(BUILD)/obj/canaryctl.o $(LIB_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/canaryctl: $(CTL_OBJS) $(LIB_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcurl
 
 $(BUILD)/lab%: tools/lab/lab%.c
 	@mkdir -p $(BUILD)
 	$(CC) -std=gnu11 -O2 -g $(WARN) -pthread -o $@ $<
 
 include tests/tests.mk
+include tools/bench/bench.mk
+
+# Benchmarks print figures and ratios; they never pass or fail on speed.
+bench: all $(BUILD)/pktcost
+	@mkdir -p $(BUILD)/bench
+	$(BUILD)/pktcost --json $(BUILD)/bench/pktcost.json
 
 clean:
 	rm -rf $(BUILD)
@@ -93,7 +109,7 @@ demo: all
 # canary__destroy frees what canary__open allocated): that one check is off
 # for that one file.
 TIDY_SRCS := $(filter-out userspace/dataplane.c,$(LIB_SRCS)) userspace/canaryd.c \
-             tools/canaryctl/canaryctl.c
+             $(CTL_SRCS)
 TIDY_ARGS := -- -std=gnu11 -D_GNU_SOURCE -Iheaders -Iuserspace -I$(BUILD)
 tidy: $(SKEL)
 	clang-tidy --quiet $(TIDY_SRCS) $(TIDY_ARGS)

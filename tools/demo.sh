@@ -3,10 +3,11 @@
 #
 #   1. builds a client, a node (where canaryd attaches), 2 stable backends
 #      and a canary backend;
-#   2. moves the canary weight 10% -> 50% -> 100% under steady traffic,
-#      showing the observed split and the kernel's per-version counters;
-#   3. turns the canary bad (HTTP 503) at 10% and rolls it back with
-#      "canaryctl emergency-rollback", straight into the pinned maps;
+#   2. a good canary (v2) walks 10% -> 50% -> 100% under steady traffic and
+#      is promoted, judged all the way by the analysis;
+#   3. a bad release (v3, answering HTTP 503) starts at 10% and is rolled
+#      back automatically; the demo prints how long detection took and how
+#      many client requests failed;
 #   4. prints a summary and removes the lab. Exits non-zero if any of it did
 #      not happen as shown.
 set -uo pipefail
@@ -21,74 +22,71 @@ expect_or_fail() {
 	if expect "$@"; then echo "   ✔ $desc"; else echo "   ✘ $desc"; failures=$((failures + 1)); fi
 }
 
+STEPS="[{setWeight: 10}, {pause: {duration: 4s}}, {setWeight: 50}, {pause: {duration: 4s}},
+          {setWeight: 100}, {pause: {duration: 2s}}]"
+ANALYSIS="{interval: 1s, minRequests: 30, failureLimit: 1, confidence: 0.99,
+            metrics: [{name: errorRate, max: 0.02}, {name: latencyP99, max: 250ms},
+                      {name: compareErrorRate}, {name: compareLatency, maxIncrease: 0.5}]}"
+
+
 lab_require_root
 trap lab_down EXIT
-bold "== building the lab: client, node (rp_filter=1), stable st1+st2, canary cn1"
+bold "== the lab: client, node (rp_filter=1), stable v1 on st1+st2, canary on cn1"
 lab_up
 for b in "${LAB_BACKENDS[@]}"; do lab_backend "$b"; done
 lab_wait_backends
 
-start_agent() {
-	lab_agent_stop
-	lab_agent --service "checkout=$LAB_VIP:$LAB_PORT/http" --stable "$(lab_endpoints st1 st2)" \
-		--canary "$(lab_endpoints cn1)" --weight "$1"
-}
+bold "== a good canary: v2 walks 10% -> 50% -> 100% under 600 requests/s"
+LAB_CANARY_REVISION=v2 lab_rollout checkout "$LAB_VIP" "$STEPS" "$ANALYSIS"
+sed 's/^/   /' "$LAB_CONFIG_DIR/checkout.yaml"
+lab_agent
+lab_load_bg "$LAB_DIR/good.out" --mode newconn --connections 4 --rate 600 --duration-s 60
+good_load=$LAB_LOAD_PID
+canaryctl status checkout --until-done
+good_rc=$?
+kill -TERM "$good_load"
+wait "$good_load"
+good_total=$(jget 'd["requests"]' <"$LAB_DIR/good.out")
+good_failed=$(jget 'd["requests"] - d["ok"] + sum(v for k, v in d["status"].items() if k[0] == "5")' \
+	<"$LAB_DIR/good.out")
+echo
+expect_or_fail "v2 was promoted (phase Healthy)" "$good_rc == 0"
+expect_or_fail "no client request failed ($good_failed of $good_total)" "$good_failed == 0"
 
-declare -a rows
-# phase WEIGHT SECONDS: traffic on new connections, then the observed split.
-phase() {
-	local weight=$1 secs=$2 out n cn err share p99
-	start_agent "$weight"
-	out=$(lab_load --mode newconn --connections 4 --rate 800 --duration-s "$secs")
-	n=$(echo "$out" | jget 'd["ok"]')
-	cn=$(echo "$out" | jget 'd["backends"].get("cn1", 0)')
-	err=$(echo "$out" | jget 'd["requests"] - d["ok"] + sum(v for k, v in d["status"].items() if k.startswith("5"))')
-	p99=$(echo "$out" | jget 'd["latency_us"]["p99"]')
-	share=$(python3 -c "print(round(100.0 * $cn / max($n, 1), 1))")
-	printf '   weight %5s%%  requests %6d  canary share %5.1f%%  failed %d  p99 %d us\n' \
-		"$weight" "$n" "$share" "$err" "$p99"
-	rows+=("$(printf '| %s%% | %d | %.1f%% | %d |' "$weight" "$n" "$share" "$err")")
-	expect_or_fail "canary share $share% is near $weight%" "abs($share - $weight) <= 5"
-	expect_or_fail "no failed request" "$err == 0"
-}
-
-bold "== a good canary: 10% -> 50% -> 100% (canaryd restarted with each weight; flows keep their backend)"
-phase 10 3
-phase 50 3
-phase 100 3
-
-bold "== kernel counters (canaryctl maps, read from the pinned maps)"
-canaryctl maps | sed 's/^/   /'
-
-bold "== a bad canary: v2 answers 503 at 10%"
-start_agent 10
-lab_backend_set cn1 error_rate=1
-lab_load_bg "$LAB_DIR/bad.out" --mode keepalive --connections 8 --rate 800 --duration-s 4 \
+bold "== a bad release: v3 starts at 10%, then answers 503"
+ts_ms() { sed -n 's/^ts=\([^ ]*\) .*/\1/p' | tail -1 | xargs -r -I{} date -d {} +%s%3N; }
+lab_load_bg "$LAB_DIR/bad.out" --mode newconn --connections 4 --rate 600 --duration-s 60 \
 	--snapshot-on-usr1
-sleep 1.5
-c5xx=$(metric canary responses.5xx)
-echo "   kernel sees canary 5xx: $c5xx, stable 5xx: $(metric stable responses.5xx)"
-expect_or_fail "the kernel counted the canary's 5xx" "$c5xx > 0"
-t0=$(date +%s%N)
-canaryctl emergency-rollback checkout | sed 's/^/   /'
-t1=$(date +%s%N)
-kill -USR1 "$LAB_LOAD_PID"
-sleep 1
-kill -USR1 "$LAB_LOAD_PID"
-wait "$LAB_LOAD_PID"
-before=$(sed -n 1p "$LAB_DIR/bad.out" | jget 'd["backends"].get("cn1", 0)')
-after=$(sed -n 2p "$LAB_DIR/bad.out" | jget 'd["backends"].get("cn1", 0)')
-total=$(tail -1 "$LAB_DIR/bad.out" | jget 'd["requests"]')
-failed=$(tail -1 "$LAB_DIR/bad.out" | jget 'd["requests"] - d["ok"] + d["status"].get("503", 0)')
-echo "   rollback applied in $(((t1 - t0) / 1000000)) ms; canary responses after it settled: $((after - before))"
-echo "   failed requests: $failed of $total (503s before the rollback, plus one reset per canary connection)"
-expect_or_fail "no canary response once the rollback settled" "$after == $before"
-rows+=("$(printf '| 10%% (bad, rolled back) | %d | - | %d |' "$total" "$failed")")
+bad_load=$LAB_LOAD_PID
+LAB_CANARY_REVISION=v3 lab_rollout checkout "$LAB_VIP" "$STEPS" "$ANALYSIS"
+lab_wait checkout "d['canary']['revision'] == 'v3' and d['weight'] == 10" 10
+bad_ms=$(date +%s%3N)
+lab_backend_set cn1 error_rate=1
+canaryctl status checkout --until-done
+bad_rc=$?
+kill -USR1 "$bad_load" # failures up to here ...
+sleep 2
+kill -TERM "$bad_load" # ... and none after
+wait "$bad_load"
+abort_ms=$(grep 'msg=aborted' "$LAB_DIR/canaryd.log" | ts_ms)
+detect_ms=$((abort_ms - bad_ms))
+bad_total=$(tail -1 "$LAB_DIR/bad.out" | jget 'd["requests"]')
+failed_expr='d["requests"] - d["ok"] + sum(v for k, v in d["status"].items() if k[0] == "5")'
+bad_failed=$(tail -1 "$LAB_DIR/bad.out" | jget "$failed_expr")
+failed_at_rollback=$(head -1 "$LAB_DIR/bad.out" | jget "$failed_expr")
+echo
+echo "   v3 turned bad; its weight was back to 0 ${detect_ms} ms later"
+echo "   failed client requests: $bad_failed of $bad_total, all answered by v3 before the rollback"
+grep 'msg=verdict' "$LAB_DIR/canaryd.log" | tail -3 | sed 's/^/   /'
+expect_or_fail "v3 was rolled back (phase Degraded)" "$bad_rc == 1"
+expect_or_fail "detected and rolled back in under 3 s (${detect_ms} ms)" "0 < $detect_ms < 3000"
+expect_or_fail "no request failed after the rollback" "$bad_failed == $failed_at_rollback"
 
 bold "== summary"
-echo "| weight | requests | canary share | failed |"
-echo "|---|---|---|---|"
-printf '%s\n' "${rows[@]}"
+echo "| release | outcome | requests | failed | detection |"
+echo "|---|---|---|---|---|"
+echo "| v2 (good) | promoted 10% → 50% → 100% | $good_total | $good_failed | - |"
+echo "| v3 (503s) | rolled back at 10% | $bad_total | $bad_failed | ${detect_ms} ms |"
 if [ "$failures" -ne 0 ]; then
 	bold "demo: $failures check(s) did not hold"
 	exit 1

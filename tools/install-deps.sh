@@ -9,7 +9,7 @@ PACKAGES=(
 	clang llvm gcc make pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
 	linux-libc-dev libc6-dev
 	# agent libraries
-	libyaml-dev libjansson-dev libmicrohttpd-dev
+	libyaml-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
 	# tests: unit tests under sanitizers, labs
 	libcmocka-dev libclang-rt-14-dev iproute2 util-linux procps ethtool python3 curl
 	# code checks

@@ -1,74 +1,77 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * canaryd: loads the data path, attaches it to the node's interfaces and
- * applies a service. It keeps attaching interfaces that appear later, and
- * leaves everything in place when it exits so traffic keeps flowing.
+ * canaryd, the agent: loads the data path, attaches it to the node's
+ * interfaces (and to new ones as they appear), and runs the configured
+ * rollouts: every tick it reads the kernel's counters, judges each canary
+ * and moves its weight, or rolls it back. It reloads its configuration on
+ * change and on SIGHUP, and leaves programs and maps in place when it exits,
+ * so traffic keeps flowing with the last weights.
  */
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
-#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "agent.h"
+#include "api.h"
 #include "attach.h"
+#include "config.h"
+#include "configwatch.h"
 #include "dataplane.h"
 #include "linkwatch.h"
 #include "log.h"
-#include "netparse.h"
+#include "metrics.h"
+#include "state.h"
 
 #define DEFAULT_INTERFACES "veth*,eth*"
 #define DEFAULT_TICK_MS	   250
-#define MAX_OVERRIDES	   64
-
-struct override_arg {
-	__be32 addr;
-	__u8 prefixlen;
-	enum canary_version version;
-};
 
 struct options {
+	const char *config;
 	const char *bpffs;
+	const char *state_dir;
 	const char *interfaces;
+	struct api_opts api;
 	enum attach_mode mode;
 	enum log_format log_format;
 	int tick_ms;
+	bool check_config;
 	bool cleanup;
-	/* One service from flags. */
-	const char *name;
-	struct service_spec spec;
-	struct canary_backend stable[CANARY_MAX_BACKENDS];
-	struct canary_backend canary[CANARY_MAX_BACKENDS];
-	__u8 n_stable, n_canary;
-	__u16 weight_bp;
-	enum canary_affinity affinity;
-	struct override_arg overrides[MAX_OVERRIDES];
-	int n_overrides;
 };
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
 
-static void on_stop_signal(int sig)
+static void on_signal(int sig)
 {
-	(void)sig;
-	stop_requested = 1;
+	if (sig == SIGHUP)
+		reload_requested = 1;
+	else
+		stop_requested = 1;
 }
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: canaryd [--interfaces GLOB[,GLOB...]] [--bpffs DIR] [--attach tc|xdp]\n"
-		"               [--log-format logfmt|json] [--tick-ms N]\n"
-		"               [--service NAME=VIP:PORT[/http|/tcp|/udp] --stable EP[,EP...]\n"
-		"                [--canary EP[,EP...]] [--weight PERCENT] [--affinity none|client-ip]\n"
-		"                [--override CIDR=stable|canary]...]\n"
+		"usage: canaryd --config FILE|DIR [--interfaces GLOB[,GLOB...]] [--bpffs DIR]\n"
+		"               [--state-dir DIR] [--api-socket PATH] [--listen ADDR:PORT]\n"
+		"               [--token-file FILE] [--log-format logfmt|json] [--attach tc|xdp]\n"
+		"               [--tick-ms N] [--check-config]\n"
 		"       canaryd --cleanup [--bpffs DIR]\n"
-		"defaults: --interfaces '%s' --bpffs %s --attach tc --tick-ms %d\n",
-		DEFAULT_INTERFACES, DP_DEFAULT_BPFFS, DEFAULT_TICK_MS);
+		"defaults: --interfaces '%s' --bpffs %s --state-dir %s\n"
+		"          --api-socket %s, no TCP listener, --attach tc --tick-ms %d\n",
+		DEFAULT_INTERFACES, DP_DEFAULT_BPFFS, STATE_DEFAULT_DIR, API_DEFAULT_SOCKET,
+		DEFAULT_TICK_MS);
 }
 
 /* Print "canaryd: --flag: message" and exit 2, the usage-error status. */
@@ -86,75 +89,41 @@ die_usage(const char *flag, const char *fmt, ...)
 	exit(2);
 }
 
-static void parse_service_flag(struct options *o, const char *arg)
-{
-	char err[NETPARSE_ERR_LEN];
-	const char *eq = strchr(arg, '=');
-	static char name[CANARY_NAME_LEN];
-
-	if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(name))
-		die_usage("--service", "expected NAME=VIP:PORT[/proto] with a name of 1..%d chars",
-			  CANARY_NAME_LEN - 1);
-	memcpy(name, arg, eq - arg);
-	name[eq - arg] = '\0';
-	o->name = name;
-	if (parse_service_spec(eq + 1, &o->spec, err, sizeof(err)))
-		die_usage("--service", "%s", err);
-}
-
-static void parse_override_flag(struct options *o, const char *arg)
-{
-	char err[NETPARSE_ERR_LEN], cidr[64];
-	const char *eq = strchr(arg, '=');
-	struct override_arg *ov;
-
-	if (o->n_overrides >= MAX_OVERRIDES)
-		die_usage("--override", "at most %d overrides", MAX_OVERRIDES);
-	if (!eq || (size_t)(eq - arg) >= sizeof(cidr))
-		die_usage("--override", "expected CIDR=stable|canary, got \"%s\"", arg);
-	memcpy(cidr, arg, eq - arg);
-	cidr[eq - arg] = '\0';
-	ov = &o->overrides[o->n_overrides];
-	if (parse_cidr(cidr, &ov->addr, &ov->prefixlen, err, sizeof(err)))
-		die_usage("--override", "%s", err);
-	if (!strcmp(eq + 1, "canary"))
-		ov->version = CANARY_V_CANARY;
-	else if (!strcmp(eq + 1, "stable"))
-		ov->version = CANARY_V_STABLE;
-	else
-		die_usage("--override", "version must be stable or canary, got \"%s\"", eq + 1);
-	o->n_overrides++;
-}
-
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { O_SERVICE = 256, O_STABLE, O_CANARY, O_WEIGHT, O_AFFINITY, O_OVERRIDE, O_TICK };
+	enum { O_TICK = 256, O_CHECK, O_SOCKET, O_LISTEN, O_TOKEN };
 	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'f' },
 		{ "interfaces", required_argument, NULL, 'i' },
 		{ "bpffs", required_argument, NULL, 'b' },
+		{ "state-dir", required_argument, NULL, 's' },
 		{ "attach", required_argument, NULL, 'a' },
 		{ "log-format", required_argument, NULL, 'l' },
+		{ "tick-ms", required_argument, NULL, O_TICK },
+		{ "api-socket", required_argument, NULL, O_SOCKET },
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "token-file", required_argument, NULL, O_TOKEN },
+		{ "check-config", no_argument, NULL, O_CHECK },
 		{ "cleanup", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
-		{ "service", required_argument, NULL, O_SERVICE },
-		{ "stable", required_argument, NULL, O_STABLE },
-		{ "canary", required_argument, NULL, O_CANARY },
-		{ "weight", required_argument, NULL, O_WEIGHT },
-		{ "affinity", required_argument, NULL, O_AFFINITY },
-		{ "override", required_argument, NULL, O_OVERRIDE },
-		{ "tick-ms", required_argument, NULL, O_TICK },
 		{ 0 },
 	};
-	char err[NETPARSE_ERR_LEN];
+	char *end;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'f':
+			o->config = optarg;
+			break;
 		case 'i':
 			o->interfaces = optarg;
 			break;
 		case 'b':
 			o->bpffs = optarg;
+			break;
+		case 's':
+			o->state_dir = optarg;
 			break;
 		case 'a':
 			if (attach_mode_parse(optarg, &o->mode))
@@ -165,44 +134,29 @@ static void parse_args(int argc, char **argv, struct options *o)
 				die_usage("--log-format", "expected logfmt or json, got \"%s\"",
 					  optarg);
 			break;
+		case O_TICK:
+			o->tick_ms = (int)strtol(optarg, &end, 10);
+			if (*end || o->tick_ms < 10 || o->tick_ms > 60000)
+				die_usage("--tick-ms", "expected 10..60000, got \"%s\"", optarg);
+			break;
+		case O_CHECK:
+			o->check_config = true;
+			break;
+		case O_SOCKET:
+			o->api.socket_path = optarg;
+			break;
+		case O_LISTEN:
+			o->api.listen = optarg;
+			break;
+		case O_TOKEN:
+			o->api.token_file = optarg;
+			break;
 		case 'c':
 			o->cleanup = true;
 			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
-		case O_SERVICE:
-			parse_service_flag(o, optarg);
-			break;
-		case O_STABLE:
-			if (parse_endpoint_list(optarg, o->stable, &o->n_stable, err, sizeof(err)))
-				die_usage("--stable", "%s", err);
-			break;
-		case O_CANARY:
-			if (parse_endpoint_list(optarg, o->canary, &o->n_canary, err, sizeof(err)))
-				die_usage("--canary", "%s", err);
-			break;
-		case O_WEIGHT:
-			if (parse_weight_percent(optarg, &o->weight_bp, err, sizeof(err)))
-				die_usage("--weight", "%s", err);
-			break;
-		case O_AFFINITY:
-			if (!strcmp(optarg, "none"))
-				o->affinity = CANARY_AFFINITY_NONE;
-			else if (!strcmp(optarg, "client-ip"))
-				o->affinity = CANARY_AFFINITY_CLIENT_IP;
-			else
-				die_usage("--affinity", "expected none or client-ip, got \"%s\"",
-					  optarg);
-			break;
-		case O_OVERRIDE:
-			parse_override_flag(o, optarg);
-			break;
-		case O_TICK:
-			o->tick_ms = atoi(optarg);
-			if (o->tick_ms < 10 || o->tick_ms > 60000)
-				die_usage("--tick-ms", "expected 10..60000, got \"%s\"", optarg);
-			break;
 		default:
 			usage(stderr);
 			exit(2);
@@ -210,55 +164,99 @@ static void parse_args(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		die_usage(argv[optind], "unexpected argument");
-	if (o->name && o->n_stable == 0)
-		die_usage("--service", "needs --stable with at least one endpoint");
-	if (!o->name && (o->n_stable || o->n_canary || o->n_overrides))
-		die_usage("--stable/--canary/--override", "need --service");
-	if (o->name && o->weight_bp > 0 && o->n_canary == 0)
-		die_usage("--weight", "a canary weight needs --canary endpoints");
+	if (!o->config && !o->cleanup)
+		die_usage("--config", "required: a Rollout YAML file or a directory of them");
+	if (o->api.token_file && !o->api.listen)
+		die_usage("--token-file", "only means something with --listen");
 }
 
-/* Deterministic per service, so a restarted agent splits exactly as before. */
-static __u32 service_seed(const char *name)
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	__u32 h = 2166136261U;
+	char line[512];
 
-	for (; *name; name++)
-		h = (h ^ (unsigned char)*name) * 16777619U;
-	return h;
+	/* libbpf's warnings explain load failures; its debug chatter is not wanted. */
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	/*
+	 * Kernel extack notes that are not errors here: re-attaching finds the
+	 * clsact qdisc already there, and looking for a filter of ours to
+	 * replace finds none on a fresh interface.
+	 */
+	if (strstr(line, "Exclusivity flag on") || strstr(line, "Cannot find specified filter"))
+		return 0;
+	return fputs(line, stderr);
 }
 
-static int apply_service(struct canary_dp *dp, const struct options *o)
+static int check_config(const struct options *o)
 {
-	struct canary_service svc = {
-		.weight = o->weight_bp,
-		.affinity = o->affinity,
-		.flags = o->spec.svc_flags,
-		.seed = service_seed(o->name),
-		.n_backends = { o->n_stable, o->n_canary },
-	};
-	char ep[32], weight[16], id[16];
-	int err, i;
+	char err[CONFIG_ERR_LEN];
+	struct config cfg;
 
-	snprintf(svc.name, sizeof(svc.name), "%s", o->name);
-	memcpy(svc.backends[CANARY_V_STABLE], o->stable, sizeof(o->stable));
-	memcpy(svc.backends[CANARY_V_CANARY], o->canary, sizeof(o->canary));
-	err = dp_service_put(dp, &o->spec.key, &svc);
-	if (err)
-		return err;
-	/* Overrides after the service: until then a client just gets the weighted choice. */
-	err = dp_override_clear(dp, svc.id);
-	for (i = 0; !err && i < o->n_overrides; i++)
-		err = dp_override_put(dp, svc.id, o->overrides[i].addr, o->overrides[i].prefixlen,
-				      o->overrides[i].version);
-	if (err)
-		return err;
-	snprintf(id, sizeof(id), "%u", svc.id);
-	log_event(CLOG_INFO, "service applied", "name", o->name, "vip",
-		  format_endpoint(o->spec.key.vip, o->spec.key.port, ep, sizeof(ep)), "protocol",
-		  service_protocol_name(&o->spec.key, o->spec.svc_flags), "weight",
-		  format_weight(o->weight_bp, weight, sizeof(weight)), "id", id);
+	if (config_load(o->config, &cfg, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	printf("%s: %zu rollout(s), valid\n", o->config, cfg.n_rollouts);
+	config_free(&cfg);
 	return 0;
+}
+
+static int cleanup(const struct options *o)
+{
+	unsigned int removed = 0;
+	char n[16];
+	int err;
+
+	err = detach_all(&removed);
+	if (!err)
+		err = dp_unpin(o->bpffs);
+	snprintf(n, sizeof(n), "%u", removed);
+	log_event(err ? CLOG_ERROR : CLOG_INFO, "cleanup", "programs_detached", n, "bpffs",
+		  o->bpffs, "error", err ? strerror(-err) : "");
+	return err ? 1 : 0;
+}
+
+/*
+ * One agent per bpffs directory: an flock on the directory itself, held
+ * for the life of the process and released by the kernel when it dies.
+ */
+static int lock_bpffs(const char *bpffs)
+{
+	int fd;
+
+	if (mkdir(bpffs, 0700) && errno != EEXIST)
+		return -errno;
+	fd = open(bpffs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static int reload(struct agent *a, const char *path)
+{
+	char err[CONFIG_ERR_LEN], n[16];
+	struct config cfg;
+	int rc;
+
+	if (config_load(path, &cfg, err, sizeof(err))) {
+		log_event(CLOG_ERROR, "config rejected: keeping the running one", "error", err);
+		return -EINVAL;
+	}
+	rc = agent_apply_config(a, &cfg);
+	snprintf(n, sizeof(n), "%zu", cfg.n_rollouts);
+	config_free(&cfg);
+	if (rc)
+		log_event(CLOG_ERROR, "config not applied", "error", strerror(-rc));
+	else
+		log_event(CLOG_INFO, "config applied", "path", path, "rollouts", n);
+	return rc;
 }
 
 struct link_ctx {
@@ -284,96 +282,135 @@ static void on_new_link(int ifindex, const char *ifname, void *arg)
 			  attach_mode_name(lc->o->mode));
 }
 
-/* Until a stop signal: attach interfaces as they appear. */
-static int run(const struct canary_dp *dp, const struct options *o)
+static __u64 mono_ms(void)
 {
-	struct link_ctx lc = { .dp = dp, .o = o };
-	struct pollfd pfd;
-	int fd;
+	struct timespec ts;
 
-	fd = linkwatch_open();
-	if (fd < 0) {
-		log_event(CLOG_ERROR, "cannot watch links", "error", strerror(-fd));
-		return fd;
-	}
-	pfd.fd = fd;
-	pfd.events = POLLIN;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000 + (__u64)ts.tv_nsec / 1000000;
+}
+
+enum { FD_LINKS, FD_CONFIG, FD_COUNT };
+
+/* Until a stop signal: ticks, link events, configuration changes. */
+static void run(struct agent *a, const struct options *o, struct pollfd fds[FD_COUNT])
+{
+	struct link_ctx lc = { .dp = a->dp, .o = o };
+	__u64 next_tick = mono_ms();
+
 	while (!stop_requested) {
-		if (poll(&pfd, 1, o->tick_ms) > 0)
-			linkwatch_read(fd, on_new_link, &lc);
+		__u64 now = mono_ms();
+		int timeout = next_tick > now ? (int)(next_tick - now) : 0;
+
+		if (poll(fds, FD_COUNT, timeout) > 0) {
+			if (fds[FD_LINKS].revents & POLLIN)
+				linkwatch_read(fds[FD_LINKS].fd, on_new_link, &lc);
+			/* Several events come with one change: one reload covers them. */
+			if ((fds[FD_CONFIG].revents & POLLIN) &&
+			    configwatch_drain(fds[FD_CONFIG].fd) > 0)
+				reload_requested = 1;
+		}
+		if (reload_requested) {
+			reload_requested = 0;
+			reload(a, o->config);
+		}
+		if (mono_ms() >= next_tick) {
+			agent_tick(a);
+			next_tick += o->tick_ms;
+			if (next_tick < mono_ms()) /* fell behind: skip, never burst */
+				next_tick = mono_ms() + o->tick_ms;
+		}
 	}
-	close(fd);
-	return 0;
 }
 
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+static int start(const struct options *o, struct canary_dp **dp, struct agent *a,
+		 struct pollfd fds[FD_COUNT])
 {
-	char line[512];
-
-	/* libbpf's warnings explain load failures; its debug chatter is not wanted. */
-	if (level == LIBBPF_DEBUG)
-		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	/*
-	 * Kernel extack notes that are not errors here: re-attaching finds the
-	 * clsact qdisc already there, and looking for a filter of ours to
-	 * replace finds none on a fresh interface.
-	 */
-	if (strstr(line, "Exclusivity flag on") || strstr(line, "Cannot find specified filter"))
-		return 0;
-	return fputs(line, stderr);
-}
-
-static int cleanup(const struct options *o)
-{
-	unsigned int removed = 0;
-	char n[16];
+	unsigned int attached = 0;
 	int err;
 
-	err = detach_all(&removed);
+	err = state_dir_prepare(o->state_dir);
+	if (err) {
+		log_event(CLOG_ERROR, "cannot create state directory", "path", o->state_dir,
+			  "error", strerror(-err));
+		return err;
+	}
+	err = dp_load(o->bpffs, dp);
+	if (err)
+		return err;
+	err = agent_init(a, *dp, o->state_dir);
 	if (!err)
-		err = dp_unpin(o->bpffs);
-	snprintf(n, sizeof(n), "%u", removed);
-	log_event(err ? CLOG_ERROR : CLOG_INFO, "cleanup", "programs_detached", n, "bpffs",
-		  o->bpffs, "error", err ? strerror(-err) : "");
-	return err ? 1 : 0;
+		err = reload(a, o->config);
+	if (!err)
+		err = attach_matching(*dp, o->interfaces, o->mode, &attached);
+	if (err)
+		return err;
+	fds[FD_LINKS].fd = linkwatch_open();
+	fds[FD_CONFIG].fd = configwatch_open(o->config);
+	fds[FD_LINKS].events = fds[FD_CONFIG].events = POLLIN;
+	if (fds[FD_LINKS].fd < 0 || fds[FD_CONFIG].fd < 0) {
+		log_event(CLOG_ERROR, "cannot watch links or config", "error",
+			  strerror(fds[FD_LINKS].fd < 0 ? -fds[FD_LINKS].fd : -fds[FD_CONFIG].fd));
+		return -EIO;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	struct options o = {
 		.bpffs = DP_DEFAULT_BPFFS,
+		.state_dir = STATE_DEFAULT_DIR,
 		.interfaces = DEFAULT_INTERFACES,
 		.tick_ms = DEFAULT_TICK_MS,
+		.api = { .socket_path = API_DEFAULT_SOCKET },
 	};
-	struct sigaction sa = { .sa_handler = on_stop_signal };
+	struct api_server *api = NULL;
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct pollfd fds[FD_COUNT] = { { .fd = -1 }, { .fd = -1 } };
 	struct canary_dp *dp = NULL;
-	unsigned int attached = 0;
-	int err;
+	struct agent agent = { 0 };
+	int lock_fd, err, i;
 
 	parse_args(argc, argv, &o);
 	log_setup(o.log_format, CLOG_INFO);
 	libbpf_set_print(libbpf_log);
+	if (o.check_config)
+		return check_config(&o);
 	if (o.cleanup)
 		return cleanup(&o);
 
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	err = dp_load(o.bpffs, &dp);
-	if (err)
-		return 1;
-	err = attach_matching(dp, o.interfaces, o.mode, &attached);
-	if (!err && o.name)
-		err = apply_service(dp, &o);
-	if (err) {
-		log_event(CLOG_ERROR, "start-up failed", "error", strerror(-err));
-		dp_close(dp);
+	lock_fd = lock_bpffs(o.bpffs);
+	if (lock_fd < 0) {
+		log_event(CLOG_ERROR,
+			  lock_fd == -EWOULDBLOCK ? "another canaryd is running on this bpffs" :
+						    "cannot lock the bpffs directory",
+			  "bpffs", o.bpffs, "error", strerror(-lock_fd));
 		return 1;
 	}
-	log_event(CLOG_INFO, "ready", "bpffs", o.bpffs, "interfaces", o.interfaces);
-	err = run(dp, &o);
-	/* Programs stay attached and maps pinned: traffic flows on without us. */
-	log_event(CLOG_INFO, "stopping", "detached", "no");
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	err = start(&o, &dp, &agent, fds);
+	if (!err)
+		err = api_start(&agent, &o.api, metrics_render, &api);
+	if (!err) {
+		agent.ready = true;
+		log_event(CLOG_INFO, "ready", "bpffs", o.bpffs, "state_dir", o.state_dir,
+			  "interfaces", o.interfaces);
+		run(&agent, &o, fds);
+		/* Programs stay attached and maps pinned: traffic flows on without us. */
+		log_event(CLOG_INFO, "stopping", "detached", "no");
+	} else {
+		log_event(CLOG_ERROR, "start-up failed", "error", strerror(-err));
+	}
+	api_stop(api);
+	for (i = 0; i < FD_COUNT; i++)
+		if (fds[i].fd >= 0)
+			close(fds[i].fd);
+	if (dp)
+		agent_destroy(&agent);
 	dp_close(dp);
+	close(lock_fd);
 	return err ? 1 : 0;
 }

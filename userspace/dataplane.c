@@ -394,18 +394,42 @@ int dp_override_put(struct canary_dp *dp, __u32 svc_id, __be32 addr, __u8 prefix
 
 int dp_override_clear(struct canary_dp *dp, __u32 svc_id)
 {
+	return dp_override_sync(dp, svc_id, NULL, NULL, NULL, 0);
+}
+
+static bool override_wanted(const struct canary_override_key *key, const __be32 *addrs,
+			    const __u8 *prefixlens, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (addrs[i] == key->addr && 32U + prefixlens[i] == key->prefixlen)
+			return true;
+	return false;
+}
+
+int dp_override_sync(struct canary_dp *dp, __u32 svc_id, const __be32 *addrs,
+		     const __u8 *prefixlens, const enum canary_version *versions, int n)
+{
 	struct canary_override_key key, next;
 	int fd = dp->map_fds[DP_MAP_OVERRIDES];
 	void *prev = NULL;
-	int n;
+	int i, err, walked;
 
+	for (i = 0; i < n; i++) {
+		err = dp_override_put(dp, svc_id, addrs[i], prefixlens[i], versions[i]);
+		if (err)
+			return err;
+	}
 	/*
 	 * Deleting while walking: restart from the beginning after each delete,
 	 * since the deleted key can no longer anchor get_next_key.
 	 */
-	for (n = 0; n <= 2 * CANARY_MAX_OVERRIDES && !bpf_map_get_next_key(fd, prev, &next); n++) {
+	for (walked = 0;
+	     walked <= 2 * CANARY_MAX_OVERRIDES && !bpf_map_get_next_key(fd, prev, &next);
+	     walked++) {
 		key = next;
-		if (key.svc_id != svc_id) {
+		if (key.svc_id != svc_id || override_wanted(&key, addrs, prefixlens, n)) {
 			prev = &key;
 			continue;
 		}

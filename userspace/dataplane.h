@@ -70,6 +70,12 @@ int dp_override_put(struct canary_dp *dp, __u32 svc_id, __be32 addr, __u8 prefix
 		    enum canary_version version);
 /* Remove every override of a service. */
 int dp_override_clear(struct canary_dp *dp, __u32 svc_id);
+/*
+ * Make a service's overrides exactly these: new ones are written first and
+ * stale ones removed after, so no client loses its override in between.
+ */
+int dp_override_sync(struct canary_dp *dp, __u32 svc_id, const __be32 *addrs,
+		     const __u8 *prefixlens, const enum canary_version *versions, int n);
 
 /*
  * Ask the kernel to reset every established canary flow of a service: the

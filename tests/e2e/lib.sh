@@ -95,7 +95,9 @@ lab_up() {
 lab_backend() {
 	local name=$1
 	shift
-	in_ns "$name" "$LAB_BUILD/labsrv" --listen "$(backend_addr "$name"):$LAB_BACKEND_PORT" \
+	# nsenter execs the program, so $! is the server's own PID.
+	nsenter --net=/run/netns/"$(ns "$name")" "$LAB_BUILD/labsrv" \
+		--listen "$(backend_addr "$name"):$LAB_BACKEND_PORT" \
 		--name "$name" --control "$LAB_DIR/$name.ctl" "$@" \
 		>>"$LAB_DIR/$name.log" 2>&1 &
 	echo $! >"$LAB_DIR/$name.pid"
@@ -109,6 +111,8 @@ lab_backend_set() {
 	mv "$LAB_DIR/$name.ctl.tmp" "$LAB_DIR/$name.ctl"
 }
 
+lab_endpoints_yaml() { lab_endpoints "$@" | sed 's/\([^,]*\)/"\1"/g; s/,/, /g'; }
+
 lab_endpoints() {
 	local out="" name
 	for name in "$@"; do
@@ -117,12 +121,42 @@ lab_endpoints() {
 	echo "$out"
 }
 
+LAB_CONFIG_DIR=$LAB_DIR/config
+LAB_STATE_DIR=$LAB_DIR/state
+LAB_SOCKET=$LAB_DIR/api.sock
+
+# lab_rollout NAME VIP STEPS [ANALYSIS] [EXTRA]: write a Rollout for the lab's
+# backends to $LAB_CONFIG_DIR/NAME.yaml. STEPS is the YAML of the steps list,
+# e.g. "[{setWeight: 30}, {pause: {}}]"; ANALYSIS the analysis mapping.
+lab_rollout() {
+	local name=$1 vip=$2 steps=$3 analysis=${4:-"{minRequests: 20}"} extra=${5:-}
+	mkdir -p "$LAB_CONFIG_DIR"
+	cat >"$LAB_CONFIG_DIR/$name.yaml.tmp" <<YAML
+apiVersion: canaryd.io/v1alpha1
+kind: Rollout
+metadata:
+  name: $name
+spec:
+  service: {vip: $vip, port: $LAB_PORT, protocol: http}
+  stable: {revision: v1, endpoints: [$(lab_endpoints_yaml st1 st2)]}
+  canary: {revision: ${LAB_CANARY_REVISION:-v2}, endpoints: [$(lab_endpoints_yaml cn1)]}
+  strategy:
+    steps: $steps
+  analysis: $analysis
+$extra
+YAML
+	mv "$LAB_CONFIG_DIR/$name.yaml.tmp" "$LAB_CONFIG_DIR/$name.yaml"
+}
+
 # lab_agent [canaryd flags...]: start canaryd in the node namespace, wait until ready.
 lab_agent() {
 	local ready_before
 	ready_before=$(grep -c 'msg=ready' "$LAB_DIR/canaryd.log" 2>/dev/null)
-	in_ns node "$LAB_BUILD/canaryd" --bpffs "$LAB_BPFFS" --interfaces 'to-*' "$@" \
-		>>"$LAB_DIR/canaryd.log" 2>&1 &
+	# nsenter execs canaryd, so $! is the agent's own PID (kill -9 hits it).
+	nsenter --net=/run/netns/"$(ns node)" "$LAB_BUILD/canaryd" --bpffs "$LAB_BPFFS" \
+		--interfaces 'to-*' \
+		--config "$LAB_CONFIG_DIR" --state-dir "$LAB_STATE_DIR" --api-socket "$LAB_SOCKET" \
+		--tick-ms 100 "$@" >>"$LAB_DIR/canaryd.log" 2>&1 &
 	echo $! >"$LAB_DIR/canaryd.pid"
 	local i
 	for i in $(seq 1 100); do
@@ -132,6 +166,22 @@ lab_agent() {
 	done
 	cat "$LAB_DIR/canaryd.log" >&2
 	lab_fail "canaryd did not become ready"
+}
+
+# lab_status NAME EXPR: a field of the rollout from the API, e.g. 'd["phase"]'.
+lab_status() { canaryctl -o json status "$1" | jget "$2"; }
+
+# lab_wait NAME EXPR SECONDS: wait until the Python expression over the rollout
+# (bound to d) is true; fails after SECONDS.
+lab_wait() {
+	local name=$1 expr=$2 secs=$3 i
+	for i in $(seq 1 $((secs * 20))); do
+		[ "$(canaryctl -o json status "$name" 2>/dev/null | jget "bool($expr)" 2>/dev/null)" = True ] &&
+			return 0
+		sleep 0.05
+	done
+	echo "# lab_wait: $name: ($expr) still false after ${secs}s: $(canaryctl -o json status "$name" 2>&1 | head -c 600)"
+	return 1
 }
 
 lab_agent_stop() {
@@ -146,7 +196,9 @@ lab_agent_stop() {
 	kill -9 "$pid" 2>/dev/null || true
 }
 
-canaryctl() { in_ns node "$LAB_BUILD/canaryctl" --bpffs "$LAB_BPFFS" "$@"; }
+canaryctl() {
+	in_ns node "$LAB_BUILD/canaryctl" --bpffs "$LAB_BPFFS" --socket "$LAB_SOCKET" "$@"
+}
 
 # lab_load [labload flags...]: client traffic to the VIP; prints labload's JSON.
 lab_load() {
@@ -204,17 +256,21 @@ check() {
 expect() { python3 -c "import sys; sys.exit(0 if ($*) else 1)"; }
 lab_finish() { [ "$LAB_FAILURES" -eq 0 ]; }
 
-# Start a standard lab: three backends and canaryd with service "web".
-# Extra arguments go to canaryd (e.g. --weight 30, --attach xdp).
+# Start a standard lab: three backends, and canaryd with rollout "web" held
+# at WEIGHT percent (a setWeight step, then an indefinite pause).
+# Extra arguments go to canaryd (e.g. --attach xdp).
 lab_standard() {
+	local weight=$1
+	shift
 	lab_require_root
 	trap lab_down EXIT
 	lab_up
 	local b
 	for b in "${LAB_BACKENDS[@]}"; do lab_backend "$b"; done
 	lab_wait_backends
-	lab_agent --service "web=$LAB_VIP:$LAB_PORT/http" --stable "$(lab_endpoints st1 st2)" \
-		--canary "$(lab_endpoints cn1)" "$@"
+	lab_rollout web "$LAB_VIP" "[{setWeight: $weight}, {pause: {}}]"
+	lab_agent "$@"
+	lab_wait web "d['weight'] == $weight" 5
 }
 
 lab_wait_backends() {

@@ -7,7 +7,7 @@ set -u
 source "$(dirname "$0")/lib.sh"
 
 CONNS=16
-lab_standard --weight 50
+lab_standard 50
 
 snapshot() { kill -USR1 "$1"; sleep 0.2; }
 lab_load_bg "$LAB_DIR/load.out" --mode keepalive --connections $CONNS --duration-s 4 \
@@ -42,11 +42,12 @@ check "kernel re-steered $reset_steered flows, one per canary connection" \
 	expect "$reset_steered == $canary_conns"
 check "the provoked resets are not counted against the canary" \
 	expect "$(metric canary conns_reset) == 0"
+check "the running agent took the emergency rollback as an abort" \
+	lab_wait web "d['phase'] == 'Degraded' and 'emergency' in d['message']" 3
 
 # Drain: established canary flows go on, new connections go to stable.
-lab_agent_stop
-lab_agent --service "web=$LAB_VIP:$LAB_PORT/http" --stable "$(lab_endpoints st1 st2)" \
-	--canary "$(lab_endpoints cn1)" --weight 50
+canaryctl retry web | sed 's/^/# /'
+lab_wait web "d['weight'] == 50" 5
 lab_load_bg "$LAB_DIR/drain.out" --mode keepalive --connections $CONNS --duration-s 3 \
 	--rate 2000 --snapshot-on-usr1
 load=$LAB_LOAD_PID

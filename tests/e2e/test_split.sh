@@ -6,7 +6,7 @@ set -u
 source "$(dirname "$0")/lib.sh"
 MODE=${1:-tc}
 
-lab_standard --weight 30 --attach "$MODE"
+lab_standard 30 --attach "$MODE"
 lab_backend_set cn1 error_rate=0.2
 
 out=$(lab_load --mode newconn --connections 4 --requests 3000)

@@ -1,30 +1,29 @@
 #!/usr/bin/env bash
-# Changing the weight mid-traffic, by restarting the agent with a new weight
-# (it reuses the pinned maps and replaces the programs in place), and
-# killing it outright, cost the clients nothing: established flows keep
-# their backend, new ones follow the new weight.
+# Changing the weight mid-traffic (canaryctl set-weight through the API),
+# killing the agent outright and restarting it cost the clients nothing:
+# established flows keep their backend, new ones follow the new weight, and
+# the restarted agent resumes the state it had.
 set -u
 source "$(dirname "$0")/lib.sh"
 
-lab_standard --weight 10
-agent_with_weight() {
-	lab_agent_stop
-	lab_agent --service "web=$LAB_VIP:$LAB_PORT/http" --stable "$(lab_endpoints st1 st2)" \
-		--canary "$(lab_endpoints cn1)" --weight "$1"
-}
+lab_standard 10
 
-lab_load_bg "$LAB_DIR/newconn.out" --mode newconn --connections 4 --duration-s 8 --snapshot-on-usr1
+lab_load_bg "$LAB_DIR/newconn.out" --mode newconn --connections 4 --duration-s 15 --snapshot-on-usr1
 newconn=$LAB_LOAD_PID
-lab_load_bg "$LAB_DIR/keepalive.out" --mode keepalive --connections 8 --duration-s 8
+lab_load_bg "$LAB_DIR/keepalive.out" --mode keepalive --connections 8 --duration-s 15
 keepalive=$LAB_LOAD_PID
 for w in 50 90; do
 	sleep 1
-	agent_with_weight "$w"
+	canaryctl set-weight web "$w" | sed 's/^/# /'
 done
 sleep 1
-kill -9 "$(cat "$LAB_DIR/canaryd.pid")" # fail static: no agent at all for a while
+agent=$(cat "$LAB_DIR/canaryd.pid")
+kill -9 "$agent" # fail static: no agent at all for a while
+wait "$agent" 2>/dev/null
 sleep 1
-agent_with_weight 0
+lab_agent
+check "the restarted agent resumed weight 90" lab_wait web "d['weight'] == 90" 5
+canaryctl set-weight web 0 | sed 's/^/# /'
 sleep 0.5
 kill -USR1 "$newconn" # after this, no new connection may reach the canary
 wait "$keepalive"

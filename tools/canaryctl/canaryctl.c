@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * canaryctl: the operator's CLI. The verbs here read and patch the pinned
- * maps directly, so they work during an incident while the agent is down.
+ * canaryctl: the operator's CLI. Rollout verbs go to the agent's API (its
+ * UNIX socket, or --server with a bearer token); maps, flows,
+ * emergency-rollback and uninstall read and patch the pinned maps directly,
+ * so they work during an incident while the agent is down.
  */
 #include <errno.h>
+#include <signal.h>
+#include <unistd.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <linux/in.h>
@@ -13,16 +17,20 @@
 #include <string.h>
 #include <time.h>
 
+#include "api.h"
 #include "attach.h"
+#include "client.h"
 #include "dataplane.h"
 #include "log.h"
 #include "netparse.h"
 #include "stats.h"
+#include "status.h"
 
 struct ctl {
 	const char *bpffs;
 	bool json;
 	struct canary_dp *dp;
+	struct client api;
 };
 
 static const char *const version_names[CANARY_V_COUNT] = { "stable", "canary" };
@@ -30,8 +38,16 @@ static const char *const version_names[CANARY_V_COUNT] = { "stable", "canary" };
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: canaryctl [--bpffs DIR] [-o json] VERB [ARGS]\n"
-		"verbs (they read the pinned maps directly; no agent needed):\n"
+		"usage: canaryctl [--socket PATH | --server URL --token-file FILE] [--bpffs DIR]\n"
+		"                 [-o json] VERB [ARGS]\n"
+		"rollout verbs (through the agent's API, default socket %s):\n"
+		"  status [NAME] [--watch] [--until-done]\n"
+		"                                    rollouts; one in full, redrawn with --watch\n"
+		"  promote NAME [--full]             next step (--full: straight to 100%% and done)\n"
+		"  pause NAME | resume NAME          hold the steps / go on\n"
+		"  abort NAME | retry NAME           roll back / start again after an abort\n"
+		"  set-weight NAME PERCENT           set the canary weight by hand (holds the steps)\n"
+		"incident verbs (they read the pinned maps directly; no agent needed):\n"
 		"  maps                              services, weights, per-version counters\n"
 		"  flows [NAME]                      tracked connections\n"
 		"  emergency-rollback NAME [--connections reset|drain]\n"
@@ -40,7 +56,7 @@ static void usage(FILE *out)
 		"  uninstall                         detach from every interface of this\n"
 		"                                    network namespace and remove the pins\n"
 		"default --bpffs: %s\n",
-		DP_DEFAULT_BPFFS);
+		API_DEFAULT_SOCKET, DP_DEFAULT_BPFFS);
 }
 
 static int open_maps(struct ctl *c)
@@ -395,15 +411,175 @@ static int cmd_uninstall(struct ctl *c)
 	return 0;
 }
 
+/* ---- rollout verbs, through the API ---- */
+
+static int api_error(long status, json_t *reply)
+{
+	const char *msg = json_string_value(json_object_get(reply, "error"));
+
+	fprintf(stderr, "canaryctl: %s (HTTP %ld)\n", msg ? msg : "request failed", status);
+	return 1;
+}
+
+static void print_json(json_t *obj)
+{
+	json_dumpf(obj, stdout, JSON_COMPACT);
+	printf("\n");
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+/* Redraw in place every second; with until_done, stop once Healthy or Degraded. */
+static int watch_rollout(struct ctl *c, const char *path, bool until_done)
+{
+	struct sigaction sa = { .sa_handler = on_interrupt };
+	bool tty = isatty(STDOUT_FILENO);
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	while (!interrupted) {
+		const char *phase;
+		json_t *reply;
+		long status;
+		int rc;
+
+		if (client_call(&c->api, "GET", path, NULL, &status, &reply))
+			return 1;
+		if (status != 200) {
+			rc = api_error(status, reply);
+			json_decref(reply);
+			return rc;
+		}
+		if (tty)
+			fputs("\033[H\033[2J", stdout);
+		status_print_rollout(stdout, reply, tty);
+		if (!tty)
+			fputs("\n", stdout);
+		fflush(stdout);
+		phase = json_string_value(json_object_get(reply, "phase"));
+		rc = phase && !strcmp(phase, "Degraded");
+		if (until_done && phase && (!strcmp(phase, "Healthy") || rc)) {
+			json_decref(reply);
+			return rc;
+		}
+		json_decref(reply);
+		sleep(1);
+	}
+	return 0;
+}
+
+static int cmd_status(struct ctl *c, int argc, char **argv)
+{
+	bool watch = false, until_done = false;
+	const char *name = NULL;
+	char path[128];
+	json_t *reply;
+	long status;
+	int i, rc = 0;
+
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--watch"))
+			watch = true;
+		else if (!strcmp(argv[i], "--until-done"))
+			watch = until_done = true;
+		else if (!name && argv[i][0] != '-')
+			name = argv[i];
+		else
+			return fprintf(stderr, "canaryctl: status: unexpected \"%s\"\n", argv[i]),
+			       2;
+	}
+	if (watch && !name)
+		return fprintf(stderr, "canaryctl: status --watch needs a NAME\n"), 2;
+	snprintf(path, sizeof(path), "/api/v1/rollouts%s%s", name ? "/" : "", name ? name : "");
+	if (watch && !c->json)
+		return watch_rollout(c, path, until_done);
+	if (client_call(&c->api, "GET", path, NULL, &status, &reply))
+		return 1;
+	if (status != 200)
+		rc = api_error(status, reply);
+	else if (c->json)
+		print_json(reply);
+	else if (name)
+		status_print_rollout(stdout, reply, isatty(STDOUT_FILENO));
+	else
+		status_print_list(stdout, json_object_get(reply, "rollouts"));
+	json_decref(reply);
+	return rc;
+}
+
+/* promote/pause/resume/abort/retry/set-weight NAME ... */
+static int cmd_verb(struct ctl *c, const char *verb, int argc, char **argv)
+{
+	char path[128], body[64];
+	const char *action = verb, *payload = NULL;
+	json_t *reply;
+	long status;
+	__u16 bp;
+	int rc = 0;
+
+	if (!strcmp(verb, "set-weight")) {
+		char err[NETPARSE_ERR_LEN];
+
+		if (argc != 2)
+			return fprintf(stderr, "canaryctl: usage: set-weight NAME PERCENT\n"), 2;
+		if (parse_weight_percent(argv[1], &bp, err, sizeof(err)))
+			return fprintf(stderr, "canaryctl: set-weight: %s\n", err), 2;
+		snprintf(body, sizeof(body), "{\"weight\": %u.%02u}", bp / 100, bp % 100);
+		action = "weight";
+		payload = body;
+	} else if (!strcmp(verb, "promote") && argc == 2 && !strcmp(argv[1], "--full")) {
+		action = "promote-full";
+	} else if (argc != 1) {
+		return fprintf(stderr, "canaryctl: usage: %s NAME%s\n", verb,
+			       strcmp(verb, "promote") ? "" : " [--full]"),
+		       2;
+	}
+	snprintf(path, sizeof(path), "/api/v1/rollouts/%s/%s", argv[0], action);
+	if (client_call(&c->api, "POST", path, payload, &status, &reply))
+		return 1;
+	if (status != 200)
+		rc = api_error(status, reply);
+	else if (c->json)
+		print_json(reply);
+	else
+		printf("%s: %s -> %s%s%s\n", argv[0], action,
+		       json_string_value(json_object_get(reply, "phase")),
+		       *json_string_value(json_object_get(reply, "message")) ? ": " : "",
+		       json_string_value(json_object_get(reply, "message")));
+	json_decref(reply);
+	return rc;
+}
+
+static bool is_api_verb(const char *verb)
+{
+	static const char *const verbs[] = { "status", "promote", "pause",     "resume",
+					     "abort",  "retry",	  "set-weight" };
+	size_t i;
+
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (!strcmp(verb, verbs[i]))
+			return true;
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "server", required_argument, NULL, 'S' },
+		{ "token-file", required_argument, NULL, 't' },
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct ctl c = { .bpffs = DP_DEFAULT_BPFFS };
+	struct ctl c = { .bpffs = DP_DEFAULT_BPFFS, .api = { .socket_path = API_DEFAULT_SOCKET } };
 	const char *verb;
 	int opt, rc;
 
@@ -412,6 +588,15 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'b':
 			c.bpffs = optarg;
+			break;
+		case 's':
+			c.api.socket_path = optarg;
+			break;
+		case 'S':
+			c.api.server = optarg;
+			break;
+		case 't':
+			c.api.token_file = optarg;
 			break;
 		case 'o':
 			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
@@ -437,6 +622,13 @@ int main(int argc, char **argv)
 	argv += optind;
 	if (!strcmp(verb, "uninstall"))
 		return cmd_uninstall(&c);
+	if (!strcmp(verb, "status"))
+		return cmd_status(&c, argc, argv);
+	if (is_api_verb(verb)) {
+		if (argc < 1)
+			return fprintf(stderr, "canaryctl: %s needs a rollout NAME\n", verb), 2;
+		return cmd_verb(&c, verb, argc, argv);
+	}
 	if (strcmp(verb, "maps") != 0 && strcmp(verb, "flows") != 0 &&
 	    strcmp(verb, "emergency-rollback") != 0) {
 		fprintf(stderr, "canaryctl: unknown verb \"%s\"\n", verb);

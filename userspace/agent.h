@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The agent's rollouts: each configured Rollout with its state machine, its
+ * analysis and its service in the kernel maps. The agent reconciles the
+ * maps with the configuration, ticks every rollout, and applies what the
+ * state machine decides. All entry points take the agent's lock, so the API
+ * thread and the tick loop can share it.
+ */
+#ifndef CANARY_AGENT_H
+#define CANARY_AGENT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "analysis.h"
+#include "config.h"
+#include "dataplane.h"
+#include "rollout.h"
+
+#define AGENT_ERR_LEN 256
+
+struct agent_rollout {
+	struct rollout_cfg cfg;
+	struct rollout_state st;
+	struct analysis_state an;
+	__u32 svc_id;
+	__u32 svc_generation;		 /* of the service value we wrote last */
+	enum analysis_decision decision; /* of the last tick */
+	/* The verdicts behind the last abort, kept for operators. */
+	struct verdict abort_verdicts[ANALYSIS_MAX_VERDICTS];
+	int n_abort_verdicts;
+	bool state_write_failed; /* the state dir refused a write: hold */
+	/* Counters 5..10 s ago, for the recent rates operators see. */
+	struct canary_metrics rate_prev[CANARY_V_COUNT];
+	struct canary_metrics rate_base[CANARY_V_COUNT];
+	__u64 rate_prev_ms;
+	__u64 rate_base_ms;
+	/* Verdicts evaluated, by metric and result, for /metrics. */
+	__u64 verdict_counts[METRIC_KIND_COUNT][VERDICT_INCONCLUSIVE + 1];
+};
+
+struct agent {
+	pthread_mutex_t lock;
+	struct canary_dp *dp;
+	const char *state_dir;
+	struct agent_rollout *rollouts;
+	size_t n_rollouts;
+	__u64 ticks;
+	__u64 last_tick_ns;		/* duration of the last tick */
+	bool ready;			/* configured and attached */
+	unsigned int conntrack_entries; /* counted every CONNTRACK_COUNT_EVERY ticks */
+};
+
+/* Walking the conntrack map costs ~1 ms per 10k entries: not every tick. */
+#define CONNTRACK_COUNT_EVERY 40
+
+int agent_init(struct agent *a, struct canary_dp *dp, const char *state_dir);
+void agent_destroy(struct agent *a);
+
+/*
+ * Make the agent and the maps match cfg: new rollouts start (or resume
+ * from the state directory), changed canaries start a new rollout, removed
+ * rollouts leave the maps. Takes ownership of nothing; cfg may be freed.
+ */
+int agent_apply_config(struct agent *a, const struct config *cfg);
+
+/* One tick: read the counters, judge, move each rollout. */
+void agent_tick(struct agent *a);
+
+/*
+ * An operator's verb on rollout name. Returns 0, -ENOENT (unknown rollout),
+ * -EPERM (invalid transition) or -EINVAL (bad argument); err says why.
+ */
+int agent_verb(struct agent *a, const char *name, enum rollout_verb verb, __u16 weight_bp,
+	       char *err, size_t errlen);
+
+/*
+ * Call fn for every rollout with its counters read now, under the lock
+ * (for /metrics). fn must not call back into the agent.
+ */
+void agent_each_rollout(struct agent *a,
+			void (*fn)(const struct agent_rollout *r,
+				   const struct canary_metrics now[CANARY_V_COUNT], void *arg),
+			void *arg);
+
+/* JSON of every rollout, or of one (NULL when unknown). Caller json_decref()s. */
+struct json_t;
+struct json_t *agent_rollouts_json(struct agent *a);
+struct json_t *agent_rollout_json(struct agent *a, const char *name);
+
+#endif /* CANARY_AGENT_H */

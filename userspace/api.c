@@ -1,0 +1,544 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "api.h"
+#include "log.h"
+#include "netparse.h"
+
+#define API_PREFIX	     "/api/v1/rollouts"
+#define MAX_BODY	     65536
+#define MAX_TOKEN	     512
+#define CONNECTION_TIMEOUT_S 10
+#define CONNECTION_LIMIT     128
+
+struct api_server {
+	struct agent *agent;
+	api_metrics_fn metrics;
+	struct MHD_Daemon *unix_daemon;
+	struct MHD_Daemon *tcp_daemon;
+	char socket_path[108];
+	char token[MAX_TOKEN];
+	size_t token_len; /* 0: no token file, TCP is read-only */
+};
+
+/* Which listener a request came in on. */
+struct listener {
+	struct api_server *srv;
+	bool tcp;
+};
+
+static struct listener unix_listener, tcp_listener;
+
+/* ---- routing, without sockets ---- */
+
+static void reply_json(struct api_reply *r, unsigned int status, json_t *obj)
+{
+	r->status = status;
+	r->body = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+	r->content_type = "application/json";
+	json_decref(obj);
+}
+
+static void reply_error(struct api_reply *r, unsigned int status, const char *msg)
+{
+	reply_json(r, status, json_pack("{s:s}", "error", msg));
+}
+
+static void reply_text(struct api_reply *r, unsigned int status, const char *text)
+{
+	r->status = status;
+	r->body = strdup(text);
+	r->content_type = "text/plain; charset=utf-8";
+}
+
+/* {"weight": 12.5}: a percent with at most 2 decimals, to basis points. */
+static int parse_weight_body(const char *body, size_t len, __u16 *bp, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *obj, *w;
+	double pct, scaled;
+
+	obj = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!obj) {
+		snprintf(err, errlen, "body is not JSON: %s", jerr.text);
+		return -1;
+	}
+	w = json_object_get(obj, "weight");
+	if (!json_is_number(w) || json_object_size(obj) != 1) {
+		json_decref(obj);
+		snprintf(err, errlen, "expected {\"weight\": PERCENT}");
+		return -1;
+	}
+	pct = json_number_value(w);
+	json_decref(obj);
+	scaled = pct * 100.0;
+	if (!(pct >= 0 && pct <= 100) || fabs(scaled - round(scaled)) > 1e-6) {
+		snprintf(err, errlen, "weight must be within 0..100 with at most 2 decimals");
+		return -1;
+	}
+	*bp = (__u16)lround(scaled);
+	return 0;
+}
+
+static void route_verb(struct agent *a, const char *name, const char *verb_name, const char *body,
+		       size_t len, struct api_reply *r)
+{
+	char err[AGENT_ERR_LEN] = "";
+	enum rollout_verb verb;
+	__u16 bp = 0;
+	int rc;
+
+	if (!strcmp(verb_name, "weight")) {
+		verb = VERB_SET_WEIGHT;
+		if (parse_weight_body(body, len, &bp, err, sizeof(err)))
+			return reply_error(r, 400, err);
+	} else if (rollout_verb_parse(verb_name, &verb) || verb == VERB_SET_WEIGHT) {
+		return reply_error(r, 404, "unknown action");
+	}
+	rc = agent_verb(a, name, verb, bp, err, sizeof(err));
+	if (rc == -ENOENT)
+		return reply_error(r, 404, err);
+	if (rc == -EPERM)
+		return reply_error(r, 409, err);
+	if (rc)
+		return reply_error(r, 400, err);
+	reply_json(r, 200, agent_rollout_json(a, name));
+}
+
+/* "/api/v1/rollouts/NAME[/ACTION]" into its parts; false if it is not one. */
+static bool split_rollout_url(const char *url, char *name, size_t namelen, const char **action)
+{
+	const char *p = url + strlen(API_PREFIX), *slash;
+	size_t n;
+
+	if (*p != '/')
+		return false;
+	p++;
+	slash = strchr(p, '/');
+	n = slash ? (size_t)(slash - p) : strlen(p);
+	if (n == 0 || n >= namelen)
+		return false;
+	memcpy(name, p, n);
+	name[n] = '\0';
+	*action = slash ? slash + 1 : NULL;
+	return !*action || (**action && !strchr(*action, '/'));
+}
+
+void api_handle(struct agent *a, const char *method, const char *url, const char *body,
+		size_t body_len, bool control, struct api_reply *r)
+{
+	bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	bool post = !strcmp(method, "POST");
+	char name[CANARY_NAME_LEN];
+	const char *action;
+
+	memset(r, 0, sizeof(*r));
+	if (!strcmp(url, "/healthz"))
+		return get ? reply_text(r, 200, "ok\n") : reply_error(r, 405, "use GET");
+	if (!strcmp(url, "/readyz")) {
+		if (!get)
+			return reply_error(r, 405, "use GET");
+		return a->ready ? reply_text(r, 200, "ready\n") : reply_text(r, 503, "not ready\n");
+	}
+	if (!strcmp(url, API_PREFIX) || !strcmp(url, API_PREFIX "/")) {
+		if (!get)
+			return reply_error(r, 405, "use GET");
+		return reply_json(r, 200, json_pack("{s:o}", "rollouts", agent_rollouts_json(a)));
+	}
+	if (strncmp(url, API_PREFIX "/", strlen(API_PREFIX) + 1) != 0 ||
+	    !split_rollout_url(url, name, sizeof(name), &action))
+		return reply_error(r, 404, "no such route");
+	if (!action) {
+		if (!get)
+			return reply_error(r, 405, "use GET");
+		json_t *obj = agent_rollout_json(a, name);
+
+		return obj ? reply_json(r, 200, obj) : reply_error(r, 404, "no such rollout");
+	}
+	if (!post)
+		return reply_error(r, 405, "use POST");
+	if (!control)
+		return reply_error(r, 403, "this listener is read-only");
+	route_verb(a, name, action, body, body_len, r);
+}
+
+/* ---- libmicrohttpd glue ---- */
+
+struct request {
+	char *body;
+	size_t len;
+	bool too_big;
+};
+
+/* Constant time: the comparison takes as long whatever the first wrong byte. */
+static bool token_matches(const struct api_server *s, const char *header)
+{
+	const char *given;
+	size_t i, len;
+	unsigned char diff = 0;
+
+	if (!header || strncmp(header, "Bearer ", 7) != 0)
+		return false;
+	given = header + 7;
+	len = strlen(given);
+	for (i = 0; i < s->token_len; i++)
+		diff |= (unsigned char)(s->token[i] ^ (i < len ? given[i] : 0));
+	return diff == 0 && len == s->token_len;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned int status, const char *type,
+			     char *body, size_t len, bool gzip)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", type);
+	if (gzip)
+		MHD_add_response_header(resp, "Content-Encoding", "gzip");
+	if (status == 405)
+		MHD_add_response_header(resp, "Allow", "GET, POST");
+	ret = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result queue_error(struct MHD_Connection *c, unsigned int status, const char *msg)
+{
+	json_t *obj = json_pack("{s:s}", "error", msg);
+	char *body = json_dumps(obj, JSON_COMPACT);
+
+	json_decref(obj);
+	return queue(c, status, "application/json", body, body ? strlen(body) : 0, false);
+}
+
+/* gzip (RFC 1952) of buf, or NULL. */
+static char *gzip_buffer(const char *buf, size_t len, size_t *out_len)
+{
+	z_stream zs = { 0 };
+	uLong bound;
+	char *out;
+
+	if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+	    Z_OK)
+		return NULL;
+	bound = deflateBound(&zs, len) + 32;
+	out = malloc(bound);
+	if (out) {
+		zs.next_in = (Bytef *)buf;
+		zs.avail_in = (uInt)len;
+		zs.next_out = (Bytef *)out;
+		zs.avail_out = (uInt)bound;
+		if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
+			free(out);
+			out = NULL;
+		} else {
+			*out_len = zs.total_out;
+		}
+	}
+	deflateEnd(&zs);
+	return out;
+}
+
+static enum MHD_Result serve_metrics(struct api_server *s, struct MHD_Connection *c)
+{
+	const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding");
+	const char *type = "text/plain; version=0.0.4; charset=utf-8";
+	size_t len = 0, zlen = 0;
+	char *text;
+
+	text = s->metrics ? s->metrics(s->agent, &len) : NULL;
+	if (!text)
+		return queue_error(c, 500, "cannot render metrics");
+	if (enc && strstr(enc, "gzip")) {
+		char *z = gzip_buffer(text, len, &zlen);
+
+		if (z) {
+			free(text);
+			return queue(c, 200, type, z, zlen, true);
+		}
+	}
+	return queue(c, 200, type, text, len, false);
+}
+
+/* May this request change state? UNIX socket: yes. TCP: only with the token. */
+static unsigned int authorize(const struct listener *l, struct MHD_Connection *c)
+{
+	const char *auth;
+
+	if (!l->tcp)
+		return 0;
+	if (l->srv->token_len == 0)
+		return 403;
+	auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	if (!auth)
+		return 401;
+	return token_matches(l->srv, auth) ? 0 : 403;
+}
+
+/* Collect a request body up to MAX_BODY; past that only note it was too big. */
+static void take_body(struct request *req, const char *data, size_t *size)
+{
+	if (req->too_big || req->len + *size > MAX_BODY) {
+		req->too_big = true;
+	} else {
+		char *grown = realloc(req->body, req->len + *size + 1);
+
+		if (grown) {
+			memcpy(grown + req->len, data, *size);
+			req->body = grown;
+			req->len += *size;
+			req->body[req->len] = '\0';
+		} else {
+			req->too_big = true;
+		}
+	}
+	*size = 0;
+}
+
+static enum MHD_Result dispatch(const struct listener *l, struct MHD_Connection *c, const char *url,
+				const char *method, const struct request *req)
+{
+	struct api_reply reply;
+	unsigned int auth = 0;
+	bool mutating = !strcmp(method, "POST");
+
+	if (!strcmp(url, "/metrics"))
+		return strcmp(method, "GET") ? queue_error(c, 405, "use GET") :
+					       serve_metrics(l->srv, c);
+	if (req->too_big)
+		return queue_error(c, 413, "request body too large (at most 64 KiB)");
+	if (mutating)
+		auth = authorize(l, c);
+	if (auth == 401)
+		return queue_error(c, 401, "missing bearer token");
+	if (auth == 403 && l->srv->token_len)
+		return queue_error(c, 403, "wrong bearer token");
+	api_handle(l->srv->agent, method, url, req->body ? req->body : "", req->len, auth == 0,
+		   &reply);
+	return queue(c, reply.status, reply.content_type, reply.body,
+		     reply.body ? strlen(reply.body) : 0, false);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	const struct listener *l = cls;
+	struct request *req = *con_cls;
+
+	(void)version;
+	if (!req) {
+		req = calloc(1, sizeof(*req));
+		if (!req)
+			return MHD_NO;
+		*con_cls = req;
+		return MHD_YES; /* called again with the body, if any */
+	}
+	if (*upload_data_size) {
+		take_body(req, upload_data, upload_data_size);
+		return MHD_YES;
+	}
+	return dispatch(l, c, url, method, req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct request *req = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (req) {
+		free(req->body);
+		free(req);
+		*con_cls = NULL;
+	}
+}
+
+static struct MHD_Daemon *start_daemon(struct listener *l, int listen_fd,
+				       const struct sockaddr_in *addr)
+{
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+
+	if (listen_fd >= 0)
+		return MHD_start_daemon(
+			flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+			MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
+			MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, MHD_OPTION_NOTIFY_COMPLETED,
+			on_completed, NULL, MHD_OPTION_END);
+	return MHD_start_daemon(flags, ntohs(addr->sin_port), NULL, NULL, on_request, l,
+				MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_CONNECTION_TIMEOUT,
+				CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+}
+
+/* A listening UNIX socket at path, mode 0600 from the start. */
+static int unix_listen(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat sb;
+	mode_t old;
+	int fd, rc;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	/* A stale socket from an agent that died is replaced; any other file is not. */
+	if (!lstat(path, &sb)) {
+		if (!S_ISSOCK(sb.st_mode))
+			return -EEXIST;
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	old = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc || chmod(path, 0600) || listen(fd, 64)) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+static int read_token(const char *path, struct api_server *s)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	n = fread(s->token, 1, sizeof(s->token) - 1, f);
+	fclose(f);
+	while (n && (s->token[n - 1] == '\n' || s->token[n - 1] == '\r' || s->token[n - 1] == ' '))
+		n--;
+	s->token[n] = '\0';
+	s->token_len = n;
+	return n ? 0 : -EINVAL;
+}
+
+/* "ADDR:PORT" for the TCP listener; 0.0.0.0 listens on every address. */
+static int parse_listen(const char *s, struct sockaddr_in *sa)
+{
+	const char *colon = strrchr(s, ':');
+	char host[INET_ADDRSTRLEN];
+
+	memset(sa, 0, sizeof(*sa));
+	if (!colon || (size_t)(colon - s) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, colon - s);
+	host[colon - s] = '\0';
+	if (parse_ipv4_addr(host, &sa->sin_addr.s_addr, NULL, 0) ||
+	    parse_port(colon + 1, &sa->sin_port, NULL, 0))
+		return -EINVAL;
+	sa->sin_family = AF_INET;
+	return 0;
+}
+
+static int start_unix(struct api_server *s, const char *path)
+{
+	char dir[sizeof(s->socket_path)];
+	char *slash;
+	int fd;
+
+	snprintf(s->socket_path, sizeof(s->socket_path), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) && errno != EEXIST)
+			return -errno;
+	}
+	fd = unix_listen(path);
+	if (fd < 0)
+		return fd;
+	unix_listener = (struct listener){ .srv = s, .tcp = false };
+	s->unix_daemon = start_daemon(&unix_listener, fd, NULL);
+	if (!s->unix_daemon) {
+		close(fd);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int start_tcp(struct api_server *s, const struct api_opts *o)
+{
+	struct sockaddr_in sa;
+
+	if (parse_listen(o->listen, &sa))
+		return -EINVAL;
+	if (o->token_file) {
+		int err = read_token(o->token_file, s);
+
+		if (err)
+			return err;
+	}
+	tcp_listener = (struct listener){ .srv = s, .tcp = true };
+	s->tcp_daemon = start_daemon(&tcp_listener, -1, &sa);
+	return s->tcp_daemon ? 0 : -EADDRINUSE;
+}
+
+int api_start(struct agent *a, const struct api_opts *o, api_metrics_fn metrics,
+	      struct api_server **out)
+{
+	struct api_server *s = calloc(1, sizeof(*s));
+	int err = 0;
+
+	if (!s)
+		return -ENOMEM;
+	s->agent = a;
+	s->metrics = metrics;
+	if (o->socket_path && *o->socket_path)
+		err = start_unix(s, o->socket_path);
+	if (err) {
+		log_event(CLOG_ERROR, "cannot serve the API socket", "path", o->socket_path,
+			  "error", strerror(-err));
+	} else if (o->listen) {
+		err = start_tcp(s, o);
+		if (err)
+			log_event(CLOG_ERROR, "cannot serve the TCP listener", "listen", o->listen,
+				  "error", strerror(-err));
+	}
+	if (err) {
+		api_stop(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+void api_stop(struct api_server *s)
+{
+	if (!s)
+		return;
+	if (s->unix_daemon) {
+		MHD_stop_daemon(s->unix_daemon);
+		unlink(s->socket_path);
+	}
+	if (s->tcp_daemon)
+		MHD_stop_daemon(s->tcp_daemon);
+	/* The token never outlives the server in memory we own. */
+	memset(s->token, 0, sizeof(s->token));
+	free(s);
+}
