@@ -14,7 +14,7 @@ BPF_CFLAGS  := -O2 -g -target bpf -mcpu=v3 $(WARN) -Iheaders -Ibpf \
                -I/usr/include/$(ARCH)-linux-gnu
 CFLAGS      ?= -O2 -g
 CFLAGS      += -std=gnu11 $(WARN) -Iheaders -Iuserspace -I$(BUILD) -D_GNU_SOURCE
-LDLIBS      := -lbpf -lelf -lz -ljansson -lyaml -lmicrohttpd -lm -lpthread
+LDLIBS      := -lbpf -lelf -lz -ljansson -lyaml -lmicrohttpd -lcurl -lm -lpthread
 
 BPF_SRC     := bpf/canary.bpf.c
 BPF_HDRS    := $(wildcard bpf/lib/*.h) $(wildcard headers/*.h)
@@ -26,14 +26,15 @@ LIB_SRCS    := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
                userspace/stats.c userspace/log.c userspace/linkwatch.c \
                userspace/config.c userspace/analysis.c userspace/rollout.c \
                userspace/state.c userspace/agent.c userspace/report.c userspace/api.c \
-               userspace/metrics.c userspace/configwatch.c
+               userspace/metrics.c userspace/configwatch.c userspace/promquery.c \
+               userspace/external.c
 LIB_HDRS    := $(wildcard userspace/*.h) $(wildcard headers/*.h)
 LIB_OBJS    := $(patsubst userspace/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 
 PROGS       := $(BUILD)/canaryd $(BUILD)/canaryctl
 LAB_PROGS   := $(BUILD)/labsrv $(BUILD)/labload
 
-.PHONY: all deps test test-build test-unit test-bpf test-e2e demo bench install clean format lint tidy
+.PHONY: all deps test test-build test-unit test-bpf test-e2e test-deploy test-docs demo demo-clean bench install clean format lint tidy
 
 .DEFAULT_GOAL := all
 
@@ -74,7 +75,7 @@ $(BUILD)/canaryd: $(BUILD)/obj/canaryd.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/canaryctl: $(CTL_OBJS) $(LIB_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcurl
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/lab%: tools/lab/lab%.c
 	@mkdir -p $(BUILD)
@@ -101,8 +102,9 @@ lint: $(SKEL)
 		--suppress=unknownMacro:userspace/attach.c --suppress=unknownMacro:userspace/dataplane.c \
 		userspace tools/canaryctl tools/lab tools/bench tests/unit tests/bpf
 
+# make demo DEMO=interactive keeps the lab running afterwards.
 demo: all
-	@tools/demo.sh
+	@DEMO=$(DEMO) tools/demo.sh
 
 # clang-tidy on our own sources. dataplane.c includes the generated
 # skeleton, whose error path the malloc checker misreads (it cannot see that
@@ -114,3 +116,7 @@ TIDY_ARGS := -- -std=gnu11 -D_GNU_SOURCE -Iheaders -Iuserspace -I$(BUILD)
 tidy: $(SKEL)
 	clang-tidy --quiet $(TIDY_SRCS) $(TIDY_ARGS)
 	clang-tidy --quiet --checks=-clang-analyzer-unix.Malloc userspace/dataplane.c $(TIDY_ARGS)
+
+# Removes the lab that "make demo DEMO=interactive" leaves running.
+demo-clean:
+	@LAB_ID=demo bash -c 'source tests/e2e/lib.sh && lab_down && echo "demo lab removed"'

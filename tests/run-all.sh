@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs canaryd's test suites and ends with one total line:
 #   "tests: N passed, N failed, N skipped"
-# usage: tests/run-all.sh [unit|bpf|e2e]...   (default: all three, in that order)
+# usage: tests/run-all.sh [unit|bpf|e2e|deploy|docs]...   (default: all, in that order)
 #
 # Unit tests run under ASan+UBSan. The BPF and lab suites need root (or
 # CAP_BPF + CAP_NET_ADMIN): run unprivileged they are skipped, and under
@@ -77,14 +77,19 @@ run_bpf() {
 	rm -f "$log"
 }
 
-# Lab scripts print "ok - NAME" / "not ok - NAME" per check (TAP style).
-run_e2e() {
-	local t log rc p f
-	if ! is_privileged; then skip_or_fail "e2e"; return; fi
-	ensure_bpffs
-	for t in tests/e2e/test_*.sh; do
+# Scripts print "ok - NAME" / "not ok - NAME" per check (TAP style).
+# run_tap SUITE NEEDS_ROOT SCRIPT...
+run_tap() {
+	local suite=$1 needs_root=$2 t log rc p f
+	shift 2
+	if [ "$needs_root" = yes ]; then
+		is_privileged || { skip_or_fail "$suite"; return; }
+		ensure_bpffs
+	fi
+	for t in "$@"; do
+		[ -f "$t" ] || continue
 		log=$(mktemp)
-		echo "== e2e: $(basename "$t")"
+		echo "== $suite: $(basename "$t")"
 		timeout 300 bash "$t" >"$log" 2>&1
 		rc=$?
 		cat "$log"
@@ -93,7 +98,7 @@ run_e2e() {
 		passed=$((passed + p))
 		failed=$((failed + f))
 		if [ "$f" -gt 0 ] || [ $rc -ne 0 ]; then
-			failed_names+=("e2e/$(basename "$t")")
+			failed_names+=("$suite/$(basename "$t")")
 			# A script that died before reporting counts as one failure.
 			[ "$f" -eq 0 ] && failed=$((failed + 1))
 		fi
@@ -102,13 +107,15 @@ run_e2e() {
 }
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(unit bpf e2e)
+[ ${#suites[@]} -eq 0 ] && suites=(unit bpf e2e deploy docs)
 for s in "${suites[@]}"; do
 	case $s in
 	unit) run_unit ;;
 	bpf) run_bpf ;;
-	e2e) run_e2e ;;
-	*) echo "run-all: unknown suite '$s' (unit, bpf, e2e)" >&2; exit 2 ;;
+	e2e) run_tap e2e yes tests/e2e/test_*.sh ;;
+	deploy) run_tap deploy no tests/deploy/test_*.sh ;;
+	docs) run_tap docs yes tests/docs/test_*.sh ;;
+	*) echo "run-all: unknown suite '$s' (unit, bpf, e2e, deploy, docs)" >&2; exit 2 ;;
 	esac
 done
 

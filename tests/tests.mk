@@ -17,6 +17,12 @@ test-bpf: test-build
 test-e2e: all
 	@tests/run-all.sh e2e
 
+test-deploy: all
+	@tests/run-all.sh deploy
+
+test-docs: all
+	@tests/run-all.sh docs
+
 # Unit tests: the loader library rebuilt with sanitizers, one binary per file.
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(TEST_BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 SAN_OBJS    := $(patsubst userspace/%.c,$(TEST_BUILD)/san/%.o,$(LIB_SRCS))

@@ -10,8 +10,15 @@
 #      many client requests failed;
 #   4. prints a summary and removes the lab. Exits non-zero if any of it did
 #      not happen as shown.
+#
+# DEMO=interactive (make demo DEMO=interactive) keeps the lab afterwards, with
+# a new canary paused at 10% under light traffic, and prints the commands to
+# explore it; make demo-clean removes it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+if [ "${DEMO:-}" = interactive ]; then
+	export LAB_ID=demo # a fixed name, so make demo-clean finds it
+fi
 source tests/e2e/lib.sh
 
 bold() { printf '\033[1m%s\033[0m\n' "$*"; }
@@ -30,7 +37,12 @@ ANALYSIS="{interval: 1s, minRequests: 30, failureLimit: 1, confidence: 0.99,
 
 
 lab_require_root
-trap lab_down EXIT
+if [ "${DEMO:-}" = interactive ]; then
+	lab_down # a lab left by an earlier interactive demo
+	trap 'echo "demo: failed; make demo-clean removes the lab"' EXIT
+else
+	trap lab_down EXIT
+fi
 bold "== the lab: client, node (rp_filter=1), stable v1 on st1+st2, canary on cn1"
 lab_up
 for b in "${LAB_BACKENDS[@]}"; do lab_backend "$b"; done
@@ -92,3 +104,36 @@ if [ "$failures" -ne 0 ]; then
 	exit 1
 fi
 bold "demo: every check held"
+
+[ "${DEMO:-}" = interactive ] || exit 0
+# Keep exploring: a good v4 at 10%, held by an indefinite pause, under light traffic.
+lab_backend_set cn1 error_rate=0
+LAB_CANARY_REVISION=v4 lab_rollout checkout "$LAB_VIP" \
+	"[{setWeight: 10}, {pause: {}}, {setWeight: 50}, {pause: {duration: 10s}}, {setWeight: 100}]" \
+	"$ANALYSIS"
+lab_wait checkout "d['canary']['revision'] == 'v4' and d['weight'] == 10" 10
+lab_load_bg "$LAB_DIR/explore.out" --mode newconn --connections 2 --rate 50 --duration-s 600
+trap - EXIT
+node="nsenter --net=/run/netns/$(ns node)"
+ctl="$node $LAB_BUILD/canaryctl --socket $LAB_SOCKET --bpffs $LAB_BPFFS"
+cat <<EOF
+
+The lab stays up (light traffic for 10 minutes): canary v4 of "checkout" is
+paused at 10%. Try, as root:
+
+  $ctl status checkout --watch
+  $ctl promote checkout                 # on to 50%, then 100% after 10 s
+  $ctl set-weight checkout 25
+  $ctl abort checkout
+  $ctl retry checkout
+  $ctl maps
+  $ctl flows checkout
+  $ctl emergency-rollback checkout
+  $node curl -s --unix-socket $LAB_SOCKET http://canaryd/metrics | grep canaryd_requests_total
+  bpftool map dump pinned $LAB_BPFFS/services_v1
+  bpftool map dump pinned $LAB_BPFFS/reasons_v1
+  nsenter --net=/run/netns/$(ns cl) curl -s http://$LAB_VIP/     # a request through the VIP
+  tail -f $LAB_DIR/canaryd.log
+
+Remove the lab with:  make demo-clean
+EOF

@@ -11,7 +11,7 @@ PACKAGES=(
 	# agent libraries
 	libyaml-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
 	# tests: unit tests under sanitizers, labs
-	libcmocka-dev libclang-rt-14-dev iproute2 util-linux procps ethtool python3 curl
+	libcmocka-dev libclang-rt-14-dev iproute2 util-linux procps ethtool python3 curl prometheus python3-yaml
 	# code checks
 	clang-format clang-tidy cppcheck
 )

@@ -183,7 +183,7 @@ static void log_abort_verdicts(const struct agent_rollout *r)
 		snprintf(thr, sizeof(thr), "%.4g", v->threshold);
 		snprintf(n, sizeof(n), "%llu", (unsigned long long)v->canary_samples);
 		log_event(CLOG_WARN, "verdict", "rollout", r->cfg.name, "metric",
-			  metric_kind_name(v->metric), "result", verdict_result_name(v->result),
+			  verdict_metric_name(v), "result", verdict_result_name(v->result),
 			  "canary", cv, "stable", sv, "statistic", stat, "threshold", thr,
 			  "canary_samples", n, "detail", v->detail);
 	}
@@ -341,6 +341,65 @@ int agent_verb(struct agent *a, const char *name, enum rollout_verb verb, __u16 
 	return rc;
 }
 
+/* ---- external metrics ---- */
+
+static bool is_running(const struct agent_rollout *r)
+{
+	return r->st.phase == PHASE_PROGRESSING || r->st.phase == PHASE_PAUSED;
+}
+
+int agent_external_next(struct agent *a, struct external_job *job)
+{
+	__u64 now = mono_ns() / 1000000;
+	int found = 0;
+	size_t i;
+
+	pthread_mutex_lock(&a->lock);
+	for (i = 0; i < a->n_rollouts && !found; i++) {
+		struct agent_rollout *r = &a->rollouts[i];
+		const struct analysis_cfg *an = &r->cfg.analysis;
+		int m;
+
+		if (!is_running(r))
+			continue;
+		for (m = 0; m < an->n_metrics && m < CONFIG_MAX_METRICS; m++) {
+			if (an->metrics[m].kind != METRIC_PROMETHEUS || r->ext_next_ms[m] > now)
+				continue;
+			r->ext_next_ms[m] =
+				now + (__u64)(an->interval_ms > 0 ? an->interval_ms : 1000);
+			snprintf(job->rollout, sizeof(job->rollout), "%s", r->cfg.name);
+			job->metric = m;
+			snprintf(job->address, sizeof(job->address), "%s",
+				 an->metrics[m].prom_address);
+			snprintf(job->query, sizeof(job->query), "%s", an->metrics[m].prom_query);
+			found = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+	return found;
+}
+
+void agent_external_result(struct agent *a, const struct external_job *job, bool ok, double value,
+			   const char *err)
+{
+	struct agent_rollout *r;
+
+	pthread_mutex_lock(&a->lock);
+	r = find_rollout(a->rollouts, a->n_rollouts, job->rollout);
+	/* The config may have changed while the query ran: drop a stale answer. */
+	if (r && is_running(r) && job->metric < r->cfg.analysis.n_metrics) {
+		const struct metric_cfg *m = &r->cfg.analysis.metrics[job->metric];
+
+		if (m->kind == METRIC_PROMETHEUS && !strcmp(m->prom_query, job->query))
+			analysis_external(&r->an, &r->cfg.analysis, job->metric, ok, value, err);
+		if (!ok)
+			log_event(CLOG_WARN, "external metric query failed", "rollout",
+				  job->rollout, "metric", m->name, "error", err);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
 /* ---- reports ---- */
 
 static json_t *rollout_json_locked(struct agent *a, const struct agent_rollout *r)
@@ -396,6 +455,29 @@ json_t *agent_rollout_json(struct agent *a, const char *name)
 
 /* ---- configuration ---- */
 
+/*
+ * At start-up: the map says weight 0 but the saved state says a canary had
+ * traffic. Either someone rolled back through the pinned map while the agent
+ * was down (canaryctl emergency-rollback), or an abort was applied but not
+ * yet saved when the agent died. Both are aborts: never resume silently.
+ */
+static void respect_map_rollback(struct agent *a, struct agent_rollout *r)
+{
+	struct canary_service cur;
+	struct rollout_effects fx;
+	char err[AGENT_ERR_LEN];
+
+	if (dp_service_get(a->dp, &r->cfg.service.key, &cur) || cur.weight != 0 ||
+	    rollout_effective_weight(&r->st) == 0)
+		return;
+	if (rollout_verb(&r->st, &r->cfg, VERB_ABORT, 0, wall_ms(), &fx, err, sizeof(err)))
+		return;
+	snprintf(r->st.message, sizeof(r->st.message),
+		 "aborted: weight 0 found in the pinned map at start-up (emergency rollback)");
+	log_rollout(CLOG_WARN, "aborted", r);
+	persist(a, r);
+}
+
 /* The state of a configured rollout: kept, resumed from disk, or new. */
 static void adopt_state(struct agent *a, struct agent_rollout *nr, const struct agent_rollout *old)
 {
@@ -412,6 +494,7 @@ static void adopt_state(struct agent *a, struct agent_rollout *nr, const struct 
 		memcpy(nr->rate_prev, old->rate_prev, sizeof(old->rate_prev));
 		memcpy(nr->rate_base, old->rate_base, sizeof(old->rate_base));
 		memcpy(nr->verdict_counts, old->verdict_counts, sizeof(old->verdict_counts));
+		memcpy(nr->ext_next_ms, old->ext_next_ms, sizeof(old->ext_next_ms));
 		memcpy(nr->abort_verdicts, old->abort_verdicts, sizeof(old->abort_verdicts));
 		return;
 	}
@@ -425,6 +508,7 @@ static void adopt_state(struct agent *a, struct agent_rollout *nr, const struct 
 	if (!state_load(a->state_dir, nr->cfg.name, &disk) && disk.canary_fingerprint == fp) {
 		nr->st = disk;
 		log_rollout(CLOG_INFO, "rollout resumed", nr);
+		respect_map_rollback(a, nr);
 		return;
 	}
 	rollout_init(&nr->st, &nr->cfg);

@@ -35,6 +35,8 @@ struct agent_rollout {
 	struct canary_metrics rate_base[CANARY_V_COUNT];
 	__u64 rate_prev_ms;
 	__u64 rate_base_ms;
+	/* When each external (Prometheus) metric is next queried, monotonic ms. */
+	__u64 ext_next_ms[CONFIG_MAX_METRICS];
 	/* Verdicts evaluated, by metric and result, for /metrics. */
 	__u64 verdict_counts[METRIC_KIND_COUNT][VERDICT_INCONCLUSIVE + 1];
 };
@@ -82,6 +84,23 @@ void agent_each_rollout(struct agent *a,
 			void (*fn)(const struct agent_rollout *r,
 				   const struct canary_metrics now[CANARY_V_COUNT], void *arg),
 			void *arg);
+
+/* One external query to run, copied out so it runs without the lock. */
+struct external_job {
+	char rollout[CANARY_NAME_LEN];
+	int metric; /* index into the rollout's analysis metrics */
+	char address[CONFIG_PROM_ADDRESS_LEN];
+	char query[CONFIG_PROM_QUERY_LEN];
+};
+
+/*
+ * The next external query that is due (returns 1 and fills job, and
+ * schedules the one after it an analysis interval later), or 0.
+ */
+int agent_external_next(struct agent *a, struct external_job *job);
+/* Hand the result of job to its rollout's analysis (if it still exists). */
+void agent_external_result(struct agent *a, const struct external_job *job, bool ok, double value,
+			   const char *err);
 
 /* JSON of every rollout, or of one (NULL when unknown). Caller json_decref()s. */
 struct json_t;

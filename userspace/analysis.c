@@ -75,9 +75,15 @@ static const char *gate_label(enum metric_kind kind)
 	}
 }
 
+static bool is_comparison(enum metric_kind kind)
+{
+	return kind == METRIC_COMPARE_ERROR_RATE || kind == METRIC_COMPARE_LATENCY;
+}
+
+/* Absolute gates: limits on the canary's own numbers, judged per window. */
 static bool is_gate(enum metric_kind kind)
 {
-	return kind != METRIC_COMPARE_ERROR_RATE && kind != METRIC_COMPARE_LATENCY;
+	return !is_comparison(kind) && kind != METRIC_PROMETHEUS;
 }
 
 /*
@@ -481,7 +487,7 @@ static double log_inv_alpha(const struct analysis_cfg *cfg)
 	int i, n = 0;
 
 	for (i = 0; i < n_metrics(cfg); i++)
-		n += !is_gate(cfg->metrics[i].kind);
+		n += is_comparison(cfg->metrics[i].kind);
 	return log((n > 0 ? n : 1) / (1 - conf));
 }
 
@@ -491,6 +497,19 @@ static bool judge_metric(struct analysis_state *st, int idx, const struct tick_c
 	const struct metric_cfg *m = &cx->cfg->metrics[idx];
 	struct verdict *v = &st->last[idx];
 	bool kept = idx < st->n_last && v->metric == m->kind;
+
+	/* External results arrive on their own (analysis_external); keep the last. */
+	if (m->kind == METRIC_PROMETHEUS) {
+		if (!kept) {
+			memset(v, 0, sizeof(*v));
+			v->metric = m->kind;
+			v->result = VERDICT_INCONCLUSIVE;
+			snprintf(v->name, sizeof(v->name), "%s", m->name);
+			snprintf(v->detail, sizeof(v->detail),
+				 "waiting for the first query result");
+		}
+		return false;
+	}
 
 	if (is_gate(m->kind) && !cx->window_closed) {
 		if (!kept) {
@@ -525,9 +544,13 @@ static enum analysis_decision decide(const struct analysis_state *st,
 	if (canary_samples(cx->since, cx->http) < cfg->min_requests)
 		return ANALYSIS_HOLD;
 	/* Gates configured but none measured yet: nothing vouches for the canary. */
-	for (i = 0; i < n_metrics(cfg); i++)
+	for (i = 0; i < n_metrics(cfg); i++) {
 		if (is_gate(cfg->metrics[i].kind) && !st->gate_windows)
 			return ANALYSIS_HOLD;
+		/* An external metric vouches only with a passing last result. */
+		if (cfg->metrics[i].kind == METRIC_PROMETHEUS && !st->ext_passed[i])
+			return ANALYSIS_HOLD;
+	}
 	return ANALYSIS_PASS;
 }
 
@@ -562,4 +585,53 @@ enum analysis_decision analysis_tick(struct analysis_state *st, const struct ana
 	if (failed)
 		st->failures++; /* once per tick, however many metrics failed */
 	return decide(st, cfg, &cx);
+}
+
+void analysis_external(struct analysis_state *st, const struct analysis_cfg *cfg, int idx, bool ok,
+		       double value, const char *err)
+{
+	const struct metric_cfg *m;
+	struct verdict *v;
+	char cond[64];
+
+	if (idx < 0 || idx >= n_metrics(cfg) || cfg->metrics[idx].kind != METRIC_PROMETHEUS)
+		return;
+	m = &cfg->metrics[idx];
+	v = &st->last[idx];
+	memset(v, 0, sizeof(*v));
+	v->metric = m->kind;
+	snprintf(v->name, sizeof(v->name), "%s", m->name);
+	metric_condition_format(m, cond, sizeof(cond));
+	v->limit = m->cond_value;
+	st->ext_passed[idx] = false;
+	if (!ok) {
+		st->ext_errors[idx]++;
+		v->statistic = st->ext_errors[idx];
+		v->threshold = m->consecutive_error_limit;
+		v->result = VERDICT_INCONCLUSIVE;
+		if (st->ext_errors[idx] > m->consecutive_error_limit) {
+			v->result = VERDICT_FAIL;
+			st->failures = cfg->failure_limit + 1; /* too many errors: abort */
+		}
+		snprintf(v->detail, sizeof(v->detail), "query failed (%u in a row, limit %u): %s",
+			 st->ext_errors[idx], m->consecutive_error_limit, err ? err : "error");
+		return;
+	}
+	st->ext_errors[idx] = 0;
+	v->canary_value = value;
+	v->canary_samples = 1;
+	if (metric_condition_holds(m, value)) {
+		v->result = VERDICT_PASS;
+		st->ext_passed[idx] = true;
+		snprintf(v->detail, sizeof(v->detail), "result %g meets %s", value, cond);
+	} else {
+		v->result = VERDICT_FAIL;
+		st->failures++;
+		snprintf(v->detail, sizeof(v->detail), "result %g fails %s", value, cond);
+	}
+}
+
+const char *verdict_metric_name(const struct verdict *v)
+{
+	return v->name[0] ? v->name : metric_kind_name(v->metric);
 }

@@ -34,9 +34,10 @@ struct verdict {
 	double limit;	     /* the configured max / max_increase */
 	double statistic;    /* test statistic, e.g. log mixture likelihood ratio */
 	double threshold;    /* the statistic's decision boundary */
-	double z;	  /* comparisons: normal-approximation z, for people (not the decision) */
-	double rank_u;	  /* compareLatency: Mann-Whitney U of canary over (1+f) x stable */
-	char detail[160]; /* one human sentence */
+	double z;      /* comparisons: normal-approximation z, for people (not the decision) */
+	double rank_u; /* compareLatency: Mann-Whitney U of canary over (1+f) x stable */
+	char name[CONFIG_METRIC_NAME_LEN]; /* the metric's name in the config */
+	char detail[160];		   /* one human sentence */
 };
 
 enum analysis_decision {
@@ -63,6 +64,9 @@ struct analysis_state {
 	double err_llr[ANALYSIS_ERR_GRID];
 	/* A comparison stays failed once it crossed (always-valid p-value). */
 	bool crossed[ANALYSIS_MAX_VERDICTS];
+	/* External (Prometheus) metrics: errors in a row, and whether the last result passed. */
+	__u32 ext_errors[ANALYSIS_MAX_VERDICTS];
+	bool ext_passed[ANALYSIS_MAX_VERDICTS];
 	__u32 gate_windows; /* gate windows measured (not inconclusive) since the restart */
 	struct verdict last[ANALYSIS_MAX_VERDICTS];
 	int n_last;
@@ -79,7 +83,18 @@ void analysis_restart(struct analysis_state *st, const struct canary_metrics now
 enum analysis_decision analysis_tick(struct analysis_state *st, const struct analysis_cfg *cfg,
 				     const struct canary_metrics now[CANARY_V_COUNT], __u64 now_ms);
 
+/*
+ * A result of external metric idx (a Prometheus query) arrived: ok with its
+ * value, or an error. A value that misses the successCondition is a failed
+ * measurement (toward failureLimit); more errors in a row than
+ * consecutiveErrorLimit abort. An error or a missing result is never a pass.
+ */
+void analysis_external(struct analysis_state *st, const struct analysis_cfg *cfg, int idx, bool ok,
+		       double value, const char *err);
+
 const char *verdict_result_name(enum verdict_result r);
+/* The metric's name as configured ("errorRate", or a prometheus metric's own). */
+const char *verdict_metric_name(const struct verdict *v);
 const char *analysis_decision_name(enum analysis_decision d);
 
 #endif /* CANARY_ANALYSIS_H */

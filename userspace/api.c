@@ -57,6 +57,15 @@ static void reply_error(struct api_reply *r, unsigned int status, const char *ms
 	reply_json(r, status, json_pack("{s:s}", "error", msg));
 }
 
+#define READ_METHODS "GET, HEAD"
+
+/* 405, naming the methods the route does take. */
+static void reply_method(struct api_reply *r, const char *allow)
+{
+	reply_error(r, 405, !strcmp(allow, "POST") ? "use POST" : "use GET");
+	r->allow = allow;
+}
+
 static void reply_text(struct api_reply *r, unsigned int status, const char *text)
 {
 	r->status = status;
@@ -147,15 +156,15 @@ void api_handle(struct agent *a, const char *method, const char *url, const char
 
 	memset(r, 0, sizeof(*r));
 	if (!strcmp(url, "/healthz"))
-		return get ? reply_text(r, 200, "ok\n") : reply_error(r, 405, "use GET");
+		return get ? reply_text(r, 200, "ok\n") : reply_method(r, READ_METHODS);
 	if (!strcmp(url, "/readyz")) {
 		if (!get)
-			return reply_error(r, 405, "use GET");
+			return reply_method(r, READ_METHODS);
 		return a->ready ? reply_text(r, 200, "ready\n") : reply_text(r, 503, "not ready\n");
 	}
 	if (!strcmp(url, API_PREFIX) || !strcmp(url, API_PREFIX "/")) {
 		if (!get)
-			return reply_error(r, 405, "use GET");
+			return reply_method(r, READ_METHODS);
 		return reply_json(r, 200, json_pack("{s:o}", "rollouts", agent_rollouts_json(a)));
 	}
 	if (strncmp(url, API_PREFIX "/", strlen(API_PREFIX) + 1) != 0 ||
@@ -163,13 +172,13 @@ void api_handle(struct agent *a, const char *method, const char *url, const char
 		return reply_error(r, 404, "no such route");
 	if (!action) {
 		if (!get)
-			return reply_error(r, 405, "use GET");
+			return reply_method(r, READ_METHODS);
 		json_t *obj = agent_rollout_json(a, name);
 
 		return obj ? reply_json(r, 200, obj) : reply_error(r, 404, "no such rollout");
 	}
 	if (!post)
-		return reply_error(r, 405, "use POST");
+		return reply_method(r, "POST");
 	if (!control)
 		return reply_error(r, 403, "this listener is read-only");
 	route_verb(a, name, action, body, body_len, r);
@@ -200,7 +209,7 @@ static bool token_matches(const struct api_server *s, const char *header)
 }
 
 static enum MHD_Result queue(struct MHD_Connection *c, unsigned int status, const char *type,
-			     char *body, size_t len, bool gzip)
+			     char *body, size_t len, bool gzip, const char *allow)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -213,20 +222,21 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned int status, cons
 	MHD_add_response_header(resp, "Content-Type", type);
 	if (gzip)
 		MHD_add_response_header(resp, "Content-Encoding", "gzip");
-	if (status == 405)
-		MHD_add_response_header(resp, "Allow", "GET, POST");
+	if (allow)
+		MHD_add_response_header(resp, "Allow", allow);
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }
 
-static enum MHD_Result queue_error(struct MHD_Connection *c, unsigned int status, const char *msg)
+static enum MHD_Result queue_error(struct MHD_Connection *c, unsigned int status, const char *msg,
+				   const char *allow)
 {
 	json_t *obj = json_pack("{s:s}", "error", msg);
 	char *body = json_dumps(obj, JSON_COMPACT);
 
 	json_decref(obj);
-	return queue(c, status, "application/json", body, body ? strlen(body) : 0, false);
+	return queue(c, status, "application/json", body, body ? strlen(body) : 0, false, allow);
 }
 
 /* gzip (RFC 1952) of buf, or NULL. */
@@ -266,16 +276,16 @@ static enum MHD_Result serve_metrics(struct api_server *s, struct MHD_Connection
 
 	text = s->metrics ? s->metrics(s->agent, &len) : NULL;
 	if (!text)
-		return queue_error(c, 500, "cannot render metrics");
+		return queue_error(c, 500, "cannot render metrics", NULL);
 	if (enc && strstr(enc, "gzip")) {
 		char *z = gzip_buffer(text, len, &zlen);
 
 		if (z) {
 			free(text);
-			return queue(c, 200, type, z, zlen, true);
+			return queue(c, 200, type, z, zlen, true, NULL);
 		}
 	}
-	return queue(c, 200, type, text, len, false);
+	return queue(c, 200, type, text, len, false, NULL);
 }
 
 /* May this request change state? UNIX socket: yes. TCP: only with the token. */
@@ -320,21 +330,23 @@ static enum MHD_Result dispatch(const struct listener *l, struct MHD_Connection 
 	unsigned int auth = 0;
 	bool mutating = !strcmp(method, "POST");
 
-	if (!strcmp(url, "/metrics"))
-		return strcmp(method, "GET") ? queue_error(c, 405, "use GET") :
-					       serve_metrics(l->srv, c);
+	if (!strcmp(url, "/metrics")) {
+		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+			return queue_error(c, 405, "use GET", READ_METHODS);
+		return serve_metrics(l->srv, c);
+	}
 	if (req->too_big)
-		return queue_error(c, 413, "request body too large (at most 64 KiB)");
+		return queue_error(c, 413, "request body too large (at most 64 KiB)", NULL);
 	if (mutating)
 		auth = authorize(l, c);
 	if (auth == 401)
-		return queue_error(c, 401, "missing bearer token");
+		return queue_error(c, 401, "missing bearer token", NULL);
 	if (auth == 403 && l->srv->token_len)
-		return queue_error(c, 403, "wrong bearer token");
+		return queue_error(c, 403, "wrong bearer token", NULL);
 	api_handle(l->srv->agent, method, url, req->body ? req->body : "", req->len, auth == 0,
 		   &reply);
 	return queue(c, reply.status, reply.content_type, reply.body,
-		     reply.body ? strlen(reply.body) : 0, false);
+		     reply.body ? strlen(reply.body) : 0, false, reply.allow);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,

@@ -33,6 +33,7 @@ struct api_reply {
 	unsigned int status;
 	char *body; /* malloc'ed JSON or text; caller frees */
 	const char *content_type;
+	const char *allow; /* 405: the methods the route takes */
 };
 void api_handle(struct agent *a, const char *method, const char *url, const char *body,
 		size_t body_len, bool control, struct api_reply *reply);

@@ -8,6 +8,7 @@
  * so traffic keeps flowing with the last weights.
  */
 #include <bpf/libbpf.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -28,6 +29,7 @@
 #include "config.h"
 #include "configwatch.h"
 #include "dataplane.h"
+#include "external.h"
 #include "linkwatch.h"
 #include "log.h"
 #include "metrics.h"
@@ -366,6 +368,7 @@ int main(int argc, char **argv)
 		.api = { .socket_path = API_DEFAULT_SOCKET },
 	};
 	struct api_server *api = NULL;
+	struct external_worker *ext = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct pollfd fds[FD_COUNT] = { { .fd = -1 }, { .fd = -1 } };
 	struct canary_dp *dp = NULL;
@@ -391,9 +394,13 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	/* Before any thread: curl's global set-up is not thread-safe. */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	err = start(&o, &dp, &agent, fds);
 	if (!err)
 		err = api_start(&agent, &o.api, metrics_render, &api);
+	if (!err)
+		err = external_start(&agent, &ext);
 	if (!err) {
 		agent.ready = true;
 		log_event(CLOG_INFO, "ready", "bpffs", o.bpffs, "state_dir", o.state_dir,
@@ -404,6 +411,7 @@ int main(int argc, char **argv)
 	} else {
 		log_event(CLOG_ERROR, "start-up failed", "error", strerror(-err));
 	}
+	external_stop(ext);
 	api_stop(api);
 	for (i = 0; i < FD_COUNT; i++)
 		if (fds[i].fd >= 0)
@@ -412,5 +420,6 @@ int main(int argc, char **argv)
 		agent_destroy(&agent);
 	dp_close(dp);
 	close(lock_fd);
+	curl_global_cleanup();
 	return err ? 1 : 0;
 }

@@ -1042,13 +1042,14 @@ static const char *const metric_names[METRIC_KIND_COUNT] = {
 	[METRIC_LATENCY_P99] = "latencyP99",
 	[METRIC_COMPARE_ERROR_RATE] = "compareErrorRate",
 	[METRIC_COMPARE_LATENCY] = "compareLatency",
+	[METRIC_PROMETHEUS] = "prometheus",
 };
 
 static const enum limit_kind metric_limits[METRIC_KIND_COUNT] = {
 	[METRIC_ERROR_RATE] = LIMIT_FRACTION,	   [METRIC_RESET_RATE] = LIMIT_FRACTION,
 	[METRIC_LATENCY_P50] = LIMIT_LATENCY,	   [METRIC_LATENCY_P95] = LIMIT_LATENCY,
 	[METRIC_LATENCY_P99] = LIMIT_LATENCY,	   [METRIC_COMPARE_ERROR_RATE] = LIMIT_NONE,
-	[METRIC_COMPARE_LATENCY] = LIMIT_INCREASE,
+	[METRIC_COMPARE_LATENCY] = LIMIT_INCREASE, [METRIC_PROMETHEUS] = LIMIT_NONE,
 };
 
 const char *metric_kind_name(enum metric_kind kind)
@@ -1056,8 +1057,18 @@ const char *metric_kind_name(enum metric_kind kind)
 	return (unsigned int)kind < METRIC_KIND_COUNT ? metric_names[kind] : "unknown";
 }
 
-enum { MET_NAME, MET_MAX, MET_MAX_INCREASE, MET_N };
-static const char *const metric_fields[MET_N] = { "name", "max", "maxIncrease" };
+enum {
+	MET_NAME,
+	MET_MAX,
+	MET_MAX_INCREASE,
+	MET_PROMETHEUS,
+	MET_SUCCESS,
+	MET_ERROR_LIMIT,
+	MET_N,
+};
+static const char *const metric_fields[MET_N] = {
+	"name", "max", "maxIncrease", "prometheus", "successCondition", "consecutiveErrorLimit"
+};
 
 static int not_allowed(struct doc *d, const struct ynode *const f[], int field,
 		       enum metric_kind kind)
@@ -1131,6 +1142,134 @@ static int metric_limit(struct doc *d, const struct ynode *n, const struct ynode
 	return not_allowed(d, f, MET_MAX_INCREASE, m->kind);
 }
 
+static const struct {
+	const char *text;
+	enum cond_op op;
+} cond_ops[] = {
+	/* Two-character operators first, so "<=" is not read as "<". */
+	{ "<=", COND_LE }, { ">=", COND_GE }, { "==", COND_EQ },
+	{ "!=", COND_NE }, { "<", COND_LT },  { ">", COND_GT },
+};
+
+bool metric_condition_holds(const struct metric_cfg *m, double v)
+{
+	switch (m->cond_op) {
+	case COND_LT:
+		return v < m->cond_value;
+	case COND_LE:
+		return v <= m->cond_value;
+	case COND_GT:
+		return v > m->cond_value;
+	case COND_GE:
+		return v >= m->cond_value;
+	case COND_EQ:
+		return v == m->cond_value;
+	case COND_NE:
+		return v != m->cond_value;
+	}
+	return false;
+}
+
+void metric_condition_format(const struct metric_cfg *m, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cond_ops); i++)
+		if (cond_ops[i].op == m->cond_op)
+			break;
+	snprintf(buf, len, "result %s %g", i < ARRAY_SIZE(cond_ops) ? cond_ops[i].text : "?",
+		 m->cond_value);
+}
+
+/* "result OP NUMBER", spaces allowed around each part. */
+static int parse_condition(struct doc *d, const struct ynode *n, struct metric_cfg *m)
+{
+	locale_t c_locale;
+	const char *p, *s;
+	char *end = NULL;
+	size_t i;
+
+	if (get_string(d, n, "successCondition", &s))
+		return -1;
+	p = s + strspn(s, " ");
+	if (strncmp(p, "result", 6) != 0)
+		goto bad;
+	p += 6 + strspn(p + 6, " ");
+	for (i = 0; i < ARRAY_SIZE(cond_ops); i++)
+		if (!strncmp(p, cond_ops[i].text, strlen(cond_ops[i].text)))
+			break;
+	if (i == ARRAY_SIZE(cond_ops))
+		goto bad;
+	m->cond_op = cond_ops[i].op;
+	p += strlen(cond_ops[i].text);
+	p += strspn(p, " ");
+	c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+	m->cond_value = c_locale ? strtod_l(p, &end, c_locale) : strtod(p, &end);
+	if (c_locale)
+		freelocale(c_locale);
+	if (end == p || !isfinite(m->cond_value) || end[strspn(end, " ")] != '\0')
+		goto bad;
+	return 0;
+bad:
+	return fail(d, &n->mark, "successCondition",
+		    "\"%s\": expected \"result OP NUMBER\" with OP one of < <= > >= == !=", s);
+}
+
+/* prometheus: {address: http://host:port, query: "..."} */
+static int parse_prometheus(struct doc *d, const struct ynode *n, void *arg)
+{
+	static const char *const names[] = { "address", "query" };
+	struct metric_cfg *m = arg;
+	const struct ynode *f[ARRAY_SIZE(names)];
+	const char *address, *query;
+
+	if (map_fields(d, n, names, ARRAY_SIZE(names), BIT(0) | BIT(1), f) ||
+	    get_string(d, f[0], "address", &address) || get_string(d, f[1], "query", &query))
+		return -1;
+	if (strncmp(address, "http://", 7) != 0 && strncmp(address, "https://", 8) != 0)
+		return fail(d, &f[0]->mark, "address", "\"%s\": expected http://HOST:PORT",
+			    address);
+	if (strlen(address) >= sizeof(m->prom_address))
+		return fail(d, &f[0]->mark, "address", "longer than %zu characters",
+			    sizeof(m->prom_address) - 1);
+	if (!*query || strlen(query) >= sizeof(m->prom_query))
+		return fail(d, &f[1]->mark, "query", "must be 1..%zu characters",
+			    sizeof(m->prom_query) - 1);
+	snprintf(m->prom_address, sizeof(m->prom_address), "%s", address);
+	snprintf(m->prom_query, sizeof(m->prom_query), "%s", query);
+	return 0;
+}
+
+/* An external metric: a free name, a query and the condition it must meet. */
+static int parse_external(struct doc *d, const struct ynode *const f[], struct metric_cfg *m)
+{
+	unsigned long long limit = CONFIG_DEFAULT_CONSECUTIVE_ERRORS;
+	const char *name = m->name;
+	size_t len = strlen(name);
+
+	if (!len || len >= sizeof(m->name) ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyz"
+			 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != len)
+		return fail(d, &f[MET_NAME]->mark, "name",
+			    "\"%s\": 1..%zu letters, digits, '_' or '-'", name,
+			    sizeof(m->name) - 1);
+	if (find_name(metric_names, METRIC_KIND_COUNT, name) != METRIC_KIND_COUNT)
+		return fail(d, &f[MET_NAME]->mark, "name",
+			    "\"%s\" is a built-in metric: give the query its own name", name);
+	if (!f[MET_SUCCESS])
+		return fail(d, &f[MET_PROMETHEUS]->key->mark, NULL,
+			    "a prometheus metric needs successCondition: \"result < 0.05\"");
+	if (not_allowed(d, f, MET_MAX, m->kind) || not_allowed(d, f, MET_MAX_INCREASE, m->kind) ||
+	    sub(d, "prometheus", f[MET_PROMETHEUS], parse_prometheus, m) ||
+	    parse_condition(d, f[MET_SUCCESS], m))
+		return -1;
+	if (f[MET_ERROR_LIMIT] &&
+	    get_uint(d, f[MET_ERROR_LIMIT], "consecutiveErrorLimit", 0, 1000, &limit))
+		return -1;
+	m->consecutive_error_limit = (__u32)limit;
+	return 0;
+}
+
 static int parse_metric(struct doc *d, const struct ynode *n, void *arg)
 {
 	struct analysis_cfg *a = arg;
@@ -1143,17 +1282,29 @@ static int parse_metric(struct doc *d, const struct ynode *n, void *arg)
 		return -1;
 	if (get_string(d, f[MET_NAME], "name", &s))
 		return -1;
+	for (i = 0; i < a->n_metrics; i++)
+		if (!strcmp(a->metrics[i].name, s))
+			return fail(d, &f[MET_NAME]->mark, "name", "metric %s is listed twice", s);
+	memset(m, 0, sizeof(*m));
+	snprintf(m->name, sizeof(m->name), "%s", s);
+	if (f[MET_PROMETHEUS]) {
+		m->kind = METRIC_PROMETHEUS;
+		if (parse_external(d, f, m))
+			return -1;
+		a->n_metrics++;
+		return 0;
+	}
 	kind = (int)find_name(metric_names, METRIC_KIND_COUNT, s);
+	if (kind == METRIC_PROMETHEUS)
+		return fail(
+			d, &f[MET_NAME]->mark, "name",
+			"a prometheus metric has its own name and a prometheus: {address, query}");
 	if (kind == METRIC_KIND_COUNT)
 		return not_one_of(d, f[MET_NAME], "name", "unknown metric", metric_names,
-				  METRIC_KIND_COUNT);
-	for (i = 0; i < a->n_metrics; i++)
-		if ((int)a->metrics[i].kind == kind)
-			return fail(d, &f[MET_NAME]->mark, "name", "metric %s is listed twice",
-				    metric_names[kind]);
-	memset(m, 0, sizeof(*m));
+				  METRIC_PROMETHEUS);
 	m->kind = (enum metric_kind)kind;
-	if (metric_limit(d, n, f, m))
+	if (not_allowed(d, f, MET_SUCCESS, m->kind) ||
+	    not_allowed(d, f, MET_ERROR_LIMIT, m->kind) || metric_limit(d, n, f, m))
 		return -1;
 	a->n_metrics++;
 	return 0;

@@ -29,14 +29,42 @@ enum metric_kind {
 	METRIC_RESET_RATE,	   /* max: fraction */
 	METRIC_COMPARE_ERROR_RATE, /* canary vs stable, sequential test */
 	METRIC_COMPARE_LATENCY,	   /* canary vs stable; max_increase: fraction */
+	METRIC_PROMETHEUS,	   /* an external query with a successCondition */
 	METRIC_KIND_COUNT,
+};
+
+#define CONFIG_METRIC_NAME_LEN		  48
+#define CONFIG_PROM_ADDRESS_LEN		  128
+#define CONFIG_PROM_QUERY_LEN		  512
+#define CONFIG_DEFAULT_CONSECUTIVE_ERRORS 4
+
+/* successCondition: "result OP NUMBER" */
+enum cond_op {
+	COND_LT,
+	COND_LE,
+	COND_GT,
+	COND_GE,
+	COND_EQ,
+	COND_NE,
 };
 
 struct metric_cfg {
 	enum metric_kind kind;
-	double max;	     /* absolute gates */
+	char name[CONFIG_METRIC_NAME_LEN]; /* as written; chosen freely for prometheus metrics */
+	double max;			   /* absolute gates */
 	double max_increase; /* compareLatency: tolerated relative increase, default 0 */
+	/* METRIC_PROMETHEUS only */
+	char prom_address[CONFIG_PROM_ADDRESS_LEN]; /* http://host:port */
+	char prom_query[CONFIG_PROM_QUERY_LEN];
+	enum cond_op cond_op;
+	double cond_value;
+	__u32 consecutive_error_limit; /* query errors in a row that abort */
 };
+
+/* Does value meet the metric's "result OP NUMBER"? */
+bool metric_condition_holds(const struct metric_cfg *m, double value);
+/* "result < 0.05", for messages. */
+void metric_condition_format(const struct metric_cfg *m, char *buf, size_t len);
 
 enum step_kind {
 	STEP_SET_WEIGHT,

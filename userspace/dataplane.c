@@ -3,6 +3,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,9 @@ struct canary_dp {
 	struct canary *skel; /* NULL when only the pinned maps are open */
 	int map_fds[DP_MAP_COUNT];
 	int ncpus;
-	void *percpu_buf; /* one metrics value per possible CPU */
+	/* One metrics value per possible CPU; the API's and the tick's threads share it. */
+	pthread_mutex_t buf_lock;
+	void *percpu_buf;
 };
 
 /* Pinned file names; they are the map names in bpf/lib/maps.h. */
@@ -93,7 +96,8 @@ static struct canary_dp *dp_alloc(void)
 		return NULL;
 	}
 	dp->percpu_buf = calloc(dp->ncpus, PERCPU_STRIDE(sizeof(struct canary_metrics)));
-	if (!dp->percpu_buf) {
+	if (!dp->percpu_buf || pthread_mutex_init(&dp->buf_lock, NULL)) {
+		free(dp->percpu_buf);
 		free(dp);
 		return NULL;
 	}
@@ -113,6 +117,7 @@ void dp_close(struct canary_dp *dp)
 			if (dp->map_fds[i] >= 0)
 				close(dp->map_fds[i]);
 	}
+	pthread_mutex_destroy(&dp->buf_lock);
 	free(dp->percpu_buf);
 	free(dp);
 }
@@ -314,15 +319,18 @@ static int mark_used_id(const struct canary_service_key *key, const struct canar
 
 static int zero_metrics(struct canary_dp *dp, __u32 svc_id)
 {
+	int err = 0;
 	__u32 v, key;
 
+	pthread_mutex_lock(&dp->buf_lock);
 	memset(dp->percpu_buf, 0, dp->ncpus * PERCPU_STRIDE(sizeof(struct canary_metrics)));
-	for (v = 0; v < CANARY_V_COUNT; v++) {
+	for (v = 0; v < CANARY_V_COUNT && !err; v++) {
 		key = svc_id * CANARY_V_COUNT + v;
 		if (bpf_map_update_elem(dp->map_fds[DP_MAP_METRICS], &key, dp->percpu_buf, 0))
-			return -errno;
+			err = -errno;
 	}
-	return 0;
+	pthread_mutex_unlock(&dp->buf_lock);
+	return err;
 }
 
 /* Lowest id no service uses; its counters start from zero. */
@@ -519,43 +527,59 @@ int dp_reset_canary_flows(struct canary_dp *dp, __u32 svc_id, unsigned int *coun
 
 /* ---- metrics ---- */
 
-int dp_metrics_read(const struct canary_dp *dp, __u32 svc_id, enum canary_version version,
-		    struct canary_metrics *sum)
+static void sum_percpu_metrics(const struct canary_dp *dp, struct canary_metrics *sum)
 {
 	size_t stride = PERCPU_STRIDE(sizeof(*sum));
-	__u32 key = svc_id * CANARY_V_COUNT + version;
-	const __u64 *src;
-	__u64 *dst = (__u64 *)sum;
 	size_t w, words = sizeof(*sum) / sizeof(__u64);
+	__u64 *dst = (__u64 *)sum;
 	int cpu;
 
 	_Static_assert(sizeof(*sum) % sizeof(__u64) == 0, "metrics must be all __u64");
-	if (svc_id >= CANARY_MAX_SERVICES || version >= CANARY_V_COUNT)
-		return -EINVAL;
-	if (bpf_map_lookup_elem(dp->map_fds[DP_MAP_METRICS], &key, dp->percpu_buf))
-		return -errno;
 	memset(sum, 0, sizeof(*sum));
 	/* struct canary_metrics is all __u64, so it sums word by word. */
 	for (cpu = 0; cpu < dp->ncpus; cpu++) {
-		src = (const __u64 *)((const char *)dp->percpu_buf + cpu * stride);
+		const __u64 *src = (const __u64 *)((const char *)dp->percpu_buf + cpu * stride);
+
 		for (w = 0; w < words; w++)
 			dst[w] += src[w];
 	}
-	return 0;
+}
+
+int dp_metrics_read(struct canary_dp *dp, __u32 svc_id, enum canary_version version,
+		    struct canary_metrics *sum)
+{
+	__u32 key = svc_id * CANARY_V_COUNT + version;
+	int err = 0;
+
+	if (svc_id >= CANARY_MAX_SERVICES || version >= CANARY_V_COUNT)
+		return -EINVAL;
+	pthread_mutex_lock(&dp->buf_lock);
+	if (bpf_map_lookup_elem(dp->map_fds[DP_MAP_METRICS], &key, dp->percpu_buf))
+		err = -errno;
+	else
+		sum_percpu_metrics(dp, sum);
+	pthread_mutex_unlock(&dp->buf_lock);
+	return err;
 }
 
 int dp_reasons_read(const struct canary_dp *dp, __u64 reasons[CANARY_R_COUNT])
 {
-	__u64 *vals = dp->percpu_buf; /* large enough for ncpus u64s */
+	/* Small enough for a buffer of its own: no lock needed. */
+	__u64 *vals = calloc(dp->ncpus, sizeof(__u64));
 	__u32 key;
-	int cpu;
+	int cpu, err = 0;
 
-	for (key = 0; key < CANARY_R_COUNT; key++) {
+	if (!vals)
+		return -ENOMEM;
+	for (key = 0; key < CANARY_R_COUNT && !err; key++) {
 		reasons[key] = 0;
-		if (bpf_map_lookup_elem(dp->map_fds[DP_MAP_REASONS], &key, vals))
-			return -errno;
+		if (bpf_map_lookup_elem(dp->map_fds[DP_MAP_REASONS], &key, vals)) {
+			err = -errno;
+			break;
+		}
 		for (cpu = 0; cpu < dp->ncpus; cpu++)
 			reasons[key] += vals[cpu];
 	}
-	return 0;
+	free(vals);
+	return err;
 }

@@ -90,7 +90,8 @@ int dp_flow_each(const struct canary_dp *dp,
 int dp_flow_count(const struct canary_dp *dp, unsigned int *count);
 
 /* Sum of the per-CPU metrics of one service version. */
-int dp_metrics_read(const struct canary_dp *dp, __u32 svc_id, enum canary_version version,
+/* Safe to call from several threads: the per-CPU buffer is locked inside. */
+int dp_metrics_read(struct canary_dp *dp, __u32 svc_id, enum canary_version version,
 		    struct canary_metrics *sum);
 int dp_reasons_read(const struct canary_dp *dp, __u64 reasons[CANARY_R_COUNT]);
 const char *dp_reason_name(enum canary_reason reason);

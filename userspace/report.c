@@ -16,7 +16,7 @@ static json_t *json_u64(__u64 v)
 json_t *report_verdict(const struct verdict *v)
 {
 	return json_pack("{s:s, s:s, s:o, s:o, s:f, s:f, s:f, s:f, s:f, s:s}", "metric",
-			 metric_kind_name(v->metric), "result", verdict_result_name(v->result),
+			 verdict_metric_name(v), "result", verdict_result_name(v->result),
 			 "canary_samples", json_u64(v->canary_samples), "stable_samples",
 			 json_u64(v->stable_samples), "canary_value", v->canary_value,
 			 "stable_value", v->stable_value, "limit", v->limit, "statistic",

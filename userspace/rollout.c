@@ -291,9 +291,12 @@ int rollout_verb(struct rollout_state *st, const struct rollout_cfg *cfg, enum r
 {
 	memset(fx, 0, sizeof(*fx));
 	if (verb == VERB_RETRY) {
+		__u32 aborts = st->aborts; /* a counter: it never goes back */
+
 		if (st->phase != PHASE_DEGRADED)
 			return refuse(err, errlen, "only an aborted rollout can be retried", st);
 		rollout_init(st, cfg);
+		st->aborts = aborts;
 		snprintf(st->message, sizeof(st->message), "retried by an operator");
 		fx->changed = true;
 		fx->event = "retry";

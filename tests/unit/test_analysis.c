@@ -698,6 +698,78 @@ static void test_no_metrics(void **state)
 	assert_int_equal(analysis_tick(&st, &cfg, now, 500), ANALYSIS_PASS);
 }
 
+/* A Prometheus metric ">= 0.95", at most 2 query errors in a row. */
+static void prom_cfg(struct analysis_cfg *cfg)
+{
+	struct metric_cfg *m;
+
+	base_cfg(cfg);
+	m = &cfg->metrics[cfg->n_metrics++];
+	m->kind = METRIC_PROMETHEUS;
+	snprintf(m->name, sizeof(m->name), "checkout-kpi");
+	m->cond_op = COND_GE;
+	m->cond_value = 0.95;
+	m->consecutive_error_limit = 2;
+}
+
+/* Results that miss the condition count toward failureLimit; passing ones vouch. */
+static void test_external_results(void **state)
+{
+	struct canary_metrics now[CANARY_V_COUNT];
+	static struct analysis_state st;
+	struct analysis_cfg cfg;
+
+	(void)state;
+	prom_cfg(&cfg);
+	memset(now, 0, sizeof(now));
+	analysis_restart(&st, now, 0);
+	set_http(&now[CANARY_V_CANARY], 100, 0);
+	/* Enough traffic, but no query result yet: hold, never pass. */
+	assert_int_equal(analysis_tick(&st, &cfg, now, 250), ANALYSIS_HOLD);
+	assert_string_equal(verdict_metric_name(&st.last[0]), "checkout-kpi");
+	analysis_external(&st, &cfg, 0, true, 0.99, NULL);
+	assert_int_equal(st.last[0].result, VERDICT_PASS);
+	assert_int_equal(analysis_tick(&st, &cfg, now, 500), ANALYSIS_PASS);
+	assert_int_equal(st.last[0].result, VERDICT_PASS); /* kept between results */
+	analysis_external(&st, &cfg, 0, true, 0.5, NULL);
+	assert_int_equal(st.last[0].result, VERDICT_FAIL);
+	assert_non_null(strstr(st.last[0].detail, "fails result >= 0.95"));
+	assert_int_equal(analysis_tick(&st, &cfg, now, 750), ANALYSIS_HOLD);
+	analysis_external(&st, &cfg, 0, true, 0.5, NULL);
+	assert_int_equal(analysis_tick(&st, &cfg, now, 1000), ANALYSIS_FAIL);
+}
+
+/* Errors are counted and retried, never a pass, and abort past the limit. */
+static void test_external_errors(void **state)
+{
+	struct canary_metrics now[CANARY_V_COUNT];
+	static struct analysis_state st;
+	struct analysis_cfg cfg;
+
+	(void)state;
+	prom_cfg(&cfg);
+	memset(now, 0, sizeof(now));
+	analysis_restart(&st, now, 0);
+	set_http(&now[CANARY_V_CANARY], 100, 0);
+	analysis_external(&st, &cfg, 0, true, 0.99, NULL);
+	assert_int_equal(analysis_tick(&st, &cfg, now, 250), ANALYSIS_PASS);
+	analysis_external(&st, &cfg, 0, false, 0, "connection refused");
+	assert_int_equal(st.last[0].result, VERDICT_INCONCLUSIVE);
+	assert_non_null(strstr(st.last[0].detail, "connection refused"));
+	assert_int_equal(analysis_tick(&st, &cfg, now, 500), ANALYSIS_HOLD);
+	analysis_external(&st, &cfg, 0, false, 0, "empty result");
+	assert_int_equal(analysis_tick(&st, &cfg, now, 750), ANALYSIS_HOLD);
+	/* A success in between starts the count again. */
+	analysis_external(&st, &cfg, 0, true, 0.97, NULL);
+	assert_int_equal(analysis_tick(&st, &cfg, now, 1000), ANALYSIS_PASS);
+	analysis_external(&st, &cfg, 0, false, 0, "timeout");
+	analysis_external(&st, &cfg, 0, false, 0, "timeout");
+	assert_int_equal(analysis_tick(&st, &cfg, now, 1250), ANALYSIS_HOLD);
+	analysis_external(&st, &cfg, 0, false, 0, "timeout");
+	assert_int_equal(st.last[0].result, VERDICT_FAIL);
+	assert_int_equal(analysis_tick(&st, &cfg, now, 1500), ANALYSIS_FAIL);
+}
+
 static bool has_digit(const char *s)
 {
 	for (; *s; s++)
@@ -977,6 +1049,8 @@ int main(void)
 		cmocka_unit_test(test_failures_once_per_tick),
 		cmocka_unit_test(test_tcp_connections),
 		cmocka_unit_test(test_no_metrics),
+		cmocka_unit_test(test_external_results),
+		cmocka_unit_test(test_external_errors),
 		cmocka_unit_test(test_verdict_records),
 		cmocka_unit_test(test_sim_false_aborts),
 		cmocka_unit_test(test_sim_latency_null_calibration),

@@ -704,6 +704,78 @@ static void test_err_metric_limit(void **state)
 	CHECK_BAD(cases);
 }
 
+/* An external metric: its own name, a query, a successCondition. */
+static void test_prometheus_metric(void **state)
+{
+	static const char yaml[] = MIN
+		"  analysis:\n    metrics:\n"
+		"      - name: checkout-kpi\n"
+		"        prometheus: {address: \"http://127.0.0.1:9090\", query: \"sum(kpi)\"}\n"
+		"        successCondition: \"result >= 0.95\"\n"
+		"        consecutiveErrorLimit: 2\n"
+		"      - name: latency-kpi\n"
+		"        prometheus: {address: \"http://prom:9090\", query: \"x\"}\n"
+		"        successCondition: \" result<250 \"\n";
+	char err[CONFIG_ERR_LEN] = "";
+	const struct metric_cfg *m;
+	struct config c;
+
+	(void)state;
+	assert_int_equal(parse(yaml, &c, err), 0);
+	m = &c.rollouts[0].analysis.metrics[0];
+	assert_int_equal(m->kind, METRIC_PROMETHEUS);
+	assert_string_equal(m->name, "checkout-kpi");
+	assert_string_equal(m->prom_address, "http://127.0.0.1:9090");
+	assert_string_equal(m->prom_query, "sum(kpi)");
+	assert_int_equal(m->cond_op, COND_GE);
+	assert_true(m->cond_value == 0.95);
+	assert_int_equal(m->consecutive_error_limit, 2);
+	assert_true(metric_condition_holds(m, 0.95));
+	assert_false(metric_condition_holds(m, 0.9));
+	m = &c.rollouts[0].analysis.metrics[1];
+	assert_int_equal(m->cond_op, COND_LT);
+	assert_int_equal(m->consecutive_error_limit, CONFIG_DEFAULT_CONSECUTIVE_ERRORS);
+	assert_true(metric_condition_holds(m, 249.9));
+	config_free(&c);
+}
+
+static void test_err_prometheus_metric(void **state)
+{
+#define PROM(extra)                                          \
+	MIN "  analysis:\n    metrics:\n      - name: kpi\n" \
+	    "        prometheus: {address: \"http://127.0.0.1:9090\", query: \"up\"}\n" extra
+	static const struct bad cases[] = {
+		{ PROM(""), "t.yaml:13:9: spec.analysis.metrics[0]: ", "needs successCondition" },
+		{ PROM("        successCondition: \"result ~ 1\"\n"),
+		  "t.yaml:14:27: spec.analysis.metrics[0].successCondition: ",
+		  "expected \"result OP NUMBER\"" },
+		{ PROM("        successCondition: \"result < 1 or 2\"\n"),
+		  "t.yaml:14:27: spec.analysis.metrics[0].successCondition: ",
+		  "expected \"result OP NUMBER\"" },
+		{ PROM("        successCondition: \"result < 1\"\n        max: 1\n"),
+		  "t.yaml:15:9: spec.analysis.metrics[0].max: ", "not allowed for prometheus" },
+		{ MIN "  analysis: {metrics: [{name: k, prometheus: {address: \"127.0.0.1:9090\", "
+		      "query: up}, successCondition: \"result < 1\"}]}\n",
+		  "t.yaml:10:56: spec.analysis.metrics[0].prometheus.address: ",
+		  "expected http://HOST:PORT" },
+		{ MIN "  analysis: {metrics: [{name: k, prometheus: {address: \"http://p:1\"}, "
+		      "successCondition: \"result < 1\"}]}\n",
+		  "t.yaml:10:46: spec.analysis.metrics[0].prometheus.query: ",
+		  "missing required field" },
+		{ MIN
+		  "  analysis: {metrics: [{name: errorRate, prometheus: {address: \"http://p:1\", "
+		  "query: up}, successCondition: \"result < 1\"}]}\n",
+		  "t.yaml:10:31: spec.analysis.metrics[0].name: ", "is a built-in metric" },
+		{ MIN "  analysis: {metrics: [{name: errorRate, max: 0.1, successCondition: x}]}\n",
+		  "t.yaml:10:52: spec.analysis.metrics[0].successCondition: ",
+		  "not allowed for errorRate" },
+	};
+#undef PROM
+
+	(void)state;
+	CHECK_BAD(cases);
+}
+
 static void test_err_unknown_metric(void **state)
 {
 	static const struct bad cases[] = {
@@ -966,6 +1038,8 @@ int main(void)
 		cmocka_unit_test(test_err_duration),
 		cmocka_unit_test(test_err_metric_limit),
 		cmocka_unit_test(test_err_unknown_metric),
+		cmocka_unit_test(test_prometheus_metric),
+		cmocka_unit_test(test_err_prometheus_metric),
 		cmocka_unit_test(test_err_duplicate_key),
 		cmocka_unit_test(test_err_api_version_kind),
 		cmocka_unit_test(test_err_yaml_syntax),

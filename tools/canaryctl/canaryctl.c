@@ -39,7 +39,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: canaryctl [--socket PATH | --server URL --token-file FILE] [--bpffs DIR]\n"
-		"                 [-o json] VERB [ARGS]\n"
+		"                 [-o json|text] VERB [ARGS]\n"
 		"rollout verbs (through the agent's API, default socket %s):\n"
 		"  status [NAME] [--watch] [--until-done]\n"
 		"                                    rollouts; one in full, redrawn with --watch\n"
@@ -49,7 +49,8 @@ static void usage(FILE *out)
 		"  set-weight NAME PERCENT           set the canary weight by hand (holds the steps)\n"
 		"incident verbs (they read the pinned maps directly; no agent needed):\n"
 		"  maps                              services, weights, per-version counters\n"
-		"  flows [NAME]                      tracked connections\n"
+		"  flows [NAME] [--version stable|canary]\n"
+		"                                    tracked connections\n"
 		"  emergency-rollback NAME [--connections reset|drain]\n"
 		"                                    canary weight to 0 now; reset (default)\n"
 		"                                    or drain its established connections\n"
@@ -68,6 +69,20 @@ static int open_maps(struct ctl *c)
 			strerror(-err),
 			err == -ENOENT ? " (is canaryd running or installed? see --bpffs)" : "");
 	return err;
+}
+
+static void print_json(json_t *obj)
+{
+	json_dumpf(obj, stdout, JSON_COMPACT);
+	printf("\n");
+}
+
+/* Colour only on a terminal, and never when NO_COLOR is set (no-color.org). */
+static bool use_color(void)
+{
+	const char *no_color = getenv("NO_COLOR");
+
+	return isatty(STDOUT_FILENO) && !(no_color && *no_color);
 }
 
 /* ---- maps ---- */
@@ -222,6 +237,7 @@ static int cmd_maps(struct ctl *c)
 struct flows_walk {
 	struct ctl *c;
 	__u32 svc_id; /* UINT32_MAX: every service */
+	int version;  /* -1: both versions */
 	__u64 now_ns;
 	json_t *arr;
 	unsigned int shown;
@@ -258,7 +274,9 @@ static int show_flow(const struct canary_ct_key *key, const struct canary_ct_ent
 	double age;
 
 	/* A flow is shown once, by its forward entry. */
-	if ((e->flags & CANARY_CT_F_REVERSE) || (w->svc_id != UINT32_MAX && e->svc_id != w->svc_id))
+	if ((e->flags & CANARY_CT_F_REVERSE) ||
+	    (w->svc_id != UINT32_MAX && e->svc_id != w->svc_id) ||
+	    (w->version >= 0 && e->version != w->version))
 		return 0;
 	format_endpoint(key->saddr, key->sport, client, sizeof(client));
 	format_endpoint(key->daddr, key->dport, vip, sizeof(vip));
@@ -283,18 +301,29 @@ static int show_flow(const struct canary_ct_key *key, const struct canary_ct_ent
 
 static int cmd_flows(struct ctl *c, int argc, char **argv)
 {
-	struct flows_walk w = { .c = c, .svc_id = UINT32_MAX };
+	struct flows_walk w = { .c = c, .svc_id = UINT32_MAX, .version = -1 };
 	struct canary_service_key key;
 	struct canary_service svc;
+	const char *name = NULL;
 	struct timespec ts;
+	int i;
 
-	if (argc > 1) {
-		fprintf(stderr, "canaryctl: flows takes at most one NAME\n");
-		return 2;
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--version") && i + 1 < argc &&
+		    (!strcmp(argv[i + 1], "stable") || !strcmp(argv[i + 1], "canary"))) {
+			w.version =
+				!strcmp(argv[++i], "canary") ? CANARY_V_CANARY : CANARY_V_STABLE;
+		} else if (!name && argv[i][0] != '-') {
+			name = argv[i];
+		} else {
+			fprintf(stderr,
+				"canaryctl: usage: flows [NAME] [--version stable|canary]\n");
+			return 2;
+		}
 	}
-	if (argc == 1) {
-		if (dp_service_find(c->dp, argv[0], &key, &svc)) {
-			fprintf(stderr, "canaryctl: no service named \"%s\"\n", argv[0]);
+	if (name) {
+		if (dp_service_find(c->dp, name, &key, &svc)) {
+			fprintf(stderr, "canaryctl: no service named \"%s\"\n", name);
 			return 1;
 		}
 		w.svc_id = svc.id;
@@ -351,6 +380,7 @@ static int cmd_emergency_rollback(struct ctl *c, int argc, char **argv)
 	struct canary_service svc;
 	unsigned int reset = 0;
 	bool drain = false;
+	__u16 was_bp;
 	char was[16];
 	int err;
 
@@ -367,6 +397,7 @@ static int cmd_emergency_rollback(struct ctl *c, int argc, char **argv)
 		return 1;
 	}
 	format_weight(svc.weight, was, sizeof(was));
+	was_bp = svc.weight;
 	svc.weight = 0;
 	err = dp_service_put(c->dp, &key, &svc);
 	if (!err && !drain)
@@ -379,9 +410,9 @@ static int cmd_emergency_rollback(struct ctl *c, int argc, char **argv)
 	}
 	if (c->json) {
 		json_t *out =
-			json_pack("{s:s, s:i, s:s, s:s, s:i}", "name", svc.name, "weight", 0,
-				  "previous_weight", was, "connections", drain ? "drain" : "reset",
-				  "flows_reset", (json_int_t)reset);
+			json_pack("{s:s, s:i, s:f, s:s, s:i}", "name", svc.name, "weight", 0,
+				  "previous_weight", was_bp / 100.0, "connections",
+				  drain ? "drain" : "reset", "flows_reset", (json_int_t)reset);
 
 		json_dumpf(out, stdout, JSON_COMPACT);
 		printf("\n");
@@ -407,7 +438,16 @@ static int cmd_uninstall(struct ctl *c)
 		fprintf(stderr, "canaryctl: uninstall: %s\n", strerror(-err));
 		return 1;
 	}
-	printf("detached %u programs; removed the maps pinned under %s\n", removed, c->bpffs);
+	if (c->json) {
+		json_t *out = json_pack("{s:i, s:s}", "programs_detached", (json_int_t)removed,
+					"bpffs", c->bpffs);
+
+		print_json(out);
+		json_decref(out);
+	} else {
+		printf("detached %u programs; removed the maps pinned under %s\n", removed,
+		       c->bpffs);
+	}
 	return 0;
 }
 
@@ -419,12 +459,6 @@ static int api_error(long status, json_t *reply)
 
 	fprintf(stderr, "canaryctl: %s (HTTP %ld)\n", msg ? msg : "request failed", status);
 	return 1;
-}
-
-static void print_json(json_t *obj)
-{
-	json_dumpf(obj, stdout, JSON_COMPACT);
-	printf("\n");
 }
 
 static volatile sig_atomic_t interrupted;
@@ -439,7 +473,7 @@ static void on_interrupt(int sig)
 static int watch_rollout(struct ctl *c, const char *path, bool until_done)
 {
 	struct sigaction sa = { .sa_handler = on_interrupt };
-	bool tty = isatty(STDOUT_FILENO);
+	bool tty = isatty(STDOUT_FILENO), color = use_color();
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -458,7 +492,7 @@ static int watch_rollout(struct ctl *c, const char *path, bool until_done)
 		}
 		if (tty)
 			fputs("\033[H\033[2J", stdout);
-		status_print_rollout(stdout, reply, tty);
+		status_print_rollout(stdout, reply, color);
 		if (!tty)
 			fputs("\n", stdout);
 		fflush(stdout);
@@ -506,7 +540,7 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
 	else if (c->json)
 		print_json(reply);
 	else if (name)
-		status_print_rollout(stdout, reply, isatty(STDOUT_FILENO));
+		status_print_rollout(stdout, reply, use_color());
 	else
 		status_print_list(stdout, json_object_get(reply, "rollouts"));
 	json_decref(reply);

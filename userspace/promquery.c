@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <curl/curl.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "promquery.h"
+
+#define MAX_REPLY (4 << 20)
+
+struct reply {
+	char *data;
+	size_t len;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct reply *r = arg;
+	size_t n = size * nmemb;
+	char *grown;
+
+	if (r->len + n > MAX_REPLY)
+		return 0; /* fails the transfer: no answer is that large */
+	grown = realloc(r->data, r->len + n + 1);
+	if (!grown)
+		return 0;
+	memcpy(grown + r->len, ptr, n);
+	r->data = grown;
+	r->len += n;
+	r->data[r->len] = '\0';
+	return n;
+}
+
+/* The sample value of [timestamp, "value"]. */
+static int sample_value(json_t *pair, double *value)
+{
+	const char *text = json_string_value(json_array_get(pair, 1));
+	char *end;
+
+	if (!text)
+		return -1;
+	*value = strtod(text, &end);
+	return *end || end == text || isnan(*value) ? -1 : 0;
+}
+
+static int parse_reply(const char *body, size_t len, double *value, char *err, size_t errlen)
+{
+	json_t *root = json_loadb(body, len, 0, NULL);
+	json_t *data = json_object_get(root, "data"), *result, *sample = NULL;
+	const char *status = json_string_value(json_object_get(root, "status"));
+	const char *type = json_string_value(json_object_get(data, "resultType"));
+	int rc = -1;
+
+	result = json_object_get(data, "result");
+	if (type && !strcmp(type, "scalar"))
+		sample = result;
+	else if (type && !strcmp(type, "vector"))
+		sample = json_object_get(json_array_get(result, 0), "value");
+	if (!status || strcmp(status, "success") != 0) {
+		const char *msg = json_string_value(json_object_get(root, "error"));
+
+		snprintf(err, errlen, "query failed: %s", msg ? msg : "not a Prometheus answer");
+	} else if (!sample) {
+		snprintf(err, errlen, "empty result");
+	} else if (sample_value(sample, value)) {
+		snprintf(err, errlen, "the result is not a number");
+	} else {
+		rc = 0;
+	}
+	json_decref(root);
+	return rc;
+}
+
+int promquery(const char *address, const char *query, double *value, char *err, size_t errlen)
+{
+	struct reply r = { 0 };
+	char *escaped, *url = NULL;
+	long status = 0;
+	CURLcode cc;
+	CURL *curl;
+	int rc = -1;
+
+	curl = curl_easy_init();
+	if (!curl) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	escaped = curl_easy_escape(curl, query, 0);
+	if (escaped && asprintf(&url, "%s/api/v1/query?query=%s", address, escaped) < 0)
+		url = NULL;
+	curl_free(escaped);
+	if (!url) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)PROMQUERY_TIMEOUT_MS);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L); /* we run in a thread */
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r);
+	cc = curl_easy_perform(curl);
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	if (cc != CURLE_OK)
+		snprintf(err, errlen, "%s: %s", address, curl_easy_strerror(cc));
+	else if (status != 200 && !r.data)
+		snprintf(err, errlen, "%s: HTTP %ld", address, status);
+	else
+		rc = parse_reply(r.data ? r.data : "", r.len, value, err, errlen);
+out:
+	free(url);
+	free(r.data);
+	curl_easy_cleanup(curl);
+	return rc;
+}
