@@ -83,6 +83,7 @@ $(BUILD)/lab%: tools/lab/lab%.c
 
 include tests/tests.mk
 include tools/bench/bench.mk
+include deploy/install.mk
 
 # Benchmarks print figures and ratios; they never pass or fail on speed.
 bench: all $(BUILD)/pktcost

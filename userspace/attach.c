@@ -45,18 +45,23 @@ bool ifname_matches(const char *globs, const char *ifname)
 	return false;
 }
 
-static bool prog_id_is_ours(__u32 id)
+/*
+ * 1 if program id is one of ours, 0 if not, -errno if it cannot be told:
+ * looking a program up by id needs CAP_SYS_ADMIN, and guessing would either
+ * leave our programs behind or remove someone else's.
+ */
+static int prog_id_is_ours(__u32 id)
 {
 	struct bpf_prog_info info = {};
 	__u32 len = sizeof(info);
-	bool ours = false;
-	int fd;
+	int fd, ours;
 
 	fd = bpf_prog_get_fd_by_id(id);
 	if (fd < 0)
-		return false;
-	if (!bpf_obj_get_info_by_fd(fd, &info, &len))
-		ours = !strncmp(info.name, OUR_PROG_PREFIX, strlen(OUR_PROG_PREFIX));
+		return errno == ENOENT ? 0 : -errno; /* ENOENT: gone meanwhile */
+	ours = bpf_obj_get_info_by_fd(fd, &info, &len) ?
+		       -errno :
+		       !strncmp(info.name, OUR_PROG_PREFIX, strlen(OUR_PROG_PREFIX));
 	close(fd);
 	return ours;
 }
@@ -80,10 +85,13 @@ static int tc_detach(int ifindex, enum bpf_tc_attach_point point)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = CANARY_TC_HANDLE, .priority = CANARY_TC_PRIORITY);
-	int err;
+	int err, ours;
 
-	if (bpf_tc_query(&hook, &opts) || !prog_id_is_ours(opts.prog_id))
-		return 0;
+	if (bpf_tc_query(&hook, &opts))
+		return 0; /* no filter at our handle and priority */
+	ours = prog_id_is_ours(opts.prog_id);
+	if (ours <= 0)
+		return ours;
 	opts.prog_id = 0;
 	opts.prog_fd = 0;
 	opts.flags = 0;
@@ -94,12 +102,33 @@ static int tc_detach(int ifindex, enum bpf_tc_attach_point point)
 static int xdp_detach(int ifindex)
 {
 	__u32 id = 0;
-	int err;
+	int err, ours;
 
-	if (bpf_xdp_query_id(ifindex, 0, &id) || !id || !prog_id_is_ours(id))
+	if (bpf_xdp_query_id(ifindex, 0, &id) || !id)
 		return 0;
+	ours = prog_id_is_ours(id);
+	if (ours <= 0)
+		return ours;
 	err = bpf_xdp_detach(ifindex, 0, NULL);
 	return err ? err : 1;
+}
+
+/*
+ * After attaching one kind of ingress, remove ours of the other kind, so a
+ * packet is not handled twice. When the program there cannot be told apart
+ * (no CAP_SYS_ADMIN), it is left alone: it may be another tool's, and one of
+ * ours would only count its packets twice, never translate them twice.
+ */
+static void remove_other_ingress(int ifindex, enum attach_mode mode)
+{
+	int rc = mode == ATTACH_XDP ? tc_detach(ifindex, BPF_TC_INGRESS) : xdp_detach(ifindex);
+	char idx[16];
+
+	if (rc >= 0)
+		return;
+	snprintf(idx, sizeof(idx), "%d", ifindex);
+	log_event(CLOG_WARN, "cannot tell whose the other ingress program is: left in place",
+		  "ifindex", idx, "error", strerror(-rc));
 }
 
 int attach_interface(const struct canary_dp *dp, int ifindex, enum attach_mode mode)
@@ -109,16 +138,12 @@ int attach_interface(const struct canary_dp *dp, int ifindex, enum attach_mode m
 	err = tc_attach(ifindex, BPF_TC_EGRESS, dp_prog_fd(dp, DP_PROG_TC_EGRESS));
 	if (err)
 		return err;
-	if (mode == ATTACH_XDP) {
-		/* Ingress moves to XDP: drop a tc ingress of ours, or packets are seen twice. */
+	if (mode == ATTACH_XDP)
 		err = bpf_xdp_attach(ifindex, dp_prog_fd(dp, DP_PROG_XDP_INGRESS), 0, NULL);
-		if (!err)
-			err = tc_detach(ifindex, BPF_TC_INGRESS) < 0 ? -EIO : 0;
-		return err;
-	}
-	err = tc_attach(ifindex, BPF_TC_INGRESS, dp_prog_fd(dp, DP_PROG_TC_INGRESS));
+	else
+		err = tc_attach(ifindex, BPF_TC_INGRESS, dp_prog_fd(dp, DP_PROG_TC_INGRESS));
 	if (!err)
-		err = xdp_detach(ifindex) < 0 ? -EIO : 0;
+		remove_other_ingress(ifindex, mode);
 	return err;
 }
 

@@ -215,7 +215,9 @@ static int cleanup(const struct options *o)
 		err = dp_unpin(o->bpffs);
 	snprintf(n, sizeof(n), "%u", removed);
 	log_event(err ? CLOG_ERROR : CLOG_INFO, "cleanup", "programs_detached", n, "bpffs",
-		  o->bpffs, "error", err ? strerror(-err) : "");
+		  o->bpffs, "error", err ? strerror(-err) : "", "hint",
+		  err == -EPERM ? "telling canaryd's programs from others' needs CAP_SYS_ADMIN" :
+				  "");
 	return err ? 1 : 0;
 }
 

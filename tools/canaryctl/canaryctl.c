@@ -435,7 +435,10 @@ static int cmd_uninstall(struct ctl *c)
 	if (!err)
 		err = dp_unpin(c->bpffs);
 	if (err) {
-		fprintf(stderr, "canaryctl: uninstall: %s\n", strerror(-err));
+		fprintf(stderr, "canaryctl: uninstall: %s%s\n", strerror(-err),
+			err == -EPERM ? " (telling canaryd's programs from others' needs "
+					"CAP_SYS_ADMIN: run as root)" :
+					"");
 		return 1;
 	}
 	if (c->json) {
