@@ -27,7 +27,7 @@ LIB_SRCS    := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
                userspace/config.c userspace/analysis.c userspace/rollout.c \
                userspace/state.c userspace/agent.c userspace/report.c userspace/api.c \
                userspace/metrics.c userspace/configwatch.c userspace/promquery.c \
-               userspace/external.c
+               userspace/external.c userspace/caps.c userspace/healthcheck.c
 LIB_HDRS    := $(wildcard userspace/*.h) $(wildcard headers/*.h)
 LIB_OBJS    := $(patsubst userspace/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 
@@ -84,6 +84,7 @@ $(BUILD)/lab%: tools/lab/lab%.c
 include tests/tests.mk
 include tools/bench/bench.mk
 include deploy/install.mk
+include tests/fuzz/fuzz.mk
 
 # Benchmarks print figures and ratios; they never pass or fail on speed.
 bench: all $(BUILD)/pktcost

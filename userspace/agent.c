@@ -41,10 +41,11 @@ static __u32 service_seed(const char *name)
 	return h;
 }
 
-int agent_init(struct agent *a, struct canary_dp *dp, const char *state_dir)
+int agent_init(struct agent *a, struct canary_dp *dp, const char *bpffs, const char *state_dir)
 {
 	memset(a, 0, sizeof(*a));
 	a->dp = dp;
+	a->bpffs = bpffs;
 	a->state_dir = state_dir;
 	return -pthread_mutex_init(&a->lock, NULL);
 }
@@ -79,21 +80,43 @@ static void log_rollout(enum log_level level, const char *event, const struct ag
 
 /* ---- the service in the kernel ---- */
 
+/* Once promoted, the canary's endpoints are the stable set. */
+static const struct version_cfg *stable_set(const struct agent_rollout *r)
+{
+	return r->st.phase == PHASE_HEALTHY ? &r->cfg.canary : &r->cfg.stable;
+}
+
+/*
+ * The stable endpoints new connections may go to: all but those the health
+ * check found down, unless that would leave none (then all: a refused
+ * connection tells more than no connection).
+ */
+static void healthy_stable(const struct agent_rollout *r, struct canary_service *svc)
+{
+	const struct version_cfg *stable = stable_set(r);
+	__u8 i, n = 0;
+
+	for (i = 0; i < stable->n_endpoints && i < CANARY_MAX_BACKENDS; i++)
+		if (!r->ep_down[i])
+			svc->backends[CANARY_V_STABLE][n++] = stable->endpoints[i];
+	if (n == 0) {
+		memcpy(svc->backends[CANARY_V_STABLE], stable->endpoints,
+		       sizeof(stable->endpoints));
+		n = stable->n_endpoints;
+	}
+	svc->n_backends[CANARY_V_STABLE] = n;
+}
+
 static void fill_service(const struct agent_rollout *r, struct canary_service *svc)
 {
-	/* Once promoted, the canary's endpoints are the stable set. */
-	const struct version_cfg *stable =
-		r->st.phase == PHASE_HEALTHY ? &r->cfg.canary : &r->cfg.stable;
-
 	memset(svc, 0, sizeof(*svc));
 	snprintf(svc->name, sizeof(svc->name), "%s", r->cfg.name);
 	svc->weight = rollout_effective_weight(&r->st);
 	svc->affinity = r->cfg.affinity;
 	svc->flags = r->cfg.service.svc_flags;
 	svc->seed = service_seed(r->cfg.name);
-	svc->n_backends[CANARY_V_STABLE] = stable->n_endpoints;
+	healthy_stable(r, svc);
 	svc->n_backends[CANARY_V_CANARY] = r->cfg.canary.n_endpoints;
-	memcpy(svc->backends[CANARY_V_STABLE], stable->endpoints, sizeof(stable->endpoints));
 	memcpy(svc->backends[CANARY_V_CANARY], r->cfg.canary.endpoints,
 	       sizeof(r->cfg.canary.endpoints));
 }
@@ -204,6 +227,11 @@ static void apply_effects(struct agent *a, struct agent_rollout *r,
 {
 	unsigned int reset = 0;
 
+	if (fx->promoted) {
+		/* A new stable set: what was known of the old one's endpoints is moot. */
+		memset(r->ep_down, 0, sizeof(r->ep_down));
+		memset(r->ep_failures, 0, sizeof(r->ep_failures));
+	}
 	if (fx->apply_weight || fx->promoted)
 		write_service(a, r);
 	if (fx->reset_canary_flows) {
@@ -305,12 +333,35 @@ static void tick_rollout(struct agent *a, struct agent_rollout *r)
 	apply_effects(a, r, &fx);
 }
 
+/*
+ * Someone removed the pins (rm -rf /sys/fs/bpf/canaryd): the maps live on in
+ * the programs and in this process, so pin them again where operators and
+ * canaryctl look for them.
+ */
+static void keep_pins(struct agent *a)
+{
+	unsigned int restored = 0;
+	char n[16];
+	int err;
+
+	if (!a->bpffs)
+		return;
+	err = dp_repin_missing(a->dp, a->bpffs, &restored);
+	if (!err && !restored)
+		return;
+	snprintf(n, sizeof(n), "%u", restored);
+	log_event(err ? CLOG_ERROR : CLOG_WARN,
+		  err ? "cannot pin the maps again" : "pinned maps were removed: pinned again",
+		  "bpffs", a->bpffs, "maps", n, "error", err ? strerror(-err) : "");
+}
+
 void agent_tick(struct agent *a)
 {
 	__u64 start = mono_ns();
 	size_t i;
 
 	pthread_mutex_lock(&a->lock);
+	keep_pins(a);
 	for (i = 0; i < a->n_rollouts; i++)
 		tick_rollout(a, &a->rollouts[i]);
 	if (a->ticks % CONNTRACK_COUNT_EVERY == 0)
@@ -396,6 +447,83 @@ void agent_external_result(struct agent *a, const struct external_job *job, bool
 		if (!ok)
 			log_event(CLOG_WARN, "external metric query failed", "rollout",
 				  job->rollout, "metric", m->name, "error", err);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* ---- health checks of the stable endpoints ---- */
+
+int agent_health_next(struct agent *a, struct health_job *job)
+{
+	__u64 now = mono_ns() / 1000000;
+	size_t i;
+	int found = 0;
+
+	pthread_mutex_lock(&a->lock);
+	for (i = 0; i < a->n_rollouts && !found; i++) {
+		struct agent_rollout *r = &a->rollouts[i];
+		const struct version_cfg *stable = stable_set(r);
+
+		if (!r->cfg.health.enabled || r->hc_next_ms > now)
+			continue;
+		r->hc_next_ms = now + (__u64)r->cfg.health.interval_ms;
+		snprintf(job->rollout, sizeof(job->rollout), "%s", r->cfg.name);
+		memcpy(job->endpoints, stable->endpoints, sizeof(job->endpoints));
+		job->n = stable->n_endpoints;
+		job->timeout_ms = r->cfg.health.timeout_ms;
+		found = 1;
+	}
+	pthread_mutex_unlock(&a->lock);
+	return found;
+}
+
+static bool same_endpoints(const struct canary_backend *a, int na, const struct canary_backend *b,
+			   int nb)
+{
+	return na == nb && !memcmp(a, b, (size_t)na * sizeof(*a));
+}
+
+/* Count one check of endpoint i; true when its up/down state changed. */
+static bool health_update(struct agent_rollout *r, int i, bool ok)
+{
+	bool was_down = r->ep_down[i];
+
+	if (ok) {
+		r->ep_failures[i] = 0;
+		r->ep_down[i] = false;
+	} else if (r->ep_failures[i] < 255) {
+		r->ep_failures[i]++;
+		r->ep_down[i] = r->ep_failures[i] >= r->cfg.health.failure_threshold;
+	}
+	return was_down != r->ep_down[i];
+}
+
+void agent_health_result(struct agent *a, const struct health_job *job, const bool *ok)
+{
+	struct agent_rollout *r;
+
+	pthread_mutex_lock(&a->lock);
+	r = find_rollout(a->rollouts, a->n_rollouts, job->rollout);
+	/* Drop a result for a stable set that changed while it was checked. */
+	if (r && same_endpoints(stable_set(r)->endpoints, stable_set(r)->n_endpoints,
+				job->endpoints, job->n)) {
+		bool changed = false;
+
+		for (int i = 0; i < job->n && i < CANARY_MAX_BACKENDS; i++) {
+			char ep[32];
+
+			if (!health_update(r, i, ok[i]))
+				continue;
+			changed = true;
+			format_endpoint(job->endpoints[i].addr, job->endpoints[i].port, ep,
+					sizeof(ep));
+			log_event(r->ep_down[i] ? CLOG_WARN : CLOG_INFO,
+				  r->ep_down[i] ? "stable endpoint down: no new connections" :
+						  "stable endpoint up again",
+				  "rollout", r->cfg.name, "endpoint", ep);
+		}
+		if (changed)
+			write_service(a, r);
 	}
 	pthread_mutex_unlock(&a->lock);
 }
@@ -495,6 +623,11 @@ static void adopt_state(struct agent *a, struct agent_rollout *nr, const struct 
 		memcpy(nr->rate_base, old->rate_base, sizeof(old->rate_base));
 		memcpy(nr->verdict_counts, old->verdict_counts, sizeof(old->verdict_counts));
 		memcpy(nr->ext_next_ms, old->ext_next_ms, sizeof(old->ext_next_ms));
+		if (same_endpoints(stable_set(nr)->endpoints, stable_set(nr)->n_endpoints,
+				   stable_set(old)->endpoints, stable_set(old)->n_endpoints)) {
+			memcpy(nr->ep_down, old->ep_down, sizeof(old->ep_down));
+			memcpy(nr->ep_failures, old->ep_failures, sizeof(old->ep_failures));
+		}
 		memcpy(nr->abort_verdicts, old->abort_verdicts, sizeof(old->abort_verdicts));
 		return;
 	}

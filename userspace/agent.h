@@ -35,6 +35,10 @@ struct agent_rollout {
 	struct canary_metrics rate_base[CANARY_V_COUNT];
 	__u64 rate_prev_ms;
 	__u64 rate_base_ms;
+	/* Active checks of the stable endpoints (spec.healthCheck). */
+	__u64 hc_next_ms;
+	__u8 ep_failures[CANARY_MAX_BACKENDS]; /* failed checks in a row */
+	bool ep_down[CANARY_MAX_BACKENDS];     /* left out of new connections */
 	/* When each external (Prometheus) metric is next queried, monotonic ms. */
 	__u64 ext_next_ms[CONFIG_MAX_METRICS];
 	/* Verdicts evaluated, by metric and result, for /metrics. */
@@ -45,6 +49,7 @@ struct agent {
 	pthread_mutex_t lock;
 	struct canary_dp *dp;
 	const char *state_dir;
+	const char *bpffs; /* where the maps are pinned, checked every tick */
 	struct agent_rollout *rollouts;
 	size_t n_rollouts;
 	__u64 ticks;
@@ -56,7 +61,7 @@ struct agent {
 /* Walking the conntrack map costs ~1 ms per 10k entries: not every tick. */
 #define CONNTRACK_COUNT_EVERY 40
 
-int agent_init(struct agent *a, struct canary_dp *dp, const char *state_dir);
+int agent_init(struct agent *a, struct canary_dp *dp, const char *bpffs, const char *state_dir);
 void agent_destroy(struct agent *a);
 
 /*
@@ -101,6 +106,19 @@ int agent_external_next(struct agent *a, struct external_job *job);
 /* Hand the result of job to its rollout's analysis (if it still exists). */
 void agent_external_result(struct agent *a, const struct external_job *job, bool ok, double value,
 			   const char *err);
+
+/* The stable endpoints of one rollout to check, copied out like external jobs. */
+struct health_job {
+	char rollout[CANARY_NAME_LEN];
+	struct canary_backend endpoints[CANARY_MAX_BACKENDS];
+	int n;
+	__s64 timeout_ms;
+};
+
+/* The next rollout whose health check is due (1, job filled), or 0. */
+int agent_health_next(struct agent *a, struct health_job *job);
+/* ok[i] for job->endpoints[i]: update failures, route around down endpoints. */
+void agent_health_result(struct agent *a, const struct health_job *job, const bool *ok);
 
 /* JSON of every rollout, or of one (NULL when unknown). Caller json_decref()s. */
 struct json_t;

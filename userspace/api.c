@@ -54,7 +54,18 @@ static void reply_json(struct api_reply *r, unsigned int status, json_t *obj)
 
 static void reply_error(struct api_reply *r, unsigned int status, const char *msg)
 {
-	reply_json(r, status, json_pack("{s:s}", "error", msg));
+	char clean[AGENT_ERR_LEN];
+	size_t i;
+
+	/*
+	 * Messages may quote a name from the URL, which can hold any byte;
+	 * JSON strings must be UTF-8. Names are ASCII, so anything else is '?'.
+	 */
+	snprintf(clean, sizeof(clean), "%s", msg);
+	for (i = 0; clean[i]; i++)
+		if ((unsigned char)clean[i] >= 0x80)
+			clean[i] = '?';
+	reply_json(r, status, json_pack("{s:s}", "error", clean));
 }
 
 #define READ_METHODS "GET, HEAD"

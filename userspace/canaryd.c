@@ -26,10 +26,12 @@
 #include "agent.h"
 #include "api.h"
 #include "attach.h"
+#include "caps.h"
 #include "config.h"
 #include "configwatch.h"
 #include "dataplane.h"
 #include "external.h"
+#include "healthcheck.h"
 #include "linkwatch.h"
 #include "log.h"
 #include "metrics.h"
@@ -342,7 +344,7 @@ static int start(const struct options *o, struct canary_dp **dp, struct agent *a
 	err = dp_load(o->bpffs, dp);
 	if (err)
 		return err;
-	err = agent_init(a, *dp, o->state_dir);
+	err = agent_init(a, *dp, o->bpffs, o->state_dir);
 	if (!err)
 		err = reload(a, o->config);
 	if (!err)
@@ -360,6 +362,27 @@ static int start(const struct options *o, struct canary_dp **dp, struct agent *a
 	return 0;
 }
 
+/*
+ * Loaded and attached: keep only CAP_BPF and CAP_NET_ADMIN from here on,
+ * then start the API and the workers. In that order, because capabilities
+ * belong to threads: a thread started before the drop would keep them all.
+ */
+static int start_threads(struct agent *a, const struct options *o, struct api_server **api,
+			 struct external_worker **ext, struct health_worker **health)
+{
+	int err = caps_drop_to_runtime();
+
+	log_event(err ? CLOG_WARN : CLOG_INFO,
+		  err ? "cannot drop capabilities" : "capabilities dropped", "kept",
+		  "CAP_BPF,CAP_NET_ADMIN", "error", err ? strerror(-err) : "");
+	err = api_start(a, &o->api, metrics_render, api);
+	if (!err)
+		err = external_start(a, ext);
+	if (!err)
+		err = health_start(a, health);
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = {
@@ -371,6 +394,7 @@ int main(int argc, char **argv)
 	};
 	struct api_server *api = NULL;
 	struct external_worker *ext = NULL;
+	struct health_worker *health = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct pollfd fds[FD_COUNT] = { { .fd = -1 }, { .fd = -1 } };
 	struct canary_dp *dp = NULL;
@@ -400,9 +424,7 @@ int main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	err = start(&o, &dp, &agent, fds);
 	if (!err)
-		err = api_start(&agent, &o.api, metrics_render, &api);
-	if (!err)
-		err = external_start(&agent, &ext);
+		err = start_threads(&agent, &o, &api, &ext, &health);
 	if (!err) {
 		agent.ready = true;
 		log_event(CLOG_INFO, "ready", "bpffs", o.bpffs, "state_dir", o.state_dir,
@@ -413,6 +435,7 @@ int main(int argc, char **argv)
 	} else {
 		log_event(CLOG_ERROR, "start-up failed", "error", strerror(-err));
 	}
+	health_stop(health);
 	external_stop(ext);
 	api_stop(api);
 	for (i = 0; i < FD_COUNT; i++)

@@ -1369,6 +1369,26 @@ static int parse_abort(struct doc *d, const struct ynode *n, void *arg)
 	return 0;
 }
 
+/* healthCheck: {interval: 1s, timeout: 200ms, failureThreshold: 2} */
+static int parse_health(struct doc *d, const struct ynode *n, void *arg)
+{
+	static const char *const names[] = { "interval", "timeout", "failureThreshold" };
+	struct health_cfg *h = arg;
+	const struct ynode *f[ARRAY_SIZE(names)];
+	unsigned long long threshold = h->failure_threshold;
+
+	if (map_fields(d, n, names, ARRAY_SIZE(names), 0, f) ||
+	    (f[0] && get_duration_ms(d, f[0], "interval", &h->interval_ms)) ||
+	    (f[1] && get_duration_ms(d, f[1], "timeout", &h->timeout_ms)) ||
+	    (f[2] && get_uint(d, f[2], "failureThreshold", 1, 100, &threshold)))
+		return -1;
+	if (h->timeout_ms >= h->interval_ms)
+		return fail(d, &n->mark, NULL, "timeout must be shorter than interval");
+	h->failure_threshold = (__u32)threshold;
+	h->enabled = true;
+	return 0;
+}
+
 enum {
 	SPEC_SERVICE,
 	SPEC_STABLE,
@@ -1378,6 +1398,7 @@ enum {
 	SPEC_STRATEGY,
 	SPEC_ANALYSIS,
 	SPEC_ABORT,
+	SPEC_HEALTH,
 	SPEC_N,
 };
 
@@ -1388,6 +1409,7 @@ static int parse_spec(struct doc *d, const struct ynode *n, void *arg)
 		[SPEC_CANARY] = "canary",	[SPEC_AFFINITY] = "affinity",
 		[SPEC_OVERRIDES] = "overrides", [SPEC_STRATEGY] = "strategy",
 		[SPEC_ANALYSIS] = "analysis",	[SPEC_ABORT] = "abort",
+		[SPEC_HEALTH] = "healthCheck",
 	};
 	static const char *const affinities[] = {
 		[CANARY_AFFINITY_NONE] = "none", [CANARY_AFFINITY_CLIENT_IP] = "client-ip"
@@ -1407,7 +1429,8 @@ static int parse_spec(struct doc *d, const struct ynode *n, void *arg)
 	    sub(d, "overrides", f[SPEC_OVERRIDES], parse_overrides, r) ||
 	    sub(d, "strategy", f[SPEC_STRATEGY], parse_strategy, r) ||
 	    sub(d, "analysis", f[SPEC_ANALYSIS], parse_analysis, &r->analysis) ||
-	    sub(d, "abort", f[SPEC_ABORT], parse_abort, r))
+	    sub(d, "abort", f[SPEC_ABORT], parse_abort, r) ||
+	    sub(d, "healthCheck", f[SPEC_HEALTH], parse_health, &r->health))
 		return -1;
 	r->affinity = (enum canary_affinity)affinity;
 	return 0;
@@ -1456,6 +1479,9 @@ static void rollout_defaults(struct rollout_cfg *r, const char *file, const yaml
 	r->analysis.failure_limit = 1;
 	r->analysis.confidence = 0.99;
 	r->abort_connections = ABORT_CONNECTIONS_RESET;
+	r->health.interval_ms = 1000;
+	r->health.timeout_ms = 200;
+	r->health.failure_threshold = 2;
 }
 
 /* Names and services are keys for the agent and the data path: each must be unique. */

@@ -103,6 +103,19 @@ struct version_cfg {
 	__u8 n_endpoints;
 };
 
+/*
+ * Optional active TCP checks of the stable endpoints: one that fails
+ * failure_threshold checks in a row gets no new connections until it
+ * answers again. Canary endpoints are not routed around: a dying canary is
+ * a signal the analysis must see.
+ */
+struct health_cfg {
+	bool enabled;
+	__s64 interval_ms;	 /* default 1000 */
+	__s64 timeout_ms;	 /* default 200 */
+	__u32 failure_threshold; /* default 2 */
+};
+
 struct rollout_cfg {
 	char name[CANARY_NAME_LEN];
 	char origin[256]; /* "file:line:column" of the document, for messages */
@@ -115,6 +128,7 @@ struct rollout_cfg {
 	struct step_cfg steps[CONFIG_MAX_STEPS];
 	int n_steps;
 	struct analysis_cfg analysis;
+	struct health_cfg health;
 	enum abort_connections abort_connections;
 };
 

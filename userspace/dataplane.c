@@ -249,6 +249,27 @@ int dp_unpin(const char *bpffs)
 	return err;
 }
 
+int dp_repin_missing(struct canary_dp *dp, const char *bpffs, unsigned int *restored)
+{
+	char path[PATH_MAX];
+	int i, err = 0;
+
+	*restored = 0;
+	for (i = 0; i < DP_MAP_COUNT; i++) {
+		if (snprintf(path, sizeof(path), "%s/%s", bpffs, map_names[i]) >= (int)sizeof(path))
+			return -ENAMETOOLONG;
+		if (!access(path, F_OK) || errno != ENOENT)
+			continue;
+		err = mkdir_p(bpffs); /* the directory may have gone too */
+		if (!err && bpf_obj_pin(dp->map_fds[i], path))
+			err = -errno;
+		if (err)
+			return err;
+		(*restored)++;
+	}
+	return 0;
+}
+
 /* ---- services ---- */
 
 int dp_service_get(const struct canary_dp *dp, const struct canary_service_key *key,

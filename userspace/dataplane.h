@@ -40,6 +40,11 @@ int dp_open_pinned(const char *bpffs, struct canary_dp **out);
 void dp_close(struct canary_dp *dp);
 /* Unpin every map under bpffs and remove the directory if it is then empty. */
 int dp_unpin(const char *bpffs);
+/*
+ * Pin again every map whose pin under bpffs is gone (removed by hand): the
+ * maps themselves live on in the programs and in dp. *restored counts them.
+ */
+int dp_repin_missing(struct canary_dp *dp, const char *bpffs, unsigned int *restored);
 
 const char *dp_map_name(enum dp_map map);
 int dp_map_fd(const struct canary_dp *dp, enum dp_map map);

@@ -1,0 +1,1750 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Packet fuzzer for canaryd's kernel programs. Random and mutated frames go
+ * through canary_tc_ingress, canary_xdp_ingress and canary_tc_egress of the
+ * real skeleton (maps pinned in a private directory) with BPF_PROG_TEST_RUN,
+ * and every output is checked against invariants:
+ *
+ *   (a) ingress rewrites a destination only to a backend of the service the
+ *       packet was sent to (the one its flow is pinned to, or a stable one
+ *       when the flow was re-steered for a reset), and otherwise leaves the
+ *       packet alone; egress rewrites a source only to the VIP:port of the
+ *       reply's flow (a configured service of the same protocol);
+ *   (b) on every rewritten packet the IPv4 header checksum and the TCP/UDP
+ *       checksum verify whenever they did on input (and are off by exactly
+ *       what they were off by when they did not: incremental updates keep
+ *       the difference); a UDP checksum is 0 on output iff it was 0 on input;
+ *   (c) return codes are TC_ACT_OK/TC_ACT_SHOT or XDP_PASS/XDP_DROP; an
+ *       untranslated packet passes byte for byte unchanged, a translated one
+ *       differs only in the address, the port and the two checksums;
+ *   (d) the counters match a model of bpf/canary.bpf.c (below), per reason
+ *       and per service and version, checked every CHECK_EVERY packets.
+ *
+ * Counting, as the program does it (bpf/canary.bpf.c, ingress_handle):
+ *   - a frame that does not parse counts one reason (not_ipv4, malformed,
+ *     fragment, not_tcp_udp);
+ *   - a parsed frame whose tuple has a *reverse* conntrack entry (a
+ *     backend's packet seen on ingress) counts nothing;
+ *   - a known flow counts forward; a new flow (no entry, or a SYN reusing the
+ *     tuple of a finished flow) counts no_service, or ct_miss_non_syn when
+ *     it is not an opening packet *and also* one of no_backend, ct_full,
+ *     new_flow;
+ *   - then, for a flow, reset_steered when it was marked for reset, and
+ *     opaque when its first payload is TLS or HTTP/2.
+ * So, over all ingress runs:
+ *   sum(ingress reasons) = runs - reverse_hits + ct_miss_non_syn + opaque
+ *                          + reset_steered
+ * and on egress: reply = packets with a reverse entry, reply_no_forward <=
+ * reply; nothing else is counted. Per service and version: packets_in and
+ * bytes_in count exactly the packets handed to a flow (translated, or dropped
+ * by a failed rewrite), attributed to the flow's version; packets_out and
+ * bytes_out the replies; conns_opened the opening packets of new flows.
+ *
+ * Frames: valid SYN / data / FIN / RST / UDP from clients and SYN-ACK /
+ * data / RST / UDP replies from backends of live flows (pkt.h), mutated by
+ * flipping bytes and bits, truncating, padding, and changing ihl, doff,
+ * lengths, flags, fragment bits, protocol, ports, addresses and ethertype
+ * (checksums then fixed half of the time), plus purely random frames, ICMP,
+ * ARP and IPv6. The agent's actions run between packets: weight changes
+ * and marking canary flows for reset.
+ *
+ * usage: test_bpf_fuzz [--packets N] [--max-seconds T] [--seed S] [--save-dir DIR]
+ *   N: frames to send (default 3000000, spread over the 3 programs by the
+ *      mix); T: stop early after T seconds (default 75), but never before
+ *      1000000 frames have run; S: PRNG seed (default: from the clock;
+ *      printed: rerun with it to reproduce); DIR: where the first failing
+ *      frames are written.
+ * Output: TAP lines; exit 1 on any failure. Without root: "skipped: needs
+ * root/CAP_BPF" (a failure when CI=true).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/stat.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+
+#include "canary_consts.h"
+#include "canary_structs.h"
+#include "canary.skel.h"
+#include "pkt.h"
+
+#define PIN_TEMPLATE	"/sys/fs/bpf/canary-fuzz-XXXXXX"
+#define SKIP_MSG	"skipped: needs root/CAP_BPF"
+#define DEFAULT_PACKETS 3000000UL
+#define DEFAULT_SECONDS 75.0
+#define MIN_PACKETS	1000000UL /* run at least this many, whatever the time */
+#define CHECK_EVERY	8192
+#define MAX_REPORTS	20 /* failures printed in full */
+#define MAX_SAVED	10 /* failing frames written to --save-dir */
+#define POOL_SIZE	4096
+#define CT_CLEAR_AT	40000 /* flows created before conntrack is emptied */
+
+static const char *const pinned_maps[] = {
+	"services_v1", "conntrack_v1", "overrides_v1", "metrics_v1", "reasons_v1",
+};
+#define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
+
+static const char *const reason_names[CANARY_R_COUNT] = {
+	[CANARY_R_NOT_IPV4] = "not_ipv4",
+	[CANARY_R_MALFORMED] = "malformed",
+	[CANARY_R_FRAGMENT] = "fragment",
+	[CANARY_R_NOT_TCP_UDP] = "not_tcp_udp",
+	[CANARY_R_NO_SERVICE] = "no_service",
+	[CANARY_R_NO_BACKEND] = "no_backend",
+	[CANARY_R_CT_MISS_NON_SYN] = "ct_miss_non_syn",
+	[CANARY_R_CT_FULL] = "ct_full",
+	[CANARY_R_NEW_FLOW] = "new_flow",
+	[CANARY_R_FORWARD] = "forward",
+	[CANARY_R_REPLY] = "reply",
+	[CANARY_R_OPAQUE] = "opaque",
+	[CANARY_R_RESET_STEERED] = "reset_steered",
+	[CANARY_R_REPLY_NO_FORWARD] = "reply_no_forward",
+};
+
+/* ------------------------------------------------------------------------ */
+/* Services: a TCP HTTP one and a UDP one. Addresses and ports network order. */
+
+#define N_SVC 2
+/* clang-format off */
+#define BE(a, b, c, d, port) { PKT_IP4(a, b, c, d), PKT_BE16(port), 0 }
+/* clang-format on */
+
+struct svc_def {
+	const char *name;
+	struct canary_service_key key;
+	__u32 id;
+	__u8 flags;
+	__u8 affinity;
+	__u16 weight;
+	struct canary_backend be[CANARY_V_COUNT][CANARY_MAX_BACKENDS];
+	__u8 n_be[CANARY_V_COUNT];
+	/* Source CIDR override: clients in it always get this version. */
+	__be32 ovr_net;
+	__u32 ovr_len;
+	__u32 ovr_version;
+};
+
+static struct svc_def svcs[N_SVC] = {
+	{
+		.name = "web",
+		.key = { .vip = PKT_IP4(10, 96, 0, 10),
+			 .port = PKT_BE16(80),
+			 .proto = IPPROTO_TCP },
+		.id = 1,
+		.flags = CANARY_SVC_F_HTTP,
+		.weight = 3000,
+		.be = { { BE(10, 0, 1, 11, 8080), BE(10, 0, 1, 12, 8080), BE(10, 0, 1, 13, 8081) },
+			{ BE(10, 0, 2, 21, 9090), BE(10, 0, 2, 22, 9091) } },
+		.n_be = { 3, 2 },
+		.ovr_net = PKT_IP4(192, 168, 7, 0),
+		.ovr_len = 24,
+		.ovr_version = CANARY_V_CANARY,
+	},
+	{
+		.name = "dns",
+		.key = { .vip = PKT_IP4(10, 96, 0, 53),
+			 .port = PKT_BE16(53),
+			 .proto = IPPROTO_UDP },
+		.id = 2,
+		.affinity = CANARY_AFFINITY_CLIENT_IP,
+		.weight = 5000,
+		.be = { { BE(10, 0, 1, 31, 5353), BE(10, 0, 1, 32, 5353), BE(10, 0, 1, 33, 5353) },
+			{ BE(10, 0, 2, 41, 5354) } },
+		.n_be = { 3, 1 },
+		.ovr_net = PKT_IP4(192, 168, 8, 0),
+		.ovr_len = 24,
+		.ovr_version = CANARY_V_STABLE,
+	},
+};
+
+static const struct svc_def *svc_by_key(__be32 vip, __be16 port, __u8 proto)
+{
+	for (int i = 0; i < N_SVC; i++)
+		if (svcs[i].key.vip == vip && svcs[i].key.port == port &&
+		    svcs[i].key.proto == proto)
+			return &svcs[i];
+	return NULL;
+}
+
+static const struct svc_def *svc_by_id(__u32 id)
+{
+	return id >= 1 && id <= N_SVC ? &svcs[id - 1] : NULL;
+}
+
+/* Version of backend addr:port in service d, or -1. */
+static int be_version(const struct svc_def *d, __be32 addr, __be16 port)
+{
+	for (int v = 0; v < CANARY_V_COUNT; v++)
+		for (int i = 0; i < d->n_be[v]; i++)
+			if (d->be[v][i].addr == addr && d->be[v][i].port == port)
+				return v;
+	return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The loaded skeleton, in a private pin directory removed on any exit. */
+
+static struct {
+	struct canary *skel;
+	char pin_dir[sizeof(PIN_TEMPLATE)];
+	char pin_path[N_PINNED][sizeof(PIN_TEMPLATE) + 32];
+	volatile sig_atomic_t have_dir;
+	int svc_fd, ct_fd, ovr_fd, metrics_fd, reasons_fd;
+	int ncpus;
+	void *pcpu;
+} fx;
+
+enum prog { P_TC_IN, P_XDP_IN, P_TC_EG, P_COUNT };
+static const char *const prog_names[P_COUNT] = { "tc_ingress", "xdp_ingress", "tc_egress" };
+static int prog_fd[P_COUNT];
+
+static void unpin_all(void)
+{
+	if (!fx.have_dir)
+		return;
+	for (size_t i = 0; i < N_PINNED; i++)
+		unlink(fx.pin_path[i]);
+	rmdir(fx.pin_dir);
+}
+
+static void unpin_dir(void)
+{
+	char path[sizeof(fx.pin_path[0]) + 256];
+	struct dirent *de;
+	DIR *d;
+
+	if (!fx.have_dir)
+		return;
+	d = opendir(fx.pin_dir);
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", fx.pin_dir, de->d_name);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+	unpin_all();
+	fx.have_dir = 0;
+}
+
+static void fixture_unload(void)
+{
+	canary__destroy(fx.skel);
+	fx.skel = NULL;
+	unpin_dir();
+	free(fx.pcpu);
+	fx.pcpu = NULL;
+}
+
+/* Async-signal-safe: unlink and rmdir of paths computed at load time. */
+static void on_signal(int sig)
+{
+	unpin_all();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void install_cleanup(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGABRT, SIGSEGV };
+
+	atexit(fixture_unload);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], on_signal);
+}
+
+static int fixture_load(void)
+{
+	struct bpf_object_open_opts opts = { .sz = sizeof(opts), .pin_root_path = fx.pin_dir };
+	int err;
+
+	strcpy(fx.pin_dir, PIN_TEMPLATE);
+	if (!mkdtemp(fx.pin_dir))
+		return -errno;
+	for (size_t i = 0; i < N_PINNED; i++)
+		snprintf(fx.pin_path[i], sizeof(fx.pin_path[i]), "%s/%s", fx.pin_dir,
+			 pinned_maps[i]);
+	fx.have_dir = 1;
+	fx.skel = canary__open_opts(&opts);
+	if (!fx.skel)
+		return -errno;
+	err = canary__load(fx.skel);
+	if (err)
+		return err < 0 ? err : -err;
+	fx.svc_fd = bpf_map__fd(fx.skel->maps.services_v1);
+	fx.ct_fd = bpf_map__fd(fx.skel->maps.conntrack_v1);
+	fx.ovr_fd = bpf_map__fd(fx.skel->maps.overrides_v1);
+	fx.metrics_fd = bpf_map__fd(fx.skel->maps.metrics_v1);
+	fx.reasons_fd = bpf_map__fd(fx.skel->maps.reasons_v1);
+	prog_fd[P_TC_IN] = bpf_program__fd(fx.skel->progs.canary_tc_ingress);
+	prog_fd[P_XDP_IN] = bpf_program__fd(fx.skel->progs.canary_xdp_ingress);
+	prog_fd[P_TC_EG] = bpf_program__fd(fx.skel->progs.canary_tc_egress);
+	fx.ncpus = libbpf_num_possible_cpus();
+	if (fx.ncpus <= 0)
+		return -EINVAL;
+	fx.pcpu = calloc((size_t)fx.ncpus, sizeof(struct canary_metrics));
+	return fx.pcpu ? 0 : -ENOMEM;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reporting. */
+
+enum check { C_A, C_B, C_C, C_D, C_COUNT };
+static const char *const check_names[C_COUNT] = {
+	"(a) rewrites only to a configured backend (ingress) or VIP:port (egress)",
+	"(b) IPv4 and TCP/UDP checksums of rewritten packets",
+	"(c) return codes, and bytes outside the rewritten fields unchanged",
+	"(d) counters consistent with the program's design",
+};
+
+static unsigned long failures[C_COUNT];
+static unsigned long n_reports, n_saved;
+static unsigned long long seed;
+static const char *save_dir;
+
+struct frame {
+	__u8 b[PKT_MAX];
+	__u32 len;
+};
+
+/* The first 96 bytes of a frame, 32 a line. */
+static void hexdump(const char *tag, const struct frame *f)
+{
+	size_t i;
+
+	printf("#   %s (%u bytes):", tag, f->len);
+	for (i = 0; i < f->len && i < 96; i++)
+		printf("%s%02x", i % 32 ? " " : "\n#     ", f->b[i]);
+	printf("%s\n", i < f->len ? " ..." : "");
+}
+
+static void save_frame(unsigned long idx, enum prog p, const struct frame *in)
+{
+	char path[512];
+	FILE *f;
+
+	if (!save_dir || n_saved >= MAX_SAVED)
+		return;
+	mkdir(save_dir, 0755); /* may exist already */
+	snprintf(path, sizeof(path), "%s/bpf_fuzz-seed%llu-pkt%lu-%s.bin", save_dir, seed, idx,
+		 prog_names[p]);
+	f = fopen(path, "wb");
+	if (!f)
+		return;
+	fwrite(in->b, 1, in->len, f);
+	fclose(f);
+	n_saved++;
+	printf("#   frame saved: %s\n", path);
+}
+
+/* One broken invariant for packet idx through program p. */
+static void fail_pkt(enum check c, unsigned long idx, enum prog p, const struct frame *in,
+		     const struct frame *out, const char *fmt, ...)
+{
+	va_list ap;
+
+	failures[c]++;
+	if (++n_reports > MAX_REPORTS)
+		return;
+	printf("# FAIL %c: packet %lu, %s: ", "abcd"[c], idx, prog_names[p]);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	if (in)
+		hexdump("in", in);
+	if (out)
+		hexdump("out", out);
+	if (in)
+		save_frame(idx, p, in);
+}
+
+static void fail_counter(const char *fmt, ...)
+{
+	va_list ap;
+
+	failures[C_D]++;
+	if (++n_reports > MAX_REPORTS)
+		return;
+	printf("# FAIL d: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+/* ------------------------------------------------------------------------ */
+/* PRNG: xorshift64*, seeded. */
+
+static unsigned long long rng_state;
+
+static __u64 rnd64(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ULL;
+}
+
+static __u32 rnd(__u32 n)
+{
+	return n ? (__u32)((rnd64() >> 32) % n) : 0;
+}
+
+static bool chance(__u32 percent)
+{
+	return rnd(100) < percent;
+}
+
+static void rnd_bytes(__u8 *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (__u8)rnd64();
+}
+
+/* ------------------------------------------------------------------------ */
+/* Maps. */
+
+static int pcpu_sum(int fd, __u32 key, __u64 *out, size_t n)
+{
+	const __u64 *v = fx.pcpu;
+
+	if (bpf_map_lookup_elem(fd, &key, fx.pcpu))
+		return -errno;
+	memset(out, 0, n * sizeof(*out));
+	for (int cpu = 0; cpu < fx.ncpus; cpu++)
+		for (size_t i = 0; i < n; i++)
+			out[i] += v[(size_t)cpu * n + i];
+	return 0;
+}
+
+static int svc_write(const struct svc_def *d, __u32 generation)
+{
+	struct canary_service s;
+
+	memset(&s, 0, sizeof(s));
+	s.id = d->id;
+	s.generation = generation;
+	s.seed = 0x5eed0000U + d->id;
+	s.weight = d->weight;
+	s.affinity = d->affinity;
+	s.flags = d->flags;
+	snprintf(s.name, sizeof(s.name), "%s", d->name);
+	for (int v = 0; v < CANARY_V_COUNT; v++) {
+		s.n_backends[v] = d->n_be[v];
+		memcpy(s.backends[v], d->be[v], sizeof(d->be[v]));
+	}
+	return bpf_map_update_elem(fx.svc_fd, &d->key, &s, BPF_ANY) ? -errno : 0;
+}
+
+static int override_write(const struct svc_def *d)
+{
+	struct canary_override_key k = { .prefixlen = 32 + d->ovr_len,
+					 .svc_id = d->id,
+					 .addr = d->ovr_net };
+	struct canary_override v = { .version = d->ovr_version };
+
+	return bpf_map_update_elem(fx.ovr_fd, &k, &v, BPF_ANY) ? -errno : 0;
+}
+
+static int configure(void)
+{
+	int err = 0;
+
+	for (int i = 0; i < N_SVC && !err; i++)
+		err = svc_write(&svcs[i], 1);
+	for (int i = 0; i < N_SVC && !err; i++)
+		err = override_write(&svcs[i]);
+	return err;
+}
+
+static bool ct_get(const struct canary_ct_key *k, struct canary_ct_entry *e)
+{
+	return bpf_map_lookup_elem(fx.ct_fd, k, e) == 0;
+}
+
+/* Empty conntrack: collect the keys (get_next_key from the last is cheap), delete. */
+static void ct_clear(void)
+{
+	static struct canary_ct_key keys[CANARY_CT_MAX_ENTRIES];
+	const void *prev = NULL;
+	__u32 n = 0, count;
+
+	while (n < CANARY_CT_MAX_ENTRIES && !bpf_map_get_next_key(fx.ct_fd, prev, &keys[n])) {
+		prev = &keys[n];
+		n++;
+	}
+	count = n;
+	if (n && bpf_map_delete_batch(fx.ct_fd, keys, &count, NULL))
+		for (__u32 i = 0; i < n; i++)
+			bpf_map_delete_elem(fx.ct_fd, &keys[i]);
+}
+
+/* ------------------------------------------------------------------------ */
+/* A model of parse_ipv4() (bpf/lib/parse.h), on the frame bytes. */
+
+#define M_OK CANARY_R_COUNT
+
+struct mpkt {
+	struct canary_ct_key tuple;
+	__u32 l4_off, payload_off, payload_len, ip_len, seq;
+	__u8 tcp_flags;
+};
+
+static int model_parse(const __u8 *f, size_t len, struct mpkt *p)
+{
+	const __u8 *ip = f + PKT_IP_OFF;
+	__u32 ihl, end;
+
+	memset(p, 0, sizeof(*p));
+	if (len < PKT_ETH_LEN)
+		return CANARY_R_MALFORMED;
+	if (pkt_get16(f + 12) != PKT_ETH_P_IP)
+		return CANARY_R_NOT_IPV4;
+	if (len < PKT_ETH_LEN + PKT_IP_MIN)
+		return CANARY_R_MALFORMED;
+	ihl = (__u32)(ip[0] & 0x0f) * 4;
+	p->ip_len = pkt_get16(ip + PKT_IP_TOT_LEN);
+	if ((ip[0] >> 4) != 4 || ihl < PKT_IP_MIN || p->ip_len < ihl)
+		return CANARY_R_MALFORMED;
+	if (pkt_get16(ip + PKT_IP_FRAG) & 0x3fff)
+		return CANARY_R_FRAGMENT;
+	memcpy(&p->tuple.saddr, ip + PKT_IP_SADDR, 4);
+	memcpy(&p->tuple.daddr, ip + PKT_IP_DADDR, 4);
+	p->tuple.proto = ip[PKT_IP_PROTO];
+	p->l4_off = PKT_ETH_LEN + ihl;
+	if (p->tuple.proto == IPPROTO_TCP) {
+		const __u8 *tcp = f + p->l4_off;
+
+		if (p->l4_off + PKT_TCP_MIN > len)
+			return CANARY_R_MALFORMED;
+		if ((tcp[12] >> 4) * 4 < PKT_TCP_MIN)
+			return CANARY_R_MALFORMED;
+		memcpy(&p->tuple.sport, tcp, 2);
+		memcpy(&p->tuple.dport, tcp + 2, 2);
+		p->seq = pkt_get32(tcp + PKT_TCP_SEQ);
+		p->tcp_flags = tcp[13];
+		p->payload_off = p->l4_off + (__u32)(tcp[12] >> 4) * 4;
+	} else if (p->tuple.proto == IPPROTO_UDP) {
+		if (p->l4_off + PKT_UDP_LEN > len)
+			return CANARY_R_MALFORMED;
+		memcpy(&p->tuple.sport, f + p->l4_off, 2);
+		memcpy(&p->tuple.dport, f + p->l4_off + 2, 2);
+		p->payload_off = p->l4_off + PKT_UDP_LEN;
+	} else {
+		return CANARY_R_NOT_TCP_UDP;
+	}
+	end = PKT_ETH_LEN + p->ip_len;
+	if (p->payload_off > end)
+		return CANARY_R_MALFORMED;
+	p->payload_len = end - p->payload_off;
+	return M_OK;
+}
+
+/* ct_is_port_reuse() of bpf/lib/conntrack.h. */
+static bool model_port_reuse(const struct mpkt *p, const struct canary_ct_entry *e)
+{
+	if (p->tuple.proto != IPPROTO_TCP)
+		return false;
+	if ((p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) != PKT_TCP_SYN)
+		return false;
+	if (e->flags & (CANARY_CT_F_RST_SEEN | CANARY_CT_F_FIN_SEEN | CANARY_CT_F_RESTEERED))
+		return true;
+	if ((e->flags & CANARY_CT_F_CSEQ_VALID) && e->client_seq_end == p->seq + 1)
+		return false;
+	return (e->flags & CANARY_CT_F_ESTABLISHED) != 0;
+}
+
+/* http_probe() counting opaque: first client payload of an HTTP flow is TLS or "PRI ". */
+static bool model_opaque(const struct frame *in, const struct mpkt *p, __u32 flags, bool xdp)
+{
+	const __u8 *b;
+
+	if (p->tuple.proto != IPPROTO_TCP || !(flags & CANARY_CT_F_HTTP) || !p->payload_len ||
+	    (flags & CANARY_CT_F_PROBED) || p->payload_len < 12)
+		return false;
+	if (p->payload_off + 12 > in->len || (xdp && p->payload_off > PKT_ETH_LEN + 120))
+		return false;
+	b = in->b + p->payload_off;
+	return (b[0] == 0x16 && b[1] == 0x03) || !memcmp(b, "PRI ", 4);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Expected and measured totals. */
+
+static struct {
+	__u64 reasons[CANARY_R_COUNT];
+	__u64 pk_in[N_SVC][CANARY_V_COUNT], by_in[N_SVC][CANARY_V_COUNT];
+	__u64 pk_out[N_SVC][CANARY_V_COUNT], by_out[N_SVC][CANARY_V_COUNT];
+	__u64 opened[N_SVC][CANARY_V_COUNT];
+} want;
+
+static struct {
+	unsigned long run[P_COUNT], refused[P_COUNT], translated[P_COUNT], dropped[P_COUNT];
+	unsigned long ingress_runs, ingress_reverse_hits, egress_reverse_hits;
+	unsigned long ip_csum_valid_in, l4_csum_valid_in, udp_zero_in, csum_off_in;
+	unsigned long mutated, random, resets_marked, weight_changes, ct_clears, checks;
+	unsigned long created_since_clear;
+} st;
+
+/* ------------------------------------------------------------------------ */
+/* Live flows, for data, FINs and replies. */
+
+struct flow {
+	__u8 proto;
+	__be32 client, vip, be_addr;
+	__be16 cport, vport, be_port;
+	__u32 cseq, sseq;
+};
+
+static struct flow pool[POOL_SIZE];
+static unsigned int pool_n, pool_next;
+
+static void pool_add(const struct mpkt *p, __be32 be_addr, __be16 be_port)
+{
+	struct flow *f = &pool[pool_next];
+
+	f->proto = p->tuple.proto;
+	f->client = p->tuple.saddr;
+	f->cport = p->tuple.sport;
+	f->vip = p->tuple.daddr;
+	f->vport = p->tuple.dport;
+	f->be_addr = be_addr;
+	f->be_port = be_port;
+	f->cseq = p->seq + 1;
+	f->sseq = (__u32)rnd64();
+	pool_next = (pool_next + 1) % POOL_SIZE;
+	if (pool_n < POOL_SIZE)
+		pool_n++;
+}
+
+static struct flow *pool_pick(__u8 proto)
+{
+	for (int tries = 0; tries < 8 && pool_n; tries++) {
+		struct flow *f = &pool[rnd(pool_n)];
+
+		if (f->proto == proto)
+			return f;
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Frame generators. */
+
+static const char http_get[] = "GET /index.html HTTP/1.1\r\nHost: web\r\n\r\n";
+static const char http_200[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+static const char http_503[] = "HTTP/1.1 503 Service Unavailable\r\n\r\n";
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+static const __u8 tls_hello[] = { 0x16, 0x03, 0x01, 0x00, 0x2f, 0x01, 0x00, 0x00,
+				  0x2b, 0x03, 0x03, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a };
+static const __u8 ip_opts_nop[] = { 0x01, 0x01, 0x01, 0x00 };
+static const __u8 ip_opts_rr[] = { 0x07, 0x07, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00 };
+static const __u8 tcp_opts_mss[] = { 0x02, 0x04, 0x05, 0xb4 };
+static const __u8 tcp_opts_ts[] = { 0x01, 0x01, 0x08, 0x0a, 0, 0, 0, 1, 0, 0, 0, 0 };
+
+static __be32 rnd_client(void)
+{
+	static const __u8 nets[] = { 1, 7, 8 }; /* 7 and 8 are the override CIDRs */
+
+	return PKT_IP4(192, 168, nets[rnd(3)], 1 + rnd(32));
+}
+
+static __be16 rnd_cport(void)
+{
+	return htons((__u16)(20000 + rnd(8192)));
+}
+
+static void spec_options(struct pkt_spec *s)
+{
+	if (chance(15)) {
+		s->ip_opts = chance(50) ? ip_opts_nop : ip_opts_rr;
+		s->ip_opts_len =
+			s->ip_opts == ip_opts_nop ? sizeof(ip_opts_nop) : sizeof(ip_opts_rr);
+	}
+	if (s->proto == IPPROTO_TCP && chance(30)) {
+		s->tcp_opts = chance(50) ? tcp_opts_mss : tcp_opts_ts;
+		s->tcp_opts_len =
+			s->tcp_opts == tcp_opts_mss ? sizeof(tcp_opts_mss) : sizeof(tcp_opts_ts);
+	}
+	if (chance(5))
+		s->pad_to = 60 + rnd(40); /* Ethernet padding after the datagram */
+	s->frag = chance(70) ? PKT_IP_DF : 0;
+	s->ip_id = (__u16)rnd(65536);
+	s->ttl = (__u8)(1 + rnd(255));
+}
+
+static __u8 payload_buf[512];
+
+static void spec_payload(struct pkt_spec *s, bool reply)
+{
+	switch (rnd(6)) {
+	case 0:
+		s->payload = reply ? http_200 : http_get;
+		s->payload_len = reply ? sizeof(http_200) - 1 : sizeof(http_get) - 1;
+		break;
+	case 1:
+		s->payload = reply ? http_503 : h2_preface;
+		s->payload_len = reply ? sizeof(http_503) - 1 : sizeof(h2_preface) - 1;
+		break;
+	case 2:
+		s->payload = tls_hello;
+		s->payload_len = sizeof(tls_hello);
+		break;
+	case 3:
+		s->payload_len = 0;
+		break;
+	default:
+		s->payload_len = rnd(sizeof(payload_buf));
+		rnd_bytes(payload_buf, s->payload_len);
+		s->payload = payload_buf;
+		break;
+	}
+}
+
+static void build(struct frame *fr, const struct pkt_spec *s)
+{
+	fr->len = (__u32)pkt_build(fr->b, sizeof(fr->b), s);
+}
+
+/* Client SYN to the web VIP (sometimes to the UDP VIP's port, or elsewhere). */
+static void gen_syn(struct frame *fr)
+{
+	struct pkt_spec s = { 0 };
+
+	s.saddr = rnd_client();
+	s.sport = rnd_cport();
+	s.daddr = svcs[0].key.vip;
+	s.dport = svcs[0].key.port;
+	s.proto = IPPROTO_TCP;
+	s.tcp_flags = chance(90) ? PKT_TCP_SYN : PKT_TCP_SYN | (__u8)rnd(256);
+	s.seq = (__u32)rnd64();
+	spec_options(&s);
+	build(fr, &s);
+}
+
+/* Client data, FIN or RST on a live flow (or on a tuple never seen). */
+static void gen_client_tcp(struct frame *fr)
+{
+	struct flow *f = pool_pick(IPPROTO_TCP);
+	struct pkt_spec s = { 0 };
+	static const __u8 flags[] = {
+		PKT_TCP_ACK | PKT_TCP_PSH,
+		PKT_TCP_ACK | PKT_TCP_PSH,
+		PKT_TCP_ACK,
+		PKT_TCP_ACK | PKT_TCP_FIN,
+		PKT_TCP_RST,
+		PKT_TCP_SYN,
+	};
+
+	s.proto = IPPROTO_TCP;
+	if (f && chance(90)) {
+		s.saddr = f->client;
+		s.sport = f->cport;
+		s.daddr = f->vip;
+		s.dport = f->vport;
+		s.seq = chance(85) ? f->cseq : f->cseq - rnd(100); /* sometimes a retransmit */
+		s.ack = f->sseq;
+	} else {
+		s.saddr = rnd_client();
+		s.sport = rnd_cport();
+		s.daddr = svcs[0].key.vip;
+		s.dport = svcs[0].key.port;
+		s.seq = (__u32)rnd64();
+	}
+	s.tcp_flags = flags[rnd(sizeof(flags))];
+	spec_options(&s);
+	if (!(s.tcp_flags & (PKT_TCP_RST | PKT_TCP_SYN)))
+		spec_payload(&s, false);
+	if (f && s.saddr == f->client)
+		f->cseq += (__u32)s.payload_len + ((s.tcp_flags & PKT_TCP_FIN) ? 1 : 0);
+	build(fr, &s);
+}
+
+/* Client datagram to the UDP VIP. */
+static void gen_udp(struct frame *fr)
+{
+	struct flow *f = chance(50) ? pool_pick(IPPROTO_UDP) : NULL;
+	struct pkt_spec s = { 0 };
+
+	s.proto = IPPROTO_UDP;
+	s.saddr = f ? f->client : rnd_client();
+	s.sport = f ? f->cport : rnd_cport();
+	s.daddr = svcs[1].key.vip;
+	s.dport = svcs[1].key.port;
+	s.udp_no_csum = chance(20);
+	spec_options(&s);
+	s.payload_len = rnd(200);
+	rnd_bytes(payload_buf, s.payload_len);
+	s.payload = payload_buf;
+	build(fr, &s);
+}
+
+/* A backend's answer on a live flow: SYN-ACK, data, FIN, RST, or a datagram. */
+static bool gen_reply(struct frame *fr)
+{
+	struct flow *f = pool_pick(chance(70) ? IPPROTO_TCP : IPPROTO_UDP);
+	struct pkt_spec s = { 0 };
+	static const __u8 flags[] = {
+		PKT_TCP_SYN | PKT_TCP_ACK, PKT_TCP_ACK | PKT_TCP_PSH,
+		PKT_TCP_ACK | PKT_TCP_PSH, PKT_TCP_ACK,
+		PKT_TCP_ACK | PKT_TCP_FIN, PKT_TCP_RST,
+		PKT_TCP_RST | PKT_TCP_ACK,
+	};
+
+	if (!f)
+		return false;
+	s.proto = f->proto;
+	s.saddr = f->be_addr;
+	s.sport = f->be_port;
+	s.daddr = f->client;
+	s.dport = f->cport;
+	s.seq = chance(85) ? f->sseq : f->sseq - rnd(100);
+	s.ack = f->cseq;
+	spec_options(&s);
+	if (s.proto == IPPROTO_TCP) {
+		s.tcp_flags = flags[rnd(sizeof(flags))];
+		if (!(s.tcp_flags & (PKT_TCP_RST | PKT_TCP_SYN)))
+			spec_payload(&s, true);
+		f->sseq += (__u32)s.payload_len + ((s.tcp_flags & PKT_TCP_SYN) ? 1 : 0);
+	} else {
+		s.udp_no_csum = chance(20);
+		s.payload_len = rnd(200);
+		rnd_bytes(payload_buf, s.payload_len);
+		s.payload = payload_buf;
+	}
+	build(fr, &s);
+	return true;
+}
+
+/* ICMP to a VIP, ARP, IPv6+TCP. */
+static void gen_other(struct frame *fr)
+{
+	static const __u8 v6a[16] = { 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+	static const __u8 v6b[16] = { 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2 };
+
+	switch (rnd(3)) {
+	case 0:
+		rnd_bytes(payload_buf, 32);
+		fr->len = (__u32)pkt_build_icmp_echo(fr->b, sizeof(fr->b), rnd_client(),
+						     svcs[rnd(N_SVC)].key.vip, payload_buf, 32);
+		break;
+	case 1:
+		fr->len = (__u32)pkt_build_arp(fr->b, sizeof(fr->b), rnd_client(), svcs[0].key.vip);
+		break;
+	default:
+		fr->len = (__u32)pkt_build_ipv6_tcp(fr->b, sizeof(fr->b), v6a, v6b, rnd_cport(),
+						    PKT_BE16(80), PKT_TCP_SYN);
+		break;
+	}
+}
+
+/* Purely random bytes; half the time with an IPv4 ethertype and version. */
+static void gen_random(struct frame *fr)
+{
+	fr->len = PKT_ETH_LEN + rnd(400);
+	rnd_bytes(fr->b, fr->len);
+	if (chance(50) && fr->len >= PKT_ETH_LEN + 1) {
+		pkt_put16(fr->b + 12, PKT_ETH_P_IP);
+		fr->b[PKT_IP_OFF] = (__u8)(0x40 | (fr->b[PKT_IP_OFF] & 0x0f));
+	}
+	st.random++;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Mutations. */
+
+static __be32 rnd_addr(void)
+{
+	switch (rnd(5)) {
+	case 0:
+		return svcs[rnd(N_SVC)].key.vip;
+	case 1: {
+		const struct svc_def *d = &svcs[rnd(N_SVC)];
+		int v = (int)rnd(CANARY_V_COUNT);
+
+		return d->be[v][rnd(d->n_be[v])].addr;
+	}
+	case 2:
+		return rnd_client();
+	default:
+		return (__be32)rnd64();
+	}
+}
+
+static __be16 rnd_port(void)
+{
+	switch (rnd(4)) {
+	case 0:
+		return svcs[rnd(N_SVC)].key.port;
+	case 1: {
+		const struct svc_def *d = &svcs[rnd(N_SVC)];
+
+		return d->be[0][0].port;
+	}
+	case 2:
+		return rnd_cport();
+	default:
+		return (__be16)rnd64();
+	}
+}
+
+/* Recompute the IPv4 header checksum, if the header is there. */
+static void fix_ip_csum(struct frame *fr)
+{
+	size_t l4 = pkt_l4_off(fr->b, fr->len);
+
+	if (!l4)
+		return;
+	pkt_put16(fr->b + PKT_IP_OFF + PKT_IP_CHECK, 0);
+	pkt_put16(fr->b + PKT_IP_OFF + PKT_IP_CHECK,
+		  pkt_fold(pkt_sum(0, fr->b + PKT_IP_OFF, l4 - PKT_IP_OFF)));
+}
+
+/* Recompute the TCP/UDP checksum over the segment tot_len announces, if it is all there. */
+static void fix_l4_csum(struct frame *fr)
+{
+	size_t l4 = pkt_l4_off(fr->b, fr->len), seg, off;
+	const __u8 *ip = fr->b + PKT_IP_OFF;
+	__u8 proto;
+	__u16 c;
+
+	if (!l4 || pkt_get16(ip + PKT_IP_TOT_LEN) < l4 - PKT_IP_OFF)
+		return;
+	seg = pkt_get16(ip + PKT_IP_TOT_LEN) - (l4 - PKT_IP_OFF);
+	proto = ip[PKT_IP_PROTO];
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return;
+	off = proto == IPPROTO_TCP ? PKT_TCP_CHECK : PKT_UDP_CHECK;
+	if (l4 + seg > fr->len || seg < off + 2)
+		return;
+	if (proto == IPPROTO_UDP && !pkt_get16(fr->b + l4 + off) && chance(50))
+		return; /* keep "no checksum" */
+	pkt_put16(fr->b + l4 + off, 0);
+	c = pkt_fold(pkt_sum(pkt_pseudo_sum(ip, proto, seg), fr->b + l4, seg));
+	pkt_put16(fr->b + l4 + off, proto == IPPROTO_UDP && !c ? 0xffff : c);
+}
+
+static void mutate_once(struct frame *fr)
+{
+	__u8 *ip = fr->b + PKT_IP_OFF;
+	size_t l4 = PKT_ETH_LEN + (size_t)(ip[0] & 0x0f) * 4;
+
+	switch (rnd(16)) {
+	case 0: /* a byte anywhere */
+		fr->b[rnd(fr->len)] = (__u8)rnd64();
+		break;
+	case 1: /* a bit in the headers */
+		fr->b[rnd(fr->len < 74 ? fr->len : 74)] ^= (__u8)(1U << rnd(8));
+		break;
+	case 2: /* truncate: never below the Ethernet header (the kernel refuses those) */
+		fr->len = PKT_ETH_LEN + rnd(fr->len - PKT_ETH_LEN + 1);
+		break;
+	case 3: { /* pad or extend with random bytes */
+		__u32 add = 1 + rnd(64);
+
+		if (fr->len + add <= sizeof(fr->b)) {
+			rnd_bytes(fr->b + fr->len, add);
+			fr->len += add;
+		}
+		break;
+	}
+	case 4: /* ihl */
+		if (fr->len > PKT_IP_OFF)
+			ip[0] = (__u8)((ip[0] & 0xf0) | rnd(16));
+		break;
+	case 5: /* version */
+		if (fr->len > PKT_IP_OFF)
+			ip[0] = (__u8)((rnd(16) << 4) | (ip[0] & 0x0f));
+		break;
+	case 6: /* tot_len: random, or a little off */
+		if (fr->len >= PKT_IP_OFF + 4)
+			pkt_put16(ip + PKT_IP_TOT_LEN,
+				  chance(50) ?
+					  (__u16)rnd(65536) :
+					  (__u16)(pkt_get16(ip + PKT_IP_TOT_LEN) + rnd(41) - 20));
+		break;
+	case 7: /* fragment bits */
+		if (fr->len >= PKT_IP_OFF + 8)
+			pkt_put16(ip + PKT_IP_FRAG,
+				  (__u16)(chance(50) ? rnd(65536) : (PKT_IP_MF * rnd(2)) | rnd(2)));
+		break;
+	case 8: { /* protocol */
+		static const __u8 protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, 0, 255 };
+
+		if (fr->len > PKT_IP_OFF + PKT_IP_PROTO)
+			ip[PKT_IP_PROTO] =
+				chance(80) ? protos[rnd(sizeof(protos))] : (__u8)rnd(256);
+		break;
+	}
+	case 9: /* addresses */
+		if (fr->len >= PKT_IP_OFF + 20) {
+			__be32 a = rnd_addr();
+
+			memcpy(ip + (chance(50) ? PKT_IP_SADDR : PKT_IP_DADDR), &a, 4);
+		}
+		break;
+	case 10: /* ports */
+		if (l4 + 4 <= fr->len) {
+			__be16 p = rnd_port();
+
+			memcpy(fr->b + l4 + (chance(50) ? PKT_L4_SPORT : PKT_L4_DPORT), &p, 2);
+		}
+		break;
+	case 11: /* TCP flags */
+		if (l4 + 14 <= fr->len)
+			fr->b[l4 + 13] = (__u8)rnd(256);
+		break;
+	case 12: /* TCP data offset */
+		if (l4 + 13 <= fr->len)
+			fr->b[l4 + 12] = (__u8)((rnd(16) << 4) | (fr->b[l4 + 12] & 0x0f));
+		break;
+	case 13: /* UDP length, or the checksum field */
+		if (l4 + 8 <= fr->len)
+			pkt_put16(fr->b + l4 + (chance(50) ? 4 : PKT_UDP_CHECK),
+				  chance(30) ? 0 : (__u16)rnd(65536));
+		break;
+	case 14: { /* ethertype */
+		static const __u16 types[] = { PKT_ETH_P_IP, PKT_ETH_P_IPV6, PKT_ETH_P_ARP,
+					       0x8100,	     0x0000,	     0x05dc };
+
+		pkt_put16(fr->b + 12, chance(80) ? types[rnd(sizeof(types) / 2)] : (__u16)rnd64());
+		break;
+	}
+	default: /* a run of random bytes in the headers */
+		if (fr->len > PKT_IP_OFF) {
+			__u32 at = PKT_IP_OFF + rnd(fr->len - PKT_IP_OFF);
+			__u32 n = 1 + rnd(8);
+
+			if (at + n > fr->len)
+				n = fr->len - at;
+			rnd_bytes(fr->b + at, n);
+		}
+		break;
+	}
+}
+
+static void mutate(struct frame *fr)
+{
+	int n = 1 + (int)rnd(4);
+
+	for (int i = 0; i < n; i++)
+		mutate_once(fr);
+	if (chance(50))
+		fix_ip_csum(fr);
+	if (chance(50))
+		fix_l4_csum(fr);
+	st.mutated++;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running one frame and checking the output. */
+
+/*
+ * BPF_PROG_TEST_RUN refuses (-EINVAL) tc runs of an IPv4 frame with less
+ * than 20 bytes after the Ethernet header, or an IPv6 one with less than 40
+ * (6.18; measured): the programs never see those on tc. Nothing else may be
+ * refused.
+ */
+static bool kernel_may_refuse(enum prog p, const struct frame *in)
+{
+	__u16 type = pkt_get16(in->b + 12);
+
+	if (p == P_XDP_IN)
+		return false;
+	return (type == PKT_ETH_P_IP && in->len < PKT_ETH_LEN + PKT_IP_MIN) ||
+	       (type == PKT_ETH_P_IPV6 && in->len < PKT_ETH_LEN + PKT_IPV6_LEN);
+}
+
+static int run_prog(enum prog p, const struct frame *in, struct frame *out, __u32 *ret)
+{
+	struct bpf_test_run_opts o = {
+		.sz = sizeof(o),
+		.data_in = in->b,
+		.data_size_in = in->len,
+		.data_out = out->b,
+		.data_size_out = sizeof(out->b),
+		.repeat = 1,
+	};
+	int err = bpf_prog_test_run_opts(prog_fd[p], &o);
+
+	out->len = o.data_size_out;
+	*ret = o.retval;
+	return err ? -errno : 0;
+}
+
+/* Folded ones'-complement sum of the IPv4 header (0xffff when it verifies). */
+static __u16 ip_sum(const struct frame *f)
+{
+	size_t l4 = pkt_l4_off(f->b, f->len);
+
+	return (__u16)pkt_sum(0, f->b + PKT_IP_OFF, l4 - PKT_IP_OFF);
+}
+
+/* Same for the TCP/UDP segment with its pseudo-header; false if not all there. */
+static bool l4_sum(const struct frame *f, __u16 *sum)
+{
+	size_t l4 = pkt_l4_off(f->b, f->len), seg;
+	const __u8 *ip = f->b + PKT_IP_OFF;
+
+	if (!l4 || pkt_get16(ip + PKT_IP_TOT_LEN) < l4 - PKT_IP_OFF)
+		return false;
+	seg = pkt_get16(ip + PKT_IP_TOT_LEN) - (l4 - PKT_IP_OFF);
+	if (l4 + seg > f->len ||
+	    seg < (ip[PKT_IP_PROTO] == IPPROTO_TCP ? PKT_TCP_MIN : PKT_UDP_LEN))
+		return false;
+	*sum = (__u16)pkt_sum(pkt_pseudo_sum(ip, ip[PKT_IP_PROTO], seg), f->b + l4, seg);
+	return true;
+}
+
+/* Two ones'-complement sums equal, +0 and -0 being the same number. */
+static bool sums_equal(__u16 a, __u16 b)
+{
+	return a == b || ((a == 0 || a == 0xffff) && (b == 0 || b == 0xffff));
+}
+
+/*
+ * The frame was rewritten: only the address at a_off, the port at p_off and
+ * the two checksums may differ (c), and the checksums must still add up (b).
+ */
+static void check_rewrite(unsigned long idx, enum prog p, const struct frame *in,
+			  const struct frame *out, const struct mpkt *m, bool dst)
+{
+	size_t a_off = PKT_IP_OFF + (dst ? PKT_IP_DADDR : PKT_IP_SADDR);
+	size_t p_off = m->l4_off + (dst ? PKT_L4_DPORT : PKT_L4_SPORT);
+	size_t c_off = m->l4_off + (m->tuple.proto == IPPROTO_TCP ? PKT_TCP_CHECK : PKT_UDP_CHECK);
+	__u8 tmp[PKT_MAX];
+	__u16 in_sum, out_sum;
+
+	memcpy(tmp, out->b, out->len);
+	memcpy(tmp + a_off, in->b + a_off, 4);
+	memcpy(tmp + p_off, in->b + p_off, 2);
+	memcpy(tmp + PKT_IP_OFF + PKT_IP_CHECK, in->b + PKT_IP_OFF + PKT_IP_CHECK, 2);
+	memcpy(tmp + c_off, in->b + c_off, 2);
+	if (memcmp(tmp, in->b, in->len)) {
+		size_t i = 0;
+
+		while (tmp[i] == in->b[i])
+			i++;
+		fail_pkt(C_C, idx, p, in, out, "byte %zu changed outside the rewritten fields", i);
+	}
+
+	/* (b) IPv4 header checksum. */
+	in_sum = ip_sum(in);
+	out_sum = ip_sum(out);
+	if (in_sum == 0xffff) {
+		st.ip_csum_valid_in++;
+		if (!pkt_ipv4_csum_ok(out->b, out->len))
+			fail_pkt(C_B, idx, p, in, out,
+				 "IPv4 checksum valid on input, not on output");
+	} else if (!sums_equal(in_sum, out_sum)) {
+		fail_pkt(
+			C_B, idx, p, in, out,
+			"IPv4 checksum off by a different amount after the rewrite (sum %04x -> %04x)",
+			in_sum, out_sum);
+	}
+
+	/* (b) TCP/UDP checksum. */
+	if (m->tuple.proto == IPPROTO_UDP) {
+		bool zero_in = !pkt_get16(in->b + c_off), zero_out = !pkt_get16(out->b + c_off);
+
+		if (zero_in)
+			st.udp_zero_in++;
+		if (zero_in != zero_out)
+			fail_pkt(C_B, idx, p, in, out, "UDP checksum %s 0 after the rewrite",
+				 zero_in ? "no longer" : "became");
+		if (zero_in)
+			return;
+	}
+	if (!l4_sum(in, &in_sum))
+		return; /* segment not all there: nothing to verify */
+	if (!l4_sum(out, &out_sum)) {
+		fail_pkt(C_B, idx, p, in, out, "L4 segment no longer checksummable");
+		return;
+	}
+	if (in_sum == 0xffff) {
+		st.l4_csum_valid_in++;
+		if (!pkt_l4_csum_ok(out->b, out->len))
+			fail_pkt(C_B, idx, p, in, out, "%s checksum valid on input, not on output",
+				 m->tuple.proto == IPPROTO_TCP ? "TCP" : "UDP");
+	} else {
+		st.csum_off_in++;
+		if (!sums_equal(in_sum, out_sum))
+			fail_pkt(
+				C_B, idx, p, in, out,
+				"L4 checksum off by a different amount after the rewrite (%04x -> %04x)",
+				in_sum, out_sum);
+	}
+}
+
+static void check_untouched(unsigned long idx, enum prog p, const struct frame *in,
+			    const struct frame *out, __u32 ret, __u32 pass, const char *why)
+{
+	if (ret != pass)
+		fail_pkt(C_C, idx, p, in, out, "%s: verdict %u, want pass (%u)", why, ret, pass);
+	if (memcmp(in->b, out->b, in->len))
+		fail_pkt(C_C, idx, p, in, out, "%s: frame changed", why);
+}
+
+static __be32 out_addr(const struct frame *f, bool dst)
+{
+	return pkt_be32_at(f->b + PKT_IP_OFF + (dst ? PKT_IP_DADDR : PKT_IP_SADDR));
+}
+
+static __be16 out_port(const struct frame *f, const struct mpkt *m, bool dst)
+{
+	return pkt_be16_at(f->b + m->l4_off + (dst ? PKT_L4_DPORT : PKT_L4_SPORT));
+}
+
+static bool opening(const struct mpkt *m)
+{
+	return m->tuple.proto == IPPROTO_UDP ||
+	       (m->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN;
+}
+
+static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
+{
+	__u32 pass = p == P_XDP_IN ? XDP_PASS : TC_ACT_OK;
+	__u32 drop = p == P_XDP_IN ? XDP_DROP : TC_ACT_SHOT;
+	struct canary_ct_entry pre, post;
+	const struct svc_def *d = NULL;
+	bool have_pre = false, new_flow, steer = false, translated;
+	struct frame out = { .len = 0 };
+	struct mpkt m;
+	int reason, err;
+	__u32 ret, flags;
+
+	reason = model_parse(in->b, in->len, &m);
+	if (reason == M_OK)
+		have_pre = ct_get(&m.tuple, &pre);
+	err = run_prog(p, in, &out, &ret);
+	if (err == -EINVAL && kernel_may_refuse(p, in)) {
+		st.refused[p]++;
+		return;
+	}
+	if (err) {
+		fail_pkt(C_C, idx, p, in, NULL, "BPF_PROG_TEST_RUN: %s", strerror(-err));
+		return;
+	}
+	st.run[p]++;
+	st.ingress_runs++;
+	if (ret != pass && ret != drop)
+		fail_pkt(C_C, idx, p, in, &out, "verdict %u is neither pass nor drop", ret);
+	if (out.len != in->len) {
+		fail_pkt(C_C, idx, p, in, &out, "length %u -> %u", in->len, out.len);
+		return;
+	}
+	if (reason != M_OK) {
+		want.reasons[reason]++;
+		check_untouched(idx, p, in, &out, ret, pass, reason_names[reason]);
+		return;
+	}
+	if (have_pre && (pre.flags & CANARY_CT_F_REVERSE)) {
+		st.ingress_reverse_hits++;
+		check_untouched(idx, p, in, &out, ret, pass, "reverse entry on ingress");
+		return;
+	}
+	new_flow = !have_pre || model_port_reuse(&m, &pre);
+	if (new_flow) {
+		d = svc_by_key(m.tuple.daddr, m.tuple.dport, m.tuple.proto);
+		if (!d) {
+			want.reasons[CANARY_R_NO_SERVICE]++;
+			check_untouched(idx, p, in, &out, ret, pass, "not a VIP");
+			return;
+		}
+		if (!opening(&m))
+			want.reasons[CANARY_R_CT_MISS_NON_SYN]++;
+	} else {
+		d = svc_by_id(pre.svc_id);
+		want.reasons[CANARY_R_FORWARD]++;
+		steer = (pre.flags & (CANARY_CT_F_RESET_REQ | CANARY_CT_F_RESTEERED)) ==
+			CANARY_CT_F_RESET_REQ;
+		if (!d || svc_by_key(m.tuple.daddr, m.tuple.dport, m.tuple.proto) != d)
+			fail_pkt(C_A, idx, p, in, &out,
+				 "forward entry of service id %u for a tuple that is not its VIP",
+				 pre.svc_id);
+		if (!d)
+			return;
+	}
+
+	translated = memcmp(in->b, out.b, in->len) != 0;
+	if (!ct_get(&m.tuple, &post)) {
+		if (new_flow && !translated && ret == pass) {
+			want.reasons[CANARY_R_CT_FULL]++; /* the insert was refused */
+			return;
+		}
+		fail_pkt(C_D, idx, p, in, &out, "no forward entry after the packet");
+		return;
+	}
+	if (new_flow) {
+		want.reasons[CANARY_R_NEW_FLOW]++;
+		st.created_since_clear++;
+	}
+	if (steer)
+		want.reasons[CANARY_R_RESET_STEERED]++;
+	flags = new_flow ? ((d->flags & CANARY_SVC_F_HTTP) ? CANARY_CT_F_HTTP : 0) : pre.flags;
+	if (model_opaque(in, &m, flags, p == P_XDP_IN))
+		want.reasons[CANARY_R_OPAQUE]++;
+
+	/* The packet is the flow's: counted in its version, rewritten to its backend. */
+	if (post.svc_id != d->id || (post.flags & CANARY_CT_F_REVERSE)) {
+		fail_pkt(C_D, idx, p, in, &out, "entry after the packet: service %u, flags %#x",
+			 post.svc_id, post.flags);
+		return;
+	}
+	want.pk_in[d->id - 1][post.version & 1]++;
+	want.by_in[d->id - 1][post.version & 1] += m.ip_len;
+	if (new_flow && opening(&m))
+		want.opened[d->id - 1][post.version & 1]++;
+
+	if (ret == drop) {
+		st.dropped[p]++; /* a failed rewrite: counted in (c) below */
+		fail_pkt(C_C, idx, p, in, &out, "translated packet dropped (rewrite failed)");
+		return;
+	}
+	st.translated[p]++;
+	if (!translated) {
+		fail_pkt(C_A, idx, p, in, &out, "flow packet passed without translation");
+		return;
+	}
+	/* (a): to the entry's backend, a backend of this service (a stable one if re-steered). */
+	{
+		__be32 a = out_addr(&out, true);
+		__be16 port = out_port(&out, &m, true);
+		int v = be_version(d, a, port);
+
+		if (v < 0)
+			fail_pkt(C_A, idx, p, in, &out, "rewritten to %s:%u, not a backend of %s",
+				 inet_ntoa((struct in_addr){ a }), ntohs(port), d->name);
+		else if ((post.flags & CANARY_CT_F_RESTEERED) && v != CANARY_V_STABLE)
+			fail_pkt(C_A, idx, p, in, &out, "re-steered flow sent to a canary backend");
+		if (a != post.nat_addr || port != post.nat_port)
+			fail_pkt(C_A, idx, p, in, &out,
+				 "rewritten to another backend than its entry's");
+		if (!new_flow && !steer && (a != pre.nat_addr || port != pre.nat_port))
+			fail_pkt(C_A, idx, p, in, &out, "known flow moved to another backend");
+		if (!(post.flags & CANARY_CT_F_RESTEERED) && v >= 0 && v != (post.version & 1))
+			fail_pkt(C_A, idx, p, in, &out, "backend of version %d, flow of version %u",
+				 v, post.version);
+		if (new_flow && opening(&m) && v >= 0)
+			pool_add(&m, a, port);
+	}
+	check_rewrite(idx, p, in, &out, &m, true);
+}
+
+static void egress_one(unsigned long idx, const struct frame *in)
+{
+	const enum prog p = P_TC_EG;
+	struct canary_ct_entry rev, fwd;
+	struct canary_ct_key fkey;
+	const struct svc_def *d;
+	bool have_rev = false, fwd_ok = false;
+	struct frame out = { .len = 0 };
+	struct mpkt m;
+	int reason, err;
+	__u32 ret;
+
+	reason = model_parse(in->b, in->len, &m);
+	if (reason == M_OK) {
+		have_rev = ct_get(&m.tuple, &rev) && (rev.flags & CANARY_CT_F_REVERSE);
+		if (have_rev) {
+			memset(&fkey, 0, sizeof(fkey));
+			fkey.saddr = m.tuple.daddr;
+			fkey.sport = m.tuple.dport;
+			fkey.daddr = rev.nat_addr;
+			fkey.dport = rev.nat_port;
+			fkey.proto = m.tuple.proto;
+			fwd_ok = ct_get(&fkey, &fwd) && fwd.nat_addr == m.tuple.saddr &&
+				 fwd.nat_port == m.tuple.sport;
+		}
+	}
+	err = run_prog(p, in, &out, &ret);
+	if (err == -EINVAL && kernel_may_refuse(p, in)) {
+		st.refused[p]++;
+		return;
+	}
+	if (err) {
+		fail_pkt(C_C, idx, p, in, NULL, "BPF_PROG_TEST_RUN: %s", strerror(-err));
+		return;
+	}
+	st.run[p]++;
+	if (ret != TC_ACT_OK && ret != TC_ACT_SHOT)
+		fail_pkt(C_C, idx, p, in, &out, "verdict %u is neither TC_ACT_OK nor TC_ACT_SHOT",
+			 ret);
+	if (out.len != in->len) {
+		fail_pkt(C_C, idx, p, in, &out, "length %u -> %u", in->len, out.len);
+		return;
+	}
+	if (!have_rev) {
+		check_untouched(idx, p, in, &out, ret, TC_ACT_OK,
+				reason != M_OK ? reason_names[reason] : "no reverse entry");
+		return;
+	}
+	st.egress_reverse_hits++;
+	want.reasons[CANARY_R_REPLY]++;
+	if (!fwd_ok)
+		want.reasons[CANARY_R_REPLY_NO_FORWARD]++;
+	d = svc_by_id(rev.svc_id);
+	if (!d) {
+		fail_counter("reverse entry with service id %u", rev.svc_id);
+		return;
+	}
+	want.pk_out[d->id - 1][rev.version & 1]++;
+	want.by_out[d->id - 1][rev.version & 1] += m.ip_len;
+	if (ret == TC_ACT_SHOT) {
+		st.dropped[p]++;
+		fail_pkt(C_C, idx, p, in, &out, "reply dropped (rewrite failed)");
+		return;
+	}
+	st.translated[p]++;
+	/* (a): the source becomes the VIP:port of a service of this protocol. */
+	{
+		__be32 a = out_addr(&out, false);
+		__be16 port = out_port(&out, &m, false);
+		const struct svc_def *vip = svc_by_key(a, port, m.tuple.proto);
+
+		if (!vip)
+			fail_pkt(C_A, idx, p, in, &out, "source rewritten to %s:%u, not a VIP:port",
+				 inet_ntoa((struct in_addr){ a }), ntohs(port));
+		else if (vip != d)
+			fail_pkt(C_A, idx, p, in, &out, "reply of %s restored to the VIP of %s",
+				 d->name, vip->name);
+		if (a != rev.nat_addr || port != rev.nat_port)
+			fail_pkt(C_A, idx, p, in, &out, "source is not the reverse entry's VIP");
+	}
+	check_rewrite(idx, p, in, &out, &m, false);
+}
+
+/* ------------------------------------------------------------------------ */
+/* (d): the counters against the model. */
+
+static __u64 actual_reasons[CANARY_R_COUNT];
+
+static void check_counters(bool final)
+{
+	__u64 ingress_sum = 0, expected_sum;
+	bool ok = true;
+
+	st.checks++;
+	for (int r = 0; r < CANARY_R_COUNT; r++) {
+		if (pcpu_sum(fx.reasons_fd, (__u32)r, &actual_reasons[r], 1)) {
+			fail_counter("cannot read reasons_v1[%d]", r);
+			return;
+		}
+		if (actual_reasons[r] != want.reasons[r]) {
+			fail_counter("reason %s: counted %llu, model %llu", reason_names[r],
+				     (unsigned long long)actual_reasons[r],
+				     (unsigned long long)want.reasons[r]);
+			ok = false;
+		}
+		if (r != CANARY_R_REPLY && r != CANARY_R_REPLY_NO_FORWARD)
+			ingress_sum += actual_reasons[r];
+	}
+	/* The design relation, on the kernel's own counters. */
+	expected_sum = st.ingress_runs - st.ingress_reverse_hits +
+		       actual_reasons[CANARY_R_CT_MISS_NON_SYN] + actual_reasons[CANARY_R_OPAQUE] +
+		       actual_reasons[CANARY_R_RESET_STEERED];
+	if (ingress_sum != expected_sum)
+		fail_counter("sum of ingress reasons %llu != runs %lu - reverse hits %lu + "
+			     "ct_miss_non_syn + opaque + reset_steered = %llu",
+			     (unsigned long long)ingress_sum, st.ingress_runs,
+			     st.ingress_reverse_hits, (unsigned long long)expected_sum);
+	if (actual_reasons[CANARY_R_REPLY] != st.egress_reverse_hits ||
+	    actual_reasons[CANARY_R_REPLY_NO_FORWARD] > actual_reasons[CANARY_R_REPLY])
+		fail_counter("egress: reply %llu for %lu replies with a reverse entry, "
+			     "reply_no_forward %llu",
+			     (unsigned long long)actual_reasons[CANARY_R_REPLY],
+			     st.egress_reverse_hits,
+			     (unsigned long long)actual_reasons[CANARY_R_REPLY_NO_FORWARD]);
+
+	for (__u32 id = 0; id <= N_SVC + 1; id++) {
+		for (int v = 0; v < CANARY_V_COUNT; v++) {
+			struct canary_metrics mt;
+			__u64 resp = 0;
+			int i = (int)id - 1;
+
+			if (pcpu_sum(fx.metrics_fd, id * CANARY_V_COUNT + (__u32)v, (__u64 *)&mt,
+				     sizeof(mt) / sizeof(__u64))) {
+				fail_counter("cannot read metrics_v1");
+				return;
+			}
+			for (int c = 0; c < CANARY_STATUS_CLASSES; c++)
+				resp += mt.responses[c];
+			if (id < 1 || id > N_SVC) {
+				if (mt.packets_in || mt.packets_out || mt.conns_opened)
+					fail_counter("metrics of unused service id %u counted", id);
+				continue;
+			}
+			if (mt.packets_in != want.pk_in[i][v] || mt.bytes_in != want.by_in[i][v] ||
+			    mt.packets_out != want.pk_out[i][v] ||
+			    mt.bytes_out != want.by_out[i][v] ||
+			    mt.conns_opened != want.opened[i][v]) {
+				fail_counter(
+					"%s/%s: packets_in %llu (model %llu), bytes_in %llu (%llu), "
+					"packets_out %llu (%llu), bytes_out %llu (%llu), "
+					"conns_opened %llu (%llu)",
+					svcs[i].name, v ? "canary" : "stable",
+					(unsigned long long)mt.packets_in,
+					(unsigned long long)want.pk_in[i][v],
+					(unsigned long long)mt.bytes_in,
+					(unsigned long long)want.by_in[i][v],
+					(unsigned long long)mt.packets_out,
+					(unsigned long long)want.pk_out[i][v],
+					(unsigned long long)mt.bytes_out,
+					(unsigned long long)want.by_out[i][v],
+					(unsigned long long)mt.conns_opened,
+					(unsigned long long)want.opened[i][v]);
+				ok = false;
+			}
+			if (mt.requests > mt.packets_in || resp > mt.packets_out ||
+			    mt.latency_count != resp ||
+			    mt.conns_refused + mt.conns_reset > mt.packets_out)
+				fail_counter(
+					"%s/%s: requests %llu, responses %llu, latency samples %llu, "
+					"refused+reset %llu for %llu packets in, %llu out",
+					svcs[i].name, v ? "canary" : "stable",
+					(unsigned long long)mt.requests, (unsigned long long)resp,
+					(unsigned long long)mt.latency_count,
+					(unsigned long long)(mt.conns_refused + mt.conns_reset),
+					(unsigned long long)mt.packets_in,
+					(unsigned long long)mt.packets_out);
+		}
+	}
+	/* Resynchronise after a mismatch, so one divergence is reported once. */
+	if (!ok && !final) {
+		memcpy(want.reasons, actual_reasons, sizeof(want.reasons));
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* The agent's side: weight changes and reset marks, as agent.c/dataplane.c do. */
+
+static __u32 generation = 1;
+
+static void agent_actions(unsigned long i)
+{
+	if (i % 10007 == 0) {
+		struct svc_def *d = &svcs[rnd(N_SVC)];
+
+		d->weight = chance(20) ? (chance(50) ? 0 : CANARY_WEIGHT_MAX) : (__u16)rnd(10001);
+		if (svc_write(d, ++generation) == 0)
+			st.weight_changes++;
+	}
+	if (i % 25013 == 0) {
+		/* mark_reset() of dataplane.c, on flows of the pool. */
+		for (int k = 0; k < 64 && pool_n; k++) {
+			const struct flow *f = &pool[rnd(pool_n)];
+			struct canary_ct_key key = { .saddr = f->client,
+						     .daddr = f->vip,
+						     .sport = f->cport,
+						     .dport = f->vport,
+						     .proto = f->proto };
+			struct canary_ct_entry e;
+
+			if (!ct_get(&key, &e) ||
+			    (e.flags & (CANARY_CT_F_REVERSE | CANARY_CT_F_RESET_REQ |
+					CANARY_CT_F_RST_SEEN | CANARY_CT_F_FIN_SEEN)) ||
+			    e.version != CANARY_V_CANARY)
+				continue;
+			e.flags |= CANARY_CT_F_RESET_REQ;
+			if (!bpf_map_update_elem(fx.ct_fd, &key, &e, BPF_EXIST))
+				st.resets_marked++;
+		}
+	}
+	/* Keep conntrack far from full: LRU eviction would make the model guess. */
+	if (st.created_since_clear >= CT_CLEAR_AT) {
+		ct_clear();
+		pool_n = pool_next = 0;
+		st.created_since_clear = 0;
+		st.ct_clears++;
+	}
+}
+
+/* One frame: pick a kind and a program, maybe mutate, run, check. */
+static void one_packet(unsigned long i)
+{
+	struct frame in;
+	enum prog p;
+	__u32 kind = rnd(100);
+	bool reply = false;
+
+	memset(&in, 0, sizeof(in)); /* mutations may look past len: keep runs reproducible */
+	if (kind < 18) {
+		gen_syn(&in);
+	} else if (kind < 34) {
+		gen_client_tcp(&in);
+	} else if (kind < 48) {
+		gen_udp(&in);
+	} else if (kind < 80) {
+		reply = gen_reply(&in);
+		if (!reply)
+			gen_syn(&in);
+	} else if (kind < 85) {
+		gen_other(&in);
+	} else {
+		gen_random(&in);
+	}
+	if (in.len < PKT_ETH_LEN) /* a builder refused: should not happen */
+		gen_random(&in);
+	if (kind < 85 && chance(60))
+		mutate(&in);
+
+	if (reply)
+		p = chance(80) ? P_TC_EG : (chance(50) ? P_TC_IN : P_XDP_IN);
+	else if (kind >= 80)
+		p = (enum prog)rnd(P_COUNT);
+	else
+		p = chance(50) ? P_TC_IN : P_XDP_IN;
+	if (p == P_TC_EG)
+		egress_one(i, &in);
+	else
+		ingress_one(i, p, &in);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static int skip_run(const char *why)
+{
+	const char *ci = getenv("CI");
+
+	if (ci && !strcmp(ci, "true")) {
+		printf("not ok - bpf_fuzz: cannot run: %s (CI=true)\n", why);
+		return 1;
+	}
+	printf("%s\n", SKIP_MSG);
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long packets = DEFAULT_PACKETS, sent = 0, total_fail = 0;
+	double max_seconds = DEFAULT_SECONDS;
+	bool have_seed = false;
+	double t0, t;
+	int err;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--packets") && i + 1 < argc) {
+			packets = strtoul(argv[++i], NULL, 0);
+		} else if (!strcmp(argv[i], "--max-seconds") && i + 1 < argc) {
+			max_seconds = strtod(argv[++i], NULL);
+		} else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+			seed = strtoull(argv[++i], NULL, 0);
+			have_seed = true;
+		} else if (!strcmp(argv[i], "--save-dir") && i + 1 < argc) {
+			save_dir = argv[++i];
+		} else {
+			fprintf(stderr,
+				"usage: %s [--packets N] [--max-seconds T] [--seed S] [--save-dir DIR]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	if (!have_seed) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		seed = ((unsigned long long)ts.tv_sec * 1000000007ULL) ^
+		       (unsigned long long)ts.tv_nsec ^ ((unsigned long long)getpid() << 32);
+	}
+	rng_state = seed ? seed : 1;
+
+	if (geteuid() != 0)
+		return skip_run("not running as root");
+	install_cleanup();
+	err = fixture_load();
+	if (err == -EPERM) {
+		char why[128];
+
+		fixture_unload();
+		snprintf(why, sizeof(why), "loading the skeleton: %s", strerror(-err));
+		return skip_run(why);
+	}
+	if (err || (err = configure())) {
+		printf("not ok - bpf_fuzz: load the skeleton and configure 2 services: %s\n",
+		       strerror(-err));
+		return 1;
+	}
+	printf("ok - bpf_fuzz: skeleton loaded (pins in %s), services web (tcp, http) and dns "
+	       "(udp), one override each\n",
+	       fx.pin_dir);
+	printf("# seed %llu (reproduce: test_bpf_fuzz --seed %llu --packets %lu)\n", seed, seed,
+	       packets);
+
+	t0 = now_s();
+	for (unsigned long i = 1; i <= packets; i++) {
+		agent_actions(i);
+		one_packet(i);
+		sent = i;
+		if (i % CHECK_EVERY == 0) {
+			check_counters(false);
+			if (st.run[0] + st.run[1] + st.run[2] >= MIN_PACKETS &&
+			    now_s() - t0 > max_seconds)
+				break;
+		}
+	}
+	check_counters(true);
+	t = now_s() - t0;
+
+	printf("# %lu frames in %.1f s (%.0f/s): %lu mutated, %lu random, %lu well-formed%s\n",
+	       sent, t, (double)sent / t, st.mutated, st.random, sent - st.mutated - st.random,
+	       sent < packets ? " (time limit)" : "");
+	for (int p = 0; p < P_COUNT; p++)
+		printf("# %-11s run %lu, translated %lu, dropped %lu, refused by the kernel %lu\n",
+		       prog_names[p], st.run[p], st.translated[p], st.dropped[p], st.refused[p]);
+	printf("# ingress hits on reverse entries %lu; egress replies with a reverse entry %lu\n",
+	       st.ingress_reverse_hits, st.egress_reverse_hits);
+	printf("# checksums verified on rewritten packets: IPv4 valid on input %lu, L4 valid on "
+	       "input %lu, L4 off on input %lu, UDP without checksum %lu\n",
+	       st.ip_csum_valid_in, st.l4_csum_valid_in, st.csum_off_in, st.udp_zero_in);
+	printf("# agent actions: %lu weight changes, %lu flows marked for reset, %lu conntrack "
+	       "clears; %lu counter checks\n",
+	       st.weight_changes, st.resets_marked, st.ct_clears, st.checks);
+	printf("# reasons:");
+	for (int r = 0; r < CANARY_R_COUNT; r++)
+		printf(" %s=%llu", reason_names[r], (unsigned long long)actual_reasons[r]);
+	printf("\n");
+
+	{
+		unsigned long total_run = st.run[0] + st.run[1] + st.run[2];
+
+		printf("%s - bpf_fuzz: %lu packets run (tc ingress %lu, xdp ingress %lu, tc egress "
+		       "%lu)\n",
+		       total_run >= MIN_PACKETS || total_run >= packets * 9 / 10 ? "ok" : "not ok",
+		       total_run, st.run[P_TC_IN], st.run[P_XDP_IN], st.run[P_TC_EG]);
+		if (total_run < MIN_PACKETS && total_run < packets * 9 / 10)
+			total_fail++;
+	}
+	for (int c = 0; c < C_COUNT; c++) {
+		printf("%s - bpf_fuzz: %s%s", failures[c] ? "not ok" : "ok", check_names[c],
+		       failures[c] ? "" : "\n");
+		if (failures[c])
+			printf(": %lu failures\n", failures[c]);
+		total_fail += failures[c];
+	}
+	return total_fail ? 1 : 0;
+}

@@ -1,0 +1,53 @@
+# Fuzzing targets; included from the top-level Makefile, which defines BUILD,
+# LIB_SRCS, LIB_HDRS, SKEL, CC, CFLAGS and LDLIBS.
+#
+#   $(BUILD)/fuzz/fuzz_config     libFuzzer: config_parse_buffer()
+#   $(BUILD)/fuzz/fuzz_api        libFuzzer: api_handle()
+#   $(BUILD)/fuzz/test_bpf_fuzz   random/mutated packets through the BPF
+#                                 programs with BPF_PROG_TEST_RUN (root)
+#
+# The libFuzzer targets build the userspace sources again with clang and
+# the fuzzer's coverage instrumentation plus ASan and UBSan (a UBSan finding
+# aborts, so libFuzzer keeps the input); the gcc objects are not reused.
+# Run them with tests/fuzz/run.sh [SECONDS] ("make fuzz" runs 60 s each).
+
+FUZZ_BUILD   := $(BUILD)/fuzz
+FUZZ_CC      ?= clang
+FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+                -fno-omit-frame-pointer -g -O1 -std=gnu11 -Wall -Wextra \
+                -Iheaders -Iuserspace -I$(BUILD) -D_GNU_SOURCE
+
+# config.c needs only the address/port/weight parsers of netparse.c.
+FUZZ_CONFIG_SRCS := userspace/config.c userspace/netparse.c
+# api.c reaches agent.c, which links in most of the library: take all of it.
+FUZZ_API_SRCS    := $(LIB_SRCS)
+
+FUZZ_CONFIG_OBJS := $(patsubst userspace/%.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_CONFIG_SRCS))
+FUZZ_API_OBJS    := $(patsubst userspace/%.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_API_SRCS))
+
+$(FUZZ_BUILD)/obj/%.o: userspace/%.c $(LIB_HDRS) $(SKEL)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_config: tests/fuzz/fuzz_config.c $(FUZZ_CONFIG_OBJS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lyaml -lm
+
+$(FUZZ_BUILD)/fuzz_api: tests/fuzz/fuzz_api.c $(FUZZ_API_OBJS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LDLIBS)
+
+# The packet fuzzer drives the real skeleton, like tests/bpf/test_datapath.c.
+$(FUZZ_BUILD)/test_bpf_fuzz: tests/bpf/test_bpf_fuzz.c tests/bpf/pkt.h $(SKEL)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -lbpf -lelf -lz
+
+FUZZ_PROGS := $(FUZZ_BUILD)/fuzz_config $(FUZZ_BUILD)/fuzz_api $(FUZZ_BUILD)/test_bpf_fuzz
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_PROGS)
+
+fuzz: $(FUZZ_BUILD)/fuzz_config $(FUZZ_BUILD)/fuzz_api
+	tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)
+
+.SECONDARY: $(FUZZ_API_OBJS)
