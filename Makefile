@@ -34,7 +34,7 @@ LIB_OBJS    := $(patsubst userspace/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 PROGS       := $(BUILD)/canaryd $(BUILD)/canaryctl
 LAB_PROGS   := $(BUILD)/labsrv $(BUILD)/labload
 
-.PHONY: all deps test test-build test-unit test-bpf test-e2e test-deploy test-docs demo demo-clean bench install clean format lint tidy
+.PHONY: all deps test test-build test-unit test-bpf test-e2e test-deploy test-docs demo demo-clean bench bench-e2e install clean format lint tidy
 
 .DEFAULT_GOAL := all
 
@@ -90,6 +90,11 @@ include tests/fuzz/fuzz.mk
 bench: all $(BUILD)/pktcost
 	@mkdir -p $(BUILD)/bench
 	$(BUILD)/pktcost --json $(BUILD)/bench/pktcost.json
+	tools/bench/e2e.sh --json $(BUILD)/bench/e2e.json
+
+bench-e2e: all
+	@mkdir -p $(BUILD)/bench
+	tools/bench/e2e.sh --json $(BUILD)/bench/e2e.json
 
 clean:
 	rm -rf $(BUILD)

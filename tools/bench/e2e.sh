@@ -1,0 +1,608 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: HTTP through the lab's node, four ways, same backends.
+#
+#   direct    client -> st1 198.18.1.2:8080, routed by the node, no translation
+#   canaryd   client -> VIP 198.19.0.10:80, canaryd splitting 90/10 (tc)
+#   iptables  client -> 198.19.0.20:80, kube-proxy-style DNAT with
+#             "-m statistic --mode random" (st1 45%, st2 45%, cn1 10%)
+#   haproxy   client -> 198.18.0.1:8081, haproxy on the node (weights 45/45/10),
+#             an L7 proxy standing in for a mesh sidecar
+#
+# Backends are nginx (one worker each) answering a small body. Each variant
+# runs with keep-alive (wrk's default) and with a new connection per request
+# (Connection: close): wrk -t2 -c32 -d10s --latency, 3 rounds (the variants
+# interleaved, so drift hits all of them alike), medians reported.
+# Only one of canaryd, the iptables rules and haproxy exists at a time: the
+# other variants never pay for canaryd's programs (or conntrack), and
+# canaryd's row is not measured under someone else's.
+#
+# usage: tools/bench/e2e.sh [--quick] [--json FILE]
+#   --quick   1 round of 2 s runs (a smoke run, ~30 s in all)
+#   --json    where to write the results (default build/bench/e2e.json)
+#
+# Needs root (skips otherwise; fails under CI=true) and wrk, nginx, haproxy,
+# iptables (tools/install-deps.sh installs them). Goals are reported, never
+# asserted: the exit status is 0 unless the benchmark itself broke.
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+source tests/e2e/lib.sh
+
+QUICK=0
+JSON=build/bench/e2e.json
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) QUICK=1 ;;
+	--json)
+		[ $# -ge 2 ] || { echo "usage: $0 [--quick] [--json FILE]" >&2; exit 2; }
+		JSON=$2
+		shift
+		;;
+	-h | --help)
+		sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+		exit 0
+		;;
+	*) echo "usage: $0 [--quick] [--json FILE]" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+THREADS=2
+CONNS=32
+if [ $QUICK = 1 ]; then
+	DURATION=2 ROUNDS=1 IDLE_SAMPLE=1
+else
+	DURATION=10 ROUNDS=3 IDLE_SAMPLE=3
+fi
+WARMUP=1                    # seconds of keep-alive traffic after a variant is set up
+WRK_LIMIT=$((DURATION + 20)) # hard bound on one wrk run
+IPT_VIP=198.19.0.20
+HAPROXY_ADDR=198.18.0.1:8081
+VARIANTS=(direct canaryd iptables haproxy)
+
+die() {
+	echo "e2e: $*" >&2
+	exit 1
+}
+
+lab_require_root
+for tool in wrk nginx haproxy iptables; do
+	command -v "$tool" >/dev/null && continue
+	echo "e2e: $tool missing; running tools/install-deps.sh" >&2
+	tools/install-deps.sh >&2 || die "tools/install-deps.sh failed"
+	break
+done
+for tool in wrk nginx haproxy iptables curl python3; do
+	command -v "$tool" >/dev/null || die "$tool not found (tools/install-deps.sh installs it)"
+done
+for prog in canaryd canaryctl; do
+	[ -x "$LAB_BUILD/$prog" ] || die "$LAB_BUILD/$prog missing: run make first"
+done
+mkdir -p "$(dirname "$JSON")" || die "cannot create $(dirname "$JSON")"
+JSON=$(cd "$(dirname "$JSON")" && pwd)/$(basename "$JSON")
+
+# --- clean-up: everything we start is in $LAB_DIR/*.pid (lab_down kills
+# those too); the iptables rules and canaryd's programs live in the node
+# namespace, which lab_down deletes. We remove them ourselves first anyway.
+HAPROXY_PID=
+NGINX_PIDS=()
+CANARYD_ON=0
+IPT_ON=0
+stop_pid() { # stop_pid PID: TERM, wait up to 2 s, then KILL
+	local pid=$1 i
+	[ -n "$pid" ] || return 0
+	kill "$pid" 2>/dev/null || return 0
+	for i in $(seq 1 40); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	kill -9 "$pid" 2>/dev/null
+	return 0
+}
+cleanup() {
+	trap - EXIT INT TERM HUP
+	[ $CANARYD_ON = 1 ] && canaryd_down
+	[ $IPT_ON = 1 ] && iptables_down
+	[ -n "$HAPROXY_PID" ] && haproxy_down
+	local pid
+	for pid in "${NGINX_PIDS[@]}"; do stop_pid "$pid"; done
+	lab_down
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# --- backends: nginx, one worker, a small body, everything in $LAB_DIR.
+nginx_up() {
+	local b=$1 conf addr
+	conf=$LAB_DIR/nginx-$b.conf
+	addr=$(backend_addr "$b")
+	mkdir -p "$LAB_DIR/nginx-$b"
+	cat >"$conf" <<EOF
+daemon off;
+worker_processes 1;
+pid $LAB_DIR/nginx-$b/nginx.pid;
+error_log $LAB_DIR/nginx-$b/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $LAB_DIR/nginx-$b/body;
+    proxy_temp_path $LAB_DIR/nginx-$b/proxy;
+    fastcgi_temp_path $LAB_DIR/nginx-$b/fastcgi;
+    uwsgi_temp_path $LAB_DIR/nginx-$b/uwsgi;
+    scgi_temp_path $LAB_DIR/nginx-$b/scgi;
+    server {
+        listen $addr:$LAB_BACKEND_PORT backlog=4096;
+        location = /nginx_status { stub_status; }
+        location / { default_type text/plain; return 200 "hello from $b\n"; }
+    }
+}
+EOF
+	# nsenter execs nginx (daemon off: the master stays in the foreground),
+	# so $! is the master's PID.
+	nsenter --net=/run/netns/"$(ns "$b")" nginx -e "$LAB_DIR/nginx-$b/error.log" \
+		-c "$conf" -p "$LAB_DIR/nginx-$b" >>"$LAB_DIR/nginx-$b.log" 2>&1 &
+	NGINX_PIDS+=($!)
+	echo $! >"$LAB_DIR/nginx-$b.pid"
+}
+
+# wait_listen NS ADDR:PORT: bounded wait (5 s) for a listening socket.
+wait_listen() {
+	local name=$1 addr=$2 i
+	for i in $(seq 1 100); do
+		in_ns "$name" ss -Hltn "src $addr" 2>/dev/null | grep -q . && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# Requests each backend's nginx has served (stub_status), as "st1 st2 cn1".
+nginx_counts() {
+	local b out=()
+	for b in "${LAB_BACKENDS[@]}"; do
+		out+=("$(in_ns "$b" curl -s --max-time 2 "http://$(backend_addr "$b"):$LAB_BACKEND_PORT/nginx_status" |
+			awk 'NR == 3 {print $3}')")
+	done
+	echo "${out[@]}"
+}
+
+# --- the variants' set-up and tear-down.
+canaryd_up() {
+	lab_agent || die "canaryd did not start"
+	CANARYD_ON=1
+	lab_wait web "d['weight'] == 10" 10 || die "rollout web did not reach weight 10"
+}
+canaryd_down() {
+	lab_agent_stop
+	rm -f "$LAB_DIR/canaryd.pid"
+	# The agent leaves its programs attached on exit ("fail static"): detach
+	# them and remove the pins, so the next variant runs without canaryd.
+	in_ns node "$LAB_BUILD/canaryd" --cleanup --bpffs "$LAB_BPFFS" >>"$LAB_DIR/canaryd.log" 2>&1 ||
+		echo "e2e: canaryd --cleanup failed (see $LAB_DIR/canaryd.log)" >&2
+	CANARYD_ON=0
+}
+
+ipt() { in_ns node iptables -w 5 "$@"; }
+iptables_up() {
+	# The shape kube-proxy writes: service chain, then one random-probability
+	# rule per endpoint (each probability of what is left), then DNAT.
+	IPT_ON=1
+	ipt -t nat -N KUBE-SERVICES &&
+		ipt -t nat -N KUBE-SVC-WEB &&
+		ipt -t nat -N KUBE-SEP-ST1 &&
+		ipt -t nat -N KUBE-SEP-ST2 &&
+		ipt -t nat -N KUBE-SEP-CN1 &&
+		ipt -t nat -A PREROUTING -j KUBE-SERVICES &&
+		ipt -t nat -A KUBE-SERVICES -d "$IPT_VIP/32" -p tcp -m tcp --dport "$LAB_PORT" -j KUBE-SVC-WEB &&
+		ipt -t nat -A KUBE-SVC-WEB -m statistic --mode random --probability 0.45000000000 -j KUBE-SEP-ST1 &&
+		ipt -t nat -A KUBE-SVC-WEB -m statistic --mode random --probability 0.81818181818 -j KUBE-SEP-ST2 &&
+		ipt -t nat -A KUBE-SVC-WEB -j KUBE-SEP-CN1 &&
+		ipt -t nat -A KUBE-SEP-ST1 -p tcp -m tcp -j DNAT --to-destination "$(backend_addr st1):$LAB_BACKEND_PORT" &&
+		ipt -t nat -A KUBE-SEP-ST2 -p tcp -m tcp -j DNAT --to-destination "$(backend_addr st2):$LAB_BACKEND_PORT" &&
+		ipt -t nat -A KUBE-SEP-CN1 -p tcp -m tcp -j DNAT --to-destination "$(backend_addr cn1):$LAB_BACKEND_PORT" ||
+		die "iptables rules could not be added"
+}
+iptables_down() {
+	ipt -t nat -F
+	ipt -t nat -X
+	IPT_ON=0
+}
+# Connections in the node's conntrack table (0 when conntrack is off there).
+ct_count() { in_ns node cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo 0; }
+
+haproxy_up() {
+	local conf=$LAB_DIR/haproxy.cfg
+	cat >"$conf" <<EOF
+global
+    maxconn 4096
+defaults
+    mode http
+    maxconn 4096
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend web
+    bind $HAPROXY_ADDR
+    default_backend web
+backend web
+    balance roundrobin
+    server st1 $(backend_addr st1):$LAB_BACKEND_PORT weight 45
+    server st2 $(backend_addr st2):$LAB_BACKEND_PORT weight 45
+    server cn1 $(backend_addr cn1):$LAB_BACKEND_PORT weight 10
+EOF
+	# -db: stay in the foreground; nsenter execs haproxy, so $! is its PID.
+	nsenter --net=/run/netns/"$(ns node)" haproxy -db -f "$conf" >>"$LAB_DIR/haproxy.log" 2>&1 &
+	HAPROXY_PID=$!
+	echo "$HAPROXY_PID" >"$LAB_DIR/haproxy.pid"
+	wait_listen node "$HAPROXY_ADDR" || { cat "$LAB_DIR/haproxy.log" >&2; die "haproxy did not listen"; }
+}
+haproxy_down() {
+	stop_pid "$HAPROXY_PID"
+	rm -f "$LAB_DIR/haproxy.pid"
+	HAPROXY_PID=
+}
+
+variant_url() {
+	case $1 in
+	direct) echo "http://$(backend_addr st1):$LAB_BACKEND_PORT/" ;;
+	canaryd) echo "http://$LAB_VIP:$LAB_PORT/" ;;
+	iptables) echo "http://$IPT_VIP:$LAB_PORT/" ;;
+	haproxy) echo "http://$HAPROXY_ADDR/" ;;
+	esac
+}
+# Each variant gets its own client port range. With Connection: close the
+# backend closes first and keeps the connection in TIME_WAIT for 60 s; the
+# client's TCP timestamps (and ISNs) are keyed on the address it dialled, so
+# a SYN for the VIP that lands on a 4-tuple another variant left in TIME_WAIT
+# (dialled at another address) fails PAWS, is dropped, and waits 1 s for a
+# retransmit: disjoint ranges keep one variant's leftovers out of the next.
+variant_ports() {
+	local i
+	for i in "${!VARIANTS[@]}"; do
+		[ "${VARIANTS[$i]}" = "$1" ] && echo "$((1024 + i * 16000)) $((1024 + i * 16000 + 15999))"
+	done
+}
+variant_up() {
+	in_ns cl sysctl -qw net.ipv4.ip_local_port_range="$(variant_ports "$1")"
+	case $1 in
+	canaryd) canaryd_up ;;
+	iptables) iptables_up ;;
+	haproxy) haproxy_up ;;
+	esac
+}
+variant_down() {
+	case $1 in
+	canaryd) canaryd_down ;;
+	iptables) iptables_down ;;
+	haproxy) haproxy_down ;;
+	esac
+}
+
+cpu_line() { head -1 /proc/stat; }
+
+# CPU of the lab's own processes, as "PID:ticks ..." (utime+stime): nginx
+# masters and workers, haproxy, canaryd, and the ksoftirqd threads (packets
+# whose softirq work was deferred). With tick-based accounting (no
+# IRQ_TIME_ACCOUNTING), softirq work done on a process's time is in its
+# stime. wrk's own time comes from the shell's "times" (children).
+lab_pids() {
+	local p
+	for p in "${NGINX_PIDS[@]}"; do
+		echo "$p"
+		pgrep -P "$p"
+	done
+	[ -n "$HAPROXY_PID" ] && echo "$HAPROXY_PID"
+	[ $CANARYD_ON = 1 ] && cat "$LAB_DIR/canaryd.pid" 2>/dev/null
+	pgrep '^ksoftirqd/'
+}
+lab_ticks() {
+	local p
+	for p in $(lab_pids); do
+		awk -v p="$p" '{print p ":" ($14 + $15)}' /proc/"$p"/stat 2>/dev/null
+	done | tr '\n' ' '
+}
+
+# run_wrk VARIANT MODE ROUND: one measured run; appends a line to the manifest.
+run_wrk() {
+	local variant=$1 mode=$2 round=$3 url out hdr=() before after counts_before counts_after ct
+	local ticks_before ticks_after
+	url=$(variant_url "$variant")
+	out=$LAB_DIR/wrk-$variant-$mode-$round.txt
+	[ "$mode" = newconn ] && hdr=(-H "Connection: close")
+	counts_before=$(nginx_counts)
+	ticks_before=$(lab_ticks)
+	before=$(cpu_line)
+	# "times" in this shell (not a subshell): its children line grows by
+	# exactly what wrk (and nsenter/timeout) used between the two calls.
+	times >"$LAB_DIR/times.before"
+	in_ns cl timeout -k 2 "$WRK_LIMIT" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency \
+		"${hdr[@]}" "$url" >"$out" 2>&1
+	local rc=$?
+	times >"$LAB_DIR/times.after"
+	after=$(cpu_line)
+	ticks_after=$(lab_ticks)
+	counts_after=$(nginx_counts)
+	ct=$(ct_count)
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$variant" "$mode" "$round" \
+		"$rc" "$out" "$before" "$after" "$counts_before" "$counts_after" "$ct" \
+		"$ticks_before" "$ticks_after" "$(sed -n 2p "$LAB_DIR/times.before")" \
+		"$(sed -n 2p "$LAB_DIR/times.after")" >>"$MANIFEST"
+	python3 - "$out" "$variant" "$mode" "$round" <<'PY'
+import re, sys, time
+t = open(sys.argv[1]).read()
+rps = re.search(r"Requests/sec:\s*([\d.]+)", t)
+p99 = re.search(r"^\s*99%\s+(\S+)", t, re.M)
+err = re.search(r"Socket errors: (.*)", t)
+n2 = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+print("  %s %-8s %-9s round %s: %s rps, p99 %s%s%s" % (time.strftime("%H:%M:%S"), sys.argv[2], sys.argv[3], sys.argv[4],
+      rps.group(1) if rps else "?", p99.group(1) if p99 else "?",
+      ", socket errors: " + err.group(1) if err else "", ", non-2xx: " + n2.group(1) if n2 else ""))
+PY
+}
+
+# --- the lab.
+echo "== e2e: building the lab (LAB_ID $LAB_ID)"
+lab_up || die "lab_up failed"
+MANIFEST=$LAB_DIR/manifest.tsv
+: >"$MANIFEST"
+# wrk with Connection: close opens ~10^5 connections per run: TIME_WAIT reuse
+# in the client namespace (only there); port ranges per variant (variant_ports).
+in_ns cl sysctl -qw net.ipv4.tcp_tw_reuse=1
+for b in "${LAB_BACKENDS[@]}"; do nginx_up "$b"; done
+for b in "${LAB_BACKENDS[@]}"; do
+	wait_listen "$b" "$(backend_addr "$b"):$LAB_BACKEND_PORT" ||
+		{ cat "$LAB_DIR/nginx-$b/error.log" "$LAB_DIR/nginx-$b.log" >&2; die "nginx in $b did not listen"; }
+done
+lab_rollout web "$LAB_VIP" "[{setWeight: 10}, {pause: {}}]"
+
+LOAD_BEFORE=$(cat /proc/loadavg)
+IDLE_BEFORE=$(cpu_line)
+sleep "$IDLE_SAMPLE"
+IDLE_AFTER=$(cpu_line)
+echo "== e2e: load average $(cut -d' ' -f1-3 /proc/loadavg); wrk -t$THREADS -c$CONNS -d${DURATION}s, $ROUNDS round(s)"
+
+START=$(date +%s)
+for round in $(seq 1 "$ROUNDS"); do
+	for v in "${VARIANTS[@]}"; do
+		variant_up "$v"
+		# Warm-up, not measured: neighbour entries, accept queues, caches.
+		in_ns cl timeout -k 2 $((WARMUP + 10)) wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" \
+			"$(variant_url "$v")" >/dev/null 2>&1
+		for mode in keepalive newconn; do
+			run_wrk "$v" "$mode" "$round"
+		done
+		if [ "$v" = canaryd ]; then
+			canaryctl -o json maps >"$LAB_DIR/canaryd-maps-$round.json" 2>/dev/null
+		fi
+		variant_down "$v"
+	done
+done
+ELAPSED=$(($(date +%s) - START))
+LOAD_AFTER=$(cat /proc/loadavg)
+
+# --- medians, ratios, goals: Markdown on stdout, JSON to $JSON.
+python3 - "$MANIFEST" "$JSON" "$QUICK" "$THREADS" "$CONNS" "$DURATION" "$ROUNDS" \
+	"$LOAD_BEFORE" "$LOAD_AFTER" "$IDLE_BEFORE" "$IDLE_AFTER" "$IDLE_SAMPLE" "$ELAPSED" <<'PY'
+import json, os, platform, re, statistics, sys
+
+(manifest, out_path, quick, threads, conns, duration, rounds, load_before, load_after,
+ idle_before, idle_after, idle_sample, elapsed) = sys.argv[1:]
+HZ = os.sysconf("SC_CLK_TCK")
+BACKENDS = ["st1", "st2", "cn1"]
+VARIANTS = ["direct", "canaryd", "iptables", "haproxy"]
+MODES = ["keepalive", "newconn"]
+MODE_LABEL = {"keepalive": "keep-alive", "newconn": "new conn/request"}
+
+def ms(value):
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", value)
+    if not m:
+        return None
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}[m.group(2)]
+    return float(m.group(1)) * scale
+
+def parse_wrk(text):
+    r = {"rps": 0.0, "requests": 0, "p50_ms": None, "p99_ms": None,
+         "socket_errors": {"connect": 0, "read": 0, "write": 0, "timeout": 0}, "non2xx": 0}
+    m = re.search(r"Requests/sec:\s*([\d.]+)", text)
+    if m:
+        r["rps"] = float(m.group(1))
+    m = re.search(r"(\d+) requests in ([\d.]+\w+)", text)
+    if m:
+        r["requests"] = int(m.group(1))
+    for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
+        m = re.search(r"^\s*%s%%\s+(\S+)" % pct, text, re.M)
+        if m:
+            r[key] = ms(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        r["socket_errors"] = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups())))
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if m:
+        r["non2xx"] = int(m.group(1))
+    r["errors"] = sum(r["socket_errors"].values()) + r["non2xx"]
+    r["parsed"] = bool(r["rps"] > 0 and r["p99_ms"] is not None)
+    return r
+
+def cpu_fields(line):
+    f = [int(x) for x in line.split()[1:]]
+    f += [0] * (10 - len(f))
+    user, nice, system, idle, iowait, irq, softirq, steal = f[:8]
+    return {"user": user + nice, "system": system, "irq": irq, "softirq": softirq,
+            "idle": idle + iowait, "steal": steal}
+
+def cpu_delta(a, b):
+    a, b = cpu_fields(a), cpu_fields(b)
+    d = {k: (b[k] - a[k]) / HZ for k in a}
+    d["busy"] = d["user"] + d["system"] + d["irq"] + d["softirq"]
+    return d
+
+def lab_cpu(before, after):
+    b = dict(x.split(":") for x in before.split())
+    a = dict(x.split(":") for x in after.split())
+    return sum(int(a[p]) - int(b[p]) for p in a if p in b) / HZ
+
+def shell_children_s(line):
+    # bash "times" second line: children's user and system, "1m2.345s 0m0.500s"
+    total = 0.0
+    for m in re.finditer(r"(\d+)m([\d.]+)s", line):
+        total += int(m.group(1)) * 60 + float(m.group(2))
+    return total
+
+runs = {}
+broken = []
+for line in open(manifest):
+    (variant, mode, rnd, rc, path, before, after, nb, na, ct, tb, ta, wb, wa) = \
+        line.rstrip("\n").split("\t")
+    text = open(path).read()
+    r = parse_wrk(text)
+    r["round"] = int(rnd)
+    r["wrk_exit"] = int(rc)
+    cpu = cpu_delta(before, after)
+    r["cpu_s"] = {k: round(v, 3) for k, v in cpu.items()}
+    r["cpu_s_per_1k"] = round(cpu["busy"] / r["requests"] * 1000, 5) if r["requests"] else None
+    lab = lab_cpu(tb, ta) + shell_children_s(wa) - shell_children_s(wb)
+    r["lab_cpu_s"] = round(lab, 3)
+    r["lab_cpu_s_per_1k"] = round(lab / r["requests"] * 1000, 5) if r["requests"] else None
+    try:
+        served = [int(y) - int(x) for x, y in zip(nb.split(), na.split())]
+        total = sum(served)
+        r["backend_requests"] = dict(zip(BACKENDS, served))
+        r["canary_share"] = round(served[2] / total, 4) if total else None
+    except ValueError:
+        r["backend_requests"], r["canary_share"] = None, None
+    r["node_conntrack_entries_after"] = int(ct) if ct.strip().isdigit() else None
+    if not r["parsed"] or r["wrk_exit"] != 0:
+        broken.append("%s/%s round %s (wrk exit %s)" % (variant, mode, rnd, rc))
+        r["wrk_output_tail"] = text[-600:]
+    runs.setdefault((variant, mode), []).append(r)
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+rows = []
+for v in VARIANTS:
+    for m in MODES:
+        rr = runs.get((v, m), [])
+        rows.append({
+            "variant": v, "mode": m, "runs_n": len(rr),
+            "rps": round(med([r["rps"] for r in rr]) or 0.0, 2),
+            "p50_ms": med([r["p50_ms"] for r in rr]),
+            "p99_ms": med([r["p99_ms"] for r in rr]),
+            "errors": sum(r["errors"] for r in rr),
+            "socket_errors": {k: sum(r["socket_errors"][k] for r in rr)
+                              for k in ("connect", "read", "write", "timeout")},
+            "non2xx": sum(r["non2xx"] for r in rr),
+            "requests": sum(r["requests"] for r in rr),
+            "cpu_s_per_1k": med([r["cpu_s_per_1k"] for r in rr]),
+            "lab_cpu_s_per_1k": med([r["lab_cpu_s_per_1k"] for r in rr]),
+            "canary_share": med([r["canary_share"] for r in rr]),
+            "runs": rr,
+        })
+by = {(r["variant"], r["mode"]): r for r in rows}
+
+def ratio(a, b):
+    return round(a / b, 4) if a is not None and b else None
+
+for r in rows:
+    r["ratios"] = {}
+    for base in ("direct", "iptables", "haproxy"):
+        b = by[(base, r["mode"])]
+        r["ratios"]["rps_vs_" + base] = ratio(r["rps"], b["rps"])
+        r["ratios"]["p99_vs_" + base] = ratio(r["p99_ms"], b["p99_ms"])
+
+goals = []
+def goal(name, desc, value, op, threshold, holds):
+    goals.append({"name": name, "description": desc, "value": value, "op": op,
+                  "threshold": threshold, "holds": bool(holds) if value is not None else False})
+for m in MODES:
+    c = by[("canaryd", m)]
+    rv = c["ratios"]["rps_vs_direct"]
+    goal("rps_within_3pct_of_direct_" + m, "canaryd rps >= 97%% of direct (%s)" % MODE_LABEL[m],
+         rv, ">=", 0.97, rv is not None and rv >= 0.97)
+    pv = c["ratios"]["p99_vs_direct"]
+    goal("p99_within_3pct_of_direct_" + m, "canaryd p99 <= 103%% of direct (%s)" % MODE_LABEL[m],
+         pv, "<=", 1.03, pv is not None and pv <= 1.03)
+rv = by[("canaryd", "newconn")]["ratios"]["rps_vs_iptables"]
+goal("ahead_of_iptables_newconn", "canaryd rps > iptables rps (new conn/request)", rv, ">", 1.0,
+     rv is not None and rv > 1.0)
+for m in MODES:
+    rv = by[("canaryd", m)]["ratios"]["rps_vs_haproxy"]
+    goal("2x_haproxy_" + m, "canaryd rps >= 2x haproxy (%s)" % MODE_LABEL[m], rv, ">=", 2.0,
+         rv is not None and rv >= 2.0)
+
+idle = cpu_delta(idle_before, idle_after)
+ncpu = os.cpu_count()
+cpu_model = ""
+try:
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu_model = line.split(":", 1)[1].strip()
+            break
+except OSError:
+    pass
+versions = {}
+for tool, cmd in (("wrk", "wrk -v 2>&1 | head -1"), ("nginx", "nginx -v 2>&1"),
+                  ("haproxy", "haproxy -v 2>&1 | head -1"), ("iptables", "iptables --version 2>&1")):
+    versions[tool] = os.popen(cmd).read().strip()
+doc = {
+    "tool": "tools/bench/e2e.sh",
+    "quick": quick == "1",
+    "config": {"wrk": "-t%s -c%s -d%ss --latency" % (threads, conns, duration),
+               "rounds": int(rounds), "split": "90/10 (st1 45, st2 45, cn1 10)",
+               "statistic": "median over rounds; errors and requests summed"},
+    "machine": {"kernel": platform.release(), "cpu": cpu_model, "nproc": ncpu,
+                "loadavg_before": load_before.split()[:3], "loadavg_after": load_after.split()[:3],
+                "busy_cpus_before_idle_sample": round(idle["busy"] / float(idle_sample), 3),
+                "versions": versions},
+    "cpu_note": "cpu_s_per_1k is machine-wide busy CPU (user+nice+system+irq+softirq from "
+                "/proc/stat) during the run, per 1,000 requests: client, node, backends and "
+                "anything else running. lab_cpu_s_per_1k is the CPU of the lab's own processes "
+                "(wrk, nginx, haproxy, canaryd) and ksoftirqd, softirq included where it ran on "
+                "their time. Compare variants, not absolutes.",
+    "elapsed_s": int(elapsed),
+    "rows": rows,
+    "goals": goals,
+    "broken_runs": broken,
+}
+with open(out_path, "w") as f:
+    json.dump(doc, f, indent=2)
+    f.write("\n")
+
+def fx(v, nd=2, suffix=""):
+    return "-" if v is None else ("%.*f%s" % (nd, v, suffix))
+
+print()
+print("End to end, kernel %s, %s, %d CPUs; wrk %s, %s round(s), medians" % (
+    platform.release(), cpu_model or "?", ncpu, doc["config"]["wrk"], rounds))
+print("load average %s before, %s after; %.2f CPUs busy before the runs (nothing of ours running)" % (
+    " ".join(doc["machine"]["loadavg_before"]), " ".join(doc["machine"]["loadavg_after"]),
+    doc["machine"]["busy_cpus_before_idle_sample"]))
+print()
+print("| variant | connections | rps | p50 ms | p99 ms | errors | CPU s/1k req, machine "
+      "| CPU s/1k req, lab | canary share | vs direct: rps, p99 | vs iptables: rps, p99 "
+      "| vs haproxy: rps, p99 |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for r in rows:
+    q = r["ratios"]
+    print("| %s | %s | %.0f | %s | %s | %d | %s | %s | %s | %s | %s | %s |" % (
+        r["variant"], MODE_LABEL[r["mode"]], r["rps"], fx(r["p50_ms"]), fx(r["p99_ms"]), r["errors"],
+        fx(r["cpu_s_per_1k"], 3), fx(r["lab_cpu_s_per_1k"], 3),
+        fx(None if r["canary_share"] is None else 100 * r["canary_share"], 1, "%"),
+        *["%s, %s" % (fx(q["rps_vs_" + b]), fx(q["p99_vs_" + b])) for b in ("direct", "iptables", "haproxy")]))
+print()
+print("| goal | value | holds |")
+print("|---|---:|---|")
+for g in goals:
+    print("| %s | %s (needs %s %s) | %s |" % (g["description"], fx(g["value"], 3),
+          g["op"], g["threshold"],
+          "yes" if g["holds"] else "**no**"))
+print()
+print("errors: wrk socket errors + non-2xx, summed over rounds. CPU: busy CPU seconds per 1,000 requests,")
+print("machine-wide (/proc/stat) and the lab's own processes; see docs/benchmarks.md.")
+print("JSON: %s" % out_path)
+if broken:
+    print("broken runs: %s" % "; ".join(broken), file=sys.stderr)
+    sys.exit(1)
+PY
+exit $?
