@@ -150,8 +150,8 @@ YAML
 
 # lab_agent [canaryd flags...]: start canaryd in the node namespace, wait until ready.
 lab_agent() {
-	local ready_before
-	ready_before=$(grep -c 'msg=ready' "$LAB_DIR/canaryd.log" 2>/dev/null)
+	local ready_before=0
+	[ -f "$LAB_DIR/canaryd.log" ] && ready_before=$(grep -c 'msg=ready' "$LAB_DIR/canaryd.log")
 	# nsenter execs canaryd, so $! is the agent's own PID (kill -9 hits it).
 	nsenter --net=/run/netns/"$(ns node)" "$LAB_BUILD/canaryd" --bpffs "$LAB_BPFFS" \
 		--interfaces 'to-*' \
@@ -160,7 +160,7 @@ lab_agent() {
 	echo $! >"$LAB_DIR/canaryd.pid"
 	local i
 	for i in $(seq 1 100); do
-		[ "$(grep -c 'msg=ready' "$LAB_DIR/canaryd.log")" -gt "${ready_before:-0}" ] && return 0
+		[ "$(grep -sc 'msg=ready' "$LAB_DIR/canaryd.log")" -gt "$ready_before" ] && return 0
 		kill -0 "$(cat "$LAB_DIR/canaryd.pid")" 2>/dev/null || break
 		sleep 0.05
 	done
@@ -174,8 +174,10 @@ lab_status() { canaryctl -o json status "$1" | jget "$2"; }
 # lab_wait NAME EXPR SECONDS: wait until the Python expression over the rollout
 # (bound to d) is true; fails after SECONDS.
 lab_wait() {
-	local name=$1 expr=$2 secs=$3 i
-	for i in $(seq 1 $((secs * 20))); do
+	local name=$1 expr=$2 secs=$3 deadline
+	# A deadline, not a count of polls: on a loaded machine each poll is slow.
+	deadline=$(($(date +%s%N) + secs * 1000000000))
+	while [ "$(date +%s%N)" -lt "$deadline" ]; do
 		[ "$(canaryctl -o json status "$name" 2>/dev/null | jget "bool($expr)" 2>/dev/null)" = True ] &&
 			return 0
 		sleep 0.05

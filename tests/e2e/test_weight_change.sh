@@ -8,9 +8,9 @@ source "$(dirname "$0")/lib.sh"
 
 lab_standard 10
 
-lab_load_bg "$LAB_DIR/newconn.out" --mode newconn --connections 4 --duration-s 15 --snapshot-on-usr1
+lab_load_bg "$LAB_DIR/newconn.out" --mode newconn --connections 4 --duration-s 25 --snapshot-on-usr1
 newconn=$LAB_LOAD_PID
-lab_load_bg "$LAB_DIR/keepalive.out" --mode keepalive --connections 8 --duration-s 15
+lab_load_bg "$LAB_DIR/keepalive.out" --mode keepalive --connections 8 --duration-s 25
 keepalive=$LAB_LOAD_PID
 for w in 50 90; do
 	sleep 1

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# A canary that turns 150 ms slower during its 10% step, still answering
+# 200, is aborted by compareLatency (maxIncrease 0.5): the canary is slower
+# than 1.5x stable. The absolute gates (errorRate, latencyP99 max 250 ms)
+# cannot catch it; the comparison must. Prints the detection time.
+#
+# Bound: after the change every canary sample is ~150 ms against a stable
+# well under 1 ms, so each slow sample adds the most a rank test can get
+# (P(canary > 1.5 x stable) = 1). With ~50 canary samples/s and few clean
+# samples before the change (it is made as soon as the canary has
+# minRequests of them), the mixture statistic needs about 1 s of slow
+# samples to pass log(1/0.005) = 5.3 (analysis.md: +100 ms at 200 canary/s is
+# caught within 1 s in all simulated runs); the first slow answers arrive
+# 100 ms (labsrv's control poll) + 150 ms later, and failureLimit 1 adds one
+# tick. 4 s leaves room for dilution by the clean samples and a busy machine.
+set -u
+source "$(dirname "$0")/lib.sh"
+
+BOUND_MS=4000
+STEPS="[{setWeight: 10}, {pause: {duration: 60s}}, {setWeight: 50}, {pause: {duration: 60s}},
+          {setWeight: 100}]"
+ANALYSIS="{interval: 1s, minRequests: 20, failureLimit: 1, confidence: 0.99,
+            metrics: [{name: errorRate, max: 0.02}, {name: latencyP99, max: 250ms},
+                      {name: compareErrorRate}, {name: compareLatency, maxIncrease: 0.5}]}"
+
+lab_require_root
+trap lab_down EXIT
+lab_up
+for b in "${LAB_BACKENDS[@]}"; do lab_backend "$b"; done
+lab_wait_backends
+# Warm every backend up first (direct, not through the VIP): a cold labsrv's
+# first answers are slow, and at 10% the canary's first samples would be
+# judged against a stable whose own cold start is diluted 9 times more.
+for b in "${LAB_BACKENDS[@]}"; do
+	in_ns cl "$LAB_BUILD/labload" --target "$(backend_addr "$b"):$LAB_BACKEND_PORT" --mode newconn \
+		--connections 2 --requests 300 --duration-s 3 >/dev/null
+done
+lab_rollout web "$LAB_VIP" "$STEPS" "$ANALYSIS"
+lab_agent
+
+# 16 workers, so the slow canary answers do not hold the offered rate down.
+lab_load_bg "$LAB_DIR/load.out" --mode newconn --connections 16 --rate 500 --duration-s 30 \
+	--timeout-ms 3000
+load=$LAB_LOAD_PID
+check "the canary is at 10% with minRequests samples" \
+	lab_wait web "d['weight'] == 10 and d['step'] <= 1 and d['canary']['requests_total'] >= 20" 10
+before=$(canaryctl -o json status web)
+echo "# before: step $(jget 'd["step"]' <<<"$before"), canary p99 $(jget 'd["canary"]["latency_p99_ms"]' <<<"$before") ms, stable p99 $(jget 'd["stable"]["latency_p99_ms"]' <<<"$before") ms, $(jget 'd["canary"]["requests_total"]' <<<"$before") canary requests"
+
+slow_ms=$(date +%s%3N)
+lab_backend_set cn1 latency_ms=150
+check "the slow canary is aborted automatically (phase Degraded)" \
+	lab_wait web "d['phase'] == 'Degraded'" 10
+seen_ms=$(date +%s%3N)
+kill -TERM "$load"
+wait "$load"
+
+ts_ms() { sed -n 's/^ts=\([^ ]*\) .*/\1/p' | head -1 | xargs -r -I{} date -d {} +%s%3N; }
+abort_line=$(grep 'msg=aborted' "$LAB_DIR/canaryd.log" | head -1)
+abort_ms=$(ts_ms <<<"$abort_line")
+detect_ms=$((abort_ms - slow_ms))
+echo "# ${abort_line}"
+grep 'msg=verdict' "$LAB_DIR/canaryd.log" | sed 's/^/# /'
+echo "# canary turned 150 ms slower; aborted (weight 0) ${detect_ms} ms later (seen through the API after $((seen_ms - slow_ms)) ms)"
+check "aborted within $BOUND_MS ms of the slowdown (${detect_ms} ms)" expect "0 < $detect_ms < $BOUND_MS"
+check "aborted during the 10% step" expect "'step=0 ' in '''$abort_line''' or 'step=1 ' in '''$abort_line'''"
+
+final=$(canaryctl -o json status web)
+metrics=$(jget 'sorted(v["metric"] for v in d["abort_verdicts"])' <<<"$final")
+echo "# abort verdicts: $metrics"
+jget '"\n".join("# %s: %s" % (v["metric"], v["detail"]) for v in d["abort_verdicts"])' <<<"$final"
+check "compareLatency is what failed (and no error metric)" \
+	expect "'compareLatency' in $metrics and 'errorRate' not in $metrics and 'compareErrorRate' not in $metrics"
+check "weight 0 in the API and the kernel" \
+	expect "$(jget 'd["weight"]' <<<"$final") == 0 and $(canaryctl -o json maps | jget '[s["weight"] for s in d["services"]] == [0]')"
+echo "# load: $(cat "$LAB_DIR/load.out")"
+failed_expr='d["requests"] - d["ok"] + sum(v for k, v in d["status"].items() if k[0] == "5")'
+check "slow, not failed: zero failed client requests" expect "$(jget "$failed_expr" <"$LAB_DIR/load.out") == 0"
+lab_finish
