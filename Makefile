@@ -83,14 +83,17 @@ $(BUILD)/lab%: tools/lab/lab%.c
 
 include tests/tests.mk
 include tools/bench/bench.mk
+include tools/bench/scale.mk
 include deploy/install.mk
 include tests/fuzz/fuzz.mk
 
 # Benchmarks print figures and ratios; they never pass or fail on speed.
-bench: all $(BUILD)/pktcost
+bench: all $(BUILD)/pktcost $(BUILD)/scale
 	@mkdir -p $(BUILD)/bench
 	$(BUILD)/pktcost --json $(BUILD)/bench/pktcost.json
 	tools/bench/e2e.sh --json $(BUILD)/bench/e2e.json
+	tools/bench/rollback.sh --json $(BUILD)/bench/rollback.json
+	tools/bench/scale.sh --json $(BUILD)/bench/scale.json
 
 bench-e2e: all
 	@mkdir -p $(BUILD)/bench

@@ -36,7 +36,7 @@ $(TEST_BUILD)/unit/%: tests/unit/%.c $(SAN_OBJS)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(TEST_LIBS) -lm
 
 # The BPF suite drives the real programs through BPF_PROG_TEST_RUN.
-$(TEST_BUILD)/test_bpf: tests/bpf/test_datapath.c tests/bpf/pkt.h $(SKEL)
+$(TEST_BUILD)/test_bpf: tests/bpf/test_datapath.c tests/bpf/fixture.h tests/bpf/pkt.h $(SKEL)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $< $(TEST_LIBS)
 

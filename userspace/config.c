@@ -33,7 +33,7 @@
 #define API_VERSION	  "canaryd.io/v1alpha1"
 #define KIND		  "Rollout"
 #define MAX_FILE_SIZE	  ((size_t)1024 * 1024)
-#define MAX_ROLLOUTS	  256
+#define MAX_ROLLOUTS	  CANARY_MAX_SERVICES /* one service each in the maps */
 #define MAX_DEPTH	  16
 #define MAX_NODES	  8192 /* per document; a rollout with every list full needs under 1000 */
 #define MAX_FILES	  1024 /* per directory */

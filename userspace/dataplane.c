@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "canary.skel.h"
+#include "canary_reasons.h"
 #include "dataplane.h"
 #include "log.h"
 
@@ -30,23 +31,6 @@ static const char *const map_names[DP_MAP_COUNT] = {
 	[DP_MAP_REASONS] = "reasons_v1",
 };
 
-static const char *const reason_names[CANARY_R_COUNT] = {
-	[CANARY_R_NOT_IPV4] = "not_ipv4",
-	[CANARY_R_MALFORMED] = "malformed",
-	[CANARY_R_FRAGMENT] = "fragment",
-	[CANARY_R_NOT_TCP_UDP] = "not_tcp_udp",
-	[CANARY_R_NO_SERVICE] = "no_service",
-	[CANARY_R_NO_BACKEND] = "no_backend",
-	[CANARY_R_CT_MISS_NON_SYN] = "ct_miss_non_syn",
-	[CANARY_R_CT_FULL] = "ct_full",
-	[CANARY_R_NEW_FLOW] = "new_flow",
-	[CANARY_R_FORWARD] = "forward",
-	[CANARY_R_REPLY] = "reply",
-	[CANARY_R_OPAQUE] = "opaque",
-	[CANARY_R_RESET_STEERED] = "reset_steered",
-	[CANARY_R_REPLY_NO_FORWARD] = "reply_no_forward",
-};
-
 /* Per-CPU values are laid out at 8-byte strides. */
 #define PERCPU_STRIDE(size) (((size) + 7) & ~(size_t)7)
 
@@ -57,7 +41,9 @@ const char *dp_map_name(enum dp_map map)
 
 const char *dp_reason_name(enum canary_reason reason)
 {
-	return reason < CANARY_R_COUNT && reason_names[reason] ? reason_names[reason] : "?";
+	return reason < CANARY_R_COUNT && canary_reason_names[reason] ?
+		       canary_reason_names[reason] :
+		       "?";
 }
 
 int dp_map_fd(const struct canary_dp *dp, enum dp_map map)

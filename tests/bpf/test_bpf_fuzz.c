@@ -57,7 +57,6 @@
  * Output: TAP lines; exit 1 on any failure. Without root: "skipped: needs
  * root/CAP_BPF" (a failure when CI=true).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -80,10 +79,10 @@
 #include "canary_consts.h"
 #include "canary_structs.h"
 #include "canary.skel.h"
+#include "fixture.h"
 #include "pkt.h"
 
 #define PIN_TEMPLATE	"/sys/fs/bpf/canary-fuzz-XXXXXX"
-#define SKIP_MSG	"skipped: needs root/CAP_BPF"
 #define DEFAULT_PACKETS 3000000UL
 #define DEFAULT_SECONDS 75.0
 #define MIN_PACKETS	1000000UL /* run at least this many, whatever the time */
@@ -92,28 +91,6 @@
 #define MAX_SAVED	10 /* failing frames written to --save-dir */
 #define POOL_SIZE	4096
 #define CT_CLEAR_AT	40000 /* flows created before conntrack is emptied */
-
-static const char *const pinned_maps[] = {
-	"services_v1", "conntrack_v1", "overrides_v1", "metrics_v1", "reasons_v1",
-};
-#define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
-
-static const char *const reason_names[CANARY_R_COUNT] = {
-	[CANARY_R_NOT_IPV4] = "not_ipv4",
-	[CANARY_R_MALFORMED] = "malformed",
-	[CANARY_R_FRAGMENT] = "fragment",
-	[CANARY_R_NOT_TCP_UDP] = "not_tcp_udp",
-	[CANARY_R_NO_SERVICE] = "no_service",
-	[CANARY_R_NO_BACKEND] = "no_backend",
-	[CANARY_R_CT_MISS_NON_SYN] = "ct_miss_non_syn",
-	[CANARY_R_CT_FULL] = "ct_full",
-	[CANARY_R_NEW_FLOW] = "new_flow",
-	[CANARY_R_FORWARD] = "forward",
-	[CANARY_R_REPLY] = "reply",
-	[CANARY_R_OPAQUE] = "opaque",
-	[CANARY_R_RESET_STEERED] = "reset_steered",
-	[CANARY_R_REPLY_NO_FORWARD] = "reply_no_forward",
-};
 
 /* ------------------------------------------------------------------------ */
 /* Services: a TCP HTTP one and a UDP one. Addresses and ports network order. */
@@ -198,107 +175,23 @@ static int be_version(const struct svc_def *d, __be32 addr, __be16 port)
 /* ------------------------------------------------------------------------ */
 /* The loaded skeleton, in a private pin directory removed on any exit. */
 
-static struct {
-	struct canary *skel;
-	char pin_dir[sizeof(PIN_TEMPLATE)];
-	char pin_path[N_PINNED][sizeof(PIN_TEMPLATE) + 32];
-	volatile sig_atomic_t have_dir;
-	int svc_fd, ct_fd, ovr_fd, metrics_fd, reasons_fd;
-	int ncpus;
-	void *pcpu;
-} fx;
+static struct canary_fixture fx;
 
 enum prog { P_TC_IN, P_XDP_IN, P_TC_EG, P_COUNT };
 static const char *const prog_names[P_COUNT] = { "tc_ingress", "xdp_ingress", "tc_egress" };
-static int prog_fd[P_COUNT];
+static const int *const prog_fd[P_COUNT] = { &fx.tc_in_fd, &fx.xdp_fd, &fx.tc_eg_fd };
 
-static void unpin_all(void)
+/* For atexit(), which passes no argument. */
+static void unload(void)
 {
-	if (!fx.have_dir)
-		return;
-	for (size_t i = 0; i < N_PINNED; i++)
-		unlink(fx.pin_path[i]);
-	rmdir(fx.pin_dir);
-}
-
-static void unpin_dir(void)
-{
-	char path[sizeof(fx.pin_path[0]) + 256];
-	struct dirent *de;
-	DIR *d;
-
-	if (!fx.have_dir)
-		return;
-	d = opendir(fx.pin_dir);
-	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", fx.pin_dir, de->d_name);
-		unlink(path);
-	}
-	if (d)
-		closedir(d);
-	unpin_all();
-	fx.have_dir = 0;
-}
-
-static void fixture_unload(void)
-{
-	canary__destroy(fx.skel);
-	fx.skel = NULL;
-	unpin_dir();
-	free(fx.pcpu);
-	fx.pcpu = NULL;
-}
-
-/* Async-signal-safe: unlink and rmdir of paths computed at load time. */
-static void on_signal(int sig)
-{
-	unpin_all();
-	signal(sig, SIG_DFL);
-	raise(sig);
+	fixture_unload(&fx);
 }
 
 static void install_cleanup(void)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGABRT, SIGSEGV };
 
-	atexit(fixture_unload);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		signal(sigs[i], on_signal);
-}
-
-static int fixture_load(void)
-{
-	struct bpf_object_open_opts opts = { .sz = sizeof(opts), .pin_root_path = fx.pin_dir };
-	int err;
-
-	strcpy(fx.pin_dir, PIN_TEMPLATE);
-	if (!mkdtemp(fx.pin_dir))
-		return -errno;
-	for (size_t i = 0; i < N_PINNED; i++)
-		snprintf(fx.pin_path[i], sizeof(fx.pin_path[i]), "%s/%s", fx.pin_dir,
-			 pinned_maps[i]);
-	fx.have_dir = 1;
-	fx.skel = canary__open_opts(&opts);
-	if (!fx.skel)
-		return -errno;
-	err = canary__load(fx.skel);
-	if (err)
-		return err < 0 ? err : -err;
-	fx.svc_fd = bpf_map__fd(fx.skel->maps.services_v1);
-	fx.ct_fd = bpf_map__fd(fx.skel->maps.conntrack_v1);
-	fx.ovr_fd = bpf_map__fd(fx.skel->maps.overrides_v1);
-	fx.metrics_fd = bpf_map__fd(fx.skel->maps.metrics_v1);
-	fx.reasons_fd = bpf_map__fd(fx.skel->maps.reasons_v1);
-	prog_fd[P_TC_IN] = bpf_program__fd(fx.skel->progs.canary_tc_ingress);
-	prog_fd[P_XDP_IN] = bpf_program__fd(fx.skel->progs.canary_xdp_ingress);
-	prog_fd[P_TC_EG] = bpf_program__fd(fx.skel->progs.canary_tc_egress);
-	fx.ncpus = libbpf_num_possible_cpus();
-	if (fx.ncpus <= 0)
-		return -EINVAL;
-	fx.pcpu = calloc((size_t)fx.ncpus, sizeof(struct canary_metrics));
-	return fx.pcpu ? 0 : -ENOMEM;
+	fixture_cleanup_on_exit(&fx, unload, sigs, sizeof(sigs) / sizeof(sigs[0]));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -420,19 +313,6 @@ static void rnd_bytes(__u8 *p, size_t n)
 /* ------------------------------------------------------------------------ */
 /* Maps. */
 
-static int pcpu_sum(int fd, __u32 key, __u64 *out, size_t n)
-{
-	const __u64 *v = fx.pcpu;
-
-	if (bpf_map_lookup_elem(fd, &key, fx.pcpu))
-		return -errno;
-	memset(out, 0, n * sizeof(*out));
-	for (int cpu = 0; cpu < fx.ncpus; cpu++)
-		for (size_t i = 0; i < n; i++)
-			out[i] += v[(size_t)cpu * n + i];
-	return 0;
-}
-
 static int svc_write(const struct svc_def *d, __u32 generation)
 {
 	struct canary_service s;
@@ -476,23 +356,6 @@ static int configure(void)
 static bool ct_get(const struct canary_ct_key *k, struct canary_ct_entry *e)
 {
 	return bpf_map_lookup_elem(fx.ct_fd, k, e) == 0;
-}
-
-/* Empty conntrack: collect the keys (get_next_key from the last is cheap), delete. */
-static void ct_clear(void)
-{
-	static struct canary_ct_key keys[CANARY_CT_MAX_ENTRIES];
-	const void *prev = NULL;
-	__u32 n = 0, count;
-
-	while (n < CANARY_CT_MAX_ENTRIES && !bpf_map_get_next_key(fx.ct_fd, prev, &keys[n])) {
-		prev = &keys[n];
-		n++;
-	}
-	count = n;
-	if (n && bpf_map_delete_batch(fx.ct_fd, keys, &count, NULL))
-		for (__u32 i = 0; i < n; i++)
-			bpf_map_delete_elem(fx.ct_fd, &keys[i]);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1073,19 +936,12 @@ static bool kernel_may_refuse(enum prog p, const struct frame *in)
 
 static int run_prog(enum prog p, const struct frame *in, struct frame *out, __u32 *ret)
 {
-	struct bpf_test_run_opts o = {
-		.sz = sizeof(o),
-		.data_in = in->b,
-		.data_size_in = in->len,
-		.data_out = out->b,
-		.data_size_out = sizeof(out->b),
-		.repeat = 1,
-	};
-	int err = bpf_prog_test_run_opts(prog_fd[p], &o);
+	struct fixture_run r;
+	int err = fixture_test_run(*prog_fd[p], in->b, in->len, out->b, sizeof(out->b), 1, &r);
 
-	out->len = o.data_size_out;
-	*ret = o.retval;
-	return err ? -errno : 0;
+	out->len = r.out_len;
+	*ret = r.retval;
+	return err;
 }
 
 /* Folded ones'-complement sum of the IPv4 header (0xffff when it verifies). */
@@ -1251,7 +1107,7 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 	}
 	if (reason != M_OK) {
 		want.reasons[reason]++;
-		check_untouched(idx, p, in, &out, ret, pass, reason_names[reason]);
+		check_untouched(idx, p, in, &out, ret, pass, canary_reason_names[reason]);
 		return;
 	}
 	if (have_pre && (pre.flags & CANARY_CT_F_REVERSE)) {
@@ -1392,7 +1248,7 @@ static void egress_one(unsigned long idx, const struct frame *in)
 	}
 	if (!have_rev) {
 		check_untouched(idx, p, in, &out, ret, TC_ACT_OK,
-				reason != M_OK ? reason_names[reason] : "no reverse entry");
+				reason != M_OK ? canary_reason_names[reason] : "no reverse entry");
 		return;
 	}
 	st.egress_reverse_hits++;
@@ -1442,12 +1298,12 @@ static void check_counters(bool final)
 
 	st.checks++;
 	for (int r = 0; r < CANARY_R_COUNT; r++) {
-		if (pcpu_sum(fx.reasons_fd, (__u32)r, &actual_reasons[r], 1)) {
+		if (fixture_pcpu_sum(&fx, fx.reasons_fd, (__u32)r, &actual_reasons[r], 1)) {
 			fail_counter("cannot read reasons_v1[%d]", r);
 			return;
 		}
 		if (actual_reasons[r] != want.reasons[r]) {
-			fail_counter("reason %s: counted %llu, model %llu", reason_names[r],
+			fail_counter("reason %s: counted %llu, model %llu", canary_reason_names[r],
 				     (unsigned long long)actual_reasons[r],
 				     (unsigned long long)want.reasons[r]);
 			ok = false;
@@ -1478,8 +1334,8 @@ static void check_counters(bool final)
 			__u64 resp = 0;
 			int i = (int)id - 1;
 
-			if (pcpu_sum(fx.metrics_fd, id * CANARY_V_COUNT + (__u32)v, (__u64 *)&mt,
-				     sizeof(mt) / sizeof(__u64))) {
+			if (fixture_pcpu_sum(&fx, fx.metrics_fd, id * CANARY_V_COUNT + (__u32)v,
+					     (__u64 *)&mt, sizeof(mt) / sizeof(__u64))) {
 				fail_counter("cannot read metrics_v1");
 				return;
 			}
@@ -1568,7 +1424,7 @@ static void agent_actions(unsigned long i)
 	}
 	/* Keep conntrack far from full: LRU eviction would make the model guess. */
 	if (st.created_since_clear >= CT_CLEAR_AT) {
-		ct_clear();
+		fixture_ct_clear(&fx);
 		pool_n = pool_next = 0;
 		st.created_since_clear = 0;
 		st.ct_clears++;
@@ -1618,18 +1474,6 @@ static void one_packet(unsigned long i)
 
 /* ------------------------------------------------------------------------ */
 
-static int skip_run(const char *why)
-{
-	const char *ci = getenv("CI");
-
-	if (ci && !strcmp(ci, "true")) {
-		printf("not ok - bpf_fuzz: cannot run: %s (CI=true)\n", why);
-		return 1;
-	}
-	printf("%s\n", SKIP_MSG);
-	return 0;
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -1644,6 +1488,7 @@ int main(int argc, char **argv)
 	double max_seconds = DEFAULT_SECONDS;
 	bool have_seed = false;
 	double t0, t;
+	char why[128];
 	int err;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1673,17 +1518,9 @@ int main(int argc, char **argv)
 	}
 	rng_state = seed ? seed : 1;
 
-	if (geteuid() != 0)
-		return skip_run("not running as root");
-	install_cleanup();
-	err = fixture_load();
-	if (err == -EPERM) {
-		char why[128];
-
-		fixture_unload();
-		snprintf(why, sizeof(why), "loading the skeleton: %s", strerror(-err));
-		return skip_run(why);
-	}
+	err = fixture_start(&fx, PIN_TEMPLATE, install_cleanup, why, sizeof(why));
+	if (err == FIXTURE_SKIP)
+		return fixture_skip(stdout, "not ok - bpf_fuzz: cannot run: %s (CI=true)\n", why);
 	if (err || (err = configure())) {
 		printf("not ok - bpf_fuzz: load the skeleton and configure 2 services: %s\n",
 		       strerror(-err));
@@ -1726,7 +1563,7 @@ int main(int argc, char **argv)
 	       st.weight_changes, st.resets_marked, st.ct_clears, st.checks);
 	printf("# reasons:");
 	for (int r = 0; r < CANARY_R_COUNT; r++)
-		printf(" %s=%llu", reason_names[r], (unsigned long long)actual_reasons[r]);
+		printf(" %s=%llu", canary_reason_names[r], (unsigned long long)actual_reasons[r]);
 	printf("\n");
 
 	{

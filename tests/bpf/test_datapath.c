@@ -6,7 +6,6 @@
  * maps. Every ingress test runs twice, once per ingress program, with the
  * same expectations: the XDP program must behave exactly like tc ingress.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -31,19 +30,13 @@
 #include "canary_hist.h"
 #include "canary_structs.h"
 #include "canary.skel.h"
+#include "fixture.h"
 #include "pkt.h"
 
 #define PIN_TEMPLATE "/sys/fs/bpf/canary-test-XXXXXX"
-#define SKIP_MSG     "skipped: needs root/CAP_BPF"
 
 /* Metrics slots of these service ids are zeroed before every test. */
 #define N_TEST_SVC 8
-
-/* Every map the object pins; removed by name, also from a signal handler. */
-static const char *const pinned_maps[] = {
-	"services_v1", "conntrack_v1", "overrides_v1", "metrics_v1", "reasons_v1",
-};
-#define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
 
 /* ------------------------------------------------------------------------ */
 /* Services under test. Addresses and ports in network order, as in the maps. */
@@ -133,18 +126,7 @@ static const struct svc_def empty_def = {
 /* ------------------------------------------------------------------------ */
 /* The loaded skeleton, shared by all tests. */
 
-struct fixture {
-	struct canary *skel;
-	char pin_dir[sizeof(PIN_TEMPLATE)];
-	char pin_path[N_PINNED][sizeof(PIN_TEMPLATE) + 32];
-	bool have_dir;
-	int svc_fd, ct_fd, ovr_fd, metrics_fd, reasons_fd;
-	int tc_in_fd, tc_eg_fd, xdp_fd;
-	int ncpus;
-	void *pcpu; /* one per-CPU value of the largest map, read or zeroed */
-};
-
-static struct fixture fx;
+static struct canary_fixture fx;
 
 /* An ingress program and the verdict that means "let it through". */
 struct path {
@@ -156,97 +138,10 @@ struct path {
 static struct path tc_path = { "tc", &fx.tc_in_fd, TC_ACT_OK };
 static struct path xdp_path = { "xdp", &fx.xdp_fd, XDP_PASS };
 
-/* Async-signal-safe: unlink and rmdir of paths computed at load time. */
-static void unpin_all(void)
+/* For atexit(), which passes no argument. */
+static void unload(void)
 {
-	size_t i;
-
-	if (!fx.have_dir)
-		return;
-	for (i = 0; i < N_PINNED; i++)
-		unlink(fx.pin_path[i]);
-	rmdir(fx.pin_dir);
-}
-
-/* Also removes pins nobody expected, so the directory can always go. */
-static void unpin_dir(void)
-{
-	char path[sizeof(fx.pin_path[0]) + 256];
-	struct dirent *de;
-	DIR *d;
-
-	if (!fx.have_dir)
-		return;
-	d = opendir(fx.pin_dir);
-	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", fx.pin_dir, de->d_name);
-		unlink(path);
-	}
-	if (d)
-		closedir(d);
-	unpin_all();
-	fx.have_dir = false;
-}
-
-static void fixture_unload(void)
-{
-	canary__destroy(fx.skel);
-	fx.skel = NULL;
-	unpin_dir();
-	free(fx.pcpu);
-	fx.pcpu = NULL;
-}
-
-static void on_signal(int sig)
-{
-	unpin_all();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void fixture_fds(void)
-{
-	fx.svc_fd = bpf_map__fd(fx.skel->maps.services_v1);
-	fx.ct_fd = bpf_map__fd(fx.skel->maps.conntrack_v1);
-	fx.ovr_fd = bpf_map__fd(fx.skel->maps.overrides_v1);
-	fx.metrics_fd = bpf_map__fd(fx.skel->maps.metrics_v1);
-	fx.reasons_fd = bpf_map__fd(fx.skel->maps.reasons_v1);
-	fx.tc_in_fd = bpf_program__fd(fx.skel->progs.canary_tc_ingress);
-	fx.tc_eg_fd = bpf_program__fd(fx.skel->progs.canary_tc_egress);
-	fx.xdp_fd = bpf_program__fd(fx.skel->progs.canary_xdp_ingress);
-}
-
-/* Open and load with the maps pinned in a fresh directory. Returns -errno. */
-static int fixture_load(void)
-{
-	struct bpf_object_open_opts opts = {
-		.sz = sizeof(opts),
-		.pin_root_path = fx.pin_dir,
-	};
-	size_t i;
-	int err;
-
-	strcpy(fx.pin_dir, PIN_TEMPLATE);
-	if (!mkdtemp(fx.pin_dir))
-		return -errno;
-	fx.have_dir = true;
-	for (i = 0; i < N_PINNED; i++)
-		snprintf(fx.pin_path[i], sizeof(fx.pin_path[i]), "%s/%s", fx.pin_dir,
-			 pinned_maps[i]);
-	fx.skel = canary__open_opts(&opts);
-	if (!fx.skel)
-		return -errno;
-	err = canary__load(fx.skel);
-	if (err)
-		return err < 0 ? err : -err;
-	fixture_fds();
-	fx.ncpus = libbpf_num_possible_cpus();
-	if (fx.ncpus <= 0)
-		return -EINVAL;
-	fx.pcpu = calloc((size_t)fx.ncpus, sizeof(struct canary_metrics));
-	return fx.pcpu ? 0 : -ENOMEM;
+	fixture_unload(&fx);
 }
 
 static int group_setup(void **state)
@@ -258,28 +153,17 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	fixture_unload();
+	unload();
 	return 0;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Maps. */
 
-_Static_assert(sizeof(struct canary_metrics) % 8 == 0, "per-CPU stride is the struct size");
-
 /* Sum a per-CPU value of n u64 counters over all possible CPUs. */
 static void pcpu_sum(int fd, __u32 key, __u64 *out, size_t n)
 {
-	const __u64 *v = fx.pcpu;
-	size_t stride = (n * sizeof(__u64) + 7) / 8;
-	int cpu;
-	size_t i;
-
-	assert_int_equal(bpf_map_lookup_elem(fd, &key, fx.pcpu), 0);
-	memset(out, 0, n * sizeof(*out));
-	for (cpu = 0; cpu < fx.ncpus; cpu++)
-		for (i = 0; i < n; i++)
-			out[i] += v[(size_t)cpu * stride + i];
+	assert_int_equal(fixture_pcpu_sum(&fx, fd, key, out, n), 0);
 }
 
 static void pcpu_zero(int fd, __u32 key, size_t value_size)
@@ -339,36 +223,16 @@ static void metrics_zero(__u32 svc_id)
 			  sizeof(struct canary_metrics));
 }
 
-/* Collect up to max keys of a hash map; get_next_key from the last one is linear. */
-static size_t map_keys(int fd, void *keys, size_t key_size, size_t max)
-{
-	char *k = keys;
-	const void *prev = NULL;
-	size_t n = 0;
-
-	while (n < max && !bpf_map_get_next_key(fd, prev, k + n * key_size)) {
-		prev = k + n * key_size;
-		n++;
-	}
-	return n;
-}
-
 static size_t ct_count(void)
 {
 	static struct canary_ct_key keys[CANARY_CT_MAX_ENTRIES];
 
-	return map_keys(fx.ct_fd, keys, sizeof(keys[0]), CANARY_CT_MAX_ENTRIES);
+	return fixture_map_keys(fx.ct_fd, keys, sizeof(keys[0]), CANARY_CT_MAX_ENTRIES);
 }
 
 static void ct_clear(void)
 {
-	static struct canary_ct_key keys[CANARY_CT_MAX_ENTRIES];
-	size_t n = map_keys(fx.ct_fd, keys, sizeof(keys[0]), CANARY_CT_MAX_ENTRIES);
-	__u32 count = (__u32)n;
-
-	if (n && bpf_map_delete_batch(fx.ct_fd, keys, &count, NULL))
-		for (size_t i = 0; i < n; i++)
-			bpf_map_delete_elem(fx.ct_fd, &keys[i]);
+	fixture_ct_clear(&fx);
 	assert_int_equal(ct_count(), 0);
 }
 
@@ -539,18 +403,11 @@ struct xfer {
  */
 static int prog_try(int fd, struct xfer *x, __u32 repeat)
 {
-	struct bpf_test_run_opts o = {
-		.sz = sizeof(o),
-		.data_in = x->in,
-		.data_size_in = x->in_len,
-		.data_out = x->out,
-		.data_size_out = sizeof(x->out),
-		.repeat = repeat,
-	};
-	int err = bpf_prog_test_run_opts(fd, &o);
+	struct fixture_run r;
+	int err = fixture_test_run(fd, x->in, x->in_len, x->out, sizeof(x->out), repeat, &r);
 
-	x->out_len = o.data_size_out;
-	x->ret = (int)o.retval;
+	x->out_len = r.out_len;
+	x->ret = (int)r.retval;
 	return err;
 }
 
@@ -2119,7 +1976,7 @@ static void snapshot_maps(struct snapshot *s)
 			s->m[id][v].latency_sum_us = 0;
 			memset(s->m[id][v].latency_hist, 0, sizeof(s->m[id][v].latency_hist));
 		}
-	s->n_ct = map_keys(fx.ct_fd, keys, sizeof(keys[0]), MAX_CT);
+	s->n_ct = fixture_map_keys(fx.ct_fd, keys, sizeof(keys[0]), MAX_CT);
 	assert_true(s->n_ct < MAX_CT);
 	for (i = 0; i < s->n_ct; i++) {
 		s->ct[i].k = keys[i];
@@ -2201,26 +2058,11 @@ static void test_tc_xdp_identical(void **state)
 #define ONCE(fn) { #fn, fn, reset_maps, NULL, NULL }
 /* clang-format on */
 
-static int skip_run(const char *why)
-{
-	const char *ci = getenv("CI");
-
-	if (ci && !strcmp(ci, "true")) {
-		fprintf(stderr, "bpf tests cannot run: %s\n", why);
-		return 1;
-	}
-	printf("%s\n", SKIP_MSG);
-	return 0;
-}
-
 static void install_cleanup(void)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-	size_t i;
 
-	atexit(fixture_unload);
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		signal(sigs[i], on_signal);
+	fixture_cleanup_on_exit(&fx, unload, sigs, sizeof(sigs) / sizeof(sigs[0]));
 }
 
 int main(void)
@@ -2258,19 +2100,12 @@ int main(void)
 		BOTH(test_http_status_classes),
 		ONCE(test_tc_xdp_identical),
 	};
+	char why[128];
 	int err;
 
-	if (geteuid() != 0)
-		return skip_run("not running as root");
-	install_cleanup();
-	err = fixture_load();
-	if (err == -EPERM) {
-		char why[128];
-
-		fixture_unload();
-		snprintf(why, sizeof(why), "loading the skeleton: %s", strerror(-err));
-		return skip_run(why);
-	}
+	err = fixture_start(&fx, PIN_TEMPLATE, install_cleanup, why, sizeof(why));
+	if (err == FIXTURE_SKIP)
+		return fixture_skip(stderr, "bpf tests cannot run: %s\n", why);
 	if (err) {
 		fprintf(stderr, "cannot load the skeleton: %s\n", strerror(-err));
 		return 1;

@@ -38,7 +38,7 @@ $(FUZZ_BUILD)/fuzz_api: tests/fuzz/fuzz_api.c $(FUZZ_API_OBJS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LDLIBS)
 
 # The packet fuzzer drives the real skeleton, like tests/bpf/test_datapath.c.
-$(FUZZ_BUILD)/test_bpf_fuzz: tests/bpf/test_bpf_fuzz.c tests/bpf/pkt.h $(SKEL)
+$(FUZZ_BUILD)/test_bpf_fuzz: tests/bpf/test_bpf_fuzz.c tests/bpf/fixture.h tests/bpf/pkt.h $(SKEL)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -lbpf -lelf -lz
 

@@ -931,20 +931,20 @@ static void test_err_values(void **state)
 /* Bounds: rollouts per load, nesting, and every list. */
 static void test_err_bounds(void **state)
 {
-	size_t cap = (size_t)300 * 512, i;
+	size_t cap = (size_t)1100 * 512, i;
 	char *yaml = malloc(cap), *p = yaml;
 
 	(void)state;
 	assert_non_null(yaml);
-	/* 257 rollouts of 10 lines each: the 257th document starts at line 2561. */
-	for (i = 0; i < 257; i++)
+	/* 1025 rollouts of 10 lines each: the 1025th document starts at line 10241. */
+	for (i = 0; i < CANARY_MAX_SERVICES + 1; i++)
 		p += sprintf(
 			p,
 			"---\n" HEAD_NAMED(
 				"r%zu") "  service: {vip: 10.96.%zu.%zu, port: 80}\n" STABLE CANARY
 				STEPS,
 			i, i / 200, i % 200 + 1);
-	check_error(yaml, strlen(yaml), "t.yaml:2561:1: (document): ", "more than 256 rollouts");
+	check_error(yaml, strlen(yaml), "t.yaml:10241:1: (document): ", "more than 1024 rollouts");
 
 	sprintf(yaml, "apiVersion: canaryd.io/v1alpha1\nkind: Rollout\nmetadata: %s%s\n",
 		"[[[[[[[[[[[[[[[[[[[[", "]]]]]]]]]]]]]]]]]]]]");

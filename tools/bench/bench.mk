@@ -11,7 +11,7 @@ $(BUILD)/empty.bpf.o: tests/bpf/empty.bpf.c
 $(BUILD)/empty.skel.h: $(BUILD)/empty.bpf.o
 	$(BPFTOOL) gen skeleton $< name empty > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/pktcost: tools/bench/pktcost.c tests/bpf/pkt.h $(wildcard headers/*.h) \
-		  $(SKEL) $(BUILD)/empty.skel.h
+$(BUILD)/pktcost: tools/bench/pktcost.c tests/bpf/fixture.h tests/bpf/pkt.h \
+		  $(wildcard headers/*.h) $(SKEL) $(BUILD)/empty.skel.h
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -Itests/bpf -o $@ $< $(LDLIBS)

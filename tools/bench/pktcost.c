@@ -33,7 +33,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <sched.h>
@@ -57,10 +56,10 @@
 #include "canary_structs.h"
 #include "canary.skel.h"
 #include "empty.skel.h"
+#include "fixture.h"
 #include "pkt.h"
 
 #define PIN_TEMPLATE "/sys/fs/bpf/canary-bench-XXXXXX"
-#define SKIP_MSG     "skipped: needs root/CAP_BPF"
 #define BENCH_CPU    0
 
 /* Full-run sizes; --quick divides each by QUICK_DIV. */
@@ -85,29 +84,6 @@ _Static_assert(N_MAX_LOOP >= N_SYN && N_MAX_LOOP >= N_REPLY && N_MAX_LOOP >= N_E
 #define CT_BATCH       4096
 
 #define MAX_ROWS       16
-
-/* Every map the object pins; removed by name, also from a signal handler. */
-static const char *const pinned_maps[] = {
-	"services_v1", "conntrack_v1", "overrides_v1", "metrics_v1", "reasons_v1",
-};
-#define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
-
-static const char *const reason_names[CANARY_R_COUNT] = {
-	[CANARY_R_NOT_IPV4] = "not_ipv4",
-	[CANARY_R_MALFORMED] = "malformed",
-	[CANARY_R_FRAGMENT] = "fragment",
-	[CANARY_R_NOT_TCP_UDP] = "not_tcp_udp",
-	[CANARY_R_NO_SERVICE] = "no_service",
-	[CANARY_R_NO_BACKEND] = "no_backend",
-	[CANARY_R_CT_MISS_NON_SYN] = "ct_miss_non_syn",
-	[CANARY_R_CT_FULL] = "ct_full",
-	[CANARY_R_NEW_FLOW] = "new_flow",
-	[CANARY_R_FORWARD] = "forward",
-	[CANARY_R_REPLY] = "reply",
-	[CANARY_R_OPAQUE] = "opaque",
-	[CANARY_R_RESET_STEERED] = "reset_steered",
-	[CANARY_R_REPLY_NO_FORWARD] = "reply_no_forward",
-};
 
 /* ------------------------------------------------------------------------ */
 /*
@@ -229,15 +205,8 @@ struct xfer {
 };
 
 struct bench {
-	struct canary *skel;
 	struct empty *empty;
-	char pin_dir[sizeof(PIN_TEMPLATE)];
-	char pin_path[N_PINNED][sizeof(PIN_TEMPLATE) + 32];
-	volatile sig_atomic_t have_dir;
-	int ct_fd, reasons_fd, metrics_fd;
 	struct hook tc_in, xdp_in, tc_eg, empty_tc, empty_xdp;
-	int ncpus;
-	__u64 *pcpu;	  /* one per-CPU value of the largest per-CPU map */
 	__u32 *dur;	  /* per-call durations of a loop */
 	unsigned int div; /* 1, or QUICK_DIV for --quick */
 	struct xfer x[2];
@@ -245,6 +214,7 @@ struct bench {
 	int n_rows;
 };
 
+static struct canary_fixture fx; /* canary's skeleton, maps and pins */
 static struct bench b;
 
 __attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
@@ -267,119 +237,46 @@ __attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
 /* ------------------------------------------------------------------------ */
 /* Setup and teardown. */
 
-/* Async-signal-safe: unlink and rmdir of paths computed at load time. */
-static void unpin_all(void)
-{
-	size_t i;
-
-	if (!b.have_dir)
-		return;
-	for (i = 0; i < N_PINNED; i++)
-		unlink(b.pin_path[i]);
-	rmdir(b.pin_dir);
-}
-
-/* Also removes pins nobody expected, so the directory can always go. */
-static void unpin_dir(void)
-{
-	char path[sizeof(b.pin_dir) + 256];
-	struct dirent *de;
-	DIR *d;
-
-	if (!b.have_dir)
-		return;
-	d = opendir(b.pin_dir);
-	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", b.pin_dir, de->d_name);
-		unlink(path);
-	}
-	if (d)
-		closedir(d);
-	unpin_all();
-	b.have_dir = 0;
-}
-
 static void teardown(void)
 {
-	canary__destroy(b.skel);
-	b.skel = NULL;
+	fixture_unload(&fx);
 	empty__destroy(b.empty);
 	b.empty = NULL;
-	unpin_dir();
-	free(b.pcpu);
-	b.pcpu = NULL;
 	free(b.dur);
 	b.dur = NULL;
-}
-
-static void on_signal(int sig)
-{
-	unpin_all();
-	signal(sig, SIG_DFL);
-	raise(sig);
 }
 
 static void install_cleanup(void)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-	size_t i;
 
-	atexit(teardown);
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		signal(sigs[i], on_signal);
+	fixture_cleanup_on_exit(&fx, teardown, sigs, sizeof(sigs) / sizeof(sigs[0]));
 }
 
 static void hooks_init(void)
 {
-	b.tc_in = (struct hook){ "tc ingress", bpf_program__fd(b.skel->progs.canary_tc_ingress),
-				 TC_ACT_OK, false };
-	b.xdp_in = (struct hook){ "xdp", bpf_program__fd(b.skel->progs.canary_xdp_ingress),
-				  XDP_PASS, true };
-	b.tc_eg = (struct hook){ "tc egress", bpf_program__fd(b.skel->progs.canary_tc_egress),
-				 TC_ACT_OK, false };
+	b.tc_in = (struct hook){ "tc ingress", fx.tc_in_fd, TC_ACT_OK, false };
+	b.xdp_in = (struct hook){ "xdp", fx.xdp_fd, XDP_PASS, true };
+	b.tc_eg = (struct hook){ "tc egress", fx.tc_eg_fd, TC_ACT_OK, false };
 	b.empty_tc =
 		(struct hook){ "tc", bpf_program__fd(b.empty->progs.empty_tc), TC_ACT_OK, false };
 	b.empty_xdp =
 		(struct hook){ "xdp", bpf_program__fd(b.empty->progs.empty_xdp), XDP_PASS, true };
-	b.ct_fd = bpf_map__fd(b.skel->maps.conntrack_v1);
-	b.reasons_fd = bpf_map__fd(b.skel->maps.reasons_v1);
-	b.metrics_fd = bpf_map__fd(b.skel->maps.metrics_v1);
 }
 
 /* Open and load both objects, canary's maps pinned in a fresh directory. Returns -errno. */
 static int bench_load(void)
 {
-	struct bpf_object_open_opts opts = {
-		.sz = sizeof(opts),
-		.pin_root_path = b.pin_dir,
-	};
-	size_t i;
-	int err;
+	int err = fixture_load(&fx, PIN_TEMPLATE);
 
-	strcpy(b.pin_dir, PIN_TEMPLATE);
-	if (!mkdtemp(b.pin_dir))
-		return -errno;
-	for (i = 0; i < N_PINNED; i++)
-		snprintf(b.pin_path[i], sizeof(b.pin_path[i]), "%s/%s", b.pin_dir, pinned_maps[i]);
-	b.have_dir = 1;
-	b.skel = canary__open_opts(&opts);
-	if (!b.skel)
-		return -errno;
-	err = canary__load(b.skel);
 	if (err)
-		return err < 0 ? err : -err;
+		return err;
 	b.empty = empty__open_and_load();
 	if (!b.empty)
 		return -errno;
 	hooks_init();
-	b.ncpus = libbpf_num_possible_cpus();
-	if (b.ncpus <= 0)
-		return -EINVAL;
-	b.pcpu = calloc((size_t)b.ncpus, sizeof(struct canary_metrics));
 	b.dur = calloc(N_MAX_LOOP, sizeof(*b.dur));
-	return b.pcpu && b.dur ? 0 : -ENOMEM;
+	return b.dur ? 0 : -ENOMEM;
 }
 
 static int svc_install(const struct svc_def *d)
@@ -398,7 +295,7 @@ static int svc_install(const struct svc_def *d)
 	memcpy(s.backends[CANARY_V_STABLE], d->stable, d->n_stable * sizeof(*d->stable));
 	if (d->n_canary)
 		memcpy(s.backends[CANARY_V_CANARY], d->canary, d->n_canary * sizeof(*d->canary));
-	if (bpf_map_update_elem(bpf_map__fd(b.skel->maps.services_v1), &d->key, &s, BPF_ANY))
+	if (bpf_map_update_elem(fx.svc_fd, &d->key, &s, BPF_ANY))
 		return fail("installing service %s: %s", d->name, strerror(errno));
 	return 0;
 }
@@ -418,18 +315,13 @@ static void pin_cpu(void)
 /* ------------------------------------------------------------------------ */
 /* Maps: per-CPU sums and conntrack clearing. */
 
-/* Sum n u64 counters of a per-CPU value over all possible CPUs. */
+/* Sum n u64 counters of a per-CPU value over all possible CPUs; say so if it cannot. */
 static int pcpu_sum(int fd, __u32 key, __u64 *out, size_t n)
 {
-	int cpu;
-	size_t i;
+	int err = fixture_pcpu_sum(&fx, fd, key, out, n);
 
-	if (bpf_map_lookup_elem(fd, &key, b.pcpu))
-		return fail("reading per-CPU map: %s", strerror(errno));
-	memset(out, 0, n * sizeof(*out));
-	for (cpu = 0; cpu < b.ncpus; cpu++)
-		for (i = 0; i < n; i++)
-			out[i] += b.pcpu[(size_t)cpu * n + i];
+	if (err)
+		return fail("reading per-CPU map: %s", strerror(-err));
 	return 0;
 }
 
@@ -442,7 +334,7 @@ static int reasons_read(struct reasons *r)
 	int i;
 
 	for (i = 0; i < CANARY_R_COUNT; i++)
-		if (pcpu_sum(b.reasons_fd, (__u32)i, &r->n[i], 1))
+		if (pcpu_sum(fx.reasons_fd, (__u32)i, &r->n[i], 1))
 			return -1;
 	return 0;
 }
@@ -459,7 +351,7 @@ static int reasons_moved(const struct reasons *before, const __u64 want[CANARY_R
 	for (i = 0; i < CANARY_R_COUNT; i++)
 		if (now.n[i] - before->n[i] != want[i])
 			return wrong_branch(path, hook, "reason %s counted %llu, expected %llu",
-					    reason_names[i],
+					    canary_reason_names[i],
 					    (unsigned long long)(now.n[i] - before->n[i]),
 					    (unsigned long long)want[i]);
 	return 0;
@@ -489,7 +381,7 @@ static int svc_counters(const struct svc_def *d, struct turns *t, struct traffic
 	if (tr)
 		memset(tr, 0, sizeof(*tr));
 	for (v = 0; v < CANARY_V_COUNT; v++) {
-		if (pcpu_sum(b.metrics_fd, d->id * CANARY_V_COUNT + (__u32)v, (__u64 *)&m,
+		if (pcpu_sum(fx.metrics_fd, d->id * CANARY_V_COUNT + (__u32)v, (__u64 *)&m,
 			     sizeof(m) / sizeof(__u64)))
 			return -1;
 		if (t) {
@@ -557,14 +449,14 @@ static int ct_clear(void)
 
 	do {
 		count = CT_BATCH;
-		err = bpf_map_lookup_and_delete_batch(b.ct_fd, in, &out_tok, keys, vals, &count,
+		err = bpf_map_lookup_and_delete_batch(fx.ct_fd, in, &out_tok, keys, vals, &count,
 						      NULL);
 		in_tok = out_tok;
 		in = &in_tok;
 	} while (!err);
 	if (err != -ENOENT)
 		return fail("clearing conntrack: %s", strerror(-err));
-	if (!bpf_map_get_next_key(b.ct_fd, NULL, &k))
+	if (!bpf_map_get_next_key(fx.ct_fd, NULL, &k))
 		return fail("clearing conntrack: entries left");
 	return 0;
 }
@@ -574,21 +466,14 @@ static int ct_clear(void)
 
 static int run(const struct hook *h, struct xfer *x, __u32 repeat)
 {
-	struct bpf_test_run_opts o = {
-		.sz = sizeof(o),
-		.data_in = x->in,
-		.data_size_in = x->in_len,
-		.data_out = x->out,
-		.data_size_out = sizeof(x->out),
-		.repeat = repeat,
-	};
-	int err = bpf_prog_test_run_opts(h->fd, &o);
+	struct fixture_run r;
+	int err = fixture_test_run(h->fd, x->in, x->in_len, x->out, sizeof(x->out), repeat, &r);
 
 	if (err)
 		return fail("BPF_PROG_TEST_RUN on %s: %s", h->name, strerror(-err));
-	x->out_len = o.data_size_out;
-	x->ret = o.retval;
-	x->duration = o.duration;
+	x->out_len = r.out_len;
+	x->ret = r.retval;
+	x->duration = r.duration;
 	if (x->ret != h->pass)
 		return fail("%s returned %u, expected %u", h->name, x->ret, h->pass);
 	return 0;
@@ -958,7 +843,7 @@ static int identity_open(struct flow *f, const struct hook *h, const char *path)
 	k.sport = f->cport;
 	k.dport = f->svc->key.port;
 	k.proto = IPPROTO_TCP;
-	if (bpf_map_lookup_elem(b.ct_fd, &k, &e))
+	if (bpf_map_lookup_elem(fx.ct_fd, &k, &e))
 		return wrong_branch(path, h->name, "the SYN left no conntrack entry");
 	if (e.nat_addr != be_self[0].addr || e.nat_port != be_self[0].port ||
 	    (e.flags & CANARY_CT_F_REVERSE) || e.svc_id != f->svc->id)
@@ -976,7 +861,7 @@ static int identity_open(struct flow *f, const struct hook *h, const char *path)
 		return wrong_branch(path, h->name, "the SYN-ACK was changed");
 	if (reasons_moved(&before, want, path, h->name))
 		return -1;
-	if (bpf_map_lookup_elem(b.ct_fd, &k, &e) || !(e.flags & CANARY_CT_F_ESTABLISHED))
+	if (bpf_map_lookup_elem(fx.ct_fd, &k, &e) || !(e.flags & CANARY_CT_F_ESTABLISHED))
 		return wrong_branch(path, h->name, "the SYN-ACK did not establish the flow");
 	f->sseq++;
 	return 0;
@@ -1254,14 +1139,7 @@ static int write_json(const char *file, const struct machine *m)
 
 static int skip_run(const char *why)
 {
-	const char *ci = getenv("CI");
-
-	if (ci && !strcmp(ci, "true")) {
-		fprintf(stderr, "pktcost cannot run: %s\n", why);
-		return 1;
-	}
-	printf("%s\n", SKIP_MSG);
-	return 0;
+	return fixture_skip(stderr, "pktcost cannot run: %s\n", why);
 }
 
 static void usage(FILE *f, const char *argv0)

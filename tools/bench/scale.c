@@ -1,0 +1,1030 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * scale: canaryd's conntrack at 100k and 1M flows. For each fill level the
+ * real programs are loaded from the skeleton, maps pinned in a fresh
+ * /sys/fs/bpf/canary-scale-XXXXXX directory, the conntrack filled with
+ * synthetic established flows, and then:
+ *
+ *   memory   every map's "memlock" from /proc/self/fdinfo (what bpftool map
+ *            show prints), before and after the fill;
+ *   fill     how long the batch insert of 2 entries per flow took, and a
+ *            batch count that checks nothing was evicted;
+ *   walk     the agent's own conntrack count (dp_flow_count from the loader
+ *            library, one get_next_key and one lookup per entry), which the
+ *            agent runs inside its tick every 40 ticks;
+ *   packets  the established path's cost by BPF_PROG_TEST_RUN, next to an
+ *            empty program measured the same way (as pktcost does):
+ *              repeat  identity NAT (the flow's backend is the VIP itself,
+ *                      so output = input), one flow, 1,000,000 runs a call;
+ *              loop    one call per packet on the same flow, and one call
+ *                      per packet on a random flow of the fill each time
+ *                      (a conntrack entry that is rarely in the cache).
+ *
+ * Every filled flow belongs to the bench-identity service (VIP:5000, plain
+ * TCP, one stable backend that is VIP:5000), so any of them can be timed.
+ * Every run is checked: the forward reason grew by exactly the runs and no
+ * other reason moved (no new flow, no conntrack miss), the frame came out
+ * unchanged. A wrong branch aborts the tool instead of reporting a number.
+ *
+ * The product's conntrack_v1 holds CANARY_CT_MAX_ENTRIES = 262,144 entries
+ * (131,072 flows); 100k flows fit in it. 1M flows cannot: for that level the
+ * map is resized before load (bpf_map__set_max_entries) to 2 x 1M + 1/16.
+ *
+ * Usage: scale [--quick] [--json FILE]   (--quick: 100k only, fewer runs)
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/utsname.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <jansson.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+
+#include "canary_consts.h"
+#include "canary_structs.h"
+#include "canary.skel.h"
+#include "dataplane.h"
+#include "empty.skel.h"
+#include "pkt.h"
+
+#define PIN_TEMPLATE "/sys/fs/bpf/canary-scale-XXXXXX"
+#define SKIP_MSG     "skipped: needs root/CAP_BPF"
+#define BENCH_CPU    0
+
+#define N_REPEAT     1000000 /* runs per call, repeat method */
+#define N_ROUNDS     5	     /* calls of the repeat method */
+#define N_LOOP	     200000  /* calls of a loop row */
+#define QUICK_DIV    100
+#define FILL_BATCH   4096
+#define MAX_ROWS     40
+#define MAX_MAPS     8
+#define MAX_LEVELS   3
+
+#define VIP	     PKT_IP4(10, 96, 0, 10)
+#define ID_PORT	     PKT_BE16(5000)
+#define SVC_ID	     2
+#define CLIENT_0     0x64400000U /* 100.64.0.0, flow i's client is CLIENT_0 + i / 1024 */
+
+static const char *const pinned_maps[] = {
+	"services_v1", "conntrack_v1", "overrides_v1", "metrics_v1", "reasons_v1",
+};
+#define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
+
+static const char http_get[] = "GET /api/v1/items HTTP/1.1\r\nHost: bench\r\n\r\n";
+
+struct level {
+	const char *name;
+	__u32 flows;
+	__u32 max_entries; /* conntrack_v1 */
+	bool in_quick;
+};
+
+static const struct level levels[MAX_LEVELS] = {
+	{ "1 flow", 1, CANARY_CT_MAX_ENTRIES, true },
+	{ "100k flows", 100000, CANARY_CT_MAX_ENTRIES, true },
+	{ "1M flows", 1000000, 2 * 1000000 + 2 * 1000000 / 16, false },
+};
+
+struct hook {
+	const char *name;
+	int fd;
+	__u32 pass;
+	bool xdp;
+};
+
+struct stats {
+	double median, mean, p99;
+};
+
+struct row {
+	int level;
+	const char *path;
+	const char *hook;
+	bool repeat; /* else loop */
+	bool xdp;
+	bool empty;
+	__u32 calls, runs_per_call;
+	struct stats st;
+};
+
+struct map_mem {
+	char name[32];
+	const char *type;
+	__u32 max_entries, key_size, value_size;
+	unsigned long long memlock_before, memlock_after;
+};
+
+struct level_result {
+	bool done;
+	__u32 max_entries;
+	__u64 entries_counted; /* batch count after the fill */
+	double fill_s;
+	double batch_count_s;
+	unsigned int walk_count; /* dp_flow_count */
+	double walk_s;
+	int n_maps;
+	struct map_mem maps[MAX_MAPS];
+};
+
+struct xfer {
+	__u8 in[PKT_MAX];
+	__u8 out[PKT_MAX];
+	__u32 in_len, out_len, ret, duration;
+};
+
+static struct {
+	struct canary *skel;
+	struct empty *empty;
+	char pin_dir[sizeof(PIN_TEMPLATE)];
+	char pin_path[N_PINNED][sizeof(PIN_TEMPLATE) + 32];
+	volatile sig_atomic_t have_dir;
+	int ct_fd, reasons_fd;
+	struct hook tc_in, xdp_in, tc_eg, empty_tc, empty_xdp;
+	int ncpus;
+	__u64 *pcpu;
+	__u32 *dur;
+	unsigned int div;
+	struct xfer x;
+	struct row rows[MAX_ROWS];
+	int n_rows;
+	struct level_result res[MAX_LEVELS];
+	struct canary_ct_key *keys;
+	struct canary_ct_entry *vals;
+} b;
+
+__attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("scale: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return -1;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Setup and teardown. */
+
+/* Async-signal-safe. */
+static void unpin_all(void)
+{
+	size_t i;
+
+	if (!b.have_dir)
+		return;
+	for (i = 0; i < N_PINNED; i++)
+		unlink(b.pin_path[i]);
+	rmdir(b.pin_dir);
+}
+
+static void unpin_dir(void)
+{
+	char path[sizeof(b.pin_dir) + 256];
+	struct dirent *de;
+	DIR *d;
+
+	if (!b.have_dir)
+		return;
+	d = opendir(b.pin_dir);
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", b.pin_dir, de->d_name);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+	unpin_all();
+	b.have_dir = 0;
+}
+
+static void level_unload(void)
+{
+	canary__destroy(b.skel);
+	b.skel = NULL;
+	unpin_dir();
+}
+
+static void teardown(void)
+{
+	level_unload();
+	empty__destroy(b.empty);
+	b.empty = NULL;
+	free(b.pcpu);
+	b.pcpu = NULL;
+	free(b.dur);
+	b.dur = NULL;
+	free(b.keys);
+	b.keys = NULL;
+	free(b.vals);
+	b.vals = NULL;
+}
+
+static void on_signal(int sig)
+{
+	unpin_all();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void install_cleanup(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	size_t i;
+
+	atexit(teardown);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], on_signal);
+}
+
+static void pin_cpu(void)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(BENCH_CPU, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		fprintf(stderr, "scale: warning: cannot pin to CPU %d: %s\n", BENCH_CPU,
+			strerror(errno));
+}
+
+/* Once: the empty programs and the buffers. Returns -errno. */
+static int global_init(void)
+{
+	b.empty = empty__open_and_load();
+	if (!b.empty)
+		return -errno;
+	b.empty_tc =
+		(struct hook){ "tc", bpf_program__fd(b.empty->progs.empty_tc), TC_ACT_OK, false };
+	b.empty_xdp =
+		(struct hook){ "xdp", bpf_program__fd(b.empty->progs.empty_xdp), XDP_PASS, true };
+	b.ncpus = libbpf_num_possible_cpus();
+	if (b.ncpus <= 0)
+		return -EINVAL;
+	b.pcpu = calloc((size_t)b.ncpus, sizeof(__u64));
+	b.dur = calloc(N_LOOP, sizeof(*b.dur));
+	b.keys = calloc(FILL_BATCH, sizeof(*b.keys));
+	b.vals = calloc(FILL_BATCH, sizeof(*b.vals));
+	return b.pcpu && b.dur && b.keys && b.vals ? 0 : -ENOMEM;
+}
+
+/* The canary object with conntrack_v1 sized for the level, pinned in a fresh dir. */
+static int level_load(const struct level *lv)
+{
+	struct bpf_object_open_opts opts = {
+		.sz = sizeof(opts),
+		.pin_root_path = b.pin_dir,
+	};
+	size_t i;
+	int err;
+
+	strcpy(b.pin_dir, PIN_TEMPLATE);
+	if (!mkdtemp(b.pin_dir))
+		return -errno;
+	for (i = 0; i < N_PINNED; i++)
+		snprintf(b.pin_path[i], sizeof(b.pin_path[i]), "%s/%s", b.pin_dir, pinned_maps[i]);
+	b.have_dir = 1;
+	b.skel = canary__open_opts(&opts);
+	if (!b.skel)
+		return -errno;
+	if (lv->max_entries != bpf_map__max_entries(b.skel->maps.conntrack_v1)) {
+		err = bpf_map__set_max_entries(b.skel->maps.conntrack_v1, lv->max_entries);
+		if (err)
+			return err;
+	}
+	err = canary__load(b.skel);
+	if (err)
+		return err < 0 ? err : -err;
+	b.tc_in = (struct hook){ "tc ingress", bpf_program__fd(b.skel->progs.canary_tc_ingress),
+				 TC_ACT_OK, false };
+	b.xdp_in = (struct hook){ "xdp", bpf_program__fd(b.skel->progs.canary_xdp_ingress),
+				  XDP_PASS, true };
+	b.tc_eg = (struct hook){ "tc egress", bpf_program__fd(b.skel->progs.canary_tc_egress),
+				 TC_ACT_OK, false };
+	b.ct_fd = bpf_map__fd(b.skel->maps.conntrack_v1);
+	b.reasons_fd = bpf_map__fd(b.skel->maps.reasons_v1);
+	return 0;
+}
+
+/* bench-identity: VIP:5000, plain TCP, weight 0, its one backend is VIP:5000. */
+static int svc_install(void)
+{
+	struct canary_service_key key = { .vip = VIP, .port = ID_PORT, .proto = IPPROTO_TCP };
+	struct canary_service s;
+
+	memset(&s, 0, sizeof(s));
+	s.id = SVC_ID;
+	s.generation = 1;
+	s.seed = 0x5eed0000U + SVC_ID;
+	snprintf(s.name, sizeof(s.name), "bench-identity");
+	s.n_backends[CANARY_V_STABLE] = 1;
+	s.backends[CANARY_V_STABLE][0].addr = VIP;
+	s.backends[CANARY_V_STABLE][0].port = ID_PORT;
+	if (bpf_map_update_elem(bpf_map__fd(b.skel->maps.services_v1), &key, &s, BPF_ANY))
+		return fail("installing bench-identity: %s", strerror(errno));
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Memory. */
+
+static unsigned long long fd_memlock(int fd)
+{
+	char path[64], line[256];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %llu", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static void maps_memory(struct level_result *r, bool after)
+{
+	struct bpf_map *m;
+	int n = 0;
+
+	bpf_object__for_each_map(m, b.skel->obj)
+	{
+		struct map_mem *mm;
+
+		if (n >= MAX_MAPS)
+			break;
+		mm = &r->maps[n++];
+		if (!after) {
+			snprintf(mm->name, sizeof(mm->name), "%s", bpf_map__name(m));
+			mm->type = libbpf_bpf_map_type_str(bpf_map__type(m));
+			mm->max_entries = bpf_map__max_entries(m);
+			mm->key_size = bpf_map__key_size(m);
+			mm->value_size = bpf_map__value_size(m);
+			mm->memlock_before = fd_memlock(bpf_map__fd(m));
+		} else {
+			mm->memlock_after = fd_memlock(bpf_map__fd(m));
+		}
+	}
+	r->n_maps = n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Flows. */
+
+static __be32 flow_client(__u32 i)
+{
+	return htonl(CLIENT_0 + (i >> 10));
+}
+
+static __be16 flow_port(__u32 i)
+{
+	return htons((__u16)(10000 + (i & 1023)));
+}
+
+/* Both entries of established identity flow i, as the programs would have written them. */
+static void flow_entries(__u32 i, __u64 now, struct canary_ct_key *fk, struct canary_ct_entry *fe,
+			 struct canary_ct_key *rk, struct canary_ct_entry *re)
+{
+	memset(fk, 0, sizeof(*fk));
+	fk->saddr = flow_client(i);
+	fk->daddr = VIP;
+	fk->sport = flow_port(i);
+	fk->dport = ID_PORT;
+	fk->proto = IPPROTO_TCP;
+	memset(fe, 0, sizeof(*fe));
+	fe->nat_addr = VIP;
+	fe->nat_port = ID_PORT;
+	fe->version = CANARY_V_STABLE;
+	fe->flags = CANARY_CT_F_ESTABLISHED | CANARY_CT_F_CSEQ_VALID | CANARY_CT_F_SSEQ_VALID |
+		    CANARY_CT_F_PROBED;
+	fe->svc_id = SVC_ID;
+	fe->created_ns = now;
+	fe->last_seen_ns = now;
+	fe->client_seq_end = 0x10000001U;
+	fe->server_seq_end = 0x70000001U;
+
+	memset(rk, 0, sizeof(*rk));
+	rk->saddr = VIP; /* the backend is the VIP itself */
+	rk->sport = ID_PORT;
+	rk->daddr = fk->saddr;
+	rk->dport = fk->sport;
+	rk->proto = IPPROTO_TCP;
+	memset(re, 0, sizeof(*re));
+	re->nat_addr = VIP;
+	re->nat_port = ID_PORT;
+	re->version = CANARY_V_STABLE;
+	re->flags = CANARY_CT_F_REVERSE;
+	re->svc_id = SVC_ID;
+	re->created_ns = now;
+	re->last_seen_ns = now;
+}
+
+static int fill(__u32 flows, double *secs)
+{
+	struct bpf_map_batch_opts opts = { .sz = sizeof(opts), .elem_flags = BPF_ANY };
+	__u64 now = mono_ns();
+	double t0 = now_s();
+	__u32 i = 0, n, j;
+
+	/* Bounded by flows: every round adds FILL_BATCH / 2 of them. */
+	while (i < flows) {
+		int err;
+
+		n = 0;
+		for (; i < flows && n + 2 <= FILL_BATCH; i++, n += 2)
+			flow_entries(i, now, &b.keys[n], &b.vals[n], &b.keys[n + 1],
+				     &b.vals[n + 1]);
+		j = n;
+		err = bpf_map_update_batch(b.ct_fd, b.keys, b.vals, &j, &opts);
+		if (err == -EINVAL || err == -ENOTSUP || err == -EOPNOTSUPP) {
+			/* No batch support: one update at a time. */
+			for (j = 0; j < n; j++)
+				if (bpf_map_update_elem(b.ct_fd, &b.keys[j], &b.vals[j], BPF_ANY))
+					return fail("filling conntrack: %s", strerror(errno));
+		} else if (err || j != n) {
+			return fail("filling conntrack: %s (%u of %u)", strerror(-err), j, n);
+		}
+	}
+	*secs = now_s() - t0;
+	return 0;
+}
+
+/* Entries in conntrack, by batch lookups (fast, and independent of the agent's walk). */
+static int batch_count(__u32 max_entries, __u64 *total, double *secs)
+{
+	__u32 tok_in, tok_out = 0, count, rounds;
+	double t0 = now_s();
+	void *in = NULL;
+
+	*total = 0;
+	/* Every round but the last returns at least one entry. */
+	for (rounds = 0; rounds <= max_entries; rounds++) {
+		int err;
+
+		count = FILL_BATCH;
+		err = bpf_map_lookup_batch(b.ct_fd, in, &tok_out, b.keys, b.vals, &count, NULL);
+		if (err && err != -ENOENT)
+			return fail("counting conntrack: %s", strerror(-err));
+		*total += count;
+		if (err == -ENOENT) {
+			*secs = now_s() - t0;
+			return 0;
+		}
+		tok_in = tok_out;
+		in = &tok_in;
+	}
+	return fail("counting conntrack: the walk did not end");
+}
+
+/* The agent's own count: the loader library on the pinned maps. */
+static int agent_walk(unsigned int *count, double *secs)
+{
+	struct canary_dp *dp;
+	double t0;
+	int err = dp_open_pinned(b.pin_dir, &dp);
+
+	if (err)
+		return fail("dp_open_pinned %s: %s", b.pin_dir, strerror(-err));
+	t0 = now_s();
+	err = dp_flow_count(dp, count);
+	*secs = now_s() - t0;
+	dp_close(dp);
+	if (err)
+		return fail("dp_flow_count: %s", strerror(-err));
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running frames. */
+
+static int run(const struct hook *h, struct xfer *x, __u32 repeat)
+{
+	struct bpf_test_run_opts o = {
+		.sz = sizeof(o),
+		.data_in = x->in,
+		.data_size_in = x->in_len,
+		.data_out = x->out,
+		.data_size_out = sizeof(x->out),
+		.repeat = repeat,
+	};
+	int err = bpf_prog_test_run_opts(h->fd, &o);
+
+	if (err)
+		return fail("BPF_PROG_TEST_RUN on %s: %s", h->name, strerror(-err));
+	x->out_len = o.data_size_out;
+	x->ret = o.retval;
+	x->duration = o.duration;
+	if (x->ret != h->pass)
+		return fail("%s returned %u, expected %u", h->name, x->ret, h->pass);
+	return 0;
+}
+
+static bool out_untouched(const struct xfer *x)
+{
+	return x->out_len == x->in_len && !memcmp(x->out, x->in, x->in_len);
+}
+
+/* A data segment (ACK+PSH, 43 bytes) of identity flow i. */
+static void data_frame(__u32 i, struct xfer *x)
+{
+	struct pkt_spec s;
+
+	memset(&s, 0, sizeof(s));
+	s.saddr = flow_client(i);
+	s.sport = flow_port(i);
+	s.daddr = VIP;
+	s.dport = ID_PORT;
+	s.proto = IPPROTO_TCP;
+	s.frag = PKT_IP_DF;
+	s.seq = 0x10000001U;
+	s.ack = 0x70000001U;
+	s.tcp_flags = PKT_TCP_ACK | PKT_TCP_PSH;
+	s.payload = http_get;
+	s.payload_len = sizeof(http_get) - 1;
+	x->in_len = (__u32)pkt_build(x->in, sizeof(x->in), &s);
+}
+
+static int reasons_read(__u64 r[CANARY_R_COUNT])
+{
+	__u32 k;
+	int cpu;
+
+	for (k = 0; k < CANARY_R_COUNT; k++) {
+		if (bpf_map_lookup_elem(b.reasons_fd, &k, b.pcpu))
+			return fail("reading reasons_v1: %s", strerror(errno));
+		r[k] = 0;
+		for (cpu = 0; cpu < b.ncpus; cpu++)
+			r[k] += b.pcpu[cpu];
+	}
+	return 0;
+}
+
+/* Only "forward" moved, by exactly n. */
+static int forwarded_exactly(const __u64 before[CANARY_R_COUNT], __u64 n, const char *path,
+			     const char *hook)
+{
+	__u64 now[CANARY_R_COUNT];
+	__u32 k;
+
+	if (reasons_read(now))
+		return -1;
+	for (k = 0; k < CANARY_R_COUNT; k++) {
+		__u64 want = k == CANARY_R_FORWARD ? n : 0;
+
+		if (now[k] - before[k] != want)
+			return fail("%s on %s took the wrong branch: reason %u moved by %llu, "
+				    "expected %llu; refusing to report a number for it",
+				    path, hook, k, (unsigned long long)(now[k] - before[k]),
+				    (unsigned long long)want);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Statistics and rows. */
+
+static int cmp_u32(const void *pa, const void *pb)
+{
+	__u32 x = *(const __u32 *)pa, y = *(const __u32 *)pb;
+
+	return (x > y) - (x < y);
+}
+
+static struct stats stats_of(__u32 *v, size_t n)
+{
+	struct stats st = { 0, 0, 0 };
+	double sum = 0;
+	size_t i;
+
+	if (!n)
+		return st;
+	for (i = 0; i < n; i++)
+		sum += v[i];
+	qsort(v, n, sizeof(*v), cmp_u32);
+	st.mean = sum / (double)n;
+	st.median = n % 2 ? v[n / 2] : ((double)v[n / 2 - 1] + v[n / 2]) / 2;
+	st.p99 = v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1];
+	return st;
+}
+
+static void add_row(int level, const char *path, const struct hook *h, bool repeat, __u32 calls,
+		    __u32 per_call, struct stats st)
+{
+	struct row *r;
+
+	if (b.n_rows >= MAX_ROWS)
+		return;
+	r = &b.rows[b.n_rows++];
+	r->level = level;
+	r->path = path;
+	r->hook = h->name;
+	r->repeat = repeat;
+	r->xdp = h->xdp;
+	r->empty = !strncmp(path, "empty", 5);
+	r->calls = calls;
+	r->runs_per_call = per_call;
+	r->st = st;
+}
+
+static const struct row *empty_ref(const struct row *r)
+{
+	int i;
+
+	for (i = 0; i < b.n_rows; i++)
+		if (b.rows[i].empty && b.rows[i].xdp == r->xdp && b.rows[i].repeat == r->repeat)
+			return &b.rows[i];
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Measuring. */
+
+static int measure_repeat(const struct hook *h, struct xfer *x, __u32 repeat, struct stats *st)
+{
+	__u32 avg[N_ROUNDS];
+	int i;
+
+	for (i = 0; i < N_ROUNDS; i++) {
+		if (run(h, x, repeat))
+			return -1;
+		avg[i] = x->duration;
+	}
+	*st = stats_of(avg, N_ROUNDS);
+	return 0;
+}
+
+static int bench_empty(const struct hook *h, const char *path)
+{
+	__u32 i, n = N_LOOP / b.div;
+	struct stats st;
+
+	data_frame(0, &b.x);
+	if (run(h, &b.x, 1) || !out_untouched(&b.x))
+		return fail("the empty program changed the frame");
+	if (measure_repeat(h, &b.x, N_REPEAT / b.div, &st))
+		return -1;
+	add_row(-1, path, h, true, N_ROUNDS, N_REPEAT / b.div, st);
+	for (i = 0; i < n; i++) {
+		if (run(h, &b.x, 1))
+			return -1;
+		b.dur[i] = b.x.duration;
+	}
+	add_row(-1, path, h, false, n, 1, stats_of(b.dur, n));
+	return 0;
+}
+
+/* Identity flow `flow`, repeated: the program's own cost on a warm entry. */
+static int bench_repeat(int level, const struct hook *h, __u32 flow)
+{
+	static const char path[] = "established (identity NAT), one flow";
+	__u32 repeat = N_REPEAT / b.div;
+	__u64 before[CANARY_R_COUNT];
+	struct stats st;
+
+	data_frame(flow, &b.x);
+	if (reasons_read(before) || run(h, &b.x, 1))
+		return -1;
+	if (!out_untouched(&b.x))
+		return fail("%s on %s: the frame was changed", path, h->name);
+	if (forwarded_exactly(before, 1, path, h->name) || reasons_read(before))
+		return -1;
+	if (measure_repeat(h, &b.x, repeat, &st))
+		return -1;
+	if (!out_untouched(&b.x) ||
+	    forwarded_exactly(before, (__u64)N_ROUNDS * repeat, path, h->name))
+		return -1;
+	add_row(level, path, h, true, N_ROUNDS, repeat, st);
+	return 0;
+}
+
+static __u64 rng_next(__u64 *s)
+{
+	__u64 z = (*s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+#define HOT_SPAN 64
+
+/*
+ * One call per packet on a random flow among the first `span` flows of the
+ * fill, each frame rebuilt before its call: span 1 is one flow (always in
+ * the cache), HOT_SPAN a few flows that stay in the cache (the same frame
+ * rebuilding, so a control for it), the whole fill an entry that is rarely
+ * in the cache.
+ */
+static int bench_loop(int level, const struct hook *h, __u32 span, const char *path)
+{
+	__u32 i, n = N_LOOP / b.div;
+	__u64 before[CANARY_R_COUNT], rng = 0x5ca1e;
+
+	if (reasons_read(before))
+		return -1;
+	for (i = 0; i < n; i++) {
+		data_frame((__u32)(rng_next(&rng) % span), &b.x);
+		if (run(h, &b.x, 1))
+			return -1;
+		b.dur[i] = b.x.duration;
+	}
+	if (!out_untouched(&b.x) || forwarded_exactly(before, n, path, h->name))
+		return -1;
+	add_row(level, path, h, false, n, 1, stats_of(b.dur, n));
+	return 0;
+}
+
+static int bench_loops(int level, const struct hook *h, __u32 flows)
+{
+	if (bench_loop(level, h, 1, "established (identity NAT), one flow"))
+		return -1;
+	if (flows < 2 * HOT_SPAN)
+		return 0;
+	return bench_loop(level, h, HOT_SPAN, "established (identity NAT), random of 64 flows") ||
+	       bench_loop(level, h, flows, "established (identity NAT), random flow of the fill");
+}
+
+static int bench_level(int li)
+{
+	const struct level *lv = &levels[li];
+	struct level_result *r = &b.res[li];
+	int err;
+
+	printf("scale: %s (conntrack_v1 max_entries %u) ...\n", lv->name, lv->max_entries);
+	fflush(stdout);
+	err = level_load(lv);
+	if (err)
+		return fail("cannot load the programs for %s: %s", lv->name, strerror(-err));
+	r->max_entries = bpf_map__max_entries(b.skel->maps.conntrack_v1);
+	maps_memory(r, false);
+	if (svc_install() || fill(lv->flows, &r->fill_s) ||
+	    batch_count(r->max_entries, &r->entries_counted, &r->batch_count_s))
+		return -1;
+	if (r->entries_counted != 2ULL * lv->flows)
+		return fail("%s: %llu conntrack entries after the fill, expected %llu (evicted?)",
+			    lv->name, (unsigned long long)r->entries_counted, 2ULL * lv->flows);
+	if (agent_walk(&r->walk_count, &r->walk_s))
+		return -1;
+	maps_memory(r, true);
+	if (bench_repeat(li, &b.tc_in, 0) || bench_repeat(li, &b.xdp_in, 0))
+		return -1;
+	if (bench_loops(li, &b.tc_in, lv->flows) || bench_loops(li, &b.xdp_in, lv->flows))
+		return -1;
+	r->done = true;
+	level_unload();
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Output. */
+
+static void print_tables(void)
+{
+	int li, i;
+
+	printf("\nscale: conntrack fill, memory and the agent's walk%s\n\n",
+	       b.div > 1 ? " (--quick)" : "");
+	printf("| fill | conntrack max_entries | entries | fill time s | agent walk (dp_flow_count) "
+	       "s | walk counted | batch count s | conntrack memlock MiB | all maps memlock MiB |\n");
+	printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (li = 0; li < MAX_LEVELS; li++) {
+		const struct level_result *r = &b.res[li];
+		unsigned long long ct = 0, all = 0;
+
+		if (!r->done)
+			continue;
+		for (i = 0; i < r->n_maps; i++) {
+			all += r->maps[i].memlock_after;
+			if (!strcmp(r->maps[i].name, "conntrack_v1"))
+				ct = r->maps[i].memlock_after;
+		}
+		printf("| %s | %u | %llu | %.3f | %.3f | %u | %.3f | %.1f | %.1f |\n",
+		       levels[li].name, r->max_entries, (unsigned long long)r->entries_counted,
+		       r->fill_s, r->walk_s, r->walk_count, r->batch_count_s, ct / 1048576.0,
+		       all / 1048576.0);
+	}
+	printf("\n| fill | map | type | max_entries | key B | value B | memlock before fill | "
+	       "memlock after fill |\n|---|---|---|---:|---:|---:|---:|---:|\n");
+	for (li = 0; li < MAX_LEVELS; li++) {
+		const struct level_result *r = &b.res[li];
+
+		if (!r->done || li == 0)
+			continue;
+		for (i = 0; i < r->n_maps; i++) {
+			const struct map_mem *m = &r->maps[i];
+
+			printf("| %s | %s | %s | %u | %u | %u | %llu | %llu |\n", levels[li].name,
+			       m->name, m->type, m->max_entries, m->key_size, m->value_size,
+			       m->memlock_before, m->memlock_after);
+		}
+	}
+	printf("\n| fill | path | hook | method | median ns | mean ns | p99 ns | empty ns (same "
+	       "method) | above empty |\n|---|---|---|---|---:|---:|---:|---:|---:|\n");
+	for (i = 0; i < b.n_rows; i++) {
+		const struct row *r = &b.rows[i];
+		const struct row *e = empty_ref(r);
+		char method[64];
+
+		if (r->repeat)
+			snprintf(method, sizeof(method), "repeat=%u, %u calls", r->runs_per_call,
+				 r->calls);
+		else
+			snprintf(method, sizeof(method), "loop, %u calls", r->calls);
+		printf("| %s | %s | %s | %s | %.1f | %.1f | %.1f | ",
+		       r->level < 0 ? "-" : levels[r->level].name, r->path, r->hook, method,
+		       r->st.median, r->st.mean, r->st.p99);
+		if (r->empty || !e)
+			printf("- | - |\n");
+		else
+			printf("%.1f | %+.1f |\n", e->st.median, r->st.median - e->st.median);
+	}
+}
+
+static json_t *level_json(int li)
+{
+	const struct level_result *r = &b.res[li];
+	json_t *maps = json_array(), *rows = json_array();
+	unsigned long long all = 0;
+	int i;
+
+	for (i = 0; i < r->n_maps; i++) {
+		const struct map_mem *m = &r->maps[i];
+
+		all += m->memlock_after;
+		json_array_append_new(
+			maps,
+			json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "name", m->name, "type",
+				  m->type, "max_entries", (json_int_t)m->max_entries, "key_size",
+				  (json_int_t)m->key_size, "value_size", (json_int_t)m->value_size,
+				  "memlock_before_fill", (json_int_t)m->memlock_before,
+				  "memlock_after_fill", (json_int_t)m->memlock_after));
+	}
+	for (i = 0; i < b.n_rows; i++) {
+		const struct row *w = &b.rows[i];
+		const struct row *e = empty_ref(w);
+
+		if (w->level != li)
+			continue;
+		json_array_append_new(
+			rows,
+			json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:f, s:f, s:o, s:o}", "path",
+				  w->path, "hook", w->hook, "method", w->repeat ? "repeat" : "loop",
+				  "calls", (json_int_t)w->calls, "runs_per_call",
+				  (json_int_t)w->runs_per_call, "median_ns", w->st.median,
+				  "mean_ns", w->st.mean, "p99_ns", w->st.p99, "empty_ns",
+				  e ? json_real(e->st.median) : json_null(), "above_empty_ns",
+				  e ? json_real(w->st.median - e->st.median) : json_null()));
+	}
+	return json_pack("{s:s, s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:f, s:I, s:o, s:o}", "name",
+			 levels[li].name, "flows", (json_int_t)levels[li].flows,
+			 "conntrack_max_entries", (json_int_t)r->max_entries, "entries",
+			 (json_int_t)r->entries_counted, "fill_s", r->fill_s, "agent_walk_s",
+			 r->walk_s, "agent_walk_counted", (json_int_t)r->walk_count,
+			 "agent_walk_bound", (json_int_t)(2 * CANARY_CT_MAX_ENTRIES),
+			 "batch_count_s", r->batch_count_s, "memlock_total_bytes", (json_int_t)all,
+			 "maps", maps, "rows", rows);
+}
+
+static int write_json(const char *file)
+{
+	json_t *lv = json_array(), *empties = json_array(), *root;
+	struct utsname uts;
+	int li, i, err;
+
+	if (uname(&uts))
+		memset(&uts, 0, sizeof(uts));
+	for (li = 0; li < MAX_LEVELS; li++)
+		if (b.res[li].done)
+			json_array_append_new(lv, level_json(li));
+	for (i = 0; i < b.n_rows; i++)
+		if (b.rows[i].empty)
+			json_array_append_new(
+				empties,
+				json_pack("{s:s, s:s, s:f, s:f}", "hook", b.rows[i].hook, "method",
+					  b.rows[i].repeat ? "repeat" : "loop", "median_ns",
+					  b.rows[i].st.median, "mean_ns", b.rows[i].st.mean));
+	root = json_pack("{s:s, s:b, s:{s:s, s:I, s:i}, s:I, s:o, s:o}", "tool", "scale", "quick",
+			 b.div > 1, "machine", "kernel", uts.release, "nproc",
+			 (json_int_t)sysconf(_SC_NPROCESSORS_ONLN), "pinned_cpu", BENCH_CPU,
+			 "product_conntrack_max_entries", (json_int_t)CANARY_CT_MAX_ENTRIES,
+			 "empty", empties, "levels", lv);
+	if (!root)
+		return fail("building the JSON report");
+	err = json_dump_file(root, file, JSON_INDENT(2));
+	json_decref(root);
+	if (err)
+		return fail("writing %s: %s", file, strerror(errno));
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static int skip_run(const char *why)
+{
+	const char *ci = getenv("CI");
+
+	if (ci && !strcmp(ci, "true")) {
+		fprintf(stderr, "scale cannot run: %s\n", why);
+		return 1;
+	}
+	printf("%s\n", SKIP_MSG);
+	return 0;
+}
+
+static void usage(FILE *f, const char *argv0)
+{
+	fprintf(f,
+		"usage: %s [--quick] [--json FILE]\n"
+		"  --quick      100k flows only (and 1 flow), run counts divided by %d\n"
+		"  --json FILE  also write the results as JSON to FILE\n",
+		argv0, QUICK_DIV);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "quick", no_argument, NULL, 'q' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *json_file = NULL;
+	int c, err, li;
+
+	b.div = 1;
+	while ((c = getopt_long(argc, argv, "qj:h", longopts, NULL)) != -1) {
+		if (c == 'q') {
+			b.div = QUICK_DIV;
+		} else if (c == 'j') {
+			json_file = optarg;
+		} else {
+			usage(c == 'h' ? stdout : stderr, argv[0]);
+			return c == 'h' ? 0 : 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr, argv[0]);
+		return 2;
+	}
+	if (geteuid() != 0)
+		return skip_run("not running as root");
+	pin_cpu();
+	install_cleanup();
+	err = global_init();
+	if (err == -EPERM || err == -EACCES) {
+		teardown();
+		return skip_run(strerror(-err));
+	}
+	if (err) {
+		fail("cannot load the empty programs: %s", strerror(-err));
+		return 1;
+	}
+	if (bench_empty(&b.empty_tc, "empty_tc") || bench_empty(&b.empty_xdp, "empty_xdp"))
+		return 1;
+	for (li = 0; li < MAX_LEVELS; li++) {
+		if (b.div > 1 && !levels[li].in_quick)
+			continue;
+		if (bench_level(li))
+			return 1;
+	}
+	teardown();
+	print_tables();
+	return json_file && write_json(json_file) ? 1 : 0;
+}

@@ -1,0 +1,10 @@
+# scale: conntrack at 100k / 1M flows (map memory, fill, the agent's walk,
+# per-packet cost at that fill). Included from the top-level Makefile after
+# bench.mk (BUILD, SKEL, CC, CFLAGS, LDLIBS, LIB_OBJS come from there; the
+# empty programs' skeleton is bench.mk's). It links the loader library to
+# time the agent's own conntrack walk (dp_flow_count).
+
+$(BUILD)/scale: tools/bench/scale.c tests/bpf/pkt.h $(wildcard headers/*.h) \
+		$(SKEL) $(BUILD)/empty.skel.h $(LIB_OBJS)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -Itests/bpf -o $@ $< $(LIB_OBJS) $(LDLIBS)
