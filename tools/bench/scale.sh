@@ -63,10 +63,8 @@ RENDERS=20
 for b in canaryd canaryctl; do
 	[ -x "$LAB_BUILD/$b" ] || { echo "scale: $LAB_BUILD/$b missing: run make" >&2; exit 1; }
 done
-if [ ! -x "$LAB_BUILD/scale" ]; then
-	make -s -f Makefile -f tools/bench/scale.mk "$LAB_BUILD/scale" >&2 ||
-		{ echo "scale: cannot build $LAB_BUILD/scale" >&2; exit 1; }
-fi
+# The Makefile includes tools/bench/scale.mk; its targets are relative to the repository.
+make -s -C "$LAB_ROOT" build/scale >&2 || { echo "scale: cannot build build/scale" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/canaryd-scale.XXXXXX)
 AGENT_PID=
