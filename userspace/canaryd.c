@@ -368,7 +368,7 @@ static int start(const struct options *o, struct canary_dp **dp, struct agent *a
  * belong to threads: a thread started before the drop would keep them all.
  */
 static int start_threads(struct agent *a, const struct options *o, struct api_server **api,
-			 struct external_worker **ext, struct health_worker **health)
+			 struct worker **ext, struct worker **health)
 {
 	int err = caps_drop_to_runtime();
 
@@ -393,8 +393,7 @@ int main(int argc, char **argv)
 		.api = { .socket_path = API_DEFAULT_SOCKET },
 	};
 	struct api_server *api = NULL;
-	struct external_worker *ext = NULL;
-	struct health_worker *health = NULL;
+	struct worker *ext = NULL, *health = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct pollfd fds[FD_COUNT] = { { .fd = -1 }, { .fd = -1 } };
 	struct canary_dp *dp = NULL;
@@ -435,8 +434,8 @@ int main(int argc, char **argv)
 	} else {
 		log_event(CLOG_ERROR, "start-up failed", "error", strerror(-err));
 	}
-	health_stop(health);
-	external_stop(ext);
+	worker_stop(health);
+	worker_stop(ext);
 	api_stop(api);
 	for (i = 0; i < FD_COUNT; i++)
 		if (fds[i].fd >= 0)

@@ -3,9 +3,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -13,13 +10,8 @@
 
 #include "healthcheck.h"
 
-#define POLL_MS 50
-
-struct health_worker {
-	struct agent *agent;
-	pthread_t thread;
-	atomic_bool stop;
-};
+/* How long the worker rests when no check is due. */
+#define IDLE_MS 50
 
 static __s64 now_ms(void)
 {
@@ -80,48 +72,21 @@ void health_probe(const struct canary_backend *endpoints, int n, __s64 timeout_m
 			close(pfd[k].fd);
 }
 
-static void *run(void *arg)
+/* Check the next rollout whose stable endpoints are due, if any. */
+static bool health_step(void *arg)
 {
-	struct health_worker *w = arg;
-	struct health_job job;
+	struct agent *a = arg;
 	bool ok[CANARY_MAX_BACKENDS];
+	struct health_job job;
 
-	while (!atomic_load(&w->stop)) {
-		if (!agent_health_next(w->agent, &job)) {
-			struct timespec ts = { .tv_nsec = POLL_MS * 1000000L };
-
-			nanosleep(&ts, NULL);
-			continue;
-		}
-		health_probe(job.endpoints, job.n, job.timeout_ms, ok);
-		agent_health_result(w->agent, &job, ok);
-	}
-	return NULL;
+	if (!agent_health_next(a, &job))
+		return false;
+	health_probe(job.endpoints, job.n, job.timeout_ms, ok);
+	agent_health_result(a, &job, ok);
+	return true;
 }
 
-int health_start(struct agent *a, struct health_worker **out)
+int health_start(struct agent *a, struct worker **out)
 {
-	struct health_worker *w = calloc(1, sizeof(*w));
-	int err;
-
-	if (!w)
-		return -ENOMEM;
-	w->agent = a;
-	atomic_init(&w->stop, false);
-	err = pthread_create(&w->thread, NULL, run, w);
-	if (err) {
-		free(w);
-		return -err;
-	}
-	*out = w;
-	return 0;
-}
-
-void health_stop(struct health_worker *w)
-{
-	if (!w)
-		return;
-	atomic_store(&w->stop, true);
-	pthread_join(w->thread, NULL);
-	free(w);
+	return worker_start(health_step, a, IDLE_MS, out);
 }

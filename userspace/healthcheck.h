@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Active TCP checks of the stable endpoints (spec.healthCheck), in a thread
- * of their own: a check connects and closes, nothing more.
+ * Active TCP checks of the stable endpoints (spec.healthCheck), in a worker
+ * thread: a check connects and closes, nothing more.
  */
 #ifndef CANARY_HEALTHCHECK_H
 #define CANARY_HEALTHCHECK_H
@@ -9,11 +9,9 @@
 #include <stdbool.h>
 
 #include "agent.h"
+#include "worker.h"
 
-struct health_worker;
-
-int health_start(struct agent *a, struct health_worker **out);
-void health_stop(struct health_worker *w);
+int health_start(struct agent *a, struct worker **out);
 
 /* Connect to every endpoint at once; ok[i] when endpoint i accepted within timeout_ms. */
 void health_probe(const struct canary_backend *endpoints, int n, __s64 timeout_ms, bool *ok);
