@@ -35,7 +35,7 @@ LIB_OBJS    := $(patsubst userspace/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 PROGS       := $(BUILD)/canaryd $(BUILD)/canaryctl
 LAB_PROGS   := $(BUILD)/labsrv $(BUILD)/labload
 
-.PHONY: all deps test test-build test-unit test-bpf test-e2e test-deploy test-docs demo demo-clean bench bench-e2e install clean format lint tidy
+.PHONY: all deps test test-build test-unit test-bpf test-e2e test-deploy test-docs soak demo demo-clean bench bench-e2e install clean format lint tidy
 
 .DEFAULT_GOAL := all
 

@@ -46,3 +46,7 @@ test-build: all $(UNIT_TESTS) $(BPF_TESTS)
 
 # Keep the sanitizer objects between runs (make would delete them as intermediates).
 .SECONDARY: $(SAN_OBJS)
+
+# The long tests (agent stopped for 60 s, ...): at most 30 minutes.
+soak: all
+	@tests/soak/run.sh
