@@ -275,6 +275,23 @@ lab_standard() {
 	lab_wait web "d['weight'] == $weight" 5
 }
 
+# lab_with_warm_backends: a lab (removed on exit) whose backends serve and
+# have been warmed up directly, not through the VIP: a cold labsrv's first
+# answers are slow, and at 10% the canary's first samples would be judged
+# against a stable whose own cold start is diluted 9 times more.
+lab_with_warm_backends() {
+	local b
+	lab_require_root
+	trap lab_down EXIT
+	lab_up
+	for b in "${LAB_BACKENDS[@]}"; do lab_backend "$b"; done
+	lab_wait_backends
+	for b in "${LAB_BACKENDS[@]}"; do
+		in_ns cl "$LAB_BUILD/labload" --target "$(backend_addr "$b"):$LAB_BACKEND_PORT" \
+			--mode newconn --connections 2 --requests 300 --duration-s 3 >/dev/null
+	done
+}
+
 lab_wait_backends() {
 	local b i
 	for b in "${LAB_BACKENDS[@]}"; do

@@ -21,18 +21,7 @@ ANALYSIS="{interval: 1s, minRequests: 20, failureLimit: 1, confidence: 0.99,
             metrics: [{name: errorRate, max: 0.02}, {name: latencyP99, max: 250ms},
                       {name: compareErrorRate}, {name: compareLatency, maxIncrease: 0.5}]}"
 
-lab_require_root
-trap lab_down EXIT
-lab_up
-for b in "${LAB_BACKENDS[@]}"; do lab_backend "$b"; done
-lab_wait_backends
-# Warm every backend up first (direct, not through the VIP): a cold labsrv's
-# first answers are slow, and at 10% the canary's first samples would be
-# judged against a stable whose own cold start is diluted 9 times more.
-for b in "${LAB_BACKENDS[@]}"; do
-	in_ns cl "$LAB_BUILD/labload" --target "$(backend_addr "$b"):$LAB_BACKEND_PORT" --mode newconn \
-		--connections 2 --requests 300 --duration-s 3 >/dev/null
-done
+lab_with_warm_backends
 lab_rollout web "$LAB_VIP" "$STEPS" "$ANALYSIS"
 lab_agent
 
