@@ -17,7 +17,7 @@ failed_names=()
 count_cmocka() {
 	local log=$1 name=$2 p f
 	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' "$log" | tail -1)
-	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s).*/\1/p' "$log" | head -1)
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s).*/\1/p' "$log" | sed -n 1p)
 	passed=$((passed + ${p:-0}))
 	failed=$((failed + ${f:-0}))
 	if [ -n "$f" ] && [ "$f" -gt 0 ]; then failed_names+=("$name"); fi

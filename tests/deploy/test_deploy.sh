@@ -414,7 +414,7 @@ else
 	pkg_of() { # library path -> Debian package (without :arch)
 		local p
 		p=$(dpkg -S "$1" 2>/dev/null || dpkg -S "$(readlink -f "$1")" 2>/dev/null) || return 1
-		echo "${p%%:*}" | sed 's/:.*//' | head -1
+		echo "${p%%:*}" | sed -n 's/:.*//; 1p'
 	}
 	# Direct dependencies (DT_NEEDED) must be named in the Dockerfile; the
 	# rest of what ldd lists must come with them through their Depends (apt
@@ -431,7 +431,7 @@ else
 		while IFS= read -r alt; do
 			[ -n "$alt" ] || continue
 			for a in $(tr '|' ' ' <<<"$alt"); do
-				if dpkg-query -W -f='${db:Status-Status}' "$a" 2>/dev/null | grep -q '^installed$'; then
+				if [ "$(dpkg-query -W -f='${db:Status-Status}' "$a" 2>/dev/null)" = installed ]; then
 					[ -z "${closure[$a]:-}" ] && queue+=("$a")
 					break
 				fi

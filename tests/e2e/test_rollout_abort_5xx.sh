@@ -65,7 +65,7 @@ jget '"\n".join("# abort verdict: %s %s: %s" % (v["metric"], v["result"], v["det
 check "abort_verdicts holds the failing verdicts, error metrics ($n_verdicts)" \
 	expect "$(jget 'len(d["abort_verdicts"]) > 0 and all(v["result"] == "fail" and v["metric"] in ("errorRate", "compareErrorRate") for v in d["abort_verdicts"])' <<<"$final")"
 
-ts_ms() { sed -n 's/^ts=\([^ ]*\) .*/\1/p' | head -1 | xargs -r -I{} date -d {} +%s%3N; }
+ts_ms() { sed -n 's/^ts=\([^ ]*\) .*/\1/p' | sed -n 1p | xargs -r -I{} date -d {} +%s%3N; }
 abort_ms=$(grep 'msg=aborted' "$LAB_DIR/canaryd.log" | ts_ms)
 check "one abort logged" expect "$(grep -c 'msg=aborted' "$LAB_DIR/canaryd.log") == 1"
 grep 'msg=verdict' "$LAB_DIR/canaryd.log" | sed 's/^/# /'
@@ -100,7 +100,7 @@ check "aborted within $BOUND_MS ms of the first canary error ($from_first ms)" \
 	expect "0 < $from_first < $BOUND_MS"
 
 failed_expr='d["requests"] - d["ok"] + sum(v for k, v in d["status"].items() if k[0] == "5")'
-snap_a=$(tail -2 "$LAB_DIR/load.out" | head -1)
+snap_a=$(tail -2 "$LAB_DIR/load.out" | sed -n 1p)
 end=$(tail -1 "$LAB_DIR/load.out")
 echo "# load: $end"
 failed_a=$(jget "$failed_expr" <<<"$snap_a")

@@ -44,8 +44,8 @@ seen_ms=$(date +%s%3N)
 kill -TERM "$load"
 wait "$load"
 
-ts_ms() { sed -n 's/^ts=\([^ ]*\) .*/\1/p' | head -1 | xargs -r -I{} date -d {} +%s%3N; }
-abort_line=$(grep 'msg=aborted' "$LAB_DIR/canaryd.log" | head -1)
+ts_ms() { sed -n 's/^ts=\([^ ]*\) .*/\1/p' | sed -n 1p | xargs -r -I{} date -d {} +%s%3N; }
+abort_line=$(grep -m1 'msg=aborted' "$LAB_DIR/canaryd.log")
 abort_ms=$(ts_ms <<<"$abort_line")
 detect_ms=$((abort_ms - slow_ms))
 echo "# ${abort_line}"

@@ -62,7 +62,7 @@ done_ms=$(date +%s%3N)
 kill -TERM "$load"
 wait "$load"
 # The pause was not cut short: 100% came no earlier than the pause deadline.
-ts_ms() { sed -n 's/^ts=\([^ ]*\) .*/\1/p' | head -1 | xargs -r -I{} date -d {} +%s%3N; }
+ts_ms() { sed -n 's/^ts=\([^ ]*\) .*/\1/p' | sed -n 1p | xargs -r -I{} date -d {} +%s%3N; }
 w100_ms=$(grep 'msg="weight set".*weight=100' "$LAB_DIR/canaryd.log" | ts_ms)
 deadline_ms=$(python3 -c "print(int($read_ms + $left_before * 1000))")
 echo "# weight 100 set $((w100_ms - deadline_ms)) ms after the pause deadline; Healthy $((done_ms - restarted_ms)) ms after the restart"

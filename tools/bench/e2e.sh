@@ -150,7 +150,7 @@ EOF
 wait_listen() {
 	local name=$1 addr=$2 i
 	for i in $(seq 1 100); do
-		in_ns "$name" ss -Hltn "src $addr" 2>/dev/null | grep -q . && return 0
+		[ -n "$(in_ns "$name" ss -Hltn "src $addr" 2>/dev/null)" ] && return 0
 		sleep 0.05
 	done
 	return 1
@@ -542,8 +542,8 @@ try:
 except OSError:
     pass
 versions = {}
-for tool, cmd in (("wrk", "wrk -v 2>&1 | head -1"), ("nginx", "nginx -v 2>&1"),
-                  ("haproxy", "haproxy -v 2>&1 | head -1"), ("iptables", "iptables --version 2>&1")):
+for tool, cmd in (("wrk", "wrk -v 2>&1 | sed -n 1p"), ("nginx", "nginx -v 2>&1"),
+                  ("haproxy", "haproxy -v 2>&1 | sed -n 1p"), ("iptables", "iptables --version 2>&1")):
     versions[tool] = os.popen(cmd).read().strip()
 doc = {
     "tool": "tools/bench/e2e.sh",
