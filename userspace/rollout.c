@@ -221,6 +221,15 @@ static int verb_promote(struct rollout_state *st, const struct rollout_cfg *cfg,
 			struct rollout_effects *fx)
 {
 	st->user_paused = false;
+	/*
+	 * A weight step skipped before it ran still sets its weight, as in Argo,
+	 * where the weight is the last setWeight at or before the current step:
+	 * two quick promotes from a pause must not leave the next pause at the
+	 * old weight.
+	 */
+	if (st->step < cfg->n_steps && cfg->steps[st->step].kind == STEP_SET_WEIGHT &&
+	    !st->step_started)
+		set_weight(st, cfg->steps[st->step].weight_bp, fx);
 	if (st->step < cfg->n_steps)
 		next_step(st); /* skip the current pause, or the wait on a weight */
 	st->phase = PHASE_PROGRESSING;

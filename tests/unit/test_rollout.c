@@ -225,6 +225,23 @@ static void test_promote_skips_steps(void **state)
 	assert_int_equal(rollout_effective_weight(&st), 5000);
 }
 
+/* Two promotes before a tick: the weight step skipped in between still sets its weight. */
+static void test_promote_twice_keeps_weights(void **state)
+{
+	(void)state;
+	tick(ANALYSIS_HOLD, 0);
+	tick(ANALYSIS_PASS, 1); /* 10% held, then the 30 s pause begins */
+	assert_int_equal(st.step, 1);
+	assert_int_equal(rollout_verb(&st, &cfg, VERB_PROMOTE, 0, 2, &fx, err, sizeof(err)), 0);
+	assert_int_equal(rollout_verb(&st, &cfg, VERB_PROMOTE, 0, 3, &fx, err, sizeof(err)), 0);
+	assert_int_equal(st.step, 3);
+	assert_true(fx.apply_weight);
+	assert_int_equal(rollout_effective_weight(&st), 5000);
+	tick(ANALYSIS_HOLD, 4); /* the indefinite pause, at 50% */
+	assert_int_equal(st.phase, PHASE_PAUSED);
+	assert_int_equal(rollout_effective_weight(&st), 5000);
+}
+
 static void test_state_files(void **state)
 {
 	struct rollout_state loaded;
@@ -289,6 +306,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fail_while_paused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_weight_and_promote_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_promote_skips_steps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_promote_twice_keeps_weights, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fingerprint, setup, teardown),
 		cmocka_unit_test(test_names),
