@@ -190,6 +190,29 @@ static int persist(struct agent *a, struct agent_rollout *r)
 	return err;
 }
 
+/*
+ * Save a transition before the kernel or an operator sees it. One that
+ * cannot be saved is undone, so that the kernel, the API and the state file
+ * agree, and the rollout holds until the directory takes writes again. An
+ * abort goes ahead all the same: taking traffic off a bad canary matters more
+ * than its record, which the next ticks keep trying to write.
+ */
+static int save_transition(struct agent *a, struct agent_rollout *r,
+			   const struct rollout_state *before, struct rollout_effects *fx)
+{
+	int err;
+
+	if (!fx->changed)
+		return 0;
+	err = persist(a, r);
+	if (!err || r->st.phase == PHASE_DEGRADED) {
+		fx->changed = false; /* saved, or left for the retries */
+		return 0;
+	}
+	r->st = *before;
+	return err;
+}
+
 /* ---- transitions ---- */
 
 static void log_abort_verdicts(const struct agent_rollout *r)
@@ -314,6 +337,10 @@ static void tick_rollout(struct agent *a, struct agent_rollout *r)
 	struct canary_metrics now[CANARY_V_COUNT];
 	struct rollout_effects fx;
 
+	struct rollout_state before;
+
+	if (r->state_write_failed)
+		persist(a, r); /* an abort that went ahead unsaved, or a held transition */
 	notice_external_change(a, r);
 	if (read_counters(a, r, now))
 		return;
@@ -321,13 +348,13 @@ static void tick_rollout(struct agent *a, struct agent_rollout *r)
 	if (r->st.phase == PHASE_HEALTHY || r->st.phase == PHASE_DEGRADED)
 		return;
 	r->decision = analysis_tick(&r->an, &r->cfg.analysis, now, mono_ns() / 1000000);
-	/* Without a durable state, only an abort (weight 0) may still happen. */
-	if (r->state_write_failed && persist(a, r) && r->decision != ANALYSIS_FAIL)
-		return;
 	count_verdicts(r);
 	if (r->decision == ANALYSIS_FAIL)
 		keep_abort_verdicts(r);
+	before = r->st;
 	rollout_tick(&r->st, &r->cfg, r->decision, failing_detail(&r->an), wall_ms(), &fx);
+	if (save_transition(a, r, &before, &fx))
+		return; /* held: the same transition is tried again next tick */
 	if (r->st.phase == PHASE_DEGRADED && fx.event)
 		log_abort_verdicts(r);
 	apply_effects(a, r, &fx);
@@ -384,9 +411,20 @@ int agent_verb(struct agent *a, const char *name, enum rollout_verb verb, __u16 
 		snprintf(err, errlen, "no rollout named \"%s\"", name);
 		rc = -ENOENT;
 	} else {
+		struct rollout_state before = r->st;
+		int serr = 0;
+
 		rc = rollout_verb(&r->st, &r->cfg, verb, weight_bp, wall_ms(), &fx, err, errlen);
 		if (!rc)
+			serr = save_transition(a, r, &before, &fx);
+		if (serr) {
+			snprintf(err, errlen,
+				 "cannot save the rollout's state in %s (%s): nothing changed",
+				 a->state_dir, strerror(-serr));
+			rc = -EAGAIN;
+		} else if (!rc) {
 			apply_effects(a, r, &fx);
+		}
 	}
 	pthread_mutex_unlock(&a->lock);
 	return rc;

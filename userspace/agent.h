@@ -76,7 +76,8 @@ void agent_tick(struct agent *a);
 
 /*
  * An operator's verb on rollout name. Returns 0, -ENOENT (unknown rollout),
- * -EPERM (invalid transition) or -EINVAL (bad argument); err says why.
+ * -EPERM (invalid transition), -EINVAL (bad argument) or -EAGAIN (the state
+ * directory takes no writes: nothing changed); err says why.
  */
 int agent_verb(struct agent *a, const char *name, enum rollout_verb verb, __u16 weight_bp,
 	       char *err, size_t errlen);

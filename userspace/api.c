@@ -133,6 +133,8 @@ static void route_verb(struct agent *a, const char *name, const char *verb_name,
 		return reply_error(r, 404, err);
 	if (rc == -EPERM)
 		return reply_error(r, 409, err);
+	if (rc == -EAGAIN) /* the state directory takes no writes: try again later */
+		return reply_error(r, 503, err);
 	if (rc)
 		return reply_error(r, 400, err);
 	reply_json(r, 200, agent_rollout_json(a, name));

@@ -99,13 +99,19 @@ check "a new rollout reaches its pause at 10%" \
 	lab_wait web "d['canary']['revision'] == 'v4' and d['step'] == 1 and d['phase'] == 'Paused'" 10
 cp "$LAB_STATE_DIR/web.json" "$LAB_DIR/web.json.before"
 chmod 0500 "$LAB_STATE_DIR" # the agent has no CAP_DAC_OVERRIDE left: this binds it
-canaryctl promote web | sed 's/^/# /'
+promote_out=$(canaryctl promote web 2>&1)
+promote_rc=$?
+echo "# promote: $promote_out"
+check "promote is refused with the reason: nothing changed" \
+	expect "$promote_rc != 0 and 'Permission denied' in '''$promote_out''' and 'nothing changed' in '''$promote_out'''"
 sleep 1.5
 check "a clear error names the state directory" grep -q 'cannot save rollout state: holding the rollout' "$LAB_DIR/canaryd.log"
-check "the rollout holds where it was (weight 10)" expect "$(lab_status web 'd["weight"]') == 10"
+check "the rollout holds where it was (step 1, weight 10)" \
+	expect "$(lab_status web '(d["step"], d["weight"])') == (1, 10)"
 check "the state file is untouched and still valid" cmp -s "$LAB_STATE_DIR/web.json" "$LAB_DIR/web.json.before"
 chmod 0700 "$LAB_STATE_DIR"
-check "once writable again, the rollout goes on" lab_wait web "d['weight'] == 30" 5
+check "once writable again, promote goes through" canaryctl promote web
+check "and the rollout goes on" lab_wait web "d['weight'] == 30" 5
 check "and its state is saved" grep -q '"weight_basis_points": 3000' "$LAB_STATE_DIR/web.json"
 wait "$LAB_LOAD_PID"
 check "no client request failed meanwhile" expect "$(failed "$LAB_DIR/ro.out") == 0"
