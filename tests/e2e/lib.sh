@@ -224,7 +224,16 @@ lab_down() {
 	for f in "$LAB_DIR"/*.pid; do
 		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
 	done
-	sleep 0.1
+	# The agent's clean exit (threads joined) takes up to ~150 ms: wait for it, 2 s at most.
+	local i alive
+	for i in $(seq 1 40); do
+		alive=0
+		for f in "$LAB_DIR"/*.pid; do
+			[ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && alive=1
+		done
+		[ "$alive" = 0 ] && break
+		sleep 0.05
+	done
 	for f in "$LAB_DIR"/*.pid; do
 		[ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
 	done
