@@ -16,10 +16,12 @@ CFLAGS      ?= -O2 -g
 CFLAGS      += -std=gnu11 $(WARN) -Iheaders -Iuserspace -I$(BUILD) -D_GNU_SOURCE
 LDLIBS      := -lbpf -lelf -lz -ljansson -lyaml -lmicrohttpd -lcurl -lm -lpthread
 
-BPF_SRC     := bpf/canary.bpf.c
+# canary: the data path. ct_count: the agent's O(1) conntrack count, apart so
+# that a kernel without the kfunc it calls still loads the data path.
+BPF_SRC     := bpf/canary.bpf.c bpf/ct_count.bpf.c
 BPF_HDRS    := $(wildcard bpf/lib/*.h) $(wildcard headers/*.h)
-BPF_OBJ     := $(BUILD)/canary.bpf.o
-SKEL        := $(BUILD)/canary.skel.h
+BPF_OBJ     := $(patsubst bpf/%.c,$(BUILD)/%.o,$(BPF_SRC))
+SKEL        := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRC))
 
 # The loader library: everything the agent and canaryctl share.
 LIB_SRCS    := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
@@ -54,12 +56,15 @@ $(BUILD)/.deps: tools/install-deps.sh
 	if [ $$missing = 1 ]; then tools/install-deps.sh; fi
 	@touch $@
 
-$(BPF_OBJ): $(BPF_SRC) $(BPF_HDRS) | deps
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | deps
 	@mkdir -p $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-$(SKEL): $(BPF_OBJ)
-	$(BPFTOOL) gen skeleton $< name canary > $@.tmp && mv $@.tmp $@
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $* > $@.tmp && mv $@.tmp $@
+
+# Keep the objects: bpftool and the runbook load them by hand.
+.SECONDARY: $(BPF_OBJ)
 
 $(BUILD)/obj/%.o: userspace/%.c $(LIB_HDRS) $(SKEL)
 	@mkdir -p $(dir $@)

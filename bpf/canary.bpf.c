@@ -54,7 +54,7 @@ __canary_inline void ingress_resteer(const struct canary_pkt *pkt, struct canary
 	be = lb_pick_backend(svc, &pkt->tuple, &version);
 	if (!be || version != CANARY_V_STABLE)
 		return;
-	if (ct_put_reverse(&pkt->tuple, be, e->svc_id, e->version, now))
+	if (ct_put_reverse(&pkt->tuple, be, e->svc_id, e->version, now, ct_stats()))
 		return;
 	e->nat_addr = be->addr;
 	e->nat_port = be->port;
@@ -135,7 +135,7 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 		ingress_resteer(pkt, e, now);
 	if (pkt->tcp_flags & TCP_FLAG_FIN)
 		ct_set_flags(e, CANARY_CT_F_FIN_SEEN);
-	ct_touch(e, now);
+	ct_refresh_forward(pkt, e, now);
 
 	m = metrics_of(e->svc_id, e->version);
 	if (m) {

@@ -72,6 +72,21 @@ struct canary_ct_entry {
 	__u32 server_seq_end; /* forward: highest backend seq + len seen */
 };
 
+/*
+ * ct_stats_v1 value (per-CPU array, one entry): how conntrack entries came
+ * into the map. canaryd never deletes an entry, only the kernel's LRU evicts
+ * one, so entries_created minus the entries in the map is the evictions.
+ */
+struct canary_ct_stats {
+	__u64 entries_created;	/* written under a key that was not in the map */
+	__u64 entries_replaced; /* written over a key in use: a port reused by a new flow */
+};
+
+/* Context of the canary_ct_count program (BPF_PROG_TEST_RUN in and out). */
+struct canary_ct_count_args {
+	__s64 entries; /* conntrack_v1's element count, as the kernel keeps it */
+};
+
 /* overrides_v1 (LPM trie) key: prefixlen counts svc_id's 32 bits too. */
 struct canary_override_key {
 	__u32 prefixlen;

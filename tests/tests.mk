@@ -36,9 +36,12 @@ $(TEST_BUILD)/unit/%: tests/unit/%.c $(SAN_OBJS)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(TEST_LIBS) -lm
 
 # The BPF suite drives the real programs through BPF_PROG_TEST_RUN.
-$(TEST_BUILD)/test_bpf: tests/bpf/test_datapath.c tests/bpf/fixture.h tests/bpf/pkt.h $(SKEL)
+# It reads the maps through the loader library, as the agent does.
+TEST_BPF_LIB := $(TEST_BUILD)/san/dataplane.o $(TEST_BUILD)/san/log.o
+$(TEST_BUILD)/test_bpf: tests/bpf/test_datapath.c tests/bpf/fixture.h tests/bpf/pkt.h $(SKEL) \
+		$(TEST_BPF_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $< $(TEST_LIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $< $(TEST_BPF_LIB) $(TEST_LIBS)
 
 BPF_TESTS   := $(if $(wildcard tests/bpf/test_datapath.c),$(TEST_BUILD)/test_bpf)
 

@@ -41,12 +41,32 @@ static __u32 service_seed(const char *name)
 	return h;
 }
 
+static void count_conntrack(struct agent *a)
+{
+	struct canary_ct_stats st;
+	unsigned int entries;
+
+	/* Created first: an entry created between the two reads lowers the figure, never raises it. */
+	if (dp_ct_stats_read(a->dp, &st) || dp_flow_count(a->dp, &entries))
+		return;
+	a->conntrack_entries = entries;
+	a->conntrack_created = st.entries_created;
+	a->conntrack_evictions =
+		dp_ct_evictions(st.entries_created, entries, a->conntrack_evictions);
+}
+
 int agent_init(struct agent *a, struct canary_dp *dp, const char *bpffs, const char *state_dir)
 {
 	memset(a, 0, sizeof(*a));
 	a->dp = dp;
 	a->bpffs = bpffs;
 	a->state_dir = state_dir;
+	if (dp) {
+		a->conntrack_capacity = dp_ct_capacity(dp);
+		/* What was evicted before this start is no news, and no scrape reads 0 first. */
+		count_conntrack(a);
+		a->evictions_logged = a->conntrack_evictions;
+	}
 	return -pthread_mutex_init(&a->lock, NULL);
 }
 
@@ -151,9 +171,12 @@ static int write_service(struct agent *a, struct agent_rollout *r)
 		r->svc_generation = svc.generation;
 		err = sync_overrides(a, r);
 	}
-	if (err)
+	if (err && !r->service_stale)
 		log_event(CLOG_ERROR, "cannot write service", "rollout", r->cfg.name, "error",
 			  strerror(-err));
+	else if (!err && r->service_stale)
+		log_event(CLOG_INFO, "service written again", "rollout", r->cfg.name);
+	r->service_stale = err != 0;
 	return err;
 }
 
@@ -335,10 +358,11 @@ static void notice_external_change(struct agent *a, struct agent_rollout *r)
 static void tick_rollout(struct agent *a, struct agent_rollout *r)
 {
 	struct canary_metrics now[CANARY_V_COUNT];
+	struct rollout_state before;
 	struct rollout_effects fx;
 
-	struct rollout_state before;
-
+	if (r->service_stale)
+		write_service(a, r); /* the kernel missed the last write: keep trying */
 	if (r->state_write_failed)
 		persist(a, r); /* an abort that went ahead unsaved, or a held transition */
 	notice_external_change(a, r);
@@ -382,6 +406,24 @@ static void keep_pins(struct agent *a)
 		  "bpffs", a->bpffs, "maps", n, "error", err ? strerror(-err) : "");
 }
 
+/* A full conntrack evicts flows: say so, once a minute while it goes on. */
+static void log_evictions(struct agent *a)
+{
+	__u64 now = mono_ns() / 1000000;
+	char ev[24], n[16], cap[16];
+
+	if (a->conntrack_evictions == a->evictions_logged ||
+	    (a->evictions_log_ms && now - a->evictions_log_ms < EVICTIONS_LOG_EVERY_MS))
+		return;
+	snprintf(ev, sizeof(ev), "%llu", (unsigned long long)a->conntrack_evictions);
+	snprintf(n, sizeof(n), "%u", a->conntrack_entries);
+	snprintf(cap, sizeof(cap), "%u", a->conntrack_capacity);
+	log_event(CLOG_WARN, "conntrack full: least recently used flows evicted", "evictions", ev,
+		  "entries", n, "capacity", cap, "hint", "raise --conntrack-entries");
+	a->evictions_logged = a->conntrack_evictions;
+	a->evictions_log_ms = now;
+}
+
 void agent_tick(struct agent *a)
 {
 	__u64 start = mono_ns();
@@ -391,8 +433,10 @@ void agent_tick(struct agent *a)
 	keep_pins(a);
 	for (i = 0; i < a->n_rollouts; i++)
 		tick_rollout(a, &a->rollouts[i]);
-	if (a->ticks % CONNTRACK_COUNT_EVERY == 0)
-		dp_flow_count(a->dp, &a->conntrack_entries);
+	if (dp_flow_count_is_cheap(a->dp) || a->ticks % CONNTRACK_COUNT_EVERY == 0) {
+		count_conntrack(a);
+		log_evictions(a);
+	}
 	a->ticks++;
 	a->last_tick_ns = mono_ns() - start;
 	pthread_mutex_unlock(&a->lock);
@@ -652,6 +696,8 @@ static void adopt_state(struct agent *a, struct agent_rollout *nr, const struct 
 
 	if (old && old->st.canary_fingerprint == fp) {
 		nr->st = old->st;
+		nr->state_write_failed = old->state_write_failed;
+		nr->service_stale = old->service_stale;
 		nr->svc_id = old->svc_id;
 		nr->svc_generation = old->svc_generation;
 		nr->n_abort_verdicts = old->n_abort_verdicts;

@@ -30,6 +30,7 @@ struct agent_rollout {
 	struct verdict abort_verdicts[ANALYSIS_MAX_VERDICTS];
 	int n_abort_verdicts;
 	bool state_write_failed; /* the state dir refused a write: hold */
+	bool service_stale;	 /* the last write to services_v1 failed: retried every tick */
 	/* Counters 5..10 s ago, for the recent rates operators see. */
 	struct canary_metrics rate_prev[CANARY_V_COUNT];
 	struct canary_metrics rate_base[CANARY_V_COUNT];
@@ -53,13 +54,21 @@ struct agent {
 	struct agent_rollout *rollouts;
 	size_t n_rollouts;
 	__u64 ticks;
-	__u64 last_tick_ns;		/* duration of the last tick */
-	bool ready;			/* configured and attached */
-	unsigned int conntrack_entries; /* counted every CONNTRACK_COUNT_EVERY ticks */
+	__u64 last_tick_ns; /* duration of the last tick */
+	bool ready;	    /* configured and attached */
+	/* Conntrack: counted every tick, or every CONNTRACK_COUNT_EVERY by walking. */
+	unsigned int conntrack_entries;
+	__u32 conntrack_capacity;
+	__u64 conntrack_created;   /* entries created since the maps were */
+	__u64 conntrack_evictions; /* entries the LRU evicted since then */
+	__u64 evictions_logged;	   /* conntrack_evictions when last logged */
+	__u64 evictions_log_ms;	   /* and when, monotonic ms */
 };
 
 /* Walking the conntrack map costs ~1 ms per 10k entries: not every tick. */
 #define CONNTRACK_COUNT_EVERY 40
+/* Evictions are logged at most this often while they go on. */
+#define EVICTIONS_LOG_EVERY_MS 60000
 
 int agent_init(struct agent *a, struct canary_dp *dp, const char *bpffs, const char *state_dir);
 void agent_destroy(struct agent *a);

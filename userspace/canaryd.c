@@ -49,6 +49,7 @@ struct options {
 	enum attach_mode mode;
 	enum log_format log_format;
 	int tick_ms;
+	__u32 conntrack_entries; /* 0: the pinned map's size, or the default */
 	bool check_config;
 	bool cleanup;
 };
@@ -70,12 +71,13 @@ static void usage(FILE *out)
 		"usage: canaryd --config FILE|DIR [--interfaces GLOB[,GLOB...]] [--bpffs DIR]\n"
 		"               [--state-dir DIR] [--api-socket PATH] [--listen ADDR:PORT]\n"
 		"               [--token-file FILE] [--log-format logfmt|json] [--attach tc|xdp]\n"
-		"               [--tick-ms N] [--check-config]\n"
+		"               [--tick-ms N] [--conntrack-entries N] [--check-config]\n"
 		"       canaryd --cleanup [--bpffs DIR]\n"
 		"defaults: --interfaces '%s' --bpffs %s --state-dir %s\n"
-		"          --api-socket %s, no TCP listener, --attach tc --tick-ms %d\n",
+		"          --api-socket %s, no TCP listener, --attach tc --tick-ms %d\n"
+		"          --conntrack-entries %d (two per flow)\n",
 		DEFAULT_INTERFACES, DP_DEFAULT_BPFFS, STATE_DEFAULT_DIR, API_DEFAULT_SOCKET,
-		DEFAULT_TICK_MS);
+		DEFAULT_TICK_MS, CANARY_CT_MAX_ENTRIES);
 }
 
 /* Print "canaryd: --flag: message" and exit 2, the usage-error status. */
@@ -95,7 +97,7 @@ die_usage(const char *flag, const char *fmt, ...)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { O_TICK = 256, O_CHECK, O_SOCKET, O_LISTEN, O_TOKEN };
+	enum { O_TICK = 256, O_CHECK, O_SOCKET, O_LISTEN, O_TOKEN, O_CT_ENTRIES };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'f' },
 		{ "interfaces", required_argument, NULL, 'i' },
@@ -104,6 +106,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "attach", required_argument, NULL, 'a' },
 		{ "log-format", required_argument, NULL, 'l' },
 		{ "tick-ms", required_argument, NULL, O_TICK },
+		{ "conntrack-entries", required_argument, NULL, O_CT_ENTRIES },
 		{ "api-socket", required_argument, NULL, O_SOCKET },
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "token-file", required_argument, NULL, O_TOKEN },
@@ -113,6 +116,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ 0 },
 	};
 	char *end;
+	long ct;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -142,6 +146,13 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->tick_ms = (int)strtol(optarg, &end, 10);
 			if (*end || o->tick_ms < 10 || o->tick_ms > 60000)
 				die_usage("--tick-ms", "expected 10..60000, got \"%s\"", optarg);
+			break;
+		case O_CT_ENTRIES:
+			ct = strtol(optarg, &end, 10);
+			if (*end || ct < DP_CT_ENTRIES_MIN || ct > DP_CT_ENTRIES_MAX)
+				die_usage("--conntrack-entries", "expected %d..%d, got \"%s\"",
+					  DP_CT_ENTRIES_MIN, DP_CT_ENTRIES_MAX, optarg);
+			o->conntrack_entries = (__u32)ct;
 			break;
 		case O_CHECK:
 			o->check_config = true;
@@ -341,7 +352,7 @@ static int start(const struct options *o, struct canary_dp **dp, struct agent *a
 			  "error", strerror(-err));
 		return err;
 	}
-	err = dp_load(o->bpffs, dp);
+	err = dp_load(o->bpffs, o->conntrack_entries, dp);
 	if (err)
 		return err;
 	err = agent_init(a, *dp, o->bpffs, o->state_dir);

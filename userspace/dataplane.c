@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <limits.h>
@@ -11,12 +12,16 @@
 #include <unistd.h>
 
 #include "canary.skel.h"
+#include "ct_count.skel.h"
 #include "canary_reasons.h"
 #include "dataplane.h"
 #include "log.h"
 
 struct canary_dp {
-	struct canary *skel; /* NULL when only the pinned maps are open */
+	struct canary *skel;	   /* NULL when only the pinned maps are open */
+	struct ct_count *ct_count; /* NULL where the kernel cannot count entries */
+	bool ct_count_tried;	   /* loaded on first use: canaryctl rarely needs it */
+	__u32 ct_max;		   /* conntrack_v1's size, which bounds a walk */
 	int map_fds[DP_MAP_COUNT];
 	int ncpus;
 	/* One metrics value per possible CPU; the API's and the tick's threads share it. */
@@ -28,7 +33,7 @@ struct canary_dp {
 static const char *const map_names[DP_MAP_COUNT] = {
 	[DP_MAP_SERVICES] = "services_v1",   [DP_MAP_CONNTRACK] = "conntrack_v1",
 	[DP_MAP_OVERRIDES] = "overrides_v1", [DP_MAP_METRICS] = "metrics_v1",
-	[DP_MAP_REASONS] = "reasons_v1",
+	[DP_MAP_REASONS] = "reasons_v1",     [DP_MAP_CT_STATS] = "ct_stats_v1",
 };
 
 /* Per-CPU values are laid out at 8-byte strides. */
@@ -67,6 +72,16 @@ int dp_prog_fd(const struct canary_dp *dp, enum dp_prog prog)
 	}
 }
 
+__u32 dp_ct_capacity(const struct canary_dp *dp)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(dp->map_fds[DP_MAP_CONNTRACK], &info, &len))
+		return 0;
+	return info.max_entries;
+}
+
 static struct canary_dp *dp_alloc(void)
 {
 	struct canary_dp *dp = calloc(1, sizeof(*dp));
@@ -96,6 +111,7 @@ void dp_close(struct canary_dp *dp)
 
 	if (!dp)
 		return;
+	ct_count__destroy(dp->ct_count); /* its maps are dups of ours: closed apart */
 	if (dp->skel) {
 		canary__destroy(dp->skel); /* closes the map fds it owns */
 	} else {
@@ -142,12 +158,107 @@ static struct bpf_map *skel_map(struct canary *skel, enum dp_map map)
 		return skel->maps.metrics_v1;
 	case DP_MAP_REASONS:
 		return skel->maps.reasons_v1;
+	case DP_MAP_CT_STATS:
+		return skel->maps.ct_stats_v1;
 	default:
 		return NULL;
 	}
 }
 
-int dp_load(const char *bpffs, struct canary_dp **out)
+/* Does the running kernel have the kfunc bpf/ct_count.bpf.c calls (Linux 6.6+)? */
+static bool kernel_counts_map_entries(void)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	bool found;
+
+	if (libbpf_get_error(vmlinux))
+		return false;
+	found = btf__find_by_name_kind(vmlinux, "bpf_map_sum_elem_count", BTF_KIND_FUNC) > 0;
+	btf__free(vmlinux);
+	return found;
+}
+
+/*
+ * Load the O(1) entry counter (bpf/ct_count.bpf.c) over dp's conntrack map;
+ * its object declares the other maps too, but they are not its to create.
+ * Optional: on a kernel before 6.6, dp_flow_count walks the map instead.
+ */
+static void ct_count_load(struct canary_dp *dp)
+{
+	struct ct_count *cc;
+	struct bpf_map *map;
+	int err = 0;
+
+	dp->ct_count_tried = true;
+	if (!kernel_counts_map_entries())
+		return;
+	cc = ct_count__open();
+	if (!cc)
+		return;
+	bpf_object__for_each_map(map, cc->obj) {
+		bool ours = map == cc->maps.conntrack_v1;
+
+		err = bpf_map__set_pin_path(map, NULL);
+		if (!err)
+			err = ours ? bpf_map__reuse_fd(map, dp->map_fds[DP_MAP_CONNTRACK]) :
+				     bpf_map__set_autocreate(map, false);
+		if (err)
+			goto fail;
+	}
+	err = ct_count__load(cc);
+	if (err)
+		goto fail;
+	dp->ct_count = cc;
+	return;
+fail:
+	log_event(CLOG_WARN, "conntrack entries are counted by walking the map", "error",
+		  strerror(-err));
+	ct_count__destroy(cc);
+}
+
+/* Size of a map pinned at bpffs/name, or 0 when there is none to read. */
+static __u32 pinned_map_size(const char *bpffs, const char *name)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	char path[PATH_MAX];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/%s", bpffs, name) >= (int)sizeof(path))
+		return 0;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		info.max_entries = 0;
+	close(fd);
+	return info.max_entries;
+}
+
+/*
+ * The conntrack map's size: a pinned map's own, since libbpf reuses a pin
+ * only when the sizes agree and resizing would drop every flow's entry.
+ */
+static int size_conntrack(struct canary *skel, const char *bpffs, __u32 wanted)
+{
+	__u32 pinned = pinned_map_size(bpffs, map_names[DP_MAP_CONNTRACK]);
+	char have[16], want[16];
+
+	if (pinned && wanted && pinned != wanted) {
+		snprintf(have, sizeof(have), "%u", pinned);
+		snprintf(want, sizeof(want), "%u", wanted);
+		log_event(CLOG_WARN, "conntrack map keeps its pinned size", "entries", have,
+			  "asked", want, "hint",
+			  "canaryd --cleanup resizes it, and drops every flow's entry");
+	}
+	if (pinned)
+		wanted = pinned;
+	else if (!wanted)
+		wanted = CANARY_CT_MAX_ENTRIES;
+	return bpf_map__set_max_entries(skel->maps.conntrack_v1, wanted);
+}
+
+int dp_load(const char *bpffs, __u32 ct_entries, struct canary_dp **out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = bpffs);
 	struct canary_dp *dp;
@@ -167,7 +278,9 @@ int dp_load(const char *bpffs, struct canary_dp **out)
 		err = -errno;
 		goto fail;
 	}
-	err = canary__load(dp->skel);
+	err = size_conntrack(dp->skel, bpffs, ct_entries);
+	if (!err)
+		err = canary__load(dp->skel);
 	if (err) {
 		log_event(CLOG_ERROR, "cannot load BPF programs", "bpffs", bpffs, "error",
 			  strerror(-err), "hint",
@@ -184,6 +297,7 @@ int dp_load(const char *bpffs, struct canary_dp **out)
 		}
 		dp->map_fds[i] = bpf_map__fd(map);
 	}
+	dp->ct_max = dp_ct_capacity(dp);
 	*out = dp;
 	return 0;
 fail:
@@ -207,11 +321,13 @@ int dp_open_pinned(const char *bpffs, struct canary_dp **out)
 			goto fail;
 		}
 		dp->map_fds[i] = bpf_obj_get(path);
-		if (dp->map_fds[i] < 0) {
+		/* Pins of an agent older than ct_stats_v1 still serve the incident tools. */
+		if (dp->map_fds[i] < 0 && !(i == DP_MAP_CT_STATS && errno == ENOENT)) {
 			err = -errno;
 			goto fail;
 		}
 	}
+	dp->ct_max = dp_ct_capacity(dp);
 	*out = dp;
 	return 0;
 fail:
@@ -465,10 +581,11 @@ int dp_flow_each(const struct canary_dp *dp,
 	struct canary_ct_entry entry;
 	int fd = dp->map_fds[DP_MAP_CONNTRACK];
 	void *prev = NULL;
-	int n, rc;
+	__u32 n;
+	int rc;
 
 	/* Bounded: entries come and go while we walk, the walk must still end. */
-	for (n = 0; n < 2 * CANARY_CT_MAX_ENTRIES && !bpf_map_get_next_key(fd, prev, &next); n++) {
+	for (n = 0; n < 2 * dp->ct_max && !bpf_map_get_next_key(fd, prev, &next); n++) {
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &entry))
@@ -488,10 +605,66 @@ static int count_flow(const struct canary_ct_key *key, const struct canary_ct_en
 	return 0;
 }
 
-int dp_flow_count(const struct canary_dp *dp, unsigned int *count)
+int dp_flow_count_walked(const struct canary_dp *dp, unsigned int *count)
 {
 	*count = 0;
 	return dp_flow_each(dp, count_flow, count);
+}
+
+bool dp_flow_count_is_cheap(struct canary_dp *dp)
+{
+	if (!dp->ct_count_tried)
+		ct_count_load(dp);
+	return dp->ct_count != NULL;
+}
+
+int dp_flow_count(struct canary_dp *dp, unsigned int *count)
+{
+	struct canary_ct_count_args args = { .entries = -1 };
+	LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = &args, .ctx_size_in = sizeof(args));
+	int err;
+
+	if (!dp_flow_count_is_cheap(dp))
+		return dp_flow_count_walked(dp, count);
+	/* A syscall program writes its results back into ctx_in. */
+	err = bpf_prog_test_run_opts(bpf_program__fd(dp->ct_count->progs.canary_ct_count), &run);
+	if (err)
+		return -errno;
+	if (args.entries < 0)
+		return -EIO;
+	*count = (unsigned int)args.entries;
+	return 0;
+}
+
+int dp_ct_stats_read(const struct canary_dp *dp, struct canary_ct_stats *sum)
+{
+	struct canary_ct_stats *vals = calloc(dp->ncpus, sizeof(*vals));
+	__u32 key = 0;
+	int cpu, err = 0;
+
+	_Static_assert(sizeof(*vals) % 8 == 0, "per-CPU values at 8-byte strides");
+	memset(sum, 0, sizeof(*sum));
+	if (dp->map_fds[DP_MAP_CT_STATS] < 0) {
+		free(vals);
+		return -ENOENT;
+	}
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(dp->map_fds[DP_MAP_CT_STATS], &key, vals))
+		err = -errno;
+	for (cpu = 0; cpu < dp->ncpus && !err; cpu++) {
+		sum->entries_created += vals[cpu].entries_created;
+		sum->entries_replaced += vals[cpu].entries_replaced;
+	}
+	free(vals);
+	return err;
+}
+
+__u64 dp_ct_evictions(__u64 created, __u64 entries, __u64 prev)
+{
+	__u64 now = created > entries ? created - entries : 0;
+
+	return now > prev ? now : prev;
 }
 
 struct reset_walk {

@@ -21,6 +21,7 @@ enum dp_map {
 	DP_MAP_OVERRIDES,
 	DP_MAP_METRICS,
 	DP_MAP_REASONS,
+	DP_MAP_CT_STATS,
 	DP_MAP_COUNT,
 };
 
@@ -33,8 +34,21 @@ enum dp_prog {
 
 struct canary_dp;
 
-/* Load the programs; maps are reused from bpffs when pinned there, else pinned. */
-int dp_load(const char *bpffs, struct canary_dp **out);
+/*
+ * Bounds of the conntrack map's size (entries; a flow takes two). The kernel
+ * keeps up to 128 free entries per CPU for its LRU, so a small map on a node
+ * with many CPUs starts to evict before it looks full. The largest is 2M
+ * flows, 512 MiB of locked memory.
+ */
+#define DP_CT_ENTRIES_MIN 1024
+#define DP_CT_ENTRIES_MAX (1 << 22)
+
+/*
+ * Load the programs; maps are reused from bpffs when pinned there, else
+ * pinned. ct_entries sizes a new conntrack map (0: CANARY_CT_MAX_ENTRIES);
+ * a pinned one keeps its size, and its flows.
+ */
+int dp_load(const char *bpffs, __u32 ct_entries, struct canary_dp **out);
 /* Open the pinned maps only (no programs): for tools that read or patch state. */
 int dp_open_pinned(const char *bpffs, struct canary_dp **out);
 void dp_close(struct canary_dp *dp);
@@ -48,6 +62,8 @@ int dp_repin_missing(struct canary_dp *dp, const char *bpffs, unsigned int *rest
 
 const char *dp_map_name(enum dp_map map);
 int dp_map_fd(const struct canary_dp *dp, enum dp_map map);
+/* The conntrack map's size in entries, as the kernel has it. */
+__u32 dp_ct_capacity(const struct canary_dp *dp);
 /* -1 when opened with dp_open_pinned. */
 int dp_prog_fd(const struct canary_dp *dp, enum dp_prog prog);
 
@@ -91,8 +107,21 @@ int dp_reset_canary_flows(struct canary_dp *dp, __u32 svc_id, unsigned int *coun
 int dp_flow_each(const struct canary_dp *dp,
 		 int (*fn)(const struct canary_ct_key *, const struct canary_ct_entry *, void *),
 		 void *arg);
-/* Number of conntrack entries (forward and reverse). */
-int dp_flow_count(const struct canary_dp *dp, unsigned int *count);
+/*
+ * Number of conntrack entries (forward and reverse): O(1) where the kernel
+ * can count them (dp_flow_count_is_cheap), else a walk of the whole map.
+ */
+int dp_flow_count(struct canary_dp *dp, unsigned int *count);
+bool dp_flow_count_is_cheap(struct canary_dp *dp);
+/* The same by walking the map, whatever the kernel offers (for tests and benchmarks). */
+int dp_flow_count_walked(const struct canary_dp *dp, unsigned int *count);
+/* Sum of the per-CPU conntrack counters; -ENOENT with pins older than ct_stats_v1. */
+int dp_ct_stats_read(const struct canary_dp *dp, struct canary_ct_stats *sum);
+/*
+ * Evictions so far, from entries created and entries in the map, never less
+ * than prev: the two reads are not one snapshot, and a counter only grows.
+ */
+__u64 dp_ct_evictions(__u64 created, __u64 entries, __u64 prev);
 
 /* Sum of the per-CPU metrics of one service version. */
 /* Safe to call from several threads: the per-CPU buffer is locked inside. */

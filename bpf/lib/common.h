@@ -4,6 +4,7 @@
 #define CANARY_BPF_COMMON_H
 
 #include <linux/bpf.h>
+#include <linux/errno.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>

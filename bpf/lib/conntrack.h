@@ -55,9 +55,42 @@ __canary_inline void ct_forward_key_of_reply(struct canary_ct_key *fkey,
 	fkey->pad[0] = fkey->pad[1] = fkey->pad[2] = 0;
 }
 
+__canary_inline struct canary_ct_stats *ct_stats(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&ct_stats_v1, &zero);
+}
+
+/*
+ * Write one entry and count whether its key was new: the agent derives the
+ * LRU's evictions from that count, which a plain BPF_ANY write would hide.
+ * A key evicted between the two writes is created by the third.
+ */
+__canary_inline int ct_put(const struct canary_ct_key *key, const struct canary_ct_entry *val,
+			   struct canary_ct_stats *st)
+{
+	long err = bpf_map_update_elem(&conntrack_v1, key, val, BPF_NOEXIST);
+
+	if (err == -EEXIST) {
+		err = bpf_map_update_elem(&conntrack_v1, key, val, BPF_EXIST);
+		if (!err) {
+			if (st)
+				st->entries_replaced += 1;
+			return 0;
+		}
+		if (err == -ENOENT)
+			err = bpf_map_update_elem(&conntrack_v1, key, val, BPF_NOEXIST);
+	}
+	if (!err && st)
+		st->entries_created += 1;
+	return err;
+}
+
 /* Write the reverse entry for a flow of tuple fwd that goes to backend be. */
 __canary_inline int ct_put_reverse(const struct canary_ct_key *fwd, const struct canary_backend *be,
-				   __u32 svc_id, __u8 version, __u64 now)
+				   __u32 svc_id, __u8 version, __u64 now,
+				   struct canary_ct_stats *st)
 {
 	struct canary_ct_key rkey;
 	struct canary_ct_entry rev = {
@@ -71,7 +104,7 @@ __canary_inline int ct_put_reverse(const struct canary_ct_key *fwd, const struct
 	};
 
 	ct_reverse_key(&rkey, fwd, be);
-	return bpf_map_update_elem(&conntrack_v1, &rkey, &rev, BPF_ANY);
+	return ct_put(&rkey, &rev, st);
 }
 
 /*
@@ -91,6 +124,7 @@ __canary_inline struct canary_ct_entry *ct_create(const struct canary_pkt *pkt,
 		.created_ns = now,
 		.last_seen_ns = now,
 	};
+	struct canary_ct_stats *st = ct_stats();
 
 	if (svc->flags & CANARY_SVC_F_HTTP)
 		fwd.flags |= CANARY_CT_F_HTTP;
@@ -99,11 +133,32 @@ __canary_inline struct canary_ct_entry *ct_create(const struct canary_pkt *pkt,
 		fwd.client_seq_end = pkt->seq + 1;
 		fwd.flags |= CANARY_CT_F_CSEQ_VALID;
 	}
-	if (ct_put_reverse(&pkt->tuple, be, svc->id, version, now))
+	if (ct_put_reverse(&pkt->tuple, be, svc->id, version, now, st))
 		return NULL;
-	if (bpf_map_update_elem(&conntrack_v1, &pkt->tuple, &fwd, BPF_ANY))
+	if (ct_put(&pkt->tuple, &fwd, st))
 		return NULL;
 	return bpf_map_lookup_elem(&conntrack_v1, &pkt->tuple);
+}
+
+/*
+ * A forward entry used again after a quiet second or more: refresh its age
+ * and make sure the flow's reverse entry is still there. The LRU evicts
+ * entries one at a time; a flow idle long enough to lose only its reply side
+ * would otherwise send its next replies out untranslated, and its client
+ * would reset it. Checked once a second per flow, not on every packet.
+ */
+__canary_inline void ct_refresh_forward(const struct canary_pkt *pkt, struct canary_ct_entry *e,
+					__u64 now)
+{
+	struct canary_backend be = { .addr = e->nat_addr, .port = e->nat_port };
+	struct canary_ct_key rkey;
+
+	if (now - e->last_seen_ns <= CT_TOUCH_INTERVAL_NS)
+		return;
+	e->last_seen_ns = now;
+	ct_reverse_key(&rkey, &pkt->tuple, &be);
+	if (!bpf_map_lookup_elem(&conntrack_v1, &rkey))
+		ct_put_reverse(&pkt->tuple, &be, e->svc_id, e->version, now, ct_stats());
 }
 
 /*

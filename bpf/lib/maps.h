@@ -25,6 +25,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } conntrack_v1 SEC(".maps");
 
+/* Per-CPU: every CPU's new-flow path counts without contention. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct canary_ct_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct_stats_v1 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, CANARY_MAX_OVERRIDES);

@@ -30,6 +30,7 @@
 #include "canary_hist.h"
 #include "canary_structs.h"
 #include "canary.skel.h"
+#include "dataplane.h"
 #include "fixture.h"
 #include "pkt.h"
 
@@ -377,6 +378,7 @@ static int reset_maps(void **state)
 		pcpu_zero(fx.reasons_fd, (__u32)r, sizeof(__u64));
 	for (id = 0; id < N_TEST_SVC; id++)
 		metrics_zero(id);
+	pcpu_zero(fx.ct_stats_fd, 0, sizeof(struct canary_ct_stats));
 	svc_install(&web_def, 5000, CANARY_AFFINITY_NONE);
 	svc_install(&dns_def, 5000, CANARY_AFFINITY_NONE);
 	svc_install(&solo_def, 5000, CANARY_AFFINITY_NONE);
@@ -1773,6 +1775,208 @@ static void test_ct_miss_non_syn(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Conntrack accounting, and more flows than it holds. */
+
+static struct canary_ct_stats ct_stats_get(void)
+{
+	struct canary_ct_stats st;
+
+	pcpu_sum(fx.ct_stats_fd, 0, (__u64 *)&st, sizeof(st) / sizeof(__u64));
+	return st;
+}
+
+/* Every entry written is counted once: created if its key was new, else replaced. */
+static void test_ct_entries_counted(void **state)
+{
+	struct canary_ct_stats st;
+	struct flow f, g;
+	__u64 same;
+
+	flow_init(&f, test_path(state), &web_def, CLIENT_A, 52000);
+	flow_establish(&f);
+	st = ct_stats_get();
+	assert_int_equal(st.entries_created, 2);
+	assert_int_equal(st.entries_replaced, 0);
+	flow_send(&f, PKT_TCP_FIN | PKT_TCP_ACK, NULL, 0);
+
+	/* The port opens a new flow: its forward key is reused, its reverse key if same backend. */
+	flow_init(&g, test_path(state), &web_def, CLIENT_A, 52000);
+	flow_open(&g);
+	same = g.be_addr == f.be_addr && g.be_port == f.be_port;
+	st = ct_stats_get();
+	assert_int_equal(st.entries_replaced, 1 + same);
+	assert_int_equal(st.entries_created, 3 - same);
+	assert_int_equal(ct_count(), st.entries_created);
+}
+
+/* A flow that lost only its reverse entry gets it back when it speaks after a quiet second. */
+static void test_reverse_entry_restored(void **state)
+{
+	struct canary_ct_key k;
+	struct canary_ct_entry e;
+	struct flow f;
+
+	flow_init(&f, test_path(state), &web_def, CLIENT_A, 52100);
+	flow_establish(&f);
+	k = flow_rev_key(&f);
+	assert_int_equal(bpf_map_delete_elem(fx.ct_fd, &k), 0);
+	k = flow_fwd_key(&f);
+	assert_true(ct_get(&k, &e));
+	e.last_seen_ns = 0; /* quiet since boot */
+	assert_int_equal(bpf_map_update_elem(fx.ct_fd, &k, &e, BPF_EXIST), 0);
+
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	k = flow_rev_key(&f);
+	assert_true(ct_get(&k, &e));
+	assert_int_equal(e.flags, CANARY_CT_F_REVERSE);
+	assert_int_equal(e.nat_addr, f.svc->key.vip);
+	assert_int_equal(e.nat_port, f.svc->key.port);
+	assert_int_equal(e.version, f.version);
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200)); /* restored to the VIP */
+	assert_int_equal(reason(CANARY_R_REPLY_NO_FORWARD), 0);
+	assert_int_equal(ct_stats_get().entries_created, 3);
+}
+
+/* 1.25 times the flows the conntrack holds (two entries a flow). */
+#define PRESSURE_FLOWS	  (CANARY_CT_MAX_ENTRIES / 2 + CANARY_CT_MAX_ENTRIES / 8)
+#define PRESSURE_SAMPLE	  (PRESSURE_FLOWS / 10)
+#define PRESSURE_CLIENT0  0x0a800000U /* 10.128.0.0, one client address a flow */
+#define PRESSURE_PORT	  40000
+#define PRESSURE_OLD_KEPT 0.05 /* at most this share of the oldest tenth is whole */
+#define PRESSURE_NEW_KEPT 0.95 /* at least this share of the newest tenth is */
+
+/* Where each pressure flow went: its backend. */
+static struct canary_backend pressure_be[PRESSURE_FLOWS + 1];
+
+static void pressure_packet(__u32 i, __u8 flags, int fd, struct xfer *x)
+{
+	struct pkt_spec s = {
+		.saddr = htonl(PRESSURE_CLIENT0 + i),
+		.sport = htons(PRESSURE_PORT),
+		.daddr = web_def.key.vip,
+		.dport = web_def.key.port,
+		.proto = IPPROTO_TCP,
+		.ttl = 64,
+		.seq = 1000 + i + !(flags & PKT_TCP_SYN),
+		.ack = (flags & PKT_TCP_ACK) ? 1 : 0,
+		.tcp_flags = flags,
+	};
+
+	if (fd == fx.tc_eg_fd) { /* the backend's reply */
+		s.saddr = pressure_be[i].addr;
+		s.sport = pressure_be[i].port;
+		s.daddr = htonl(PRESSURE_CLIENT0 + i);
+		s.dport = htons(PRESSURE_PORT);
+	}
+	build(x, &s);
+	assert_int_equal(prog_run(fd, x, 1), TC_ACT_OK);
+}
+
+static bool pressure_has(__u32 i, bool reverse)
+{
+	struct canary_ct_entry e;
+	struct canary_ct_key k;
+
+	if (reverse)
+		k = ct_key(pressure_be[i].addr, pressure_be[i].port, htonl(PRESSURE_CLIENT0 + i),
+			   htons(PRESSURE_PORT), IPPROTO_TCP);
+	else
+		k = ct_key(htonl(PRESSURE_CLIENT0 + i), htons(PRESSURE_PORT), web_def.key.vip,
+			   web_def.key.port, IPPROTO_TCP);
+	return ct_get(&k, &e);
+}
+
+/* Share of flows first..first+n-1 with their forward entry, and with both. */
+static void pressure_kept(__u32 first, __u32 n, double *forward, double *whole)
+{
+	__u32 i, fwd = 0, both = 0;
+
+	for (i = first; i < first + n; i++) {
+		bool f = pressure_has(i, false);
+
+		fwd += f;
+		both += f && pressure_has(i, true);
+	}
+	*forward = (double)fwd / n;
+	*whole = (double)both / n;
+}
+
+/*
+ * More flows than the conntrack holds: every insert succeeds, the LRU evicts
+ * the least recently used entries (the never-looked-up reverse entries of
+ * quiet flows first), the counters say how many, an evicted flow that speaks
+ * again after a quiet second gets its entries back and its replies restored,
+ * and new flows still get in.
+ */
+static void test_ct_lru_pressure(void **state)
+{
+	double old_fwd, old_whole, new_fwd, new_whole;
+	struct canary_ct_stats st;
+	unsigned int entries, walked;
+	struct canary_dp *dp;
+	bool had_forward;
+	__u64 evicted;
+	struct xfer x;
+	__u32 i;
+
+	(void)state;
+	for (i = 0; i < PRESSURE_FLOWS; i++) {
+		pressure_packet(i, PKT_TCP_SYN, fx.tc_in_fd, &x);
+		pressure_be[i].addr = out_daddr(&x);
+		pressure_be[i].port = out_dport(&x);
+		assert_int_not_equal(pressure_be[i].addr, web_def.key.vip);
+	}
+	assert_int_equal(reason(CANARY_R_NEW_FLOW), PRESSURE_FLOWS);
+	assert_int_equal(reason(CANARY_R_CT_FULL), 0);
+	st = ct_stats_get();
+	assert_int_equal(st.entries_created, 2 * PRESSURE_FLOWS);
+	assert_int_equal(st.entries_replaced, 0);
+
+	/* The agent's own reading: the kernel's O(1) count must agree with a walk. */
+	assert_int_equal(dp_open_pinned(fx.pin_dir, &dp), 0);
+	assert_true(dp_flow_count_is_cheap(dp));
+	assert_int_equal(dp_ct_capacity(dp), CANARY_CT_MAX_ENTRIES);
+	assert_int_equal(dp_flow_count(dp, &entries), 0);
+	assert_int_equal(dp_flow_count_walked(dp, &walked), 0);
+	assert_int_equal(entries, walked);
+	assert_true(entries <= CANARY_CT_MAX_ENTRIES);
+	assert_true(entries >= CANARY_CT_MAX_ENTRIES * 9 / 10);
+	evicted = dp_ct_evictions(st.entries_created, entries, 0);
+	assert_int_equal(evicted, st.entries_created - entries);
+	dp_close(dp);
+
+	pressure_kept(0, PRESSURE_SAMPLE, &old_fwd, &old_whole);
+	pressure_kept(PRESSURE_FLOWS - PRESSURE_SAMPLE, PRESSURE_SAMPLE, &new_fwd, &new_whole);
+	printf("# %u flows into %u entries: %u left, %llu evicted; with both entries: "
+	       "oldest tenth %.1f%% (forward %.1f%%), newest tenth %.1f%% (forward %.1f%%)\n",
+	       (unsigned int)PRESSURE_FLOWS, (unsigned int)CANARY_CT_MAX_ENTRIES, entries,
+	       (unsigned long long)evicted, 100 * old_whole, 100 * old_fwd, 100 * new_whole,
+	       100 * new_fwd);
+	assert_true(old_whole <= PRESSURE_OLD_KEPT);
+	assert_true(new_whole >= PRESSURE_NEW_KEPT);
+
+	/* The oldest flow that lost an entry speaks again after a quiet second. */
+	for (i = 0; i < PRESSURE_SAMPLE && pressure_has(i, false) && pressure_has(i, true); i++)
+		;
+	assert_true(i < PRESSURE_SAMPLE);
+	had_forward = pressure_has(i, false);
+	sleep_us(1100000);
+	pressure_packet(i, PKT_TCP_ACK, fx.tc_in_fd, &x);
+	assert_int_equal(out_daddr(&x), pressure_be[i].addr); /* the backend it had */
+	assert_int_equal(out_dport(&x), pressure_be[i].port);
+	assert_true(pressure_has(i, false) && pressure_has(i, true));
+	pressure_packet(i, PKT_TCP_ACK, fx.tc_eg_fd, &x);
+	assert_nat(&x, false, web_def.key.vip, web_def.key.port); /* its reply restored */
+
+	/* And a new flow still gets in. */
+	pressure_packet(PRESSURE_FLOWS, PKT_TCP_SYN, fx.tc_in_fd, &x);
+	assert_int_not_equal(out_daddr(&x), web_def.key.vip);
+	/* A flow without its forward entry was chosen again: a new flow, and a miss. */
+	assert_int_equal(reason(CANARY_R_CT_MISS_NON_SYN), !had_forward);
+	assert_int_equal(reason(CANARY_R_NEW_FLOW), PRESSURE_FLOWS + 1 + !had_forward);
+}
+
+/* ------------------------------------------------------------------------ */
 /* More corners of the data path. */
 
 /* A reply whose forward entry is gone is still restored, and says so. */
@@ -2094,6 +2298,9 @@ int main(void)
 		BOTH(test_syn_retransmit),
 		BOTH(test_syn_retransmit_after_synack),
 		BOTH(test_ct_miss_non_syn),
+		BOTH(test_ct_entries_counted),
+		BOTH(test_reverse_entry_restored),
+		ONCE(test_ct_lru_pressure),
 		BOTH(test_reply_without_forward),
 		BOTH(test_reply_on_ingress),
 		BOTH(test_backend_fallback),

@@ -9,9 +9,11 @@
  *            show prints), before and after the fill;
  *   fill     how long the batch insert of 2 entries per flow took, and a
  *            batch count that checks nothing was evicted;
- *   walk     the agent's own conntrack count (dp_flow_count from the loader
- *            library, one get_next_key and one lookup per entry), which the
- *            agent runs inside its tick every 40 ticks;
+ *   walk     the agent's own conntrack counts from the loader library: the
+ *            walk (dp_flow_count_walked, one get_next_key and one lookup per
+ *            entry), which the agent runs every 40 ticks on kernels before
+ *            6.6, and the kernel's count (dp_flow_count through the
+ *            bpf_map_sum_elem_count kfunc), which it runs every tick;
  *   packets  the established path's cost by BPF_PROG_TEST_RUN, next to an
  *            empty program measured the same way (as pktcost does):
  *              repeat  identity NAT (the flow's backend is the VIP itself,
@@ -82,7 +84,7 @@
 #define CLIENT_0     0x64400000U /* 100.64.0.0, flow i's client is CLIENT_0 + i / 1024 */
 
 static const char *const pinned_maps[] = {
-	"services_v1", "conntrack_v1", "overrides_v1", "metrics_v1", "reasons_v1",
+	"services_v1", "conntrack_v1", "overrides_v1", "metrics_v1", "reasons_v1", "ct_stats_v1",
 };
 #define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
 
@@ -136,8 +138,11 @@ struct level_result {
 	__u64 entries_counted; /* batch count after the fill */
 	double fill_s;
 	double batch_count_s;
-	unsigned int walk_count; /* dp_flow_count */
+	unsigned int walk_count; /* dp_flow_count_walked */
 	double walk_s;
+	unsigned int kcount; /* dp_flow_count: the kernel's own count, when it has one */
+	double kcount_s;
+	bool kcount_done;
 	int n_maps;
 	struct map_mem maps[MAX_MAPS];
 };
@@ -384,8 +389,7 @@ static void maps_memory(struct level_result *r, bool after)
 	struct bpf_map *m;
 	int n = 0;
 
-	bpf_object__for_each_map(m, b.skel->obj)
-	{
+	bpf_object__for_each_map(m, b.skel->obj) {
 		struct map_mem *mm;
 
 		if (n >= MAX_MAPS)
@@ -513,8 +517,11 @@ static int batch_count(__u32 max_entries, __u64 *total, double *secs)
 	return fail("counting conntrack: the walk did not end");
 }
 
-/* The agent's own count: the loader library on the pinned maps. */
-static int agent_walk(unsigned int *count, double *secs)
+/*
+ * The agent's own counts, through the loader library on the pinned maps:
+ * the walk (older kernels) and the kernel's O(1) count (Linux 6.6+).
+ */
+static int agent_walk(struct level_result *r)
 {
 	struct canary_dp *dp;
 	double t0;
@@ -523,11 +530,17 @@ static int agent_walk(unsigned int *count, double *secs)
 	if (err)
 		return fail("dp_open_pinned %s: %s", b.pin_dir, strerror(-err));
 	t0 = now_s();
-	err = dp_flow_count(dp, count);
-	*secs = now_s() - t0;
+	err = dp_flow_count_walked(dp, &r->walk_count);
+	r->walk_s = now_s() - t0;
+	if (!err && dp_flow_count_is_cheap(dp)) {
+		t0 = now_s();
+		err = dp_flow_count(dp, &r->kcount);
+		r->kcount_s = now_s() - t0;
+		r->kcount_done = !err;
+	}
 	dp_close(dp);
 	if (err)
-		return fail("dp_flow_count: %s", strerror(-err));
+		return fail("counting conntrack entries: %s", strerror(-err));
 	return 0;
 }
 
@@ -800,7 +813,7 @@ static int bench_level(int li)
 	if (r->entries_counted != 2ULL * lv->flows)
 		return fail("%s: %llu conntrack entries after the fill, expected %llu (evicted?)",
 			    lv->name, (unsigned long long)r->entries_counted, 2ULL * lv->flows);
-	if (agent_walk(&r->walk_count, &r->walk_s))
+	if (agent_walk(r))
 		return -1;
 	maps_memory(r, true);
 	if (bench_repeat(li, &b.tc_in, 0) || bench_repeat(li, &b.xdp_in, 0))
@@ -821,9 +834,11 @@ static void print_tables(void)
 
 	printf("\nscale: conntrack fill, memory and the agent's walk%s\n\n",
 	       b.div > 1 ? " (--quick)" : "");
-	printf("| fill | conntrack max_entries | entries | fill time s | agent walk (dp_flow_count) "
-	       "s | walk counted | batch count s | conntrack memlock MiB | all maps memlock MiB |\n");
-	printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	printf("| fill | conntrack max_entries | entries | fill time s | agent walk "
+	       "(dp_flow_count_walked) s | walk counted | kernel count (dp_flow_count) s | "
+	       "kernel counted | walk / kernel count | batch count s | conntrack memlock MiB | "
+	       "all maps memlock MiB |\n");
+	printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (li = 0; li < MAX_LEVELS; li++) {
 		const struct level_result *r = &b.res[li];
 		unsigned long long ct = 0, all = 0;
@@ -835,10 +850,14 @@ static void print_tables(void)
 			if (!strcmp(r->maps[i].name, "conntrack_v1"))
 				ct = r->maps[i].memlock_after;
 		}
-		printf("| %s | %u | %llu | %.3f | %.3f | %u | %.3f | %.1f | %.1f |\n",
-		       levels[li].name, r->max_entries, (unsigned long long)r->entries_counted,
-		       r->fill_s, r->walk_s, r->walk_count, r->batch_count_s, ct / 1048576.0,
-		       all / 1048576.0);
+		printf("| %s | %u | %llu | %.3f | %.3f | %u | ", levels[li].name, r->max_entries,
+		       (unsigned long long)r->entries_counted, r->fill_s, r->walk_s, r->walk_count);
+		if (r->kcount_done)
+			printf("%.6f | %u | %.0fx | ", r->kcount_s, r->kcount,
+			       r->kcount_s > 0 ? r->walk_s / r->kcount_s : 0);
+		else
+			printf("n/a | n/a | n/a | ");
+		printf("%.3f | %.1f | %.1f |\n", r->batch_count_s, ct / 1048576.0, all / 1048576.0);
 	}
 	printf("\n| fill | map | type | max_entries | key B | value B | memlock before fill | "
 	       "memlock after fill |\n|---|---|---|---:|---:|---:|---:|---:|\n");
@@ -912,12 +931,14 @@ static json_t *level_json(int li)
 				  e ? json_real(e->st.median) : json_null(), "above_empty_ns",
 				  e ? json_real(w->st.median - e->st.median) : json_null()));
 	}
-	return json_pack("{s:s, s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:f, s:I, s:o, s:o}", "name",
-			 levels[li].name, "flows", (json_int_t)levels[li].flows,
+	return json_pack("{s:s, s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:o, s:o, s:f, s:I, s:o, s:o}",
+			 "name", levels[li].name, "flows", (json_int_t)levels[li].flows,
 			 "conntrack_max_entries", (json_int_t)r->max_entries, "entries",
 			 (json_int_t)r->entries_counted, "fill_s", r->fill_s, "agent_walk_s",
 			 r->walk_s, "agent_walk_counted", (json_int_t)r->walk_count,
 			 "agent_walk_bound", (json_int_t)(2 * CANARY_CT_MAX_ENTRIES),
+			 "kernel_count_s", r->kcount_done ? json_real(r->kcount_s) : json_null(),
+			 "kernel_counted", r->kcount_done ? json_integer(r->kcount) : json_null(),
 			 "batch_count_s", r->batch_count_s, "memlock_total_bytes", (json_int_t)all,
 			 "maps", maps, "rows", rows);
 }

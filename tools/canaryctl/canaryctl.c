@@ -195,10 +195,33 @@ static int show_service(const struct canary_service_key *key, const struct canar
 	return 0;
 }
 
+/* The conntrack's entries and evictions; the latter unknown (-1) with pins older than ct_stats_v1. */
+static int read_conntrack(struct ctl *c, unsigned int *entries, long long *created,
+			  long long *evicted)
+{
+	struct canary_ct_stats ct;
+	int err;
+
+	/* Created before counted, as the agent does: see dp_ct_evictions. */
+	err = dp_ct_stats_read(c->dp, &ct);
+	if (err && err != -ENOENT)
+		return err;
+	*created = err ? -1 : (long long)ct.entries_created;
+	err = dp_flow_count(c->dp, entries);
+	*evicted = *created < 0 ? -1 : (long long)dp_ct_evictions(ct.entries_created, *entries, 0);
+	return err;
+}
+
+static json_t *json_count(long long v)
+{
+	return v < 0 ? json_null() : json_integer(v);
+}
+
 static int cmd_maps(struct ctl *c)
 {
 	struct maps_walk w = { .c = c, .services = json_array() };
 	__u64 reasons[CANARY_R_COUNT];
+	long long created = -1, evicted = -1;
 	unsigned int flows = 0;
 	json_t *root, *rj;
 	int i;
@@ -207,14 +230,15 @@ static int cmd_maps(struct ctl *c)
 	if (!w.err)
 		w.err = dp_reasons_read(c->dp, reasons);
 	if (!w.err)
-		w.err = dp_flow_count(c->dp, &flows);
+		w.err = read_conntrack(c, &flows, &created, &evicted);
 	if (w.err) {
 		fprintf(stderr, "canaryctl: reading maps: %s\n", strerror(-w.err));
 		json_decref(w.services);
 		return 1;
 	}
 	if (!c->json) {
-		printf("conntrack entries: %u\npackets by reason:", flows);
+		printf("conntrack entries: %u of %u, created %lld, evicted %lld\npackets by reason:",
+		       flows, dp_ct_capacity(c->dp), created, evicted);
 		for (i = 0; i < CANARY_R_COUNT; i++)
 			printf(" %s=%llu", dp_reason_name(i), (unsigned long long)reasons[i]);
 		printf("\n");
@@ -224,8 +248,10 @@ static int cmd_maps(struct ctl *c)
 	rj = json_object();
 	for (i = 0; i < CANARY_R_COUNT; i++)
 		json_object_set_new(rj, dp_reason_name(i), json_u64(reasons[i]));
-	root = json_pack("{s:o, s:o, s:i}", "services", w.services, "reasons", rj,
-			 "conntrack_entries", (json_int_t)flows);
+	root = json_pack("{s:o, s:o, s:I, s:I, s:o, s:o}", "services", w.services, "reasons", rj,
+			 "conntrack_entries", (json_int_t)flows, "conntrack_capacity",
+			 (json_int_t)dp_ct_capacity(c->dp), "conntrack_created",
+			 json_count(created), "conntrack_evictions", json_count(evicted));
 	json_dumpf(root, stdout, JSON_COMPACT);
 	printf("\n");
 	json_decref(root);
@@ -291,7 +317,7 @@ static int show_flow(const struct canary_ct_key *key, const struct canary_ct_ent
 		return 0;
 	}
 	json_array_append_new(w->arr,
-			      json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:f, s:s}", "client",
+			      json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:f, s:s}", "client",
 					client, "vip", vip, "backend", backend, "version",
 					version_names[e->version & 1], "protocol",
 					key->proto == IPPROTO_UDP ? "udp" : "tcp", "service_id",
@@ -410,7 +436,7 @@ static int cmd_emergency_rollback(struct ctl *c, int argc, char **argv)
 	}
 	if (c->json) {
 		json_t *out =
-			json_pack("{s:s, s:i, s:f, s:s, s:i}", "name", svc.name, "weight", 0,
+			json_pack("{s:s, s:i, s:f, s:s, s:I}", "name", svc.name, "weight", 0,
 				  "previous_weight", was_bp / 100.0, "connections",
 				  drain ? "drain" : "reset", "flows_reset", (json_int_t)reset);
 
@@ -442,7 +468,7 @@ static int cmd_uninstall(struct ctl *c)
 		return 1;
 	}
 	if (c->json) {
-		json_t *out = json_pack("{s:i, s:s}", "programs_detached", (json_int_t)removed,
+		json_t *out = json_pack("{s:I, s:s}", "programs_detached", (json_int_t)removed,
 					"bpffs", c->bpffs);
 
 		print_json(out);
