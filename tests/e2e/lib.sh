@@ -251,6 +251,9 @@ lab_down() {
 # bound to d, e.g. jget 'd["requests"] - d["ok"]'. The lab's one JSON reader.
 jget() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 
+# lab_failed FILE: failed requests in labload's last (final) JSON line of FILE.
+lab_failed() { tail -1 "$1" | jget 'd["requests"] - d["ok"]'; }
+
 # TAP-style checks: "ok - what" or "not ok - what (details)".
 LAB_FAILURES=0
 check() {

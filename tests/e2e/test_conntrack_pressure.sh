@@ -18,7 +18,6 @@ metric() {
 	in_ns node curl -sS -m 5 --unix-socket "$LAB_SOCKET" http://x/metrics |
 		sed -n "s/^$1 //p"
 }
-failed() { tail -1 "$1" | jget 'd["requests"] - d["ok"]'; }
 # The same figures read by bpftool, apart from the agent's code: entries by
 # a walk of the map, created from the per-CPU counters.
 bpftool_entries() { bpftool -j map dump pinned "$LAB_BPFFS/conntrack_v1" | jget 'len(d)'; }
@@ -50,10 +49,10 @@ echo "# $KEEPALIVE keep-alive connections, $kreq requests; $nreq new connections
 echo "# conntrack: $entries of $ENTRIES entries, $created created, $evictions evicted;" \
 	"$misses packets found their forward entry gone (chosen again)"
 
-check "no keep-alive request failed ($kreq requests)" expect "$(failed "$LAB_DIR/keep.out") == 0" ||
+check "no keep-alive request failed ($kreq requests)" expect "$(lab_failed "$LAB_DIR/keep.out") == 0" ||
 	tail -1 "$LAB_DIR/keep.out" | jget 'd["errors"]' | sed 's/^/# errors: /'
 check "the keep-alive load ran at its rate" expect "$kreq >= $((SECS * RATE * 8 / 10))"
-check "no new connection failed ($nreq requests)" expect "$(failed "$LAB_DIR/new.out") == 0"
+check "no new connection failed ($nreq requests)" expect "$(lab_failed "$LAB_DIR/new.out") == 0"
 check "new connections got in ($nreq)" expect "$nreq >= $((SECS * 100 * 8 / 10))"
 check "the evictions are counted" expect "$evictions > 0"
 bt_entries=$(bpftool_entries)
@@ -80,10 +79,10 @@ sleep 3
 canaryctl set-weight web 60 >/dev/null
 wait "$keep"
 wait "$new"
-echo "# after a weight change 30% -> 60% under eviction: $(failed "$LAB_DIR/keep2.out") of" \
+echo "# after a weight change 30% -> 60% under eviction: $(lab_failed "$LAB_DIR/keep2.out") of" \
 	"$(tail -1 "$LAB_DIR/keep2.out" | jget 'd["requests"]') keep-alive requests failed" \
 	"($(tail -1 "$LAB_DIR/keep2.out" | jget 'd["errors"]'))"
-check "new connections are not affected by it" expect "$(failed "$LAB_DIR/new2.out") == 0"
+check "new connections are not affected by it" expect "$(lab_failed "$LAB_DIR/new2.out") == 0"
 
 # A restart asking for another size keeps the pinned map, and its flows.
 lab_agent_stop

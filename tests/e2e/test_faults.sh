@@ -11,7 +11,6 @@ lab_up
 for b in "${LAB_BACKENDS[@]}"; do lab_backend "$b"; done
 lab_wait_backends
 
-failed() { tail -1 "$1" | jget 'd["requests"] - d["ok"]'; }
 kill_agent() {
 	local pid
 	pid=$(cat "$LAB_DIR/canaryd.pid")
@@ -50,7 +49,7 @@ check "kill -9 while Healthy: still Healthy after the restart" lab_wait web "d['
 kill "$load"
 wait "$load"
 check "no client request failed across four kills ($(tail -1 "$LAB_DIR/kill.out" | jget 'd["requests"]') requests)" \
-	expect "$(failed "$LAB_DIR/kill.out") == 0"
+	expect "$(lab_failed "$LAB_DIR/kill.out") == 0"
 
 # 2. A stable backend dies: the health check takes it out of new connections.
 LAB_CANARY_REVISION=v3 lab_rollout web "$LAB_VIP" "[{setWeight: 10}, {pause: {}}]" "$ANALYSIS" "$HC"
@@ -69,7 +68,7 @@ kill -USR1 "$load" # failures up to here: connections refused before the check n
 wait "$load"
 echo "# st2 killed; the agent routed around it $((noticed - killed)) ms later"
 before=$(head -1 "$LAB_DIR/st2.out" | jget 'd["requests"] - d["ok"]')
-after=$(failed "$LAB_DIR/st2.out")
+after=$(lab_failed "$LAB_DIR/st2.out")
 echo "# failed requests: $before while st2 was being noticed, $((after - before)) after"
 check "the health check noticed the dead stable backend" grep -q 'stable endpoint down' "$LAB_DIR/canaryd.log"
 check "no failed request once it was noticed" expect "$after == $before"
@@ -114,7 +113,7 @@ check "once writable again, promote goes through" canaryctl promote web
 check "and the rollout goes on" lab_wait web "d['weight'] == 30" 5
 check "and its state is saved" grep -q '"weight_basis_points": 3000' "$LAB_STATE_DIR/web.json"
 wait "$LAB_LOAD_PID"
-check "no client request failed meanwhile" expect "$(failed "$LAB_DIR/ro.out") == 0"
+check "no client request failed meanwhile" expect "$(lab_failed "$LAB_DIR/ro.out") == 0"
 
 # 5. Pins removed by hand: the agent pins the maps again and says so.
 rm -rf "$LAB_BPFFS"

@@ -22,7 +22,6 @@ lab_up
 for b in "${LAB_BACKENDS[@]}"; do lab_backend "$b"; done
 lab_wait_backends
 
-failed() { tail -1 "$1" | jget 'd["requests"] - d["ok"]'; }
 # A save attempt makes NAME.json.tmp for an instant before it unlinks it:
 # "left behind" means still there after a while, not seen once.
 no_tmp_left() {
@@ -90,5 +89,5 @@ check "the error was logged once, not once per tick" \
 kill "$load"
 wait "$load"
 check "no client request failed meanwhile ($(tail -1 "$LAB_DIR/full.out" | jget 'd["requests"]') requests)" \
-	expect "$(failed "$LAB_DIR/full.out") == 0"
+	expect "$(lab_failed "$LAB_DIR/full.out") == 0"
 lab_finish
