@@ -10,9 +10,9 @@
  *   fill     how long the batch insert of 2 entries per flow took, and a
  *            batch count that checks nothing was evicted;
  *   walk     the agent's own conntrack counts from the loader library: the
- *            walk (dp_flow_count_walked, one get_next_key and one lookup per
- *            entry), which the agent runs every 40 ticks on kernels before
- *            6.6, and the kernel's count (dp_flow_count through the
+ *            walk (dp_flow_count_walked, batch lookups of 4,096 entries),
+ *            which the agent runs every 40 ticks on kernels before 6.6, and
+ *            the kernel's count (dp_flow_count through the
  *            bpf_map_sum_elem_count kfunc), which it runs every tick;
  *   packets  the established path's cost by BPF_PROG_TEST_RUN, next to an
  *            empty program measured the same way (as pktcost does):
