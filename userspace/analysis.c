@@ -396,17 +396,37 @@ static void settle_comparison(struct analysis_state *st, int idx, struct verdict
 	bool enough = v->canary_samples >= cx->cfg->min_requests &&
 		      v->stable_samples >= cx->cfg->min_requests;
 
-	if (enough && worse && v->statistic >= v->threshold)
+	if (enough && worse && v->statistic >= v->threshold && !st->crossed[idx]) {
 		st->crossed[idx] = true;
+		st->crossed_at[idx] = v->statistic;
+	}
 	if (st->crossed[idx])
 		v->result = VERDICT_FAIL;
 	else
 		v->result = enough ? VERDICT_PASS : VERDICT_INCONCLUSIVE;
 }
 
+/*
+ * "log LR S >= T" for the detail line. A comparison that crossed on an
+ * earlier tick and has since fallen back under the boundary is still failed:
+ * say so with the value it crossed with, not "S < T: canary is worse".
+ */
+static void format_llr(char *buf, size_t len, const struct analysis_state *st, int idx,
+		       const struct verdict *v)
+{
+	if (st->crossed[idx] && v->statistic < v->threshold)
+		snprintf(buf, len, "log LR crossed %.2f >= %.2f (now %.2f)", st->crossed_at[idx],
+			 v->threshold, v->statistic);
+	else
+		snprintf(buf, len, "log LR %.2f %s %.2f", v->statistic,
+			 v->statistic >= v->threshold ? ">=" : "<", v->threshold);
+}
+
 static void judge_cmp_error(struct analysis_state *st, int idx, struct verdict *v,
 			    const struct tick_ctx *cx)
 {
+	char llr[64];
+
 	__u64 n_c, e_c, n_s, e_s;
 
 	error_counts(&cx->since[CANARY_V_CANARY], cx->http, &n_c, &e_c);
@@ -424,13 +444,14 @@ static void judge_cmp_error(struct analysis_state *st, int idx, struct verdict *
 			 "%llu canary and %llu stable samples, %llu each needed before judging",
 			 (unsigned long long)n_c, (unsigned long long)n_s,
 			 (unsigned long long)cx->cfg->min_requests);
-	else
+	else {
+		format_llr(llr, sizeof(llr), st, idx, v);
 		snprintf(v->detail, sizeof(v->detail),
-			 "canary %.2f%% vs stable %.2f%% errors (z %.2f); log LR %.2f %s %.2f: %s",
-			 100 * v->canary_value, 100 * v->stable_value, v->z, v->statistic,
-			 v->statistic >= v->threshold ? ">=" : "<", v->threshold,
+			 "canary %.2f%% vs stable %.2f%% errors (z %.2f); %s: %s",
+			 100 * v->canary_value, 100 * v->stable_value, v->z, llr,
 			 v->result == VERDICT_FAIL ? "canary errs more" :
 						     "no evidence canary errs more");
+	}
 }
 
 static void judge_cmp_latency(struct analysis_state *st, int idx, struct verdict *v,
@@ -440,6 +461,7 @@ static void judge_cmp_latency(struct analysis_state *st, int idx, struct verdict
 				    *s = &cx->since[CANARY_V_STABLE];
 	double scale = 1 + fmax(m->max_increase, 0), theta = 0, pairs;
 	struct rank_sum rs;
+	char llr[64];
 
 	rank_sum_hist(c->latency_hist, s->latency_hist, scale, &rs);
 	pairs = rs.n_c * rs.n_s;
@@ -462,13 +484,14 @@ static void judge_cmp_latency(struct analysis_state *st, int idx, struct verdict
 			 (unsigned long long)v->canary_samples,
 			 (unsigned long long)v->stable_samples,
 			 (unsigned long long)cx->cfg->min_requests);
-	else
+	else {
+		format_llr(llr, sizeof(llr), st, idx, v);
 		snprintf(v->detail, sizeof(v->detail),
-			 "P(canary > %.2f x stable) %.3f (z %.2f); log LR %.2f %s %.2f: %s", scale,
-			 pairs > 0 ? rs.u / pairs : 0.5, v->z, v->statistic,
-			 v->statistic >= v->threshold ? ">=" : "<", v->threshold,
+			 "P(canary > %.2f x stable) %.3f (z %.2f); %s: %s", scale,
+			 pairs > 0 ? rs.u / pairs : 0.5, v->z, llr,
 			 v->result == VERDICT_FAIL ? "canary is slower beyond the tolerance" :
 						     "no evidence canary is slower");
+	}
 }
 
 /* Metrics we judge: the parser bounds n_metrics, but never trust an index. */

@@ -62,8 +62,10 @@ struct analysis_state {
 	struct canary_metrics prev[CANARY_V_COUNT];
 	/* compareErrorRate: log likelihood ratio of each rate ratio of the mixture. */
 	double err_llr[ANALYSIS_ERR_GRID];
-	/* A comparison stays failed once it crossed (always-valid p-value). */
+	/* A comparison stays failed once it crossed (always-valid p-value) ... */
 	bool crossed[ANALYSIS_MAX_VERDICTS];
+	/* ... and its message keeps the value it crossed with. */
+	double crossed_at[ANALYSIS_MAX_VERDICTS];
 	/* External (Prometheus) metrics: errors in a row, and whether the last result passed. */
 	__u32 ext_errors[ANALYSIS_MAX_VERDICTS];
 	bool ext_passed[ANALYSIS_MAX_VERDICTS];

@@ -650,6 +650,46 @@ static void test_failures_once_per_tick(void **state)
 	assert_int_equal(st.failures, 2);
 }
 
+/*
+ * A comparison that crossed stays failed when its statistic falls back, and
+ * its message says it crossed, with the value it crossed with.
+ */
+static void test_crossed_comparison_message(void **state)
+{
+	struct canary_metrics now[CANARY_V_COUNT];
+	static struct analysis_state st;
+	struct analysis_cfg cfg;
+	const struct verdict *v;
+	double crossed_with;
+
+	(void)state;
+	base_cfg(&cfg);
+	cfg.failure_limit = 1000; /* keep judging after the failure */
+	add_metric(&cfg, METRIC_COMPARE_ERROR_RATE, 0, 0);
+	memset(now, 0, sizeof(now));
+	analysis_restart(&st, now, 0);
+	set_http(&now[CANARY_V_STABLE], 2000, 2);
+	set_http(&now[CANARY_V_CANARY], 200, 40);
+	analysis_tick(&st, &cfg, now, 1000);
+	v = find_verdict(&st, METRIC_COMPARE_ERROR_RATE);
+	assert_int_equal(v->result, VERDICT_FAIL);
+	assert_true(v->statistic >= v->threshold);
+	assert_non_null(strstr(v->detail, " >= "));
+	assert_null(strstr(v->detail, "crossed"));
+	crossed_with = v->statistic;
+
+	/* Long clean canary traffic, 0.1% errors on stable: the likelihood ratio falls back. */
+	set_http(&now[CANARY_V_STABLE], 400000, 400);
+	set_http(&now[CANARY_V_CANARY], 40000, 40);
+	analysis_tick(&st, &cfg, now, 2000);
+	v = find_verdict(&st, METRIC_COMPARE_ERROR_RATE);
+	assert_int_equal(v->result, VERDICT_FAIL);
+	assert_true(v->statistic < v->threshold);
+	assert_non_null(strstr(v->detail, "log LR crossed"));
+	assert_non_null(strstr(v->detail, "canary errs more"));
+	assert_float_equal(st.crossed_at[0], crossed_with, 0);
+}
+
 /* A TCP service has no requests: errors are resets and refusals per connection. */
 static void test_tcp_connections(void **state)
 {
@@ -1047,6 +1087,7 @@ int main(void)
 		cmocka_unit_test(test_restart_baseline),
 		cmocka_unit_test(test_gate_windows),
 		cmocka_unit_test(test_failures_once_per_tick),
+		cmocka_unit_test(test_crossed_comparison_message),
 		cmocka_unit_test(test_tcp_connections),
 		cmocka_unit_test(test_no_metrics),
 		cmocka_unit_test(test_external_results),
