@@ -297,7 +297,7 @@ int dp_load(const char *bpffs, __u32 ct_entries, struct canary_dp **out)
 		}
 		dp->map_fds[i] = bpf_map__fd(map);
 	}
-	dp->ct_max = dp_ct_capacity(dp);
+	dp->ct_max = dp_ct_capacity(dp) ?: CANARY_CT_MAX_ENTRIES; /* bounds walks */
 	*out = dp;
 	return 0;
 fail:
@@ -327,7 +327,7 @@ int dp_open_pinned(const char *bpffs, struct canary_dp **out)
 			goto fail;
 		}
 	}
-	dp->ct_max = dp_ct_capacity(dp);
+	dp->ct_max = dp_ct_capacity(dp) ?: CANARY_CT_MAX_ENTRIES; /* bounds walks */
 	*out = dp;
 	return 0;
 fail:
