@@ -83,7 +83,7 @@ $(BUILD)/canaryd: $(BUILD)/obj/canaryd.o $(LIB_OBJS)
 $(BUILD)/canaryctl: $(CTL_OBJS) $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/lab%: tools/lab/lab%.c
+$(BUILD)/lab%: tools/lab/lab%.c tools/lab/labcommon.h
 	@mkdir -p $(BUILD)
 	$(CC) -std=gnu11 -O2 -g $(WARN) -pthread -o $@ $<
 

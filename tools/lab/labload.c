@@ -17,7 +17,6 @@
  *            -o build/labload tools/lab/labload.c
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -37,6 +36,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define LAB_PROG "labload"
+#include "labcommon.h"
+
 #define MAX_CONNECTIONS 1024
 #define MAX_DURATION_S	600.0
 #define MAX_TIMEOUT_MS	600000L
@@ -47,10 +49,8 @@
 #define RESP_HDR_MAX	16384
 #define SLICE_MS	100 /* longest single wait in a worker */
 #define SUPERVISE_MS	50  /* main thread tick */
-#define THREAD_STACK	(256 * 1024)
 
 #define EXIT_FAIL	1
-#define EXIT_USAGE	2
 
 #define NSEC_PER_SEC	1000000000LL
 #define USEC_PER_SEC	1000000LL
@@ -155,32 +155,15 @@ static atomic_uint_fast64_t g_retries; /* --retry-on-error, told on stderr */
 static int64_t g_start_ns, g_deadline_ns;
 static volatile sig_atomic_t g_sig_term, g_sig_usr1;
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
-}
-
 static bool should_stop(void)
 {
 	if (atomic_load(&g_stop))
 		return true;
-	if (mono_ns() >= g_deadline_ns) {
+	if (lab_mono_ns() >= g_deadline_ns) {
 		atomic_store(&g_stop, true);
 		return true;
 	}
 	return false;
-}
-
-static uint64_t rng_next(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
 }
 
 /* ---- statistics ---- */
@@ -217,7 +200,7 @@ static void add_sample(uint32_t us)
 		stats.samples[stats.nr_samples++] = us;
 		return;
 	}
-	j = rng_next(&stats.rng) % stats.seen;
+	j = lab_rng_next(&stats.rng) % stats.seen;
 	if (j < MAX_SAMPLES)
 		stats.samples[j] = us;
 }
@@ -261,7 +244,7 @@ static int wait_fd(int fd, short events, int64_t deadline_ns)
 
 		if (should_stop())
 			return -1;
-		left = (deadline_ns - mono_ns()) / 1000000;
+		left = (deadline_ns - lab_mono_ns()) / 1000000;
 		if (left <= 0)
 			return 0;
 		if (poll(&p, 1, left < SLICE_MS ? (int)left + 1 : SLICE_MS) > 0)
@@ -287,7 +270,7 @@ static enum outcome connect_error(int err)
 
 static enum outcome conn_open(struct worker *w)
 {
-	int64_t deadline = mono_ns() + opt.timeout_ms * 1000000LL;
+	int64_t deadline = lab_mono_ns() + opt.timeout_ms * 1000000LL;
 	socklen_t len = sizeof(int);
 	int fd, err = 0, one = 1;
 
@@ -492,7 +475,7 @@ static enum outcome read_head(struct worker *w, int64_t sent_ns, int64_t deadlin
 		if (out != OUT_OK)
 			return out;
 		if (w->len == 0)
-			r->ttfb_us = (uint32_t)((mono_ns() - sent_ns) / 1000);
+			r->ttfb_us = (uint32_t)((lab_mono_ns() - sent_ns) / 1000);
 		w->len += got;
 		end = memmem(w->buf, w->len, "\r\n\r\n", 4);
 		if (end) {
@@ -577,7 +560,7 @@ static struct result do_request(struct worker *w)
 		r.outcome = conn_open(w);
 	if (r.outcome != OUT_OK)
 		return r;
-	sent_ns = mono_ns();
+	sent_ns = lab_mono_ns();
 	deadline = sent_ns + opt.timeout_ms * 1000000LL;
 	r.outcome = send_request(w, deadline);
 	if (r.outcome == OUT_OK)
@@ -610,7 +593,7 @@ static bool pace(struct worker *w)
 
 		if (should_stop())
 			return false;
-		now = mono_ns();
+		now = lab_mono_ns();
 		if (now >= w->next_due_ns)
 			break;
 		ts.tv_nsec = w->next_due_ns - now < SLICE_MS * 1000000LL ? w->next_due_ns - now :
@@ -618,8 +601,8 @@ static bool pace(struct worker *w)
 		nanosleep(&ts, NULL);
 	}
 	w->next_due_ns += interval;
-	if (w->next_due_ns < mono_ns() - interval)
-		w->next_due_ns = mono_ns();
+	if (w->next_due_ns < lab_mono_ns() - interval)
+		w->next_due_ns = lab_mono_ns();
 	return true;
 }
 
@@ -637,7 +620,7 @@ static enum outcome attempt(struct worker *w)
 
 	if (r.outcome != OUT_ABORTED) {
 		record(&r);
-		w->last_done_ns = mono_ns();
+		w->last_done_ns = lab_mono_ns();
 	}
 	return r.outcome;
 }
@@ -789,16 +772,11 @@ static void on_signal(int sig)
 
 static void install_signals(void)
 {
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	lab_catch(SIGTERM, on_signal);
+	lab_catch(SIGINT, on_signal);
 	/* Without the flag a stray SIGUSR1 must not kill the run. */
 	if (opt.snapshot_on_usr1)
-		sigaction(SIGUSR1, &sa, NULL);
+		lab_catch(SIGUSR1, on_signal);
 	else
 		signal(SIGUSR1, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
@@ -807,25 +785,17 @@ static void install_signals(void)
 /* Starts workers with signals blocked so that only main handles them. */
 static unsigned int start_workers(struct worker *workers)
 {
-	sigset_t block, old;
-	pthread_attr_t attr;
 	unsigned int i;
 
-	sigfillset(&block);
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, THREAD_STACK);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
 	for (i = 0; i < opt.connections; i++) {
 		workers[i].fd = -1;
 		/* Stagger paced workers evenly over one interval. */
 		workers[i].next_due_ns = g_start_ns;
 		if (opt.rate > 0)
 			workers[i].next_due_ns += (int64_t)((double)i / opt.rate * NSEC_PER_SEC);
-		if (pthread_create(&workers[i].tid, &attr, worker_main, &workers[i]))
+		if (lab_thread_start(&workers[i].tid, false, worker_main, &workers[i]))
 			break;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
 	return i;
 }
 
@@ -844,7 +814,7 @@ static void supervise(struct worker *workers, unsigned int n)
 			break;
 		if (g_sig_usr1) {
 			g_sig_usr1 = 0;
-			report(mono_ns());
+			report(lab_mono_ns());
 		}
 		for (i = 0; i < n; i++) {
 			if (!workers[i].joined && pthread_tryjoin_np(workers[i].tid, NULL) == 0) {
@@ -872,26 +842,6 @@ static void usage(FILE *out)
 		"               [--snapshot-on-usr1] [--retry-on-error]\n");
 }
 
-static void __attribute__((noreturn))
-bad_flag(const char *flag, const char *val, const char *expect)
-{
-	fprintf(stderr, "labload: %s: invalid value '%s' (expected %s)\n", flag, val, expect);
-	exit(EXIT_USAGE);
-}
-
-static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end != '\0' || s[0] == '-' || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 /* Accepts (min, max]: all the real-valued flags must be positive. */
 static bool parse_positive(const char *s, double max, double *out)
 {
@@ -907,42 +857,15 @@ static bool parse_positive(const char *s, double max, double *out)
 	return true;
 }
 
-/* Accepts "A.B.C.D:PORT" and "[IPv6]:PORT"; numeric addresses only. */
+/* "A.B.C.D:PORT" or "[IPv6]:PORT", numeric; port 0 cannot be connected to. */
 static bool parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
 	const char *colon = strrchr(s, ':');
-	char host[INET6_ADDRSTRLEN];
 	uint64_t port;
-	size_t hlen;
 
-	if (!colon || !parse_u64(colon + 1, 1, 65535, &port))
+	if (!colon || !lab_parse_u64(colon + 1, 1, 65535, &port))
 		return false;
-	hlen = (size_t)(colon - s);
-	if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']') {
-		s++;
-		hlen -= 2;
-	}
-	if (hlen == 0 || hlen >= sizeof(host))
-		return false;
-	memcpy(host, s, hlen);
-	host[hlen] = '\0';
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		*len = sizeof(*sin);
-		return true;
-	}
-	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*sin6);
-		return true;
-	}
-	return false;
+	return lab_addr_fill(s, colon, (uint16_t)port, ss, len);
 }
 
 static void parse_one(int o, const char *val, const char **target)
@@ -952,7 +875,7 @@ static void parse_one(int o, const char *val, const char **target)
 	switch (o) {
 	case 't':
 		if (!parse_addr(val, &opt.addr, &opt.addr_len))
-			bad_flag("--target", val, "IPv4:PORT or [IPv6]:PORT");
+			lab_bad_flag("--target", val, "IPv4:PORT or [IPv6]:PORT");
 		*target = val;
 		break;
 	case 'm':
@@ -961,28 +884,28 @@ static void parse_one(int o, const char *val, const char **target)
 		else if (!strcmp(val, "newconn"))
 			opt.mode = MODE_NEWCONN;
 		else
-			bad_flag("--mode", val, "keepalive or newconn");
+			lab_bad_flag("--mode", val, "keepalive or newconn");
 		break;
 	case 'c':
-		if (!parse_u64(val, 1, MAX_CONNECTIONS, &u))
-			bad_flag("--connections", val, "1..1024");
+		if (!lab_parse_u64(val, 1, MAX_CONNECTIONS, &u))
+			lab_bad_flag("--connections", val, "1..1024");
 		opt.connections = (unsigned int)u;
 		break;
 	case 'n':
-		if (!parse_u64(val, 1, UINT64_MAX / 2, &opt.requests))
-			bad_flag("--requests", val, "a positive integer");
+		if (!lab_parse_u64(val, 1, UINT64_MAX / 2, &opt.requests))
+			lab_bad_flag("--requests", val, "a positive integer");
 		break;
 	case 'd':
 		if (!parse_positive(val, MAX_DURATION_S, &opt.duration_s))
-			bad_flag("--duration-s", val, "seconds, more than 0 and at most 600");
+			lab_bad_flag("--duration-s", val, "seconds, more than 0 and at most 600");
 		break;
 	case 'r':
 		if (!parse_positive(val, 1e7, &opt.rate))
-			bad_flag("--rate", val, "requests/s, more than 0 and at most 1e7");
+			lab_bad_flag("--rate", val, "requests/s, more than 0 and at most 1e7");
 		break;
 	case 'T':
-		if (!parse_u64(val, 1, MAX_TIMEOUT_MS, &u))
-			bad_flag("--timeout-ms", val, "milliseconds 1..600000");
+		if (!lab_parse_u64(val, 1, MAX_TIMEOUT_MS, &u))
+			lab_bad_flag("--timeout-ms", val, "milliseconds 1..600000");
 		opt.timeout_ms = (long)u;
 		break;
 	case 'U':
@@ -1002,7 +925,7 @@ static void build_request(const char *target)
 
 	opt.request_len = n > 0 && (size_t)n < sizeof(opt.request) ? (size_t)n : 0;
 	if (!opt.request_len)
-		bad_flag("--target", target, "a shorter address");
+		lab_bad_flag("--target", target, "a shorter address");
 }
 
 static void parse_args(int argc, char **argv)
@@ -1025,26 +948,14 @@ static void parse_args(int argc, char **argv)
 	int o;
 
 	/* getopt_long() walks argv once, so this loop ends after argc steps. */
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (o == 'h') {
-			usage(stdout);
-			exit(0);
-		}
-		if (o == '?') {
-			usage(stderr); /* getopt_long already named the flag */
-			exit(EXIT_USAGE);
-		}
+	while ((o = lab_next_flag(argc, argv, opts, usage)) != -1) {
 		mode_given |= o == 'm';
 		parse_one(o, optarg, &target);
-	}
-	if (optind < argc) {
-		fprintf(stderr, "labload: unexpected argument '%s'\n", argv[optind]);
-		exit(EXIT_USAGE);
 	}
 	if (!target || !mode_given) {
 		fprintf(stderr, "labload: %s is required\n", target ? "--mode" : "--target");
 		usage(stderr);
-		exit(EXIT_USAGE);
+		exit(LAB_EXIT_USAGE);
 	}
 	build_request(target);
 }
@@ -1061,7 +972,7 @@ static int64_t run_end_ns(const struct worker *workers, unsigned int n)
 	for (i = 0; i < n; i++)
 		if (workers[i].last_done_ns > end)
 			end = workers[i].last_done_ns;
-	return end ? end : mono_ns();
+	return end ? end : lab_mono_ns();
 }
 
 int main(int argc, char **argv)
@@ -1078,7 +989,7 @@ int main(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	install_signals();
-	g_start_ns = mono_ns();
+	g_start_ns = lab_mono_ns();
 	g_deadline_ns = g_start_ns + (int64_t)(opt.duration_s * NSEC_PER_SEC);
 
 	started = start_workers(workers);

@@ -40,6 +40,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define LAB_PROG "labsrv"
+#include "labcommon.h"
+
 #define MAX_CONNS	  512
 #define HDR_MAX		  8192		/* request line + headers */
 #define BUF_SIZE	  (2 * HDR_MAX) /* room for pipelined bytes too */
@@ -52,9 +55,6 @@
 #define ACCEPT_POLL_MS	  200
 #define CONTROL_PERIOD_NS (100 * 1000000LL)
 #define CONTROL_MAX	  4096 /* control file bytes read */
-#define THREAD_STACK	  (256 * 1024)
-
-#define EXIT_USAGE	  2
 
 /* What the server does with a request; CLI values, maybe overridden. */
 struct behaviour {
@@ -117,28 +117,10 @@ static struct {
 static const char *g_name;	     /* --name, read-only after start */
 static volatile sig_atomic_t g_stop; /* main thread only: workers die with it */
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* splitmix64: tiny, seedable, good enough to pick a fraction of requests. */
-static uint64_t rng_next(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 /* Uniform in [0, 1): a rate of 0 never fires and a rate of 1 always does. */
 static double rng_unit(uint64_t *state)
 {
-	return (double)(rng_next(state) >> 11) * 0x1.0p-53;
+	return (double)(lab_rng_next(state) >> 11) * 0x1.0p-53;
 }
 
 /* FNV-1a, so that the default seed differs per backend but is repeatable. */
@@ -326,7 +308,7 @@ static void control_maybe_reload(void)
 
 	if (!g.control_path)
 		return;
-	now = mono_ns();
+	now = lab_mono_ns();
 	if (g.control_checked_ns && now - g.control_checked_ns < CONTROL_PERIOD_NS)
 		return;
 	g.control_checked_ns = now;
@@ -564,7 +546,7 @@ static bool send_response(int fd, int status, bool head, bool close)
 static void sleep_ms(long ms)
 {
 	struct timespec until;
-	int64_t ns = mono_ns() + (int64_t)ms * 1000000LL;
+	int64_t ns = lab_mono_ns() + (int64_t)ms * 1000000LL;
 	int i;
 
 	until.tv_sec = ns / 1000000000LL;
@@ -692,11 +674,8 @@ static void tune_conn_socket(int fd)
 /* Starts a thread for fd with termination signals blocked, so they reach main. */
 static bool spawn_conn(int fd)
 {
-	sigset_t block, old;
-	pthread_attr_t attr;
 	pthread_t tid;
 	struct conn *c;
-	int err;
 
 	c = malloc(sizeof(*c));
 	if (!c)
@@ -705,15 +684,7 @@ static bool spawn_conn(int fd)
 	c->len = 0;
 	tune_conn_socket(fd);
 
-	sigfillset(&block);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, THREAD_STACK);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
-	err = pthread_create(&tid, &attr, conn_main, c);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	if (err) {
+	if (lab_thread_start(&tid, true, conn_main, c)) {
 		free(c);
 		return false;
 	}
@@ -756,42 +727,15 @@ static void accept_loop(int lfd)
 
 /* ---- setup ---- */
 
-/* Accepts "A.B.C.D:PORT" and "[IPv6]:PORT"; numeric addresses only. */
+/* "A.B.C.D:PORT" or "[IPv6]:PORT", numeric; port 0 asks for a free port. */
 static bool parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
 	const char *colon = strrchr(s, ':');
-	char host[INET6_ADDRSTRLEN];
-	size_t hlen;
 	long port;
 
 	if (!colon || !parse_long(colon + 1, 0, 65535, &port))
 		return false;
-	hlen = (size_t)(colon - s);
-	if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']') {
-		s++;
-		hlen -= 2;
-	}
-	if (hlen == 0 || hlen >= sizeof(host))
-		return false;
-	memcpy(host, s, hlen);
-	host[hlen] = '\0';
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		*len = sizeof(*sin);
-		return true;
-	}
-	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*sin6);
-		return true;
-	}
-	return false;
+	return lab_addr_fill(s, colon, (uint16_t)port, ss, len);
 }
 
 static void format_addr(const struct sockaddr_storage *ss, char *out, size_t size)
@@ -841,14 +785,9 @@ static void on_stop_signal(int sig)
 
 static void install_signals(void)
 {
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop_signal;
-	sigemptyset(&sa.sa_mask);
-	/* No SA_RESTART: poll() in the accept loop returns early on a signal. */
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	/* A signal cuts the accept loop's poll() short: a stop is seen at once. */
+	lab_catch(SIGTERM, on_stop_signal);
+	lab_catch(SIGINT, on_stop_signal);
 	signal(SIGPIPE, SIG_IGN);
 }
 
@@ -859,13 +798,6 @@ static void usage(FILE *out)
 	fprintf(out, "usage: labsrv --listen ADDR:PORT --name NAME [--status CODE]\n"
 		     "              [--error-rate F] [--error-status CODE] [--latency-ms N]\n"
 		     "              [--reset-rate F] [--control FILE] [--seed N]\n");
-}
-
-static void __attribute__((noreturn))
-bad_flag(const char *flag, const char *val, const char *expect)
-{
-	fprintf(stderr, "labsrv: %s: invalid value '%s' (expected %s)\n", flag, val, expect);
-	exit(EXIT_USAGE);
 }
 
 static bool valid_name(const char *s)
@@ -881,16 +813,6 @@ static bool valid_name(const char *s)
 	return true;
 }
 
-static void parse_seed(const char *val, uint64_t *seed)
-{
-	char *end;
-
-	errno = 0;
-	*seed = strtoull(val, &end, 10);
-	if (errno || end == val || *end != '\0' || val[0] == '-')
-		bad_flag("--seed", val, "an unsigned integer");
-}
-
 static void parse_one(int opt, const char *val, const char **listen_at, uint64_t *seed,
 		      bool *seeded)
 {
@@ -902,34 +824,35 @@ static void parse_one(int opt, const char *val, const char **listen_at, uint64_t
 		break;
 	case 'n':
 		if (!valid_name(val))
-			bad_flag("--name", val, "1-63 chars of [A-Za-z0-9._-]");
+			lab_bad_flag("--name", val, "1-63 chars of [A-Za-z0-9._-]");
 		g_name = val;
 		break;
 	case 's':
 		if (!parse_status(val, &b->status))
-			bad_flag("--status", val, "an HTTP status 200-599, not 204/304");
+			lab_bad_flag("--status", val, "an HTTP status 200-599, not 204/304");
 		break;
 	case 'e':
 		if (!parse_rate(val, &b->error_rate))
-			bad_flag("--error-rate", val, "a fraction 0..1");
+			lab_bad_flag("--error-rate", val, "a fraction 0..1");
 		break;
 	case 'E':
 		if (!parse_status(val, &b->error_status))
-			bad_flag("--error-status", val, "an HTTP status 200-599, not 204/304");
+			lab_bad_flag("--error-status", val, "an HTTP status 200-599, not 204/304");
 		break;
 	case 'L':
 		if (!parse_long(val, 0, LATENCY_MAX_MS, &b->latency_ms))
-			bad_flag("--latency-ms", val, "milliseconds 0..600000");
+			lab_bad_flag("--latency-ms", val, "milliseconds 0..600000");
 		break;
 	case 'r':
 		if (!parse_rate(val, &b->reset_rate))
-			bad_flag("--reset-rate", val, "a fraction 0..1");
+			lab_bad_flag("--reset-rate", val, "a fraction 0..1");
 		break;
 	case 'c':
 		g.control_path = val;
 		break;
 	case 'S':
-		parse_seed(val, seed);
+		if (!lab_parse_u64(val, 0, UINT64_MAX, seed))
+			lab_bad_flag("--seed", val, "an unsigned integer");
 		*seeded = true;
 		break;
 	}
@@ -957,25 +880,12 @@ static const char *parse_args(int argc, char **argv)
 
 	g.base = (struct behaviour){ .status = 200, .error_status = 503 };
 	/* getopt_long() walks argv once, so this loop ends after argc steps. */
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt == 'h') {
-			usage(stdout);
-			exit(0);
-		}
-		if (opt == '?') {
-			usage(stderr); /* getopt_long already named the flag */
-			exit(EXIT_USAGE);
-		}
+	while ((opt = lab_next_flag(argc, argv, opts, usage)) != -1)
 		parse_one(opt, optarg, &listen_at, &seed, &seeded);
-	}
-	if (optind < argc) {
-		fprintf(stderr, "labsrv: unexpected argument '%s'\n", argv[optind]);
-		exit(EXIT_USAGE);
-	}
 	if (!listen_at || !g_name) {
 		fprintf(stderr, "labsrv: %s is required\n", listen_at ? "--name" : "--listen");
 		usage(stderr);
-		exit(EXIT_USAGE);
+		exit(LAB_EXIT_USAGE);
 	}
 	g.cur = g.base;
 	g.rng = seeded ? seed : seed_from_name(g_name);
@@ -990,7 +900,7 @@ int main(int argc, char **argv)
 	int lfd;
 
 	if (!parse_addr(listen_at, &ss, &len))
-		bad_flag("--listen", listen_at, "IPv4:PORT or [IPv6]:PORT");
+		lab_bad_flag("--listen", listen_at, "IPv4:PORT or [IPv6]:PORT");
 	install_signals();
 	lfd = open_listener(&ss, len);
 	if (lfd < 0)
