@@ -34,10 +34,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
-#include <getopt.h>
-#include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +46,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <jansson.h>
-#include <linux/bpf.h>
-#include <linux/pkt_cls.h>
 
 #include "canary_consts.h"
 #include "canary_structs.h"
@@ -59,20 +54,21 @@
 #include "fixture.h"
 #include "pkt.h"
 
-#define PIN_TEMPLATE "/sys/fs/bpf/canary-bench-XXXXXX"
-#define BENCH_CPU    0
+#define BENCH_TOOL "pktcost"
+#include "bench_common.h"
 
-/* Full-run sizes; --quick divides each by QUICK_DIV. */
-#define N_REPEAT   1000000 /* runs per call, repeat method */
+#define PIN_TEMPLATE "/sys/fs/bpf/canary-bench-XXXXXX"
+
+/* Full-run loop sizes; --quick divides each, and BENCH_REPEAT, by BENCH_QUICK_DIV. */
 #define N_SYN	   200000
 #define N_EST	   1000000
 #define N_REPLY	   500000
 #define N_EMPTY	   1000000
-#define QUICK_DIV  100
-#define N_ROUNDS   5	 /* calls of the repeat method: enough for a median */
 #define N_MAX_LOOP N_EST /* the longest loop: sizes the durations array */
 _Static_assert(N_MAX_LOOP >= N_SYN && N_MAX_LOOP >= N_REPLY && N_MAX_LOOP >= N_EMPTY,
 	       "N_MAX_LOOP must hold every loop");
+/* What --quick does, for the usage text. */
+#define QUICK_HELP "divide every packet count by " BENCH_STR(BENCH_QUICK_DIV) " (CI smoke run)"
 
 /*
  * Two entries per flow: clearing every 50k flows keeps conntrack at 100k of
@@ -88,14 +84,12 @@ _Static_assert(N_MAX_LOOP >= N_SYN && N_MAX_LOOP >= N_REPLY && N_MAX_LOOP >= N_E
 /* ------------------------------------------------------------------------ */
 /*
  * Services: one VIP, a plain TCP port and an HTTP port with the same
- * backends, and a plain TCP port translated to itself.
+ * backends, and a plain TCP port translated to itself (bench_svc_identity).
  */
 
-#define VIP	   PKT_IP4(10, 96, 0, 10)
 #define NOT_A_VIP  PKT_IP4(10, 96, 9, 9)
 #define CLIENT	   PKT_IP4(192, 168, 1, 100)
 #define SVC_WEIGHT 1000 /* 10% canary */
-#define ID_PORT	   PKT_BE16(5000)
 
 static const struct canary_backend be_stable[] = {
 	{ .addr = PKT_IP4(10, 0, 1, 11), .port = PKT_BE16(8080) },
@@ -104,26 +98,12 @@ static const struct canary_backend be_stable[] = {
 static const struct canary_backend be_canary[] = {
 	{ .addr = PKT_IP4(10, 0, 2, 21), .port = PKT_BE16(9090) },
 };
-/* The VIP and port of bench-identity itself. */
-static const struct canary_backend be_self[] = {
-	{ .addr = VIP, .port = ID_PORT },
-};
 
 #define N_OF(a) ((__u8)(sizeof(a) / sizeof((a)[0])))
 
-struct svc_def {
-	const char *name;
-	struct canary_service_key key;
-	__u32 id;
-	__u8 flags;
-	__u16 weight;
-	const struct canary_backend *stable, *canary;
-	__u8 n_stable, n_canary;
-};
-
-static const struct svc_def svc_tcp = {
+static const struct bench_svc svc_tcp = {
 	.name = "bench-tcp",
-	.key = { .vip = VIP, .port = PKT_BE16(6379), .proto = IPPROTO_TCP },
+	.key = { .vip = BENCH_VIP, .port = PKT_BE16(6379), .proto = IPPROTO_TCP },
 	.id = 0,
 	.weight = SVC_WEIGHT,
 	.stable = be_stable,
@@ -131,9 +111,9 @@ static const struct svc_def svc_tcp = {
 	.canary = be_canary,
 	.n_canary = N_OF(be_canary),
 };
-static const struct svc_def svc_http = {
+static const struct bench_svc svc_http = {
 	.name = "bench-http",
-	.key = { .vip = VIP, .port = PKT_BE16(80), .proto = IPPROTO_TCP },
+	.key = { .vip = BENCH_VIP, .port = PKT_BE16(80), .proto = IPPROTO_TCP },
 	.id = 1,
 	.flags = CANARY_SVC_F_HTTP,
 	.weight = SVC_WEIGHT,
@@ -142,24 +122,14 @@ static const struct svc_def svc_http = {
 	.canary = be_canary,
 	.n_canary = N_OF(be_canary),
 };
-/* Plain TCP, weight 0, one stable backend: VIP:5000 is sent to VIP:5000. */
-static const struct svc_def svc_identity = {
-	.name = "bench-identity",
-	.key = { .vip = VIP, .port = ID_PORT, .proto = IPPROTO_TCP },
-	.id = 2,
-	.weight = 0,
-	.stable = be_self,
-	.n_stable = N_OF(be_self),
-};
 /* Never installed: the destination of the nomatch frame. */
-static const struct svc_def svc_none = {
+static const struct bench_svc svc_none = {
 	.name = "none",
 	.key = { .vip = NOT_A_VIP, .port = PKT_BE16(80), .proto = IPPROTO_TCP },
 };
 
 #define TXT(s) (s), (sizeof(s) - 1)
 
-static const char http_get[] = "GET /api/v1/items HTTP/1.1\r\nHost: bench\r\n\r\n";
 static const char http_200[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
 /* ------------------------------------------------------------------------ */
@@ -170,20 +140,6 @@ enum method {
 	M_LOOP = 1,
 };
 
-/* A program to run and the verdict that means "let it through". */
-struct hook {
-	const char *name;
-	int fd;
-	__u32 pass;
-	bool xdp;
-};
-
-struct stats {
-	double median;
-	double mean;
-	double p99;
-};
-
 struct row {
 	const char *path;
 	const char *hook;
@@ -192,47 +148,21 @@ struct row {
 	bool empty; /* it is an empty program */
 	__u32 calls;
 	__u32 repeat;
-	struct stats st;
-};
-
-struct xfer {
-	__u8 in[PKT_MAX];
-	__u8 out[PKT_MAX];
-	__u32 in_len;
-	__u32 out_len;
-	__u32 ret;
-	__u32 duration;
+	struct bench_stats st;
 };
 
 struct bench {
 	struct empty *empty;
-	struct hook tc_in, xdp_in, tc_eg, empty_tc, empty_xdp;
+	struct bench_hooks hooks;
 	__u32 *dur;	  /* per-call durations of a loop */
-	unsigned int div; /* 1, or QUICK_DIV for --quick */
-	struct xfer x[2];
+	unsigned int div; /* 1, or BENCH_QUICK_DIV for --quick */
+	struct bench_xfer x[2];
 	struct row rows[MAX_ROWS];
 	int n_rows;
 };
 
 static struct canary_fixture fx; /* canary's skeleton, maps and pins */
 static struct bench b;
-
-__attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("pktcost: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return -1;
-}
-
-/* A path that did not do what we meant to measure: say so and measure nothing. */
-#define wrong_branch(path, hook, fmt, ...)                                                        \
-	fail("%s on %s took the wrong branch: " fmt "; refusing to report a number for it", path, \
-	     hook, ##__VA_ARGS__)
 
 /* ------------------------------------------------------------------------ */
 /* Setup and teardown. */
@@ -253,17 +183,6 @@ static void install_cleanup(void)
 	fixture_cleanup_on_exit(&fx, teardown, sigs, sizeof(sigs) / sizeof(sigs[0]));
 }
 
-static void hooks_init(void)
-{
-	b.tc_in = (struct hook){ "tc ingress", fx.tc_in_fd, TC_ACT_OK, false };
-	b.xdp_in = (struct hook){ "xdp", fx.xdp_fd, XDP_PASS, true };
-	b.tc_eg = (struct hook){ "tc egress", fx.tc_eg_fd, TC_ACT_OK, false };
-	b.empty_tc =
-		(struct hook){ "tc", bpf_program__fd(b.empty->progs.empty_tc), TC_ACT_OK, false };
-	b.empty_xdp =
-		(struct hook){ "xdp", bpf_program__fd(b.empty->progs.empty_xdp), XDP_PASS, true };
-}
-
 /* Open and load both objects, canary's maps pinned in a fresh directory. Returns -errno. */
 static int bench_load(void)
 {
@@ -271,45 +190,12 @@ static int bench_load(void)
 
 	if (err)
 		return err;
-	b.empty = empty__open_and_load();
-	if (!b.empty)
-		return -errno;
-	hooks_init();
+	bench_hooks_canary(&b.hooks, fx.skel);
+	err = bench_empty_load(&b.hooks, &b.empty);
+	if (err)
+		return err;
 	b.dur = calloc(N_MAX_LOOP, sizeof(*b.dur));
 	return b.dur ? 0 : -ENOMEM;
-}
-
-static int svc_install(const struct svc_def *d)
-{
-	struct canary_service s;
-
-	memset(&s, 0, sizeof(s));
-	s.id = d->id;
-	s.generation = 1;
-	s.seed = 0x5eed0000U + d->id;
-	s.weight = d->weight;
-	s.flags = d->flags;
-	snprintf(s.name, sizeof(s.name), "%s", d->name);
-	s.n_backends[CANARY_V_STABLE] = d->n_stable;
-	s.n_backends[CANARY_V_CANARY] = d->n_canary;
-	memcpy(s.backends[CANARY_V_STABLE], d->stable, d->n_stable * sizeof(*d->stable));
-	if (d->n_canary)
-		memcpy(s.backends[CANARY_V_CANARY], d->canary, d->n_canary * sizeof(*d->canary));
-	if (bpf_map_update_elem(fx.svc_fd, &d->key, &s, BPF_ANY))
-		return fail("installing service %s: %s", d->name, strerror(errno));
-	return 0;
-}
-
-/* Stabler numbers: no migration between calls, one CPU's caches and counters. */
-static void pin_cpu(void)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(BENCH_CPU, &set);
-	if (sched_setaffinity(0, sizeof(set), &set))
-		fprintf(stderr, "pktcost: warning: cannot pin to CPU %d: %s\n", BENCH_CPU,
-			strerror(errno));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -321,15 +207,11 @@ static int pcpu_sum(int fd, __u32 key, __u64 *out, size_t n)
 	int err = fixture_pcpu_sum(&fx, fd, key, out, n);
 
 	if (err)
-		return fail("reading per-CPU map: %s", strerror(-err));
+		return bench_fail("reading per-CPU map: %s", strerror(-err));
 	return 0;
 }
 
-struct reasons {
-	__u64 n[CANARY_R_COUNT];
-};
-
-static int reasons_read(struct reasons *r)
+static int reasons_read(struct bench_reasons *r)
 {
 	int i;
 
@@ -340,21 +222,14 @@ static int reasons_read(struct reasons *r)
 }
 
 /* Did exactly the reasons in want move since before, each by exactly its amount? */
-static int reasons_moved(const struct reasons *before, const __u64 want[CANARY_R_COUNT],
+static int reasons_moved(const struct bench_reasons *before, const __u64 want[CANARY_R_COUNT],
 			 const char *path, const char *hook)
 {
-	struct reasons now;
-	int i;
+	struct bench_reasons now;
 
 	if (reasons_read(&now))
 		return -1;
-	for (i = 0; i < CANARY_R_COUNT; i++)
-		if (now.n[i] - before->n[i] != want[i])
-			return wrong_branch(path, hook, "reason %s counted %llu, expected %llu",
-					    canary_reason_names[i],
-					    (unsigned long long)(now.n[i] - before->n[i]),
-					    (unsigned long long)want[i]);
-	return 0;
+	return bench_reasons_moved(before, &now, want, path, hook);
 }
 
 /* The HTTP counters of a service, both versions summed. */
@@ -371,7 +246,7 @@ struct traffic {
 };
 
 /* Read a service's counters of both versions, into turns and/or traffic. */
-static int svc_counters(const struct svc_def *d, struct turns *t, struct traffic *tr)
+static int svc_counters(const struct bench_svc *d, struct turns *t, struct traffic *tr)
 {
 	struct canary_metrics m;
 	int v;
@@ -397,13 +272,13 @@ static int svc_counters(const struct svc_def *d, struct turns *t, struct traffic
 	return 0;
 }
 
-static int turns_read(const struct svc_def *d, struct turns *t)
+static int turns_read(const struct bench_svc *d, struct turns *t)
 {
 	return svc_counters(d, t, NULL);
 }
 
 /* Did requests, 2xx responses and latency samples each grow by n? */
-static int turns_moved(const struct svc_def *d, const struct turns *before, __u64 n,
+static int turns_moved(const struct bench_svc *d, const struct turns *before, __u64 n,
 		       const char *path, const char *hook)
 {
 	struct turns now;
@@ -412,7 +287,7 @@ static int turns_moved(const struct svc_def *d, const struct turns *before, __u6
 		return -1;
 	if (now.requests - before->requests != n || now.ok - before->ok != n ||
 	    now.latency - before->latency != n)
-		return wrong_branch(
+		return bench_wrong_branch(
 			path, hook, "%llu requests, %llu 2xx, %llu latency samples; expected %llu",
 			(unsigned long long)(now.requests - before->requests),
 			(unsigned long long)(now.ok - before->ok),
@@ -421,7 +296,7 @@ static int turns_moved(const struct svc_def *d, const struct turns *before, __u6
 }
 
 /* Did packets_in grow by n and bytes_in by n frames of ip_len bytes? */
-static int traffic_moved(const struct svc_def *d, const struct traffic *before, __u64 n,
+static int traffic_moved(const struct bench_svc *d, const struct traffic *before, __u64 n,
 			 __u64 ip_len, const char *path, const char *hook)
 {
 	struct traffic now;
@@ -430,10 +305,11 @@ static int traffic_moved(const struct svc_def *d, const struct traffic *before, 
 		return -1;
 	if (now.packets_in - before->packets_in != n ||
 	    now.bytes_in - before->bytes_in != n * ip_len)
-		return wrong_branch(path, hook, "%llu packets, %llu bytes in; expected %llu, %llu",
-				    (unsigned long long)(now.packets_in - before->packets_in),
-				    (unsigned long long)(now.bytes_in - before->bytes_in),
-				    (unsigned long long)n, (unsigned long long)(n * ip_len));
+		return bench_wrong_branch(path, hook,
+					  "%llu packets, %llu bytes in; expected %llu, %llu",
+					  (unsigned long long)(now.packets_in - before->packets_in),
+					  (unsigned long long)(now.bytes_in - before->bytes_in),
+					  (unsigned long long)n, (unsigned long long)(n * ip_len));
 	return 0;
 }
 
@@ -455,37 +331,17 @@ static int ct_clear(void)
 		in = &in_tok;
 	} while (!err);
 	if (err != -ENOENT)
-		return fail("clearing conntrack: %s", strerror(-err));
+		return bench_fail("clearing conntrack: %s", strerror(-err));
 	if (!bpf_map_get_next_key(fx.ct_fd, NULL, &k))
-		return fail("clearing conntrack: entries left");
+		return bench_fail("clearing conntrack: entries left");
 	return 0;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Running frames. */
 
-static int run(const struct hook *h, struct xfer *x, __u32 repeat)
-{
-	struct fixture_run r;
-	int err = fixture_test_run(h->fd, x->in, x->in_len, x->out, sizeof(x->out), repeat, &r);
-
-	if (err)
-		return fail("BPF_PROG_TEST_RUN on %s: %s", h->name, strerror(-err));
-	x->out_len = r.out_len;
-	x->ret = r.retval;
-	x->duration = r.duration;
-	if (x->ret != h->pass)
-		return fail("%s returned %u, expected %u", h->name, x->ret, h->pass);
-	return 0;
-}
-
-static bool out_untouched(const struct xfer *x)
-{
-	return x->out_len == x->in_len && !memcmp(x->out, x->in, x->in_len);
-}
-
 /* Destination (ingress) or source (egress) address and port of the output frame. */
-static void out_endpoint(const struct xfer *x, bool dst, __be32 *addr, __be16 *port)
+static void out_endpoint(const struct bench_xfer *x, bool dst, __be32 *addr, __be16 *port)
 {
 	size_t l4 = pkt_l4_off(x->out, x->out_len);
 
@@ -507,7 +363,7 @@ static bool is_backend(__be32 addr, __be16 port)
 }
 
 /* The frame came out translated with valid checksums, not just passed. */
-static bool out_translated(const struct xfer *x)
+static bool out_translated(const struct bench_xfer *x)
 {
 	return x->out_len == x->in_len && pkt_ipv4_csum_ok(x->out, x->out_len) &&
 	       pkt_l4_csum_ok(x->out, x->out_len) && memcmp(x->out, x->in, x->in_len);
@@ -517,7 +373,7 @@ static bool out_translated(const struct xfer *x)
 /* Flows: a client of a service, and its packets both ways. */
 
 struct flow {
-	const struct svc_def *svc;
+	const struct bench_svc *svc;
 	__be32 client;
 	__be16 cport;
 	__be32 be_addr; /* where the flow was sent */
@@ -526,7 +382,7 @@ struct flow {
 	__u32 sseq; /* next backend sequence number */
 };
 
-static void flow_init(struct flow *f, const struct svc_def *d, __be32 client, __u16 cport)
+static void flow_init(struct flow *f, const struct bench_svc *d, __be32 client, __u16 cport)
 {
 	memset(f, 0, sizeof(*f));
 	f->svc = d;
@@ -538,7 +394,7 @@ static void flow_init(struct flow *f, const struct svc_def *d, __be32 client, __
 
 /* Client -> VIP, or backend -> client when reply is set. */
 static void flow_build(const struct flow *f, bool reply, __u8 flags, const char *data, size_t len,
-		       struct xfer *x)
+		       struct bench_xfer *x)
 {
 	struct pkt_spec s;
 
@@ -558,25 +414,25 @@ static void flow_build(const struct flow *f, bool reply, __u8 flags, const char 
 }
 
 /* SYN in, SYN-ACK out: the flow is established and its backend known. */
-static int flow_open(struct flow *f, const struct hook *h, const char *path)
+static int flow_open(struct flow *f, const struct bench_hook *h, const char *path)
 {
-	struct xfer *x = &b.x[0];
+	struct bench_xfer *x = &b.x[0];
 	__be32 addr;
 	__be16 port;
 
 	flow_build(f, false, PKT_TCP_SYN, NULL, 0, x);
-	if (run(h, x, 1))
+	if (bench_run(h, x, 1))
 		return -1;
 	out_endpoint(x, true, &f->be_addr, &f->be_port);
 	if (!is_backend(f->be_addr, f->be_port) || !out_translated(x))
-		return wrong_branch(path, h->name, "the SYN was not sent to a backend");
+		return bench_wrong_branch(path, h->name, "the SYN was not sent to a backend");
 	f->cseq++;
 	flow_build(f, true, PKT_TCP_SYN | PKT_TCP_ACK, NULL, 0, x);
-	if (run(&b.tc_eg, x, 1))
+	if (bench_run(&b.hooks.tc_eg, x, 1))
 		return -1;
 	out_endpoint(x, false, &addr, &port);
 	if (addr != f->svc->key.vip || port != f->svc->key.port)
-		return wrong_branch(path, h->name, "the SYN-ACK did not get the VIP back");
+		return bench_wrong_branch(path, h->name, "the SYN-ACK did not get the VIP back");
 	f->sseq++;
 	return 0;
 }
@@ -584,33 +440,8 @@ static int flow_open(struct flow *f, const struct hook *h, const char *path)
 /* ------------------------------------------------------------------------ */
 /* Statistics and rows. */
 
-static int cmp_u32(const void *pa, const void *pb)
-{
-	__u32 x = *(const __u32 *)pa, y = *(const __u32 *)pb;
-
-	return (x > y) - (x < y);
-}
-
-/* Sorts v. */
-static struct stats stats_of(__u32 *v, size_t n)
-{
-	struct stats st = { 0, 0, 0 };
-	double sum = 0;
-	size_t i;
-
-	if (!n)
-		return st;
-	for (i = 0; i < n; i++)
-		sum += v[i];
-	qsort(v, n, sizeof(*v), cmp_u32);
-	st.mean = sum / (double)n;
-	st.median = n % 2 ? v[n / 2] : ((double)v[n / 2 - 1] + v[n / 2]) / 2;
-	st.p99 = v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1];
-	return st;
-}
-
-static void add_row(const char *path, const struct hook *h, enum method m, __u32 calls,
-		    __u32 repeat, struct stats st)
+static void add_row(const char *path, const struct bench_hook *h, enum method m, __u32 calls,
+		    __u32 repeat, struct bench_stats st)
 {
 	struct row *r;
 
@@ -649,27 +480,12 @@ static void method_label(const struct row *r, char *buf, size_t len)
 /* ------------------------------------------------------------------------ */
 /* Measuring. */
 
-/* N_ROUNDS calls of `repeat` runs each on the same frame. */
-static int measure_repeat(const struct hook *h, struct xfer *x, __u32 repeat, struct stats *st)
-{
-	__u32 avg[N_ROUNDS];
-	int i;
-
-	for (i = 0; i < N_ROUNDS; i++) {
-		if (run(h, x, repeat))
-			return -1;
-		avg[i] = x->duration;
-	}
-	*st = stats_of(avg, N_ROUNDS);
-	return 0;
-}
-
 static __u32 scaled(__u32 n)
 {
 	return n / b.div;
 }
 
-static void nomatch_frame(struct xfer *x)
+static void nomatch_frame(struct bench_xfer *x)
 {
 	struct flow f;
 
@@ -678,33 +494,33 @@ static void nomatch_frame(struct xfer *x)
 }
 
 /* A TCP packet to no service: parse, two lookups that miss, pass. */
-static int bench_nomatch(const struct hook *h)
+static int bench_nomatch(const struct bench_hook *h)
 {
 	static const char path[] = "nomatch";
 	__u64 want[CANARY_R_COUNT] = { [CANARY_R_NO_SERVICE] = 1 };
-	struct xfer *x = &b.x[0];
-	__u32 repeat = scaled(N_REPEAT);
-	struct reasons before;
-	struct stats st;
+	struct bench_xfer *x = &b.x[0];
+	__u32 repeat = scaled(BENCH_REPEAT);
+	struct bench_reasons before;
+	struct bench_stats st;
 
 	nomatch_frame(x);
-	if (reasons_read(&before) || run(h, x, 1))
+	if (reasons_read(&before) || bench_run(h, x, 1))
 		return -1;
-	if (!out_untouched(x))
-		return wrong_branch(path, h->name, "the frame was changed");
+	if (!bench_out_untouched(x))
+		return bench_wrong_branch(path, h->name, "the frame was changed");
 	if (reasons_moved(&before, want, path, h->name) || reasons_read(&before))
 		return -1;
-	if (measure_repeat(h, x, repeat, &st))
+	if (bench_measure_repeat(h, x, repeat, &st))
 		return -1;
-	want[CANARY_R_NO_SERVICE] = (__u64)N_ROUNDS * repeat;
+	want[CANARY_R_NO_SERVICE] = (__u64)BENCH_ROUNDS * repeat;
 	if (reasons_moved(&before, want, path, h->name))
 		return -1;
-	add_row(path, h, M_REPEAT, N_ROUNDS, repeat, st);
+	add_row(path, h, M_REPEAT, BENCH_ROUNDS, repeat, st);
 	return 0;
 }
 
 /* Flow i of the SYN run: a distinct client address and port for each. */
-static void syn_frame(__u32 i, struct xfer *x)
+static void syn_frame(__u32 i, struct bench_xfer *x)
 {
 	struct flow f;
 
@@ -713,20 +529,20 @@ static void syn_frame(__u32 i, struct xfer *x)
 }
 
 /* The probe SYN: a translated frame and one new flow, nothing else. */
-static int syn_probe(const struct hook *h, const char *path)
+static int syn_probe(const struct bench_hook *h, const char *path)
 {
 	__u64 want[CANARY_R_COUNT] = { [CANARY_R_NEW_FLOW] = 1 };
-	struct xfer *x = &b.x[0];
-	struct reasons before;
+	struct bench_xfer *x = &b.x[0];
+	struct bench_reasons before;
 	__be32 addr;
 	__be16 port;
 
 	syn_frame(0, x);
-	if (ct_clear() || reasons_read(&before) || run(h, x, 1))
+	if (ct_clear() || reasons_read(&before) || bench_run(h, x, 1))
 		return -1;
 	out_endpoint(x, true, &addr, &port);
 	if (!is_backend(addr, port) || !out_translated(x))
-		return wrong_branch(path, h->name, "the SYN was not sent to a backend");
+		return bench_wrong_branch(path, h->name, "the SYN was not sent to a backend");
 	if (reasons_moved(&before, want, path, h->name))
 		return -1;
 	return ct_clear();
@@ -739,27 +555,27 @@ static int syn_probe(const struct hook *h, const char *path)
  * times more. Churn the table once so every measured SYN, on either hook,
  * sees the long-running state rather than the just-loaded one.
  */
-static int syn_churn(const struct hook *h, __u32 n)
+static int syn_churn(const struct bench_hook *h, __u32 n)
 {
-	struct xfer *x = &b.x[0];
+	struct bench_xfer *x = &b.x[0];
 	__u32 i;
 
 	for (i = 0; i < n; i++) {
 		syn_frame(i, x);
-		if (run(h, x, 1))
+		if (bench_run(h, x, 1))
 			return -1;
 	}
 	return ct_clear();
 }
 
 /* SYNs of new flows: service lookup, version and backend choice, two inserts, rewrite. */
-static int bench_syn(const struct hook *h)
+static int bench_syn(const struct bench_hook *h)
 {
 	static const char path[] = "syn";
 	__u64 want[CANARY_R_COUNT] = { 0 };
-	struct xfer *x = &b.x[0];
+	struct bench_xfer *x = &b.x[0];
 	__u32 i, n = scaled(N_SYN);
-	struct reasons before;
+	struct bench_reasons before;
 
 	if (syn_probe(h, path) || syn_churn(h, n < CT_CLEAR_EVERY ? n : CT_CLEAR_EVERY))
 		return -1;
@@ -769,25 +585,25 @@ static int bench_syn(const struct hook *h)
 		if (i && i % CT_CLEAR_EVERY == 0 && ct_clear())
 			return -1;
 		syn_frame(i, x);
-		if (run(h, x, 1))
+		if (bench_run(h, x, 1))
 			return -1;
 		b.dur[i] = x->duration;
 	}
 	want[CANARY_R_NEW_FLOW] = n;
 	if (reasons_moved(&before, want, path, h->name) || ct_clear())
 		return -1;
-	add_row(path, h, M_LOOP, n, 1, stats_of(b.dur, n));
+	add_row(path, h, M_LOOP, n, 1, bench_stats_of(b.dur, n));
 	return 0;
 }
 
 /* The same data segment of a plain TCP flow, again and again: the forward fast path. */
-static int bench_established(const struct hook *h)
+static int bench_established(const struct bench_hook *h)
 {
 	static const char path[] = "established";
 	__u64 want[CANARY_R_COUNT] = { [CANARY_R_FORWARD] = 1 };
-	struct xfer *x = &b.x[0];
+	struct bench_xfer *x = &b.x[0];
 	__u32 i, n = scaled(N_EST);
-	struct reasons before;
+	struct bench_reasons before;
 	struct turns t0;
 	struct flow f;
 	__be32 addr;
@@ -796,17 +612,17 @@ static int bench_established(const struct hook *h)
 	flow_init(&f, &svc_tcp, CLIENT, 40000);
 	if (ct_clear() || flow_open(&f, h, path))
 		return -1;
-	flow_build(&f, false, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get), x);
-	if (reasons_read(&before) || turns_read(f.svc, &t0) || run(h, x, 1))
+	flow_build(&f, false, PKT_TCP_ACK | PKT_TCP_PSH, TXT(bench_http_get), x);
+	if (reasons_read(&before) || turns_read(f.svc, &t0) || bench_run(h, x, 1))
 		return -1;
 	out_endpoint(x, true, &addr, &port);
 	if (addr != f.be_addr || port != f.be_port || !out_translated(x))
-		return wrong_branch(path, h->name,
-				    "the segment was not sent to the flow's backend");
+		return bench_wrong_branch(path, h->name,
+					  "the segment was not sent to the flow's backend");
 	if (reasons_moved(&before, want, path, h->name) || reasons_read(&before))
 		return -1;
 	for (i = 0; i < n; i++) {
-		if (run(h, x, 1))
+		if (bench_run(h, x, 1))
 			return -1;
 		b.dur[i] = x->duration;
 	}
@@ -814,7 +630,7 @@ static int bench_established(const struct hook *h)
 	if (reasons_moved(&before, want, path, h->name) ||
 	    turns_moved(f.svc, &t0, 0, path, h->name))
 		return -1;
-	add_row(path, h, M_LOOP, n, 1, stats_of(b.dur, n));
+	add_row(path, h, M_LOOP, n, 1, bench_stats_of(b.dur, n));
 	return 0;
 }
 
@@ -822,19 +638,19 @@ static int bench_established(const struct hook *h)
  * SYN in and SYN-ACK out on a flow of bench-identity: the flow is established,
  * pinned to the VIP itself, and neither frame changed on the way.
  */
-static int identity_open(struct flow *f, const struct hook *h, const char *path)
+static int identity_open(struct flow *f, const struct bench_hook *h, const char *path)
 {
 	__u64 want[CANARY_R_COUNT] = { [CANARY_R_NEW_FLOW] = 1 };
-	struct xfer *x = &b.x[0];
+	struct bench_xfer *x = &b.x[0];
 	struct canary_ct_key k;
 	struct canary_ct_entry e;
-	struct reasons before;
+	struct bench_reasons before;
 
 	flow_build(f, false, PKT_TCP_SYN, NULL, 0, x);
-	if (reasons_read(&before) || run(h, x, 1))
+	if (reasons_read(&before) || bench_run(h, x, 1))
 		return -1;
-	if (!out_untouched(x))
-		return wrong_branch(path, h->name, "the SYN was changed");
+	if (!bench_out_untouched(x))
+		return bench_wrong_branch(path, h->name, "the SYN was changed");
 	if (reasons_moved(&before, want, path, h->name))
 		return -1;
 	memset(&k, 0, sizeof(k));
@@ -844,10 +660,11 @@ static int identity_open(struct flow *f, const struct hook *h, const char *path)
 	k.dport = f->svc->key.port;
 	k.proto = IPPROTO_TCP;
 	if (bpf_map_lookup_elem(fx.ct_fd, &k, &e))
-		return wrong_branch(path, h->name, "the SYN left no conntrack entry");
-	if (e.nat_addr != be_self[0].addr || e.nat_port != be_self[0].port ||
+		return bench_wrong_branch(path, h->name, "the SYN left no conntrack entry");
+	if (e.nat_addr != BENCH_VIP || e.nat_port != BENCH_ID_PORT ||
 	    (e.flags & CANARY_CT_F_REVERSE) || e.svc_id != f->svc->id)
-		return wrong_branch(path, h->name, "the flow is not pinned to the VIP itself");
+		return bench_wrong_branch(path, h->name,
+					  "the flow is not pinned to the VIP itself");
 	f->be_addr = e.nat_addr;
 	f->be_port = e.nat_port;
 	f->cseq++;
@@ -855,14 +672,14 @@ static int identity_open(struct flow *f, const struct hook *h, const char *path)
 	memset(want, 0, sizeof(want));
 	want[CANARY_R_REPLY] = 1;
 	flow_build(f, true, PKT_TCP_SYN | PKT_TCP_ACK, NULL, 0, x);
-	if (reasons_read(&before) || run(&b.tc_eg, x, 1))
+	if (reasons_read(&before) || bench_run(&b.hooks.tc_eg, x, 1))
 		return -1;
-	if (!out_untouched(x))
-		return wrong_branch(path, h->name, "the SYN-ACK was changed");
+	if (!bench_out_untouched(x))
+		return bench_wrong_branch(path, h->name, "the SYN-ACK was changed");
 	if (reasons_moved(&before, want, path, h->name))
 		return -1;
 	if (bpf_map_lookup_elem(fx.ct_fd, &k, &e) || !(e.flags & CANARY_CT_F_ESTABLISHED))
-		return wrong_branch(path, h->name, "the SYN-ACK did not establish the flow");
+		return bench_wrong_branch(path, h->name, "the SYN-ACK did not establish the flow");
 	f->sseq++;
 	return 0;
 }
@@ -880,42 +697,43 @@ static int identity_open(struct flow *f, const struct hook *h, const char *path)
  * differs from the plain established path only by a few flag tests and a
  * sequence comparison; the loop row is the honest number for requests.
  */
-static int bench_established_identity(const struct hook *h)
+static int bench_established_identity(const struct bench_hook *h)
 {
 	static const char path[] = "established (identity NAT)";
 	__u64 want[CANARY_R_COUNT] = { [CANARY_R_FORWARD] = 1 };
-	struct xfer *x = &b.x[0];
-	__u32 repeat = scaled(N_REPEAT);
-	struct reasons before;
+	struct bench_xfer *x = &b.x[0];
+	__u32 repeat = scaled(BENCH_REPEAT);
+	struct bench_reasons before;
 	struct traffic t0;
-	struct stats st;
+	struct bench_stats st;
 	struct flow f;
 	__u64 ip_len, runs;
 
-	flow_init(&f, &svc_identity, CLIENT, 42000);
+	flow_init(&f, &bench_svc_identity, CLIENT, 42000);
 	if (ct_clear() || identity_open(&f, h, path))
 		return -1;
-	flow_build(&f, false, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get), x);
+	flow_build(&f, false, PKT_TCP_ACK | PKT_TCP_PSH, TXT(bench_http_get), x);
 	ip_len = x->in_len - PKT_IP_OFF;
-	if (reasons_read(&before) || svc_counters(f.svc, NULL, &t0) || run(h, x, 1))
+	if (reasons_read(&before) || svc_counters(f.svc, NULL, &t0) || bench_run(h, x, 1))
 		return -1;
-	if (!out_untouched(x))
-		return wrong_branch(path, h->name, "the segment was changed");
+	if (!bench_out_untouched(x))
+		return bench_wrong_branch(path, h->name, "the segment was changed");
 	if (reasons_moved(&before, want, path, h->name) ||
 	    traffic_moved(f.svc, &t0, 1, ip_len, path, h->name))
 		return -1;
 	if (reasons_read(&before) || svc_counters(f.svc, NULL, &t0))
 		return -1;
-	if (measure_repeat(h, x, repeat, &st))
+	if (bench_measure_repeat(h, x, repeat, &st))
 		return -1;
-	if (!out_untouched(x))
-		return wrong_branch(path, h->name, "the segment was changed by the repeated runs");
-	runs = (__u64)N_ROUNDS * repeat;
+	if (!bench_out_untouched(x))
+		return bench_wrong_branch(path, h->name,
+					  "the segment was changed by the repeated runs");
+	runs = (__u64)BENCH_ROUNDS * repeat;
 	want[CANARY_R_FORWARD] = runs;
 	if (reasons_moved(&before, want, path, h->name) ||
 	    traffic_moved(f.svc, &t0, runs, ip_len, path, h->name) || ct_clear())
 		return -1;
-	add_row(path, h, M_REPEAT, N_ROUNDS, repeat, st);
+	add_row(path, h, M_REPEAT, BENCH_ROUNDS, repeat, st);
 	return 0;
 }
 
@@ -924,26 +742,27 @@ static int bench_established_identity(const struct hook *h)
  * and the backend's 200 out through tc egress (new data, request in flight).
  * Both sequence numbers advance, so neither side is ever a retransmit.
  */
-static int http_turn(const struct hook *h, struct flow *f)
+static int http_turn(const struct bench_hook *h, struct flow *f)
 {
-	struct xfer *req = &b.x[0], *rsp = &b.x[1];
+	struct bench_xfer *req = &b.x[0], *rsp = &b.x[1];
 
-	flow_build(f, false, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get), req);
-	if (run(h, req, 1))
+	flow_build(f, false, PKT_TCP_ACK | PKT_TCP_PSH, TXT(bench_http_get), req);
+	if (bench_run(h, req, 1))
 		return -1;
-	f->cseq += sizeof(http_get) - 1;
+	f->cseq += sizeof(bench_http_get) - 1;
 	flow_build(f, true, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200), rsp);
-	if (run(&b.tc_eg, rsp, 1))
+	if (bench_run(&b.hooks.tc_eg, rsp, 1))
 		return -1;
 	f->sseq += sizeof(http_200) - 1;
 	return 0;
 }
 
 /* The probe turn: request to the backend, reply from the VIP, counted as a 2xx turn. */
-static int http_probe(const struct hook *h, struct flow *f, const char *path, const char *hook)
+static int http_probe(const struct bench_hook *h, struct flow *f, const char *path,
+		      const char *hook)
 {
 	__u64 want[CANARY_R_COUNT] = { [CANARY_R_FORWARD] = 1, [CANARY_R_REPLY] = 1 };
-	struct reasons before;
+	struct bench_reasons before;
 	struct turns t0;
 	__be32 addr;
 	__be16 port;
@@ -952,10 +771,11 @@ static int http_probe(const struct hook *h, struct flow *f, const char *path, co
 		return -1;
 	out_endpoint(&b.x[0], true, &addr, &port);
 	if (addr != f->be_addr || port != f->be_port || !out_translated(&b.x[0]))
-		return wrong_branch(path, hook, "the request was not sent to the flow's backend");
+		return bench_wrong_branch(path, hook,
+					  "the request was not sent to the flow's backend");
 	out_endpoint(&b.x[1], false, &addr, &port);
 	if (addr != f->svc->key.vip || port != f->svc->key.port || !out_translated(&b.x[1]))
-		return wrong_branch(path, hook, "the response did not get the VIP back");
+		return bench_wrong_branch(path, hook, "the response did not get the VIP back");
 	if (reasons_moved(&before, want, path, hook))
 		return -1;
 	return turns_moved(f->svc, &t0, 1, path, hook);
@@ -966,12 +786,12 @@ static int http_probe(const struct hook *h, struct flow *f, const char *path, co
  * request (established_http, through h) or the response (reply_status,
  * through tc egress with a request in flight: the status-sniffing path).
  */
-static int bench_turns(const struct hook *h, bool time_reply, const char *path, __u32 n)
+static int bench_turns(const struct bench_hook *h, bool time_reply, const char *path, __u32 n)
 {
 	__u64 want[CANARY_R_COUNT] = { 0 };
-	const struct hook *timed = time_reply ? &b.tc_eg : h;
-	const struct xfer *tx = &b.x[time_reply ? 1 : 0];
-	struct reasons before;
+	const struct bench_hook *timed = time_reply ? &b.hooks.tc_eg : h;
+	const struct bench_xfer *tx = &b.x[time_reply ? 1 : 0];
+	struct bench_reasons before;
 	struct turns t0;
 	struct flow f;
 	__u32 i;
@@ -991,56 +811,59 @@ static int bench_turns(const struct hook *h, bool time_reply, const char *path, 
 	if (reasons_moved(&before, want, path, timed->name) ||
 	    turns_moved(f.svc, &t0, n, path, timed->name))
 		return -1;
-	add_row(path, timed, M_LOOP, n, 1, stats_of(b.dur, n));
+	add_row(path, timed, M_LOOP, n, 1, bench_stats_of(b.dur, n));
 	return 0;
 }
 
 /* The empty program both ways, on the nomatch frame; it must change nothing. */
-static int bench_empty(const struct hook *h, const char *path)
+static int bench_empty(const struct bench_hook *h, const char *path)
 {
 	static const __u64 none[CANARY_R_COUNT];
-	struct xfer *x = &b.x[0];
-	__u32 i, n = scaled(N_EMPTY), repeat = scaled(N_REPEAT);
-	struct reasons before;
-	struct stats st;
+	struct bench_xfer *x = &b.x[0];
+	__u32 i, n = scaled(N_EMPTY), repeat = scaled(BENCH_REPEAT);
+	struct bench_reasons before;
+	struct bench_stats st;
 
 	nomatch_frame(x);
-	if (reasons_read(&before) || run(h, x, 1))
+	if (reasons_read(&before) || bench_run(h, x, 1))
 		return -1;
-	if (!out_untouched(x))
-		return wrong_branch(path, h->name, "the empty program changed the frame");
+	if (!bench_out_untouched(x))
+		return bench_wrong_branch(path, h->name, "the empty program changed the frame");
 	if (reasons_moved(&before, none, path, h->name))
 		return -1;
-	if (measure_repeat(h, x, repeat, &st))
+	if (bench_measure_repeat(h, x, repeat, &st))
 		return -1;
-	add_row(path, h, M_REPEAT, N_ROUNDS, repeat, st);
+	add_row(path, h, M_REPEAT, BENCH_ROUNDS, repeat, st);
 	for (i = 0; i < n; i++) {
-		if (run(h, x, 1))
+		if (bench_run(h, x, 1))
 			return -1;
 		b.dur[i] = x->duration;
 	}
-	add_row(path, h, M_LOOP, n, 1, stats_of(b.dur, n));
+	add_row(path, h, M_LOOP, n, 1, bench_stats_of(b.dur, n));
 	return 0;
 }
 
 static int bench_all(void)
 {
-	if (svc_install(&svc_tcp) || svc_install(&svc_http) || svc_install(&svc_identity))
+	if (bench_svc_install(fx.svc_fd, &svc_tcp) || bench_svc_install(fx.svc_fd, &svc_http) ||
+	    bench_svc_install(fx.svc_fd, &bench_svc_identity))
 		return -1;
-	if (bench_empty(&b.empty_tc, "empty_tc") || bench_empty(&b.empty_xdp, "empty_xdp"))
+	if (bench_empty(&b.hooks.empty_tc, "empty_tc") ||
+	    bench_empty(&b.hooks.empty_xdp, "empty_xdp"))
 		return -1;
-	if (bench_nomatch(&b.tc_in) || bench_nomatch(&b.xdp_in))
+	if (bench_nomatch(&b.hooks.tc_in) || bench_nomatch(&b.hooks.xdp_in))
 		return -1;
-	if (bench_syn(&b.tc_in) || bench_syn(&b.xdp_in))
+	if (bench_syn(&b.hooks.tc_in) || bench_syn(&b.hooks.xdp_in))
 		return -1;
-	if (bench_established(&b.tc_in) || bench_established(&b.xdp_in))
+	if (bench_established(&b.hooks.tc_in) || bench_established(&b.hooks.xdp_in))
 		return -1;
-	if (bench_established_identity(&b.tc_in) || bench_established_identity(&b.xdp_in))
+	if (bench_established_identity(&b.hooks.tc_in) ||
+	    bench_established_identity(&b.hooks.xdp_in))
 		return -1;
-	if (bench_turns(&b.tc_in, false, "established_http", scaled(N_EST)) ||
-	    bench_turns(&b.xdp_in, false, "established_http", scaled(N_EST)))
+	if (bench_turns(&b.hooks.tc_in, false, "established_http", scaled(N_EST)) ||
+	    bench_turns(&b.hooks.xdp_in, false, "established_http", scaled(N_EST)))
 		return -1;
-	return bench_turns(&b.tc_in, true, "reply_status", scaled(N_REPLY));
+	return bench_turns(&b.hooks.tc_in, true, "reply_status", scaled(N_REPLY));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1119,78 +942,30 @@ static json_t *row_json(const struct row *r)
 static int write_json(const char *file, const struct machine *m)
 {
 	json_t *rows = json_array(), *root;
-	int i, err;
+	int i;
 
 	for (i = 0; i < b.n_rows; i++)
 		json_array_append_new(rows, row_json(&b.rows[i]));
 	root = json_pack("{s:s, s:b, s:{s:s, s:s, s:I, s:i}, s:o}", "tool", "pktcost", "quick",
 			 b.div > 1, "machine", "kernel", m->uts.release, "cpu_model", m->cpu,
 			 "nproc", (json_int_t)m->nproc, "pinned_cpu", BENCH_CPU, "rows", rows);
-	if (!root)
-		return fail("building the JSON report");
-	err = json_dump_file(root, file, JSON_INDENT(2));
-	json_decref(root);
-	if (err)
-		return fail("writing %s: %s", file, strerror(errno));
-	return 0;
+	return bench_json_write(root, file);
 }
 
 /* ------------------------------------------------------------------------ */
 
-static int skip_run(const char *why)
-{
-	return fixture_skip(stderr, "pktcost cannot run: %s\n", why);
-}
-
-static void usage(FILE *f, const char *argv0)
-{
-	fprintf(f,
-		"usage: %s [--quick] [--json FILE]\n"
-		"  --quick      divide every packet count by %d (CI smoke run)\n"
-		"  --json FILE  also write the results as JSON to FILE\n",
-		argv0, QUICK_DIV);
-}
-
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "quick", no_argument, NULL, 'q' },
-		{ "json", required_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *json_file = NULL;
+	const char *json_file;
 	struct machine m;
-	int c, err;
+	int err;
 
-	b.div = 1;
-	while ((c = getopt_long(argc, argv, "qj:h", longopts, NULL)) != -1) {
-		if (c == 'q') {
-			b.div = QUICK_DIV;
-		} else if (c == 'j') {
-			json_file = optarg;
-		} else {
-			usage(c == 'h' ? stdout : stderr, argv[0]);
-			return c == 'h' ? 0 : 2;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr, argv[0]);
-		return 2;
-	}
-	if (geteuid() != 0)
-		return skip_run("not running as root");
-	pin_cpu();
-	install_cleanup();
-	err = bench_load();
-	if (err == -EPERM || err == -EACCES) {
-		teardown();
-		return skip_run(strerror(-err));
-	}
-	if (err) {
-		fail("cannot load the programs: %s", strerror(-err));
-		return 1;
-	}
+	err = bench_args(argc, argv, QUICK_HELP, &b.div, &json_file);
+	if (err >= 0)
+		return err;
+	err = bench_start(install_cleanup, bench_load, teardown, "the programs");
+	if (err >= 0)
+		return err;
 	err = bench_all();
 	teardown();
 	if (err)

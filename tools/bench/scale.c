@@ -39,10 +39,7 @@
 #endif
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
-#include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,40 +52,30 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <jansson.h>
-#include <linux/bpf.h>
-#include <linux/pkt_cls.h>
 
 #include "canary_consts.h"
 #include "canary_structs.h"
 #include "canary.skel.h"
 #include "dataplane.h"
 #include "empty.skel.h"
+#include "fixture.h"
 #include "pkt.h"
 
-#define PIN_TEMPLATE "/sys/fs/bpf/canary-scale-XXXXXX"
-#define SKIP_MSG     "skipped: needs root/CAP_BPF"
-#define BENCH_CPU    0
+#define BENCH_TOOL "scale"
+#include "bench_common.h"
 
-#define N_REPEAT     1000000 /* runs per call, repeat method */
-#define N_ROUNDS     5	     /* calls of the repeat method */
-#define N_LOOP	     200000  /* calls of a loop row */
-#define QUICK_DIV    100
+#define PIN_TEMPLATE "/sys/fs/bpf/canary-scale-XXXXXX"
+
+#define N_LOOP	     200000 /* calls of a loop row */
 #define FILL_BATCH   4096
 #define MAX_ROWS     40
 #define MAX_MAPS     8
 #define MAX_LEVELS   3
 
-#define VIP	     PKT_IP4(10, 96, 0, 10)
-#define ID_PORT	     PKT_BE16(5000)
-#define SVC_ID	     2
 #define CLIENT_0     0x64400000U /* 100.64.0.0, flow i's client is CLIENT_0 + i / 1024 */
 
-static const char *const pinned_maps[] = {
-	"services_v1", "conntrack_v1", "overrides_v1", "metrics_v1", "reasons_v1", "ct_stats_v1",
-};
-#define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
-
-static const char http_get[] = "GET /api/v1/items HTTP/1.1\r\nHost: bench\r\n\r\n";
+/* What --quick does, for the usage text. */
+#define QUICK_HELP "100k flows only (and 1 flow), run counts divided by " BENCH_STR(BENCH_QUICK_DIV)
 
 struct level {
 	const char *name;
@@ -103,17 +90,6 @@ static const struct level levels[MAX_LEVELS] = {
 	{ "1M flows", 1000000, 2 * 1000000 + 2 * 1000000 / 16, false },
 };
 
-struct hook {
-	const char *name;
-	int fd;
-	__u32 pass;
-	bool xdp;
-};
-
-struct stats {
-	double median, mean, p99;
-};
-
 struct row {
 	int level;
 	const char *path;
@@ -122,7 +98,7 @@ struct row {
 	bool xdp;
 	bool empty;
 	__u32 calls, runs_per_call;
-	struct stats st;
+	struct bench_stats st;
 };
 
 struct map_mem {
@@ -147,43 +123,25 @@ struct level_result {
 	struct map_mem maps[MAX_MAPS];
 };
 
-struct xfer {
-	__u8 in[PKT_MAX];
-	__u8 out[PKT_MAX];
-	__u32 in_len, out_len, ret, duration;
-};
-
 static struct {
 	struct canary *skel;
 	struct empty *empty;
 	char pin_dir[sizeof(PIN_TEMPLATE)];
-	char pin_path[N_PINNED][sizeof(PIN_TEMPLATE) + 32];
+	char pin_path[FIXTURE_N_PINNED][sizeof(PIN_TEMPLATE) + 32];
 	volatile sig_atomic_t have_dir;
 	int ct_fd, reasons_fd;
-	struct hook tc_in, xdp_in, tc_eg, empty_tc, empty_xdp;
+	struct bench_hooks hooks;
 	int ncpus;
 	__u64 *pcpu;
 	__u32 *dur;
 	unsigned int div;
-	struct xfer x;
+	struct bench_xfer x;
 	struct row rows[MAX_ROWS];
 	int n_rows;
 	struct level_result res[MAX_LEVELS];
 	struct canary_ct_key *keys;
 	struct canary_ct_entry *vals;
 } b;
-
-__attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("scale: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return -1;
-}
 
 static double now_s(void)
 {
@@ -211,7 +169,7 @@ static void unpin_all(void)
 
 	if (!b.have_dir)
 		return;
-	for (i = 0; i < N_PINNED; i++)
+	for (i = 0; i < FIXTURE_N_PINNED; i++)
 		unlink(b.pin_path[i]);
 	rmdir(b.pin_dir);
 }
@@ -276,27 +234,13 @@ static void install_cleanup(void)
 		signal(sigs[i], on_signal);
 }
 
-static void pin_cpu(void)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(BENCH_CPU, &set);
-	if (sched_setaffinity(0, sizeof(set), &set))
-		fprintf(stderr, "scale: warning: cannot pin to CPU %d: %s\n", BENCH_CPU,
-			strerror(errno));
-}
-
 /* Once: the empty programs and the buffers. Returns -errno. */
 static int global_init(void)
 {
-	b.empty = empty__open_and_load();
-	if (!b.empty)
-		return -errno;
-	b.empty_tc =
-		(struct hook){ "tc", bpf_program__fd(b.empty->progs.empty_tc), TC_ACT_OK, false };
-	b.empty_xdp =
-		(struct hook){ "xdp", bpf_program__fd(b.empty->progs.empty_xdp), XDP_PASS, true };
+	int err = bench_empty_load(&b.hooks, &b.empty);
+
+	if (err)
+		return err;
 	b.ncpus = libbpf_num_possible_cpus();
 	if (b.ncpus <= 0)
 		return -EINVAL;
@@ -320,8 +264,9 @@ static int level_load(const struct level *lv)
 	strcpy(b.pin_dir, PIN_TEMPLATE);
 	if (!mkdtemp(b.pin_dir))
 		return -errno;
-	for (i = 0; i < N_PINNED; i++)
-		snprintf(b.pin_path[i], sizeof(b.pin_path[i]), "%s/%s", b.pin_dir, pinned_maps[i]);
+	for (i = 0; i < FIXTURE_N_PINNED; i++)
+		snprintf(b.pin_path[i], sizeof(b.pin_path[i]), "%s/%s", b.pin_dir,
+			 fixture_pinned_maps[i]);
 	b.have_dir = 1;
 	b.skel = canary__open_opts(&opts);
 	if (!b.skel)
@@ -334,33 +279,9 @@ static int level_load(const struct level *lv)
 	err = canary__load(b.skel);
 	if (err)
 		return err < 0 ? err : -err;
-	b.tc_in = (struct hook){ "tc ingress", bpf_program__fd(b.skel->progs.canary_tc_ingress),
-				 TC_ACT_OK, false };
-	b.xdp_in = (struct hook){ "xdp", bpf_program__fd(b.skel->progs.canary_xdp_ingress),
-				  XDP_PASS, true };
-	b.tc_eg = (struct hook){ "tc egress", bpf_program__fd(b.skel->progs.canary_tc_egress),
-				 TC_ACT_OK, false };
+	bench_hooks_canary(&b.hooks, b.skel);
 	b.ct_fd = bpf_map__fd(b.skel->maps.conntrack_v1);
 	b.reasons_fd = bpf_map__fd(b.skel->maps.reasons_v1);
-	return 0;
-}
-
-/* bench-identity: VIP:5000, plain TCP, weight 0, its one backend is VIP:5000. */
-static int svc_install(void)
-{
-	struct canary_service_key key = { .vip = VIP, .port = ID_PORT, .proto = IPPROTO_TCP };
-	struct canary_service s;
-
-	memset(&s, 0, sizeof(s));
-	s.id = SVC_ID;
-	s.generation = 1;
-	s.seed = 0x5eed0000U + SVC_ID;
-	snprintf(s.name, sizeof(s.name), "bench-identity");
-	s.n_backends[CANARY_V_STABLE] = 1;
-	s.backends[CANARY_V_STABLE][0].addr = VIP;
-	s.backends[CANARY_V_STABLE][0].port = ID_PORT;
-	if (bpf_map_update_elem(bpf_map__fd(b.skel->maps.services_v1), &key, &s, BPF_ANY))
-		return fail("installing bench-identity: %s", strerror(errno));
 	return 0;
 }
 
@@ -428,34 +349,34 @@ static void flow_entries(__u32 i, __u64 now, struct canary_ct_key *fk, struct ca
 {
 	memset(fk, 0, sizeof(*fk));
 	fk->saddr = flow_client(i);
-	fk->daddr = VIP;
+	fk->daddr = BENCH_VIP;
 	fk->sport = flow_port(i);
-	fk->dport = ID_PORT;
+	fk->dport = BENCH_ID_PORT;
 	fk->proto = IPPROTO_TCP;
 	memset(fe, 0, sizeof(*fe));
-	fe->nat_addr = VIP;
-	fe->nat_port = ID_PORT;
+	fe->nat_addr = BENCH_VIP;
+	fe->nat_port = BENCH_ID_PORT;
 	fe->version = CANARY_V_STABLE;
 	fe->flags = CANARY_CT_F_ESTABLISHED | CANARY_CT_F_CSEQ_VALID | CANARY_CT_F_SSEQ_VALID |
 		    CANARY_CT_F_PROBED;
-	fe->svc_id = SVC_ID;
+	fe->svc_id = bench_svc_identity.id;
 	fe->created_ns = now;
 	fe->last_seen_ns = now;
 	fe->client_seq_end = 0x10000001U;
 	fe->server_seq_end = 0x70000001U;
 
 	memset(rk, 0, sizeof(*rk));
-	rk->saddr = VIP; /* the backend is the VIP itself */
-	rk->sport = ID_PORT;
+	rk->saddr = BENCH_VIP; /* the backend is the VIP itself */
+	rk->sport = BENCH_ID_PORT;
 	rk->daddr = fk->saddr;
 	rk->dport = fk->sport;
 	rk->proto = IPPROTO_TCP;
 	memset(re, 0, sizeof(*re));
-	re->nat_addr = VIP;
-	re->nat_port = ID_PORT;
+	re->nat_addr = BENCH_VIP;
+	re->nat_port = BENCH_ID_PORT;
 	re->version = CANARY_V_STABLE;
 	re->flags = CANARY_CT_F_REVERSE;
-	re->svc_id = SVC_ID;
+	re->svc_id = bench_svc_identity.id;
 	re->created_ns = now;
 	re->last_seen_ns = now;
 }
@@ -481,9 +402,9 @@ static int fill(__u32 flows, double *secs)
 			/* No batch support: one update at a time. */
 			for (j = 0; j < n; j++)
 				if (bpf_map_update_elem(b.ct_fd, &b.keys[j], &b.vals[j], BPF_ANY))
-					return fail("filling conntrack: %s", strerror(errno));
+					return bench_fail("filling conntrack: %s", strerror(errno));
 		} else if (err || j != n) {
-			return fail("filling conntrack: %s (%u of %u)", strerror(-err), j, n);
+			return bench_fail("filling conntrack: %s (%u of %u)", strerror(-err), j, n);
 		}
 	}
 	*secs = now_s() - t0;
@@ -505,7 +426,7 @@ static int batch_count(__u32 max_entries, __u64 *total, double *secs)
 		count = FILL_BATCH;
 		err = bpf_map_lookup_batch(b.ct_fd, in, &tok_out, b.keys, b.vals, &count, NULL);
 		if (err && err != -ENOENT)
-			return fail("counting conntrack: %s", strerror(-err));
+			return bench_fail("counting conntrack: %s", strerror(-err));
 		*total += count;
 		if (err == -ENOENT) {
 			*secs = now_s() - t0;
@@ -514,7 +435,7 @@ static int batch_count(__u32 max_entries, __u64 *total, double *secs)
 		tok_in = tok_out;
 		in = &tok_in;
 	}
-	return fail("counting conntrack: the walk did not end");
+	return bench_fail("counting conntrack: the walk did not end");
 }
 
 /*
@@ -528,7 +449,7 @@ static int agent_walk(struct level_result *r)
 	int err = dp_open_pinned(b.pin_dir, &dp);
 
 	if (err)
-		return fail("dp_open_pinned %s: %s", b.pin_dir, strerror(-err));
+		return bench_fail("dp_open_pinned %s: %s", b.pin_dir, strerror(-err));
 	t0 = now_s();
 	err = dp_flow_count_walked(dp, &r->walk_count);
 	r->walk_s = now_s() - t0;
@@ -540,125 +461,66 @@ static int agent_walk(struct level_result *r)
 	}
 	dp_close(dp);
 	if (err)
-		return fail("counting conntrack entries: %s", strerror(-err));
+		return bench_fail("counting conntrack entries: %s", strerror(-err));
 	return 0;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Running frames. */
 
-static int run(const struct hook *h, struct xfer *x, __u32 repeat)
-{
-	struct bpf_test_run_opts o = {
-		.sz = sizeof(o),
-		.data_in = x->in,
-		.data_size_in = x->in_len,
-		.data_out = x->out,
-		.data_size_out = sizeof(x->out),
-		.repeat = repeat,
-	};
-	int err = bpf_prog_test_run_opts(h->fd, &o);
-
-	if (err)
-		return fail("BPF_PROG_TEST_RUN on %s: %s", h->name, strerror(-err));
-	x->out_len = o.data_size_out;
-	x->ret = o.retval;
-	x->duration = o.duration;
-	if (x->ret != h->pass)
-		return fail("%s returned %u, expected %u", h->name, x->ret, h->pass);
-	return 0;
-}
-
-static bool out_untouched(const struct xfer *x)
-{
-	return x->out_len == x->in_len && !memcmp(x->out, x->in, x->in_len);
-}
-
 /* A data segment (ACK+PSH, 43 bytes) of identity flow i. */
-static void data_frame(__u32 i, struct xfer *x)
+static void data_frame(__u32 i, struct bench_xfer *x)
 {
 	struct pkt_spec s;
 
 	memset(&s, 0, sizeof(s));
 	s.saddr = flow_client(i);
 	s.sport = flow_port(i);
-	s.daddr = VIP;
-	s.dport = ID_PORT;
+	s.daddr = BENCH_VIP;
+	s.dport = BENCH_ID_PORT;
 	s.proto = IPPROTO_TCP;
 	s.frag = PKT_IP_DF;
 	s.seq = 0x10000001U;
 	s.ack = 0x70000001U;
 	s.tcp_flags = PKT_TCP_ACK | PKT_TCP_PSH;
-	s.payload = http_get;
-	s.payload_len = sizeof(http_get) - 1;
+	s.payload = bench_http_get;
+	s.payload_len = sizeof(bench_http_get) - 1;
 	x->in_len = (__u32)pkt_build(x->in, sizeof(x->in), &s);
 }
 
-static int reasons_read(__u64 r[CANARY_R_COUNT])
+static int reasons_read(struct bench_reasons *r)
 {
 	__u32 k;
 	int cpu;
 
 	for (k = 0; k < CANARY_R_COUNT; k++) {
 		if (bpf_map_lookup_elem(b.reasons_fd, &k, b.pcpu))
-			return fail("reading reasons_v1: %s", strerror(errno));
-		r[k] = 0;
+			return bench_fail("reading reasons_v1: %s", strerror(errno));
+		r->n[k] = 0;
 		for (cpu = 0; cpu < b.ncpus; cpu++)
-			r[k] += b.pcpu[cpu];
+			r->n[k] += b.pcpu[cpu];
 	}
 	return 0;
 }
 
 /* Only "forward" moved, by exactly n. */
-static int forwarded_exactly(const __u64 before[CANARY_R_COUNT], __u64 n, const char *path,
+static int forwarded_exactly(const struct bench_reasons *before, __u64 n, const char *path,
 			     const char *hook)
 {
-	__u64 now[CANARY_R_COUNT];
-	__u32 k;
+	__u64 want[CANARY_R_COUNT] = { 0 };
+	struct bench_reasons now;
 
-	if (reasons_read(now))
+	if (reasons_read(&now))
 		return -1;
-	for (k = 0; k < CANARY_R_COUNT; k++) {
-		__u64 want = k == CANARY_R_FORWARD ? n : 0;
-
-		if (now[k] - before[k] != want)
-			return fail("%s on %s took the wrong branch: reason %u moved by %llu, "
-				    "expected %llu; refusing to report a number for it",
-				    path, hook, k, (unsigned long long)(now[k] - before[k]),
-				    (unsigned long long)want);
-	}
-	return 0;
+	want[CANARY_R_FORWARD] = n;
+	return bench_reasons_moved(before, &now, want, path, hook);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Statistics and rows. */
 
-static int cmp_u32(const void *pa, const void *pb)
-{
-	__u32 x = *(const __u32 *)pa, y = *(const __u32 *)pb;
-
-	return (x > y) - (x < y);
-}
-
-static struct stats stats_of(__u32 *v, size_t n)
-{
-	struct stats st = { 0, 0, 0 };
-	double sum = 0;
-	size_t i;
-
-	if (!n)
-		return st;
-	for (i = 0; i < n; i++)
-		sum += v[i];
-	qsort(v, n, sizeof(*v), cmp_u32);
-	st.mean = sum / (double)n;
-	st.median = n % 2 ? v[n / 2] : ((double)v[n / 2 - 1] + v[n / 2]) / 2;
-	st.p99 = v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1];
-	return st;
-}
-
-static void add_row(int level, const char *path, const struct hook *h, bool repeat, __u32 calls,
-		    __u32 per_call, struct stats st)
+static void add_row(int level, const char *path, const struct bench_hook *h, bool repeat,
+		    __u32 calls, __u32 per_call, struct bench_stats st)
 {
 	struct row *r;
 
@@ -689,61 +551,47 @@ static const struct row *empty_ref(const struct row *r)
 /* ------------------------------------------------------------------------ */
 /* Measuring. */
 
-static int measure_repeat(const struct hook *h, struct xfer *x, __u32 repeat, struct stats *st)
-{
-	__u32 avg[N_ROUNDS];
-	int i;
-
-	for (i = 0; i < N_ROUNDS; i++) {
-		if (run(h, x, repeat))
-			return -1;
-		avg[i] = x->duration;
-	}
-	*st = stats_of(avg, N_ROUNDS);
-	return 0;
-}
-
-static int bench_empty(const struct hook *h, const char *path)
+static int bench_empty(const struct bench_hook *h, const char *path)
 {
 	__u32 i, n = N_LOOP / b.div;
-	struct stats st;
+	struct bench_stats st;
 
 	data_frame(0, &b.x);
-	if (run(h, &b.x, 1) || !out_untouched(&b.x))
-		return fail("the empty program changed the frame");
-	if (measure_repeat(h, &b.x, N_REPEAT / b.div, &st))
+	if (bench_run(h, &b.x, 1) || !bench_out_untouched(&b.x))
+		return bench_fail("the empty program changed the frame");
+	if (bench_measure_repeat(h, &b.x, BENCH_REPEAT / b.div, &st))
 		return -1;
-	add_row(-1, path, h, true, N_ROUNDS, N_REPEAT / b.div, st);
+	add_row(-1, path, h, true, BENCH_ROUNDS, BENCH_REPEAT / b.div, st);
 	for (i = 0; i < n; i++) {
-		if (run(h, &b.x, 1))
+		if (bench_run(h, &b.x, 1))
 			return -1;
 		b.dur[i] = b.x.duration;
 	}
-	add_row(-1, path, h, false, n, 1, stats_of(b.dur, n));
+	add_row(-1, path, h, false, n, 1, bench_stats_of(b.dur, n));
 	return 0;
 }
 
 /* Identity flow `flow`, repeated: the program's own cost on a warm entry. */
-static int bench_repeat(int level, const struct hook *h, __u32 flow)
+static int bench_repeat(int level, const struct bench_hook *h, __u32 flow)
 {
 	static const char path[] = "established (identity NAT), one flow";
-	__u32 repeat = N_REPEAT / b.div;
-	__u64 before[CANARY_R_COUNT];
-	struct stats st;
+	__u32 repeat = BENCH_REPEAT / b.div;
+	struct bench_reasons before;
+	struct bench_stats st;
 
 	data_frame(flow, &b.x);
-	if (reasons_read(before) || run(h, &b.x, 1))
+	if (reasons_read(&before) || bench_run(h, &b.x, 1))
 		return -1;
-	if (!out_untouched(&b.x))
-		return fail("%s on %s: the frame was changed", path, h->name);
-	if (forwarded_exactly(before, 1, path, h->name) || reasons_read(before))
+	if (!bench_out_untouched(&b.x))
+		return bench_fail("%s on %s: the frame was changed", path, h->name);
+	if (forwarded_exactly(&before, 1, path, h->name) || reasons_read(&before))
 		return -1;
-	if (measure_repeat(h, &b.x, repeat, &st))
+	if (bench_measure_repeat(h, &b.x, repeat, &st))
 		return -1;
-	if (!out_untouched(&b.x) ||
-	    forwarded_exactly(before, (__u64)N_ROUNDS * repeat, path, h->name))
+	if (!bench_out_untouched(&b.x) ||
+	    forwarded_exactly(&before, (__u64)BENCH_ROUNDS * repeat, path, h->name))
 		return -1;
-	add_row(level, path, h, true, N_ROUNDS, repeat, st);
+	add_row(level, path, h, true, BENCH_ROUNDS, repeat, st);
 	return 0;
 }
 
@@ -765,26 +613,27 @@ static __u64 rng_next(__u64 *s)
  * rebuilding, so a control for it), the whole fill an entry that is rarely
  * in the cache.
  */
-static int bench_loop(int level, const struct hook *h, __u32 span, const char *path)
+static int bench_loop(int level, const struct bench_hook *h, __u32 span, const char *path)
 {
 	__u32 i, n = N_LOOP / b.div;
-	__u64 before[CANARY_R_COUNT], rng = 0x5ca1e;
+	struct bench_reasons before;
+	__u64 rng = 0x5ca1e;
 
-	if (reasons_read(before))
+	if (reasons_read(&before))
 		return -1;
 	for (i = 0; i < n; i++) {
 		data_frame((__u32)(rng_next(&rng) % span), &b.x);
-		if (run(h, &b.x, 1))
+		if (bench_run(h, &b.x, 1))
 			return -1;
 		b.dur[i] = b.x.duration;
 	}
-	if (!out_untouched(&b.x) || forwarded_exactly(before, n, path, h->name))
+	if (!bench_out_untouched(&b.x) || forwarded_exactly(&before, n, path, h->name))
 		return -1;
-	add_row(level, path, h, false, n, 1, stats_of(b.dur, n));
+	add_row(level, path, h, false, n, 1, bench_stats_of(b.dur, n));
 	return 0;
 }
 
-static int bench_loops(int level, const struct hook *h, __u32 flows)
+static int bench_loops(int level, const struct bench_hook *h, __u32 flows)
 {
 	if (bench_loop(level, h, 1, "established (identity NAT), one flow"))
 		return -1;
@@ -804,21 +653,24 @@ static int bench_level(int li)
 	fflush(stdout);
 	err = level_load(lv);
 	if (err)
-		return fail("cannot load the programs for %s: %s", lv->name, strerror(-err));
+		return bench_fail("cannot load the programs for %s: %s", lv->name, strerror(-err));
 	r->max_entries = bpf_map__max_entries(b.skel->maps.conntrack_v1);
 	maps_memory(r, false);
-	if (svc_install() || fill(lv->flows, &r->fill_s) ||
+	if (bench_svc_install(bpf_map__fd(b.skel->maps.services_v1), &bench_svc_identity) ||
+	    fill(lv->flows, &r->fill_s) ||
 	    batch_count(r->max_entries, &r->entries_counted, &r->batch_count_s))
 		return -1;
 	if (r->entries_counted != 2ULL * lv->flows)
-		return fail("%s: %llu conntrack entries after the fill, expected %llu (evicted?)",
-			    lv->name, (unsigned long long)r->entries_counted, 2ULL * lv->flows);
+		return bench_fail(
+			"%s: %llu conntrack entries after the fill, expected %llu (evicted?)",
+			lv->name, (unsigned long long)r->entries_counted, 2ULL * lv->flows);
 	if (agent_walk(r))
 		return -1;
 	maps_memory(r, true);
-	if (bench_repeat(li, &b.tc_in, 0) || bench_repeat(li, &b.xdp_in, 0))
+	if (bench_repeat(li, &b.hooks.tc_in, 0) || bench_repeat(li, &b.hooks.xdp_in, 0))
 		return -1;
-	if (bench_loops(li, &b.tc_in, lv->flows) || bench_loops(li, &b.xdp_in, lv->flows))
+	if (bench_loops(li, &b.hooks.tc_in, lv->flows) ||
+	    bench_loops(li, &b.hooks.xdp_in, lv->flows))
 		return -1;
 	r->done = true;
 	level_unload();
@@ -947,7 +799,7 @@ static int write_json(const char *file)
 {
 	json_t *lv = json_array(), *empties = json_array(), *root;
 	struct utsname uts;
-	int li, i, err;
+	int li, i;
 
 	if (uname(&uts))
 		memset(&uts, 0, sizeof(uts));
@@ -966,78 +818,24 @@ static int write_json(const char *file)
 			 (json_int_t)sysconf(_SC_NPROCESSORS_ONLN), "pinned_cpu", BENCH_CPU,
 			 "product_conntrack_max_entries", (json_int_t)CANARY_CT_MAX_ENTRIES,
 			 "empty", empties, "levels", lv);
-	if (!root)
-		return fail("building the JSON report");
-	err = json_dump_file(root, file, JSON_INDENT(2));
-	json_decref(root);
-	if (err)
-		return fail("writing %s: %s", file, strerror(errno));
-	return 0;
+	return bench_json_write(root, file);
 }
 
 /* ------------------------------------------------------------------------ */
 
-static int skip_run(const char *why)
-{
-	const char *ci = getenv("CI");
-
-	if (ci && !strcmp(ci, "true")) {
-		fprintf(stderr, "scale cannot run: %s\n", why);
-		return 1;
-	}
-	printf("%s\n", SKIP_MSG);
-	return 0;
-}
-
-static void usage(FILE *f, const char *argv0)
-{
-	fprintf(f,
-		"usage: %s [--quick] [--json FILE]\n"
-		"  --quick      100k flows only (and 1 flow), run counts divided by %d\n"
-		"  --json FILE  also write the results as JSON to FILE\n",
-		argv0, QUICK_DIV);
-}
-
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "quick", no_argument, NULL, 'q' },
-		{ "json", required_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *json_file = NULL;
-	int c, err, li;
+	const char *json_file;
+	int err, li;
 
-	b.div = 1;
-	while ((c = getopt_long(argc, argv, "qj:h", longopts, NULL)) != -1) {
-		if (c == 'q') {
-			b.div = QUICK_DIV;
-		} else if (c == 'j') {
-			json_file = optarg;
-		} else {
-			usage(c == 'h' ? stdout : stderr, argv[0]);
-			return c == 'h' ? 0 : 2;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr, argv[0]);
-		return 2;
-	}
-	if (geteuid() != 0)
-		return skip_run("not running as root");
-	pin_cpu();
-	install_cleanup();
-	err = global_init();
-	if (err == -EPERM || err == -EACCES) {
-		teardown();
-		return skip_run(strerror(-err));
-	}
-	if (err) {
-		fail("cannot load the empty programs: %s", strerror(-err));
-		return 1;
-	}
-	if (bench_empty(&b.empty_tc, "empty_tc") || bench_empty(&b.empty_xdp, "empty_xdp"))
+	err = bench_args(argc, argv, QUICK_HELP, &b.div, &json_file);
+	if (err >= 0)
+		return err;
+	err = bench_start(install_cleanup, global_init, teardown, "the empty programs");
+	if (err >= 0)
+		return err;
+	if (bench_empty(&b.hooks.empty_tc, "empty_tc") ||
+	    bench_empty(&b.hooks.empty_xdp, "empty_xdp"))
 		return 1;
 	for (li = 0; li < MAX_LEVELS; li++) {
 		if (b.div > 1 && !levels[li].in_quick)

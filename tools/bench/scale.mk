@@ -2,9 +2,10 @@
 # per-packet cost at that fill). Included from the top-level Makefile after
 # bench.mk (BUILD, SKEL, CC, CFLAGS, LDLIBS, LIB_OBJS come from there; the
 # empty programs' skeleton is bench.mk's). It links the loader library to
-# time the agent's own conntrack walk (dp_flow_count).
+# time the agent's own conntrack walk (dp_flow_count). Its harness is shared
+# with pktcost in tools/bench/bench_common.h, which builds on tests/bpf/fixture.h.
 
-$(BUILD)/scale: tools/bench/scale.c tests/bpf/pkt.h $(wildcard headers/*.h) \
-		$(SKEL) $(BUILD)/empty.skel.h $(LIB_OBJS)
+$(BUILD)/scale: tools/bench/scale.c tools/bench/bench_common.h tests/bpf/fixture.h \
+		tests/bpf/pkt.h $(wildcard headers/*.h) $(SKEL) $(BUILD)/empty.skel.h $(LIB_OBJS)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -Itests/bpf -o $@ $< $(LIB_OBJS) $(LDLIBS)
