@@ -121,6 +121,17 @@ lab_endpoints() {
 	echo "$out"
 }
 
+# The rollout scenarios' analysis: both gates and both comparisons.
+LAB_ANALYSIS_ALL="{interval: 1s, minRequests: 20, failureLimit: 1, confidence: 0.99,
+            metrics: [{name: errorRate, max: 0.02}, {name: latencyP99, max: 250ms},
+                      {name: compareErrorRate}, {name: compareLatency, maxIncrease: 0.5}]}"
+
+# lab_steps_10_50_100 PAUSE: weights 10, 50 and 100, a timed pause after the first two.
+lab_steps_10_50_100() {
+	echo "[{setWeight: 10}, {pause: {duration: $1}}, {setWeight: 50}, {pause: {duration: $1}},
+          {setWeight: 100}]"
+}
+
 LAB_CONFIG_DIR=$LAB_DIR/config
 LAB_STATE_DIR=$LAB_DIR/state
 LAB_SOCKET=$LAB_DIR/api.sock

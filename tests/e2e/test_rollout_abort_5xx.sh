@@ -15,11 +15,8 @@ set -u
 source "$(dirname "$0")/lib.sh"
 
 BOUND_MS=3000
-STEPS="[{setWeight: 10}, {pause: {duration: 60s}}, {setWeight: 50}, {pause: {duration: 60s}},
-          {setWeight: 100}]"
-ANALYSIS="{interval: 1s, minRequests: 20, failureLimit: 1, confidence: 0.99,
-            metrics: [{name: errorRate, max: 0.02}, {name: latencyP99, max: 250ms},
-                      {name: compareErrorRate}, {name: compareLatency, maxIncrease: 0.5}]}"
+STEPS=$(lab_steps_10_50_100 60s)
+ANALYSIS=$LAB_ANALYSIS_ALL
 
 lab_with_warm_backends
 lab_rollout web "$LAB_VIP" "$STEPS" "$ANALYSIS"
