@@ -181,7 +181,10 @@ run_trial() {
 		load_start_ms=$(date +%s%3N)
 		start_load "$dir/load.out"
 		LAB_CANARY_REVISION=$rev lab_rollout web "$LAB_VIP" "$STEPS" "$ANALYSIS"
-		wait_web 20 Paused "$rev" >"$dir/wait.txt" && break
+		# At its 10% pause, and still there after the half second before the
+		# flip: a good canary aborted in that half second is a false abort too.
+		wait_web 20 Paused "$rev" >"$dir/wait.txt" && sleep 0.5 &&
+			wait_web 1 Paused "$rev" >"$dir/wait.txt" && break
 		stop_bg
 		if grep -q "^phase Degraded, canary $rev," "$dir/wait.txt"; then
 			head -c 400 "$dir/wait.txt" | tr '\n' ' ' >>"$dir/false_aborts.txt"
@@ -195,7 +198,6 @@ run_trial() {
 	done
 	cpu_stat >"$dir/cpu0"
 	if [ "$ok" = true ]; then
-		sleep 0.5
 		flip_ms=$(date +%s%3N)
 		lab_backend_set cn1 "$bad"
 		cut -d' ' -f1 /proc/loadavg >"$dir/loadavg"
