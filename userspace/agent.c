@@ -43,16 +43,14 @@ static __u32 service_seed(const char *name)
 
 static void count_conntrack(struct agent *a)
 {
-	struct canary_ct_stats st;
 	unsigned int entries;
+	long long created;
 
-	/* Created first: an entry created between the two reads lowers the figure, never raises it. */
-	if (dp_ct_stats_read(a->dp, &st) || dp_flow_count(a->dp, &entries))
+	if (dp_ct_read(a->dp, &entries, &created) || created < 0)
 		return;
 	a->conntrack_entries = entries;
-	a->conntrack_created = st.entries_created;
-	a->conntrack_evictions =
-		dp_ct_evictions(st.entries_created, entries, a->conntrack_evictions);
+	a->conntrack_created = (__u64)created;
+	a->conntrack_evictions = dp_ct_evictions((__u64)created, entries, a->conntrack_evictions);
 }
 
 int agent_init(struct agent *a, struct canary_dp *dp, const char *bpffs, const char *state_dir)

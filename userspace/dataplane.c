@@ -659,7 +659,8 @@ int dp_flow_count(struct canary_dp *dp, unsigned int *count)
 	return 0;
 }
 
-int dp_ct_stats_read(const struct canary_dp *dp, struct canary_ct_stats *sum)
+/* Sum of the per-CPU conntrack counters; -ENOENT with pins older than ct_stats_v1. */
+static int ct_stats_read(const struct canary_dp *dp, struct canary_ct_stats *sum)
 {
 	struct canary_ct_stats *vals = calloc(dp->ncpus, sizeof(*vals));
 	__u32 key = 0;
@@ -681,6 +682,17 @@ int dp_ct_stats_read(const struct canary_dp *dp, struct canary_ct_stats *sum)
 	}
 	free(vals);
 	return err;
+}
+
+int dp_ct_read(struct canary_dp *dp, unsigned int *entries, long long *created)
+{
+	struct canary_ct_stats st;
+	int err = ct_stats_read(dp, &st);
+
+	if (err && err != -ENOENT)
+		return err;
+	*created = err ? -1 : (long long)st.entries_created;
+	return dp_flow_count(dp, entries);
 }
 
 __u64 dp_ct_evictions(__u64 created, __u64 entries, __u64 prev)

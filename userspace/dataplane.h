@@ -115,8 +115,12 @@ int dp_flow_count(struct canary_dp *dp, unsigned int *count);
 bool dp_flow_count_is_cheap(struct canary_dp *dp);
 /* The same by walking the map, whatever the kernel offers (for tests and benchmarks). */
 int dp_flow_count_walked(const struct canary_dp *dp, unsigned int *count);
-/* Sum of the per-CPU conntrack counters; -ENOENT with pins older than ct_stats_v1. */
-int dp_ct_stats_read(const struct canary_dp *dp, struct canary_ct_stats *sum);
+/*
+ * Entries in the conntrack and entries ever created (ct_stats_v1), read in
+ * that order: an entry created between the two reads lowers created minus
+ * entries, never raises it. *created is -1 with pins older than ct_stats_v1.
+ */
+int dp_ct_read(struct canary_dp *dp, unsigned int *entries, long long *created);
 /*
  * Evictions so far, from entries created and entries in the map, never less
  * than prev: the two reads are not one snapshot, and a counter only grows.

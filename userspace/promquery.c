@@ -6,32 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "httpbody.h"
 #include "promquery.h"
 
+/* The largest Prometheus answer read: an instant vector of one sample is far less. */
 #define MAX_REPLY (4 << 20)
-
-struct reply {
-	char *data;
-	size_t len;
-};
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct reply *r = arg;
-	size_t n = size * nmemb;
-	char *grown;
-
-	if (r->len + n > MAX_REPLY)
-		return 0; /* fails the transfer: no answer is that large */
-	grown = realloc(r->data, r->len + n + 1);
-	if (!grown)
-		return 0;
-	memcpy(grown + r->len, ptr, n);
-	r->data = grown;
-	r->len += n;
-	r->data[r->len] = '\0';
-	return n;
-}
 
 /* The sample value of [timestamp, "value"]. */
 static int sample_value(json_t *pair, double *value)
@@ -75,7 +54,7 @@ static int parse_reply(const char *body, size_t len, double *value, char *err, s
 
 int promquery(const char *address, const char *query, double *value, char *err, size_t errlen)
 {
-	struct reply r = { 0 };
+	struct http_body r = { .max = MAX_REPLY };
 	char *escaped, *url = NULL;
 	long status = 0;
 	CURLcode cc;
@@ -99,7 +78,7 @@ int promquery(const char *address, const char *query, double *value, char *err, 
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)PROMQUERY_TIMEOUT_MS);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L); /* we run in a thread */
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_body_write);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r);
 	cc = curl_easy_perform(curl);
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);

@@ -199,16 +199,9 @@ static int show_service(const struct canary_service_key *key, const struct canar
 static int read_conntrack(struct ctl *c, unsigned int *entries, long long *created,
 			  long long *evicted)
 {
-	struct canary_ct_stats ct;
-	int err;
+	int err = dp_ct_read(c->dp, entries, created);
 
-	/* Created before counted, as the agent does: see dp_ct_evictions. */
-	err = dp_ct_stats_read(c->dp, &ct);
-	if (err && err != -ENOENT)
-		return err;
-	*created = err ? -1 : (long long)ct.entries_created;
-	err = dp_flow_count(c->dp, entries);
-	*evicted = *created < 0 ? -1 : (long long)dp_ct_evictions(ct.entries_created, *entries, 0);
+	*evicted = *created < 0 ? -1 : (long long)dp_ct_evictions((__u64)*created, *entries, 0);
 	return err;
 }
 

@@ -5,31 +5,10 @@
 #include <string.h>
 
 #include "client.h"
+#include "httpbody.h"
 
+/* The largest reply canaryctl reads: a status of every rollout fits with room. */
 #define MAX_REPLY (16 << 20)
-
-struct buffer {
-	char *data;
-	size_t len;
-};
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct buffer *b = arg;
-	size_t n = size * nmemb;
-	char *grown;
-
-	if (b->len + n > MAX_REPLY)
-		return 0; /* makes curl fail the transfer */
-	grown = realloc(b->data, b->len + n + 1);
-	if (!grown)
-		return 0;
-	memcpy(grown + b->len, ptr, n);
-	b->data = grown;
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
-}
 
 /* "Authorization: Bearer TOKEN" from the token file; NULL on error. */
 static char *auth_header(const char *path)
@@ -70,7 +49,7 @@ int client_call(const struct client *c, const char *method, const char *path, co
 		long *status, json_t **reply)
 {
 	struct curl_slist *headers = NULL;
-	struct buffer buf = { 0 };
+	struct http_body buf = { .max = MAX_REPLY };
 	char url[512], *auth = NULL;
 	CURL *curl;
 	int rc = -1;
@@ -86,7 +65,7 @@ int client_call(const struct client *c, const char *method, const char *path, co
 		curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
 	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_body_write);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
 	if (body) {
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * An HTTP response body collected by libcurl into memory: the canaryctl
+ * client's replies and the Prometheus answers of external metrics.
+ */
+#ifndef CANARY_HTTPBODY_H
+#define CANARY_HTTPBODY_H
+
+#include <stddef.h>
+
+struct http_body {
+	char *data; /* NUL-terminated; NULL until the first byte; the caller frees it */
+	size_t len;
+	size_t max; /* a longer body fails the transfer: no answer we expect is that large */
+};
+
+/* CURLOPT_WRITEFUNCTION, with a struct http_body as CURLOPT_WRITEDATA. */
+size_t http_body_write(char *ptr, size_t size, size_t nmemb, void *arg);
+
+#endif /* CANARY_HTTPBODY_H */
