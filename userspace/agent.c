@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "agent.h"
+#include "evidence.h"
 #include "log.h"
 #include "netparse.h"
 #include "report.h"
@@ -194,13 +195,33 @@ static void restart_analysis(struct agent *a, struct agent_rollout *r)
 	if (read_counters(a, r, now))
 		memset(now, 0, sizeof(now));
 	analysis_restart(&r->an, now, mono_ns() / 1000000);
+	r->evidence_valid = true;
 }
 
 /* ---- state on disk ---- */
 
+static bool is_running(const struct agent_rollout *r)
+{
+	return r->st.phase == PHASE_PROGRESSING || r->st.phase == PHASE_PAUSED;
+}
+
+/* The state with the evidence of a running rollout's step; sync for transitions. */
+static int save_state(struct agent *a, struct agent_rollout *r, bool sync)
+{
+	__u64 now = mono_ns() / 1000000;
+	json_t *ev = is_running(r) && r->evidence_valid ? evidence_to_json(&r->an, now, wall_ms()) :
+							  NULL;
+	int err = state_save(a->state_dir, &r->st, ev, sync);
+
+	json_decref(ev);
+	if (!err)
+		r->evidence_saved_ms = now;
+	return err;
+}
+
 static int persist(struct agent *a, struct agent_rollout *r)
 {
-	int err = state_save(a->state_dir, &r->st);
+	int err = save_state(a, r, true);
 
 	if (err && !r->state_write_failed)
 		log_event(CLOG_ERROR, "cannot save rollout state: holding the rollout", "rollout",
@@ -214,9 +235,8 @@ static int persist(struct agent *a, struct agent_rollout *r)
 /*
  * Save a transition before the kernel or an operator sees it. One that
  * cannot be saved is undone, so that the kernel, the API and the state file
- * agree, and the rollout holds until the directory takes writes again. An
- * abort goes ahead all the same: taking traffic off a bad canary matters more
- * than its record, which the next ticks keep trying to write.
+ * agree, and the rollout holds until the directory takes writes again.
+ * Aborts do not come here: they reach the kernel first (apply_abort).
  */
 static int save_transition(struct agent *a, struct agent_rollout *r,
 			   const struct rollout_state *before, struct rollout_effects *fx)
@@ -353,6 +373,34 @@ static void notice_external_change(struct agent *a, struct agent_rollout *r)
 	apply_effects(a, r, &fx);
 }
 
+/*
+ * An abort takes traffic off the canary before anything else: the kernel
+ * first, the record afterwards (a restart already reads weight 0 in the map
+ * as an abort). The tick saves it once every rollout's kernel work is done,
+ * so a slow disk delays no rollback.
+ */
+static void apply_abort(struct agent *a, struct agent_rollout *r, struct rollout_effects *fx,
+			bool defer_save)
+{
+	fx->changed = !defer_save;
+	r->persist_pending = defer_save;
+	apply_effects(a, r, fx);
+}
+
+/* Keep the step's evidence on disk now and then, cheaply (no fsync). */
+static void save_evidence(struct agent *a, struct agent_rollout *r)
+{
+	if (mono_ns() / 1000000 - r->evidence_saved_ms < EVIDENCE_SAVE_EVERY_MS ||
+	    r->state_write_failed)
+		return;
+	save_state(a, r, false);
+}
+
+static const char *decision_why(const struct agent_rollout *r)
+{
+	return r->decision == ANALYSIS_FAIL ? failing_detail(&r->an) : r->an.reason;
+}
+
 static void tick_rollout(struct agent *a, struct agent_rollout *r)
 {
 	struct canary_metrics now[CANARY_V_COUNT];
@@ -367,19 +415,28 @@ static void tick_rollout(struct agent *a, struct agent_rollout *r)
 	if (read_counters(a, r, now))
 		return;
 	roll_rate_window(r, now, mono_ns() / 1000000);
-	if (r->st.phase == PHASE_HEALTHY || r->st.phase == PHASE_DEGRADED)
+	if (!is_running(r))
 		return;
 	r->decision = analysis_tick(&r->an, &r->cfg.analysis, now, mono_ns() / 1000000);
 	count_verdicts(r);
 	if (r->decision == ANALYSIS_FAIL)
 		keep_abort_verdicts(r);
 	before = r->st;
-	rollout_tick(&r->st, &r->cfg, r->decision, failing_detail(&r->an), wall_ms(), &fx);
+	rollout_tick(&r->st, &r->cfg, r->decision, decision_why(r), wall_ms(), &fx);
+	if (r->st.phase == PHASE_DEGRADED && fx.event) {
+		log_abort_verdicts(r);
+		apply_abort(a, r, &fx, true);
+		return;
+	}
+	/* A new weight's evidence starts now, and is what the transition saves. */
+	if (fx.restart_analysis) {
+		restart_analysis(a, r);
+		fx.restart_analysis = false;
+	}
 	if (save_transition(a, r, &before, &fx))
 		return; /* held: the same transition is tried again next tick */
-	if (r->st.phase == PHASE_DEGRADED && fx.event)
-		log_abort_verdicts(r);
 	apply_effects(a, r, &fx);
+	save_evidence(a, r);
 }
 
 /*
@@ -431,6 +488,12 @@ void agent_tick(struct agent *a)
 	keep_pins(a);
 	for (i = 0; i < a->n_rollouts; i++)
 		tick_rollout(a, &a->rollouts[i]);
+	for (i = 0; i < a->n_rollouts; i++) {
+		if (!a->rollouts[i].persist_pending)
+			continue;
+		a->rollouts[i].persist_pending = false;
+		persist(a, &a->rollouts[i]);
+	}
 	if (dp_flow_count_is_cheap(a->dp) || a->ticks % CONNTRACK_COUNT_EVERY == 0) {
 		count_conntrack(a);
 		log_evictions(a);
@@ -438,6 +501,36 @@ void agent_tick(struct agent *a)
 	a->ticks++;
 	a->last_tick_ns = mono_ns() - start;
 	pthread_mutex_unlock(&a->lock);
+}
+
+/* Errors as the analysis counts them: 5xx, resets, refusals. */
+static __u64 canary_errors(struct agent *a, const struct agent_rollout *r)
+{
+	struct canary_metrics m;
+
+	if (dp_metrics_read(a->dp, r->svc_id, CANARY_V_CANARY, &m))
+		return 0;
+	return m.responses[5] + m.conns_reset + m.conns_refused;
+}
+
+bool agent_canary_errors_rose(struct agent *a)
+{
+	bool rose = false;
+	size_t i;
+
+	pthread_mutex_lock(&a->lock);
+	for (i = 0; i < a->n_rollouts && a->dp; i++) {
+		struct agent_rollout *r = &a->rollouts[i];
+		__u64 errors;
+
+		if (!is_running(r) || !rollout_effective_weight(&r->st))
+			continue;
+		errors = canary_errors(a, r);
+		rose |= errors > r->canary_errors_seen;
+		r->canary_errors_seen = errors;
+	}
+	pthread_mutex_unlock(&a->lock);
+	return rose;
 }
 
 int agent_verb(struct agent *a, const char *name, enum rollout_verb verb, __u16 weight_bp,
@@ -457,6 +550,15 @@ int agent_verb(struct agent *a, const char *name, enum rollout_verb verb, __u16 
 		int serr = 0;
 
 		rc = rollout_verb(&r->st, &r->cfg, verb, weight_bp, wall_ms(), &fx, err, errlen);
+		if (!rc && verb == VERB_ABORT) {
+			apply_abort(a, r, &fx, false);
+			pthread_mutex_unlock(&a->lock);
+			return 0;
+		}
+		if (!rc && fx.restart_analysis) {
+			restart_analysis(a, r);
+			fx.restart_analysis = false;
+		}
 		if (!rc)
 			serr = save_transition(a, r, &before, &fx);
 		if (serr) {
@@ -473,11 +575,6 @@ int agent_verb(struct agent *a, const char *name, enum rollout_verb verb, __u16 
 }
 
 /* ---- external metrics ---- */
-
-static bool is_running(const struct agent_rollout *r)
-{
-	return r->st.phase == PHASE_PROGRESSING || r->st.phase == PHASE_PAUSED;
-}
 
 int agent_external_next(struct agent *a, struct external_job *job)
 {
@@ -686,49 +783,213 @@ static void respect_map_rollback(struct agent *a, struct agent_rollout *r)
 	persist(a, r);
 }
 
-/* The state of a configured rollout: kept, resumed from disk, or new. */
-static void adopt_state(struct agent *a, struct agent_rollout *nr, const struct agent_rollout *old)
+static bool same_spec(const void *a, const void *b, size_t len)
 {
-	__u64 fp = rollout_canary_fingerprint(&nr->cfg);
-	struct rollout_state disk;
+	return !memcmp(a, b, len); /* configs are zeroed before parsing: padding too */
+}
 
-	if (old && old->st.canary_fingerprint == fp) {
-		nr->st = old->st;
-		nr->state_write_failed = old->state_write_failed;
-		nr->service_stale = old->service_stale;
-		nr->svc_id = old->svc_id;
-		nr->svc_generation = old->svc_generation;
-		nr->n_abort_verdicts = old->n_abort_verdicts;
-		nr->rate_prev_ms = old->rate_prev_ms;
-		nr->rate_base_ms = old->rate_base_ms;
-		memcpy(nr->rate_prev, old->rate_prev, sizeof(old->rate_prev));
-		memcpy(nr->rate_base, old->rate_base, sizeof(old->rate_base));
-		memcpy(nr->verdict_counts, old->verdict_counts, sizeof(old->verdict_counts));
-		memcpy(nr->ext_next_ms, old->ext_next_ms, sizeof(old->ext_next_ms));
-		if (same_endpoints(stable_set(nr)->endpoints, stable_set(nr)->n_endpoints,
-				   stable_set(old)->endpoints, stable_set(old)->n_endpoints)) {
-			memcpy(nr->ep_down, old->ep_down, sizeof(old->ep_down));
-			memcpy(nr->ep_failures, old->ep_failures, sizeof(old->ep_failures));
-		}
-		memcpy(nr->abort_verdicts, old->abort_verdicts, sizeof(old->abort_verdicts));
-		return;
+/*
+ * The same rollout, reloaded. It keeps its state and, when its analysis
+ * and steps are unchanged, its evidence: re-applying a config must not
+ * reset a judgement in progress. Returns whether the analysis must restart.
+ */
+static bool keep_running(struct agent *a, struct agent_rollout *nr, const struct agent_rollout *old)
+{
+	struct rollout_effects fx;
+
+	nr->st = old->st;
+	nr->an = old->an;
+	nr->decision = old->decision;
+	nr->state_write_failed = old->state_write_failed;
+	nr->service_stale = old->service_stale;
+	nr->svc_id = old->svc_id;
+	nr->svc_generation = old->svc_generation;
+	nr->evidence_saved_ms = old->evidence_saved_ms;
+	nr->evidence_valid = old->evidence_valid;
+	nr->n_abort_verdicts = old->n_abort_verdicts;
+	nr->rate_prev_ms = old->rate_prev_ms;
+	nr->rate_base_ms = old->rate_base_ms;
+	memcpy(nr->rate_prev, old->rate_prev, sizeof(old->rate_prev));
+	memcpy(nr->rate_base, old->rate_base, sizeof(old->rate_base));
+	memcpy(nr->verdict_counts, old->verdict_counts, sizeof(old->verdict_counts));
+	memcpy(nr->ext_next_ms, old->ext_next_ms, sizeof(old->ext_next_ms));
+	if (same_endpoints(stable_set(nr)->endpoints, stable_set(nr)->n_endpoints,
+			   stable_set(old)->endpoints, stable_set(old)->n_endpoints)) {
+		memcpy(nr->ep_down, old->ep_down, sizeof(old->ep_down));
+		memcpy(nr->ep_failures, old->ep_failures, sizeof(old->ep_failures));
 	}
-	if (old) {
-		log_rollout(CLOG_INFO, "superseded", old);
-		rollout_init(&nr->st, &nr->cfg);
-		log_rollout(CLOG_INFO, "rollout started", nr);
+	memcpy(nr->abort_verdicts, old->abort_verdicts, sizeof(old->abort_verdicts));
+	if (nr->st.steps_fingerprint != rollout_steps_fingerprint(&nr->cfg)) {
+		rollout_steps_changed(&nr->st, &nr->cfg, &fx);
+		log_rollout(CLOG_WARN, fx.event, nr);
 		persist(a, nr);
-		return;
+		return fx.restart_analysis;
 	}
-	if (!state_load(a->state_dir, nr->cfg.name, &disk) && disk.canary_fingerprint == fp) {
-		nr->st = disk;
-		log_rollout(CLOG_INFO, "rollout resumed", nr);
-		respect_map_rollback(a, nr);
-		return;
+	if (!same_spec(&nr->cfg.analysis, &old->cfg.analysis, sizeof(nr->cfg.analysis))) {
+		log_rollout(CLOG_INFO, "analysis changed: judging the step afresh", nr);
+		return true;
 	}
+	return false;
+}
+
+/*
+ * A new canary while the last one was promoted, and spec.stable still names
+ * the revision before it: stable traffic goes back to that revision's
+ * endpoints. That is what the file says, so it is done, loudly.
+ */
+static void warn_stale_stable(struct agent_rollout *nr, enum rollout_phase old_phase,
+			      const char *promoted)
+{
+	if (old_phase != PHASE_HEALTHY || !promoted[0] ||
+	    !strcmp(nr->cfg.stable.revision, promoted))
+		return;
+	log_event(CLOG_WARN,
+		  "spec.stable does not name the promoted revision: stable traffic goes to "
+		  "spec.stable's endpoints",
+		  "rollout", nr->cfg.name, "promoted", promoted, "stable", nr->cfg.stable.revision,
+		  "canary", nr->cfg.canary.revision);
+	snprintf(nr->st.message, sizeof(nr->st.message),
+		 "warning: %.60s was promoted, but spec.stable names %.60s: stable traffic goes "
+		 "to %.60s",
+		 promoted, nr->cfg.stable.revision, nr->cfg.stable.revision);
+}
+
+static void start_new(struct agent *a, struct agent_rollout *nr, enum rollout_phase prev_phase,
+		      const char *prev_canary)
+{
 	rollout_init(&nr->st, &nr->cfg);
+	warn_stale_stable(nr, prev_phase, prev_canary);
 	log_rollout(CLOG_INFO, "rollout started", nr);
 	persist(a, nr);
+}
+
+/* Do the backends of version v in the map equal these endpoints? */
+static bool map_has(const struct canary_service *svc, int v, const struct version_cfg *ver)
+{
+	return same_endpoints(svc->backends[v], svc->n_backends[v], ver->endpoints,
+			      ver->n_endpoints);
+}
+
+/*
+ * No usable state file, but the pinned map holds this rollout's service: it
+ * was running. Never move traffic on missing state: take the weight the
+ * kernel carries and hold the rollout for a person. Returns false when the
+ * map has nothing to go on (a new rollout may start).
+ */
+static bool reconstruct_from_map(struct agent *a, struct agent_rollout *nr, const char *why)
+{
+	struct canary_service cur;
+	struct rollout_effects fx;
+	char w[16];
+
+	if (!a->dp || dp_service_get(a->dp, &nr->cfg.service.key, &cur))
+		return false;
+	rollout_init(&nr->st, &nr->cfg);
+	if (cur.weight == 0 && map_has(&cur, CANARY_V_STABLE, &nr->cfg.canary)) {
+		nr->st.phase = PHASE_HEALTHY;
+		nr->st.step = nr->cfg.n_steps;
+		snprintf(nr->st.message, sizeof(nr->st.message),
+			 "%s: the pinned map shows the canary promoted", why);
+	} else {
+		nr->st.weight_bp = map_has(&cur, CANARY_V_CANARY, &nr->cfg.canary) ? cur.weight : 0;
+		rollout_steps_changed(&nr->st, &nr->cfg, &fx);
+		nr->st.user_paused = true;
+		nr->st.phase = PHASE_PAUSED;
+		format_weight(nr->st.weight_bp, w, sizeof(w));
+		snprintf(nr->st.message, sizeof(nr->st.message),
+			 "%s: holding at %s%%, the weight in the pinned map; resume to go on "
+			 "from step %d, or abort",
+			 why, w, nr->st.step);
+	}
+	log_rollout(CLOG_ERROR, "rollout state reconstructed from the pinned map", nr);
+	persist(a, nr);
+	return true;
+}
+
+static bool same_identity(const struct rollout_state *disk, const struct rollout_cfg *cfg)
+{
+	if (disk->canary_revision[0])
+		return disk->canary_fingerprint == rollout_canary_fingerprint(cfg);
+	return disk->canary_fingerprint == rollout_legacy_fingerprint(cfg); /* format 1 */
+}
+
+/* Resumed from disk: the evidence of the step, or a fresh analysis. */
+static bool resume(struct agent *a, struct agent_rollout *nr, const struct rollout_state *disk,
+		   json_t *ev)
+{
+	struct rollout_effects fx;
+	bool restart = true;
+
+	nr->st = *disk;
+	nr->st.canary_fingerprint = rollout_canary_fingerprint(&nr->cfg);
+	snprintf(nr->st.canary_revision, sizeof(nr->st.canary_revision), "%s",
+		 nr->cfg.canary.revision);
+	log_rollout(CLOG_INFO, "rollout resumed", nr);
+	if (nr->st.steps_fingerprint != rollout_steps_fingerprint(&nr->cfg) &&
+	    (disk->steps_fingerprint || disk->step > nr->cfg.n_steps)) {
+		rollout_steps_changed(&nr->st, &nr->cfg, &fx);
+		log_rollout(CLOG_WARN, fx.event, nr);
+	} else if (ev && !evidence_from_json(ev, &nr->an, mono_ns() / 1000000, wall_ms())) {
+		restart = false; /* judge what the kernel counted while we were away */
+		nr->evidence_valid = true;
+		log_rollout(CLOG_INFO, "analysis evidence restored", nr);
+	}
+	nr->st.steps_fingerprint = rollout_steps_fingerprint(&nr->cfg);
+	respect_map_rollback(a, nr);
+	persist(a, nr);
+	return restart;
+}
+
+static bool from_disk(struct agent *a, struct agent_rollout *nr)
+{
+	struct rollout_state disk;
+	json_t *ev = NULL;
+	char why[128], aside[32];
+	bool restart;
+	int err;
+
+	err = state_load(a->state_dir, nr->cfg.name, &disk, &ev);
+	/* A rollout back in the config after a removal: its state was set aside. */
+	if (err == -ENOENT && !state_take_back(a->state_dir, nr->cfg.name, "removed"))
+		err = state_load(a->state_dir, nr->cfg.name, &disk, &ev);
+	if (!err && same_identity(&disk, &nr->cfg)) {
+		restart = resume(a, nr, &disk, ev);
+		json_decref(ev);
+		return restart;
+	}
+	json_decref(ev);
+	if (!err) { /* the file is about another canary: this one is new */
+		start_new(a, nr, disk.phase, disk.canary_revision);
+		return true;
+	}
+	if (err != -ENOENT) {
+		snprintf(aside, sizeof(aside), "bad-%lld", (long long)wall_ms());
+		state_set_aside(a->state_dir, nr->cfg.name, aside);
+		log_event(CLOG_ERROR, "rollout state file unreadable: kept aside", "rollout",
+			  nr->cfg.name, "kept_as", aside, "error",
+			  err == -EPROTONOSUPPORT ? "written by a newer canaryd" : strerror(-err));
+	}
+	snprintf(why, sizeof(why), "state file %s",
+		 err == -ENOENT ? "missing" : "unreadable (kept aside)");
+	if (!reconstruct_from_map(a, nr, why))
+		start_new(a, nr, PHASE_PROGRESSING, "");
+	return true;
+}
+
+/*
+ * The state of a configured rollout: kept, resumed from disk, or new.
+ * Returns whether its analysis must start afresh.
+ */
+static bool adopt_state(struct agent *a, struct agent_rollout *nr, const struct agent_rollout *old)
+{
+	if (old && old->st.canary_fingerprint == rollout_canary_fingerprint(&nr->cfg))
+		return keep_running(a, nr, old);
+	if (old) {
+		log_rollout(CLOG_INFO, "superseded", old);
+		start_new(a, nr, old->st.phase, old->cfg.canary.revision);
+		return true;
+	}
+	return from_disk(a, nr);
 }
 
 struct stale_walk {
@@ -771,29 +1032,114 @@ static void remove_stale_services(struct agent *a, const struct config *cfg)
 	free(w);
 }
 
-int agent_apply_config(struct agent *a, const struct config *cfg)
+static bool in_config(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_rollouts; i++)
+		if (!strcmp(cfg->rollouts[i].name, name))
+			return true;
+	return false;
+}
+
+static int count_pinned(const struct canary_service_key *key, const struct canary_service *svc,
+			void *arg)
+{
+	(void)key;
+	(void)svc;
+	++*(unsigned int *)arg;
+	return 0;
+}
+
+/* Refuse a configuration that takes every service off the node, or too many rollouts. */
+static int check_removals(struct agent *a, const struct config *cfg, char *err, size_t errlen)
+{
+	unsigned int removed = 0, pinned = 0;
+	size_t i;
+
+	for (i = 0; i < a->n_rollouts; i++)
+		removed += !in_config(cfg, a->rollouts[i].cfg.name);
+	if (a->dp)
+		dp_service_each(a->dp, count_pinned, &pinned);
+	if (!cfg->n_rollouts && (a->n_rollouts || pinned) && !a->allow_empty_config) {
+		snprintf(err, errlen,
+			 "the configuration has no rollout and would remove %zu running rollouts "
+			 "and %u services from the node (start with --allow-empty-config to allow)",
+			 a->n_rollouts, pinned);
+		return -ECANCELED;
+	}
+	if (a->max_removals && removed > a->max_removals) {
+		snprintf(err, errlen,
+			 "the configuration would remove %u rollouts, more than --max-removals %u",
+			 removed, a->max_removals);
+		return -ECANCELED;
+	}
+	return 0;
+}
+
+/* A removed rollout leaves the maps; its state is set aside, never deleted. */
+static void retire_removed(struct agent *a, const struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < a->n_rollouts; i++) {
+		const char *name = a->rollouts[i].cfg.name;
+
+		if (in_config(cfg, name))
+			continue;
+		state_set_aside(a->state_dir, name, "removed");
+		log_event(CLOG_WARN, "rollout removed: state kept aside", "rollout", name,
+			  "kept_as", "removed");
+	}
+}
+
+/* Write the service only when what the kernel would get differs. */
+static void sync_service(struct agent *a, struct agent_rollout *nr, const struct agent_rollout *old)
+{
+	struct canary_service want, had;
+
+	if (old && !old->service_stale && old->svc_id == nr->svc_id) {
+		fill_service(nr, &want);
+		fill_service(old, &had);
+		if (same_spec(&want, &had, sizeof(want)) &&
+		    same_spec(nr->cfg.overrides, old->cfg.overrides, sizeof(nr->cfg.overrides)))
+			return;
+	}
+	write_service(a, nr);
+}
+
+int agent_apply_config(struct agent *a, const struct config *cfg, char *err, size_t errlen)
 {
 	struct agent_rollout *next;
+	int rc;
 	size_t i;
 
 	next = calloc(cfg->n_rollouts ? cfg->n_rollouts : 1, sizeof(*next));
 	if (!next)
 		return -ENOMEM;
 	pthread_mutex_lock(&a->lock);
+	rc = check_removals(a, cfg, err, errlen);
+	if (rc) {
+		pthread_mutex_unlock(&a->lock);
+		free(next);
+		return rc;
+	}
 	for (i = 0; i < cfg->n_rollouts; i++) {
 		struct agent_rollout *nr = &next[i];
+		const struct agent_rollout *old =
+			find_rollout(a->rollouts, a->n_rollouts, cfg->rollouts[i].name);
+
+		bool restart;
 
 		nr->cfg = cfg->rollouts[i];
-		adopt_state(a, nr, find_rollout(a->rollouts, a->n_rollouts, nr->cfg.name));
-		write_service(a, nr);
-		restart_analysis(a, nr);
+		restart = adopt_state(a, nr, old);
+		sync_service(a, nr,
+			     old && old->st.canary_fingerprint == nr->st.canary_fingerprint ? old :
+											      NULL);
+		if (restart)
+			restart_analysis(a, nr); /* after the write: the service has its id */
 	}
-	for (i = 0; i < a->n_rollouts; i++) {
-		if (find_rollout(next, cfg->n_rollouts, a->rollouts[i].cfg.name))
-			continue;
-		state_remove(a->state_dir, a->rollouts[i].cfg.name);
-		log_event(CLOG_INFO, "rollout removed", "rollout", a->rollouts[i].cfg.name);
-	}
+	retire_removed(a, cfg);
 	remove_stale_services(a, cfg);
 	free(a->rollouts);
 	a->rollouts = next;

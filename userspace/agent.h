@@ -29,8 +29,12 @@ struct agent_rollout {
 	/* The verdicts behind the last abort, kept for operators. */
 	struct verdict abort_verdicts[ANALYSIS_MAX_VERDICTS];
 	int n_abort_verdicts;
-	bool state_write_failed; /* the state dir refused a write: hold */
-	bool service_stale;	 /* the last write to services_v1 failed: retried every tick */
+	bool state_write_failed;  /* the state dir refused a write: hold */
+	bool service_stale;	  /* the last write to services_v1 failed: retried every tick */
+	bool persist_pending;	  /* an abort already in the kernel, saved at the tick's end */
+	__u64 evidence_saved_ms;  /* monotonic ms of the last periodic evidence save */
+	bool evidence_valid;	  /* an holds a step's evidence (restarted or restored) */
+	__u64 canary_errors_seen; /* canary errors at the last look between ticks */
 	/* Counters 5..10 s ago, for the recent rates operators see. */
 	struct canary_metrics rate_prev[CANARY_V_COUNT];
 	struct canary_metrics rate_base[CANARY_V_COUNT];
@@ -56,6 +60,13 @@ struct agent {
 	__u64 ticks;
 	__u64 last_tick_ns; /* duration of the last tick */
 	bool ready;	    /* configured and attached */
+	/*
+	 * A configuration that would take every service off the node is refused
+	 * unless allowed (a renamed file must not delete a live VIP); so is one
+	 * that removes more than max_removals rollouts, when that is set.
+	 */
+	bool allow_empty_config;
+	unsigned int max_removals; /* 0: no limit */
 	/* Conntrack: counted every tick, or every CONNTRACK_COUNT_EVERY by walking. */
 	unsigned int conntrack_entries;
 	__u32 conntrack_capacity;
@@ -73,15 +84,30 @@ struct agent {
 int agent_init(struct agent *a, struct canary_dp *dp, const char *bpffs, const char *state_dir);
 void agent_destroy(struct agent *a);
 
+/* Evidence is saved (without fsync) this often while a rollout is judged. */
+#define EVIDENCE_SAVE_EVERY_MS 5000
+
 /*
  * Make the agent and the maps match cfg: new rollouts start (or resume
  * from the state directory), changed canaries start a new rollout, removed
- * rollouts leave the maps. Takes ownership of nothing; cfg may be freed.
+ * rollouts leave the maps (their state files are set aside, not deleted).
+ * A rollout whose spec did not change keeps its analysis; one whose steps
+ * changed is judged again at its weight (rollout_steps_changed). Returns
+ * -ECANCELED, with err saying why, for a configuration that would remove
+ * every service or more than max_removals rollouts. Takes ownership of
+ * nothing; cfg may be freed.
  */
-int agent_apply_config(struct agent *a, const struct config *cfg);
+int agent_apply_config(struct agent *a, const struct config *cfg, char *err, size_t errlen);
 
 /* One tick: read the counters, judge, move each rollout. */
 void agent_tick(struct agent *a);
+
+/*
+ * Did a judged canary count new errors since the last call? Cheap (one map
+ * read per running rollout), so the main loop asks every few milliseconds
+ * and ticks at once when it did: strong evidence need not wait for the tick.
+ */
+bool agent_canary_errors_rose(struct agent *a);
 
 /*
  * An operator's verb on rollout name. Returns 0, -ENOENT (unknown rollout),

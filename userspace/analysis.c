@@ -6,6 +6,7 @@
  * the formulas and the simulation results that back the constants below.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -52,6 +53,8 @@ const char *analysis_decision_name(enum analysis_decision d)
 		return "pass";
 	case ANALYSIS_FAIL:
 		return "fail";
+	case ANALYSIS_INCONCLUSIVE:
+		return "inconclusive";
 	}
 	return "unknown";
 }
@@ -514,6 +517,17 @@ static double log_inv_alpha(const struct analysis_cfg *cfg)
 	return log((n > 0 ? n : 1) / (1 - conf));
 }
 
+/* A gate window closed: measured (pass or fail), or one more inconclusive in a row. */
+static void count_gate_window(struct analysis_state *st, int idx, const struct verdict *v)
+{
+	if (v->result == VERDICT_INCONCLUSIVE) {
+		st->inconclusive_run[idx]++;
+		return;
+	}
+	st->inconclusive_run[idx] = 0;
+	st->measured[idx]++;
+}
+
 /* Judges metric idx; returns whether it is a failed measurement of this tick. */
 static bool judge_metric(struct analysis_state *st, int idx, const struct tick_ctx *cx)
 {
@@ -551,30 +565,186 @@ static bool judge_metric(struct analysis_state *st, int idx, const struct tick_c
 	} else {
 		v->limit = m->max;
 		judge_gate(v, m, cx);
-		if (v->result != VERDICT_INCONCLUSIVE)
-			st->gate_windows++;
+		count_gate_window(st, idx, v);
 	}
 	return v->result == VERDICT_FAIL;
 }
 
-static enum analysis_decision decide(const struct analysis_state *st,
-				     const struct analysis_cfg *cfg, const struct tick_ctx *cx)
+/* The metric's name as configured (tests build configs without names). */
+static const char *label(const struct metric_cfg *m)
+{
+	return m->name[0] ? m->name : metric_kind_name(m->kind);
+}
+
+static __u32 failure_limit(const struct analysis_cfg *cfg, const struct metric_cfg *m)
+{
+	return m->failure_limit == CONFIG_INHERIT ? cfg->failure_limit : (__u32)m->failure_limit;
+}
+
+/* Sets st->reason; returns d, so that a decision and its reason go together. */
+__attribute__((format(printf, 3, 4))) static enum analysis_decision
+hold(struct analysis_state *st, enum analysis_decision d, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(st->reason, sizeof(st->reason), fmt, ap);
+	va_end(ap);
+	return d;
+}
+
+/* "12 of 20 canary samples (4.8/s: about 1.7 s more)" for hold reasons. */
+static void samples_eta(char *buf, size_t len, __u64 have, __u64 need, __u64 elapsed_ms)
+{
+	double rate = elapsed_ms ? (double)have * 1000 / (double)elapsed_ms : 0;
+
+	if (rate > 0)
+		snprintf(buf, len, "%llu of %llu canary samples (%.1f/s: about %.1f s more)",
+			 (unsigned long long)have, (unsigned long long)need, rate,
+			 (double)(need - have) / rate);
+	else
+		snprintf(buf, len, "%llu of %llu canary samples (no canary traffic yet)",
+			 (unsigned long long)have, (unsigned long long)need);
+}
+
+/* A metric that fails now, or has failed too often, decides on its own. */
+static enum analysis_decision decide_failures(struct analysis_state *st,
+					      const struct analysis_cfg *cfg, bool *failing)
 {
 	int i;
 
-	if (st->failures > cfg->failure_limit)
-		return ANALYSIS_FAIL;
-	if (canary_samples(cx->since, cx->http) < cfg->min_requests)
-		return ANALYSIS_HOLD;
-	/* Gates configured but none measured yet: nothing vouches for the canary. */
+	*failing = false;
 	for (i = 0; i < n_metrics(cfg); i++) {
-		if (is_gate(cfg->metrics[i].kind) && !st->gate_windows)
-			return ANALYSIS_HOLD;
-		/* An external metric vouches only with a passing last result. */
-		if (cfg->metrics[i].kind == METRIC_PROMETHEUS && !st->ext_passed[i])
-			return ANALYSIS_HOLD;
+		const struct metric_cfg *m = &cfg->metrics[i];
+
+		if (m->dry_run)
+			continue;
+		if (st->failures[i] > failure_limit(cfg, m))
+			return hold(st, ANALYSIS_FAIL, "%s failed %u times (failureLimit %u)",
+				    label(m), st->failures[i], failure_limit(cfg, m));
+		if (!*failing && st->last[i].result == VERDICT_FAIL) {
+			*failing = true;
+			hold(st, ANALYSIS_HOLD, "%s is failing (%u of %u failures tolerated)",
+			     label(m), st->failures[i], failure_limit(cfg, m));
+		}
 	}
-	return ANALYSIS_PASS;
+	return ANALYSIS_HOLD;
+}
+
+/*
+ * Does metric i vouch for the canary? Sets *stable_short for a comparison
+ * that lacks only stable samples; returns false (with the reason set) when
+ * the metric holds the decision.
+ */
+static bool metric_vouches(struct analysis_state *st, const struct analysis_cfg *cfg, int i,
+			   bool *stable_short)
+{
+	const struct metric_cfg *m = &cfg->metrics[i];
+	const struct verdict *v = &st->last[i];
+
+	if (m->dry_run)
+		return true;
+	if (m->kind == METRIC_PROMETHEUS) {
+		if (st->ext_passed[i])
+			return true;
+		hold(st, ANALYSIS_HOLD, "%s: waiting for a passing query result", label(m));
+		return false;
+	}
+	if (is_gate(m->kind)) {
+		if (st->measured[i])
+			return true;
+		hold(st, ANALYSIS_HOLD, "%s: no window with %llu canary samples yet", label(m),
+		     (unsigned long long)cfg->min_requests);
+		return false;
+	}
+	if (v->result == VERDICT_PASS)
+		return true;
+	if (v->canary_samples >= cfg->min_requests) {
+		*stable_short = true; /* the gates may carry the decision */
+		return true;
+	}
+	hold(st, ANALYSIS_HOLD, "%s: %llu of %llu canary samples", label(m),
+	     (unsigned long long)v->canary_samples, (unsigned long long)cfg->min_requests);
+	return false;
+}
+
+/* Names of the gates that carry a decision, "errorRate, latencyP99". */
+static void gate_names(const struct analysis_cfg *cfg, char *buf, size_t len)
+{
+	size_t off = 0;
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < n_metrics(cfg) && off < len; i++) {
+		const struct metric_cfg *m = &cfg->metrics[i];
+
+		if (!is_gate(m->kind) || m->dry_run)
+			continue;
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? ", " : "", label(m));
+	}
+}
+
+static bool has_gate(const struct analysis_cfg *cfg)
+{
+	int i;
+
+	for (i = 0; i < n_metrics(cfg); i++)
+		if (is_gate(cfg->metrics[i].kind) && !cfg->metrics[i].dry_run)
+			return true;
+	return false;
+}
+
+static bool inconclusive_exceeded(struct analysis_state *st, const struct analysis_cfg *cfg)
+{
+	int i;
+
+	if (!cfg->inconclusive_limit)
+		return false;
+	for (i = 0; i < n_metrics(cfg); i++) {
+		if (cfg->metrics[i].dry_run || st->inconclusive_run[i] <= cfg->inconclusive_limit)
+			continue;
+		hold(st, ANALYSIS_INCONCLUSIVE,
+		     "%s: %u inconclusive windows in a row (inconclusiveLimit %u)",
+		     label(&cfg->metrics[i]), st->inconclusive_run[i], cfg->inconclusive_limit);
+		return true;
+	}
+	return false;
+}
+
+static enum analysis_decision decide(struct analysis_state *st, const struct analysis_cfg *cfg,
+				     const struct tick_ctx *cx, __u64 now_ms)
+{
+	__u64 have = canary_samples(cx->since, cx->http);
+	bool failing, stable_short = false;
+	enum analysis_decision d;
+	char buf[160];
+	int i;
+
+	d = decide_failures(st, cfg, &failing);
+	if (d == ANALYSIS_FAIL || failing)
+		return d;
+	if (inconclusive_exceeded(st, cfg))
+		return ANALYSIS_INCONCLUSIVE;
+	if (have < cfg->min_requests) {
+		samples_eta(buf, sizeof(buf), have, cfg->min_requests, now_ms - st->started_ms);
+		return hold(st, ANALYSIS_HOLD, "waiting for %s", buf);
+	}
+	for (i = 0; i < n_metrics(cfg); i++)
+		if (!metric_vouches(st, cfg, i, &stable_short))
+			return ANALYSIS_HOLD;
+	if (!stable_short)
+		return hold(st, ANALYSIS_PASS, "no metric failing, %llu canary samples",
+			    (unsigned long long)have);
+	if (!has_gate(cfg))
+		return hold(st, ANALYSIS_HOLD,
+			    "stable has fewer than %llu samples to compare with and no absolute "
+			    "gate is configured: nothing can vouch for the canary",
+			    (unsigned long long)cfg->min_requests);
+	gate_names(cfg, buf, sizeof(buf));
+	return hold(st, ANALYSIS_PASS,
+		    "stable has fewer than %llu samples to compare with: passed on the absolute "
+		    "gates (%s)",
+		    (unsigned long long)cfg->min_requests, buf);
 }
 
 enum analysis_decision analysis_tick(struct analysis_state *st, const struct analysis_cfg *cfg,
@@ -583,7 +753,6 @@ enum analysis_decision analysis_tick(struct analysis_state *st, const struct ana
 	struct canary_metrics tick[CANARY_V_COUNT];
 	__u64 interval = cfg->interval_ms > 0 ? (__u64)cfg->interval_ms : DEFAULT_INTERVAL_MS;
 	struct tick_ctx cx = { .cfg = cfg };
-	bool failed = false;
 	int i, n = n_metrics(cfg);
 
 	deltas(now, st->base, cx.since);
@@ -598,16 +767,18 @@ enum analysis_decision analysis_tick(struct analysis_state *st, const struct ana
 		deltas(now, st->window_base, cx.win);
 	cx.log_inv_alpha = log_inv_alpha(cfg);
 
-	for (i = 0; i < n; i++)
-		failed |= judge_metric(st, i, &cx);
+	for (i = 0; i < n; i++) {
+		if (judge_metric(st, i, &cx))
+			st->failures[i]++;
+		st->last[i].failures = st->failures[i];
+		st->last[i].dry_run = cfg->metrics[i].dry_run;
+	}
 	st->n_last = n;
 	if (cx.window_closed) {
 		memcpy(st->window_base, now, sizeof(st->window_base));
 		st->window_start_ms = now_ms;
 	}
-	if (failed)
-		st->failures++; /* once per tick, however many metrics failed */
-	return decide(st, cfg, &cx);
+	return decide(st, cfg, &cx, now_ms);
 }
 
 void analysis_external(struct analysis_state *st, const struct analysis_cfg *cfg, int idx, bool ok,
@@ -634,7 +805,7 @@ void analysis_external(struct analysis_state *st, const struct analysis_cfg *cfg
 		v->result = VERDICT_INCONCLUSIVE;
 		if (st->ext_errors[idx] > m->consecutive_error_limit) {
 			v->result = VERDICT_FAIL;
-			st->failures = cfg->failure_limit + 1; /* too many errors: abort */
+			st->failures[idx] = failure_limit(cfg, m) + 1; /* too many errors: abort */
 		}
 		snprintf(v->detail, sizeof(v->detail), "query failed (%u in a row, limit %u): %s",
 			 st->ext_errors[idx], m->consecutive_error_limit, err ? err : "error");
@@ -649,9 +820,11 @@ void analysis_external(struct analysis_state *st, const struct analysis_cfg *cfg
 		snprintf(v->detail, sizeof(v->detail), "result %g meets %s", value, cond);
 	} else {
 		v->result = VERDICT_FAIL;
-		st->failures++;
+		st->failures[idx]++;
 		snprintf(v->detail, sizeof(v->detail), "result %g fails %s", value, cond);
 	}
+	v->failures = st->failures[idx];
+	v->dry_run = m->dry_run;
 }
 
 const char *verdict_metric_name(const struct verdict *v)

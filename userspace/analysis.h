@@ -34,17 +34,22 @@ struct verdict {
 	double limit;	     /* the configured max / max_increase */
 	double statistic;    /* test statistic, e.g. log mixture likelihood ratio */
 	double threshold;    /* the statistic's decision boundary */
-	double z;      /* comparisons: normal-approximation z, for people (not the decision) */
-	double rank_u; /* compareLatency: Mann-Whitney U of canary over (1+f) x stable */
+	double z;	/* comparisons: normal-approximation z, for people (not the decision) */
+	double rank_u;	/* compareLatency: Mann-Whitney U of canary over (1+f) x stable */
+	__u32 failures; /* failed measurements of this metric since the restart */
+	bool dry_run;	/* shown, never decides */
 	char name[CONFIG_METRIC_NAME_LEN]; /* the metric's name in the config */
 	char detail[160];		   /* one human sentence */
 };
 
 enum analysis_decision {
-	ANALYSIS_HOLD, /* not enough traffic to judge: never a pass */
-	ANALYSIS_PASS, /* enough samples and nothing failing */
-	ANALYSIS_FAIL, /* failures exceeded failureLimit: abort */
+	ANALYSIS_HOLD,	       /* not enough evidence, or a metric failing now: never a pass */
+	ANALYSIS_PASS,	       /* enough evidence and nothing failing */
+	ANALYSIS_FAIL,	       /* a metric's failures exceeded its failureLimit: abort */
+	ANALYSIS_INCONCLUSIVE, /* inconclusiveLimit exceeded: a person must decide */
 };
+
+#define ANALYSIS_REASON_LEN   256
 
 #define ANALYSIS_MAX_VERDICTS CONFIG_MAX_METRICS
 /* Canary/stable error-rate ratios mixed by the compareErrorRate test. */
@@ -57,7 +62,12 @@ struct analysis_state {
 	struct canary_metrics window_base[CANARY_V_COUNT];
 	__u64 window_start_ms;
 	__u64 started_ms;
-	__u32 failures; /* failed measurements since the restart */
+	/* Per metric, as Argo counts: failed measurements since the restart ... */
+	__u32 failures[ANALYSIS_MAX_VERDICTS];
+	/* ... conclusive gate windows since the restart ... */
+	__u32 measured[ANALYSIS_MAX_VERDICTS];
+	/* ... and inconclusive gate windows in a row. */
+	__u32 inconclusive_run[ANALYSIS_MAX_VERDICTS];
 	/* Counters at the previous tick: the error test works on per-tick increments. */
 	struct canary_metrics prev[CANARY_V_COUNT];
 	/* compareErrorRate: log likelihood ratio of each rate ratio of the mixture. */
@@ -69,9 +79,10 @@ struct analysis_state {
 	/* External (Prometheus) metrics: errors in a row, and whether the last result passed. */
 	__u32 ext_errors[ANALYSIS_MAX_VERDICTS];
 	bool ext_passed[ANALYSIS_MAX_VERDICTS];
-	__u32 gate_windows; /* gate windows measured (not inconclusive) since the restart */
 	struct verdict last[ANALYSIS_MAX_VERDICTS];
 	int n_last;
+	/* Why the decision holds, or on what evidence it passed: one sentence. */
+	char reason[ANALYSIS_REASON_LEN];
 };
 
 /* Begin judging from these counters (a weight was just applied). */
@@ -80,7 +91,15 @@ void analysis_restart(struct analysis_state *st, const struct canary_metrics now
 
 /*
  * One tick: update with the cumulative counters and decide. The verdicts of
- * this tick are left in st->last (also when the decision is HOLD).
+ * this tick are left in st->last (also when the decision is HOLD), and
+ * st->reason says what a HOLD waits for or what a PASS rests on.
+ *
+ * PASS needs all of: no metric failing at this moment; minRequests canary
+ * samples; every gate measured at least once; every external metric's last
+ * result passing; every comparison passing with minRequests samples on both
+ * sides. A comparison short of stable samples (a weight near 100%) cannot
+ * vouch: the measured gates then carry the decision, and without a gate the
+ * decision holds. dryRun metrics are judged and shown but take no part.
  */
 enum analysis_decision analysis_tick(struct analysis_state *st, const struct analysis_cfg *cfg,
 				     const struct canary_metrics now[CANARY_V_COUNT], __u64 now_ms);

@@ -49,7 +49,9 @@ struct options {
 	enum attach_mode mode;
 	enum log_format log_format;
 	int tick_ms;
-	__u32 conntrack_entries; /* 0: the pinned map's size, or the default */
+	__u32 conntrack_entries;   /* 0: the pinned map's size, or the default */
+	unsigned int max_removals; /* 0: no limit */
+	bool allow_empty_config;
 	bool check_config;
 	bool cleanup;
 };
@@ -72,6 +74,7 @@ static void usage(FILE *out)
 		"               [--state-dir DIR] [--api-socket PATH] [--listen ADDR:PORT]\n"
 		"               [--token-file FILE] [--log-format logfmt|json] [--attach tc|xdp]\n"
 		"               [--tick-ms N] [--conntrack-entries N] [--check-config]\n"
+		"               [--allow-empty-config] [--max-removals N]\n"
 		"       canaryd --cleanup [--bpffs DIR]\n"
 		"defaults: --interfaces '%s' --bpffs %s --state-dir %s\n"
 		"          --api-socket %s, no TCP listener, --attach tc --tick-ms %d\n"
@@ -97,7 +100,16 @@ die_usage(const char *flag, const char *fmt, ...)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { O_TICK = 256, O_CHECK, O_SOCKET, O_LISTEN, O_TOKEN, O_CT_ENTRIES };
+	enum {
+		O_TICK = 256,
+		O_CHECK,
+		O_SOCKET,
+		O_LISTEN,
+		O_TOKEN,
+		O_CT_ENTRIES,
+		O_ALLOW_EMPTY,
+		O_MAX_REMOVALS
+	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'f' },
 		{ "interfaces", required_argument, NULL, 'i' },
@@ -111,6 +123,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "token-file", required_argument, NULL, O_TOKEN },
 		{ "check-config", no_argument, NULL, O_CHECK },
+		{ "allow-empty-config", no_argument, NULL, O_ALLOW_EMPTY },
+		{ "max-removals", required_argument, NULL, O_MAX_REMOVALS },
 		{ "cleanup", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -156,6 +170,16 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case O_CHECK:
 			o->check_config = true;
+			break;
+		case O_ALLOW_EMPTY:
+			o->allow_empty_config = true;
+			break;
+		case O_MAX_REMOVALS:
+			ct = strtol(optarg, &end, 10);
+			if (*end || ct < 0 || ct > CANARY_MAX_SERVICES)
+				die_usage("--max-removals", "expected 0..%d, got \"%s\"",
+					  CANARY_MAX_SERVICES, optarg);
+			o->max_removals = (unsigned int)ct;
 			break;
 		case O_SOCKET:
 			o->api.socket_path = optarg;
@@ -256,8 +280,9 @@ static int lock_bpffs(const char *bpffs)
 	return fd;
 }
 
-static int reload(struct agent *a, const char *path)
+static int reload(struct agent *a, const struct options *o)
 {
+	const char *path = o->config;
 	char err[CONFIG_ERR_LEN], n[16];
 	struct config cfg;
 	int rc;
@@ -266,11 +291,12 @@ static int reload(struct agent *a, const char *path)
 		log_event(CLOG_ERROR, "config rejected: keeping the running one", "error", err);
 		return -EINVAL;
 	}
-	rc = agent_apply_config(a, &cfg);
+	rc = agent_apply_config(a, &cfg, err, sizeof(err));
 	snprintf(n, sizeof(n), "%zu", cfg.n_rollouts);
 	config_free(&cfg);
 	if (rc)
-		log_event(CLOG_ERROR, "config not applied", "error", strerror(-rc));
+		log_event(CLOG_ERROR, "config not applied: keeping the running one", "error",
+			  rc == -ECANCELED ? err : strerror(-rc));
 	else
 		log_event(CLOG_INFO, "config applied", "path", path, "rollouts", n);
 	return rc;
@@ -309,30 +335,62 @@ static __u64 mono_ms(void)
 
 enum { FD_LINKS, FD_CONFIG, FD_COUNT };
 
+/*
+ * Reloads wait this long after the last change event, so an editor's or
+ * Kubernetes' several writes make one reload, and a file re-written in a
+ * loop cannot keep the agent reloading.
+ */
+#define RELOAD_DEBOUNCE_MS 300
+/* While a rollout is judged, canary errors are looked for this often. */
+#define ERROR_POLL_MS 20
+
+static struct configwatch config_watch;
+
+static int poll_timeout(__u64 now, __u64 next_tick, __u64 reload_at, __u64 next_error_poll)
+{
+	__u64 next = next_tick;
+
+	if (reload_at && reload_at < next)
+		next = reload_at;
+	if (next_error_poll < next)
+		next = next_error_poll;
+	return next > now ? (int)(next - now) : 0;
+}
+
 /* Until a stop signal: ticks, link events, configuration changes. */
 static void run(struct agent *a, const struct options *o, struct pollfd fds[FD_COUNT])
 {
 	struct link_ctx lc = { .dp = a->dp, .o = o };
-	__u64 next_tick = mono_ms();
+	__u64 next_tick = mono_ms(), next_error_poll = mono_ms(), reload_at = 0;
 
 	while (!stop_requested) {
 		__u64 now = mono_ms();
-		int timeout = next_tick > now ? (int)(next_tick - now) : 0;
 
-		if (poll(fds, FD_COUNT, timeout) > 0) {
+		if (poll(fds, FD_COUNT, poll_timeout(now, next_tick, reload_at, next_error_poll)) >
+		    0) {
 			if (fds[FD_LINKS].revents & POLLIN)
 				linkwatch_read(fds[FD_LINKS].fd, on_new_link, &lc);
-			/* Several events come with one change: one reload covers them. */
 			if ((fds[FD_CONFIG].revents & POLLIN) &&
-			    configwatch_drain(fds[FD_CONFIG].fd) > 0)
-				reload_requested = 1;
+			    configwatch_read(&config_watch) > 0)
+				reload_at = mono_ms() + RELOAD_DEBOUNCE_MS;
 		}
-		if (reload_requested) {
+		now = mono_ms();
+		if (reload_requested || (reload_at && now >= reload_at)) {
 			reload_requested = 0;
-			reload(a, o->config);
+			reload_at = 0;
+			reload(a, o);
+		}
+		/* A canary error does not wait for the tick: judge it now. */
+		if (now >= next_error_poll) {
+			next_error_poll = now + ERROR_POLL_MS;
+			if (agent_canary_errors_rose(a))
+				next_tick = now;
 		}
 		if (mono_ms() >= next_tick) {
 			agent_tick(a);
+			/* A deleted config directory is watched again once it is back. */
+			if (configwatch_read(&config_watch) > 0 && !reload_at)
+				reload_at = mono_ms() + RELOAD_DEBOUNCE_MS;
 			next_tick += o->tick_ms;
 			if (next_tick < mono_ms()) /* fell behind: skip, never burst */
 				next_tick = mono_ms() + o->tick_ms;
@@ -356,18 +414,24 @@ static int start(const struct options *o, struct canary_dp **dp, struct agent *a
 	if (err)
 		return err;
 	err = agent_init(a, *dp, o->bpffs, o->state_dir);
+	a->allow_empty_config = o->allow_empty_config;
+	a->max_removals = o->max_removals;
 	if (!err)
-		err = reload(a, o->config);
+		err = reload(a, o);
+	/* A refused config at start-up leaves the pinned services as they are. */
+	if (err == -ECANCELED)
+		err = 0;
 	if (!err)
 		err = attach_matching(*dp, o->interfaces, o->mode, &attached);
 	if (err)
 		return err;
 	fds[FD_LINKS].fd = linkwatch_open();
-	fds[FD_CONFIG].fd = configwatch_open(o->config);
+	err = configwatch_open(&config_watch, o->config);
+	fds[FD_CONFIG].fd = config_watch.fd;
 	fds[FD_LINKS].events = fds[FD_CONFIG].events = POLLIN;
-	if (fds[FD_LINKS].fd < 0 || fds[FD_CONFIG].fd < 0) {
+	if (fds[FD_LINKS].fd < 0 || err) {
 		log_event(CLOG_ERROR, "cannot watch links or config", "error",
-			  strerror(fds[FD_LINKS].fd < 0 ? -fds[FD_LINKS].fd : -fds[FD_CONFIG].fd));
+			  strerror(fds[FD_LINKS].fd < 0 ? -fds[FD_LINKS].fd : -err));
 		return -EIO;
 	}
 	return 0;

@@ -687,6 +687,18 @@ static int get_double(struct doc *d, const struct ynode *n, const char *key, dou
 	return 0;
 }
 
+/* YAML 1.2 core booleans only: "yes" or "on" would be a YAML 1.1 surprise. */
+static int get_bool(struct doc *d, const struct ynode *n, const char *key, bool *out)
+{
+	*out = false;
+	if (n->kind != Y_SCALAR || n->null || n->quoted ||
+	    (strcmp(n->text, "true") && strcmp(n->text, "false")))
+		return fail(d, &n->mark, key, "expected true or false, got %s",
+			    n->kind == Y_SCALAR && !n->null ? n->text : kind_name(n));
+	*out = !strcmp(n->text, "true");
+	return 0;
+}
+
 /* what: "invalid value", "unknown metric", ... */
 static int not_one_of(struct doc *d, const struct ynode *n, const char *key, const char *what,
 		      const char *const names[], size_t count)
@@ -1016,12 +1028,24 @@ static int parse_steps(struct doc *d, const struct ynode *n, void *arg)
 	return fail(d, &n->mark, NULL, "at least one setWeight step is required");
 }
 
+/* progressDeadline: a duration, or "none" for a rollout that may wait forever. */
+static int parse_progress_deadline(struct doc *d, const struct ynode *n, struct rollout_cfg *r)
+{
+	if (n->kind == Y_SCALAR && !n->null && !strcmp(n->text, "none")) {
+		r->progress_deadline_ms = CONFIG_NO_DEADLINE;
+		return 0;
+	}
+	return get_duration_ms(d, n, "progressDeadline", &r->progress_deadline_ms);
+}
+
 static int parse_strategy(struct doc *d, const struct ynode *n, void *arg)
 {
-	static const char *const names[] = { "steps" };
+	static const char *const names[] = { "steps", "progressDeadline" };
 	const struct ynode *f[ARRAY_SIZE(names)];
 
 	if (map_fields(d, n, names, ARRAY_SIZE(names), BIT(0), f))
+		return -1;
+	if (f[1] && parse_progress_deadline(d, f[1], arg))
 		return -1;
 	return sub(d, "steps", f[0], parse_steps, arg);
 }
@@ -1064,11 +1088,18 @@ enum {
 	MET_PROMETHEUS,
 	MET_SUCCESS,
 	MET_ERROR_LIMIT,
+	MET_DRY_RUN,
+	MET_FAILURE_LIMIT,
 	MET_N,
 };
-static const char *const metric_fields[MET_N] = {
-	"name", "max", "maxIncrease", "prometheus", "successCondition", "consecutiveErrorLimit"
-};
+static const char *const metric_fields[MET_N] = { "name",
+						  "max",
+						  "maxIncrease",
+						  "prometheus",
+						  "successCondition",
+						  "consecutiveErrorLimit",
+						  "dryRun",
+						  "failureLimit" };
 
 static int not_allowed(struct doc *d, const struct ynode *const f[], int field,
 		       enum metric_kind kind)
@@ -1270,6 +1301,22 @@ static int parse_external(struct doc *d, const struct ynode *const f[], struct m
 	return 0;
 }
 
+/* dryRun and failureLimit: what every kind of metric may say about its failures. */
+static int parse_metric_failures(struct doc *d, const struct ynode *const f[], struct metric_cfg *m)
+{
+	unsigned long long limit;
+
+	m->failure_limit = CONFIG_INHERIT;
+	if (f[MET_DRY_RUN] && get_bool(d, f[MET_DRY_RUN], "dryRun", &m->dry_run))
+		return -1;
+	if (!f[MET_FAILURE_LIMIT])
+		return 0;
+	if (get_uint(d, f[MET_FAILURE_LIMIT], "failureLimit", 0, MAX_FAILURE_LIMIT, &limit))
+		return -1;
+	m->failure_limit = (__s64)limit;
+	return 0;
+}
+
 static int parse_metric(struct doc *d, const struct ynode *n, void *arg)
 {
 	struct analysis_cfg *a = arg;
@@ -1287,6 +1334,8 @@ static int parse_metric(struct doc *d, const struct ynode *n, void *arg)
 			return fail(d, &f[MET_NAME]->mark, "name", "metric %s is listed twice", s);
 	memset(m, 0, sizeof(*m));
 	snprintf(m->name, sizeof(m->name), "%s", s);
+	if (parse_metric_failures(d, f, m))
+		return -1;
 	if (f[MET_PROMETHEUS]) {
 		m->kind = METRIC_PROMETHEUS;
 		if (parse_external(d, f, m))
@@ -1315,12 +1364,20 @@ static int parse_metrics(struct doc *d, const struct ynode *n, void *arg)
 	return seq_items(d, n, "metric", CONFIG_MAX_METRICS, false, parse_metric, arg);
 }
 
-enum { AN_INTERVAL, AN_MIN_REQUESTS, AN_FAILURE_LIMIT, AN_CONFIDENCE, AN_METRICS, AN_N };
+enum {
+	AN_INTERVAL,
+	AN_MIN_REQUESTS,
+	AN_FAILURE_LIMIT,
+	AN_CONFIDENCE,
+	AN_METRICS,
+	AN_INCONCLUSIVE_LIMIT,
+	AN_N
+};
 
 static int parse_analysis(struct doc *d, const struct ynode *n, void *arg)
 {
-	static const char *const names[AN_N] = { "interval", "minRequests", "failureLimit",
-						 "confidence", "metrics" };
+	static const char *const names[AN_N] = { "interval",   "minRequests", "failureLimit",
+						 "confidence", "metrics",     "inconclusiveLimit" };
 	struct analysis_cfg *a = arg;
 	const struct ynode *f[AN_N];
 	unsigned long long u;
@@ -1337,6 +1394,12 @@ static int parse_analysis(struct doc *d, const struct ynode *n, void *arg)
 		if (get_uint(d, f[AN_FAILURE_LIMIT], "failureLimit", 0, MAX_FAILURE_LIMIT, &u))
 			return -1;
 		a->failure_limit = (__u32)u;
+	}
+	if (f[AN_INCONCLUSIVE_LIMIT]) {
+		if (get_uint(d, f[AN_INCONCLUSIVE_LIMIT], "inconclusiveLimit", 0, MAX_FAILURE_LIMIT,
+			     &u))
+			return -1;
+		a->inconclusive_limit = (__u32)u;
 	}
 	if (f[AN_CONFIDENCE]) {
 		if (get_double(d, f[AN_CONFIDENCE], "confidence", &a->confidence))
@@ -1478,6 +1541,7 @@ static void rollout_defaults(struct rollout_cfg *r, const char *file, const yaml
 	r->analysis.min_requests = 50;
 	r->analysis.failure_limit = 1;
 	r->analysis.confidence = 0.99;
+	r->progress_deadline_ms = CONFIG_DEFAULT_PROGRESS_DEADLINE_MS;
 	r->abort_connections = ABORT_CONNECTIONS_RESET;
 	r->health.interval_ms = 1000;
 	r->health.timeout_ms = 200;

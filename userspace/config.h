@@ -14,12 +14,14 @@
 #include "canary_structs.h"
 #include "netparse.h"
 
-#define CONFIG_MAX_STEPS	32
-#define CONFIG_MAX_METRICS	16
-#define CONFIG_MAX_OVERRIDES	64
-#define CONFIG_REVISION_LEN	64
-#define CONFIG_ERR_LEN		512
-#define CONFIG_PAUSE_INDEFINITE (-1)
+#define CONFIG_MAX_STEPS		    32
+#define CONFIG_MAX_METRICS		    16
+#define CONFIG_MAX_OVERRIDES		    64
+#define CONFIG_REVISION_LEN		    64
+#define CONFIG_ERR_LEN			    512
+#define CONFIG_PAUSE_INDEFINITE		    (-1)
+#define CONFIG_NO_DEADLINE		    (-1)
+#define CONFIG_DEFAULT_PROGRESS_DEADLINE_MS 600000
 
 enum metric_kind {
 	METRIC_ERROR_RATE,  /* max: fraction */
@@ -59,7 +61,13 @@ struct metric_cfg {
 	enum cond_op cond_op;
 	double cond_value;
 	__u32 consecutive_error_limit; /* query errors in a row that abort */
+	/* Failed measurements tolerated (more abort); CONFIG_INHERIT: the analysis'. */
+	__s64 failure_limit;
+	bool dry_run; /* judged and shown, but never aborts or holds the rollout */
 };
+
+/* A per-metric setting that takes the analysis-wide value. */
+#define CONFIG_INHERIT (-1)
 
 /* Does value meet the metric's "result OP NUMBER"? */
 bool metric_condition_holds(const struct metric_cfg *m, double value);
@@ -84,6 +92,8 @@ struct analysis_cfg {
 	double confidence;   /* default 0.99 */
 	struct metric_cfg metrics[CONFIG_MAX_METRICS];
 	int n_metrics;
+	/* Inconclusive gate windows in a row that pause the rollout; 0: no limit. */
+	__u32 inconclusive_limit;
 };
 
 struct override_cfg {
@@ -127,6 +137,8 @@ struct rollout_cfg {
 	int n_overrides;
 	struct step_cfg steps[CONFIG_MAX_STEPS];
 	int n_steps;
+	/* A step waiting this long for a decision pauses; CONFIG_NO_DEADLINE: never. */
+	__s64 progress_deadline_ms;
 	struct analysis_cfg analysis;
 	struct health_cfg health;
 	enum abort_connections abort_connections;

@@ -15,12 +15,13 @@ static json_t *json_u64(__u64 v)
 
 json_t *report_verdict(const struct verdict *v)
 {
-	return json_pack("{s:s, s:s, s:o, s:o, s:f, s:f, s:f, s:f, s:f, s:s}", "metric",
+	return json_pack("{s:s, s:s, s:o, s:o, s:f, s:f, s:f, s:f, s:f, s:s, s:i, s:b}", "metric",
 			 verdict_metric_name(v), "result", verdict_result_name(v->result),
 			 "canary_samples", json_u64(v->canary_samples), "stable_samples",
 			 json_u64(v->stable_samples), "canary_value", v->canary_value,
 			 "stable_value", v->stable_value, "limit", v->limit, "statistic",
-			 v->statistic, "threshold", v->threshold, "detail", v->detail);
+			 v->statistic, "threshold", v->threshold, "detail", v->detail, "failures",
+			 (int)v->failures, "dry_run", v->dry_run);
 }
 
 static json_t *verdicts_json(const struct verdict *vs, int n)
@@ -123,7 +124,7 @@ json_t *report_rollout(const struct agent_rollout *r,
 	format_ipv4(r->cfg.service.key.vip, vip, sizeof(vip));
 	return json_pack(
 		"{s:s, s:s, s:s, s:i, s:i, s:o, s:f, s:b, s:o, s:i, s:{s:s, s:i, s:s}, s:o, s:o, "
-		"s:{s:s, s:o}, s:o}",
+		"s:{s:s, s:s, s:o}, s:o}",
 		"name", r->cfg.name, "phase", rollout_phase_name(st->phase), "message", st->message,
 		"step", st->step, "step_count", r->cfg.n_steps, "steps", report_steps(&r->cfg),
 		"weight", rollout_effective_weight(st) / 100.0, "paused_by_operator",
@@ -135,7 +136,7 @@ json_t *report_rollout(const struct agent_rollout *r,
 		"canary",
 		version_json(&r->cfg.canary, &now[CANARY_V_CANARY], &r->rate_prev[CANARY_V_CANARY],
 			     window_s),
-		"analysis", "decision", analysis_decision_name(r->decision), "verdicts",
-		verdicts_json(r->an.last, r->an.n_last), "abort_verdicts",
+		"analysis", "decision", analysis_decision_name(r->decision), "reason", r->an.reason,
+		"verdicts", verdicts_json(r->an.last, r->an.n_last), "abort_verdicts",
 		verdicts_json(r->abort_verdicts, r->n_abort_verdicts));
 }

@@ -64,9 +64,11 @@ static __u64 fnv1a(__u64 h, const void *data, size_t len)
 	return h;
 }
 
-__u64 rollout_canary_fingerprint(const struct rollout_cfg *cfg)
+#define FNV_OFFSET 14695981039346656037ULL
+
+__u64 rollout_legacy_fingerprint(const struct rollout_cfg *cfg)
 {
-	__u64 h = 14695981039346656037ULL;
+	__u64 h = FNV_OFFSET;
 
 	h = fnv1a(h, &cfg->service.key, sizeof(cfg->service.key));
 	h = fnv1a(h, cfg->canary.revision, strlen(cfg->canary.revision));
@@ -74,11 +76,39 @@ __u64 rollout_canary_fingerprint(const struct rollout_cfg *cfg)
 		     cfg->canary.n_endpoints * sizeof(cfg->canary.endpoints[0]));
 }
 
+__u64 rollout_canary_fingerprint(const struct rollout_cfg *cfg)
+{
+	__u64 h = FNV_OFFSET;
+
+	h = fnv1a(h, &cfg->service.key, sizeof(cfg->service.key));
+	/* The terminating NUL keeps "v1" + nothing apart from a longer revision. */
+	return fnv1a(h, cfg->canary.revision, strlen(cfg->canary.revision) + 1);
+}
+
+__u64 rollout_steps_fingerprint(const struct rollout_cfg *cfg)
+{
+	__u64 h = FNV_OFFSET;
+	int i;
+
+	/* Field by field: padding inside struct step_cfg must not count. */
+	for (i = 0; i < cfg->n_steps; i++) {
+		const struct step_cfg *s = &cfg->steps[i];
+		__u32 kind = s->kind;
+
+		h = fnv1a(h, &kind, sizeof(kind));
+		h = fnv1a(h, &s->weight_bp, sizeof(s->weight_bp));
+		h = fnv1a(h, &s->pause_ms, sizeof(s->pause_ms));
+	}
+	return h;
+}
+
 void rollout_init(struct rollout_state *st, const struct rollout_cfg *cfg)
 {
 	memset(st, 0, sizeof(*st));
 	snprintf(st->name, sizeof(st->name), "%s", cfg->name);
 	st->canary_fingerprint = rollout_canary_fingerprint(cfg);
+	st->steps_fingerprint = rollout_steps_fingerprint(cfg);
+	snprintf(st->canary_revision, sizeof(st->canary_revision), "%s", cfg->canary.revision);
 	st->phase = PHASE_PROGRESSING;
 }
 
@@ -100,6 +130,50 @@ static void next_step(struct rollout_state *st)
 	st->step_started = false;
 	st->pause_until_ms = 0;
 	st->pause_left_ms = 0;
+	st->wait_since_ms = 0;
+}
+
+/* Stop for a person: as the pause verb, with why in the message. */
+static void pause_for_person(struct rollout_state *st, const char *event, const char *why,
+			     struct rollout_effects *fx)
+{
+	st->user_paused = true;
+	st->phase = PHASE_PAUSED;
+	snprintf(st->message, sizeof(st->message),
+		 "%.200s; resume to wait longer, promote or abort", why);
+	fx->changed = true;
+	fx->event = event;
+}
+
+static void format_duration(char *buf, size_t len, __s64 ms)
+{
+	if (ms % 60000 == 0)
+		snprintf(buf, len, "%lldm", (long long)(ms / 60000));
+	else
+		snprintf(buf, len, "%.1fs", (double)ms / 1000);
+}
+
+/*
+ * The step waits for a passing decision. Past progressDeadline it stops
+ * for a person (Argo's progressDeadline), saying what it waits for, rather
+ * than sitting at a weight for ever with nothing said.
+ */
+static void note_wait(struct rollout_state *st, const struct rollout_cfg *cfg, const char *why,
+		      __s64 now_ms, struct rollout_effects *fx)
+{
+	char deadline[32], msg[ROLLOUT_MESSAGE_LEN];
+
+	if (!st->wait_since_ms) {
+		st->wait_since_ms = now_ms;
+		return;
+	}
+	if (cfg->progress_deadline_ms <= 0 ||
+	    now_ms - st->wait_since_ms < cfg->progress_deadline_ms)
+		return;
+	format_duration(deadline, sizeof(deadline), cfg->progress_deadline_ms);
+	snprintf(msg, sizeof(msg), "no passing analysis for %s at %u.%02u%%: %.150s", deadline,
+		 st->weight_bp / 100, st->weight_bp % 100, why ? why : "not enough evidence");
+	pause_for_person(st, "progress deadline exceeded", msg, fx);
 }
 
 static void set_weight(struct rollout_state *st, __u16 weight_bp, struct rollout_effects *fx)
@@ -117,6 +191,8 @@ static void complete(struct rollout_state *st, const struct rollout_cfg *cfg,
 	st->step = cfg->n_steps;
 	st->step_started = false;
 	st->user_paused = false;
+	st->rejudge = false;
+	st->wait_since_ms = 0;
 	st->weight_bp = 0;
 	set_message(st, "promoted: canary %s is the new stable", cfg->canary.revision);
 	fx->apply_weight = true;
@@ -183,6 +259,20 @@ static bool run_step(struct rollout_state *st, const struct rollout_cfg *cfg,
 	return now_ms >= st->pause_until_ms && decision == ANALYSIS_PASS;
 }
 
+/* Is the rollout, after run_step said "not done", waiting on the analysis? */
+static bool waits_on_analysis(const struct rollout_state *st, const struct rollout_cfg *cfg,
+			      __s64 now_ms)
+{
+	const struct step_cfg *step;
+
+	if (st->step >= cfg->n_steps || !st->step_started || st->user_paused)
+		return false;
+	step = &cfg->steps[st->step];
+	if (step->kind == STEP_SET_WEIGHT)
+		return true;
+	return step->pause_ms != CONFIG_PAUSE_INDEFINITE && now_ms >= st->pause_until_ms;
+}
+
 void rollout_tick(struct rollout_state *st, const struct rollout_cfg *cfg,
 		  enum analysis_decision decision, const char *why, __s64 now_ms,
 		  struct rollout_effects *fx)
@@ -198,17 +288,73 @@ void rollout_tick(struct rollout_state *st, const struct rollout_cfg *cfg,
 	}
 	if (st->user_paused)
 		return;
+	if (decision == ANALYSIS_INCONCLUSIVE) {
+		pause_for_person(st, "inconclusive", why ? why : "analysis inconclusive", fx);
+		return;
+	}
+	if (st->rejudge) {
+		if (decision != ANALYSIS_PASS) {
+			note_wait(st, cfg, why, now_ms, fx);
+			return;
+		}
+		st->rejudge = false;
+		st->wait_since_ms = 0;
+		fx->changed = true;
+	}
 	/* Each pass either waits or moves one step on: at most n_steps + 1. */
 	for (guard = 0; guard <= cfg->n_steps; guard++) {
 		if (st->step >= cfg->n_steps) {
 			complete(st, cfg, fx);
 			return;
 		}
-		if (!run_step(st, cfg, decision, now_ms, fx))
+		if (!run_step(st, cfg, decision, now_ms, fx)) {
+			if (decision != ANALYSIS_PASS && waits_on_analysis(st, cfg, now_ms))
+				note_wait(st, cfg, why, now_ms, fx);
 			return;
+		}
 		next_step(st);
 		fx->changed = true;
 	}
+}
+
+/* Where a rollout at weight_bp goes on in a changed step list. */
+static int resume_index(const struct rollout_cfg *cfg, __u16 weight_bp)
+{
+	int i;
+
+	/* The last setWeight at this weight: furthest on, never back to a lower one. */
+	for (i = cfg->n_steps - 1; i >= 0; i--)
+		if (cfg->steps[i].kind == STEP_SET_WEIGHT && cfg->steps[i].weight_bp == weight_bp)
+			return i + 1;
+	for (i = 0; i < cfg->n_steps; i++)
+		if (cfg->steps[i].kind == STEP_SET_WEIGHT && cfg->steps[i].weight_bp > weight_bp)
+			return i;
+	return cfg->n_steps;
+}
+
+void rollout_steps_changed(struct rollout_state *st, const struct rollout_cfg *cfg,
+			   struct rollout_effects *fx)
+{
+	memset(fx, 0, sizeof(*fx));
+	st->steps_fingerprint = rollout_steps_fingerprint(cfg);
+	fx->changed = true;
+	if (st->phase == PHASE_HEALTHY || st->phase == PHASE_DEGRADED) {
+		st->step = st->phase == PHASE_HEALTHY ? cfg->n_steps : 0;
+		return;
+	}
+	st->step = st->weight_bp ? resume_index(cfg, st->weight_bp) : 0;
+	st->step_started = false;
+	st->pause_until_ms = 0;
+	st->pause_left_ms = 0;
+	st->wait_since_ms = 0;
+	st->rejudge = st->weight_bp != 0;
+	if (!st->user_paused)
+		st->phase = PHASE_PROGRESSING;
+	snprintf(st->message, sizeof(st->message),
+		 "steps changed: %u.%02u%% is judged again, then step %d", st->weight_bp / 100,
+		 st->weight_bp % 100, st->step);
+	fx->restart_analysis = true;
+	fx->event = "steps changed";
 }
 
 static int refuse(char *err, size_t errlen, const char *msg, const struct rollout_state *st)
@@ -221,6 +367,8 @@ static int verb_promote(struct rollout_state *st, const struct rollout_cfg *cfg,
 			struct rollout_effects *fx)
 {
 	st->user_paused = false;
+	st->rejudge = false; /* an operator's word stands for the judgement */
+	st->wait_since_ms = 0;
 	/*
 	 * A weight step skipped before it ran still sets its weight, as in Argo,
 	 * where the weight is the last setWeight at or before the current step:
@@ -267,6 +415,7 @@ static int verb_resume(struct rollout_state *st, const struct rollout_cfg *cfg, 
 		st->pause_until_ms = now_ms + st->pause_left_ms;
 	st->pause_left_ms = 0;
 	st->user_paused = false;
+	st->wait_since_ms = 0; /* a deadline that paused the rollout starts again */
 	st->phase = in_pause ? PHASE_PAUSED : PHASE_PROGRESSING;
 	st->message[0] = '\0';
 	fx->changed = true;

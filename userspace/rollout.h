@@ -40,6 +40,12 @@ struct rollout_state {
 	bool user_paused;     /* the pause verb, until resume */
 	__u32 aborts;
 	char message[ROLLOUT_MESSAGE_LEN];
+	/* Wall ms since the current step waits for a passing decision; 0: not waiting. */
+	__s64 wait_since_ms;
+	/* The steps changed under a running rollout: its weight must pass once first. */
+	bool rejudge;
+	__u64 steps_fingerprint; /* of the step list this state follows */
+	char canary_revision[CONFIG_REVISION_LEN];
 };
 
 /* What the caller must do after a transition. */
@@ -63,8 +69,25 @@ enum rollout_verb {
 	VERB_COUNT,
 };
 
-/* Fingerprint of a canary version (revision and endpoints). */
+/*
+ * A rollout's identity: its service and canary revision. Endpoints are not
+ * part of it: a pod that moves to another address is the same canary.
+ */
 __u64 rollout_canary_fingerprint(const struct rollout_cfg *cfg);
+/* The identity as state files of format 1 recorded it (revision and endpoints). */
+__u64 rollout_legacy_fingerprint(const struct rollout_cfg *cfg);
+/* Fingerprint of the step list, to notice that a reload changed it. */
+__u64 rollout_steps_fingerprint(const struct rollout_cfg *cfg);
+
+/*
+ * The step list changed under st (a reload, or a restart with a new list).
+ * The weight stays; the analysis must restart (fx->restart_analysis) and pass
+ * once at that weight. Then the rollout goes on at the step after the last
+ * setWeight equal to the current weight, or else at the first setWeight above it: it
+ * never jumps over a weight, nor to completion, without a passing judgement.
+ */
+void rollout_steps_changed(struct rollout_state *st, const struct rollout_cfg *cfg,
+			   struct rollout_effects *fx);
 
 /* A new rollout at step 0 for this configuration. */
 void rollout_init(struct rollout_state *st, const struct rollout_cfg *cfg);

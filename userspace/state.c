@@ -12,7 +12,11 @@
 
 #include "state.h"
 
-#define STATE_FORMAT_VERSION 1
+/*
+ * 2 added the revision, the step list's fingerprint, the wait for a
+ * decision and the analysis evidence; format 1 files still load.
+ */
+#define STATE_FORMAT_VERSION 2
 
 int state_dir_prepare(const char *dir)
 {
@@ -28,22 +32,30 @@ static int state_path(const char *dir, const char *name, const char *suffix, cha
 	return 0;
 }
 
-static json_t *state_to_json(const struct rollout_state *st)
+static json_t *state_to_json(const struct rollout_state *st, json_t *evidence)
 {
-	char fp[24];
+	char fp[24], steps_fp[24];
+	json_t *obj;
 
 	snprintf(fp, sizeof(fp), "%016" PRIx64, (uint64_t)st->canary_fingerprint);
-	return json_pack("{s:i, s:s, s:s, s:s, s:i, s:i, s:b, s:I, s:I, s:b, s:i, s:s}", "version",
-			 STATE_FORMAT_VERSION, "name", st->name, "canary_fingerprint", fp, "phase",
-			 rollout_phase_name(st->phase), "step", st->step, "weight_basis_points",
-			 st->weight_bp, "step_started", st->step_started, "pause_until_ms",
-			 (json_int_t)st->pause_until_ms, "pause_left_ms",
-			 (json_int_t)st->pause_left_ms, "user_paused", st->user_paused, "aborts",
-			 (int)st->aborts, "message", st->message);
+	snprintf(steps_fp, sizeof(steps_fp), "%016" PRIx64, (uint64_t)st->steps_fingerprint);
+	obj = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:I, s:I, s:b, s:i, s:s, "
+			"s:I, s:b}",
+			"version", STATE_FORMAT_VERSION, "name", st->name, "canary_fingerprint", fp,
+			"canary_revision", st->canary_revision, "steps_fingerprint", steps_fp,
+			"phase", rollout_phase_name(st->phase), "step", st->step,
+			"weight_basis_points", st->weight_bp, "step_started", st->step_started,
+			"pause_until_ms", (json_int_t)st->pause_until_ms, "pause_left_ms",
+			(json_int_t)st->pause_left_ms, "user_paused", st->user_paused, "aborts",
+			(int)st->aborts, "message", st->message, "wait_since_ms",
+			(json_int_t)st->wait_since_ms, "rejudge", st->rejudge);
+	if (obj && evidence)
+		json_object_set(obj, "evidence", evidence);
+	return obj;
 }
 
-/* Write all of buf, fsync, close. */
-static int write_file_synced(const char *path, const char *buf, size_t len)
+/* Write all of buf, fsync if asked, close. */
+static int write_file(const char *path, const char *buf, size_t len, bool sync)
 {
 	int fd, err = 0;
 	size_t off = 0;
@@ -62,7 +74,7 @@ static int write_file_synced(const char *path, const char *buf, size_t len)
 		}
 		off += (size_t)n;
 	}
-	if (!err && fsync(fd))
+	if (!err && sync && fsync(fd))
 		err = -errno;
 	if (close(fd) && !err)
 		err = -errno;
@@ -82,7 +94,7 @@ static int fsync_dir(const char *dir)
 	return err;
 }
 
-int state_save(const char *dir, const struct rollout_state *st)
+int state_save(const char *dir, const struct rollout_state *st, json_t *evidence, bool sync)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	json_t *obj;
@@ -94,12 +106,12 @@ int state_save(const char *dir, const struct rollout_state *st)
 		err = state_path(dir, st->name, ".tmp", tmp, sizeof(tmp));
 	if (err)
 		return err;
-	obj = state_to_json(st);
+	obj = state_to_json(st, evidence);
 	text = obj ? json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 	json_decref(obj);
 	if (!text)
 		return -ENOMEM;
-	err = write_file_synced(tmp, text, strlen(text));
+	err = write_file(tmp, text, strlen(text), sync);
 	free(text);
 	if (!err && rename(tmp, path))
 		err = -errno;
@@ -107,7 +119,22 @@ int state_save(const char *dir, const struct rollout_state *st)
 		unlink(tmp); /* the old state file, if any, is untouched */
 		return err;
 	}
-	return fsync_dir(dir);
+	return sync ? fsync_dir(dir) : 0;
+}
+
+/* Fields format 2 added; absent from format 1 files. */
+static void state_v2_from_json(json_t *obj, struct rollout_state *st)
+{
+	const char *rev = "", *steps_fp = NULL;
+	json_int_t since = 0;
+	int rejudge = 0;
+
+	json_unpack(obj, "{s?s, s?s, s?I, s?b}", "canary_revision", &rev, "steps_fingerprint",
+		    &steps_fp, "wait_since_ms", &since, "rejudge", &rejudge);
+	snprintf(st->canary_revision, sizeof(st->canary_revision), "%s", rev);
+	st->steps_fingerprint = steps_fp ? strtoull(steps_fp, NULL, 16) : 0;
+	st->wait_since_ms = since;
+	st->rejudge = rejudge;
 }
 
 static int state_from_json(json_t *obj, const char *name, struct rollout_state *st)
@@ -117,6 +144,9 @@ static int state_from_json(json_t *obj, const char *name, struct rollout_state *
 	int version = 0, step = 0, weight = 0, started = 0, paused = 0, aborts = 0;
 	json_error_t jerr;
 
+	if (!json_unpack_ex(obj, &jerr, 0, "{s:i}", "version", &version) &&
+	    version > STATE_FORMAT_VERSION)
+		return -EPROTONOSUPPORT;
 	if (json_unpack_ex(obj, &jerr, 0, "{s:i, s:s, s:s, s:i, s:i, s:b, s:I, s:I, s:b, s:i, s?s}",
 			   "version", &version, "canary_fingerprint", &fp, "phase", &phase, "step",
 			   &step, "weight_basis_points", &weight, "step_started", &started,
@@ -124,8 +154,8 @@ static int state_from_json(json_t *obj, const char *name, struct rollout_state *
 			   "aborts", &aborts, "message", &message))
 		return -EINVAL;
 	memset(st, 0, sizeof(*st));
-	if (version != STATE_FORMAT_VERSION || rollout_phase_parse(phase, &st->phase) || step < 0 ||
-	    weight < 0 || weight > CANARY_WEIGHT_MAX || aborts < 0)
+	if (version < 1 || rollout_phase_parse(phase, &st->phase) || step < 0 || weight < 0 ||
+	    weight > CANARY_WEIGHT_MAX || aborts < 0)
 		return -EINVAL;
 	snprintf(st->name, sizeof(st->name), "%s", name);
 	st->canary_fingerprint = strtoull(fp, NULL, 16);
@@ -137,16 +167,20 @@ static int state_from_json(json_t *obj, const char *name, struct rollout_state *
 	st->user_paused = paused;
 	st->aborts = (__u32)aborts;
 	snprintf(st->message, sizeof(st->message), "%s", message);
+	if (version >= 2)
+		state_v2_from_json(obj, st);
 	return 0;
 }
 
-int state_load(const char *dir, const char *name, struct rollout_state *st)
+int state_load(const char *dir, const char *name, struct rollout_state *st, json_t **evidence)
 {
 	char path[PATH_MAX];
 	json_error_t jerr;
 	json_t *obj;
 	int err;
 
+	if (evidence)
+		*evidence = NULL;
 	err = state_path(dir, name, "", path, sizeof(path));
 	if (err)
 		return err;
@@ -156,8 +190,44 @@ int state_load(const char *dir, const char *name, struct rollout_state *st)
 	if (!obj)
 		return -EINVAL;
 	err = state_from_json(obj, name, st);
+	if (!err && evidence) {
+		*evidence = json_object_get(obj, "evidence");
+		json_incref(*evidence);
+	}
 	json_decref(obj);
 	return err;
+}
+
+int state_set_aside(const char *dir, const char *name, const char *suffix)
+{
+	char path[PATH_MAX], aside[PATH_MAX], sfx[64];
+	int err;
+
+	snprintf(sfx, sizeof(sfx), ".%s", suffix);
+	err = state_path(dir, name, "", path, sizeof(path));
+	if (!err)
+		err = state_path(dir, name, sfx, aside, sizeof(aside));
+	if (err)
+		return err;
+	if (rename(path, aside))
+		return -errno;
+	return fsync_dir(dir);
+}
+
+int state_take_back(const char *dir, const char *name, const char *suffix)
+{
+	char path[PATH_MAX], aside[PATH_MAX], sfx[64];
+	int err;
+
+	snprintf(sfx, sizeof(sfx), ".%s", suffix);
+	err = state_path(dir, name, "", path, sizeof(path));
+	if (!err)
+		err = state_path(dir, name, sfx, aside, sizeof(aside));
+	if (err)
+		return err;
+	if (rename(aside, path))
+		return -errno;
+	return fsync_dir(dir);
 }
 
 int state_remove(const char *dir, const char *name)

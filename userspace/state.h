@@ -7,7 +7,10 @@
 #ifndef CANARY_STATE_H
 #define CANARY_STATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include <jansson.h>
 
 #include "rollout.h"
 
@@ -15,9 +18,24 @@
 
 /* Create the directory (mode 0700) if needed. */
 int state_dir_prepare(const char *dir);
-int state_save(const char *dir, const struct rollout_state *st);
-/* Returns -ENOENT when there is no state for name; -EINVAL if it is unreadable. */
-int state_load(const char *dir, const char *name, struct rollout_state *st);
+/*
+ * Save st, with the analysis evidence (may be NULL) alongside. sync: fsync
+ * the file and the directory (transitions); periodic evidence saves skip it.
+ */
+int state_save(const char *dir, const struct rollout_state *st, json_t *evidence, bool sync);
+/*
+ * Returns -ENOENT when there is no state for name, -EPROTONOSUPPORT for a
+ * newer format, -EINVAL if it is unreadable. *evidence (may be NULL) gets the
+ * saved evidence, or NULL; the caller json_decref()s it.
+ */
+int state_load(const char *dir, const char *name, struct rollout_state *st, json_t **evidence);
+/*
+ * Keep a state file out of the way under a new name, NAME.json.SUFFIX, so
+ * that nothing is lost: an unreadable file, or a removed rollout's.
+ */
+int state_set_aside(const char *dir, const char *name, const char *suffix);
+/* Bring back a state file set aside with SUFFIX (-ENOENT when there is none). */
+int state_take_back(const char *dir, const char *name, const char *suffix);
 int state_remove(const char *dir, const char *name);
 
 #endif /* CANARY_STATE_H */

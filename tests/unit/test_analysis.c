@@ -212,6 +212,7 @@ static void add_metric(struct analysis_cfg *c, enum metric_kind kind, double max
 	c->metrics[c->n_metrics].kind = kind;
 	c->metrics[c->n_metrics].max = max;
 	c->metrics[c->n_metrics].max_increase = incr;
+	c->metrics[c->n_metrics].failure_limit = CONFIG_INHERIT;
 	c->n_metrics++;
 }
 
@@ -544,7 +545,7 @@ static void test_restart_baseline(void **state)
 	set_http(&before[CANARY_V_STABLE], 100000, 100);
 	set_http(&before[CANARY_V_CANARY], 10000, 5000);
 	analysis_restart(&st, before, 5000);
-	assert_int_equal(st.failures, 0);
+	assert_int_equal(st.failures[0], 0);
 	/* ...the judged one is clean: 1000 canary and 9000 stable, no errors. */
 	set_http(&now[CANARY_V_STABLE], 109000, 100);
 	set_http(&now[CANARY_V_CANARY], 11000, 5000);
@@ -582,21 +583,23 @@ static void test_gate_windows(void **state)
 		assert_int_equal(analysis_tick(&st, &cfg, now, (__u64)t * TICK_MS), ANALYSIS_HOLD);
 		assert_int_equal(st.last[0].result, VERDICT_INCONCLUSIVE);
 	}
-	/* Window 1 (80 requests, 8 errors in its last tick = 10%): a failure. */
+	/* Window 1 (80 requests, 8 errors in its last tick = 10%): a failure, and no pass. */
 	set_http(&now[CANARY_V_CANARY], 80, 8);
-	assert_int_equal(analysis_tick(&st, &cfg, now, 1000), ANALYSIS_PASS);
+	assert_int_equal(analysis_tick(&st, &cfg, now, 1000), ANALYSIS_HOLD);
 	v = &st.last[0];
 	assert_int_equal(v->result, VERDICT_FAIL);
 	assert_int_equal(v->canary_samples, 80);
 	assert_float_equal(v->canary_value, 0.1, 1e-12);
 	assert_float_equal(v->threshold, 0.05, 0);
-	assert_int_equal(st.failures, 1);
-	/* The window's verdict stands between windows but is not counted again. */
+	assert_int_equal(st.failures[0], 1);
+	assert_int_equal(v->failures, 1);
+	assert_non_null(strstr(st.reason, "errorRate is failing"));
+	/* The window's verdict stands between windows, holds, and is not counted again. */
 	for (t = 5; t <= 7; t++) {
 		set_http(&now[CANARY_V_CANARY], 80 + 20ULL * (t - 4), 8);
-		assert_int_equal(analysis_tick(&st, &cfg, now, (__u64)t * TICK_MS), ANALYSIS_PASS);
+		assert_int_equal(analysis_tick(&st, &cfg, now, (__u64)t * TICK_MS), ANALYSIS_HOLD);
 		assert_int_equal(st.last[0].result, VERDICT_FAIL);
-		assert_int_equal(st.failures, 1);
+		assert_int_equal(st.failures[0], 1);
 	}
 	/* Window 2: 80 clean requests; pass. */
 	set_http(&now[CANARY_V_CANARY], 160, 8);
@@ -607,15 +610,18 @@ static void test_gate_windows(void **state)
 	set_http(&now[CANARY_V_CANARY], 170, 18);
 	assert_int_equal(analysis_tick(&st, &cfg, now, 3000), ANALYSIS_PASS);
 	assert_int_equal(st.last[0].result, VERDICT_INCONCLUSIVE);
-	assert_int_equal(st.failures, 1);
+	assert_int_equal(st.failures[0], 1);
 	/* Window 4: 6% errors: second failure > failureLimit 1: abort. */
 	set_http(&now[CANARY_V_CANARY], 270, 24);
 	assert_int_equal(analysis_tick(&st, &cfg, now, 4000), ANALYSIS_FAIL);
-	assert_int_equal(st.failures, 2);
+	assert_int_equal(st.failures[0], 2);
 }
 
-/* Several metrics failing on the same tick are one failed measurement. */
-static void test_failures_once_per_tick(void **state)
+/*
+ * Failures count per metric, as Argo counts them: several metrics failing on
+ * one tick are one failure each, and no pass while any of them fails.
+ */
+static void test_failures_per_metric(void **state)
 {
 	struct canary_metrics now[CANARY_V_COUNT];
 	static struct analysis_state st;
@@ -632,22 +638,184 @@ static void test_failures_once_per_tick(void **state)
 	set_http(&now[CANARY_V_STABLE], 2000, 1);
 	set_http(&now[CANARY_V_CANARY], 200, 100);
 	now[CANARY_V_CANARY].conns_reset = 50;
-	assert_int_equal(analysis_tick(&st, &cfg, now, 1000), ANALYSIS_PASS);
+	assert_int_equal(analysis_tick(&st, &cfg, now, 1000), ANALYSIS_HOLD);
 	assert_int_equal(st.last[0].result, VERDICT_FAIL);
 	assert_int_equal(st.last[1].result, VERDICT_FAIL);
 	assert_int_equal(st.last[2].result, VERDICT_FAIL);
-	assert_int_equal(st.failures, 1);
+	assert_int_equal(st.failures[0], 1);
+	assert_int_equal(st.failures[1], 1);
+	assert_int_equal(st.failures[2], 1);
 	/* errors = 5xx + resets over responses + resets. */
 	assert_float_equal(st.last[0].canary_value, 150.0 / 250, 1e-12);
 	assert_int_equal(st.last[0].canary_samples, 250);
 	/* reset rate = resets per opened connection. */
 	assert_float_equal(st.last[2].canary_value, 50.0 / 200, 1e-12);
-	/* The comparison stays failed: second failed tick aborts. */
+	/* The comparison stays failed: its second failed tick aborts. */
 	set_http(&now[CANARY_V_STABLE], 2100, 1);
 	set_http(&now[CANARY_V_CANARY], 210, 100);
 	now[CANARY_V_CANARY].conns_reset = 50;
 	assert_int_equal(analysis_tick(&st, &cfg, now, 1250), ANALYSIS_FAIL);
-	assert_int_equal(st.failures, 2);
+	assert_int_equal(st.failures[1], 2);
+	assert_non_null(strstr(st.reason, "compareErrorRate failed 2 times"));
+}
+
+/* Two metrics failing once each, on different ticks, stay within failureLimit 1. */
+static void test_failures_not_mixed_across_metrics(void **state)
+{
+	struct canary_metrics now[CANARY_V_COUNT];
+	static struct analysis_state st;
+	struct analysis_cfg cfg;
+
+	(void)state;
+	base_cfg(&cfg);
+	cfg.failure_limit = 1;
+	add_metric(&cfg, METRIC_ERROR_RATE, 0.05, 0);
+	add_metric(&cfg, METRIC_RESET_RATE, 0.05, 0);
+	memset(now, 0, sizeof(now));
+	analysis_restart(&st, now, 0);
+	/* Window 1: 10% errors, no resets. */
+	set_http(&now[CANARY_V_STABLE], 1000, 0);
+	set_http(&now[CANARY_V_CANARY], 100, 10);
+	now[CANARY_V_CANARY].conns_opened = 100;
+	assert_int_equal(analysis_tick(&st, &cfg, now, 1000), ANALYSIS_HOLD);
+	/* Window 2: clean errors, 10% of connections reset. */
+	set_http(&now[CANARY_V_STABLE], 2000, 0);
+	set_http(&now[CANARY_V_CANARY], 300, 10);
+	now[CANARY_V_CANARY].conns_opened = 200;
+	now[CANARY_V_CANARY].conns_reset = 10;
+	assert_int_not_equal(analysis_tick(&st, &cfg, now, 2000), ANALYSIS_FAIL);
+	assert_int_equal(st.failures[0], 1);
+	assert_int_equal(st.failures[1], 1);
+	/* Window 3: clean: a pass. */
+	set_http(&now[CANARY_V_STABLE], 3000, 0);
+	set_http(&now[CANARY_V_CANARY], 500, 10);
+	now[CANARY_V_CANARY].conns_opened = 400;
+	assert_int_equal(analysis_tick(&st, &cfg, now, 3000), ANALYSIS_PASS);
+}
+
+/* A per-metric failureLimit overrides the analysis' one. */
+static void test_failure_limit_per_metric(void **state)
+{
+	struct canary_metrics now[CANARY_V_COUNT];
+	static struct analysis_state st;
+	struct analysis_cfg cfg;
+
+	(void)state;
+	base_cfg(&cfg);
+	cfg.failure_limit = 5;
+	add_metric(&cfg, METRIC_ERROR_RATE, 0.05, 0);
+	cfg.metrics[0].failure_limit = 0;
+	memset(now, 0, sizeof(now));
+	analysis_restart(&st, now, 0);
+	set_http(&now[CANARY_V_STABLE], 1000, 0);
+	set_http(&now[CANARY_V_CANARY], 100, 10);
+	assert_int_equal(analysis_tick(&st, &cfg, now, 1000), ANALYSIS_FAIL);
+}
+
+/* A dryRun metric is judged and shown, but neither aborts nor holds. */
+static void test_dry_run(void **state)
+{
+	struct canary_metrics now[CANARY_V_COUNT];
+	static struct analysis_state st;
+	struct analysis_cfg cfg;
+	int t;
+
+	(void)state;
+	base_cfg(&cfg);
+	add_metric(&cfg, METRIC_ERROR_RATE, 0.05, 0);
+	add_metric(&cfg, METRIC_LATENCY_P99, 1000, 0);
+	cfg.metrics[1].dry_run = true;
+	memset(now, 0, sizeof(now));
+	analysis_restart(&st, now, 0);
+	for (t = 1; t <= 4; t++) {
+		set_http(&now[CANARY_V_STABLE], 1000ULL * t, 0);
+		set_http(&now[CANARY_V_CANARY], 100ULL * t, 0);
+		now[CANARY_V_CANARY].latency_count = 100ULL * t;
+		now[CANARY_V_CANARY].latency_hist[CANARY_HIST_BUCKETS - 1] = 100ULL * t;
+		assert_int_equal(analysis_tick(&st, &cfg, now, 1000ULL * t), ANALYSIS_PASS);
+		assert_int_equal(st.last[1].result, VERDICT_FAIL);
+		assert_true(st.last[1].dry_run);
+		assert_int_equal(st.last[1].failures, (unsigned int)t);
+	}
+}
+
+/*
+ * A canary at 95% has plenty of samples, stable a handful: the comparison
+ * cannot vouch for it. With no gate the decision holds; with a gate, the
+ * gate decides, and the reason says so.
+ */
+static void test_stable_evidence_needed(void **state)
+{
+	struct canary_metrics now[CANARY_V_COUNT];
+	static struct analysis_state st;
+	struct analysis_cfg cfg;
+
+	(void)state;
+	base_cfg(&cfg);
+	add_metric(&cfg, METRIC_COMPARE_ERROR_RATE, 0, 0);
+	memset(now, 0, sizeof(now));
+	analysis_restart(&st, now, 0);
+	set_http(&now[CANARY_V_STABLE], 7, 0);
+	set_http(&now[CANARY_V_CANARY], 133, 66);
+	assert_int_equal(analysis_tick(&st, &cfg, now, 1000), ANALYSIS_HOLD);
+	assert_non_null(strstr(st.reason, "no absolute gate"));
+
+	/* With an errorRate gate, that 50% canary fails it instead of passing. */
+	add_metric(&cfg, METRIC_ERROR_RATE, 0.05, 0);
+	memset(now, 0, sizeof(now));
+	analysis_restart(&st, now, 0);
+	set_http(&now[CANARY_V_STABLE], 7, 0);
+	set_http(&now[CANARY_V_CANARY], 133, 66);
+	assert_int_equal(analysis_tick(&st, &cfg, now, 1000), ANALYSIS_HOLD);
+	set_http(&now[CANARY_V_CANARY], 266, 132);
+	assert_int_equal(analysis_tick(&st, &cfg, now, 2000), ANALYSIS_FAIL);
+
+	/* A clean canary at 100% (stable idle) passes on the gate, saying so. */
+	memset(now, 0, sizeof(now));
+	analysis_restart(&st, now, 0);
+	set_http(&now[CANARY_V_CANARY], 200, 0);
+	assert_int_equal(analysis_tick(&st, &cfg, now, 1000), ANALYSIS_PASS);
+	assert_non_null(strstr(st.reason, "passed on the absolute gates (errorRate)"));
+}
+
+/* More inconclusive windows in a row than inconclusiveLimit: a person decides. */
+static void test_inconclusive_limit(void **state)
+{
+	struct canary_metrics now[CANARY_V_COUNT];
+	static struct analysis_state st;
+	struct analysis_cfg cfg;
+	int t;
+
+	(void)state;
+	base_cfg(&cfg);
+	cfg.inconclusive_limit = 2;
+	add_metric(&cfg, METRIC_ERROR_RATE, 0.05, 0);
+	memset(now, 0, sizeof(now));
+	analysis_restart(&st, now, 0);
+	for (t = 1; t <= 2; t++) {
+		set_http(&now[CANARY_V_CANARY], 10ULL * t, 0);
+		assert_int_equal(analysis_tick(&st, &cfg, now, 1000ULL * t), ANALYSIS_HOLD);
+	}
+	set_http(&now[CANARY_V_CANARY], 30, 0);
+	assert_int_equal(analysis_tick(&st, &cfg, now, 3000), ANALYSIS_INCONCLUSIVE);
+	assert_non_null(strstr(st.reason, "3 inconclusive windows in a row"));
+}
+
+/* A hold says what it waits for, and how long that takes at the current rate. */
+static void test_hold_reason_eta(void **state)
+{
+	struct canary_metrics now[CANARY_V_COUNT];
+	static struct analysis_state st;
+	struct analysis_cfg cfg;
+
+	(void)state;
+	base_cfg(&cfg);
+	memset(now, 0, sizeof(now));
+	analysis_restart(&st, now, 0);
+	set_http(&now[CANARY_V_CANARY], 10, 0);
+	assert_int_equal(analysis_tick(&st, &cfg, now, 2000), ANALYSIS_HOLD);
+	assert_string_equal(st.reason,
+			    "waiting for 10 of 50 canary samples (5.0/s: about 8.0 s more)");
 }
 
 /*
@@ -709,7 +877,9 @@ static void test_tcp_connections(void **state)
 	now[CANARY_V_CANARY].conns_opened = 100;
 	now[CANARY_V_CANARY].conns_refused = 3;
 	now[CANARY_V_CANARY].conns_reset = 1;
-	assert_int_equal(analysis_tick(&st, &cfg, now, 1000), ANALYSIS_PASS);
+	/* 4% against 0.2%: the comparison fails, so no pass (one failure: no abort yet). */
+	assert_int_equal(analysis_tick(&st, &cfg, now, 1000), ANALYSIS_HOLD);
+	assert_int_equal(st.last[1].result, VERDICT_FAIL);
 	v = &st.last[0];
 	assert_int_equal(v->canary_samples, 100);
 	assert_float_equal(v->canary_value, 0.04, 1e-12);
@@ -750,6 +920,7 @@ static void prom_cfg(struct analysis_cfg *cfg)
 	m->cond_op = COND_GE;
 	m->cond_value = 0.95;
 	m->consecutive_error_limit = 2;
+	m->failure_limit = CONFIG_INHERIT;
 }
 
 /* Results that miss the condition count toward failureLimit; passing ones vouch. */
@@ -1086,7 +1257,13 @@ int main(void)
 		cmocka_unit_test(test_mann_whitney_brute_force),
 		cmocka_unit_test(test_restart_baseline),
 		cmocka_unit_test(test_gate_windows),
-		cmocka_unit_test(test_failures_once_per_tick),
+		cmocka_unit_test(test_failures_per_metric),
+		cmocka_unit_test(test_failures_not_mixed_across_metrics),
+		cmocka_unit_test(test_failure_limit_per_metric),
+		cmocka_unit_test(test_dry_run),
+		cmocka_unit_test(test_stable_evidence_needed),
+		cmocka_unit_test(test_inconclusive_limit),
+		cmocka_unit_test(test_hold_reason_eta),
 		cmocka_unit_test(test_crossed_comparison_message),
 		cmocka_unit_test(test_tcp_connections),
 		cmocka_unit_test(test_no_metrics),

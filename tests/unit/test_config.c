@@ -704,6 +704,57 @@ static void test_err_metric_limit(void **state)
 	CHECK_BAD(cases);
 }
 
+/* dryRun, per-metric failureLimit, inconclusiveLimit and progressDeadline. */
+static void test_decision_fields(void **state)
+{
+	static const char yaml[] = HEAD SVC STABLE CANARY
+		"  strategy: {steps: [{setWeight: 50}], progressDeadline: 90s}\n"
+		"  analysis:\n"
+		"    inconclusiveLimit: 3\n"
+		"    metrics:\n"
+		"      - {name: errorRate, max: 0.05, failureLimit: 0}\n"
+		"      - {name: latencyP99, max: 250ms, dryRun: true}\n";
+	static const char none[] = HEAD SVC STABLE CANARY
+		"  strategy: {steps: [{setWeight: 50}], progressDeadline: none}\n";
+	char err[CONFIG_ERR_LEN];
+	struct config c;
+
+	(void)state;
+	assert_int_equal(parse(yaml, &c, err), 0);
+	assert_int_equal(c.rollouts[0].progress_deadline_ms, 90000);
+	assert_int_equal(c.rollouts[0].analysis.inconclusive_limit, 3);
+	assert_int_equal(c.rollouts[0].analysis.metrics[0].failure_limit, 0);
+	assert_false(c.rollouts[0].analysis.metrics[0].dry_run);
+	assert_int_equal(c.rollouts[0].analysis.metrics[1].failure_limit, CONFIG_INHERIT);
+	assert_true(c.rollouts[0].analysis.metrics[1].dry_run);
+	config_free(&c);
+	assert_int_equal(parse(none, &c, err), 0);
+	assert_int_equal(c.rollouts[0].progress_deadline_ms, CONFIG_NO_DEADLINE);
+	config_free(&c);
+	assert_int_equal(parse(MIN, &c, err), 0);
+	assert_int_equal(c.rollouts[0].progress_deadline_ms, CONFIG_DEFAULT_PROGRESS_DEADLINE_MS);
+	assert_int_equal(c.rollouts[0].analysis.inconclusive_limit, 0);
+	config_free(&c);
+}
+
+static void test_err_decision_fields(void **state)
+{
+	static const struct bad cases[] = {
+		{ MIN "  analysis: {metrics: [{name: errorRate, max: 0.1, dryRun: yes}]}\n",
+		  "t.yaml:10:60: spec.analysis.metrics[0].dryRun: ", "expected true or false" },
+		{ MIN "  analysis: {metrics: [{name: errorRate, max: 0.1, failureLimit: -1}]}\n",
+		  "t.yaml:10:66: spec.analysis.metrics[0].failureLimit: ", "out of range" },
+		{ MIN "  analysis: {inconclusiveLimit: many}\n",
+		  "t.yaml:10:33: spec.analysis.inconclusiveLimit: ", "expected an integer" },
+		{ HEAD SVC STABLE CANARY
+		  "  strategy: {steps: [{setWeight: 50}], progressDeadline: soon}\n",
+		  "t.yaml:9:58: spec.strategy.progressDeadline: ", "invalid duration" },
+	};
+
+	(void)state;
+	CHECK_BAD(cases);
+}
+
 /* An external metric: its own name, a query, a successCondition. */
 static void test_prometheus_metric(void **state)
 {
@@ -1037,6 +1088,8 @@ int main(void)
 		cmocka_unit_test(test_err_vip_clash),
 		cmocka_unit_test(test_err_duration),
 		cmocka_unit_test(test_err_metric_limit),
+		cmocka_unit_test(test_decision_fields),
+		cmocka_unit_test(test_err_decision_fields),
 		cmocka_unit_test(test_err_unknown_metric),
 		cmocka_unit_test(test_prometheus_metric),
 		cmocka_unit_test(test_err_prometheus_metric),

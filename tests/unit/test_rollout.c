@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "analysis.h"
+#include "evidence.h"
 #include "rollout.h"
 #include "state.h"
 
@@ -60,8 +62,8 @@ static void restart(void)
 {
 	struct rollout_state loaded;
 
-	assert_int_equal(state_save(state_dir, &st), 0);
-	assert_int_equal(state_load(state_dir, "checkout", &loaded), 0);
+	assert_int_equal(state_save(state_dir, &st, NULL, true), 0);
+	assert_int_equal(state_load(state_dir, "checkout", &loaded, NULL), 0);
 	assert_string_equal(loaded.name, st.name);
 	assert_int_equal(loaded.canary_fingerprint, st.canary_fingerprint);
 	assert_int_equal(loaded.phase, st.phase);
@@ -73,6 +75,10 @@ static void restart(void)
 	assert_int_equal(loaded.user_paused, st.user_paused);
 	assert_int_equal(loaded.aborts, st.aborts);
 	assert_string_equal(loaded.message, st.message);
+	assert_int_equal(loaded.wait_since_ms, st.wait_since_ms);
+	assert_int_equal(loaded.rejudge, st.rejudge);
+	assert_int_equal(loaded.steps_fingerprint, st.steps_fingerprint);
+	assert_string_equal(loaded.canary_revision, st.canary_revision);
 }
 
 static void test_happy_path(void **state)
@@ -249,7 +255,7 @@ static void test_state_files(void **state)
 	FILE *f;
 
 	(void)state;
-	assert_int_equal(state_load(state_dir, "checkout", &loaded), -ENOENT);
+	assert_int_equal(state_load(state_dir, "checkout", &loaded, NULL), -ENOENT);
 	tick(ANALYSIS_HOLD, 0);
 	restart();
 	/* A corrupt file is refused, not half-read. */
@@ -258,9 +264,21 @@ static void test_state_files(void **state)
 	assert_non_null(f);
 	fputs("{\"version\": 1, \"phase\": \"Sideways\"", f);
 	fclose(f);
-	assert_int_equal(state_load(state_dir, "checkout", &loaded), -EINVAL);
+	assert_int_equal(state_load(state_dir, "checkout", &loaded, NULL), -EINVAL);
+	/* A file from a newer canaryd is not guessed at. */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"version\": 99, \"phase\": \"Healthy\"}", f);
+	fclose(f);
+	assert_int_equal(state_load(state_dir, "checkout", &loaded, NULL), -EPROTONOSUPPORT);
+	/* Set aside, not deleted, and taken back. */
+	assert_int_equal(state_save(state_dir, &st, NULL, true), 0);
+	assert_int_equal(state_set_aside(state_dir, "checkout", "removed"), 0);
+	assert_int_equal(state_load(state_dir, "checkout", &loaded, NULL), -ENOENT);
+	assert_int_equal(state_take_back(state_dir, "checkout", "removed"), 0);
+	assert_int_equal(state_load(state_dir, "checkout", &loaded, NULL), 0);
 	/* No temporary file is left behind by a save. */
-	assert_int_equal(state_save(state_dir, &st), 0);
+	assert_int_equal(state_save(state_dir, &st, NULL, true), 0);
 	snprintf(path, sizeof(path), "%s/checkout.json.tmp", state_dir);
 	assert_int_not_equal(access(path, F_OK), 0);
 }
@@ -274,12 +292,205 @@ static void test_fingerprint(void **state)
 	snprintf(cfg.canary.revision, sizeof(cfg.canary.revision), "v3");
 	assert_int_not_equal(rollout_canary_fingerprint(&cfg), fp);
 	snprintf(cfg.canary.revision, sizeof(cfg.canary.revision), "v2");
+	/* A canary pod that moved to another address is the same canary. */
 	cfg.canary.endpoints[0].port = 0x911f;
-	assert_int_not_equal(rollout_canary_fingerprint(&cfg), fp);
+	assert_int_equal(rollout_canary_fingerprint(&cfg), fp);
+	assert_int_not_equal(rollout_legacy_fingerprint(&cfg), fp);
 	/* The steps are not part of the canary's identity. */
 	cfg.canary.endpoints[0].port = 0x901f;
 	cfg.steps[0].weight_bp = 2000;
 	assert_int_equal(rollout_canary_fingerprint(&cfg), fp);
+}
+
+/* A format-1 state file (before revisions and evidence were kept) still loads. */
+static void test_state_format_1(void **state)
+{
+	struct rollout_state loaded;
+	char path[128];
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/checkout.json", state_dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"{\"version\": 1, \"name\": \"checkout\", \"canary_fingerprint\": "
+		"\"%016llx\", \"phase\": \"Paused\", \"step\": 1, "
+		"\"weight_basis_points\": 1000, \"step_started\": true, "
+		"\"pause_until_ms\": 5, \"pause_left_ms\": 0, \"user_paused\": false, "
+		"\"aborts\": 0, \"message\": \"\"}",
+		(unsigned long long)rollout_legacy_fingerprint(&cfg));
+	fclose(f);
+	assert_int_equal(state_load(state_dir, "checkout", &loaded, NULL), 0);
+	assert_int_equal(loaded.step, 1);
+	assert_int_equal(loaded.weight_bp, 1000);
+	assert_int_equal(loaded.canary_fingerprint, rollout_legacy_fingerprint(&cfg));
+	assert_string_equal(loaded.canary_revision, "");
+	assert_int_equal(loaded.steps_fingerprint, 0);
+}
+
+/* Fewer steps under a rollout at 50%: it never jumps to completion. */
+static void test_steps_changed_never_jump(void **state)
+{
+	(void)state;
+	tick(ANALYSIS_PASS, 0);	    /* 10% */
+	tick(ANALYSIS_PASS, 1);	    /* pause 30 s starts */
+	tick(ANALYSIS_PASS, 30001); /* 50% */
+	tick(ANALYSIS_PASS, 30002); /* indefinite pause */
+	assert_int_equal(st.step, 3);
+	assert_int_equal(rollout_effective_weight(&st), 5000);
+	/* The operator shortens the list to [10%, 50%]: index 3 is past its end. */
+	cfg.n_steps = 3;
+	cfg.steps[2] = (struct step_cfg){ .kind = STEP_SET_WEIGHT, .weight_bp = 5000 };
+	cfg.n_steps = 2;
+	cfg.steps[1] = cfg.steps[2];
+	rollout_steps_changed(&st, &cfg, &fx);
+	assert_true(fx.restart_analysis);
+	assert_true(st.rejudge);
+	assert_int_equal(st.step, 2);
+	assert_int_equal(rollout_effective_weight(&st), 5000);
+	/* Holding (no evidence yet) or failing never completes it. */
+	tick(ANALYSIS_HOLD, 30003);
+	assert_int_equal(st.phase, PHASE_PROGRESSING);
+	assert_int_equal(rollout_effective_weight(&st), 5000);
+	/* Only a pass at 50% completes it. */
+	tick(ANALYSIS_PASS, 30004);
+	assert_int_equal(st.phase, PHASE_HEALTHY);
+}
+
+/* A longer list: the rollout goes on after the setWeight equal to its weight. */
+static void test_steps_changed_resume_point(void **state)
+{
+	(void)state;
+	tick(ANALYSIS_PASS, 0); /* 10% */
+	cfg.steps[1] = (struct step_cfg){ .kind = STEP_SET_WEIGHT, .weight_bp = 500 };
+	cfg.steps[2] = (struct step_cfg){ .kind = STEP_SET_WEIGHT, .weight_bp = 1000 };
+	cfg.steps[3] = (struct step_cfg){ .kind = STEP_PAUSE, .pause_ms = 60000 };
+	cfg.steps[4] = (struct step_cfg){ .kind = STEP_SET_WEIGHT, .weight_bp = 10000 };
+	rollout_steps_changed(&st, &cfg, &fx);
+	assert_int_equal(st.step, 3);
+	tick(ANALYSIS_PASS, 10); /* judged once at 10%, then the 60 s pause starts */
+	assert_int_equal(st.phase, PHASE_PAUSED);
+	assert_int_equal(st.pause_until_ms, 60010);
+	assert_int_equal(rollout_effective_weight(&st), 1000);
+}
+
+/* A step that never gets a passing decision stops for a person, saying why. */
+static void test_progress_deadline(void **state)
+{
+	(void)state;
+	cfg.progress_deadline_ms = 600000;
+	tick(ANALYSIS_HOLD, 0); /* 10% */
+	rollout_tick(&st, &cfg, ANALYSIS_HOLD, "waiting for 12 of 20 canary samples", 1000, &fx);
+	assert_int_equal(st.phase, PHASE_PROGRESSING);
+	rollout_tick(&st, &cfg, ANALYSIS_HOLD, "waiting for 12 of 20 canary samples", 601000, &fx);
+	assert_int_equal(st.phase, PHASE_PAUSED);
+	assert_true(st.user_paused);
+	assert_true(fx.changed);
+	assert_string_equal(fx.event, "progress deadline exceeded");
+	assert_non_null(strstr(st.message, "no passing analysis for 10m at 10.00%"));
+	assert_non_null(strstr(st.message, "waiting for 12 of 20 canary samples"));
+	assert_int_equal(rollout_effective_weight(&st), 1000);
+	/* resume waits another deadline; a pass then moves on. */
+	assert_int_equal(rollout_verb(&st, &cfg, VERB_RESUME, 0, 601001, &fx, err, sizeof(err)), 0);
+	rollout_tick(&st, &cfg, ANALYSIS_HOLD, "still", 700000, &fx);
+	assert_int_equal(st.phase, PHASE_PROGRESSING);
+	tick(ANALYSIS_PASS, 700001);
+	assert_int_equal(st.phase, PHASE_PAUSED); /* the 30 s pause step */
+	assert_false(st.user_paused);
+}
+
+/* inconclusiveLimit: the analysis gives up and a person decides. */
+static void test_inconclusive_pauses(void **state)
+{
+	(void)state;
+	tick(ANALYSIS_HOLD, 0);
+	rollout_tick(&st, &cfg, ANALYSIS_INCONCLUSIVE, "errorRate: 4 inconclusive windows", 10,
+		     &fx);
+	assert_int_equal(st.phase, PHASE_PAUSED);
+	assert_true(st.user_paused);
+	assert_non_null(strstr(st.message, "errorRate: 4 inconclusive windows"));
+	assert_int_equal(rollout_effective_weight(&st), 1000);
+}
+
+/* Evidence survives a save and a load, and keeps the step's age. */
+static void test_evidence_round_trip(void **state)
+{
+	static struct analysis_state an, back;
+	struct canary_metrics now[CANARY_V_COUNT];
+	json_t *ev, *loaded_ev;
+	struct rollout_state loaded;
+
+	(void)state;
+	memset(now, 0, sizeof(now));
+	now[CANARY_V_CANARY].responses[5] = 7;
+	now[CANARY_V_STABLE].latency_hist[3] = 11;
+	analysis_restart(&an, now, 1000);
+	an.failures[2] = 1;
+	an.crossed[1] = true;
+	an.err_llr[4] = -1.5;
+	ev = evidence_to_json(&an, 5000, 1700000005000LL);
+	assert_non_null(ev);
+	assert_int_equal(state_save(state_dir, &st, ev, false), 0);
+	json_decref(ev);
+	assert_int_equal(state_load(state_dir, "checkout", &loaded, &loaded_ev), 0);
+	assert_non_null(loaded_ev);
+	/* Restored 400 s later on both clocks: the step is 404 s old. */
+	assert_int_equal(evidence_from_json(loaded_ev, &back, 405000, 1700000405000LL), 0);
+	json_decref(loaded_ev);
+	assert_int_equal(back.base[CANARY_V_CANARY].responses[5], 7);
+	assert_int_equal(back.base[CANARY_V_STABLE].latency_hist[3], 11);
+	assert_int_equal(back.failures[2], 1);
+	assert_true(back.crossed[1]);
+	assert_float_equal(back.err_llr[4], -1.5, 0);
+	assert_int_equal(back.started_ms, 405000 - 404000);
+	/* Evidence of another shape is refused, and st left alone. */
+	ev = json_pack("{s:i, s:I}", "format", 99, "started_wall_ms", (json_int_t)1);
+	assert_int_equal(evidence_from_json(ev, &back, 1, 1), -EINVAL);
+	json_decref(ev);
+	assert_int_equal(back.failures[2], 1);
+}
+
+/*
+ * End to end through the real analysis: a canary that is fine at 10% and 50%
+ * and turns bad (10% errors) only at 100% must be aborted, not promoted.
+ */
+static void test_bad_only_at_last_step(void **state)
+{
+	static struct analysis_state an;
+	struct canary_metrics now[CANARY_V_COUNT];
+	struct analysis_cfg *a = &cfg.analysis;
+	__s64 t;
+
+	(void)state;
+	a->interval_ms = 1000;
+	a->min_requests = 50;
+	a->failure_limit = 1;
+	a->confidence = 0.99;
+	a->metrics[0] = (struct metric_cfg){ .kind = METRIC_ERROR_RATE,
+					     .max = 0.05,
+					     .failure_limit = CONFIG_INHERIT };
+	a->metrics[1] = (struct metric_cfg){ .kind = METRIC_COMPARE_ERROR_RATE,
+					     .failure_limit = CONFIG_INHERIT };
+	a->n_metrics = 2;
+	cfg.steps[3] = (struct step_cfg){ .kind = STEP_PAUSE, .pause_ms = 30000 };
+	memset(now, 0, sizeof(now));
+	analysis_restart(&an, now, 0);
+	/* 1,000 requests a second, 250 ms ticks, for at most 5 minutes. */
+	for (t = 250; t <= 300000 && st.phase != PHASE_HEALTHY && st.phase != PHASE_DEGRADED;
+	     t += 250) {
+		__u64 w = rollout_effective_weight(&st), c = 250 * w / 10000, s = 250 - c;
+		__u64 bad = w == 10000 ? c / 10 : 0;
+
+		now[CANARY_V_CANARY].responses[2] += c - bad;
+		now[CANARY_V_CANARY].responses[5] += bad;
+		now[CANARY_V_STABLE].responses[2] += s;
+		rollout_tick(&st, &cfg, analysis_tick(&an, a, now, (__u64)t), an.reason, t, &fx);
+		if (fx.restart_analysis)
+			analysis_restart(&an, now, (__u64)t);
+	}
+	assert_int_equal(st.phase, PHASE_DEGRADED);
+	assert_non_null(strstr(st.message, "errorRate failed 2 times"));
 }
 
 static void test_names(void **state)
@@ -309,6 +520,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_promote_twice_keeps_weights, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fingerprint, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_format_1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_steps_changed_never_jump, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_steps_changed_resume_point, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_progress_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inconclusive_pauses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evidence_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_only_at_last_step, setup, teardown),
 		cmocka_unit_test(test_names),
 	};
 
