@@ -12,6 +12,7 @@ PACKAGES=(
 	libyaml-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
 	# tests: unit tests under sanitizers, labs
 	libcmocka-dev libclang-rt-14-dev iproute2 util-linux procps ethtool python3 curl prometheus python3-yaml
+	strace  # test_abort_slow_disk.sh slows the agent's fsyncs
 	wrk nginx haproxy iptables  # benchmarks: tools/bench/e2e.sh
 	# code checks
 	clang-format clang-tidy cppcheck

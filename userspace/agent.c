@@ -66,6 +66,8 @@ int agent_init(struct agent *a, struct canary_dp *dp, const char *bpffs, const c
 		count_conntrack(a);
 		a->evictions_logged = a->conntrack_evictions;
 	}
+	if (pthread_mutex_init(&a->save_lock, NULL))
+		return -ENOMEM;
 	return -pthread_mutex_init(&a->lock, NULL);
 }
 
@@ -75,6 +77,7 @@ void agent_destroy(struct agent *a)
 	a->rollouts = NULL;
 	a->n_rollouts = 0;
 	pthread_mutex_destroy(&a->lock);
+	pthread_mutex_destroy(&a->save_lock);
 }
 
 static struct agent_rollout *find_rollout(struct agent_rollout *rs, size_t n, const char *name)
@@ -211,24 +214,32 @@ static int save_state(struct agent *a, struct agent_rollout *r, bool sync)
 	__u64 now = mono_ns() / 1000000;
 	json_t *ev = is_running(r) && r->evidence_valid ? evidence_to_json(&r->an, now, wall_ms()) :
 							  NULL;
-	int err = state_save(a->state_dir, &r->st, ev, sync);
+	int err;
 
+	pthread_mutex_lock(&a->save_lock);
+	err = state_save(a->state_dir, &r->st, ev, sync);
+	pthread_mutex_unlock(&a->save_lock);
 	json_decref(ev);
 	if (!err)
 		r->evidence_saved_ms = now;
 	return err;
 }
 
-static int persist(struct agent *a, struct agent_rollout *r)
+static void note_saved(struct agent *a, struct agent_rollout *r, int err)
 {
-	int err = save_state(a, r, true);
-
 	if (err && !r->state_write_failed)
 		log_event(CLOG_ERROR, "cannot save rollout state: holding the rollout", "rollout",
 			  r->cfg.name, "state_dir", a->state_dir, "error", strerror(-err));
 	else if (!err && r->state_write_failed)
 		log_event(CLOG_INFO, "rollout state saved again", "rollout", r->cfg.name);
 	r->state_write_failed = err != 0;
+}
+
+static int persist(struct agent *a, struct agent_rollout *r)
+{
+	int err = save_state(a, r, true);
+
+	note_saved(a, r, err);
 	return err;
 }
 
@@ -479,28 +490,87 @@ static void log_evictions(struct agent *a)
 	a->evictions_log_ms = now;
 }
 
+/* An abort already in the kernel, to be saved outside the agent's lock. */
+struct pending_save {
+	char name[CANARY_NAME_LEN];
+	struct rollout_state st;
+	int err;
+};
+
+/* Copies of this tick's aborts. On ENOMEM they are saved here, under the lock. */
+static struct pending_save *collect_aborts(struct agent *a, size_t *n)
+{
+	struct pending_save *saves = NULL;
+	size_t i, count = 0;
+
+	*n = 0;
+	for (i = 0; i < a->n_rollouts; i++)
+		count += a->rollouts[i].persist_pending;
+	if (count)
+		saves = calloc(count, sizeof(*saves));
+	for (i = 0; i < a->n_rollouts; i++) {
+		struct agent_rollout *r = &a->rollouts[i];
+
+		if (!r->persist_pending)
+			continue;
+		r->persist_pending = false;
+		if (!saves) {
+			persist(a, r);
+			continue;
+		}
+		snprintf(saves[*n].name, sizeof(saves[*n].name), "%s", r->cfg.name);
+		saves[(*n)++].st = r->st;
+	}
+	return saves;
+}
+
+/*
+ * Called with save_lock held and the agent's lock free; releases save_lock.
+ * An abort carries no evidence (the step is over), so the copy is all it takes.
+ */
+static void save_aborts(struct agent *a, struct pending_save *saves, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		saves[i].err = state_save(a->state_dir, &saves[i].st, NULL, true);
+	pthread_mutex_unlock(&a->save_lock);
+	pthread_mutex_lock(&a->lock);
+	for (i = 0; i < n; i++) {
+		struct agent_rollout *r = find_rollout(a->rollouts, a->n_rollouts, saves[i].name);
+
+		if (r) /* a failed save is retried by the next tick */
+			note_saved(a, r, saves[i].err);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
 void agent_tick(struct agent *a)
 {
 	__u64 start = mono_ns();
 	size_t i;
 
+	struct pending_save *saves;
+	size_t n_saves = 0;
+
 	pthread_mutex_lock(&a->lock);
 	keep_pins(a);
 	for (i = 0; i < a->n_rollouts; i++)
 		tick_rollout(a, &a->rollouts[i]);
-	for (i = 0; i < a->n_rollouts; i++) {
-		if (!a->rollouts[i].persist_pending)
-			continue;
-		a->rollouts[i].persist_pending = false;
-		persist(a, &a->rollouts[i]);
-	}
+	saves = collect_aborts(a, &n_saves);
 	if (dp_flow_count_is_cheap(a->dp) || a->ticks % CONNTRACK_COUNT_EVERY == 0) {
 		count_conntrack(a);
 		log_evictions(a);
 	}
 	a->ticks++;
 	a->last_tick_ns = mono_ns() - start;
+	/* Taken before the agent's lock is let go: no verb's save can slip in before these. */
+	if (n_saves)
+		pthread_mutex_lock(&a->save_lock);
 	pthread_mutex_unlock(&a->lock);
+	if (n_saves)
+		save_aborts(a, saves, n_saves);
+	free(saves);
 }
 
 /* Errors as the analysis counts them: 5xx, resets, refusals. */

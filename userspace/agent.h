@@ -52,6 +52,12 @@ struct agent_rollout {
 
 struct agent {
 	pthread_mutex_t lock;
+	/*
+	 * Orders writes to the state directory. Taken inside lock (never the
+	 * other way round); the tick holds it alone while it saves aborts, so
+	 * a slow disk delays no kernel write and no other rollout's tick.
+	 */
+	pthread_mutex_t save_lock;
 	struct canary_dp *dp;
 	const char *state_dir;
 	const char *bpffs; /* where the maps are pinned, checked every tick */

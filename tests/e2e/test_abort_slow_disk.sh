@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# An abort reaches the kernel before the state directory is written: with
+# every fsync of the agent slowed to 3 s (strace injects the delay into the
+# real syscalls), a canary that starts answering 503 is at weight 0 in the
+# pinned map long before one fsync could have finished. Before, the abort
+# waited for two fsyncs (file and directory) under the agent's lock.
+set -u
+source "$(dirname "$0")/lib.sh"
+
+FSYNC_DELAY_US=3000000
+ANALYSIS="{interval: 500ms, minRequests: 20, failureLimit: 1,
+            metrics: [{name: errorRate, max: 0.05}, {name: compareErrorRate}]}"
+
+lab_with_warm_backends
+lab_rollout web "$LAB_VIP" "[{setWeight: 20}, {pause: {}}]" "$ANALYSIS"
+lab_agent
+lab_load_bg "$LAB_DIR/load.out" --mode newconn --connections 4 --rate 400 --duration-s 40 \
+	--timeout-ms 3000
+load=$LAB_LOAD_PID
+check "the rollout holds at 20% in its pause" \
+	lab_wait web "d['weight'] == 20 and d['phase'] == 'Paused'" 15
+
+agent=$(cat "$LAB_DIR/canaryd.pid")
+strace -f -qq -o /dev/null -e trace=fsync,fdatasync \
+	-e inject=fsync,fdatasync:delay_enter=$FSYNC_DELAY_US -p "$agent" &
+tracer=$!
+echo "$tracer" >"$LAB_DIR/strace.pid"
+sleep 1
+
+kernel_weight_zero() { canaryctl -o json maps | jget '[s["weight"] for s in d["services"]][0] == 0'; }
+bad_ms=$(date +%s%3N)
+lab_backend_set cn1 error_rate=1
+zero_ms=""
+deadline=$((bad_ms + 15000))
+while [ "$(date +%s%3N)" -lt "$deadline" ]; do
+	if [ "$(kernel_weight_zero)" = True ]; then
+		zero_ms=$(date +%s%3N)
+		break
+	fi
+	sleep 0.05
+done
+check "the kernel's weight went to 0" test -n "$zero_ms"
+took=$((${zero_ms:-$deadline} - bad_ms))
+echo "# weight 0 in the pinned map ${took} ms after the canary turned bad (each fsync takes $((FSYNC_DELAY_US / 1000)) ms)"
+check "before a single slowed fsync could finish (${took} ms < $((FSYNC_DELAY_US / 1000)) ms)" \
+	expect "$took < $FSYNC_DELAY_US / 1000"
+check "the abort is saved all the same" \
+	lab_wait web "d['phase'] == 'Degraded'" 15
+kill "$tracer" 2>/dev/null
+wait "$tracer" 2>/dev/null
+check "and is on disk" grep -q '"phase": "Degraded"' "$LAB_STATE_DIR/web.json"
+kill -TERM "$load" 2>/dev/null
+wait "$load" 2>/dev/null
+lab_agent_stop 2>/dev/null
+lab_finish
