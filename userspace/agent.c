@@ -950,7 +950,6 @@ static bool reconstruct_from_map(struct agent *a, struct agent_rollout *nr, cons
 {
 	struct canary_service cur;
 	struct rollout_effects fx;
-	char w[16];
 
 	if (!a->dp || dp_service_get(a->dp, &nr->cfg.service.key, &cur))
 		return false;
@@ -961,6 +960,8 @@ static bool reconstruct_from_map(struct agent *a, struct agent_rollout *nr, cons
 		snprintf(nr->st.message, sizeof(nr->st.message),
 			 "%s: the pinned map shows the canary promoted", why);
 	} else {
+		char w[16];
+
 		nr->st.weight_bp = map_has(&cur, CANARY_V_CANARY, &nr->cfg.canary) ? cur.weight : 0;
 		rollout_steps_changed(&nr->st, &nr->cfg, &fx);
 		nr->st.user_paused = true;
@@ -1014,8 +1015,7 @@ static bool from_disk(struct agent *a, struct agent_rollout *nr)
 {
 	struct rollout_state disk;
 	json_t *ev = NULL;
-	char why[128], aside[32];
-	bool restart;
+	char why[128];
 	int err;
 
 	err = state_load(a->state_dir, nr->cfg.name, &disk, &ev);
@@ -1023,7 +1023,8 @@ static bool from_disk(struct agent *a, struct agent_rollout *nr)
 	if (err == -ENOENT && !state_take_back(a->state_dir, nr->cfg.name, "removed"))
 		err = state_load(a->state_dir, nr->cfg.name, &disk, &ev);
 	if (!err && same_identity(&disk, &nr->cfg)) {
-		restart = resume(a, nr, &disk, ev);
+		bool restart = resume(a, nr, &disk, ev);
+
 		json_decref(ev);
 		return restart;
 	}
@@ -1033,6 +1034,8 @@ static bool from_disk(struct agent *a, struct agent_rollout *nr)
 		return true;
 	}
 	if (err != -ENOENT) {
+		char aside[32];
+
 		snprintf(aside, sizeof(aside), "bad-%lld", (long long)wall_ms());
 		state_set_aside(a->state_dir, nr->cfg.name, aside);
 		log_event(CLOG_ERROR, "rollout state file unreadable: kept aside", "rollout",

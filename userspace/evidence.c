@@ -111,10 +111,9 @@ static int read_versions(json_t *obj, const char *key, struct canary_metrics m[C
 {
 	json_t *v = json_object_get(obj, key);
 
-	if (!json_is_object(v))
+	if (!json_is_object(v) || read_metrics(v, "stable", &m[CANARY_V_STABLE]))
 		return -EINVAL;
-	return read_metrics(v, "stable", &m[CANARY_V_STABLE]) ?:
-		       read_metrics(v, "canary", &m[CANARY_V_CANARY]);
+	return read_metrics(v, "canary", &m[CANARY_V_CANARY]);
 }
 
 static int read_u32s(json_t *obj, const char *key, __u32 *out)
@@ -148,21 +147,32 @@ static int read_bools(json_t *obj, const char *key, bool *out)
 static int read_evidence(json_t *obj, struct analysis_state *st)
 {
 	json_int_t format = 0;
+	int err;
 
 	if (json_unpack(obj, "{s:I}", "format", &format) || format != EVIDENCE_FORMAT)
 		return -EINVAL;
-	return read_versions(obj, "base", st->base) ?:
-		       read_versions(obj, "window_base", st->window_base) ?:
-		       read_versions(obj, "last_tick", st->prev) ?:
-		       read_u32s(obj, "failures", st->failures) ?:
-		       read_u32s(obj, "measured", st->measured) ?:
-		       read_u32s(obj, "inconclusive_run", st->inconclusive_run) ?:
-		       read_numbers(json_object_get(obj, "err_llr"), ANALYSIS_ERR_GRID, true,
-				    st->err_llr) ?:
-		       read_bools(obj, "crossed", st->crossed) ?:
-		       read_numbers(json_object_get(obj, "crossed_at"), ANALYSIS_MAX_VERDICTS, true,
-				    st->crossed_at) ?:
-		       read_bools(obj, "ext_passed", st->ext_passed);
+	err = read_versions(obj, "base", st->base);
+	if (!err)
+		err = read_versions(obj, "window_base", st->window_base);
+	if (!err)
+		err = read_versions(obj, "last_tick", st->prev);
+	if (!err)
+		err = read_u32s(obj, "failures", st->failures);
+	if (!err)
+		err = read_u32s(obj, "measured", st->measured);
+	if (!err)
+		err = read_u32s(obj, "inconclusive_run", st->inconclusive_run);
+	if (!err)
+		err = read_numbers(json_object_get(obj, "err_llr"), ANALYSIS_ERR_GRID, true,
+				   st->err_llr);
+	if (!err)
+		err = read_bools(obj, "crossed", st->crossed);
+	if (!err)
+		err = read_numbers(json_object_get(obj, "crossed_at"), ANALYSIS_MAX_VERDICTS, true,
+				   st->crossed_at);
+	if (!err)
+		err = read_bools(obj, "ext_passed", st->ext_passed);
+	return err;
 }
 
 int evidence_from_json(json_t *obj, struct analysis_state *st, __u64 mono_ms, __s64 wall_ms)

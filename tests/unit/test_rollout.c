@@ -340,10 +340,8 @@ static void test_steps_changed_never_jump(void **state)
 	assert_int_equal(st.step, 3);
 	assert_int_equal(rollout_effective_weight(&st), 5000);
 	/* The operator shortens the list to [10%, 50%]: index 3 is past its end. */
-	cfg.n_steps = 3;
-	cfg.steps[2] = (struct step_cfg){ .kind = STEP_SET_WEIGHT, .weight_bp = 5000 };
+	cfg.steps[1] = (struct step_cfg){ .kind = STEP_SET_WEIGHT, .weight_bp = 5000 };
 	cfg.n_steps = 2;
-	cfg.steps[1] = cfg.steps[2];
 	rollout_steps_changed(&st, &cfg, &fx);
 	assert_true(fx.restart_analysis);
 	assert_true(st.rejudge);
