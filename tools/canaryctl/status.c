@@ -132,7 +132,11 @@ void status_print_rollout(FILE *out, json_t *r, bool color)
 		"p50 ms", "p99 ms", "requests");
 	print_version(out, "stable", json_object_get(r, "stable"));
 	print_version(out, "canary", json_object_get(r, "canary"));
-	fprintf(out, "Analysis:  %s\n", str(analysis, "decision"));
+	fprintf(out, "Analysis:  %s", str(analysis, "decision"));
+	/* What a hold waits for, what a pass rests on. */
+	if (*str(analysis, "reason"))
+		fprintf(out, " — %s", str(analysis, "reason"));
+	fputc('\n', out);
 	print_verdicts(out, "Last verdicts:", json_object_get(analysis, "verdicts"));
 	print_verdicts(out,
 		       "Verdicts behind the last abort:", json_object_get(r, "abort_verdicts"));
