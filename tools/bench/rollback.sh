@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/bench/rollback.sh [--quick] [--json FILE] [--trials N] [--tick-ms N]
+# tools/bench/rollback.sh [--quick] [--json FILE] [--trials N] [--tick-ms N] [--rate N]
 #
 # Rollback speed: how long a bad canary keeps taking traffic, and how many
 # requests fail, under steady load in the lab (client -> node with canaryd ->
@@ -9,7 +9,7 @@
 #   steps [{setWeight: 10}, {pause: {}}], analysis interval 1s, minRequests 30,
 #   failureLimit 1, confidence 0.99, errorRate max 0.02, compareErrorRate,
 #   compareLatency maxIncrease 0.5.
-# Each trial: cn1 good; labload starts (newconn, 64 workers, 1200 req/s,
+# Each trial: cn1 good; labload starts (newconn, 64 workers, 1200 req/s or --rate,
 # a snapshot every ~100 ms on SIGUSR1); a new canary revision is written
 # (LAB_CANARY_REVISION=vN lab_rollout), so a new rollout starts; once it is
 # Paused at 10% (its analysis passed) cn1 turns bad: HTTP 503 on every
@@ -46,20 +46,22 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 
-usage() { echo "usage: $0 [--quick] [--json FILE] [--trials N] [--tick-ms N]"; }
+usage() { echo "usage: $0 [--quick] [--json FILE] [--trials N] [--tick-ms N] [--rate N]"; }
 QUICK=0
 JSON=build/bench/rollback.json
 TRIALS=
 TICK_MS=250
+RATE=1200
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
-	--json | --trials | --tick-ms)
+	--json | --trials | --tick-ms | --rate)
 		[ $# -ge 2 ] || { usage >&2; exit 2; }
 		case $1 in
 		--json) JSON=$2 ;;
 		--trials) TRIALS=$2 ;;
 		--tick-ms) TICK_MS=$2 ;;
+		--rate) RATE=$2 ;;
 		esac
 		shift
 		;;
@@ -69,7 +71,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [ -n "$TRIALS" ] || TRIALS=$([ "$QUICK" = 1 ] && echo 2 || echo 10)
-case "$TRIALS$TICK_MS" in *[!0-9]*) usage >&2; exit 2 ;; esac
+case "$TRIALS$TICK_MS$RATE" in *[!0-9]*) usage >&2; exit 2 ;; esac
 if [ "$TRIALS" -lt 1 ] || [ "$TRIALS" -gt 100 ]; then
 	echo "rollback: --trials 1..100" >&2
 	exit 2
@@ -85,7 +87,6 @@ done
 # only a little; here, 96 or more newconn workers at this rate made labload
 # and labsrv themselves take most of the 2 CPUs.
 CONNECTIONS=64
-RATE=1200
 POST_ABORT_S=1.5
 STEPS="[{setWeight: 10}, {pause: {}}]"
 ANALYSIS="{interval: 1s, minRequests: 30, failureLimit: 1, confidence: 0.99,
