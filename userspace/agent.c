@@ -73,6 +73,11 @@ int agent_init(struct agent *a, struct canary_dp *dp, const char *bpffs, const c
 
 void agent_destroy(struct agent *a)
 {
+	size_t i;
+
+	for (i = 0; i < a->n_pending_records; i++)
+		json_decref(a->pending_records[i].verdicts);
+	free(a->pending_records);
 	free(a->rollouts);
 	a->rollouts = NULL;
 	a->n_rollouts = 0;
@@ -199,6 +204,7 @@ static void restart_analysis(struct agent *a, struct agent_rollout *r)
 		memset(now, 0, sizeof(now));
 	analysis_restart(&r->an, now, mono_ns() / 1000000);
 	r->evidence_valid = true;
+	r->first_fail_ms = 0;
 }
 
 /* ---- state on disk ---- */
@@ -297,6 +303,81 @@ static void keep_abort_verdicts(struct agent_rollout *r)
 			r->abort_verdicts[r->n_abort_verdicts++] = r->an.last[i];
 }
 
+/* ---- delivery records ---- */
+
+static json_t *verdicts_json(const struct verdict *vs, int n)
+{
+	json_t *arr = json_array();
+	int i;
+
+	for (i = 0; arr && i < n; i++)
+		json_array_append_new(arr, report_verdict(&vs[i]));
+	return arr;
+}
+
+/* Queue how r ended; written by flush_records once the lock is let go. */
+static void queue_record(struct agent *a, const struct agent_rollout *r,
+			 enum delivery_outcome outcome, __s64 rollback_ms)
+{
+	struct delivery_record *grown, *rec;
+	bool automatic = outcome == OUTCOME_ABORTED && rollback_ms >= 0;
+
+	if (!a->delivery)
+		return;
+	grown = realloc(a->pending_records, (a->n_pending_records + 1) * sizeof(*grown));
+	if (!grown)
+		return;
+	a->pending_records = grown;
+	rec = &grown[a->n_pending_records++];
+	memset(rec, 0, sizeof(*rec));
+	snprintf(rec->rollout, sizeof(rec->rollout), "%s", r->cfg.name);
+	snprintf(rec->revision, sizeof(rec->revision), "%s", r->cfg.canary.revision);
+	rec->outcome = outcome;
+	rec->started_ms = r->st.started_ms > 0 ? r->st.started_ms : -1;
+	rec->ended_ms = wall_ms();
+	rec->rollback_ms = rollback_ms;
+	rec->step = r->st.step;
+	rec->weight_bp = r->st.weight_bp;
+	snprintf(rec->message, sizeof(rec->message), "%s", r->st.message);
+	rec->verdicts = automatic ? verdicts_json(r->abort_verdicts, r->n_abort_verdicts) :
+				    verdicts_json(r->an.last, r->an.n_last);
+}
+
+/* Write the queued records; call without the lock held. */
+static void flush_records(struct agent *a)
+{
+	struct delivery_record *recs;
+	size_t i, n;
+
+	pthread_mutex_lock(&a->lock);
+	recs = a->pending_records;
+	n = a->n_pending_records;
+	a->pending_records = NULL;
+	a->n_pending_records = 0;
+	pthread_mutex_unlock(&a->lock);
+	for (i = 0; i < n; i++) {
+		int err = delivery_record(a->delivery, &recs[i]);
+
+		if (err)
+			log_event(CLOG_WARN, "cannot write the rollout's history", "rollout",
+				  recs[i].rollout, "error", strerror(-err));
+	}
+	free(recs);
+}
+
+/* A rollout that just ended: promoted, or aborted (by the analysis or a person). */
+static void note_outcome(struct agent *a, const struct agent_rollout *r,
+			 const struct rollout_effects *fx)
+{
+	if (fx->promoted && r->st.phase == PHASE_HEALTHY)
+		queue_record(a, r, OUTCOME_PROMOTED, -1);
+	else if (r->st.phase == PHASE_DEGRADED && fx->event && !strcmp(fx->event, "aborted"))
+		queue_record(a, r, OUTCOME_ABORTED,
+			     r->decision == ANALYSIS_FAIL && r->first_fail_ms ?
+				     wall_ms() - r->first_fail_ms :
+				     -1);
+}
+
 static void apply_effects(struct agent *a, struct agent_rollout *r,
 			  const struct rollout_effects *fx)
 {
@@ -323,6 +404,7 @@ static void apply_effects(struct agent *a, struct agent_rollout *r,
 		persist(a, r);
 	if (fx->event)
 		log_rollout(r->st.phase == PHASE_DEGRADED ? CLOG_WARN : CLOG_INFO, fx->event, r);
+	note_outcome(a, r, fx);
 }
 
 static const char *failing_detail(const struct analysis_state *an)
@@ -407,6 +489,16 @@ static void save_evidence(struct agent *a, struct agent_rollout *r)
 	save_state(a, r, false);
 }
 
+/* When the step's evidence first failed: the start of time-to-rollback. */
+static void note_first_failure(struct agent_rollout *r)
+{
+	int i;
+
+	for (i = 0; i < r->an.n_last && !r->first_fail_ms; i++)
+		if (r->an.last[i].result == VERDICT_FAIL && !r->an.last[i].dry_run)
+			r->first_fail_ms = wall_ms();
+}
+
 static const char *decision_why(const struct agent_rollout *r)
 {
 	return r->decision == ANALYSIS_FAIL ? failing_detail(&r->an) : r->an.reason;
@@ -428,8 +520,11 @@ static void tick_rollout(struct agent *a, struct agent_rollout *r)
 	roll_rate_window(r, now, mono_ns() / 1000000);
 	if (!is_running(r))
 		return;
+	if (!r->st.started_ms)
+		r->st.started_ms = wall_ms(); /* saved with the next transition */
 	r->decision = analysis_tick(&r->an, &r->cfg.analysis, now, mono_ns() / 1000000);
 	count_verdicts(r);
+	note_first_failure(r);
 	if (r->decision == ANALYSIS_FAIL)
 		keep_abort_verdicts(r);
 	before = r->st;
@@ -571,6 +666,7 @@ void agent_tick(struct agent *a)
 	if (n_saves)
 		save_aborts(a, saves, n_saves);
 	free(saves);
+	flush_records(a);
 }
 
 /* Errors as the analysis counts them: 5xx, resets, refusals. */
@@ -623,6 +719,7 @@ int agent_verb(struct agent *a, const char *name, enum rollout_verb verb, __u16 
 		if (!rc && verb == VERB_ABORT) {
 			apply_abort(a, r, &fx, false);
 			pthread_mutex_unlock(&a->lock);
+			flush_records(a);
 			return 0;
 		}
 		if (!rc && fx.restart_analysis) {
@@ -641,6 +738,7 @@ int agent_verb(struct agent *a, const char *name, enum rollout_verb verb, __u16 
 		}
 	}
 	pthread_mutex_unlock(&a->lock);
+	flush_records(a);
 	return rc;
 }
 
@@ -801,6 +899,11 @@ void agent_each_rollout(struct agent *a,
 		fn(&a->rollouts[i], now, arg);
 	}
 	pthread_mutex_unlock(&a->lock);
+}
+
+json_t *agent_history_json(struct agent *a, const char *name)
+{
+	return a->delivery ? delivery_history(a->delivery, name) : NULL;
 }
 
 json_t *agent_rollouts_json(struct agent *a)
@@ -1059,6 +1162,8 @@ static bool adopt_state(struct agent *a, struct agent_rollout *nr, const struct 
 		return keep_running(a, nr, old);
 	if (old) {
 		log_rollout(CLOG_INFO, "superseded", old);
+		if (is_running(old))
+			queue_record(a, old, OUTCOME_SUPERSEDED, -1);
 		start_new(a, nr, old->st.phase, old->cfg.canary.revision);
 		return true;
 	}
@@ -1218,5 +1323,6 @@ int agent_apply_config(struct agent *a, const struct config *cfg, char *err, siz
 	a->rollouts = next;
 	a->n_rollouts = cfg->n_rollouts;
 	pthread_mutex_unlock(&a->lock);
+	flush_records(a);
 	return 0;
 }

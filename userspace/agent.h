@@ -15,6 +15,7 @@
 #include "analysis.h"
 #include "config.h"
 #include "dataplane.h"
+#include "delivery.h"
 #include "rollout.h"
 
 #define AGENT_ERR_LEN 256
@@ -35,6 +36,7 @@ struct agent_rollout {
 	__u64 evidence_saved_ms;  /* monotonic ms of the last periodic evidence save */
 	bool evidence_valid;	  /* an holds a step's evidence (restarted or restored) */
 	__u64 canary_errors_seen; /* canary errors at the last look between ticks */
+	__s64 first_fail_ms;	  /* wall ms of the step's first failing verdict; 0: none */
 	/* Counters 5..10 s ago, for the recent rates operators see. */
 	struct canary_metrics rate_prev[CANARY_V_COUNT];
 	struct canary_metrics rate_base[CANARY_V_COUNT];
@@ -73,6 +75,14 @@ struct agent {
 	 */
 	bool allow_empty_config;
 	unsigned int max_removals; /* 0: no limit */
+	/*
+	 * Where ended rollouts are recorded (NULL: nowhere). Records are queued
+	 * under the lock and written after it is let go: a history file's fsync
+	 * must not hold up the tick.
+	 */
+	struct delivery *delivery;
+	struct delivery_record *pending_records;
+	size_t n_pending_records;
 	/* Conntrack: counted every tick, or every CONNTRACK_COUNT_EVERY by walking. */
 	unsigned int conntrack_entries;
 	__u32 conntrack_capacity;
@@ -161,6 +171,9 @@ struct health_job {
 int agent_health_next(struct agent *a, struct health_job *job);
 /* ok[i] for job->endpoints[i]: update failures, route around down endpoints. */
 void agent_health_result(struct agent *a, const struct health_job *job, const bool *ok);
+
+/* The history of ended revisions of rollout name (a JSON array; NULL without records). */
+struct json_t *agent_history_json(struct agent *a, const char *name);
 
 /* JSON of every rollout, or of one (NULL when unknown). Caller json_decref()s. */
 struct json_t;

@@ -140,6 +140,23 @@ static void route_verb(struct agent *a, const char *name, const char *verb_name,
 	reply_json(r, 200, agent_rollout_json(a, name));
 }
 
+/* GET /api/v1/rollouts/NAME/history: how its past revisions ended. */
+static void route_history(struct agent *a, const char *name, bool get, struct api_reply *r)
+{
+	json_t *obj, *history;
+
+	if (!get)
+		return reply_method(r, READ_METHODS);
+	obj = agent_rollout_json(a, name);
+	if (!obj)
+		return reply_error(r, 404, "no such rollout");
+	json_decref(obj);
+	history = agent_history_json(a, name);
+	reply_json(
+		r, 200,
+		json_pack("{s:s, s:o}", "name", name, "history", history ? history : json_array()));
+}
+
 /* "/api/v1/rollouts/NAME[/ACTION]" into its parts; false if it is not one. */
 static bool split_rollout_url(const char *url, char *name, size_t namelen, const char **action)
 {
@@ -190,6 +207,8 @@ void api_handle(struct agent *a, const char *method, const char *url, const char
 
 		return obj ? reply_json(r, 200, obj) : reply_error(r, 404, "no such rollout");
 	}
+	if (!strcmp(action, "history"))
+		return route_history(a, name, get, r);
 	if (!post)
 		return reply_method(r, "POST");
 	if (!control)

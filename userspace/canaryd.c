@@ -398,6 +398,9 @@ static void run(struct agent *a, const struct options *o, struct pollfd fds[FD_C
 	}
 }
 
+/* Ended rollouts: delivery metrics and each rollout's history (docs/metrics.md). */
+static struct delivery delivery;
+
 static int start(const struct options *o, struct canary_dp **dp, struct agent *a,
 		 struct pollfd fds[FD_COUNT])
 {
@@ -414,6 +417,9 @@ static int start(const struct options *o, struct canary_dp **dp, struct agent *a
 	if (err)
 		return err;
 	err = agent_init(a, *dp, o->bpffs, o->state_dir);
+	if (!err)
+		err = delivery_init(&delivery, o->state_dir);
+	a->delivery = err ? NULL : &delivery;
 	a->allow_empty_config = o->allow_empty_config;
 	a->max_removals = o->max_removals;
 	if (!err)
@@ -517,6 +523,8 @@ int main(int argc, char **argv)
 			close(fds[i].fd);
 	if (dp)
 		agent_destroy(&agent);
+	if (agent.delivery)
+		delivery_destroy(&delivery);
 	dp_close(dp);
 	close(lock_fd);
 	curl_global_cleanup();

@@ -331,6 +331,8 @@ char *metrics_render(struct agent *a, size_t *len)
 		latency_histogram(f, &c);
 		rollout_state(f, &c);
 		verdicts(f, &c);
+		if (a->delivery)
+			delivery_render(a->delivery, f);
 		agent_families(f, a);
 		fclose(f);
 	}

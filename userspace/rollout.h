@@ -45,6 +45,7 @@ struct rollout_state {
 	/* The steps changed under a running rollout: its weight must pass once first. */
 	bool rejudge;
 	__u64 steps_fingerprint; /* of the step list this state follows */
+	__s64 started_ms;	 /* wall ms the rollout began running; 0: unknown */
 	char canary_revision[CONFIG_REVISION_LEN];
 };
 

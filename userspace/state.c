@@ -40,7 +40,7 @@ static json_t *state_to_json(const struct rollout_state *st, json_t *evidence)
 	snprintf(fp, sizeof(fp), "%016" PRIx64, (uint64_t)st->canary_fingerprint);
 	snprintf(steps_fp, sizeof(steps_fp), "%016" PRIx64, (uint64_t)st->steps_fingerprint);
 	obj = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:I, s:I, s:b, s:i, s:s, "
-			"s:I, s:b}",
+			"s:I, s:b, s:I}",
 			"version", STATE_FORMAT_VERSION, "name", st->name, "canary_fingerprint", fp,
 			"canary_revision", st->canary_revision, "steps_fingerprint", steps_fp,
 			"phase", rollout_phase_name(st->phase), "step", st->step,
@@ -48,7 +48,8 @@ static json_t *state_to_json(const struct rollout_state *st, json_t *evidence)
 			"pause_until_ms", (json_int_t)st->pause_until_ms, "pause_left_ms",
 			(json_int_t)st->pause_left_ms, "user_paused", st->user_paused, "aborts",
 			(int)st->aborts, "message", st->message, "wait_since_ms",
-			(json_int_t)st->wait_since_ms, "rejudge", st->rejudge);
+			(json_int_t)st->wait_since_ms, "rejudge", st->rejudge, "started_ms",
+			(json_int_t)st->started_ms);
 	if (obj && evidence)
 		json_object_set(obj, "evidence", evidence);
 	return obj;
@@ -126,11 +127,13 @@ int state_save(const char *dir, const struct rollout_state *st, json_t *evidence
 static void state_v2_from_json(json_t *obj, struct rollout_state *st)
 {
 	const char *rev = "", *steps_fp = NULL;
-	json_int_t since = 0;
+	json_int_t since = 0, started = 0;
 	int rejudge = 0;
 
-	json_unpack(obj, "{s?s, s?s, s?I, s?b}", "canary_revision", &rev, "steps_fingerprint",
-		    &steps_fp, "wait_since_ms", &since, "rejudge", &rejudge);
+	json_unpack(obj, "{s?s, s?s, s?I, s?b, s?I}", "canary_revision", &rev, "steps_fingerprint",
+		    &steps_fp, "wait_since_ms", &since, "rejudge", &rejudge, "started_ms",
+		    &started);
+	st->started_ms = started;
 	snprintf(st->canary_revision, sizeof(st->canary_revision), "%s", rev);
 	st->steps_fingerprint = steps_fp ? strtoull(steps_fp, NULL, 16) : 0;
 	st->wait_since_ms = since;

@@ -7,7 +7,8 @@
 #  3. a truncated state file at 50% holds the rollout at 50% (rebuilt from
 #     the pinned map, Paused for a person), the bad file kept aside;
 #  4. errors the kernel counted while the agent was down (during the last
-#     pause) abort the canary after the restart instead of promoting it.
+#     pause) abort the canary after the restart instead of promoting it;
+# and the delivery records of it all: canaryctl history, /metrics.
 set -u
 source "$(dirname "$0")/lib.sh"
 
@@ -98,6 +99,20 @@ echo "# $(lab_status web '(d["phase"], d["message"])')"
 check "4: not promoted" expect "$(lab_status web 'd["phase"] == "Degraded"')"
 check "4: the evidence was restored" grep -q 'msg="analysis evidence restored"' \
 	"$LAB_DIR/canaryd.log"
+
+# ---- delivery records across all of it
+history=$(canaryctl -o json history web)
+echo "# history: $(jget '[(h["revision"], h["outcome"], h["time_to_rollback_s"]) for h in d["history"]]' <<<"$history")"
+check "history: v2 aborted by the analysis, with its time to rollback and verdicts" \
+	expect "$(jget 'any(h["revision"] == "v2" and h["outcome"] == "aborted" and h["time_to_rollback_s"] is not None and 0 <= h["time_to_rollback_s"] < 10 and len(h["verdicts"]) > 0 for h in d["history"])' <<<"$history")"
+check "history: v3, held after its state was lost, superseded by v4; v4 aborted" \
+	expect "$(jget '[(h["revision"], h["outcome"]) for h in d["history"]][-2:] == [("v3", "superseded"), ("v4", "aborted")]' <<<"$history")"
+check "canaryctl history prints the records" grep -q '^v4 *aborted' <<<"$(canaryctl history web)"
+metrics=$(in_ns node curl -sS -m 5 --unix-socket "$LAB_SOCKET" http://x/metrics)
+check "/metrics counts the abort since the last start" \
+	grep -q '^canaryd_rollouts_total{rollout="web",outcome="aborted"} 1$' <<<"$metrics"
+check "/metrics has the time-to-rollback histogram" \
+	grep -q '^canaryd_rollback_seconds_count{rollout="web"} ' <<<"$metrics"
 
 kill -TERM "$load" 2>/dev/null
 wait "$load" 2>/dev/null

@@ -47,6 +47,8 @@ static void usage(FILE *out)
 		"  pause NAME | resume NAME          hold the steps / go on\n"
 		"  abort NAME | retry NAME           roll back / start again after an abort\n"
 		"  set-weight NAME PERCENT           set the canary weight by hand (holds the steps)\n"
+		"  history NAME                      past revisions: outcome, duration, time to\n"
+		"                                    rollback, the verdicts that decided\n"
 		"incident verbs (they read the pinned maps directly; no agent needed):\n"
 		"  maps                              services, weights, per-version counters\n"
 		"  flows [NAME] [--version stable|canary]\n"
@@ -569,6 +571,66 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
+/* "12.3 s", or "-" for null. */
+static void print_seconds(const char *label, json_t *v)
+{
+	if (json_is_number(v))
+		printf("  %s %.3f s", label, json_number_value(v));
+	else
+		printf("  %s -", label);
+}
+
+static void print_history(json_t *history)
+{
+	size_t i, k;
+
+	if (!json_array_size(history))
+		printf("no ended revisions recorded\n");
+	for (i = 0; i < json_array_size(history); i++) {
+		json_t *h = json_array_get(history, i), *vs = json_object_get(h, "verdicts");
+
+		printf("%-12s %-10s step %lld at %g%%",
+		       json_string_value(json_object_get(h, "revision")),
+		       json_string_value(json_object_get(h, "outcome")),
+		       (long long)json_integer_value(json_object_get(h, "step")),
+		       json_number_value(json_object_get(h, "weight")));
+		print_seconds("duration", json_object_get(h, "duration_s"));
+		print_seconds("time to rollback", json_object_get(h, "time_to_rollback_s"));
+		printf("\n  %s\n", json_string_value(json_object_get(h, "message")));
+		for (k = 0; k < json_array_size(vs); k++) {
+			json_t *v = json_array_get(vs, k);
+
+			printf("    %-18s %-12s %s\n",
+			       json_string_value(json_object_get(v, "metric")),
+			       json_string_value(json_object_get(v, "result")),
+			       json_string_value(json_object_get(v, "detail")));
+		}
+	}
+}
+
+/* history NAME: how the rollout's past revisions ended. */
+static int cmd_history(struct ctl *c, int argc, char **argv)
+{
+	char path[128];
+	json_t *reply;
+	long status;
+	int rc = 0;
+
+	if (argc != 1 || argv[0][0] == '-')
+		return fprintf(stderr, "canaryctl: usage: history NAME\n"), 2;
+	snprintf(path, sizeof(path), "/api/v1/rollouts/%s/history", argv[0]);
+	if (client_call(&c->api, "GET", path, NULL, &status, &reply))
+		return 1;
+	if (status != 200)
+		rc = api_error(status, reply);
+	else if (c->json)
+		print_json(reply);
+	else
+		print_history(json_object_get(reply, "history"));
+	json_decref(reply);
+	return rc;
+}
+
 /* promote/pause/resume/abort/retry/set-weight NAME ... */
 static int cmd_verb(struct ctl *c, const char *verb, int argc, char **argv)
 {
@@ -680,6 +742,8 @@ int main(int argc, char **argv)
 		return cmd_uninstall(&c);
 	if (!strcmp(verb, "status"))
 		return cmd_status(&c, argc, argv);
+	if (!strcmp(verb, "history"))
+		return cmd_history(&c, argc, argv);
 	if (is_api_verb(verb)) {
 		if (argc < 1)
 			return fprintf(stderr, "canaryctl: %s needs a rollout NAME\n", verb), 2;
