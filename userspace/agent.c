@@ -365,6 +365,47 @@ static void flush_records(struct agent *a)
 	free(recs);
 }
 
+/* Which notification a transition's event is, or -1 for none. */
+static int notify_event_of(const char *event)
+{
+	static const struct {
+		const char *event;
+		enum notify_event kind;
+	} map[] = {
+		{ "weight set", NOTIFY_STEP },	   { "paused", NOTIFY_PAUSED },
+		{ "pause", NOTIFY_PAUSED },	   { "progress deadline exceeded", NOTIFY_PAUSED },
+		{ "inconclusive", NOTIFY_PAUSED }, { "promoted", NOTIFY_PROMOTED },
+		{ "aborted", NOTIFY_ABORTED },
+	};
+	size_t i;
+
+	for (i = 0; event && i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(event, map[i].event))
+			return (int)map[i].kind;
+	return -1;
+}
+
+/* Queue the webhooks' notifications of r for kind (copies; never waits on a receiver). */
+static void notify(struct agent *a, const struct agent_rollout *r, enum notify_event kind)
+{
+	struct notify_info info = {
+		.rollout = r->cfg.name,
+		.revision = r->cfg.canary.revision,
+		.event = kind,
+		.phase = rollout_phase_name(r->st.phase),
+		.step = r->st.step,
+		.weight_bp = r->st.weight_bp,
+		.message = r->st.message,
+	};
+
+	if (!a->notifier || !r->cfg.n_notifications)
+		return;
+	if (kind == NOTIFY_ABORTED)
+		info.verdicts = verdicts_json(r->abort_verdicts, r->n_abort_verdicts);
+	notifier_send(a->notifier, r->cfg.notifications, r->cfg.n_notifications, &info);
+	json_decref(info.verdicts);
+}
+
 /* A rollout that just ended: promoted, or aborted (by the analysis or a person). */
 static void note_outcome(struct agent *a, const struct agent_rollout *r,
 			 const struct rollout_effects *fx)
@@ -405,6 +446,8 @@ static void apply_effects(struct agent *a, struct agent_rollout *r,
 	if (fx->event)
 		log_rollout(r->st.phase == PHASE_DEGRADED ? CLOG_WARN : CLOG_INFO, fx->event, r);
 	note_outcome(a, r, fx);
+	if (notify_event_of(fx->event) >= 0)
+		notify(a, r, (enum notify_event)notify_event_of(fx->event));
 }
 
 static const char *failing_detail(const struct analysis_state *an)
@@ -1033,6 +1076,7 @@ static void start_new(struct agent *a, struct agent_rollout *nr, enum rollout_ph
 	rollout_init(&nr->st, &nr->cfg);
 	warn_stale_stable(nr, prev_phase, prev_canary);
 	log_rollout(CLOG_INFO, "rollout started", nr);
+	notify(a, nr, NOTIFY_STARTED);
 	persist(a, nr);
 }
 
@@ -1162,8 +1206,10 @@ static bool adopt_state(struct agent *a, struct agent_rollout *nr, const struct 
 		return keep_running(a, nr, old);
 	if (old) {
 		log_rollout(CLOG_INFO, "superseded", old);
-		if (is_running(old))
+		if (is_running(old)) {
 			queue_record(a, old, OUTCOME_SUPERSEDED, -1);
+			notify(a, old, NOTIFY_SUPERSEDED);
+		}
 		start_new(a, nr, old->st.phase, old->cfg.canary.revision);
 		return true;
 	}

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "dataplane.h"
 #include "delivery.h"
+#include "notify.h"
 #include "rollout.h"
 
 #define AGENT_ERR_LEN 256
@@ -81,6 +82,7 @@ struct agent {
 	 * must not hold up the tick.
 	 */
 	struct delivery *delivery;
+	struct notifier *notifier; /* webhooks of spec.notifications (NULL: none sent) */
 	struct delivery_record *pending_records;
 	size_t n_pending_records;
 	/* Conntrack: counted every tick, or every CONNTRACK_COUNT_EVERY by walking. */

@@ -420,6 +420,8 @@ static int start(const struct options *o, struct canary_dp **dp, struct agent *a
 	if (!err)
 		err = delivery_init(&delivery, o->state_dir);
 	a->delivery = err ? NULL : &delivery;
+	if (!err)
+		err = notifier_create(&a->notifier);
 	a->allow_empty_config = o->allow_empty_config;
 	a->max_removals = o->max_removals;
 	if (!err)
@@ -456,7 +458,9 @@ static int start_threads(struct agent *a, const struct options *o, struct api_se
 	log_event(err ? CLOG_WARN : CLOG_INFO,
 		  err ? "cannot drop capabilities" : "capabilities dropped", "kept",
 		  "CAP_BPF,CAP_NET_ADMIN", "error", err ? strerror(-err) : "");
-	err = api_start(a, &o->api, metrics_render, api);
+	err = notifier_run(a->notifier);
+	if (!err)
+		err = api_start(a, &o->api, metrics_render, api);
 	if (!err)
 		err = external_start(a, ext);
 	if (!err)
@@ -518,6 +522,8 @@ int main(int argc, char **argv)
 	worker_stop(health);
 	worker_stop(ext);
 	api_stop(api);
+	notifier_destroy(agent.notifier);
+	agent.notifier = NULL;
 	for (i = 0; i < FD_COUNT; i++)
 		if (fds[i].fd >= 0)
 			close(fds[i].fd);

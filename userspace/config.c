@@ -1452,6 +1452,75 @@ static int parse_health(struct doc *d, const struct ynode *n, void *arg)
 	return 0;
 }
 
+static const char *const notify_event_names[NOTIFY_EVENT_COUNT] = {
+	[NOTIFY_STARTED] = "started", [NOTIFY_STEP] = "step",
+	[NOTIFY_PAUSED] = "paused",   [NOTIFY_PROMOTED] = "promoted",
+	[NOTIFY_ABORTED] = "aborted", [NOTIFY_SUPERSEDED] = "superseded",
+};
+
+const char *notify_event_name(enum notify_event e)
+{
+	return e < NOTIFY_EVENT_COUNT ? notify_event_names[e] : "unknown";
+}
+
+static int parse_notify_event(struct doc *d, const struct ynode *n, void *arg)
+{
+	struct notify_cfg *c = arg;
+	int e;
+
+	if (get_enum(d, n, NULL, notify_event_names, NOTIFY_EVENT_COUNT, &e))
+		return -1;
+	c->events |= BIT(e);
+	return 0;
+}
+
+static int parse_notify_events(struct doc *d, const struct ynode *n, void *arg)
+{
+	return seq_items(d, n, "event", NOTIFY_EVENT_COUNT, true, parse_notify_event, arg);
+}
+
+static int parse_notification(struct doc *d, const struct ynode *n, void *arg)
+{
+	static const char *const names[] = { "url", "events", "format", "timeout" };
+	static const char *const formats[] = {
+		[NOTIFY_FORMAT_GENERIC] = "generic", [NOTIFY_FORMAT_SLACK] = "slack"
+	};
+	struct rollout_cfg *r = arg;
+	struct notify_cfg *c = &r->notifications[r->n_notifications];
+	const struct ynode *f[ARRAY_SIZE(names)];
+	const char *url;
+	int format = NOTIFY_FORMAT_GENERIC;
+
+	memset(c, 0, sizeof(*c));
+	c->timeout_ms = 2000;
+	if (map_fields(d, n, names, ARRAY_SIZE(names), BIT(0), f) ||
+	    get_string(d, f[0], "url", &url) ||
+	    (f[2] && get_enum(d, f[2], "format", formats, ARRAY_SIZE(formats), &format)) ||
+	    (f[3] && get_duration_ms(d, f[3], "timeout", &c->timeout_ms)) ||
+	    sub(d, "events", f[1], parse_notify_events, c))
+		return -1;
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+		return fail(d, &f[0]->mark, "url",
+			    "\"%s\": expected http://HOST[:PORT]/PATH or https://…", url);
+	if (strlen(url) >= sizeof(c->url))
+		return fail(d, &f[0]->mark, "url", "longer than %zu characters",
+			    sizeof(c->url) - 1);
+	if (c->timeout_ms > 60000)
+		return fail(d, &f[3]->mark, "timeout", "at most 60s");
+	snprintf(c->url, sizeof(c->url), "%s", url);
+	c->format = (enum notify_format)format;
+	if (!f[1])
+		c->events = BIT(NOTIFY_EVENT_COUNT) - 1; /* all of them */
+	r->n_notifications++;
+	return 0;
+}
+
+static int parse_notifications(struct doc *d, const struct ynode *n, void *arg)
+{
+	return seq_items(d, n, "notification", CONFIG_MAX_NOTIFICATIONS, false, parse_notification,
+			 arg);
+}
+
 enum {
 	SPEC_SERVICE,
 	SPEC_STABLE,
@@ -1462,6 +1531,7 @@ enum {
 	SPEC_ANALYSIS,
 	SPEC_ABORT,
 	SPEC_HEALTH,
+	SPEC_NOTIFICATIONS,
 	SPEC_N,
 };
 
@@ -1472,7 +1542,7 @@ static int parse_spec(struct doc *d, const struct ynode *n, void *arg)
 		[SPEC_CANARY] = "canary",	[SPEC_AFFINITY] = "affinity",
 		[SPEC_OVERRIDES] = "overrides", [SPEC_STRATEGY] = "strategy",
 		[SPEC_ANALYSIS] = "analysis",	[SPEC_ABORT] = "abort",
-		[SPEC_HEALTH] = "healthCheck",
+		[SPEC_HEALTH] = "healthCheck",	[SPEC_NOTIFICATIONS] = "notifications",
 	};
 	static const char *const affinities[] = {
 		[CANARY_AFFINITY_NONE] = "none", [CANARY_AFFINITY_CLIENT_IP] = "client-ip"
@@ -1493,7 +1563,8 @@ static int parse_spec(struct doc *d, const struct ynode *n, void *arg)
 	    sub(d, "strategy", f[SPEC_STRATEGY], parse_strategy, r) ||
 	    sub(d, "analysis", f[SPEC_ANALYSIS], parse_analysis, &r->analysis) ||
 	    sub(d, "abort", f[SPEC_ABORT], parse_abort, r) ||
-	    sub(d, "healthCheck", f[SPEC_HEALTH], parse_health, &r->health))
+	    sub(d, "healthCheck", f[SPEC_HEALTH], parse_health, &r->health) ||
+	    sub(d, "notifications", f[SPEC_NOTIFICATIONS], parse_notifications, r))
 		return -1;
 	r->affinity = (enum canary_affinity)affinity;
 	return 0;

@@ -126,6 +126,35 @@ struct health_cfg {
 	__u32 failure_threshold; /* default 2 */
 };
 
+/* Transitions a notification may be sent for (spec.notifications[].events). */
+enum notify_event {
+	NOTIFY_STARTED,
+	NOTIFY_STEP, /* a new weight is set */
+	NOTIFY_PAUSED,
+	NOTIFY_PROMOTED,
+	NOTIFY_ABORTED,
+	NOTIFY_SUPERSEDED,
+	NOTIFY_EVENT_COUNT,
+};
+
+enum notify_format {
+	NOTIFY_FORMAT_GENERIC, /* the whole event as JSON */
+	NOTIFY_FORMAT_SLACK,   /* {"text": "..."}: Slack, Mattermost, Rocket.Chat webhooks */
+};
+
+#define CONFIG_MAX_NOTIFICATIONS 8
+#define CONFIG_URL_LEN		 256
+
+/* A webhook that gets a JSON POST on the transitions it asks for. */
+struct notify_cfg {
+	char url[CONFIG_URL_LEN];
+	__u32 events; /* BIT(enum notify_event) */
+	enum notify_format format;
+	__s64 timeout_ms; /* default 2000 */
+};
+
+const char *notify_event_name(enum notify_event e);
+
 struct rollout_cfg {
 	char name[CANARY_NAME_LEN];
 	char origin[256]; /* "file:line:column" of the document, for messages */
@@ -142,6 +171,8 @@ struct rollout_cfg {
 	struct analysis_cfg analysis;
 	struct health_cfg health;
 	enum abort_connections abort_connections;
+	struct notify_cfg notifications[CONFIG_MAX_NOTIFICATIONS];
+	int n_notifications;
 };
 
 struct config {

@@ -116,13 +116,13 @@ static json_t *record_json(const struct delivery_record *rec)
 				 rec->ended_ms - rec->started_ms :
 				 -1;
 
-	return json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:i, s:f, s:s, s:O}", "revision",
+	return json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:i, s:f, s:s, s:o}", "revision",
 			 rec->revision, "outcome", delivery_outcome_name(rec->outcome),
 			 "started_ms", (json_int_t)rec->started_ms, "ended_ms",
 			 (json_int_t)rec->ended_ms, "duration_s", ms_or_null(duration),
 			 "time_to_rollback_s", ms_or_null(rec->rollback_ms), "step", rec->step,
 			 "weight", rec->weight_bp / 100.0, "message", rec->message, "verdicts",
-			 rec->verdicts ? rec->verdicts : json_array());
+			 rec->verdicts ? json_incref(rec->verdicts) : json_array());
 }
 
 static int history_path(const struct delivery *d, const char *rollout, const char *suffix,

@@ -333,6 +333,8 @@ char *metrics_render(struct agent *a, size_t *len)
 		verdicts(f, &c);
 		if (a->delivery)
 			delivery_render(a->delivery, f);
+		if (a->notifier)
+			notifier_render(a->notifier, f);
 		agent_families(f, a);
 		fclose(f);
 	}

@@ -737,6 +737,44 @@ static void test_decision_fields(void **state)
 	config_free(&c);
 }
 
+/* spec.notifications: webhooks, their events and formats. */
+static void test_notifications(void **state)
+{
+	static const char yaml[] = MIN
+		"  notifications:\n"
+		"    - {url: \"http://hooks.example:8080/canary\"}\n"
+		"    - {url: \"https://chat.example/hook\", format: slack, events: [aborted, promoted],\n"
+		"       timeout: 500ms}\n";
+	static const struct bad bad[] = {
+		{ MIN "  notifications: [{url: \"ftp://x/y\"}]\n",
+		  "t.yaml:10:25: spec.notifications[0].url: ", "expected http://" },
+		{ MIN "  notifications: [{url: \"http://x/\", events: [exploded]}]\n",
+		  "t.yaml:10:47: spec.notifications[0].events[0]: ", "invalid value \"exploded\"" },
+		{ MIN "  notifications: [{url: \"http://x/\", format: teams}]\n",
+		  "t.yaml:10:46: spec.notifications[0].format: ", "invalid value \"teams\"" },
+		{ MIN "  notifications: [{events: [aborted]}]\n",
+		  "t.yaml:10:19: spec.notifications[0].url: ", "missing required field" },
+	};
+	char err[CONFIG_ERR_LEN];
+	struct config c;
+	const struct rollout_cfg *r;
+
+	(void)state;
+	assert_int_equal(parse(yaml, &c, err), 0);
+	r = &c.rollouts[0];
+	assert_int_equal(r->n_notifications, 2);
+	assert_string_equal(r->notifications[0].url, "http://hooks.example:8080/canary");
+	assert_int_equal(r->notifications[0].events, (1U << NOTIFY_EVENT_COUNT) - 1);
+	assert_int_equal(r->notifications[0].format, NOTIFY_FORMAT_GENERIC);
+	assert_int_equal(r->notifications[0].timeout_ms, 2000);
+	assert_int_equal(r->notifications[1].events,
+			 (1U << NOTIFY_ABORTED) | (1U << NOTIFY_PROMOTED));
+	assert_int_equal(r->notifications[1].format, NOTIFY_FORMAT_SLACK);
+	assert_int_equal(r->notifications[1].timeout_ms, 500);
+	config_free(&c);
+	CHECK_BAD(bad);
+}
+
 static void test_err_decision_fields(void **state)
 {
 	static const struct bad cases[] = {
@@ -1090,6 +1128,7 @@ int main(void)
 		cmocka_unit_test(test_err_metric_limit),
 		cmocka_unit_test(test_decision_fields),
 		cmocka_unit_test(test_err_decision_fields),
+		cmocka_unit_test(test_notifications),
 		cmocka_unit_test(test_err_unknown_metric),
 		cmocka_unit_test(test_prometheus_metric),
 		cmocka_unit_test(test_err_prometheus_metric),
