@@ -13,6 +13,8 @@
 #include "netparse.h"
 #include "report.h"
 #include "state.h"
+#include "stats.h"
+#include "traffic.h"
 
 /* Rollout state times are wall-clock, so a pause deadline survives restarts. */
 static __s64 wall_ms(void)
@@ -485,6 +487,53 @@ static void roll_rate_window(struct agent_rollout *r,
 }
 
 /*
+ * The service's requests per second over the last 5..10 s, both versions
+ * (new connections for a service without HTTP requests).
+ */
+static double service_rps(const struct agent_rollout *r,
+			  const struct canary_metrics now[CANARY_V_COUNT], __u64 now_ms)
+{
+	__u64 requests = 0, conns = 0;
+	int v;
+
+	if (!r->rate_prev_ms || now_ms <= r->rate_prev_ms)
+		return 0;
+	for (v = 0; v < CANARY_V_COUNT; v++) {
+		struct canary_metrics d;
+
+		stats_delta(&now[v], &r->rate_prev[v], &d);
+		requests += d.requests;
+		conns += d.conns_opened;
+	}
+	return (double)(requests ? requests : conns) * 1000 / (double)(now_ms - r->rate_prev_ms);
+}
+
+/* What strategy.trafficPolicy says now; why (for a blackout) lives in buf. */
+static struct rollout_traffic traffic_now(struct agent_rollout *r,
+					  const struct canary_metrics now[CANARY_V_COUNT],
+					  char *buf, size_t len)
+{
+	struct rollout_traffic t = { 0 };
+	bool was = r->at_peak;
+
+	r->service_rps = service_rps(r, now, mono_ns() / 1000000);
+	r->at_peak = traffic_at_peak(&r->cfg.traffic, r->service_rps, r->at_peak);
+	if (r->at_peak != was) {
+		char rps[32];
+
+		snprintf(rps, sizeof(rps), "%.1f", r->service_rps);
+		log_event(CLOG_INFO,
+			  r->at_peak ? "peak traffic: smaller steps, longer pauses" :
+				       "peak traffic over",
+			  "rollout", r->cfg.name, "rps", rps);
+	}
+	t.peak = r->at_peak;
+	t.blackout = traffic_blackout(&r->cfg.traffic, wall_ms(), buf, len);
+	t.blackout_why = buf;
+	return t;
+}
+
+/*
  * Someone else wrote the service: "canaryctl emergency-rollback" sets the
  * weight to 0 straight in the pinned map. The agent takes that as an abort
  * (the flows were already reset or left to drain by canaryctl), rather than
@@ -550,8 +599,10 @@ static const char *decision_why(const struct agent_rollout *r)
 static void tick_rollout(struct agent *a, struct agent_rollout *r)
 {
 	struct canary_metrics now[CANARY_V_COUNT];
+	struct rollout_traffic traffic;
 	struct rollout_state before;
 	struct rollout_effects fx;
+	char blackout[128];
 
 	if (r->service_stale)
 		write_service(a, r); /* the kernel missed the last write: keep trying */
@@ -571,7 +622,9 @@ static void tick_rollout(struct agent *a, struct agent_rollout *r)
 	if (r->decision == ANALYSIS_FAIL)
 		keep_abort_verdicts(r);
 	before = r->st;
-	rollout_tick(&r->st, &r->cfg, r->decision, decision_why(r), wall_ms(), &fx);
+	traffic = traffic_now(r, now, blackout, sizeof(blackout));
+	rollout_tick_traffic(&r->st, &r->cfg, r->decision, decision_why(r), wall_ms(), &traffic,
+			     &fx);
 	if (r->st.phase == PHASE_DEGRADED && fx.event) {
 		log_abort_verdicts(r);
 		apply_abort(a, r, &fx, true);

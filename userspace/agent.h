@@ -38,6 +38,9 @@ struct agent_rollout {
 	bool evidence_valid;	  /* an holds a step's evidence (restarted or restored) */
 	__u64 canary_errors_seen; /* canary errors at the last look between ticks */
 	__s64 first_fail_ms;	  /* wall ms of the step's first failing verdict; 0: none */
+	/* strategy.trafficPolicy: the service's request rate and whether it is at peak. */
+	double service_rps;
+	bool at_peak;
 	/* Counters 5..10 s ago, for the recent rates operators see. */
 	struct canary_metrics rate_prev[CANARY_V_COUNT];
 	struct canary_metrics rate_base[CANARY_V_COUNT];

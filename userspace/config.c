@@ -1028,6 +1028,132 @@ static int parse_steps(struct doc *d, const struct ynode *n, void *arg)
 	return fail(d, &n->mark, NULL, "at least one setWeight step is required");
 }
 
+/* "HH:MM" into minutes after midnight. */
+static int get_clock(struct doc *d, const struct ynode *n, const char *key, __s16 *min)
+{
+	unsigned int h, m;
+	const char *s;
+	char end;
+
+	if (get_string(d, n, key, &s))
+		return -1;
+	if (sscanf(s, "%2u:%2u%c", &h, &m, &end) != 2 || strlen(s) != 5 || h > 23 || m > 59)
+		return fail(d, &n->mark, key, "\"%s\": expected a time of day HH:MM (00:00..23:59)",
+			    s);
+	*min = (__s16)(h * 60 + m);
+	return 0;
+}
+
+static int parse_blackout_day(struct doc *d, const struct ynode *n, void *arg)
+{
+	static const char *const days[] = { "sun", "mon", "tue", "wed", "thu", "fri", "sat" };
+	struct blackout_cfg *b = arg;
+	int day;
+
+	if (get_enum(d, n, NULL, days, ARRAY_SIZE(days), &day))
+		return -1;
+	b->days |= (__u8)BIT(day);
+	return 0;
+}
+
+static int parse_blackout_days(struct doc *d, const struct ynode *n, void *arg)
+{
+	return seq_items(d, n, "day", 7, true, parse_blackout_day, arg);
+}
+
+/* timezone: UTC (default), local (the node's), or a fixed offset "+HH:MM" / "-HH:MM". */
+static int parse_timezone(struct doc *d, const struct ynode *n, struct blackout_cfg *b)
+{
+	unsigned int h, m;
+	const char *s;
+	char sign, end;
+
+	if (get_string(d, n, "timezone", &s))
+		return -1;
+	if (!strcmp(s, "UTC"))
+		return 0;
+	if (!strcmp(s, "local")) {
+		b->local_time = true;
+		return 0;
+	}
+	if (sscanf(s, "%c%2u:%2u%c", &sign, &h, &m, &end) != 3 || strlen(s) != 6 ||
+	    (sign != '+' && sign != '-') || h > 14 || m > 59)
+		return fail(d, &n->mark, "timezone", "\"%s\": expected UTC, local or +HH:MM", s);
+	b->utc_offset_min = (sign == '-' ? -1 : 1) * (__s32)(h * 60 + m);
+	return 0;
+}
+
+static int parse_blackout(struct doc *d, const struct ynode *n, void *arg)
+{
+	static const char *const names[] = { "days", "from", "to", "timezone" };
+	struct traffic_policy_cfg *t = arg;
+	struct blackout_cfg *b = &t->blackouts[t->n_blackouts];
+	const struct ynode *f[ARRAY_SIZE(names)];
+
+	memset(b, 0, sizeof(*b));
+	b->from_min = b->to_min = -1;
+	if (map_fields(d, n, names, ARRAY_SIZE(names), 0, f) ||
+	    sub(d, "days", f[0], parse_blackout_days, b) ||
+	    (f[1] && get_clock(d, f[1], "from", &b->from_min)) ||
+	    (f[2] && get_clock(d, f[2], "to", &b->to_min)) || (f[3] && parse_timezone(d, f[3], b)))
+		return -1;
+	if (!f[1] != !f[2])
+		return fail(d, &n->mark, NULL, "from and to go together (neither: the whole day)");
+	if (f[1] && b->from_min == b->to_min)
+		return fail(d, &f[2]->mark, "to", "equals from: leave both out for the whole day");
+	if (!f[0])
+		b->days = 0x7f; /* every day */
+	t->n_blackouts++;
+	return 0;
+}
+
+static int parse_blackouts(struct doc *d, const struct ynode *n, void *arg)
+{
+	return seq_items(d, n, "blackout window", CONFIG_MAX_BLACKOUTS, false, parse_blackout, arg);
+}
+
+static int parse_peak(struct doc *d, const struct ynode *n, void *arg)
+{
+	static const char *const names[] = { "aboveRps", "maxStepIncrease", "pauseFactor" };
+	struct traffic_policy_cfg *t = arg;
+	const struct ynode *f[ARRAY_SIZE(names)];
+	const char *s;
+	char why[128];
+
+	t->pause_factor = 1;
+	if (map_fields(d, n, names, ARRAY_SIZE(names), BIT(0), f) ||
+	    get_double(d, f[0], "aboveRps", &t->peak_above_rps) ||
+	    (f[2] && get_double(d, f[2], "pauseFactor", &t->pause_factor)))
+		return -1;
+	if (t->peak_above_rps <= 0)
+		return fail(d, &f[0]->mark, "aboveRps", "%s is out of range (more than 0)",
+			    f[0]->text);
+	if (t->pause_factor < 1 || t->pause_factor > 100)
+		return fail(d, &f[2]->mark, "pauseFactor", "%s is out of range (1..100)",
+			    f[2]->text);
+	if (!f[1])
+		return 0;
+	if (get_number(d, f[1], "maxStepIncrease", &s))
+		return -1;
+	if (parse_weight_percent(s, &t->peak_max_increase_bp, why, sizeof(why)) ||
+	    !t->peak_max_increase_bp)
+		return fail(d, &f[1]->mark, "maxStepIncrease", "%s",
+			    t->peak_max_increase_bp ? why : "must be more than 0");
+	return 0;
+}
+
+static int parse_traffic_policy(struct doc *d, const struct ynode *n, void *arg)
+{
+	static const char *const names[] = { "peak", "blackout" };
+	struct rollout_cfg *r = arg;
+	const struct ynode *f[ARRAY_SIZE(names)];
+
+	if (map_fields(d, n, names, ARRAY_SIZE(names), 0, f) ||
+	    sub(d, "peak", f[0], parse_peak, &r->traffic))
+		return -1;
+	return sub(d, "blackout", f[1], parse_blackouts, &r->traffic);
+}
+
 /* progressDeadline: a duration, or "none" for a rollout that may wait forever. */
 static int parse_progress_deadline(struct doc *d, const struct ynode *n, struct rollout_cfg *r)
 {
@@ -1040,12 +1166,14 @@ static int parse_progress_deadline(struct doc *d, const struct ynode *n, struct 
 
 static int parse_strategy(struct doc *d, const struct ynode *n, void *arg)
 {
-	static const char *const names[] = { "steps", "progressDeadline" };
+	static const char *const names[] = { "steps", "progressDeadline", "trafficPolicy" };
 	const struct ynode *f[ARRAY_SIZE(names)];
 
 	if (map_fields(d, n, names, ARRAY_SIZE(names), BIT(0), f))
 		return -1;
 	if (f[1] && parse_progress_deadline(d, f[1], arg))
+		return -1;
+	if (sub(d, "trafficPolicy", f[2], parse_traffic_policy, arg))
 		return -1;
 	return sub(d, "steps", f[0], parse_steps, arg);
 }

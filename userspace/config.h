@@ -126,6 +126,32 @@ struct health_cfg {
 	__u32 failure_threshold; /* default 2 */
 };
 
+#define CONFIG_MAX_BLACKOUTS 8
+
+/*
+ * A window in which the rollout does not move forward (it may still abort
+ * on bad evidence): on the days in `days` (bit 0 Sunday ... bit 6 Saturday),
+ * from from_min to to_min minutes after midnight (to < from crosses
+ * midnight; from == to == -1: the whole day), in UTC shifted by
+ * utc_offset_min, or in the node's local time.
+ */
+struct blackout_cfg {
+	__u8 days;
+	__s16 from_min;
+	__s16 to_min;
+	bool local_time;
+	__s32 utc_offset_min;
+};
+
+/* spec.strategy.trafficPolicy: smaller steps and longer pauses at peak traffic. */
+struct traffic_policy_cfg {
+	double peak_above_rps;	    /* 0: no peak policy */
+	__u16 peak_max_increase_bp; /* at peak, a step raises the weight by at most this */
+	double pause_factor;	    /* at peak, pauses last this many times longer (>= 1) */
+	struct blackout_cfg blackouts[CONFIG_MAX_BLACKOUTS];
+	int n_blackouts;
+};
+
 /* Transitions a notification may be sent for (spec.notifications[].events). */
 enum notify_event {
 	NOTIFY_STARTED,
@@ -168,6 +194,7 @@ struct rollout_cfg {
 	int n_steps;
 	/* A step waiting this long for a decision pauses; CONFIG_NO_DEADLINE: never. */
 	__s64 progress_deadline_ms;
+	struct traffic_policy_cfg traffic;
 	struct analysis_cfg analysis;
 	struct health_cfg health;
 	enum abort_connections abort_connections;

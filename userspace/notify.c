@@ -85,7 +85,8 @@ char *notify_payload(const struct notify_cfg *cfg, const struct notify_info *inf
 				notify_event_name(info->event), "phase", info->phase, "step",
 				info->step, "weight", info->weight_bp / 100.0, "message",
 				info->message ? info->message : "", "time_ms", (json_int_t)wall_ms,
-				"verdicts", info->verdicts ? json_incref(info->verdicts) : json_array());
+				"verdicts",
+				info->verdicts ? json_incref(info->verdicts) : json_array());
 	}
 	body = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
 	json_decref(obj);

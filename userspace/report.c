@@ -124,7 +124,7 @@ json_t *report_rollout(const struct agent_rollout *r,
 	format_ipv4(r->cfg.service.key.vip, vip, sizeof(vip));
 	return json_pack(
 		"{s:s, s:s, s:s, s:i, s:i, s:o, s:f, s:b, s:o, s:i, s:{s:s, s:i, s:s}, s:o, s:o, "
-		"s:{s:s, s:s, s:o}, s:o}",
+		"s:{s:s, s:s, s:o}, s:o, s:{s:f, s:b}}",
 		"name", r->cfg.name, "phase", rollout_phase_name(st->phase), "message", st->message,
 		"step", st->step, "step_count", r->cfg.n_steps, "steps", report_steps(&r->cfg),
 		"weight", rollout_effective_weight(st) / 100.0, "paused_by_operator",
@@ -138,5 +138,6 @@ json_t *report_rollout(const struct agent_rollout *r,
 			     window_s),
 		"analysis", "decision", analysis_decision_name(r->decision), "reason", r->an.reason,
 		"verdicts", verdicts_json(r->an.last, r->an.n_last), "abort_verdicts",
-		verdicts_json(r->abort_verdicts, r->n_abort_verdicts));
+		verdicts_json(r->abort_verdicts, r->n_abort_verdicts), "traffic", "rps",
+		r->service_rps, "peak", r->at_peak);
 }

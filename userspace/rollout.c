@@ -215,17 +215,40 @@ static void do_abort(struct rollout_state *st, const struct rollout_cfg *cfg, co
 	fx->event = "aborted";
 }
 
-/* Begin a pause step: timed, or indefinite until promote. */
-static void start_pause(struct rollout_state *st, const struct step_cfg *step, __s64 now_ms,
-			struct rollout_effects *fx)
+/* Begin a pause step: timed (stretched at peak traffic), or indefinite until promote. */
+static void start_pause(struct rollout_state *st, const struct step_cfg *step, double factor,
+			__s64 now_ms, struct rollout_effects *fx)
 {
 	st->step_started = true;
-	st->pause_until_ms =
-		step->pause_ms == CONFIG_PAUSE_INDEFINITE ? 0 : now_ms + step->pause_ms;
+	st->pause_until_ms = step->pause_ms == CONFIG_PAUSE_INDEFINITE ?
+				     0 :
+				     now_ms + (__s64)((double)step->pause_ms * factor);
 	st->phase = PHASE_PAUSED;
 	st->message[0] = '\0';
 	fx->changed = true;
 	fx->event = "paused";
+}
+
+/* The next weight of a setWeight step: its own, or less at peak traffic. */
+static __u16 next_weight(const struct rollout_state *st, const struct rollout_cfg *cfg,
+			 __u16 target, const struct rollout_traffic *traffic)
+{
+	__u16 cap = cfg->traffic.peak_max_increase_bp;
+
+	if (!traffic->peak || !cap || target <= st->weight_bp || target - st->weight_bp <= cap)
+		return target;
+	return (__u16)(st->weight_bp + cap);
+}
+
+static void apply_step_weight(struct rollout_state *st, __u16 weight_bp, struct rollout_effects *fx)
+{
+	set_weight(st, weight_bp, fx);
+	st->step_started = true;
+	st->phase = PHASE_PROGRESSING;
+	st->message[0] = '\0';
+	st->wait_since_ms = 0;
+	fx->changed = true;
+	fx->event = "weight set";
 }
 
 /*
@@ -233,25 +256,28 @@ static void start_pause(struct rollout_state *st, const struct step_cfg *step, _
  * to the next one in the same tick.
  */
 static bool run_step(struct rollout_state *st, const struct rollout_cfg *cfg,
-		     enum analysis_decision decision, __s64 now_ms, struct rollout_effects *fx)
+		     enum analysis_decision decision, __s64 now_ms,
+		     const struct rollout_traffic *traffic, struct rollout_effects *fx)
 {
 	const struct step_cfg *step = &cfg->steps[st->step];
 
 	if (step->kind == STEP_SET_WEIGHT) {
 		if (!st->step_started) {
-			set_weight(st, step->weight_bp, fx);
-			st->step_started = true;
-			st->phase = PHASE_PROGRESSING;
-			st->message[0] = '\0';
-			fx->changed = true;
-			fx->event = "weight set";
+			apply_step_weight(st, next_weight(st, cfg, step->weight_bp, traffic), fx);
 			return false; /* judge the new weight from the next tick on */
 		}
 		/* Too little traffic holds the rollout: it never counts as a pass. */
-		return decision == ANALYSIS_PASS;
+		if (decision != ANALYSIS_PASS)
+			return false;
+		/* A smaller increase at peak passed: on to the next one. */
+		if (st->weight_bp < step->weight_bp) {
+			apply_step_weight(st, next_weight(st, cfg, step->weight_bp, traffic), fx);
+			return false;
+		}
+		return true;
 	}
 	if (!st->step_started) {
-		start_pause(st, step, now_ms, fx);
+		start_pause(st, step, traffic->peak ? cfg->traffic.pause_factor : 1, now_ms, fx);
 		return false;
 	}
 	if (step->pause_ms == CONFIG_PAUSE_INDEFINITE)
@@ -273,9 +299,25 @@ static bool waits_on_analysis(const struct rollout_state *st, const struct rollo
 	return step->pause_ms != CONFIG_PAUSE_INDEFINITE && now_ms >= st->pause_until_ms;
 }
 
-void rollout_tick(struct rollout_state *st, const struct rollout_cfg *cfg,
-		  enum analysis_decision decision, const char *why, __s64 now_ms,
-		  struct rollout_effects *fx)
+/* In a blackout window: hold, say so once, and let no deadline run. */
+static void hold_for_blackout(struct rollout_state *st, const struct rollout_traffic *traffic,
+			      struct rollout_effects *fx)
+{
+	char msg[ROLLOUT_MESSAGE_LEN];
+
+	snprintf(msg, sizeof(msg), "held: blackout window %.200s",
+		 traffic->blackout_why ? traffic->blackout_why : "");
+	st->wait_since_ms = 0;
+	if (!strcmp(st->message, msg))
+		return;
+	snprintf(st->message, sizeof(st->message), "%s", msg);
+	fx->changed = true;
+	fx->event = "blackout";
+}
+
+void rollout_tick_traffic(struct rollout_state *st, const struct rollout_cfg *cfg,
+			  enum analysis_decision decision, const char *why, __s64 now_ms,
+			  const struct rollout_traffic *traffic, struct rollout_effects *fx)
 {
 	int guard;
 
@@ -292,6 +334,14 @@ void rollout_tick(struct rollout_state *st, const struct rollout_cfg *cfg,
 		pause_for_person(st, "inconclusive", why ? why : "analysis inconclusive", fx);
 		return;
 	}
+	if (traffic->blackout) {
+		hold_for_blackout(st, traffic, fx);
+		return;
+	}
+	if (!strncmp(st->message, "held: blackout", 14)) {
+		st->message[0] = '\0'; /* the window closed */
+		fx->changed = true;
+	}
 	if (st->rejudge) {
 		if (decision != ANALYSIS_PASS) {
 			note_wait(st, cfg, why, now_ms, fx);
@@ -307,7 +357,7 @@ void rollout_tick(struct rollout_state *st, const struct rollout_cfg *cfg,
 			complete(st, cfg, fx);
 			return;
 		}
-		if (!run_step(st, cfg, decision, now_ms, fx)) {
+		if (!run_step(st, cfg, decision, now_ms, traffic, fx)) {
 			if (decision != ANALYSIS_PASS && waits_on_analysis(st, cfg, now_ms))
 				note_wait(st, cfg, why, now_ms, fx);
 			return;
@@ -315,6 +365,15 @@ void rollout_tick(struct rollout_state *st, const struct rollout_cfg *cfg,
 		next_step(st);
 		fx->changed = true;
 	}
+}
+
+void rollout_tick(struct rollout_state *st, const struct rollout_cfg *cfg,
+		  enum analysis_decision decision, const char *why, __s64 now_ms,
+		  struct rollout_effects *fx)
+{
+	static const struct rollout_traffic none;
+
+	rollout_tick_traffic(st, cfg, decision, why, now_ms, &none, fx);
 }
 
 /* Where a rollout at weight_bp goes on in a changed step list. */

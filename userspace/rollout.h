@@ -98,6 +98,25 @@ void rollout_tick(struct rollout_state *st, const struct rollout_cfg *cfg,
 		  enum analysis_decision decision, const char *why, __s64 now_ms,
 		  struct rollout_effects *fx);
 
+/* What strategy.trafficPolicy says now (traffic.c). */
+struct rollout_traffic {
+	bool peak;		  /* smaller steps, longer pauses */
+	bool blackout;		  /* no step forward */
+	const char *blackout_why; /* the open window, for the message */
+};
+
+/*
+ * rollout_tick under a traffic policy. At peak, a setWeight step raises the
+ * weight by at most peak.maxStepIncrease at a time, each intermediate weight
+ * judged like a step of its own, and a pause that starts lasts pauseFactor
+ * times longer. In a blackout window nothing moves forward (no new weight, no
+ * pause begun or ended, no completion) and the progress deadline does not
+ * run; an analysis failure still aborts.
+ */
+void rollout_tick_traffic(struct rollout_state *st, const struct rollout_cfg *cfg,
+			  enum analysis_decision decision, const char *why, __s64 now_ms,
+			  const struct rollout_traffic *traffic, struct rollout_effects *fx);
+
 /*
  * An operator's verb. Returns 0, or -EPERM (as HTTP 409) when the verb makes
  * no sense in this phase, -EINVAL for a bad weight; err says why.

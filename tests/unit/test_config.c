@@ -775,6 +775,65 @@ static void test_notifications(void **state)
 	CHECK_BAD(bad);
 }
 
+/* strategy.trafficPolicy: peak and blackout windows. */
+static void test_traffic_policy(void **state)
+{
+	static const char yaml[] = HEAD SVC STABLE CANARY
+		"  strategy:\n"
+		"    steps: [{setWeight: 50}]\n"
+		"    trafficPolicy:\n"
+		"      peak: {aboveRps: 2000, maxStepIncrease: 10, pauseFactor: 2}\n"
+		"      blackout:\n"
+		"        - {days: [sat, sun]}\n"
+		"        - {days: [mon, fri], from: \"17:30\", to: \"09:00\", timezone: \"+02:00\"}\n"
+		"        - {from: \"12:00\", to: \"13:00\", timezone: local}\n";
+	static const struct bad bad[] = {
+		{ HEAD SVC STABLE CANARY
+		  "  strategy: {steps: [{setWeight: 50}], trafficPolicy: {peak: {aboveRps: 0}}}\n",
+		  "t.yaml:9:73: spec.strategy.trafficPolicy.peak.aboveRps: ", "out of range" },
+		{ HEAD SVC STABLE CANARY
+		  "  strategy: {steps: [{setWeight: 50}], trafficPolicy: {peak: {aboveRps: 5, pauseFactor: 0.5}}}\n",
+		  "t.yaml:9:89: spec.strategy.trafficPolicy.peak.pauseFactor: ",
+		  "out of range (1..100)" },
+		{ HEAD SVC STABLE CANARY
+		  "  strategy: {steps: [{setWeight: 50}], trafficPolicy: {blackout: [{from: \"25:00\", to: \"01:00\"}]}}\n",
+		  "t.yaml:9:74: spec.strategy.trafficPolicy.blackout[0].from: ", "HH:MM" },
+		{ HEAD SVC STABLE CANARY
+		  "  strategy: {steps: [{setWeight: 50}], trafficPolicy: {blackout: [{from: \"10:00\"}]}}\n",
+		  "t.yaml:9:67: spec.strategy.trafficPolicy.blackout[0]: ",
+		  "from and to go together" },
+		{ HEAD SVC STABLE CANARY
+		  "  strategy: {steps: [{setWeight: 50}], trafficPolicy: {blackout: [{days: [someday]}]}}\n",
+		  "t.yaml:9:75: spec.strategy.trafficPolicy.blackout[0].days[0]: ",
+		  "invalid value" },
+		{ HEAD SVC STABLE CANARY
+		  "  strategy: {steps: [{setWeight: 50}], trafficPolicy: {blackout: [{timezone: Mars}]}}\n",
+		  "t.yaml:9:78: spec.strategy.trafficPolicy.blackout[0].timezone: ",
+		  "expected UTC, local or +HH:MM" },
+	};
+	char err[CONFIG_ERR_LEN];
+	const struct traffic_policy_cfg *t;
+	struct config c;
+
+	(void)state;
+	assert_int_equal(parse(yaml, &c, err), 0);
+	t = &c.rollouts[0].traffic;
+	assert_float_equal(t->peak_above_rps, 2000, 0);
+	assert_int_equal(t->peak_max_increase_bp, 1000);
+	assert_float_equal(t->pause_factor, 2, 0);
+	assert_int_equal(t->n_blackouts, 3);
+	assert_int_equal(t->blackouts[0].days, (1U << 6) | 1U);
+	assert_int_equal(t->blackouts[0].from_min, -1);
+	assert_int_equal(t->blackouts[1].days, (1U << 1) | (1U << 5));
+	assert_int_equal(t->blackouts[1].from_min, 17 * 60 + 30);
+	assert_int_equal(t->blackouts[1].to_min, 9 * 60);
+	assert_int_equal(t->blackouts[1].utc_offset_min, 120);
+	assert_int_equal(t->blackouts[2].days, 0x7f);
+	assert_true(t->blackouts[2].local_time);
+	config_free(&c);
+	CHECK_BAD(bad);
+}
+
 static void test_err_decision_fields(void **state)
 {
 	static const struct bad cases[] = {
@@ -1129,6 +1188,7 @@ int main(void)
 		cmocka_unit_test(test_decision_fields),
 		cmocka_unit_test(test_err_decision_fields),
 		cmocka_unit_test(test_notifications),
+		cmocka_unit_test(test_traffic_policy),
 		cmocka_unit_test(test_err_unknown_metric),
 		cmocka_unit_test(test_prometheus_metric),
 		cmocka_unit_test(test_err_prometheus_metric),

@@ -16,6 +16,7 @@
 #include "evidence.h"
 #include "rollout.h"
 #include "state.h"
+#include "traffic.h"
 
 /* setWeight 10, pause 30s, setWeight 50, pause {}, setWeight 100 */
 static struct rollout_cfg cfg;
@@ -491,6 +492,94 @@ static void test_bad_only_at_last_step(void **state)
 	assert_non_null(strstr(st.message, "errorRate failed 2 times"));
 }
 
+/* At peak (maxStepIncrease 10, pauseFactor 2): 10 -> 20 -> ... -> 50, each judged; pauses x2. */
+static void test_peak_smaller_steps(void **state)
+{
+	struct rollout_traffic peak = { .peak = true }, calm = { 0 };
+
+	(void)state;
+	cfg.traffic.peak_above_rps = 2000;
+	cfg.traffic.peak_max_increase_bp = 1000;
+	cfg.traffic.pause_factor = 2;
+	rollout_tick_traffic(&st, &cfg, ANALYSIS_HOLD, NULL, 0, &peak, &fx); /* 10% */
+	assert_int_equal(rollout_effective_weight(&st), 1000);
+	rollout_tick_traffic(&st, &cfg, ANALYSIS_PASS, NULL, 1, &peak, &fx); /* pause, x2 */
+	assert_int_equal(st.pause_until_ms, 1 + 60000);
+	rollout_tick_traffic(&st, &cfg, ANALYSIS_PASS, NULL, 60001, &peak, &fx);
+	assert_int_equal(rollout_effective_weight(&st), 2000);
+	assert_true(fx.restart_analysis);
+	assert_int_equal(st.step, 2);
+	/* A hold keeps the intermediate weight; each pass adds 10 points. */
+	rollout_tick_traffic(&st, &cfg, ANALYSIS_HOLD, NULL, 60002, &peak, &fx);
+	assert_int_equal(rollout_effective_weight(&st), 2000);
+	rollout_tick_traffic(&st, &cfg, ANALYSIS_PASS, NULL, 60003, &peak, &fx);
+	assert_int_equal(rollout_effective_weight(&st), 3000);
+	/* The peak ends: the rest of the step in one go. */
+	rollout_tick_traffic(&st, &cfg, ANALYSIS_PASS, NULL, 60004, &calm, &fx);
+	assert_int_equal(rollout_effective_weight(&st), 5000);
+	assert_int_equal(st.step, 2);
+	rollout_tick_traffic(&st, &cfg, ANALYSIS_PASS, NULL, 60005, &calm, &fx);
+	assert_int_equal(st.step, 3); /* the indefinite pause at 50% */
+}
+
+/* A blackout holds without a deadline, says so, and never aborts for it. */
+static void test_blackout_holds(void **state)
+{
+	struct rollout_traffic dark = { .blackout = true, .blackout_why = "sat,sun all day UTC" };
+	struct rollout_traffic calm = { 0 };
+
+	(void)state;
+	cfg.progress_deadline_ms = 600000;
+	rollout_tick_traffic(&st, &cfg, ANALYSIS_PASS, NULL, 0, &dark, &fx);
+	assert_int_equal(rollout_effective_weight(&st), 0); /* not even step 0 */
+	assert_string_equal(st.message, "held: blackout window sat,sun all day UTC");
+	assert_true(fx.changed);
+	rollout_tick_traffic(&st, &cfg, ANALYSIS_HOLD, NULL, 48LL * 3600 * 1000, &dark, &fx);
+	assert_int_equal(st.phase, PHASE_PROGRESSING);
+	assert_false(fx.changed);
+	rollout_tick_traffic(&st, &cfg, ANALYSIS_PASS, NULL, 48LL * 3600 * 1000 + 1, &calm, &fx);
+	assert_int_equal(rollout_effective_weight(&st), 1000);
+	assert_string_equal(st.message, "");
+	/* Bad evidence still aborts in a blackout. */
+	rollout_tick_traffic(&st, &cfg, ANALYSIS_FAIL, "errorRate failed", 48LL * 3600 * 1000 + 2,
+			     &dark, &fx);
+	assert_int_equal(st.phase, PHASE_DEGRADED);
+}
+
+/* Blackout windows: whole days, hours, across midnight, time zones. */
+static void test_blackout_windows(void **state)
+{
+	/* 2026-12-05 is a Saturday; 1796428800 is its 00:00 UTC. */
+	const __s64 sat0 = 1796428800000LL, hour = 3600000LL;
+	struct traffic_policy_cfg t = { 0 };
+	char why[128];
+
+	(void)state;
+	t.blackouts[0] =
+		(struct blackout_cfg){ .days = 1U << 6 | 1U << 0, .from_min = -1, .to_min = -1 };
+	t.n_blackouts = 1;
+	assert_true(traffic_blackout(&t, sat0 + 12 * hour, why, sizeof(why)));
+	assert_string_equal(why, "sun,sat all day UTC");
+	assert_false(traffic_blackout(&t, sat0 - hour, why, sizeof(why))); /* Friday 23:00 */
+	/* Mon..Fri 17:00-09:00, UTC+02:00: Friday 22:00 UTC is Saturday 00:00 there. */
+	t.blackouts[0] = (struct blackout_cfg){
+		.days = 0x3e, .from_min = 17 * 60, .to_min = 9 * 60, .utc_offset_min = 120
+	};
+	assert_true(traffic_blackout(&t, sat0 - 2 * hour, why, sizeof(why)));
+	assert_string_equal(why, "mon,tue,wed,thu,fri 17:00-09:00 UTC+02:00");
+	/* Saturday 08:00 there: the morning after Friday's evening, still dark. */
+	assert_true(traffic_blackout(&t, sat0 + 6 * hour, why, sizeof(why)));
+	/* Saturday 10:00 there: open. Sunday 08:00 there: Saturday is not listed. */
+	assert_false(traffic_blackout(&t, sat0 + 8 * hour, why, sizeof(why)));
+	assert_false(traffic_blackout(&t, sat0 + 30 * hour, why, sizeof(why)));
+	/* Peak with hysteresis. */
+	t.peak_above_rps = 1000;
+	assert_false(traffic_at_peak(&t, 1000, false));
+	assert_true(traffic_at_peak(&t, 1001, false));
+	assert_true(traffic_at_peak(&t, 950, true));
+	assert_false(traffic_at_peak(&t, 899, true));
+}
+
 static void test_names(void **state)
 {
 	enum rollout_verb verb;
@@ -525,6 +614,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inconclusive_pauses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evidence_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_only_at_last_step, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peak_smaller_steps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blackout_holds, setup, teardown),
+		cmocka_unit_test(test_blackout_windows),
 		cmocka_unit_test(test_names),
 	};
 
