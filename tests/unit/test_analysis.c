@@ -177,31 +177,88 @@ struct traffic {
 	const struct alias *lat;
 };
 
-static void sim_tick(struct rng *r, const struct traffic *t, struct canary_metrics *m)
-{
-	__u64 n = poisson(r, t->rps * TICK_MS / 1000), e = binomial(r, n, t->err_p), k;
+/*
+ * What real traffic adds to independent requests: errors in bursts (one bad
+ * connection, retries), per-pod latency jitter (each pod's latencies scaled
+ * by its own lognormal factor, drawn afresh every tick) and a slow tail.
+ */
+struct realism {
+	int burst;     /* errors come in bursts of this many requests; 0 or 1: independent */
+	double jitter; /* sigma of each pod's log-latency offset per tick */
+	int pods;      /* pods the version's requests are spread over */
+	double tail_p; /* share of requests drawn from tail instead */
+	const struct alias *tail;
+};
 
+static double normal(struct rng *r)
+{
+	double u = uniform(r), v = uniform(r);
+
+	return sqrt(-2 * log(1 - u)) * cos(2 * M_PI * v);
+}
+
+static __u64 tick_errors(struct rng *r, const struct traffic *t, const struct realism *re, __u64 n)
+{
+	__u64 e;
+
+	if (!re || re->burst <= 1)
+		return binomial(r, n, t->err_p);
+	/* Same rate per request, but whole bursts at a time. */
+	e = poisson(r, (double)n * t->err_p / re->burst) * (__u64)re->burst;
+	return e < n ? e : n;
+}
+
+#define MAX_PODS 16
+
+/* One latency sample's bucket, with the pod's factor applied. */
+static __u32 draw_latency(struct rng *r, const struct traffic *t, const struct realism *re,
+			  const double *pod_factor)
+{
+	const struct alias *a = re && re->tail_p > 0 && uniform(r) < re->tail_p ? re->tail : t->lat;
+	__u32 b = alias_draw(r, a);
+	double us;
+
+	if (!re || re->jitter <= 0)
+		return b;
+	us = (double)canary_hist_lower(b) + uniform(r) * (double)canary_hist_width(b);
+	us *= pod_factor[re->pods > 1 ? rng_next(r) % (uint64_t)re->pods : 0];
+	return canary_hist_bucket((__u64)us);
+}
+
+static void sim_tick(struct rng *r, const struct traffic *t, const struct realism *re,
+		     struct canary_metrics *m)
+{
+	__u64 n = poisson(r, t->rps * TICK_MS / 1000), e = tick_errors(r, t, re, n), k;
+	double pod_factor[MAX_PODS];
+	int p;
+
+	for (p = 0; re && re->jitter > 0 && p < re->pods && p < MAX_PODS; p++)
+		pod_factor[p] = exp(re->jitter * normal(r));
 	m->conns_opened += n;
 	m->requests += n;
 	m->responses[2] += n - e;
 	m->responses[5] += e;
 	m->latency_count += n;
 	for (k = 0; k < n; k++) {
-		__u32 b = alias_draw(r, t->lat);
+		__u32 b = draw_latency(r, t, re, pod_factor);
 
 		m->latency_hist[b]++;
 		m->latency_sum_us += canary_hist_lower(b);
 	}
 }
 
-static struct alias lat_base;  /* lognormal, median 50 ms, sigma 0.5 */
-static struct alias lat_shift; /* the same + 100 ms */
+static struct alias lat_base;	  /* lognormal, median 50 ms, sigma 0.5 */
+static struct alias lat_shift;	  /* the same + 100 ms */
+static struct alias lat_shift150; /* the same + 150 ms */
+static struct alias lat_tail;	  /* the same + 500 ms: a slow tail */
 
 static int setup_latency(void **state)
 {
 	(void)state;
 	alias_build(&lat_base, 0, 50 * MS, 0.5);
 	alias_build(&lat_shift, 100 * MS, 50 * MS, 0.5);
+	alias_build(&lat_shift150, 150 * MS, 50 * MS, 0.5);
+	alias_build(&lat_tail, 500 * MS, 50 * MS, 0.5);
 	return 0;
 }
 
@@ -241,14 +298,31 @@ struct rollout {
 	struct traffic stable, canary, canary_bad;
 	int change_tick; /* canary_bad from this tick on (ticks count from 1) */
 	int ticks;
+	const struct realism *real[CANARY_V_COUNT]; /* NULL: independent requests */
 };
 
 struct outcome {
 	int fail_tick; /* 0: never failed */
 	int first_pass_tick;
 	__u64 canary_at_first_pass;
-	bool failed_by[METRIC_KIND_COUNT]; /* metrics failing on the fatal tick */
+	bool failed_by[METRIC_KIND_COUNT];	   /* metrics failing on the fatal tick */
+	int first_fail_verdict[METRIC_KIND_COUNT]; /* tick a metric's verdict first failed */
+	int first_gate_verdict;			   /* tick of the first conclusive gate verdict */
 };
+
+static void note_verdicts(const struct analysis_state *st, int t, struct outcome *out)
+{
+	int i;
+
+	for (i = 0; i < st->n_last; i++) {
+		const struct verdict *v = &st->last[i];
+
+		if (v->result == VERDICT_FAIL && !out->first_fail_verdict[v->metric])
+			out->first_fail_verdict[v->metric] = t;
+		if (st->gate_windows && !out->first_gate_verdict)
+			out->first_gate_verdict = t;
+	}
+}
 
 static void run_rollout(struct rng *r, const struct rollout *ro, struct analysis_state *st,
 			struct outcome *out)
@@ -263,9 +337,11 @@ static void run_rollout(struct rng *r, const struct rollout *ro, struct analysis
 		bool bad = ro->change_tick && t >= ro->change_tick;
 		enum analysis_decision d;
 
-		sim_tick(r, &ro->stable, &now[CANARY_V_STABLE]);
-		sim_tick(r, bad ? &ro->canary_bad : &ro->canary, &now[CANARY_V_CANARY]);
+		sim_tick(r, &ro->stable, ro->real[CANARY_V_STABLE], &now[CANARY_V_STABLE]);
+		sim_tick(r, bad ? &ro->canary_bad : &ro->canary, ro->real[CANARY_V_CANARY],
+			 &now[CANARY_V_CANARY]);
 		d = analysis_tick(st, ro->cfg, now, (__u64)t * TICK_MS);
+		note_verdicts(st, t, out);
 		if (d == ANALYSIS_PASS && !out->first_pass_tick) {
 			out->first_pass_tick = t;
 			out->canary_at_first_pass = stats_responses(&now[CANARY_V_CANARY]);
@@ -836,8 +912,8 @@ static void test_verdict_records(void **state)
 	analysis_restart(&st, now, 0);
 	/* 3 s of a canary bad at everything; the decision is not the point here. */
 	for (t = 1; t <= 12; t++) {
-		sim_tick(&r, &stable, &now[CANARY_V_STABLE]);
-		sim_tick(&r, &canary, &now[CANARY_V_CANARY]);
+		sim_tick(&r, &stable, NULL, &now[CANARY_V_STABLE]);
+		sim_tick(&r, &canary, NULL, &now[CANARY_V_CANARY]);
 		analysis_tick(&st, &cfg, now, (__u64)t * TICK_MS);
 		assert_int_equal(st.n_last, cfg.n_metrics);
 	}
