@@ -30,6 +30,21 @@ static const double err_ratio[ANALYSIS_ERR_GRID] = { 1.25, 1.5, 2, 3, 5, 8, 13, 
 #define DEFAULT_INTERVAL_MS 1000
 #define DEFAULT_CONFIDENCE  0.99
 
+/*
+ * A gate's window lasts at least one interval and grows until it holds the
+ * samples the gate needs, up to this many intervals (and at least
+ * GATE_WINDOW_MAX_MS): low traffic is judged more slowly, not never.
+ */
+#define GATE_WINDOW_MAX_INTERVALS 60
+#define GATE_WINDOW_MAX_MS	  60000
+
+/*
+ * A q-quantile is measured only over windows in which about this many
+ * samples lie above it: over fewer than 1/(1 - q) samples "p99" is the
+ * window's maximum, which a healthy canary exceeds now and then.
+ */
+#define QUANTILE_TAIL_SAMPLES 10
+
 const char *verdict_result_name(enum verdict_result r)
 {
 	switch (r) {
@@ -141,11 +156,15 @@ static void deltas(const struct canary_metrics now[CANARY_V_COUNT],
 void analysis_restart(struct analysis_state *st, const struct canary_metrics now[CANARY_V_COUNT],
 		      __u64 now_ms)
 {
+	int i;
+
 	memset(st, 0, sizeof(*st));
 	memcpy(st->base, now, sizeof(st->base));
-	memcpy(st->window_base, now, sizeof(st->window_base));
 	memcpy(st->prev, now, sizeof(st->prev));
-	st->window_start_ms = now_ms;
+	for (i = 0; i < ANALYSIS_MAX_VERDICTS; i++) {
+		st->gate_base[i] = now[CANARY_V_CANARY];
+		st->gate_start_ms[i] = now_ms;
+	}
 	st->started_ms = now_ms;
 }
 
@@ -296,11 +315,12 @@ static void rank_sum_hist(const __u64 *c, const __u64 *s, double scale, struct r
 /* Everything one tick's judgement needs. */
 struct tick_ctx {
 	const struct analysis_cfg *cfg;
+	const struct canary_metrics *now;	     /* cumulative counters */
 	struct canary_metrics since[CANARY_V_COUNT]; /* since the restart */
-	struct canary_metrics win[CANARY_V_COUNT];   /* this gate window */
+	struct canary_metrics tick[CANARY_V_COUNT];  /* this tick */
 	bool http;
-	bool window_closed;
-	__u64 window_ms;
+	__u64 now_ms;
+	__u64 interval_ms;
 	double log_inv_alpha; /* boundary of each comparison */
 };
 
@@ -311,15 +331,44 @@ static double gate_quantile(enum metric_kind kind)
 	return kind == METRIC_LATENCY_P95 ? 0.95 : 0.99;
 }
 
-static void gate_value(const struct metric_cfg *m, const struct tick_ctx *cx, __u64 *n,
-		       double *value)
+/* Samples that put about QUANTILE_TAIL_SAMPLES of them above the q-quantile. */
+static __u64 quantile_need(double q)
 {
-	const struct canary_metrics *w = &cx->win[CANARY_V_CANARY];
+	return (__u64)ceil(QUANTILE_TAIL_SAMPLES / (1 - q) - 1e-9);
+}
+
+static bool is_quantile_gate(enum metric_kind kind)
+{
+	return kind == METRIC_LATENCY_P50 || kind == METRIC_LATENCY_P95 ||
+	       kind == METRIC_LATENCY_P99;
+}
+
+/* Canary samples a gate's window must hold before it is judged. */
+static __u64 gate_need(const struct metric_cfg *m, const struct analysis_cfg *cfg)
+{
+	__u64 need = cfg->min_requests;
+
+	if (is_quantile_gate(m->kind) && quantile_need(gate_quantile(m->kind)) > need)
+		need = quantile_need(gate_quantile(m->kind));
+	return need;
+}
+
+/* The longest a gate's window may grow before it is given up as inconclusive. */
+static __u64 gate_window_max_ms(const struct tick_ctx *cx)
+{
+	__u64 max = GATE_WINDOW_MAX_INTERVALS * cx->interval_ms;
+
+	return max > GATE_WINDOW_MAX_MS ? max : GATE_WINDOW_MAX_MS;
+}
+
+static void gate_value(const struct metric_cfg *m, const struct canary_metrics *w, bool http,
+		       __u64 *n, double *value)
+{
 	__u64 err;
 
 	switch (m->kind) {
 	case METRIC_ERROR_RATE:
-		error_counts(w, cx->http, n, &err);
+		error_counts(w, http, n, &err);
 		*value = ratio(err, *n);
 		return;
 	case METRIC_RESET_RATE:
@@ -343,46 +392,98 @@ static void fmt_value(char *buf, size_t len, enum metric_kind kind, double v)
 		snprintf(buf, len, "%.1f ms", v / 1000);
 }
 
-/* An absolute gate over the window that just closed. */
-static void judge_gate(struct verdict *v, const struct metric_cfg *m, const struct tick_ctx *cx)
+/* The window's counts, as a gate needs them. */
+struct gate_window {
+	struct canary_metrics counts; /* the canary's, in the window */
+	__u64 ms;		      /* its length */
+	__u64 need;		      /* samples it needs to be judged */
+};
+
+static const char *gate_unit(enum metric_kind kind)
 {
-	const char *what = m->kind == METRIC_ERROR_RATE || m->kind == METRIC_RESET_RATE ?
-				   "samples" :
-				   "responses";
+	return kind == METRIC_ERROR_RATE || kind == METRIC_RESET_RATE ? "samples" : "responses";
+}
+
+/* An absolute gate over a window that just ended. */
+static void judge_gate(struct verdict *v, const struct metric_cfg *m, const struct tick_ctx *cx,
+		       const struct gate_window *w)
+{
 	char val[32], lim[32];
 	__u64 n;
 	double value;
 
-	gate_value(m, cx, &n, &value);
+	gate_value(m, &w->counts, cx->http, &n, &value);
 	v->canary_samples = n;
 	v->canary_value = n ? value : 0;
 	v->statistic = v->canary_value;
 	v->threshold = m->max;
 	fmt_value(val, sizeof(val), m->kind, v->canary_value);
 	fmt_value(lim, sizeof(lim), m->kind, m->max);
-	if (n < cx->cfg->min_requests) {
+	if (n < w->need) {
 		v->result = VERDICT_INCONCLUSIVE;
 		snprintf(v->detail, sizeof(v->detail),
 			 "only %llu canary %s in the last %llu ms (%llu needed): not judged",
-			 (unsigned long long)n, what, (unsigned long long)cx->window_ms,
-			 (unsigned long long)cx->cfg->min_requests);
+			 (unsigned long long)n, gate_unit(m->kind), (unsigned long long)w->ms,
+			 (unsigned long long)w->need);
 		return;
 	}
 	v->result = value > m->max ? VERDICT_FAIL : VERDICT_PASS;
 	snprintf(v->detail, sizeof(v->detail),
 		 "canary %s %s over %llu %s in the last %llu ms %s %s", gate_label(m->kind), val,
-		 (unsigned long long)n, what, (unsigned long long)cx->window_ms,
+		 (unsigned long long)n, gate_unit(m->kind), (unsigned long long)w->ms,
 		 v->result == VERDICT_FAIL ? "exceeds the limit" : "is within the limit", lim);
 }
 
-static void gate_pending(struct verdict *v, const struct metric_cfg *m, const struct tick_ctx *cx)
+static void gate_pending(struct verdict *v, const struct metric_cfg *m, __u64 n,
+			 const struct gate_window *w)
 {
 	v->result = VERDICT_INCONCLUSIVE;
 	v->limit = m->max;
 	v->threshold = m->max;
-	snprintf(
-		v->detail, sizeof(v->detail), "first %lld ms window still open: not judged yet",
-		(long long)(cx->cfg->interval_ms > 0 ? cx->cfg->interval_ms : DEFAULT_INTERVAL_MS));
+	v->canary_samples = n;
+	snprintf(v->detail, sizeof(v->detail),
+		 "first window open for %llu ms with %llu of %llu canary %s: not judged yet",
+		 (unsigned long long)w->ms, (unsigned long long)n, (unsigned long long)w->need,
+		 gate_unit(m->kind));
+}
+
+/*
+ * Gate idx's window: it ends on the first tick at least one interval after
+ * it began on which it holds the samples the gate needs, or, without them,
+ * when it reached its longest; then the gate is judged and a new window
+ * begins. Returns whether the gate failed on this tick.
+ */
+static bool judge_gate_window(struct analysis_state *st, int idx, const struct tick_ctx *cx,
+			      bool kept)
+{
+	const struct metric_cfg *m = &cx->cfg->metrics[idx];
+	struct verdict *v = &st->last[idx];
+	struct gate_window w;
+	double value;
+	__u64 n;
+
+	stats_delta(&cx->now[CANARY_V_CANARY], &st->gate_base[idx], &w.counts);
+	w.ms = cx->now_ms - st->gate_start_ms[idx];
+	w.need = gate_need(m, cx->cfg);
+	gate_value(m, &w.counts, cx->http, &n, &value);
+	if (w.ms < cx->interval_ms || (n < w.need && w.ms < gate_window_max_ms(cx))) {
+		/* The last window's verdict stands, counted once; the first one says how it fills. */
+		if (!kept || st->gate_start_ms[idx] == st->started_ms) {
+			memset(v, 0, sizeof(*v));
+			v->metric = m->kind;
+			gate_pending(v, m, n, &w);
+		}
+		return false;
+	}
+	memset(v, 0, sizeof(*v));
+	v->metric = m->kind;
+	v->limit = m->max;
+	judge_gate(v, m, cx, &w);
+	if (v->result != VERDICT_INCONCLUSIVE)
+		st->gate_windows++;
+	st->gate_base[idx] = cx->now[CANARY_V_CANARY];
+	st->gate_start_ms[idx] = cx->now_ms;
+	return v->result == VERDICT_FAIL;
 }
 
 /*
@@ -425,8 +526,6 @@ static void format_llr(char *buf, size_t len, const struct analysis_state *st, i
 static void judge_cmp_error(struct analysis_state *st, int idx, struct verdict *v,
 			    const struct tick_ctx *cx)
 {
-	char llr[64];
-
 	__u64 n_c, e_c, n_s, e_s;
 
 	error_counts(&cx->since[CANARY_V_CANARY], cx->http, &n_c, &e_c);
@@ -445,6 +544,8 @@ static void judge_cmp_error(struct analysis_state *st, int idx, struct verdict *
 			 (unsigned long long)n_c, (unsigned long long)n_s,
 			 (unsigned long long)cx->cfg->min_requests);
 	else {
+		char llr[64];
+
 		format_llr(llr, sizeof(llr), st, idx, v);
 		snprintf(v->detail, sizeof(v->detail),
 			 "canary %.2f%% vs stable %.2f%% errors (z %.2f); %s: %s",
@@ -461,7 +562,6 @@ static void judge_cmp_latency(struct analysis_state *st, int idx, struct verdict
 				    *s = &cx->since[CANARY_V_STABLE];
 	double scale = 1 + fmax(m->max_increase, 0), theta = 0, pairs;
 	struct rank_sum rs;
-	char llr[64];
 
 	rank_sum_hist(c->latency_hist, s->latency_hist, scale, &rs);
 	pairs = rs.n_c * rs.n_s;
@@ -485,6 +585,8 @@ static void judge_cmp_latency(struct analysis_state *st, int idx, struct verdict
 			 (unsigned long long)v->stable_samples,
 			 (unsigned long long)cx->cfg->min_requests);
 	else {
+		char llr[64];
+
 		format_llr(llr, sizeof(llr), st, idx, v);
 		snprintf(v->detail, sizeof(v->detail),
 			 "P(canary > %.2f x stable) %.3f (z %.2f); %s: %s", scale,
@@ -534,25 +636,14 @@ static bool judge_metric(struct analysis_state *st, int idx, const struct tick_c
 		return false;
 	}
 
-	if (is_gate(m->kind) && !cx->window_closed) {
-		if (!kept) {
-			memset(v, 0, sizeof(*v));
-			v->metric = m->kind;
-			gate_pending(v, m, cx);
-		}
-		return false; /* the last window's verdict stands, counted once */
-	}
+	if (is_gate(m->kind))
+		return judge_gate_window(st, idx, cx, kept);
 	memset(v, 0, sizeof(*v));
 	v->metric = m->kind;
 	if (m->kind == METRIC_COMPARE_ERROR_RATE) {
 		judge_cmp_error(st, idx, v, cx);
-	} else if (m->kind == METRIC_COMPARE_LATENCY) {
-		judge_cmp_latency(st, idx, v, m, cx);
 	} else {
-		v->limit = m->max;
-		judge_gate(v, m, cx);
-		if (v->result != VERDICT_INCONCLUSIVE)
-			st->gate_windows++;
+		judge_cmp_latency(st, idx, v, m, cx);
 	}
 	return v->result == VERDICT_FAIL;
 }
@@ -580,31 +671,22 @@ static enum analysis_decision decide(const struct analysis_state *st,
 enum analysis_decision analysis_tick(struct analysis_state *st, const struct analysis_cfg *cfg,
 				     const struct canary_metrics now[CANARY_V_COUNT], __u64 now_ms)
 {
-	struct canary_metrics tick[CANARY_V_COUNT];
-	__u64 interval = cfg->interval_ms > 0 ? (__u64)cfg->interval_ms : DEFAULT_INTERVAL_MS;
-	struct tick_ctx cx = { .cfg = cfg };
+	struct tick_ctx cx = { .cfg = cfg, .now = now };
 	bool failed = false;
 	int i, n = n_metrics(cfg);
 
+	cx.now_ms = now_ms;
+	cx.interval_ms = cfg->interval_ms > 0 ? (__u64)cfg->interval_ms : DEFAULT_INTERVAL_MS;
 	deltas(now, st->base, cx.since);
 	cx.http = http_mode(cx.since);
-	deltas(now, st->prev, tick);
-	err_update(st, tick, cx.http);
+	deltas(now, st->prev, cx.tick);
+	err_update(st, cx.tick, cx.http);
 	memcpy(st->prev, now, sizeof(st->prev));
-
-	cx.window_closed = now_ms >= st->window_start_ms + interval;
-	cx.window_ms = now_ms - st->window_start_ms;
-	if (cx.window_closed)
-		deltas(now, st->window_base, cx.win);
 	cx.log_inv_alpha = log_inv_alpha(cfg);
 
 	for (i = 0; i < n; i++)
 		failed |= judge_metric(st, i, &cx);
 	st->n_last = n;
-	if (cx.window_closed) {
-		memcpy(st->window_base, now, sizeof(st->window_base));
-		st->window_start_ms = now_ms;
-	}
 	if (failed)
 		st->failures++; /* once per tick, however many metrics failed */
 	return decide(st, cfg, &cx);

@@ -53,9 +53,6 @@ enum analysis_decision {
 struct analysis_state {
 	/* Baselines: counters when the judged weight was applied. */
 	struct canary_metrics base[CANARY_V_COUNT];
-	/* Start of the current absolute-gate window. */
-	struct canary_metrics window_base[CANARY_V_COUNT];
-	__u64 window_start_ms;
 	__u64 started_ms;
 	__u32 failures; /* failed measurements since the restart */
 	/* Counters at the previous tick: the error test works on per-tick increments. */
@@ -72,6 +69,12 @@ struct analysis_state {
 	__u32 gate_windows; /* gate windows measured (not inconclusive) since the restart */
 	struct verdict last[ANALYSIS_MAX_VERDICTS];
 	int n_last;
+	/*
+	 * Each gate's own window: the canary's counters and the time it began.
+	 * A window grows until it holds the samples its gate needs.
+	 */
+	struct canary_metrics gate_base[ANALYSIS_MAX_VERDICTS];
+	__u64 gate_start_ms[ANALYSIS_MAX_VERDICTS];
 };
 
 /* Begin judging from these counters (a weight was just applied). */
