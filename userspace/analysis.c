@@ -487,8 +487,8 @@ static bool judge_gate_window(struct analysis_state *st, int idx, const struct t
 }
 
 /*
- * A comparison has failed once its statistic crossed the boundary with
- * enough samples on both sides; it stays failed (the always-valid p-value is
+ * A comparison has failed once its statistic crossed the boundary, with
+ * however few samples (Ville's inequality holds at every look); it stays failed (the always-valid p-value is
  * a running minimum), which also makes the failureLimit count consecutive.
  */
 static void settle_comparison(struct analysis_state *st, int idx, struct verdict *v,
@@ -497,7 +497,8 @@ static void settle_comparison(struct analysis_state *st, int idx, struct verdict
 	bool enough = v->canary_samples >= cx->cfg->min_requests &&
 		      v->stable_samples >= cx->cfg->min_requests;
 
-	if (enough && worse && v->statistic >= v->threshold && !st->crossed[idx]) {
+	/* Always valid: strong evidence fails at once; minRequests only gates passing. */
+	if (worse && v->statistic >= v->threshold && !st->crossed[idx]) {
 		st->crossed[idx] = true;
 		st->crossed_at[idx] = v->statistic;
 	}

@@ -811,6 +811,39 @@ static void test_crossed_comparison_message(void **state)
 	assert_float_equal(st.crossed_at[0], crossed_with, 0);
 }
 
+/*
+ * The comparisons are always valid, so strong evidence fails at once, with
+ * fewer than minRequests samples; weak evidence with few samples is not a pass.
+ */
+static void test_fail_before_min_requests(void **state)
+{
+	struct canary_metrics now[CANARY_V_COUNT];
+	static struct analysis_state st;
+	struct analysis_cfg cfg;
+	const struct verdict *v;
+
+	(void)state;
+	base_cfg(&cfg);
+	add_metric(&cfg, METRIC_COMPARE_ERROR_RATE, 0, 0);
+	memset(now, 0, sizeof(now));
+	analysis_restart(&st, now, 0);
+	set_http(&now[CANARY_V_STABLE], 90, 0);
+	set_http(&now[CANARY_V_CANARY], 10, 1);
+	analysis_tick(&st, &cfg, now, 250);
+	v = find_verdict(&st, METRIC_COMPARE_ERROR_RATE);
+	assert_int_equal(v->result, VERDICT_INCONCLUSIVE); /* 1 error in 10: proves nothing */
+	/* Then 10 of 10 canary requests fail: log LR far over log(100) with 20 samples. */
+	set_http(&now[CANARY_V_STABLE], 180, 0);
+	set_http(&now[CANARY_V_CANARY], 20, 11);
+	analysis_tick(&st, &cfg, now, 500);
+	v = find_verdict(&st, METRIC_COMPARE_ERROR_RATE);
+	assert_int_equal(v->canary_samples, 20);
+	assert_true(v->canary_samples < cfg.min_requests);
+	assert_true(v->statistic >= v->threshold);
+	assert_int_equal(v->result, VERDICT_FAIL);
+	assert_int_equal(st.failures, 1);
+}
+
 /* A TCP service has no requests: errors are resets and refusals per connection. */
 static void test_tcp_connections(void **state)
 {
@@ -1333,6 +1366,73 @@ static void test_sim_low_traffic_gates(void **state)
 	assert_true(aborted <= RUNS / 50);
 }
 
+/* Ticks until a metric's verdict first failed, over RUNS bad canaries. */
+static void measure_verdict_delays(struct rng *r, const struct rollout *ro, enum metric_kind kind,
+				   struct delays *dl)
+{
+	static struct analysis_state st;
+	struct outcome o;
+	int i;
+
+	memset(dl, 0, sizeof(*dl));
+	dl->n = RUNS;
+	for (i = 0; i < RUNS; i++) {
+		run_rollout(r, ro, &st, &o);
+		dl->d[i] = o.first_fail_verdict[kind] ? o.first_fail_verdict[kind] : -1;
+	}
+}
+
+/*
+ * A canary answering 503 to everything at 40 req/s against stable's 360 and
+ * 0.5%: the error comparison is always valid, so it fails as soon as its
+ * statistic crosses, well before minRequests canary samples.
+ */
+static void test_sim_503_fails_before_min_requests(void **state)
+{
+	static struct delays dl;
+	struct analysis_cfg cfg;
+	struct rollout ro;
+	struct rng r;
+	double med, p99;
+
+	(void)state;
+	default_cfg(&cfg);
+	healthy_rollout(&ro, &cfg);
+	ro.stable.rps = 360;
+	ro.canary = (struct traffic){ 40, 1.0, &lat_base };
+	ro.ticks = 20;
+	rng_seed(&r, STD_SEED + 15);
+	measure_verdict_delays(&r, &ro, METRIC_COMPARE_ERROR_RATE, &dl);
+	delay_quantiles(&dl, &med, &p99);
+	printf("  503 to everything, 40 canary req/s: compareErrorRate failing at tick 1 %.1f%%, "
+	       "tick 2 %.1f%%; median %.0f ms, p99 %.0f ms\n",
+	       100 * share_within(&dl, 1), 100 * share_within(&dl, 2), med, p99);
+	assert_true(share_within(&dl, 2) >= 0.99);
+}
+
+/*
+ * +150 ms at 40 canary req/s: the decision within 1 s in 95% of runs (the
+ * target is 2 s at p95); it comes before minRequests canary samples.
+ */
+static void test_sim_latency_detection_low_rate(void **state)
+{
+	static struct delays dl;
+	struct analysis_cfg cfg;
+	struct rollout ro;
+	struct rng r;
+
+	(void)state;
+	default_cfg(&cfg);
+	healthy_rollout(&ro, &cfg);
+	ro.stable.rps = 360;
+	ro.canary = (struct traffic){ 40, 0.005, &lat_shift150 };
+	ro.ticks = 40;
+	rng_seed(&r, STD_SEED + 16);
+	measure_delays(&r, &ro, &dl);
+	report_delays("+150 ms at 40 canary req/s", &dl);
+	assert_true(share_within(&dl, 4) >= 0.95);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1345,6 +1445,7 @@ int main(void)
 		cmocka_unit_test(test_gate_window_growth),
 		cmocka_unit_test(test_failures_once_per_tick),
 		cmocka_unit_test(test_crossed_comparison_message),
+		cmocka_unit_test(test_fail_before_min_requests),
 		cmocka_unit_test(test_tcp_connections),
 		cmocka_unit_test(test_no_metrics),
 		cmocka_unit_test(test_external_results),
@@ -1359,6 +1460,8 @@ int main(void)
 		cmocka_unit_test(test_sim_false_aborts_defaults),
 		cmocka_unit_test(test_sim_quantile_gate_samples),
 		cmocka_unit_test(test_sim_low_traffic_gates),
+		cmocka_unit_test(test_sim_503_fails_before_min_requests),
+		cmocka_unit_test(test_sim_latency_detection_low_rate),
 	};
 
 	return cmocka_run_group_tests(tests, setup_latency, NULL);
