@@ -45,6 +45,17 @@ static const double err_ratio[ANALYSIS_ERR_GRID] = { 1.25, 1.5, 2, 3, 5, 8, 13, 
  */
 #define QUANTILE_TAIL_SAMPLES 10
 
+/*
+ * Dispersion of per-tick counts is estimated from the data
+ * and shrunk toward DISPERSION_PRIOR as if it had been seen over
+ * DISPERSION_PRIOR_TICKS ticks, so the few ticks of a young step cannot
+ * make it look smaller than clustered traffic really is.
+ */
+#ifndef COUNT_DISPERSION_PRIOR
+#define COUNT_DISPERSION_PRIOR 1.5
+#endif
+#define DISPERSION_PRIOR_TICKS 8.0
+
 const char *verdict_result_name(enum verdict_result r)
 {
 	switch (r) {
@@ -184,33 +195,92 @@ static double two_prop_z(__u64 n_c, __u64 e_c, __u64 n_s, __u64 e_s)
 	return se > 0 ? (ratio(e_c, n_c) - ratio(e_s, n_s)) / se : 0;
 }
 
-/*
- * One tick of the compareErrorRate evidence. Given the exposures of this
- * tick and its total errors T, under "same error probability" the canary's
- * share of T is hypergeometric, close to Binomial(T, n_c / (n_c + n_s)); if
- * the canary's rate is r times stable's, each error is the canary's with
- * probability r n_c / (r n_c + n_s). The product of these ratios over ticks
- * is a (super)martingale under the null, for any r >= 1.
- */
-static void err_update(struct analysis_state *st, const struct canary_metrics tick[CANARY_V_COUNT],
-		       bool http)
+static void dispersion_add(struct count_dispersion *d, __u64 events, __u64 exposures)
 {
-	__u64 n_c, e_c, n_s, e_s;
-	double t, n;
+	if (!exposures)
+		return;
+	d->events += (double)events;
+	d->exposures += (double)exposures;
+	d->sq_per_exp += (double)events * (double)events / (double)exposures;
+	d->ticks++;
+}
+
+/*
+ * Pearson's X^2 of one version's per-tick counts around its own rate, and
+ * its degrees of freedom. Around its own rate, so that a canary worse than
+ * stable does not look dispersed; a version with no spread to measure
+ * (no events yet, or every exposure an event) adds nothing.
+ */
+static void pearson(const struct count_dispersion *d, double *x2, double *df)
+{
+	double p;
+
+	*x2 = 0;
+	*df = 0;
+	if (d->ticks < 2 || d->exposures <= 0)
+		return;
+	p = d->events / d->exposures;
+	if (p <= 0 || p >= 1)
+		return;
+	*x2 = (d->sq_per_exp - 2 * p * d->events + p * p * d->exposures) / (p * (1 - p));
+	*df = d->ticks - 1;
+}
+
+/* Quasi-likelihood dispersion of both versions' counts: 1 for independent events. */
+static double count_dispersion(const struct count_dispersion d[CANARY_V_COUNT])
+{
+	double x2 = COUNT_DISPERSION_PRIOR * DISPERSION_PRIOR_TICKS, df = DISPERSION_PRIOR_TICKS;
+	int v;
+
+	for (v = 0; v < CANARY_V_COUNT; v++) {
+		double x, f;
+
+		pearson(&d[v], &x, &f);
+		x2 += x;
+		df += f;
+	}
+	return fmax(1, x2 / df);
+}
+
+/*
+ * One tick of a rate-ratio mixture (compareErrorRate, compareLatencyTail).
+ * Given the exposures of this tick and its total events T, under "same
+ * rate" the canary's share of T is hypergeometric, close to Binomial(T,
+ * n_c / (n_c + n_s)); if the canary's rate is r times stable's, each event
+ * is the canary's with probability r n_c / (r n_c + n_s). Events that come
+ * in clusters of m (one bad connection, one slow pod) multiply this log
+ * likelihood ratio by m; dividing it by the dispersion estimated before
+ * this tick (about m) keeps the product a supermartingale under the null.
+ */
+static void ratio_update(double *llr, struct count_dispersion disp[CANARY_V_COUNT], __u64 n_c,
+			 __u64 x_c, __u64 n_s, __u64 x_s)
+{
+	double t, n, phi = count_dispersion(disp);
 	int k;
 
-	error_counts(&tick[CANARY_V_CANARY], http, &n_c, &e_c);
-	error_counts(&tick[CANARY_V_STABLE], http, &n_s, &e_s);
-	if (!n_c || !n_s || !(e_c + e_s))
+	dispersion_add(&disp[CANARY_V_CANARY], x_c, n_c);
+	dispersion_add(&disp[CANARY_V_STABLE], x_s, n_s);
+	if (!n_c || !n_s || !(x_c + x_s))
 		return; /* one version idle: who erred tells nothing */
-	t = (double)(e_c + e_s);
+	t = (double)(x_c + x_s);
 	n = (double)(n_c + n_s);
 	for (k = 0; k < ANALYSIS_ERR_GRID; k++) {
 		double r = err_ratio[k];
 
-		st->err_llr[k] +=
-			(double)e_c * log(r) - t * log((r * (double)n_c + (double)n_s) / n);
+		llr[k] +=
+			((double)x_c * log(r) - t * log((r * (double)n_c + (double)n_s) / n)) / phi;
 	}
+}
+
+/* One tick of the compareErrorRate evidence. */
+static void err_update(struct analysis_state *st, const struct canary_metrics tick[CANARY_V_COUNT],
+		       bool http)
+{
+	__u64 n_c, e_c, n_s, e_s;
+
+	error_counts(&tick[CANARY_V_CANARY], http, &n_c, &e_c);
+	error_counts(&tick[CANARY_V_STABLE], http, &n_s, &e_s);
+	ratio_update(st->err_llr, st->err_disp, n_c, e_c, n_s, e_s);
 }
 
 /* log of the equally weighted mean of exp(llr[k]), without overflow. */

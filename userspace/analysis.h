@@ -50,6 +50,18 @@ enum analysis_decision {
 /* Canary/stable error-rate ratios mixed by the compareErrorRate test. */
 #define ANALYSIS_ERR_GRID 8
 
+/*
+ * Running sums of one version's per-tick counts (errors, or latencies over
+ * a threshold) and exposures: Pearson's dispersion of the counts around
+ * the version's own rate, i.e. how far they are from independent.
+ */
+struct count_dispersion {
+	double events;	   /* sum of the counts */
+	double exposures;  /* sum of the exposures */
+	double sq_per_exp; /* sum of count^2 / exposures */
+	__u32 ticks;	   /* ticks with exposures */
+};
+
 struct analysis_state {
 	/* Baselines: counters when the judged weight was applied. */
 	struct canary_metrics base[CANARY_V_COUNT];
@@ -75,6 +87,8 @@ struct analysis_state {
 	 */
 	struct canary_metrics gate_base[ANALYSIS_MAX_VERDICTS];
 	__u64 gate_start_ms[ANALYSIS_MAX_VERDICTS];
+	/* compareErrorRate: per-tick error counts, for their dispersion. */
+	struct count_dispersion err_disp[CANARY_V_COUNT];
 };
 
 /* Begin judging from these counters (a weight was just applied). */

@@ -1122,7 +1122,9 @@ static void report_delays(const char *what, struct delays *dl)
  * stable's rate and looks once at the 200 canary requests of the first
  * second needs 5 errors (P(Bin(200, 0.5%) >= 5) = 0.35%) and sees them with
  * probability 97.4% (docs/analysis.md). What is asserted is what the test
- * achieves, with some margin: most runs in 1 s, 99% in 2.5 s.
+ * achieves, with some margin: over 40% in 1 s, 99% in 3 s (the error
+ * comparison first has to learn how clustered the errors are, which costs
+ * about a tick against a test that assumes independent errors).
  */
 static void test_sim_error_detection(void **state)
 {
@@ -1142,9 +1144,9 @@ static void test_sim_error_detection(void **state)
 	measure_delays(&r, &ro, &dl);
 	report_delays("5% vs 0.5% errors from the start", &dl);
 	delay_quantiles(&dl, &med, &p99);
-	assert_true(share_within(&dl, 4) >= 0.60);
-	assert_true(share_within(&dl, 10) >= 0.99);
-	assert_true(med <= 1000);
+	assert_true(share_within(&dl, 4) >= 0.40);
+	assert_true(share_within(&dl, 12) >= 0.99);
+	assert_true(med <= 1250);
 }
 
 /* The same regression appearing 20 s into the step: time from the change. */
@@ -1285,6 +1287,21 @@ static void healthy_rollout(struct rollout *ro, const struct analysis_cfg *cfg)
 	ro->canary = ro->stable;
 	ro->canary.rps = 200;
 	ro->ticks = STEP_S * 1000 / TICK_MS;
+}
+
+/* Errors in bursts of 3 (one bad connection, client retries) at equal rates. */
+static void test_sim_false_aborts_bursts(void **state)
+{
+	static const struct realism bursts = { .burst = 3 };
+	struct analysis_cfg cfg;
+	struct rollout ro;
+
+	(void)state;
+	default_cfg(&cfg);
+	healthy_rollout(&ro, &cfg);
+	ro.real[CANARY_V_STABLE] = &bursts;
+	ro.real[CANARY_V_CANARY] = &bursts;
+	assert_true(count_false_aborts("errors in bursts of 3", &ro, STD_SEED + 10) <= RUNS / 100);
 }
 
 /* Independent requests with the documented defaults. */
@@ -1458,6 +1475,7 @@ int main(void)
 		cmocka_unit_test(test_sim_latency_detection),
 		cmocka_unit_test(test_sim_min_requests),
 		cmocka_unit_test(test_sim_false_aborts_defaults),
+		cmocka_unit_test(test_sim_false_aborts_bursts),
 		cmocka_unit_test(test_sim_quantile_gate_samples),
 		cmocka_unit_test(test_sim_low_traffic_gates),
 		cmocka_unit_test(test_sim_503_fails_before_min_requests),
