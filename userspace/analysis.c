@@ -46,7 +46,7 @@ static const double err_ratio[ANALYSIS_ERR_GRID] = { 1.25, 1.5, 2, 3, 5, 8, 13, 
 #define QUANTILE_TAIL_SAMPLES 10
 
 /*
- * Dispersion of per-tick counts is estimated from the data
+ * Dispersion of per-tick counts (and placements) is estimated from the data
  * and shrunk toward DISPERSION_PRIOR as if it had been seen over
  * DISPERSION_PRIOR_TICKS ticks, so the few ticks of a young step cannot
  * make it look smaller than clustered traffic really is.
@@ -54,7 +54,8 @@ static const double err_ratio[ANALYSIS_ERR_GRID] = { 1.25, 1.5, 2, 3, 5, 8, 13, 
 #ifndef COUNT_DISPERSION_PRIOR
 #define COUNT_DISPERSION_PRIOR 1.5
 #endif
-#define DISPERSION_PRIOR_TICKS 8.0
+#define PLACEMENT_DISPERSION_PRIOR 2.0
+#define DISPERSION_PRIOR_TICKS	   8.0
 
 const char *verdict_result_name(enum verdict_result r)
 {
@@ -626,6 +627,66 @@ static void judge_cmp_error(struct analysis_state *st, int idx, struct verdict *
 	}
 }
 
+static void placement_add(struct placement_dispersion *d, double n, double a)
+{
+	d->samples += n;
+	d->sum += n * a;
+	d->sum_sq += n * a * a;
+	d->ticks++;
+}
+
+/*
+ * Dispersion of a version's per-tick placements: one sample's placement
+ * against the other version varies with variance 1/12 when samples are
+ * independent, so 12 sum n_t (a_t - mean)^2 is chi-square with ticks - 1
+ * degrees of freedom, times the dispersion when a tick's samples move
+ * together. Shrunk toward the prior, never below 1.
+ */
+static double placement_dispersion(const struct placement_dispersion *d)
+{
+	double x2 = PLACEMENT_DISPERSION_PRIOR * DISPERSION_PRIOR_TICKS,
+	       df = DISPERSION_PRIOR_TICKS;
+
+	if (d->ticks >= 2 && d->samples > 0) {
+		x2 += 12 * (d->sum_sq - d->sum * d->sum / d->samples);
+		df += d->ticks - 1;
+	}
+	return fmax(1, x2 / df);
+}
+
+/* This tick's samples of each version placed against the other's samples so far. */
+static void latency_dispersion_update(struct analysis_state *st, const struct tick_ctx *cx,
+				      double scale)
+{
+	const __u64 *c = cx->since[CANARY_V_CANARY].latency_hist,
+		    *s = cx->since[CANARY_V_STABLE].latency_hist;
+	const __u64 *tc = cx->tick[CANARY_V_CANARY].latency_hist,
+		    *ts = cx->tick[CANARY_V_STABLE].latency_hist;
+	struct rank_sum rs;
+
+	/* The share of pairs in which the canary is slower, ties 1/2. */
+	rank_sum_hist(tc, s, scale, &rs);
+	if (rs.n_c > 0 && rs.n_s > 0)
+		placement_add(&st->lat_disp[CANARY_V_CANARY], rs.n_c, rs.u / (rs.n_c * rs.n_s));
+	rank_sum_hist(c, ts, scale, &rs);
+	if (rs.n_c > 0 && rs.n_s > 0)
+		placement_add(&st->lat_disp[CANARY_V_STABLE], rs.n_s, rs.u / (rs.n_c * rs.n_s));
+}
+
+/*
+ * Var(U / pairs) scaled by the versions' dispersions: under independence
+ * each version's share of it is about proportional to 1 / its samples.
+ */
+static double dispersed_variance(const struct analysis_state *st, const struct rank_sum *rs)
+{
+	double pairs = rs->n_c * rs->n_s, w_c = 1 / rs->n_c, w_s = 1 / rs->n_s;
+	double phi = (placement_dispersion(&st->lat_disp[CANARY_V_CANARY]) * w_c +
+		      placement_dispersion(&st->lat_disp[CANARY_V_STABLE]) * w_s) /
+		     (w_c + w_s);
+
+	return phi * rs->var / (pairs * pairs);
+}
+
 static void judge_cmp_latency(struct analysis_state *st, int idx, struct verdict *v,
 			      const struct metric_cfg *m, const struct tick_ctx *cx)
 {
@@ -634,6 +695,7 @@ static void judge_cmp_latency(struct analysis_state *st, int idx, struct verdict
 	double scale = 1 + fmax(m->max_increase, 0), theta = 0, pairs;
 	struct rank_sum rs;
 
+	latency_dispersion_update(st, cx, scale);
 	rank_sum_hist(c->latency_hist, s->latency_hist, scale, &rs);
 	pairs = rs.n_c * rs.n_s;
 	v->canary_samples = (__u64)rs.n_c;
@@ -646,7 +708,7 @@ static void judge_cmp_latency(struct analysis_state *st, int idx, struct verdict
 	if (rs.var > 0) { /* else every sample is tied: no evidence, log LR 0 */
 		theta = rs.u / pairs - 0.5;
 		v->z = (rs.u - pairs / 2) / sqrt(rs.var);
-		v->statistic = half_normal_mixture_llr(theta, rs.var / (pairs * pairs), LAT_TAU);
+		v->statistic = half_normal_mixture_llr(theta, dispersed_variance(st, &rs), LAT_TAU);
 	}
 	settle_comparison(st, idx, v, cx, theta > 0);
 	if (v->result == VERDICT_INCONCLUSIVE)

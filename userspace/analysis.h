@@ -62,6 +62,19 @@ struct count_dispersion {
 	__u32 ticks;	   /* ticks with exposures */
 };
 
+/*
+ * Running sums of one version's per-tick placements against the other
+ * version (the share of pairs in which it is the slower), weighted by the
+ * tick's samples: their spread measures how much a tick's samples move
+ * together (one pod's slow tick) beyond independent samples.
+ */
+struct placement_dispersion {
+	double samples; /* sum of n_t */
+	double sum;	/* sum of n_t a_t */
+	double sum_sq;	/* sum of n_t a_t^2 */
+	__u32 ticks;
+};
+
 struct analysis_state {
 	/* Baselines: counters when the judged weight was applied. */
 	struct canary_metrics base[CANARY_V_COUNT];
@@ -89,6 +102,8 @@ struct analysis_state {
 	__u64 gate_start_ms[ANALYSIS_MAX_VERDICTS];
 	/* compareErrorRate: per-tick error counts, for their dispersion. */
 	struct count_dispersion err_disp[CANARY_V_COUNT];
+	/* compareLatency: per-tick placements of each version, for their dispersion. */
+	struct placement_dispersion lat_disp[CANARY_V_COUNT];
 };
 
 /* Begin judging from these counters (a weight was just applied). */

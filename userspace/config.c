@@ -1113,8 +1113,10 @@ static int limit_increase(struct doc *d, const struct ynode *const f[], struct m
 {
 	if (not_allowed(d, f, MET_MAX, m->kind))
 		return -1;
+	/* 10% by default, so that one pod's slow seconds do not read as a regression. */
+	m->max_increase = CONFIG_DEFAULT_MAX_INCREASE;
 	if (!f[MET_MAX_INCREASE])
-		return 0; /* no slower than stable */
+		return 0;
 	if (get_double(d, f[MET_MAX_INCREASE], "maxIncrease", &m->max_increase))
 		return -1;
 	if (m->max_increase < 0 || m->max_increase > MAX_INCREASE)

@@ -37,6 +37,7 @@ enum metric_kind {
 #define CONFIG_PROM_ADDRESS_LEN		  128
 #define CONFIG_PROM_QUERY_LEN		  512
 #define CONFIG_DEFAULT_CONSECUTIVE_ERRORS 4
+#define CONFIG_DEFAULT_MAX_INCREASE	  0.1
 
 /* successCondition: "result OP NUMBER" */
 enum cond_op {
@@ -52,7 +53,8 @@ struct metric_cfg {
 	enum metric_kind kind;
 	char name[CONFIG_METRIC_NAME_LEN]; /* as written; chosen freely for prometheus metrics */
 	double max;			   /* absolute gates */
-	double max_increase; /* compareLatency: tolerated relative increase, default 0 */
+	/* compareLatency: tolerated relative increase, default 0.1 */
+	double max_increase;
 	/* METRIC_PROMETHEUS only */
 	char prom_address[CONFIG_PROM_ADDRESS_LEN]; /* http://host:port */
 	char prom_query[CONFIG_PROM_QUERY_LEN];

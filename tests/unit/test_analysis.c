@@ -1249,7 +1249,7 @@ static void default_cfg(struct analysis_cfg *c)
 {
 	base_cfg(c);
 	add_metric(c, METRIC_COMPARE_ERROR_RATE, 0, 0);
-	add_metric(c, METRIC_COMPARE_LATENCY, 0, 0);
+	add_metric(c, METRIC_COMPARE_LATENCY, 0, CONFIG_DEFAULT_MAX_INCREASE);
 	add_metric(c, METRIC_ERROR_RATE, 0.05, 0);
 	add_metric(c, METRIC_LATENCY_P99, 500 * MS, 0);
 }
@@ -1302,6 +1302,27 @@ static void test_sim_false_aborts_bursts(void **state)
 	ro.real[CANARY_V_STABLE] = &bursts;
 	ro.real[CANARY_V_CANARY] = &bursts;
 	assert_true(count_false_aborts("errors in bursts of 3", &ro, STD_SEED + 10) <= RUNS / 100);
+}
+
+/*
+ * Per-pod latency jitter: each pod's latencies scaled by exp(N(0, 0.15^2)),
+ * drawn every tick; the canary is one pod, stable nine, so the canary's
+ * samples of a tick move together and stable's mostly average out.
+ */
+static void test_sim_false_aborts_jitter(void **state)
+{
+	static const struct realism canary_pod = { .jitter = 0.15, .pods = 1 },
+				    stable_pods = { .jitter = 0.15, .pods = 9 };
+	struct analysis_cfg cfg;
+	struct rollout ro;
+
+	(void)state;
+	default_cfg(&cfg);
+	healthy_rollout(&ro, &cfg);
+	ro.real[CANARY_V_STABLE] = &stable_pods;
+	ro.real[CANARY_V_CANARY] = &canary_pod;
+	assert_true(count_false_aborts("per-pod latency jitter (sigma 0.15, 1 vs 9 pods)", &ro,
+				       STD_SEED + 11) <= RUNS / 100);
 }
 
 /* Independent requests with the documented defaults. */
@@ -1476,6 +1497,7 @@ int main(void)
 		cmocka_unit_test(test_sim_min_requests),
 		cmocka_unit_test(test_sim_false_aborts_defaults),
 		cmocka_unit_test(test_sim_false_aborts_bursts),
+		cmocka_unit_test(test_sim_false_aborts_jitter),
 		cmocka_unit_test(test_sim_quantile_gate_samples),
 		cmocka_unit_test(test_sim_low_traffic_gates),
 		cmocka_unit_test(test_sim_503_fails_before_min_requests),

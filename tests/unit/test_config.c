@@ -259,7 +259,8 @@ static void test_other_values(void **state)
 	assert_float_equal(r->analysis.metrics[1].max, 500, 1e-9);
 	assert_float_equal(r->analysis.metrics[2].max, 2000000, 1e-9);
 	assert_int_equal(r->analysis.metrics[3].kind, METRIC_COMPARE_LATENCY);
-	assert_float_equal(r->analysis.metrics[3].max_increase, 0, 0);
+	assert_float_equal(r->analysis.metrics[3].max_increase, CONFIG_DEFAULT_MAX_INCREASE, 0);
+	assert_float_equal(CONFIG_DEFAULT_MAX_INCREASE, 0.1, 0);
 	assert_int_equal(r->abort_connections, ABORT_CONNECTIONS_DRAIN);
 	config_free(&cfg);
 }
