@@ -104,7 +104,8 @@ static const char *gate_label(enum metric_kind kind)
 
 static bool is_comparison(enum metric_kind kind)
 {
-	return kind == METRIC_COMPARE_ERROR_RATE || kind == METRIC_COMPARE_LATENCY;
+	return kind == METRIC_COMPARE_ERROR_RATE || kind == METRIC_COMPARE_LATENCY ||
+	       kind == METRIC_COMPARE_LATENCY_TAIL;
 }
 
 /* Absolute gates: limits on the canary's own numbers, judged per window. */
@@ -729,6 +730,80 @@ static void judge_cmp_latency(struct analysis_state *st, int idx, struct verdict
 	}
 }
 
+/* Samples of a histogram, and how many of them sit above a latency (us). */
+static __u64 hist_above(const __u64 *h, double us, __u64 *total)
+{
+	__u64 above = 0;
+	__u32 i;
+
+	*total = 0;
+	for (i = 0; i < CANARY_HIST_BUCKETS; i++) {
+		*total += h[i];
+		if (bucket_mid(i) > us)
+			above += h[i];
+	}
+	return above;
+}
+
+static double tail_quantile(const struct metric_cfg *m)
+{
+	return m->quantile > 0 && m->quantile < 1 ? m->quantile : CONFIG_DEFAULT_TAIL_QUANTILE;
+}
+
+/*
+ * One tick of the compareLatencyTail evidence. The line is stable's
+ * q-quantile as known before this tick (so it does not depend on the tick
+ * it judges); the canary's "events" are its latencies above (1 +
+ * maxIncrease) x the line, stable's those above the line. A canary no
+ * slower than (1 + maxIncrease) x stable has at most stable's rate, so the
+ * rate-ratio mixture of compareErrorRate applies unchanged.
+ */
+static void tail_update(struct analysis_state *st, const struct metric_cfg *m,
+			const struct tick_ctx *cx)
+{
+	struct canary_metrics before;
+	__u64 n_c, x_c, n_s, x_s;
+	double line;
+
+	stats_delta(&cx->since[CANARY_V_STABLE], &cx->tick[CANARY_V_STABLE], &before);
+	hist_above(before.latency_hist, 0, &n_s);
+	if (n_s < quantile_need(tail_quantile(m)))
+		return; /* stable's quantile is not known well enough yet */
+	line = stats_latency_quantile_us(&before, tail_quantile(m));
+	x_c = hist_above(cx->tick[CANARY_V_CANARY].latency_hist,
+			 (1 + fmax(m->max_increase, 0)) * line, &n_c);
+	x_s = hist_above(cx->tick[CANARY_V_STABLE].latency_hist, line, &n_s);
+	ratio_update(st->tail_llr, st->tail_disp, n_c, x_c, n_s, x_s);
+}
+
+static void judge_cmp_tail(struct analysis_state *st, int idx, struct verdict *v,
+			   const struct metric_cfg *m, const struct tick_ctx *cx)
+{
+	const struct count_dispersion *dc = &st->tail_disp[CANARY_V_CANARY],
+				      *ds = &st->tail_disp[CANARY_V_STABLE];
+	double q = tail_quantile(m), share_c, share_s;
+	char llr[64];
+
+	tail_update(st, m, cx);
+	v->canary_samples = cx->since[CANARY_V_CANARY].latency_count;
+	v->stable_samples = cx->since[CANARY_V_STABLE].latency_count;
+	v->canary_value = fmax(stats_latency_quantile_us(&cx->since[CANARY_V_CANARY], q), 0);
+	v->stable_value = fmax(stats_latency_quantile_us(&cx->since[CANARY_V_STABLE], q), 0);
+	v->limit = m->max_increase;
+	share_c = dc->exposures > 0 ? dc->events / dc->exposures : 0;
+	share_s = ds->exposures > 0 ? ds->events / ds->exposures : 0;
+	v->z = two_prop_z((__u64)dc->exposures, (__u64)dc->events, (__u64)ds->exposures,
+			  (__u64)ds->events);
+	v->statistic = log_mean_exp(st->tail_llr, ANALYSIS_ERR_GRID);
+	v->threshold = cx->log_inv_alpha;
+	settle_comparison(st, idx, v, cx, true);
+	format_llr(llr, sizeof(llr), st, idx, v);
+	snprintf(v->detail, sizeof(v->detail),
+		 "p%.1f %.1f vs %.1f ms, %.2f%% vs %.2f%% over stable's; %s: %s", 100 * q,
+		 v->canary_value / 1000, v->stable_value / 1000, 100 * share_c, 100 * share_s, llr,
+		 v->result == VERDICT_FAIL ? "tail slower" : "no evidence tail slower");
+}
+
 /* Metrics we judge: the parser bounds n_metrics, but never trust an index. */
 static int n_metrics(const struct analysis_cfg *cfg)
 {
@@ -775,8 +850,10 @@ static bool judge_metric(struct analysis_state *st, int idx, const struct tick_c
 	v->metric = m->kind;
 	if (m->kind == METRIC_COMPARE_ERROR_RATE) {
 		judge_cmp_error(st, idx, v, cx);
-	} else {
+	} else if (m->kind == METRIC_COMPARE_LATENCY) {
 		judge_cmp_latency(st, idx, v, m, cx);
+	} else {
+		judge_cmp_tail(st, idx, v, m, cx);
 	}
 	return v->result == VERDICT_FAIL;
 }

@@ -104,6 +104,9 @@ struct analysis_state {
 	struct count_dispersion err_disp[CANARY_V_COUNT];
 	/* compareLatency: per-tick placements of each version, for their dispersion. */
 	struct placement_dispersion lat_disp[CANARY_V_COUNT];
+	/* compareLatencyTail: like compareErrorRate, on latencies above stable's quantile. */
+	double tail_llr[ANALYSIS_ERR_GRID];
+	struct count_dispersion tail_disp[CANARY_V_COUNT];
 };
 
 /* Begin judging from these counters (a weight was just applied). */

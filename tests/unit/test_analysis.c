@@ -844,6 +844,49 @@ static void test_fail_before_min_requests(void **state)
 	assert_int_equal(st.failures, 1);
 }
 
+/*
+ * compareLatencyTail by hand. Tick 1: stable's 1,000 latencies (990 at
+ * 1 ms, 10 at 2 ms) place the p99 line at the top of the 1 ms bucket.
+ * Tick 2: 10 of the canary's 100 latencies at 5 ms are over it, 10 of
+ * stable's 1,000 (at 2 ms) too; the dispersion is still the prior 1.5.
+ */
+static void test_tail_known(void **state)
+{
+	struct canary_metrics now[CANARY_V_COUNT];
+	static struct analysis_state st;
+	static const double r[] = { 1.25, 1.5, 2, 3, 5, 8, 13, 20 };
+	double mean = 0;
+	struct analysis_cfg cfg;
+	const struct verdict *v;
+	int k;
+
+	(void)state;
+	base_cfg(&cfg);
+	add_metric(&cfg, METRIC_COMPARE_LATENCY_TAIL, 0, 0);
+	memset(now, 0, sizeof(now));
+	analysis_restart(&st, now, 0);
+	now[CANARY_V_STABLE].latency_hist[canary_hist_bucket(1000)] = 990;
+	now[CANARY_V_STABLE].latency_hist[canary_hist_bucket(2000)] = 10;
+	now[CANARY_V_CANARY].latency_hist[canary_hist_bucket(1000)] = 100;
+	analysis_tick(&st, &cfg, now, 250);
+	v = find_verdict(&st, METRIC_COMPARE_LATENCY_TAIL);
+	assert_float_equal(v->statistic, 0, 0); /* no line before tick 1 */
+	now[CANARY_V_STABLE].latency_hist[canary_hist_bucket(1000)] = 1980;
+	now[CANARY_V_STABLE].latency_hist[canary_hist_bucket(2000)] = 20;
+	now[CANARY_V_CANARY].latency_hist[canary_hist_bucket(1000)] = 190;
+	now[CANARY_V_CANARY].latency_hist[canary_hist_bucket(5000)] = 10;
+	analysis_tick(&st, &cfg, now, 500);
+	v = find_verdict(&st, METRIC_COMPARE_LATENCY_TAIL);
+	for (k = 0; k < 8; k++)
+		mean += exp((10 * log(r[k]) - 20 * log((100 * r[k] + 1000) / 1100.0)) / 1.5) / 8;
+	assert_float_equal(v->statistic, log(mean), 1e-9);
+	assert_float_equal(v->threshold, log(100), 1e-12);
+	assert_int_equal(v->result, VERDICT_FAIL);
+	assert_true(v->canary_value > 4500 && v->stable_value < 2200);
+	assert_non_null(strstr(v->detail, "p99.0"));
+	assert_non_null(strstr(v->detail, "10.00% vs 1.00%"));
+}
+
 /* A TCP service has no requests: errors are resets and refusals per connection. */
 static void test_tcp_connections(void **state)
 {
@@ -1109,11 +1152,11 @@ static void report_delays(const char *what, struct delays *dl)
 	delay_quantiles(dl, &med, &p99);
 	printf("  %s: detected within 1 s %.1f%%, 2 s %.1f%%, 5 s %.1f%%; median %.0f ms, "
 	       "p99 %.0f ms; failing at the abort: compareErrorRate %d, compareLatency %d, "
-	       "errorRate %d, latencyP99 %d\n",
+	       "compareLatencyTail %d, errorRate %d, latencyP99 %d\n",
 	       what, 100 * share_within(dl, 4), 100 * share_within(dl, 8),
 	       100 * share_within(dl, 20), med, p99, dl->by[METRIC_COMPARE_ERROR_RATE],
-	       dl->by[METRIC_COMPARE_LATENCY], dl->by[METRIC_ERROR_RATE],
-	       dl->by[METRIC_LATENCY_P99]);
+	       dl->by[METRIC_COMPARE_LATENCY], dl->by[METRIC_COMPARE_LATENCY_TAIL],
+	       dl->by[METRIC_ERROR_RATE], dl->by[METRIC_LATENCY_P99]);
 }
 
 /*
@@ -1243,15 +1286,25 @@ static void test_sim_min_requests(void **state)
 
 /*
  * The documented defaults (docs/configuration.md): both comparisons with
- * their default tolerances and the two example gates.
+ * their default tolerances, the tail comparison, and the two example gates.
  */
 static void default_cfg(struct analysis_cfg *c)
 {
 	base_cfg(c);
 	add_metric(c, METRIC_COMPARE_ERROR_RATE, 0, 0);
 	add_metric(c, METRIC_COMPARE_LATENCY, 0, CONFIG_DEFAULT_MAX_INCREASE);
+	add_metric(c, METRIC_COMPARE_LATENCY_TAIL, 0, 0);
 	add_metric(c, METRIC_ERROR_RATE, 0.05, 0);
 	add_metric(c, METRIC_LATENCY_P99, 500 * MS, 0);
+}
+
+/* The comparisons alone, with their default tolerances. */
+static void comparisons_cfg(struct analysis_cfg *c)
+{
+	base_cfg(c);
+	add_metric(c, METRIC_COMPARE_ERROR_RATE, 0, 0);
+	add_metric(c, METRIC_COMPARE_LATENCY, 0, CONFIG_DEFAULT_MAX_INCREASE);
+	add_metric(c, METRIC_COMPARE_LATENCY_TAIL, 0, 0);
 }
 
 /* Healthy canaries (same traffic as stable): how many of RUNS steps abort, and by what. */
@@ -1272,9 +1325,10 @@ static int count_false_aborts(const char *what, struct rollout *ro, uint64_t see
 			by[k] += o.failed_by[k];
 	}
 	printf("  %s: %d/%d false aborts (%.1f%%): compareErrorRate %d, compareLatency %d, "
-	       "errorRate %d, latencyP99 %d\n",
+	       "compareLatencyTail %d, errorRate %d, latencyP99 %d\n",
 	       what, aborts, RUNS, 100.0 * aborts / RUNS, by[METRIC_COMPARE_ERROR_RATE],
-	       by[METRIC_COMPARE_LATENCY], by[METRIC_ERROR_RATE], by[METRIC_LATENCY_P99]);
+	       by[METRIC_COMPARE_LATENCY], by[METRIC_COMPARE_LATENCY_TAIL], by[METRIC_ERROR_RATE],
+	       by[METRIC_LATENCY_P99]);
 	return aborts;
 }
 
@@ -1471,6 +1525,26 @@ static void test_sim_latency_detection_low_rate(void **state)
 	assert_true(share_within(&dl, 4) >= 0.95);
 }
 
+/* 5% of canary requests +500 ms: p99 160 -> 560 ms, the median hardly moves. */
+static void test_sim_tail_regression(void **state)
+{
+	static const struct realism slow_tail = { .tail_p = 0.05, .tail = &lat_tail };
+	static struct delays dl;
+	struct analysis_cfg cfg;
+	struct rollout ro;
+	struct rng r;
+
+	(void)state;
+	comparisons_cfg(&cfg);
+	healthy_rollout(&ro, &cfg);
+	ro.real[CANARY_V_CANARY] = &slow_tail;
+	ro.ticks = 40;
+	rng_seed(&r, STD_SEED + 17);
+	measure_delays(&r, &ro, &dl);
+	report_delays("5% of canary requests +500 ms", &dl);
+	assert_true(share_within(&dl, 20) >= 0.99);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1484,6 +1558,7 @@ int main(void)
 		cmocka_unit_test(test_failures_once_per_tick),
 		cmocka_unit_test(test_crossed_comparison_message),
 		cmocka_unit_test(test_fail_before_min_requests),
+		cmocka_unit_test(test_tail_known),
 		cmocka_unit_test(test_tcp_connections),
 		cmocka_unit_test(test_no_metrics),
 		cmocka_unit_test(test_external_results),
@@ -1502,6 +1577,7 @@ int main(void)
 		cmocka_unit_test(test_sim_low_traffic_gates),
 		cmocka_unit_test(test_sim_503_fails_before_min_requests),
 		cmocka_unit_test(test_sim_latency_detection_low_rate),
+		cmocka_unit_test(test_sim_tail_regression),
 	};
 
 	return cmocka_run_group_tests(tests, setup_latency, NULL);
