@@ -46,14 +46,13 @@ static const double err_ratio[ANALYSIS_ERR_GRID] = { 1.25, 1.5, 2, 3, 5, 8, 13, 
 #define QUANTILE_TAIL_SAMPLES 10
 
 /*
- * Dispersion of per-tick counts (and placements) is estimated from the data
- * and shrunk toward DISPERSION_PRIOR as if it had been seen over
- * DISPERSION_PRIOR_TICKS ticks, so the few ticks of a young step cannot
- * make it look smaller than clustered traffic really is.
+ * The dispersion of per-tick counts (errors, latencies over a line) and of
+ * per-tick latency placements is estimated from the data and shrunk toward
+ * these priors as if they had been seen over DISPERSION_PRIOR_TICKS ticks,
+ * so that the few ticks of a young step cannot make it look smaller than
+ * clustered traffic really is. docs/analysis.md has what each costs.
  */
-#ifndef COUNT_DISPERSION_PRIOR
-#define COUNT_DISPERSION_PRIOR 1.5
-#endif
+#define COUNT_DISPERSION_PRIOR	   1.5
 #define PLACEMENT_DISPERSION_PRIOR 2.0
 #define DISPERSION_PRIOR_TICKS	   8.0
 
@@ -560,8 +559,9 @@ static bool judge_gate_window(struct analysis_state *st, int idx, const struct t
 
 /*
  * A comparison has failed once its statistic crossed the boundary, with
- * however few samples (Ville's inequality holds at every look); it stays failed (the always-valid p-value is
- * a running minimum), which also makes the failureLimit count consecutive.
+ * however few samples (Ville's inequality holds at every look); it stays
+ * failed (the always-valid p-value is a running minimum), which also makes
+ * the failureLimit count consecutive.
  */
 static void settle_comparison(struct analysis_state *st, int idx, struct verdict *v,
 			      const struct tick_ctx *cx, bool worse)
@@ -766,7 +766,7 @@ static void tail_update(struct analysis_state *st, const struct metric_cfg *m,
 	double line;
 
 	stats_delta(&cx->since[CANARY_V_STABLE], &cx->tick[CANARY_V_STABLE], &before);
-	hist_above(before.latency_hist, 0, &n_s);
+	hist_above(before.latency_hist, 0, &n_s); /* stable's latencies before this tick */
 	if (n_s < quantile_need(tail_quantile(m)))
 		return; /* stable's quantile is not known well enough yet */
 	line = stats_latency_quantile_us(&before, tail_quantile(m));
