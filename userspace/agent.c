@@ -220,8 +220,9 @@ static bool is_running(const struct agent_rollout *r)
 static int save_state(struct agent *a, struct agent_rollout *r, bool sync)
 {
 	__u64 now = mono_ns() / 1000000;
-	json_t *ev = is_running(r) && r->evidence_valid ? evidence_to_json(&r->an, now, wall_ms()) :
-							  NULL;
+	json_t *ev = is_running(r) && r->evidence_valid ?
+			     evidence_to_json(&r->an, &r->cfg.analysis, now, wall_ms()) :
+			     NULL;
 	int err;
 
 	pthread_mutex_lock(&a->save_lock);
@@ -1200,7 +1201,8 @@ static bool resume(struct agent *a, struct agent_rollout *nr, const struct rollo
 	    (disk->steps_fingerprint || disk->step > nr->cfg.n_steps)) {
 		rollout_steps_changed(&nr->st, &nr->cfg, &fx);
 		log_rollout(CLOG_WARN, fx.event, nr);
-	} else if (ev && !evidence_from_json(ev, &nr->an, mono_ns() / 1000000, wall_ms())) {
+	} else if (ev && !evidence_from_json(ev, &nr->an, &nr->cfg.analysis, mono_ns() / 1000000,
+					     wall_ms())) {
 		restart = false; /* judge what the kernel counted while we were away */
 		nr->evidence_valid = true;
 		log_rollout(CLOG_INFO, "analysis evidence restored", nr);

@@ -31,6 +31,32 @@ static const double err_ratio[ANALYSIS_ERR_GRID] = { 1.25, 1.5, 2, 3, 5, 8, 13, 
 #define DEFAULT_INTERVAL_MS 1000
 #define DEFAULT_CONFIDENCE  0.99
 
+/*
+ * A gate's window lasts at least one interval and grows until it holds the
+ * samples the gate needs, up to this many intervals (and at least
+ * GATE_WINDOW_MAX_MS): low traffic is judged more slowly, not never.
+ */
+#define GATE_WINDOW_MAX_INTERVALS 60
+#define GATE_WINDOW_MAX_MS	  60000
+
+/*
+ * A q-quantile is measured only over windows in which about this many
+ * samples lie above it: over fewer than 1/(1 - q) samples "p99" is the
+ * window's maximum, which a healthy canary exceeds now and then.
+ */
+#define QUANTILE_TAIL_SAMPLES 10
+
+/*
+ * The dispersion of per-tick counts (errors, latencies over a line) and of
+ * per-tick latency placements is estimated from the data and shrunk toward
+ * these priors as if they had been seen over DISPERSION_PRIOR_TICKS ticks,
+ * so that the few ticks of a young step cannot make it look smaller than
+ * clustered traffic really is. docs/analysis.md has what each costs.
+ */
+#define COUNT_DISPERSION_PRIOR	   1.5
+#define PLACEMENT_DISPERSION_PRIOR 2.0
+#define DISPERSION_PRIOR_TICKS	   8.0
+
 const char *verdict_result_name(enum verdict_result r)
 {
 	switch (r) {
@@ -80,7 +106,8 @@ static const char *gate_label(enum metric_kind kind)
 
 static bool is_comparison(enum metric_kind kind)
 {
-	return kind == METRIC_COMPARE_ERROR_RATE || kind == METRIC_COMPARE_LATENCY;
+	return kind == METRIC_COMPARE_ERROR_RATE || kind == METRIC_COMPARE_LATENCY ||
+	       kind == METRIC_COMPARE_LATENCY_TAIL;
 }
 
 /* Absolute gates: limits on the canary's own numbers, judged per window. */
@@ -144,11 +171,15 @@ static void deltas(const struct canary_metrics now[CANARY_V_COUNT],
 void analysis_restart(struct analysis_state *st, const struct canary_metrics now[CANARY_V_COUNT],
 		      __u64 now_ms)
 {
+	int i;
+
 	memset(st, 0, sizeof(*st));
 	memcpy(st->base, now, sizeof(st->base));
-	memcpy(st->window_base, now, sizeof(st->window_base));
 	memcpy(st->prev, now, sizeof(st->prev));
-	st->window_start_ms = now_ms;
+	for (i = 0; i < ANALYSIS_MAX_VERDICTS; i++) {
+		st->gate_base[i] = now[CANARY_V_CANARY];
+		st->gate_start_ms[i] = now_ms;
+	}
 	st->started_ms = now_ms;
 }
 
@@ -168,33 +199,92 @@ static double two_prop_z(__u64 n_c, __u64 e_c, __u64 n_s, __u64 e_s)
 	return se > 0 ? (ratio(e_c, n_c) - ratio(e_s, n_s)) / se : 0;
 }
 
-/*
- * One tick of the compareErrorRate evidence. Given the exposures of this
- * tick and its total errors T, under "same error probability" the canary's
- * share of T is hypergeometric, close to Binomial(T, n_c / (n_c + n_s)); if
- * the canary's rate is r times stable's, each error is the canary's with
- * probability r n_c / (r n_c + n_s). The product of these ratios over ticks
- * is a (super)martingale under the null, for any r >= 1.
- */
-static void err_update(struct analysis_state *st, const struct canary_metrics tick[CANARY_V_COUNT],
-		       bool http)
+static void dispersion_add(struct count_dispersion *d, __u64 events, __u64 exposures)
 {
-	__u64 n_c, e_c, n_s, e_s;
-	double t, n;
+	if (!exposures)
+		return;
+	d->events += (double)events;
+	d->exposures += (double)exposures;
+	d->sq_per_exp += (double)events * (double)events / (double)exposures;
+	d->ticks++;
+}
+
+/*
+ * Pearson's X^2 of one version's per-tick counts around its own rate, and
+ * its degrees of freedom. Around its own rate, so that a canary worse than
+ * stable does not look dispersed; a version with no spread to measure
+ * (no events yet, or every exposure an event) adds nothing.
+ */
+static void pearson(const struct count_dispersion *d, double *x2, double *df)
+{
+	double p;
+
+	*x2 = 0;
+	*df = 0;
+	if (d->ticks < 2 || d->exposures <= 0)
+		return;
+	p = d->events / d->exposures;
+	if (p <= 0 || p >= 1)
+		return;
+	*x2 = (d->sq_per_exp - 2 * p * d->events + p * p * d->exposures) / (p * (1 - p));
+	*df = d->ticks - 1;
+}
+
+/* Quasi-likelihood dispersion of both versions' counts: 1 for independent events. */
+static double count_dispersion(const struct count_dispersion d[CANARY_V_COUNT])
+{
+	double x2 = COUNT_DISPERSION_PRIOR * DISPERSION_PRIOR_TICKS, df = DISPERSION_PRIOR_TICKS;
+	int v;
+
+	for (v = 0; v < CANARY_V_COUNT; v++) {
+		double x, f;
+
+		pearson(&d[v], &x, &f);
+		x2 += x;
+		df += f;
+	}
+	return fmax(1, x2 / df);
+}
+
+/*
+ * One tick of a rate-ratio mixture (compareErrorRate, compareLatencyTail).
+ * Given the exposures of this tick and its total events T, under "same
+ * rate" the canary's share of T is hypergeometric, close to Binomial(T,
+ * n_c / (n_c + n_s)); if the canary's rate is r times stable's, each event
+ * is the canary's with probability r n_c / (r n_c + n_s). Events that come
+ * in clusters of m (one bad connection, one slow pod) multiply this log
+ * likelihood ratio by m; dividing it by the dispersion estimated before
+ * this tick (about m) keeps the product a supermartingale under the null.
+ */
+static void ratio_update(double *llr, struct count_dispersion disp[CANARY_V_COUNT], __u64 n_c,
+			 __u64 x_c, __u64 n_s, __u64 x_s)
+{
+	double t, n, phi = count_dispersion(disp);
 	int k;
 
-	error_counts(&tick[CANARY_V_CANARY], http, &n_c, &e_c);
-	error_counts(&tick[CANARY_V_STABLE], http, &n_s, &e_s);
-	if (!n_c || !n_s || !(e_c + e_s))
+	dispersion_add(&disp[CANARY_V_CANARY], x_c, n_c);
+	dispersion_add(&disp[CANARY_V_STABLE], x_s, n_s);
+	if (!n_c || !n_s || !(x_c + x_s))
 		return; /* one version idle: who erred tells nothing */
-	t = (double)(e_c + e_s);
+	t = (double)(x_c + x_s);
 	n = (double)(n_c + n_s);
 	for (k = 0; k < ANALYSIS_ERR_GRID; k++) {
 		double r = err_ratio[k];
 
-		st->err_llr[k] +=
-			(double)e_c * log(r) - t * log((r * (double)n_c + (double)n_s) / n);
+		llr[k] +=
+			((double)x_c * log(r) - t * log((r * (double)n_c + (double)n_s) / n)) / phi;
 	}
+}
+
+/* One tick of the compareErrorRate evidence. */
+static void err_update(struct analysis_state *st, const struct canary_metrics tick[CANARY_V_COUNT],
+		       bool http)
+{
+	__u64 n_c, e_c, n_s, e_s;
+
+	error_counts(&tick[CANARY_V_CANARY], http, &n_c, &e_c);
+	error_counts(&tick[CANARY_V_STABLE], http, &n_s, &e_s);
+	ratio_update(st->err_llr, st->err_disp, n_c, e_c, n_s, e_s);
 }
 
 /* log of the equally weighted mean of exp(llr[k]), without overflow. */
@@ -299,11 +389,12 @@ static void rank_sum_hist(const __u64 *c, const __u64 *s, double scale, struct r
 /* Everything one tick's judgement needs. */
 struct tick_ctx {
 	const struct analysis_cfg *cfg;
+	const struct canary_metrics *now;	     /* cumulative counters */
 	struct canary_metrics since[CANARY_V_COUNT]; /* since the restart */
-	struct canary_metrics win[CANARY_V_COUNT];   /* this gate window */
+	struct canary_metrics tick[CANARY_V_COUNT];  /* this tick */
 	bool http;
-	bool window_closed;
-	__u64 window_ms;
+	__u64 now_ms;
+	__u64 interval_ms;
 	double log_inv_alpha; /* boundary of each comparison */
 };
 
@@ -314,15 +405,44 @@ static double gate_quantile(enum metric_kind kind)
 	return kind == METRIC_LATENCY_P95 ? 0.95 : 0.99;
 }
 
-static void gate_value(const struct metric_cfg *m, const struct tick_ctx *cx, __u64 *n,
-		       double *value)
+/* Samples that put about QUANTILE_TAIL_SAMPLES of them above the q-quantile. */
+static __u64 quantile_need(double q)
 {
-	const struct canary_metrics *w = &cx->win[CANARY_V_CANARY];
+	return (__u64)ceil(QUANTILE_TAIL_SAMPLES / (1 - q) - 1e-9);
+}
+
+static bool is_quantile_gate(enum metric_kind kind)
+{
+	return kind == METRIC_LATENCY_P50 || kind == METRIC_LATENCY_P95 ||
+	       kind == METRIC_LATENCY_P99;
+}
+
+/* Canary samples a gate's window must hold before it is judged. */
+static __u64 gate_need(const struct metric_cfg *m, const struct analysis_cfg *cfg)
+{
+	__u64 need = cfg->min_requests;
+
+	if (is_quantile_gate(m->kind) && quantile_need(gate_quantile(m->kind)) > need)
+		need = quantile_need(gate_quantile(m->kind));
+	return need;
+}
+
+/* The longest a gate's window may grow before it is given up as inconclusive. */
+static __u64 gate_window_max_ms(const struct tick_ctx *cx)
+{
+	__u64 max = GATE_WINDOW_MAX_INTERVALS * cx->interval_ms;
+
+	return max > GATE_WINDOW_MAX_MS ? max : GATE_WINDOW_MAX_MS;
+}
+
+static void gate_value(const struct metric_cfg *m, const struct canary_metrics *w, bool http,
+		       __u64 *n, double *value)
+{
 	__u64 err;
 
 	switch (m->kind) {
 	case METRIC_ERROR_RATE:
-		error_counts(w, cx->http, n, &err);
+		error_counts(w, http, n, &err);
 		*value = ratio(err, *n);
 		return;
 	case METRIC_RESET_RATE:
@@ -346,52 +466,115 @@ static void fmt_value(char *buf, size_t len, enum metric_kind kind, double v)
 		snprintf(buf, len, "%.1f ms", v / 1000);
 }
 
-/* An absolute gate over the window that just closed. */
-static void judge_gate(struct verdict *v, const struct metric_cfg *m, const struct tick_ctx *cx)
+/* The window's counts, as a gate needs them. */
+struct gate_window {
+	struct canary_metrics counts; /* the canary's, in the window */
+	__u64 ms;		      /* its length */
+	__u64 need;		      /* samples it needs to be judged */
+};
+
+static const char *gate_unit(enum metric_kind kind)
 {
-	const char *what = m->kind == METRIC_ERROR_RATE || m->kind == METRIC_RESET_RATE ?
-				   "samples" :
-				   "responses";
+	return kind == METRIC_ERROR_RATE || kind == METRIC_RESET_RATE ? "samples" : "responses";
+}
+
+/* An absolute gate over a window that just ended. */
+static void judge_gate(struct verdict *v, const struct metric_cfg *m, const struct tick_ctx *cx,
+		       const struct gate_window *w)
+{
 	char val[32], lim[32];
 	__u64 n;
 	double value;
 
-	gate_value(m, cx, &n, &value);
+	gate_value(m, &w->counts, cx->http, &n, &value);
 	v->canary_samples = n;
 	v->canary_value = n ? value : 0;
 	v->statistic = v->canary_value;
 	v->threshold = m->max;
 	fmt_value(val, sizeof(val), m->kind, v->canary_value);
 	fmt_value(lim, sizeof(lim), m->kind, m->max);
-	if (n < cx->cfg->min_requests) {
+	if (n < w->need) {
 		v->result = VERDICT_INCONCLUSIVE;
 		snprintf(v->detail, sizeof(v->detail),
 			 "only %llu canary %s in the last %llu ms (%llu needed): not judged",
-			 (unsigned long long)n, what, (unsigned long long)cx->window_ms,
-			 (unsigned long long)cx->cfg->min_requests);
+			 (unsigned long long)n, gate_unit(m->kind), (unsigned long long)w->ms,
+			 (unsigned long long)w->need);
 		return;
 	}
 	v->result = value > m->max ? VERDICT_FAIL : VERDICT_PASS;
 	snprintf(v->detail, sizeof(v->detail),
 		 "canary %s %s over %llu %s in the last %llu ms %s %s", gate_label(m->kind), val,
-		 (unsigned long long)n, what, (unsigned long long)cx->window_ms,
+		 (unsigned long long)n, gate_unit(m->kind), (unsigned long long)w->ms,
 		 v->result == VERDICT_FAIL ? "exceeds the limit" : "is within the limit", lim);
 }
 
-static void gate_pending(struct verdict *v, const struct metric_cfg *m, const struct tick_ctx *cx)
+static void gate_pending(struct verdict *v, const struct metric_cfg *m, __u64 n,
+			 const struct gate_window *w)
 {
 	v->result = VERDICT_INCONCLUSIVE;
 	v->limit = m->max;
 	v->threshold = m->max;
-	snprintf(
-		v->detail, sizeof(v->detail), "first %lld ms window still open: not judged yet",
-		(long long)(cx->cfg->interval_ms > 0 ? cx->cfg->interval_ms : DEFAULT_INTERVAL_MS));
+	v->canary_samples = n;
+	snprintf(v->detail, sizeof(v->detail),
+		 "first window open for %llu ms with %llu of %llu canary %s: not judged yet",
+		 (unsigned long long)w->ms, (unsigned long long)n, (unsigned long long)w->need,
+		 gate_unit(m->kind));
+}
+
+/* A gate window closed: measured (pass or fail), or one more inconclusive in a row. */
+static void count_gate_window(struct analysis_state *st, int idx, const struct verdict *v)
+{
+	if (v->result == VERDICT_INCONCLUSIVE) {
+		st->inconclusive_run[idx]++;
+		return;
+	}
+	st->inconclusive_run[idx] = 0;
+	st->measured[idx]++;
 }
 
 /*
- * A comparison has failed once its statistic crossed the boundary with
- * enough samples on both sides; it stays failed (the always-valid p-value is
- * a running minimum), which also makes the failureLimit count consecutive.
+ * Gate idx's window: it ends on the first tick at least one interval after
+ * it began on which it holds the samples the gate needs, or, without them,
+ * when it reached its longest; then the gate is judged and a new window
+ * begins. Returns whether the gate failed on this tick.
+ */
+static bool judge_gate_window(struct analysis_state *st, int idx, const struct tick_ctx *cx,
+			      bool kept)
+{
+	const struct metric_cfg *m = &cx->cfg->metrics[idx];
+	struct verdict *v = &st->last[idx];
+	struct gate_window w;
+	double value;
+	__u64 n;
+
+	stats_delta(&cx->now[CANARY_V_CANARY], &st->gate_base[idx], &w.counts);
+	w.ms = cx->now_ms - st->gate_start_ms[idx];
+	w.need = gate_need(m, cx->cfg);
+	gate_value(m, &w.counts, cx->http, &n, &value);
+	if (w.ms < cx->interval_ms || (n < w.need && w.ms < gate_window_max_ms(cx))) {
+		/* The last window's verdict stands, counted once; the first one says how it fills. */
+		if (!kept || st->gate_start_ms[idx] == st->started_ms) {
+			memset(v, 0, sizeof(*v));
+			v->metric = m->kind;
+			gate_pending(v, m, n, &w);
+		}
+		return false;
+	}
+	memset(v, 0, sizeof(*v));
+	v->metric = m->kind;
+	v->limit = m->max;
+	judge_gate(v, m, cx, &w);
+	count_gate_window(st, idx, v);
+	st->gate_base[idx] = cx->now[CANARY_V_CANARY];
+	st->gate_start_ms[idx] = cx->now_ms;
+	return v->result == VERDICT_FAIL;
+}
+
+/*
+ * A comparison has failed once its statistic crossed the boundary, with
+ * however few samples (Ville's inequality holds at every look); it stays
+ * failed (the always-valid p-value is a running minimum), which also makes
+ * the failureLimit count consecutive.
  */
 static void settle_comparison(struct analysis_state *st, int idx, struct verdict *v,
 			      const struct tick_ctx *cx, bool worse)
@@ -399,7 +582,8 @@ static void settle_comparison(struct analysis_state *st, int idx, struct verdict
 	bool enough = v->canary_samples >= cx->cfg->min_requests &&
 		      v->stable_samples >= cx->cfg->min_requests;
 
-	if (enough && worse && v->statistic >= v->threshold && !st->crossed[idx]) {
+	/* Always valid: strong evidence fails at once; minRequests only gates passing. */
+	if (worse && v->statistic >= v->threshold && !st->crossed[idx]) {
 		st->crossed[idx] = true;
 		st->crossed_at[idx] = v->statistic;
 	}
@@ -428,8 +612,6 @@ static void format_llr(char *buf, size_t len, const struct analysis_state *st, i
 static void judge_cmp_error(struct analysis_state *st, int idx, struct verdict *v,
 			    const struct tick_ctx *cx)
 {
-	char llr[64];
-
 	__u64 n_c, e_c, n_s, e_s;
 
 	error_counts(&cx->since[CANARY_V_CANARY], cx->http, &n_c, &e_c);
@@ -448,6 +630,8 @@ static void judge_cmp_error(struct analysis_state *st, int idx, struct verdict *
 			 (unsigned long long)n_c, (unsigned long long)n_s,
 			 (unsigned long long)cx->cfg->min_requests);
 	else {
+		char llr[64];
+
 		format_llr(llr, sizeof(llr), st, idx, v);
 		snprintf(v->detail, sizeof(v->detail),
 			 "canary %.2f%% vs stable %.2f%% errors (z %.2f); %s: %s",
@@ -457,6 +641,66 @@ static void judge_cmp_error(struct analysis_state *st, int idx, struct verdict *
 	}
 }
 
+static void placement_add(struct placement_dispersion *d, double n, double a)
+{
+	d->samples += n;
+	d->sum += n * a;
+	d->sum_sq += n * a * a;
+	d->ticks++;
+}
+
+/*
+ * Dispersion of a version's per-tick placements: one sample's placement
+ * against the other version varies with variance 1/12 when samples are
+ * independent, so 12 sum n_t (a_t - mean)^2 is chi-square with ticks - 1
+ * degrees of freedom, times the dispersion when a tick's samples move
+ * together. Shrunk toward the prior, never below 1.
+ */
+static double placement_dispersion(const struct placement_dispersion *d)
+{
+	double x2 = PLACEMENT_DISPERSION_PRIOR * DISPERSION_PRIOR_TICKS,
+	       df = DISPERSION_PRIOR_TICKS;
+
+	if (d->ticks >= 2 && d->samples > 0) {
+		x2 += 12 * (d->sum_sq - d->sum * d->sum / d->samples);
+		df += d->ticks - 1;
+	}
+	return fmax(1, x2 / df);
+}
+
+/* This tick's samples of each version placed against the other's samples so far. */
+static void latency_dispersion_update(struct analysis_state *st, const struct tick_ctx *cx,
+				      double scale)
+{
+	const __u64 *c = cx->since[CANARY_V_CANARY].latency_hist,
+		    *s = cx->since[CANARY_V_STABLE].latency_hist;
+	const __u64 *tc = cx->tick[CANARY_V_CANARY].latency_hist,
+		    *ts = cx->tick[CANARY_V_STABLE].latency_hist;
+	struct rank_sum rs;
+
+	/* The share of pairs in which the canary is slower, ties 1/2. */
+	rank_sum_hist(tc, s, scale, &rs);
+	if (rs.n_c > 0 && rs.n_s > 0)
+		placement_add(&st->lat_disp[CANARY_V_CANARY], rs.n_c, rs.u / (rs.n_c * rs.n_s));
+	rank_sum_hist(c, ts, scale, &rs);
+	if (rs.n_c > 0 && rs.n_s > 0)
+		placement_add(&st->lat_disp[CANARY_V_STABLE], rs.n_s, rs.u / (rs.n_c * rs.n_s));
+}
+
+/*
+ * Var(U / pairs) scaled by the versions' dispersions: under independence
+ * each version's share of it is about proportional to 1 / its samples.
+ */
+static double dispersed_variance(const struct analysis_state *st, const struct rank_sum *rs)
+{
+	double pairs = rs->n_c * rs->n_s, w_c = 1 / rs->n_c, w_s = 1 / rs->n_s;
+	double phi = (placement_dispersion(&st->lat_disp[CANARY_V_CANARY]) * w_c +
+		      placement_dispersion(&st->lat_disp[CANARY_V_STABLE]) * w_s) /
+		     (w_c + w_s);
+
+	return phi * rs->var / (pairs * pairs);
+}
+
 static void judge_cmp_latency(struct analysis_state *st, int idx, struct verdict *v,
 			      const struct metric_cfg *m, const struct tick_ctx *cx)
 {
@@ -464,8 +708,8 @@ static void judge_cmp_latency(struct analysis_state *st, int idx, struct verdict
 				    *s = &cx->since[CANARY_V_STABLE];
 	double scale = 1 + fmax(m->max_increase, 0), theta = 0, pairs;
 	struct rank_sum rs;
-	char llr[64];
 
+	latency_dispersion_update(st, cx, scale);
 	rank_sum_hist(c->latency_hist, s->latency_hist, scale, &rs);
 	pairs = rs.n_c * rs.n_s;
 	v->canary_samples = (__u64)rs.n_c;
@@ -478,7 +722,7 @@ static void judge_cmp_latency(struct analysis_state *st, int idx, struct verdict
 	if (rs.var > 0) { /* else every sample is tied: no evidence, log LR 0 */
 		theta = rs.u / pairs - 0.5;
 		v->z = (rs.u - pairs / 2) / sqrt(rs.var);
-		v->statistic = half_normal_mixture_llr(theta, rs.var / (pairs * pairs), LAT_TAU);
+		v->statistic = half_normal_mixture_llr(theta, dispersed_variance(st, &rs), LAT_TAU);
 	}
 	settle_comparison(st, idx, v, cx, theta > 0);
 	if (v->result == VERDICT_INCONCLUSIVE)
@@ -488,6 +732,8 @@ static void judge_cmp_latency(struct analysis_state *st, int idx, struct verdict
 			 (unsigned long long)v->stable_samples,
 			 (unsigned long long)cx->cfg->min_requests);
 	else {
+		char llr[64];
+
 		format_llr(llr, sizeof(llr), st, idx, v);
 		snprintf(v->detail, sizeof(v->detail),
 			 "P(canary > %.2f x stable) %.3f (z %.2f); %s: %s", scale,
@@ -495,6 +741,80 @@ static void judge_cmp_latency(struct analysis_state *st, int idx, struct verdict
 			 v->result == VERDICT_FAIL ? "canary is slower beyond the tolerance" :
 						     "no evidence canary is slower");
 	}
+}
+
+/* Samples of a histogram, and how many of them sit above a latency (us). */
+static __u64 hist_above(const __u64 *h, double us, __u64 *total)
+{
+	__u64 above = 0;
+	__u32 i;
+
+	*total = 0;
+	for (i = 0; i < CANARY_HIST_BUCKETS; i++) {
+		*total += h[i];
+		if (bucket_mid(i) > us)
+			above += h[i];
+	}
+	return above;
+}
+
+static double tail_quantile(const struct metric_cfg *m)
+{
+	return m->quantile > 0 && m->quantile < 1 ? m->quantile : CONFIG_DEFAULT_TAIL_QUANTILE;
+}
+
+/*
+ * One tick of the compareLatencyTail evidence. The line is stable's
+ * q-quantile as known before this tick (so it does not depend on the tick
+ * it judges); the canary's "events" are its latencies above (1 +
+ * maxIncrease) x the line, stable's those above the line. A canary no
+ * slower than (1 + maxIncrease) x stable has at most stable's rate, so the
+ * rate-ratio mixture of compareErrorRate applies unchanged.
+ */
+static void tail_update(struct analysis_state *st, const struct metric_cfg *m,
+			const struct tick_ctx *cx)
+{
+	struct canary_metrics before;
+	__u64 n_c, x_c, n_s, x_s;
+	double line;
+
+	stats_delta(&cx->since[CANARY_V_STABLE], &cx->tick[CANARY_V_STABLE], &before);
+	hist_above(before.latency_hist, 0, &n_s); /* stable's latencies before this tick */
+	if (n_s < quantile_need(tail_quantile(m)))
+		return; /* stable's quantile is not known well enough yet */
+	line = stats_latency_quantile_us(&before, tail_quantile(m));
+	x_c = hist_above(cx->tick[CANARY_V_CANARY].latency_hist,
+			 (1 + fmax(m->max_increase, 0)) * line, &n_c);
+	x_s = hist_above(cx->tick[CANARY_V_STABLE].latency_hist, line, &n_s);
+	ratio_update(st->tail_llr, st->tail_disp, n_c, x_c, n_s, x_s);
+}
+
+static void judge_cmp_tail(struct analysis_state *st, int idx, struct verdict *v,
+			   const struct metric_cfg *m, const struct tick_ctx *cx)
+{
+	const struct count_dispersion *dc = &st->tail_disp[CANARY_V_CANARY],
+				      *ds = &st->tail_disp[CANARY_V_STABLE];
+	double q = tail_quantile(m), share_c, share_s;
+	char llr[64];
+
+	tail_update(st, m, cx);
+	v->canary_samples = cx->since[CANARY_V_CANARY].latency_count;
+	v->stable_samples = cx->since[CANARY_V_STABLE].latency_count;
+	v->canary_value = fmax(stats_latency_quantile_us(&cx->since[CANARY_V_CANARY], q), 0);
+	v->stable_value = fmax(stats_latency_quantile_us(&cx->since[CANARY_V_STABLE], q), 0);
+	v->limit = m->max_increase;
+	share_c = dc->exposures > 0 ? dc->events / dc->exposures : 0;
+	share_s = ds->exposures > 0 ? ds->events / ds->exposures : 0;
+	v->z = two_prop_z((__u64)dc->exposures, (__u64)dc->events, (__u64)ds->exposures,
+			  (__u64)ds->events);
+	v->statistic = log_mean_exp(st->tail_llr, ANALYSIS_ERR_GRID);
+	v->threshold = cx->log_inv_alpha;
+	settle_comparison(st, idx, v, cx, true);
+	format_llr(llr, sizeof(llr), st, idx, v);
+	snprintf(v->detail, sizeof(v->detail),
+		 "p%.1f %.1f vs %.1f ms, %.2f%% vs %.2f%% over stable's; %s: %s", 100 * q,
+		 v->canary_value / 1000, v->stable_value / 1000, 100 * share_c, 100 * share_s, llr,
+		 v->result == VERDICT_FAIL ? "tail slower" : "no evidence tail slower");
 }
 
 /* Metrics we judge: the parser bounds n_metrics, but never trust an index. */
@@ -517,17 +837,6 @@ static double log_inv_alpha(const struct analysis_cfg *cfg)
 	return log((n > 0 ? n : 1) / (1 - conf));
 }
 
-/* A gate window closed: measured (pass or fail), or one more inconclusive in a row. */
-static void count_gate_window(struct analysis_state *st, int idx, const struct verdict *v)
-{
-	if (v->result == VERDICT_INCONCLUSIVE) {
-		st->inconclusive_run[idx]++;
-		return;
-	}
-	st->inconclusive_run[idx] = 0;
-	st->measured[idx]++;
-}
-
 /* Judges metric idx; returns whether it is a failed measurement of this tick. */
 static bool judge_metric(struct analysis_state *st, int idx, const struct tick_ctx *cx)
 {
@@ -548,14 +857,8 @@ static bool judge_metric(struct analysis_state *st, int idx, const struct tick_c
 		return false;
 	}
 
-	if (is_gate(m->kind) && !cx->window_closed) {
-		if (!kept) {
-			memset(v, 0, sizeof(*v));
-			v->metric = m->kind;
-			gate_pending(v, m, cx);
-		}
-		return false; /* the last window's verdict stands, counted once */
-	}
+	if (is_gate(m->kind))
+		return judge_gate_window(st, idx, cx, kept);
 	memset(v, 0, sizeof(*v));
 	v->metric = m->kind;
 	if (m->kind == METRIC_COMPARE_ERROR_RATE) {
@@ -563,9 +866,7 @@ static bool judge_metric(struct analysis_state *st, int idx, const struct tick_c
 	} else if (m->kind == METRIC_COMPARE_LATENCY) {
 		judge_cmp_latency(st, idx, v, m, cx);
 	} else {
-		v->limit = m->max;
-		judge_gate(v, m, cx);
-		count_gate_window(st, idx, v);
+		judge_cmp_tail(st, idx, v, m, cx);
 	}
 	return v->result == VERDICT_FAIL;
 }
@@ -752,21 +1053,16 @@ static enum analysis_decision decide(struct analysis_state *st, const struct ana
 enum analysis_decision analysis_tick(struct analysis_state *st, const struct analysis_cfg *cfg,
 				     const struct canary_metrics now[CANARY_V_COUNT], __u64 now_ms)
 {
-	struct canary_metrics tick[CANARY_V_COUNT];
-	__u64 interval = cfg->interval_ms > 0 ? (__u64)cfg->interval_ms : DEFAULT_INTERVAL_MS;
-	struct tick_ctx cx = { .cfg = cfg };
+	struct tick_ctx cx = { .cfg = cfg, .now = now };
 	int i, n = n_metrics(cfg);
 
+	cx.now_ms = now_ms;
+	cx.interval_ms = cfg->interval_ms > 0 ? (__u64)cfg->interval_ms : DEFAULT_INTERVAL_MS;
 	deltas(now, st->base, cx.since);
 	cx.http = http_mode(cx.since);
-	deltas(now, st->prev, tick);
-	err_update(st, tick, cx.http);
+	deltas(now, st->prev, cx.tick);
+	err_update(st, cx.tick, cx.http);
 	memcpy(st->prev, now, sizeof(st->prev));
-
-	cx.window_closed = now_ms >= st->window_start_ms + interval;
-	cx.window_ms = now_ms - st->window_start_ms;
-	if (cx.window_closed)
-		deltas(now, st->window_base, cx.win);
 	cx.log_inv_alpha = log_inv_alpha(cfg);
 
 	for (i = 0; i < n; i++) {
@@ -776,10 +1072,6 @@ enum analysis_decision analysis_tick(struct analysis_state *st, const struct ana
 		st->last[i].dry_run = cfg->metrics[i].dry_run;
 	}
 	st->n_last = n;
-	if (cx.window_closed) {
-		memcpy(st->window_base, now, sizeof(st->window_base));
-		st->window_start_ms = now_ms;
-	}
 	return decide(st, cfg, &cx, now_ms);
 }
 

@@ -55,12 +55,34 @@ enum analysis_decision {
 /* Canary/stable error-rate ratios mixed by the compareErrorRate test. */
 #define ANALYSIS_ERR_GRID 8
 
+/*
+ * Running sums of one version's per-tick counts (errors, or latencies over
+ * a threshold) and exposures: Pearson's dispersion of the counts around
+ * the version's own rate, i.e. how far they are from independent.
+ */
+struct count_dispersion {
+	double events;	   /* sum of the counts */
+	double exposures;  /* sum of the exposures */
+	double sq_per_exp; /* sum of count^2 / exposures */
+	__u32 ticks;	   /* ticks with exposures */
+};
+
+/*
+ * Running sums of one version's per-tick placements against the other
+ * version (the share of pairs in which it is the slower), weighted by the
+ * tick's samples: their spread measures how much a tick's samples move
+ * together (one pod's slow tick) beyond independent samples.
+ */
+struct placement_dispersion {
+	double samples; /* sum of n_t */
+	double sum;	/* sum of n_t a_t */
+	double sum_sq;	/* sum of n_t a_t^2 */
+	__u32 ticks;
+};
+
 struct analysis_state {
 	/* Baselines: counters when the judged weight was applied. */
 	struct canary_metrics base[CANARY_V_COUNT];
-	/* Start of the current absolute-gate window. */
-	struct canary_metrics window_base[CANARY_V_COUNT];
-	__u64 window_start_ms;
 	__u64 started_ms;
 	/* Per metric, as Argo counts: failed measurements since the restart ... */
 	__u32 failures[ANALYSIS_MAX_VERDICTS];
@@ -81,6 +103,19 @@ struct analysis_state {
 	bool ext_passed[ANALYSIS_MAX_VERDICTS];
 	struct verdict last[ANALYSIS_MAX_VERDICTS];
 	int n_last;
+	/*
+	 * Each gate's own window: the canary's counters and the time it began.
+	 * A window grows until it holds the samples its gate needs.
+	 */
+	struct canary_metrics gate_base[ANALYSIS_MAX_VERDICTS];
+	__u64 gate_start_ms[ANALYSIS_MAX_VERDICTS];
+	/* compareErrorRate: per-tick error counts, for their dispersion. */
+	struct count_dispersion err_disp[CANARY_V_COUNT];
+	/* compareLatency: per-tick placements of each version, for their dispersion. */
+	struct placement_dispersion lat_disp[CANARY_V_COUNT];
+	/* compareLatencyTail: like compareErrorRate, on latencies above stable's quantile. */
+	double tail_llr[ANALYSIS_ERR_GRID];
+	struct count_dispersion tail_disp[CANARY_V_COUNT];
 	/* Why the decision holds, or on what evidence it passed: one sentence. */
 	char reason[ANALYSIS_REASON_LEN];
 };

@@ -41,6 +41,9 @@
 #define MAX_MIN_REQUESTS  1000000000ULL
 #define MAX_FAILURE_LIMIT 1000000ULL
 #define MAX_INCREASE	  100.0 /* compareLatency: 100 = 10000% slower */
+/* compareLatencyTail: median to p99.9 (whose line already needs 10,000 stable samples) */
+#define MIN_TAIL_QUANTILE 0.5
+#define MAX_TAIL_QUANTILE 0.999
 
 #define ARRAY_SIZE(a)	  (sizeof(a) / sizeof((a)[0]))
 #define BIT(n)		  (1U << (n))
@@ -1194,14 +1197,16 @@ static const char *const metric_names[METRIC_KIND_COUNT] = {
 	[METRIC_LATENCY_P99] = "latencyP99",
 	[METRIC_COMPARE_ERROR_RATE] = "compareErrorRate",
 	[METRIC_COMPARE_LATENCY] = "compareLatency",
+	[METRIC_COMPARE_LATENCY_TAIL] = "compareLatencyTail",
 	[METRIC_PROMETHEUS] = "prometheus",
 };
 
 static const enum limit_kind metric_limits[METRIC_KIND_COUNT] = {
-	[METRIC_ERROR_RATE] = LIMIT_FRACTION,	   [METRIC_RESET_RATE] = LIMIT_FRACTION,
-	[METRIC_LATENCY_P50] = LIMIT_LATENCY,	   [METRIC_LATENCY_P95] = LIMIT_LATENCY,
-	[METRIC_LATENCY_P99] = LIMIT_LATENCY,	   [METRIC_COMPARE_ERROR_RATE] = LIMIT_NONE,
-	[METRIC_COMPARE_LATENCY] = LIMIT_INCREASE, [METRIC_PROMETHEUS] = LIMIT_NONE,
+	[METRIC_ERROR_RATE] = LIMIT_FRACTION,		[METRIC_RESET_RATE] = LIMIT_FRACTION,
+	[METRIC_LATENCY_P50] = LIMIT_LATENCY,		[METRIC_LATENCY_P95] = LIMIT_LATENCY,
+	[METRIC_LATENCY_P99] = LIMIT_LATENCY,		[METRIC_COMPARE_ERROR_RATE] = LIMIT_NONE,
+	[METRIC_COMPARE_LATENCY] = LIMIT_INCREASE,	[METRIC_PROMETHEUS] = LIMIT_NONE,
+	[METRIC_COMPARE_LATENCY_TAIL] = LIMIT_INCREASE,
 };
 
 const char *metric_kind_name(enum metric_kind kind)
@@ -1218,16 +1223,13 @@ enum {
 	MET_ERROR_LIMIT,
 	MET_DRY_RUN,
 	MET_FAILURE_LIMIT,
+	MET_QUANTILE,
 	MET_N,
 };
-static const char *const metric_fields[MET_N] = { "name",
-						  "max",
-						  "maxIncrease",
-						  "prometheus",
-						  "successCondition",
-						  "consecutiveErrorLimit",
-						  "dryRun",
-						  "failureLimit" };
+static const char *const metric_fields[MET_N] = {
+	"name",	  "max",	  "maxIncrease",	 "prometheus", "successCondition",
+	"consecutiveErrorLimit", "dryRun", "failureLimit", "quantile"
+};
 
 static int not_allowed(struct doc *d, const struct ynode *const f[], int field,
 		       enum metric_kind kind)
@@ -1272,8 +1274,13 @@ static int limit_increase(struct doc *d, const struct ynode *const f[], struct m
 {
 	if (not_allowed(d, f, MET_MAX, m->kind))
 		return -1;
+	/*
+	 * compareLatency: 10% by default, so that one pod's slow seconds do not
+	 * read as a regression (docs/analysis.md); the tail: no slower than stable.
+	 */
+	m->max_increase = m->kind == METRIC_COMPARE_LATENCY ? CONFIG_DEFAULT_MAX_INCREASE : 0;
 	if (!f[MET_MAX_INCREASE])
-		return 0; /* no slower than stable */
+		return 0;
 	if (get_double(d, f[MET_MAX_INCREASE], "maxIncrease", &m->max_increase))
 		return -1;
 	if (m->max_increase < 0 || m->max_increase > MAX_INCREASE)
@@ -1299,6 +1306,23 @@ static int metric_limit(struct doc *d, const struct ynode *n, const struct ynode
 	if (not_allowed(d, f, MET_MAX, m->kind))
 		return -1;
 	return not_allowed(d, f, MET_MAX_INCREASE, m->kind);
+}
+
+/* compareLatencyTail: the quantile whose tail is compared, default 0.99. */
+static int metric_quantile(struct doc *d, const struct ynode *const f[], struct metric_cfg *m)
+{
+	if (m->kind != METRIC_COMPARE_LATENCY_TAIL)
+		return not_allowed(d, f, MET_QUANTILE, m->kind);
+	m->quantile = CONFIG_DEFAULT_TAIL_QUANTILE;
+	if (!f[MET_QUANTILE])
+		return 0;
+	if (get_double(d, f[MET_QUANTILE], "quantile", &m->quantile))
+		return -1;
+	if (m->quantile < MIN_TAIL_QUANTILE || m->quantile > MAX_TAIL_QUANTILE)
+		return fail(d, &f[MET_QUANTILE]->mark, "quantile",
+			    "%s is out of range (%g..%g: 0.99 is p99)", f[MET_QUANTILE]->text,
+			    MIN_TAIL_QUANTILE, MAX_TAIL_QUANTILE);
+	return 0;
 }
 
 static const struct {
@@ -1419,6 +1443,7 @@ static int parse_external(struct doc *d, const struct ynode *const f[], struct m
 		return fail(d, &f[MET_PROMETHEUS]->key->mark, NULL,
 			    "a prometheus metric needs successCondition: \"result < 0.05\"");
 	if (not_allowed(d, f, MET_MAX, m->kind) || not_allowed(d, f, MET_MAX_INCREASE, m->kind) ||
+	    not_allowed(d, f, MET_QUANTILE, m->kind) ||
 	    sub(d, "prometheus", f[MET_PROMETHEUS], parse_prometheus, m) ||
 	    parse_condition(d, f[MET_SUCCESS], m))
 		return -1;
@@ -1481,7 +1506,8 @@ static int parse_metric(struct doc *d, const struct ynode *n, void *arg)
 				  METRIC_PROMETHEUS);
 	m->kind = (enum metric_kind)kind;
 	if (not_allowed(d, f, MET_SUCCESS, m->kind) ||
-	    not_allowed(d, f, MET_ERROR_LIMIT, m->kind) || metric_limit(d, n, f, m))
+	    not_allowed(d, f, MET_ERROR_LIMIT, m->kind) || metric_limit(d, n, f, m) ||
+	    metric_quantile(d, f, m))
 		return -1;
 	a->n_metrics++;
 	return 0;

@@ -28,10 +28,11 @@ enum metric_kind {
 	METRIC_LATENCY_P50, /* max: microseconds */
 	METRIC_LATENCY_P95,
 	METRIC_LATENCY_P99,
-	METRIC_RESET_RATE,	   /* max: fraction */
-	METRIC_COMPARE_ERROR_RATE, /* canary vs stable, sequential test */
-	METRIC_COMPARE_LATENCY,	   /* canary vs stable; max_increase: fraction */
-	METRIC_PROMETHEUS,	   /* an external query with a successCondition */
+	METRIC_RESET_RATE,	     /* max: fraction */
+	METRIC_COMPARE_ERROR_RATE,   /* canary vs stable, sequential test */
+	METRIC_COMPARE_LATENCY,	     /* canary vs stable; max_increase: fraction */
+	METRIC_COMPARE_LATENCY_TAIL, /* canary vs stable above a quantile; quantile, max_increase */
+	METRIC_PROMETHEUS,	     /* an external query with a successCondition */
 	METRIC_KIND_COUNT,
 };
 
@@ -39,6 +40,8 @@ enum metric_kind {
 #define CONFIG_PROM_ADDRESS_LEN		  128
 #define CONFIG_PROM_QUERY_LEN		  512
 #define CONFIG_DEFAULT_CONSECUTIVE_ERRORS 4
+#define CONFIG_DEFAULT_TAIL_QUANTILE	  0.99
+#define CONFIG_DEFAULT_MAX_INCREASE	  0.1
 
 /* successCondition: "result OP NUMBER" */
 enum cond_op {
@@ -54,7 +57,8 @@ struct metric_cfg {
 	enum metric_kind kind;
 	char name[CONFIG_METRIC_NAME_LEN]; /* as written; chosen freely for prometheus metrics */
 	double max;			   /* absolute gates */
-	double max_increase; /* compareLatency: tolerated relative increase, default 0 */
+	/* compareLatency(Tail): tolerated relative increase, default 0.1 (Tail: 0) */
+	double max_increase;
 	/* METRIC_PROMETHEUS only */
 	char prom_address[CONFIG_PROM_ADDRESS_LEN]; /* http://host:port */
 	char prom_query[CONFIG_PROM_QUERY_LEN];
@@ -64,6 +68,7 @@ struct metric_cfg {
 	/* Failed measurements tolerated (more abort); CONFIG_INHERIT: the analysis'. */
 	__s64 failure_limit;
 	bool dry_run; /* judged and shown, but never aborts or holds the rollout */
+	double quantile;	       /* compareLatencyTail: the quantile compared, default 0.99 */
 };
 
 /* A per-metric setting that takes the analysis-wide value. */

@@ -67,6 +67,7 @@ write_dicts() {
 		connections healthCheck timeout failureThreshold \
 		canaryd.io/v1alpha1 Rollout tcp http udp client-ip none reset drain \
 		errorRate latencyP50 latencyP95 latencyP99 resetRate compareErrorRate compareLatency \
+		compareLatencyTail quantile \
 		ms s m h 10.96.0.10 10.0.1.1:80 10.20.0.0/16 http://127.0.0.1:9090 \
 		"result < 0.05" "result >= 1" '---' '...' ': ' '- ' '{' '}' '[' ']' '&a' '*a' '!!str' \
 		'!!int' '!Ref' '%YAML 1.1' '%TAG ! tag:x,2000:' '"\u0000"' "'" '|' '>' '#' '~' null; do

@@ -230,6 +230,7 @@ static void test_other_values(void **state)
 		     "      - {name: latencyP50, max: 0.5ms}\n"
 		     "      - {name: latencyP95, max: 2s}\n"
 		     "      - {name: compareLatency}\n"
+		     "      - {name: compareLatencyTail}\n"
 		     "  abort: {connections: drain}\n";
 	char err[CONFIG_ERR_LEN] = "";
 	const struct rollout_cfg *r;
@@ -259,7 +260,11 @@ static void test_other_values(void **state)
 	assert_float_equal(r->analysis.metrics[1].max, 500, 1e-9);
 	assert_float_equal(r->analysis.metrics[2].max, 2000000, 1e-9);
 	assert_int_equal(r->analysis.metrics[3].kind, METRIC_COMPARE_LATENCY);
-	assert_float_equal(r->analysis.metrics[3].max_increase, 0, 0);
+	assert_float_equal(r->analysis.metrics[3].max_increase, CONFIG_DEFAULT_MAX_INCREASE, 0);
+	assert_float_equal(CONFIG_DEFAULT_MAX_INCREASE, 0.1, 0);
+	assert_int_equal(r->analysis.metrics[4].kind, METRIC_COMPARE_LATENCY_TAIL);
+	assert_float_equal(r->analysis.metrics[4].quantile, 0.99, 0);
+	assert_float_equal(r->analysis.metrics[4].max_increase, 0, 0);
 	assert_int_equal(r->abort_connections, ABORT_CONNECTIONS_DRAIN);
 	config_free(&cfg);
 }
@@ -678,6 +683,26 @@ static void test_err_duration(void **state)
 	CHECK_BAD(cases);
 }
 
+/* compareLatencyTail takes a quantile and a tolerance. */
+static void test_compare_latency_tail(void **state)
+{
+	static const char yaml[] = MIN "  analysis: {metrics: [{name: compareLatencyTail, "
+				       "quantile: 0.95, maxIncrease: 0.5}]}\n";
+	char err[CONFIG_ERR_LEN] = "";
+	const struct metric_cfg *m;
+	struct config cfg;
+
+	(void)state;
+	if (parse(yaml, &cfg, err))
+		fail_msg("%s", err);
+	m = &cfg.rollouts[0].analysis.metrics[0];
+	assert_int_equal(m->kind, METRIC_COMPARE_LATENCY_TAIL);
+	assert_float_equal(m->quantile, 0.95, 0);
+	assert_float_equal(m->max_increase, 0.5, 0);
+	assert_string_equal(metric_kind_name(m->kind), "compareLatencyTail");
+	config_free(&cfg);
+}
+
 static void test_err_metric_limit(void **state)
 {
 	static const struct bad cases[] = {
@@ -696,6 +721,14 @@ static void test_err_metric_limit(void **state)
 		  "not allowed for errorRate" },
 		{ MIN "  analysis: {metrics: [{name: compareLatency, maxIncrease: -0.1}]}\n",
 		  "t.yaml:10:60: spec.analysis.metrics[0].maxIncrease: ", "out of range" },
+		{ MIN "  analysis: {metrics: [{name: compareLatencyTail, quantile: 1}]}\n",
+		  "t.yaml:10:61: spec.analysis.metrics[0].quantile: ",
+		  "1 is out of range (0.5..0.999: 0.99 is p99)" },
+		{ MIN "  analysis: {metrics: [{name: compareLatencyTail, quantile: p99}]}\n",
+		  "t.yaml:10:61: spec.analysis.metrics[0].quantile: ", "expected a number" },
+		{ MIN "  analysis: {metrics: [{name: compareLatency, quantile: 0.99}]}\n",
+		  "t.yaml:10:47: spec.analysis.metrics[0].quantile: ",
+		  "not allowed for compareLatency" },
 		{ MIN "  analysis: {metrics: [{max: 0.1}]}\n",
 		  "t.yaml:10:24: spec.analysis.metrics[0].name: ", "missing required field" },
 	};
@@ -930,7 +963,7 @@ static void test_err_unknown_metric(void **state)
 		{ MIN "  analysis: {metrics: [{name: errRate, max: 0.1}]}\n",
 		  "t.yaml:10:31: spec.analysis.metrics[0].name: ",
 		  "unknown metric \"errRate\" (expected one of: errorRate, latencyP50, latencyP95, "
-		  "latencyP99, resetRate, compareErrorRate, compareLatency)" },
+		  "latencyP99, resetRate, compareErrorRate, compareLatency, compareLatencyTail)" },
 		{ MIN "  analysis: {metrics: [{name: errorRate, max: 0.1}, "
 		      "{name: errorRate, max: 0.2}]}\n",
 		  "t.yaml:10:60: spec.analysis.metrics[1].name: ",
@@ -1184,6 +1217,7 @@ int main(void)
 		cmocka_unit_test(test_err_duplicate_name),
 		cmocka_unit_test(test_err_vip_clash),
 		cmocka_unit_test(test_err_duration),
+		cmocka_unit_test(test_compare_latency_tail),
 		cmocka_unit_test(test_err_metric_limit),
 		cmocka_unit_test(test_decision_fields),
 		cmocka_unit_test(test_err_decision_fields),

@@ -421,21 +421,28 @@ static void test_evidence_round_trip(void **state)
 	struct rollout_state loaded;
 
 	(void)state;
+	cfg.analysis.n_metrics = 3;
+	cfg.analysis.metrics[0].kind = METRIC_ERROR_RATE;
+	cfg.analysis.metrics[1].kind = METRIC_COMPARE_ERROR_RATE;
+	cfg.analysis.metrics[2].kind = METRIC_COMPARE_LATENCY;
 	memset(now, 0, sizeof(now));
 	now[CANARY_V_CANARY].responses[5] = 7;
 	now[CANARY_V_STABLE].latency_hist[3] = 11;
 	analysis_restart(&an, now, 1000);
+	an.gate_start_ms[0] = 3000; /* the gate's window began 2 s later than the step */
+	an.err_disp[1].events = 42;
 	an.failures[2] = 1;
 	an.crossed[1] = true;
 	an.err_llr[4] = -1.5;
-	ev = evidence_to_json(&an, 5000, 1700000005000LL);
+	ev = evidence_to_json(&an, &cfg.analysis, 5000, 1700000005000LL);
 	assert_non_null(ev);
 	assert_int_equal(state_save(state_dir, &st, ev, false), 0);
 	json_decref(ev);
 	assert_int_equal(state_load(state_dir, "checkout", &loaded, &loaded_ev), 0);
 	assert_non_null(loaded_ev);
 	/* Restored 400 s later on both clocks: the step is 404 s old. */
-	assert_int_equal(evidence_from_json(loaded_ev, &back, 405000, 1700000405000LL), 0);
+	assert_int_equal(
+		evidence_from_json(loaded_ev, &back, &cfg.analysis, 405000, 1700000405000LL), 0);
 	json_decref(loaded_ev);
 	assert_int_equal(back.base[CANARY_V_CANARY].responses[5], 7);
 	assert_int_equal(back.base[CANARY_V_STABLE].latency_hist[3], 11);
@@ -443,11 +450,19 @@ static void test_evidence_round_trip(void **state)
 	assert_true(back.crossed[1]);
 	assert_float_equal(back.err_llr[4], -1.5, 0);
 	assert_int_equal(back.started_ms, 405000 - 404000);
+	assert_int_equal(back.gate_start_ms[0], 405000 - 402000);
+	assert_int_equal(back.gate_base[0].responses[5], 7);
+	assert_float_equal(back.err_disp[1].events, 42, 0);
 	/* Evidence of another shape is refused, and st left alone. */
 	ev = json_pack("{s:i, s:I}", "format", 99, "started_wall_ms", (json_int_t)1);
-	assert_int_equal(evidence_from_json(ev, &back, 1, 1), -EINVAL);
+	assert_int_equal(evidence_from_json(ev, &back, &cfg.analysis, 1, 1), -EINVAL);
 	json_decref(ev);
 	assert_int_equal(back.failures[2], 1);
+	/* So is evidence gathered under other analysis settings. */
+	ev = evidence_to_json(&an, &cfg.analysis, 5000, 1700000005000LL);
+	cfg.analysis.min_requests++;
+	assert_int_equal(evidence_from_json(ev, &back, &cfg.analysis, 1, 1), -EINVAL);
+	json_decref(ev);
 }
 
 /*
