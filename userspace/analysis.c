@@ -251,15 +251,18 @@ static double count_dispersion(const struct count_dispersion d[CANARY_V_COUNT])
  * Given the exposures of this tick and its total events T, under "same
  * rate" the canary's share of T is hypergeometric, close to Binomial(T,
  * n_c / (n_c + n_s)); if the canary's rate is r times stable's, each event
- * is the canary's with probability r n_c / (r n_c + n_s). Events that come
+ * is the canary's with probability r n_c / (r n_c + n_s). With a tolerance
+ * (compareErrorRate's maxIncrease f) the null is "rate <= r0 = 1 + f times
+ * stable's" and the mixture is over r0 times the grid: the same argument, the
+ * likelihood ratio of pi(r) against pi(r0). Events that come
  * in clusters of m (one bad connection, one slow pod) multiply this log
  * likelihood ratio by m; dividing it by the dispersion estimated before
  * this tick (about m) keeps the product a supermartingale under the null.
  */
-static void ratio_update(double *llr, struct count_dispersion disp[CANARY_V_COUNT], __u64 n_c,
-			 __u64 x_c, __u64 n_s, __u64 x_s)
+static void ratio_update(double *llr, struct count_dispersion disp[CANARY_V_COUNT], double r0,
+			 __u64 n_c, __u64 x_c, __u64 n_s, __u64 x_s)
 {
-	double t, n, phi = count_dispersion(disp);
+	double t, phi = count_dispersion(disp), n0;
 	int k;
 
 	dispersion_add(&disp[CANARY_V_CANARY], x_c, n_c);
@@ -267,24 +270,36 @@ static void ratio_update(double *llr, struct count_dispersion disp[CANARY_V_COUN
 	if (!n_c || !n_s || !(x_c + x_s))
 		return; /* one version idle: who erred tells nothing */
 	t = (double)(x_c + x_s);
-	n = (double)(n_c + n_s);
+	n0 = r0 * (double)n_c + (double)n_s;
 	for (k = 0; k < ANALYSIS_ERR_GRID; k++) {
-		double r = err_ratio[k];
+		double r = r0 * err_ratio[k];
 
-		llr[k] +=
-			((double)x_c * log(r) - t * log((r * (double)n_c + (double)n_s) / n)) / phi;
+		llr[k] += ((double)x_c * log(r / r0) -
+			   t * log((r * (double)n_c + (double)n_s) / n0)) /
+			  phi;
 	}
 }
 
+/* compareErrorRate's tolerated ratio, 1 + maxIncrease (1 without the metric). */
+static double err_null_ratio(const struct analysis_cfg *cfg)
+{
+	int i;
+
+	for (i = 0; i < cfg->n_metrics && i < ANALYSIS_MAX_VERDICTS; i++)
+		if (cfg->metrics[i].kind == METRIC_COMPARE_ERROR_RATE)
+			return 1 + fmax(cfg->metrics[i].max_increase, 0);
+	return 1;
+}
+
 /* One tick of the compareErrorRate evidence. */
-static void err_update(struct analysis_state *st, const struct canary_metrics tick[CANARY_V_COUNT],
-		       bool http)
+static void err_update(struct analysis_state *st, const struct analysis_cfg *cfg,
+		       const struct canary_metrics tick[CANARY_V_COUNT], bool http)
 {
 	__u64 n_c, e_c, n_s, e_s;
 
 	error_counts(&tick[CANARY_V_CANARY], http, &n_c, &e_c);
 	error_counts(&tick[CANARY_V_STABLE], http, &n_s, &e_s);
-	ratio_update(st->err_llr, st->err_disp, n_c, e_c, n_s, e_s);
+	ratio_update(st->err_llr, st->err_disp, err_null_ratio(cfg), n_c, e_c, n_s, e_s);
 }
 
 /* log of the equally weighted mean of exp(llr[k]), without overflow. */
@@ -623,6 +638,7 @@ static void judge_cmp_error(struct analysis_state *st, int idx, struct verdict *
 	v->z = two_prop_z(n_c, e_c, n_s, e_s);
 	v->statistic = log_mean_exp(st->err_llr, ANALYSIS_ERR_GRID);
 	v->threshold = cx->log_inv_alpha;
+	v->limit = cx->cfg->metrics[idx].max_increase;
 	settle_comparison(st, idx, v, cx, true);
 	if (v->result == VERDICT_INCONCLUSIVE)
 		snprintf(v->detail, sizeof(v->detail),
@@ -786,7 +802,7 @@ static void tail_update(struct analysis_state *st, const struct metric_cfg *m,
 	x_c = hist_above(cx->tick[CANARY_V_CANARY].latency_hist,
 			 (1 + fmax(m->max_increase, 0)) * line, &n_c);
 	x_s = hist_above(cx->tick[CANARY_V_STABLE].latency_hist, line, &n_s);
-	ratio_update(st->tail_llr, st->tail_disp, n_c, x_c, n_s, x_s);
+	ratio_update(st->tail_llr, st->tail_disp, 1, n_c, x_c, n_s, x_s);
 }
 
 static void judge_cmp_tail(struct analysis_state *st, int idx, struct verdict *v,
@@ -1061,7 +1077,7 @@ enum analysis_decision analysis_tick(struct analysis_state *st, const struct ana
 	deltas(now, st->base, cx.since);
 	cx.http = http_mode(cx.since);
 	deltas(now, st->prev, cx.tick);
-	err_update(st, cx.tick, cx.http);
+	err_update(st, cfg, cx.tick, cx.http);
 	memcpy(st->prev, now, sizeof(st->prev));
 	cx.log_inv_alpha = log_inv_alpha(cfg);
 

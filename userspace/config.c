@@ -1185,7 +1185,7 @@ static int parse_strategy(struct doc *d, const struct ynode *n, void *arg)
 enum limit_kind {
 	LIMIT_FRACTION, /* max: 0..1 */
 	LIMIT_LATENCY,	/* max: a duration */
-	LIMIT_NONE,	/* compareErrorRate: "no worse than stable" */
+	LIMIT_NONE,	/* prometheus: a successCondition instead */
 	LIMIT_INCREASE, /* compareLatency: maxIncrease, optional */
 };
 
@@ -1202,10 +1202,14 @@ static const char *const metric_names[METRIC_KIND_COUNT] = {
 };
 
 static const enum limit_kind metric_limits[METRIC_KIND_COUNT] = {
-	[METRIC_ERROR_RATE] = LIMIT_FRACTION,		[METRIC_RESET_RATE] = LIMIT_FRACTION,
-	[METRIC_LATENCY_P50] = LIMIT_LATENCY,		[METRIC_LATENCY_P95] = LIMIT_LATENCY,
-	[METRIC_LATENCY_P99] = LIMIT_LATENCY,		[METRIC_COMPARE_ERROR_RATE] = LIMIT_NONE,
-	[METRIC_COMPARE_LATENCY] = LIMIT_INCREASE,	[METRIC_PROMETHEUS] = LIMIT_NONE,
+	[METRIC_ERROR_RATE] = LIMIT_FRACTION,
+	[METRIC_RESET_RATE] = LIMIT_FRACTION,
+	[METRIC_LATENCY_P50] = LIMIT_LATENCY,
+	[METRIC_LATENCY_P95] = LIMIT_LATENCY,
+	[METRIC_LATENCY_P99] = LIMIT_LATENCY,
+	[METRIC_COMPARE_ERROR_RATE] = LIMIT_INCREASE,
+	[METRIC_COMPARE_LATENCY] = LIMIT_INCREASE,
+	[METRIC_PROMETHEUS] = LIMIT_NONE,
 	[METRIC_COMPARE_LATENCY_TAIL] = LIMIT_INCREASE,
 };
 
@@ -1226,10 +1230,15 @@ enum {
 	MET_QUANTILE,
 	MET_N,
 };
-static const char *const metric_fields[MET_N] = {
-	"name",	  "max",	  "maxIncrease",	 "prometheus", "successCondition",
-	"consecutiveErrorLimit", "dryRun", "failureLimit", "quantile"
-};
+static const char *const metric_fields[MET_N] = { "name",
+						  "max",
+						  "maxIncrease",
+						  "prometheus",
+						  "successCondition",
+						  "consecutiveErrorLimit",
+						  "dryRun",
+						  "failureLimit",
+						  "quantile" };
 
 static int not_allowed(struct doc *d, const struct ynode *const f[], int field,
 		       enum metric_kind kind)
@@ -1285,7 +1294,7 @@ static int limit_increase(struct doc *d, const struct ynode *const f[], struct m
 		return -1;
 	if (m->max_increase < 0 || m->max_increase > MAX_INCREASE)
 		return fail(d, &f[MET_MAX_INCREASE]->mark, "maxIncrease",
-			    "%s is out of range (a fraction, 0..%g: 0.2 is 20%% slower)",
+			    "%s is out of range (a fraction, 0..%g: 0.2 is 20%% more)",
 			    f[MET_MAX_INCREASE]->text, MAX_INCREASE);
 	return 0;
 }

@@ -900,6 +900,35 @@ static void test_stable_evidence_needed(void **state)
 	assert_non_null(strstr(st.reason, "passed on the absolute gates (errorRate)"));
 }
 
+/*
+ * compareErrorRate's maxIncrease: a canary erring 1.4 times as often as
+ * stable (1.4% vs 1%, 400,000 canary requests) fails "no worse than
+ * stable", and passes "at most 1.5 times stable's".
+ */
+static void test_error_tolerance(void **state)
+{
+	struct canary_metrics now[CANARY_V_COUNT];
+	static struct analysis_state st;
+	struct analysis_cfg cfg;
+	int f, t;
+
+	(void)state;
+	for (f = 0; f <= 1; f++) {
+		base_cfg(&cfg);
+		add_metric(&cfg, METRIC_COMPARE_ERROR_RATE, 0, f ? 0.5 : 0);
+		cfg.failure_limit = 1000;
+		memset(now, 0, sizeof(now));
+		analysis_restart(&st, now, 0);
+		for (t = 1; t <= 400; t++) {
+			set_http(&now[CANARY_V_STABLE], 10000ULL * t, 100ULL * t);
+			set_http(&now[CANARY_V_CANARY], 1000ULL * t, 14ULL * t);
+			analysis_tick(&st, &cfg, now, (__u64)t * TICK_MS);
+		}
+		assert_int_equal(st.last[0].result, f ? VERDICT_PASS : VERDICT_FAIL);
+		assert_float_equal(st.last[0].limit, f ? 0.5 : 0, 0);
+	}
+}
+
 /* More inconclusive windows in a row than inconclusiveLimit: a person decides. */
 static void test_inconclusive_limit(void **state)
 {
@@ -1733,6 +1762,7 @@ int main(void)
 		cmocka_unit_test(test_failure_limit_per_metric),
 		cmocka_unit_test(test_dry_run),
 		cmocka_unit_test(test_stable_evidence_needed),
+		cmocka_unit_test(test_error_tolerance),
 		cmocka_unit_test(test_inconclusive_limit),
 		cmocka_unit_test(test_hold_reason_eta),
 		cmocka_unit_test(test_gate_window_growth),
