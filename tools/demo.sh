@@ -32,7 +32,7 @@ expect_or_fail() {
 STEPS="[{setWeight: 10}, {pause: {duration: 4s}}, {setWeight: 50}, {pause: {duration: 4s}},
           {setWeight: 100}, {pause: {duration: 2s}}]"
 ANALYSIS="{interval: 1s, minRequests: 30, failureLimit: 1, confidence: 0.99,
-            metrics: [{name: errorRate, max: 0.02}, {name: latencyP99, max: 250ms},
+            metrics: [{name: errorRate, max: 0.02}, {name: latencyP95, max: 250ms},
                       {name: compareErrorRate}, {name: compareLatency, maxIncrease: 0.5}]}"
 
 

@@ -510,11 +510,11 @@ static double service_rps(const struct agent_rollout *r,
 }
 
 /* What strategy.trafficPolicy says now; why (for a blackout) lives in buf. */
-static struct rollout_traffic traffic_now(struct agent_rollout *r,
-					  const struct canary_metrics now[CANARY_V_COUNT],
-					  char *buf, size_t len)
+static struct rollout_conditions traffic_now(struct agent_rollout *r,
+					     const struct canary_metrics now[CANARY_V_COUNT],
+					     char *buf, size_t len)
 {
-	struct rollout_traffic t = { 0 };
+	struct rollout_conditions t = { 0 };
 	bool was = r->at_peak;
 
 	r->service_rps = service_rps(r, now, mono_ns() / 1000000);
@@ -531,6 +531,8 @@ static struct rollout_traffic traffic_now(struct agent_rollout *r,
 	t.peak = r->at_peak;
 	t.blackout = traffic_blackout(&r->cfg.traffic, wall_ms(), buf, len);
 	t.blackout_why = buf;
+	t.promotion_approved = r->promotion_approved;
+	t.promotion_why = r->promotion_why;
 	return t;
 }
 
@@ -600,7 +602,7 @@ static const char *decision_why(const struct agent_rollout *r)
 static void tick_rollout(struct agent *a, struct agent_rollout *r)
 {
 	struct canary_metrics now[CANARY_V_COUNT];
-	struct rollout_traffic traffic;
+	struct rollout_conditions traffic;
 	struct rollout_state before;
 	struct rollout_effects fx;
 	char blackout[128];
@@ -893,6 +895,101 @@ void agent_external_result(struct agent *a, const struct external_job *job, bool
 	pthread_mutex_unlock(&a->lock);
 }
 
+/* ---- webhooks: analysis webhooks and the pre-promotion hook ---- */
+
+static __u64 analysis_interval_ms(const struct agent_rollout *r)
+{
+	return (__u64)(r->cfg.analysis.interval_ms > 0 ? r->cfg.analysis.interval_ms : 1000);
+}
+
+static void fill_hook_job(const struct agent_rollout *r, int metric, const char *url,
+			  __s64 timeout_ms, struct hook_job *job)
+{
+	json_t *body;
+	size_t len;
+
+	snprintf(job->rollout, sizeof(job->rollout), "%s", r->cfg.name);
+	job->metric = metric;
+	snprintf(job->url, sizeof(job->url), "%s", url);
+	job->timeout_ms = timeout_ms;
+	body = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s, s:s}", "rollout", r->cfg.name, "revision",
+			 r->cfg.canary.revision, "phase", rollout_phase_name(r->st.phase), "step",
+			 r->st.step, "weight", r->st.weight_bp / 100.0, "hook",
+			 metric < 0 ? "pre-promotion" : "analysis", "metric",
+			 metric < 0 ? "" : r->cfg.analysis.metrics[metric].name);
+	len = body ? json_dumpb(body, job->body, sizeof(job->body) - 1, JSON_COMPACT) : 0;
+	job->body[len < sizeof(job->body) ? len : 0] = '\0';
+	json_decref(body);
+}
+
+/* A due call of r, if any; schedules the one after it an analysis interval later. */
+static bool hook_due(struct agent_rollout *r, __u64 now, struct hook_job *job)
+{
+	const struct analysis_cfg *an = &r->cfg.analysis;
+	int m;
+
+	if (r->st.awaiting_promotion && !r->promotion_approved && r->promotion_next_ms <= now) {
+		r->promotion_next_ms = now + analysis_interval_ms(r);
+		fill_hook_job(r, -1, r->cfg.pre_promotion_url, r->cfg.pre_promotion_timeout_ms,
+			      job);
+		return true;
+	}
+	for (m = 0; m < an->n_metrics && m < CONFIG_MAX_METRICS; m++) {
+		if (an->metrics[m].kind != METRIC_WEBHOOK || r->hook_next_ms[m] > now)
+			continue;
+		r->hook_next_ms[m] = now + analysis_interval_ms(r);
+		fill_hook_job(r, m, an->metrics[m].hook_url, an->metrics[m].hook_timeout_ms, job);
+		return true;
+	}
+	return false;
+}
+
+int agent_hook_next(struct agent *a, struct hook_job *job)
+{
+	__u64 now = mono_ns() / 1000000;
+	int found = 0;
+	size_t i;
+
+	pthread_mutex_lock(&a->lock);
+	for (i = 0; i < a->n_rollouts && !found; i++)
+		if (is_running(&a->rollouts[i]))
+			found = hook_due(&a->rollouts[i], now, job);
+	pthread_mutex_unlock(&a->lock);
+	return found;
+}
+
+static void note_promotion_answer(struct agent_rollout *r, bool ok, long status, const char *err)
+{
+	if (ok)
+		snprintf(r->promotion_why, sizeof(r->promotion_why), "it answered HTTP %ld",
+			 status);
+	else
+		snprintf(r->promotion_why, sizeof(r->promotion_why), "%.100s",
+			 err && *err ? err : "no answer");
+	r->promotion_approved = ok && status >= 200 && status < 300;
+	log_event(r->promotion_approved ? CLOG_INFO : CLOG_WARN, "pre-promotion hook", "rollout",
+		  r->cfg.name, "answer", r->promotion_why);
+}
+
+void agent_hook_result(struct agent *a, const struct hook_job *job, bool ok, long status,
+		       const char *err)
+{
+	struct agent_rollout *r;
+
+	pthread_mutex_lock(&a->lock);
+	r = find_rollout(a->rollouts, a->n_rollouts, job->rollout);
+	/* The config may have changed while the hook ran: drop a stale answer. */
+	if (r && is_running(r) && job->metric < 0 && r->st.awaiting_promotion &&
+	    !strcmp(r->cfg.pre_promotion_url, job->url))
+		note_promotion_answer(r, ok, status, err);
+	else if (r && is_running(r) && job->metric >= 0 &&
+		 job->metric < r->cfg.analysis.n_metrics &&
+		 r->cfg.analysis.metrics[job->metric].kind == METRIC_WEBHOOK &&
+		 !strcmp(r->cfg.analysis.metrics[job->metric].hook_url, job->url))
+		analysis_external(&r->an, &r->cfg.analysis, job->metric, ok, (double)status, err);
+	pthread_mutex_unlock(&a->lock);
+}
+
 /* ---- health checks of the stable endpoints ---- */
 
 int agent_health_next(struct agent *a, struct health_job *job)
@@ -1083,6 +1180,10 @@ static bool keep_running(struct agent *a, struct agent_rollout *nr, const struct
 	memcpy(nr->rate_base, old->rate_base, sizeof(old->rate_base));
 	memcpy(nr->verdict_counts, old->verdict_counts, sizeof(old->verdict_counts));
 	memcpy(nr->ext_next_ms, old->ext_next_ms, sizeof(old->ext_next_ms));
+	memcpy(nr->hook_next_ms, old->hook_next_ms, sizeof(old->hook_next_ms));
+	nr->promotion_next_ms = old->promotion_next_ms;
+	nr->promotion_approved = old->promotion_approved;
+	memcpy(nr->promotion_why, old->promotion_why, sizeof(old->promotion_why));
 	if (same_endpoints(stable_set(nr)->endpoints, stable_set(nr)->n_endpoints,
 			   stable_set(old)->endpoints, stable_set(old)->n_endpoints)) {
 		memcpy(nr->ep_down, old->ep_down, sizeof(old->ep_down));

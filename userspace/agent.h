@@ -38,6 +38,12 @@ struct agent_rollout {
 	bool evidence_valid;	  /* an holds a step's evidence (restarted or restored) */
 	__u64 canary_errors_seen; /* canary errors at the last look between ticks */
 	__s64 first_fail_ms;	  /* wall ms of the step's first failing verdict; 0: none */
+	/* Webhooks (hooks.c): when each webhook metric is next called, monotonic ms ... */
+	__u64 hook_next_ms[CONFIG_MAX_METRICS];
+	/* ... and the pre-promotion hook: next call, its last answer, and a yes. */
+	__u64 promotion_next_ms;
+	char promotion_why[128];
+	bool promotion_approved;
 	/* strategy.trafficPolicy: the service's request rate and whether it is at peak. */
 	double service_rps;
 	bool at_peak;
@@ -163,6 +169,21 @@ int agent_external_next(struct agent *a, struct external_job *job);
 /* Hand the result of job to its rollout's analysis (if it still exists). */
 void agent_external_result(struct agent *a, const struct external_job *job, bool ok, double value,
 			   const char *err);
+
+/* One webhook call (a webhook metric, or the pre-promotion hook), copied out. */
+struct hook_job {
+	char rollout[CANARY_NAME_LEN];
+	int metric; /* index of the webhook metric, or -1 for the pre-promotion hook */
+	char url[256];
+	__s64 timeout_ms;
+	char body[512]; /* the JSON POSTed: rollout, revision, phase, step, weight, hook */
+};
+
+/* The next webhook call that is due (1, job filled), or 0. */
+int agent_hook_next(struct agent *a, struct hook_job *job);
+/* Its answer: ok with the HTTP status, or a transport error. */
+void agent_hook_result(struct agent *a, const struct hook_job *job, bool ok, long status,
+		       const char *err);
 
 /* The stable endpoints of one rollout to check, copied out like external jobs. */
 struct health_job {

@@ -111,9 +111,15 @@ static bool is_comparison(enum metric_kind kind)
 }
 
 /* Absolute gates: limits on the canary's own numbers, judged per window. */
+/* Results that arrive on their own, from a worker: Prometheus queries, webhooks. */
+static bool is_external(enum metric_kind kind)
+{
+	return kind == METRIC_PROMETHEUS || kind == METRIC_WEBHOOK;
+}
+
 static bool is_gate(enum metric_kind kind)
 {
-	return !is_comparison(kind) && kind != METRIC_PROMETHEUS;
+	return !is_comparison(kind) && !is_external(kind);
 }
 
 /*
@@ -861,7 +867,7 @@ static bool judge_metric(struct analysis_state *st, int idx, const struct tick_c
 	bool kept = idx < st->n_last && v->metric == m->kind;
 
 	/* External results arrive on their own (analysis_external); keep the last. */
-	if (m->kind == METRIC_PROMETHEUS) {
+	if (is_external(m->kind)) {
 		if (!kept) {
 			memset(v, 0, sizeof(*v));
 			v->metric = m->kind;
@@ -963,10 +969,11 @@ static bool metric_vouches(struct analysis_state *st, const struct analysis_cfg 
 
 	if (m->dry_run)
 		return true;
-	if (m->kind == METRIC_PROMETHEUS) {
+	if (is_external(m->kind)) {
 		if (st->ext_passed[i])
 			return true;
-		hold(st, ANALYSIS_HOLD, "%s: waiting for a passing query result", label(m));
+		hold(st, ANALYSIS_HOLD, "%s: waiting for a passing %s", label(m),
+		     m->kind == METRIC_WEBHOOK ? "webhook answer" : "query result");
 		return false;
 	}
 	if (is_gate(m->kind)) {
@@ -1098,7 +1105,7 @@ void analysis_external(struct analysis_state *st, const struct analysis_cfg *cfg
 	struct verdict *v;
 	char cond[64];
 
-	if (idx < 0 || idx >= n_metrics(cfg) || cfg->metrics[idx].kind != METRIC_PROMETHEUS)
+	if (idx < 0 || idx >= n_metrics(cfg) || !is_external(cfg->metrics[idx].kind))
 		return;
 	m = &cfg->metrics[idx];
 	v = &st->last[idx];
@@ -1117,22 +1124,28 @@ void analysis_external(struct analysis_state *st, const struct analysis_cfg *cfg
 			v->result = VERDICT_FAIL;
 			st->failures[idx] = failure_limit(cfg, m) + 1; /* too many errors: abort */
 		}
-		snprintf(v->detail, sizeof(v->detail), "query failed (%u in a row, limit %u): %s",
-			 st->ext_errors[idx], m->consecutive_error_limit, err ? err : "error");
+		snprintf(v->detail, sizeof(v->detail), "%s failed (%u in a row, limit %u): %.100s",
+			 m->kind == METRIC_WEBHOOK ? "webhook" : "query", st->ext_errors[idx],
+			 m->consecutive_error_limit, err ? err : "error");
 		return;
 	}
 	st->ext_errors[idx] = 0;
 	v->canary_value = value;
 	v->canary_samples = 1;
-	if (metric_condition_holds(m, value)) {
+	if (m->kind == METRIC_WEBHOOK ? value >= 200 && value < 300 :
+					metric_condition_holds(m, value)) {
 		v->result = VERDICT_PASS;
 		st->ext_passed[idx] = true;
-		snprintf(v->detail, sizeof(v->detail), "result %g meets %s", value, cond);
 	} else {
 		v->result = VERDICT_FAIL;
 		st->failures[idx]++;
-		snprintf(v->detail, sizeof(v->detail), "result %g fails %s", value, cond);
 	}
+	if (m->kind == METRIC_WEBHOOK)
+		snprintf(v->detail, sizeof(v->detail), "the webhook answered HTTP %g: %s", value,
+			 v->result == VERDICT_PASS ? "pass" : "a failed check");
+	else
+		snprintf(v->detail, sizeof(v->detail), "result %g %s %s", value,
+			 v->result == VERDICT_PASS ? "meets" : "fails", cond);
 	v->failures = st->failures[idx];
 	v->dry_run = m->dry_run;
 }

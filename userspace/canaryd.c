@@ -32,6 +32,7 @@
 #include "dataplane.h"
 #include "external.h"
 #include "healthcheck.h"
+#include "hooks.h"
 #include "linkwatch.h"
 #include "log.h"
 #include "metrics.h"
@@ -451,7 +452,7 @@ static int start(const struct options *o, struct canary_dp **dp, struct agent *a
  * belong to threads: a thread started before the drop would keep them all.
  */
 static int start_threads(struct agent *a, const struct options *o, struct api_server **api,
-			 struct worker **ext, struct worker **health)
+			 struct worker **ext, struct worker **health, struct worker **hooks)
 {
 	int err = caps_drop_to_runtime();
 
@@ -465,6 +466,8 @@ static int start_threads(struct agent *a, const struct options *o, struct api_se
 		err = external_start(a, ext);
 	if (!err)
 		err = health_start(a, health);
+	if (!err)
+		err = hooks_start(a, hooks);
 	return err;
 }
 
@@ -478,7 +481,7 @@ int main(int argc, char **argv)
 		.api = { .socket_path = API_DEFAULT_SOCKET },
 	};
 	struct api_server *api = NULL;
-	struct worker *ext = NULL, *health = NULL;
+	struct worker *ext = NULL, *health = NULL, *hooks = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct pollfd fds[FD_COUNT] = { { .fd = -1 }, { .fd = -1 } };
 	struct canary_dp *dp = NULL;
@@ -508,7 +511,7 @@ int main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	err = start(&o, &dp, &agent, fds);
 	if (!err)
-		err = start_threads(&agent, &o, &api, &ext, &health);
+		err = start_threads(&agent, &o, &api, &ext, &health, &hooks);
 	if (!err) {
 		agent.ready = true;
 		log_event(CLOG_INFO, "ready", "bpffs", o.bpffs, "state_dir", o.state_dir,
@@ -519,6 +522,7 @@ int main(int argc, char **argv)
 	} else {
 		log_event(CLOG_ERROR, "start-up failed", "error", strerror(-err));
 	}
+	worker_stop(hooks);
 	worker_stop(health);
 	worker_stop(ext);
 	api_stop(api);

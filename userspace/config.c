@@ -1031,6 +1031,35 @@ static int parse_steps(struct doc *d, const struct ynode *n, void *arg)
 	return fail(d, &n->mark, NULL, "at least one setWeight step is required");
 }
 
+struct hook_target {
+	char *url;
+	size_t url_len;
+	__s64 *timeout_ms;
+};
+
+/* {url, timeout}: an HTTP endpoint canaryd POSTs to and reads the status of. */
+static int parse_hook(struct doc *d, const struct ynode *n, void *arg)
+{
+	static const char *const names[] = { "url", "timeout" };
+	const struct hook_target *h = arg;
+	const struct ynode *f[ARRAY_SIZE(names)];
+	const char *url;
+
+	*h->timeout_ms = 2000;
+	if (map_fields(d, n, names, ARRAY_SIZE(names), BIT(0), f) ||
+	    get_string(d, f[0], "url", &url) ||
+	    (f[1] && get_duration_ms(d, f[1], "timeout", h->timeout_ms)))
+		return -1;
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+		return fail(d, &f[0]->mark, "url", "\"%s\": expected http://… or https://…", url);
+	if (strlen(url) >= h->url_len)
+		return fail(d, &f[0]->mark, "url", "longer than %zu characters", h->url_len - 1);
+	if (*h->timeout_ms > 60000)
+		return fail(d, &f[1]->mark, "timeout", "at most 60s");
+	snprintf(h->url, h->url_len, "%s", url);
+	return 0;
+}
+
 /* "HH:MM" into minutes after midnight. */
 static int get_clock(struct doc *d, const struct ynode *n, const char *key, __s16 *min)
 {
@@ -1169,10 +1198,15 @@ static int parse_progress_deadline(struct doc *d, const struct ynode *n, struct 
 
 static int parse_strategy(struct doc *d, const struct ynode *n, void *arg)
 {
-	static const char *const names[] = { "steps", "progressDeadline", "trafficPolicy" };
+	static const char *const names[] = { "steps", "progressDeadline", "trafficPolicy",
+					     "prePromotion" };
+	struct rollout_cfg *r = arg;
 	const struct ynode *f[ARRAY_SIZE(names)];
+	struct hook_target h = { r->pre_promotion_url, sizeof(r->pre_promotion_url),
+				 &r->pre_promotion_timeout_ms };
 
-	if (map_fields(d, n, names, ARRAY_SIZE(names), BIT(0), f))
+	if (map_fields(d, n, names, ARRAY_SIZE(names), BIT(0), f) ||
+	    sub(d, "prePromotion", f[3], parse_hook, &h))
 		return -1;
 	if (f[1] && parse_progress_deadline(d, f[1], arg))
 		return -1;
@@ -1199,6 +1233,7 @@ static const char *const metric_names[METRIC_KIND_COUNT] = {
 	[METRIC_COMPARE_LATENCY] = "compareLatency",
 	[METRIC_COMPARE_LATENCY_TAIL] = "compareLatencyTail",
 	[METRIC_PROMETHEUS] = "prometheus",
+	[METRIC_WEBHOOK] = "webhook",
 };
 
 static const enum limit_kind metric_limits[METRIC_KIND_COUNT] = {
@@ -1211,6 +1246,7 @@ static const enum limit_kind metric_limits[METRIC_KIND_COUNT] = {
 	[METRIC_COMPARE_LATENCY] = LIMIT_INCREASE,
 	[METRIC_PROMETHEUS] = LIMIT_NONE,
 	[METRIC_COMPARE_LATENCY_TAIL] = LIMIT_INCREASE,
+	[METRIC_WEBHOOK] = LIMIT_NONE,
 };
 
 const char *metric_kind_name(enum metric_kind kind)
@@ -1228,6 +1264,7 @@ enum {
 	MET_DRY_RUN,
 	MET_FAILURE_LIMIT,
 	MET_QUANTILE,
+	MET_WEBHOOK,
 	MET_N,
 };
 static const char *const metric_fields[MET_N] = { "name",
@@ -1238,7 +1275,8 @@ static const char *const metric_fields[MET_N] = { "name",
 						  "consecutiveErrorLimit",
 						  "dryRun",
 						  "failureLimit",
-						  "quantile" };
+						  "quantile",
+						  "webhook" };
 
 static int not_allowed(struct doc *d, const struct ynode *const f[], int field,
 		       enum metric_kind kind)
@@ -1479,6 +1517,28 @@ static int parse_metric_failures(struct doc *d, const struct ynode *const f[], s
 	return 0;
 }
 
+/* A webhook metric: its own name, webhook: {url, timeout}; 2xx passes. */
+static int parse_webhook_metric(struct doc *d, const struct ynode *const f[], struct metric_cfg *m)
+{
+	struct hook_target h = { m->hook_url, sizeof(m->hook_url), &m->hook_timeout_ms };
+	unsigned long long limit = CONFIG_DEFAULT_CONSECUTIVE_ERRORS;
+
+	if (find_name(metric_names, METRIC_KIND_COUNT, m->name) != METRIC_KIND_COUNT)
+		return fail(d, &f[MET_NAME]->mark, "name",
+			    "\"%s\" is a built-in metric: give the webhook its own name", m->name);
+	m->kind = METRIC_WEBHOOK;
+	if (not_allowed(d, f, MET_MAX, m->kind) || not_allowed(d, f, MET_MAX_INCREASE, m->kind) ||
+	    not_allowed(d, f, MET_SUCCESS, m->kind) || not_allowed(d, f, MET_QUANTILE, m->kind) ||
+	    not_allowed(d, f, MET_PROMETHEUS, m->kind) ||
+	    sub(d, "webhook", f[MET_WEBHOOK], parse_hook, &h))
+		return -1;
+	if (f[MET_ERROR_LIMIT] &&
+	    get_uint(d, f[MET_ERROR_LIMIT], "consecutiveErrorLimit", 0, 1000, &limit))
+		return -1;
+	m->consecutive_error_limit = (__u32)limit;
+	return 0;
+}
+
 static int parse_metric(struct doc *d, const struct ynode *n, void *arg)
 {
 	struct analysis_cfg *a = arg;
@@ -1498,6 +1558,12 @@ static int parse_metric(struct doc *d, const struct ynode *n, void *arg)
 	snprintf(m->name, sizeof(m->name), "%s", s);
 	if (parse_metric_failures(d, f, m))
 		return -1;
+	if (f[MET_WEBHOOK]) {
+		if (parse_webhook_metric(d, f, m))
+			return -1;
+		a->n_metrics++;
+		return 0;
+	}
 	if (f[MET_PROMETHEUS]) {
 		m->kind = METRIC_PROMETHEUS;
 		if (parse_external(d, f, m))
@@ -1506,15 +1572,15 @@ static int parse_metric(struct doc *d, const struct ynode *n, void *arg)
 		return 0;
 	}
 	kind = (int)find_name(metric_names, METRIC_KIND_COUNT, s);
-	if (kind == METRIC_PROMETHEUS)
-		return fail(
-			d, &f[MET_NAME]->mark, "name",
-			"a prometheus metric has its own name and a prometheus: {address, query}");
+	if (kind == METRIC_PROMETHEUS || kind == METRIC_WEBHOOK)
+		return fail(d, &f[MET_NAME]->mark, "name",
+			    "a prometheus or webhook metric has its own name and a prometheus: "
+			    "{address, query} or a webhook: {url}");
 	if (kind == METRIC_KIND_COUNT)
 		return not_one_of(d, f[MET_NAME], "name", "unknown metric", metric_names,
 				  METRIC_PROMETHEUS);
 	m->kind = (enum metric_kind)kind;
-	if (not_allowed(d, f, MET_SUCCESS, m->kind) ||
+	if (not_allowed(d, f, MET_SUCCESS, m->kind) || not_allowed(d, f, MET_WEBHOOK, m->kind) ||
 	    not_allowed(d, f, MET_ERROR_LIMIT, m->kind) || metric_limit(d, n, f, m) ||
 	    metric_quantile(d, f, m))
 		return -1;

@@ -33,6 +33,7 @@ enum metric_kind {
 	METRIC_COMPARE_LATENCY,	     /* canary vs stable; max_increase: fraction */
 	METRIC_COMPARE_LATENCY_TAIL, /* canary vs stable above a quantile; quantile, max_increase */
 	METRIC_PROMETHEUS,	     /* an external query with a successCondition */
+	METRIC_WEBHOOK,		     /* an HTTP endpoint: 2xx passes (Flagger's rollout hook) */
 	METRIC_KIND_COUNT,
 };
 
@@ -65,10 +66,13 @@ struct metric_cfg {
 	enum cond_op cond_op;
 	double cond_value;
 	__u32 consecutive_error_limit; /* query errors in a row that abort */
+	/* METRIC_WEBHOOK only */
+	char hook_url[256];
+	__s64 hook_timeout_ms;
 	/* Failed measurements tolerated (more abort); CONFIG_INHERIT: the analysis'. */
 	__s64 failure_limit;
-	bool dry_run; /* judged and shown, but never aborts or holds the rollout */
-	double quantile;	       /* compareLatencyTail: the quantile compared, default 0.99 */
+	bool dry_run;	 /* judged and shown, but never aborts or holds the rollout */
+	double quantile; /* compareLatencyTail: the quantile compared, default 0.99 */
 };
 
 /* A per-metric setting that takes the analysis-wide value. */
@@ -200,6 +204,9 @@ struct rollout_cfg {
 	/* A step waiting this long for a decision pauses; CONFIG_NO_DEADLINE: never. */
 	__s64 progress_deadline_ms;
 	struct traffic_policy_cfg traffic;
+	/* strategy.prePromotion: an HTTP endpoint that must answer 2xx before completion. */
+	char pre_promotion_url[256];
+	__s64 pre_promotion_timeout_ms;
 	struct analysis_cfg analysis;
 	struct health_cfg health;
 	enum abort_connections abort_connections;

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -7,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "httppost.h"
 #include "notify.h"
 
 /* First retry after this long; each next one waits twice as long. */
@@ -134,24 +134,11 @@ void notifier_send(struct notifier *n, const struct notify_cfg *cfg, int n_cfg,
 /* A 2xx answer within the timeout is a delivery; anything else is retried. */
 static bool post(const char *url, const char *body, __s64 timeout_ms)
 {
-	struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
-	CURL *curl = curl_easy_init();
-	long status = 0;
-	CURLcode rc = CURLE_FAILED_INIT;
+	char err[128];
+	long status;
 
-	if (curl && headers) {
-		curl_easy_setopt(curl, CURLOPT_URL, url);
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-		curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-		curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L); /* we run in a thread */
-		curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-		rc = curl_easy_perform(curl);
-		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-	}
-	curl_slist_free_all(headers);
-	curl_easy_cleanup(curl);
-	return rc == CURLE_OK && status >= 200 && status < 300;
+	return !http_post_json(url, body, timeout_ms, &status, err, sizeof(err)) && status >= 200 &&
+	       status < 300;
 }
 
 /* Is an older notification to the same receiver still queued? */

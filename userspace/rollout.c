@@ -193,6 +193,7 @@ static void complete(struct rollout_state *st, const struct rollout_cfg *cfg,
 	st->user_paused = false;
 	st->rejudge = false;
 	st->wait_since_ms = 0;
+	st->awaiting_promotion = false;
 	st->weight_bp = 0;
 	set_message(st, "promoted: canary %s is the new stable", cfg->canary.revision);
 	fx->apply_weight = true;
@@ -207,6 +208,7 @@ static void do_abort(struct rollout_state *st, const struct rollout_cfg *cfg, co
 	st->phase = PHASE_DEGRADED;
 	st->weight_bp = 0;
 	st->user_paused = false;
+	st->awaiting_promotion = false;
 	st->aborts++;
 	set_message(st, "aborted: %s", why);
 	fx->apply_weight = true;
@@ -231,7 +233,7 @@ static void start_pause(struct rollout_state *st, const struct step_cfg *step, d
 
 /* The next weight of a setWeight step: its own, or less at peak traffic. */
 static __u16 next_weight(const struct rollout_state *st, const struct rollout_cfg *cfg,
-			 __u16 target, const struct rollout_traffic *traffic)
+			 __u16 target, const struct rollout_conditions *traffic)
 {
 	__u16 cap = cfg->traffic.peak_max_increase_bp;
 
@@ -257,7 +259,7 @@ static void apply_step_weight(struct rollout_state *st, __u16 weight_bp, struct 
  */
 static bool run_step(struct rollout_state *st, const struct rollout_cfg *cfg,
 		     enum analysis_decision decision, __s64 now_ms,
-		     const struct rollout_traffic *traffic, struct rollout_effects *fx)
+		     const struct rollout_conditions *traffic, struct rollout_effects *fx)
 {
 	const struct step_cfg *step = &cfg->steps[st->step];
 
@@ -299,8 +301,31 @@ static bool waits_on_analysis(const struct rollout_state *st, const struct rollo
 	return step->pause_ms != CONFIG_PAUSE_INDEFINITE && now_ms >= st->pause_until_ms;
 }
 
+/*
+ * Every step passed, but strategy.prePromotion has not answered 2xx: wait
+ * at the last weight (the agent asks it again every analysis interval), with
+ * the progress deadline running, as Flagger's confirm-promotion hook does.
+ */
+static void await_promotion(struct rollout_state *st, const struct rollout_cfg *cfg,
+			    const struct rollout_conditions *c, __s64 now_ms,
+			    struct rollout_effects *fx)
+{
+	char msg[ROLLOUT_MESSAGE_LEN];
+
+	snprintf(msg, sizeof(msg), "every step passed; waiting for the pre-promotion hook (%.160s)",
+		 c->promotion_why && *c->promotion_why ? c->promotion_why : "not asked yet");
+	if (!st->awaiting_promotion || strcmp(st->message, msg)) {
+		st->awaiting_promotion = true;
+		snprintf(st->message, sizeof(st->message), "%s", msg);
+		fx->changed = true;
+		if (!fx->event)
+			fx->event = "awaiting promotion";
+	}
+	note_wait(st, cfg, msg, now_ms, fx);
+}
+
 /* In a blackout window: hold, say so once, and let no deadline run. */
-static void hold_for_blackout(struct rollout_state *st, const struct rollout_traffic *traffic,
+static void hold_for_blackout(struct rollout_state *st, const struct rollout_conditions *traffic,
 			      struct rollout_effects *fx)
 {
 	char msg[ROLLOUT_MESSAGE_LEN];
@@ -317,7 +342,7 @@ static void hold_for_blackout(struct rollout_state *st, const struct rollout_tra
 
 void rollout_tick_traffic(struct rollout_state *st, const struct rollout_cfg *cfg,
 			  enum analysis_decision decision, const char *why, __s64 now_ms,
-			  const struct rollout_traffic *traffic, struct rollout_effects *fx)
+			  const struct rollout_conditions *traffic, struct rollout_effects *fx)
 {
 	int guard;
 
@@ -354,7 +379,10 @@ void rollout_tick_traffic(struct rollout_state *st, const struct rollout_cfg *cf
 	/* Each pass either waits or moves one step on: at most n_steps + 1. */
 	for (guard = 0; guard <= cfg->n_steps; guard++) {
 		if (st->step >= cfg->n_steps) {
-			complete(st, cfg, fx);
+			if (cfg->pre_promotion_url[0] && !traffic->promotion_approved)
+				await_promotion(st, cfg, traffic, now_ms, fx);
+			else
+				complete(st, cfg, fx);
 			return;
 		}
 		if (!run_step(st, cfg, decision, now_ms, traffic, fx)) {
@@ -371,7 +399,7 @@ void rollout_tick(struct rollout_state *st, const struct rollout_cfg *cfg,
 		  enum analysis_decision decision, const char *why, __s64 now_ms,
 		  struct rollout_effects *fx)
 {
-	static const struct rollout_traffic none;
+	static const struct rollout_conditions none;
 
 	rollout_tick_traffic(st, cfg, decision, why, now_ms, &none, fx);
 }

@@ -46,6 +46,7 @@ struct rollout_state {
 	bool rejudge;
 	__u64 steps_fingerprint; /* of the step list this state follows */
 	__s64 started_ms;	 /* wall ms the rollout began running; 0: unknown */
+	bool awaiting_promotion; /* every step passed; the pre-promotion hook has not said yes */
 	char canary_revision[CONFIG_REVISION_LEN];
 };
 
@@ -98,11 +99,13 @@ void rollout_tick(struct rollout_state *st, const struct rollout_cfg *cfg,
 		  enum analysis_decision decision, const char *why, __s64 now_ms,
 		  struct rollout_effects *fx);
 
-/* What strategy.trafficPolicy says now (traffic.c). */
-struct rollout_traffic {
-	bool peak;		  /* smaller steps, longer pauses */
-	bool blackout;		  /* no step forward */
-	const char *blackout_why; /* the open window, for the message */
+/* What the world says now: strategy.trafficPolicy (traffic.c), the pre-promotion hook. */
+struct rollout_conditions {
+	bool peak;		   /* smaller steps, longer pauses */
+	bool blackout;		   /* no step forward */
+	const char *blackout_why;  /* the open window, for the message */
+	bool promotion_approved;   /* the pre-promotion hook answered 2xx */
+	const char *promotion_why; /* its last answer, for the message */
 };
 
 /*
@@ -115,7 +118,7 @@ struct rollout_traffic {
  */
 void rollout_tick_traffic(struct rollout_state *st, const struct rollout_cfg *cfg,
 			  enum analysis_decision decision, const char *why, __s64 now_ms,
-			  const struct rollout_traffic *traffic, struct rollout_effects *fx);
+			  const struct rollout_conditions *traffic, struct rollout_effects *fx);
 
 /*
  * An operator's verb. Returns 0, or -EPERM (as HTTP 409) when the verb makes

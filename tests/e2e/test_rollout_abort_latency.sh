@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A canary that turns 150 ms slower during its 10% step, still answering
 # 200, is aborted by compareLatency (maxIncrease 0.5): the canary is slower
-# than 1.5x stable. The absolute gates (errorRate, latencyP99 max 250 ms)
+# than 1.5x stable. The absolute gates (errorRate, latencyP95 max 250 ms)
 # cannot catch it; the comparison must. Prints the detection time.
 #
 # Bound: after the change every canary sample is ~150 ms against a stable

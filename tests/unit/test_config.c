@@ -867,6 +867,46 @@ static void test_traffic_policy(void **state)
 	CHECK_BAD(bad);
 }
 
+/* Webhooks that decide: a webhook metric and strategy.prePromotion. */
+static void test_webhooks(void **state)
+{
+	static const char yaml[] = HEAD SVC STABLE CANARY
+		"  strategy:\n"
+		"    steps: [{setWeight: 50}]\n"
+		"    prePromotion: {url: \"http://gate.example/confirm\", timeout: 5s}\n"
+		"  analysis:\n"
+		"    metrics:\n"
+		"      - {name: legacy-check, webhook: {url: \"https://mon.example/check\"},\n"
+		"         consecutiveErrorLimit: 2}\n";
+	static const struct bad bad[] = {
+		{ MIN "  analysis: {metrics: [{name: errorRate, webhook: {url: \"http://x/\"}}]}\n",
+		  "t.yaml:10:31: spec.analysis.metrics[0].name: ", "built-in metric" },
+		{ MIN
+		  "  analysis: {metrics: [{name: check, webhook: {url: \"http://x/\"}, max: 1}]}\n",
+		  "t.yaml:10:", "max: not allowed for webhook" },
+		{ MIN "  analysis: {metrics: [{name: check, webhook: {}}]}\n",
+		  "t.yaml:10:", "url: missing required field" },
+		{ HEAD SVC STABLE CANARY
+		  "  strategy: {steps: [{setWeight: 50}], prePromotion: {url: \"gate\"}}\n",
+		  "t.yaml:9:", "expected http://" },
+	};
+	char err[CONFIG_ERR_LEN];
+	const struct rollout_cfg *r;
+	struct config c;
+
+	(void)state;
+	assert_int_equal(parse(yaml, &c, err), 0);
+	r = &c.rollouts[0];
+	assert_string_equal(r->pre_promotion_url, "http://gate.example/confirm");
+	assert_int_equal(r->pre_promotion_timeout_ms, 5000);
+	assert_int_equal(r->analysis.metrics[0].kind, METRIC_WEBHOOK);
+	assert_string_equal(r->analysis.metrics[0].hook_url, "https://mon.example/check");
+	assert_int_equal(r->analysis.metrics[0].hook_timeout_ms, 2000);
+	assert_int_equal(r->analysis.metrics[0].consecutive_error_limit, 2);
+	config_free(&c);
+	CHECK_BAD(bad);
+}
+
 static void test_err_decision_fields(void **state)
 {
 	static const struct bad cases[] = {
@@ -1223,6 +1263,7 @@ int main(void)
 		cmocka_unit_test(test_err_decision_fields),
 		cmocka_unit_test(test_notifications),
 		cmocka_unit_test(test_traffic_policy),
+		cmocka_unit_test(test_webhooks),
 		cmocka_unit_test(test_err_unknown_metric),
 		cmocka_unit_test(test_prometheus_metric),
 		cmocka_unit_test(test_err_prometheus_metric),

@@ -510,7 +510,7 @@ static void test_bad_only_at_last_step(void **state)
 /* At peak (maxStepIncrease 10, pauseFactor 2): 10 -> 20 -> ... -> 50, each judged; pauses x2. */
 static void test_peak_smaller_steps(void **state)
 {
-	struct rollout_traffic peak = { .peak = true }, calm = { 0 };
+	struct rollout_conditions peak = { .peak = true }, calm = { 0 };
 
 	(void)state;
 	cfg.traffic.peak_above_rps = 2000;
@@ -540,8 +540,8 @@ static void test_peak_smaller_steps(void **state)
 /* A blackout holds without a deadline, says so, and never aborts for it. */
 static void test_blackout_holds(void **state)
 {
-	struct rollout_traffic dark = { .blackout = true, .blackout_why = "sat,sun all day UTC" };
-	struct rollout_traffic calm = { 0 };
+	struct rollout_conditions dark = { .blackout = true, .blackout_why = "sat,sun all day UTC" };
+	struct rollout_conditions calm = { 0 };
 
 	(void)state;
 	cfg.progress_deadline_ms = 600000;
