@@ -27,7 +27,7 @@ SKEL        := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRC))
 LIB_SRCS    := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
                userspace/stats.c userspace/log.c userspace/linkwatch.c \
                userspace/config.c userspace/analysis.c userspace/rollout.c \
-               userspace/state.c userspace/evidence.c userspace/delivery.c userspace/notify.c userspace/traffic.c userspace/httppost.c userspace/hooks.c userspace/agent.c userspace/report.c userspace/api.c \
+               userspace/state.c userspace/evidence.c userspace/delivery.c userspace/notify.c userspace/traffic.c userspace/httppost.c userspace/hooks.c userspace/plan.c userspace/agent.c userspace/report.c userspace/api.c \
                userspace/metrics.c userspace/configwatch.c userspace/promquery.c \
                userspace/httpbody.c userspace/external.c userspace/caps.c userspace/healthcheck.c \
                userspace/worker.c

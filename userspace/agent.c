@@ -509,6 +509,40 @@ static double service_rps(const struct agent_rollout *r,
 	return (double)(requests ? requests : conns) * 1000 / (double)(now_ms - r->rate_prev_ms);
 }
 
+/*
+ * Once traffic is measured: warn about a timed pause after a weight that,
+ * at this traffic, cannot gather minRequests canary samples (canaryctl plan
+ * says how long it would take to catch a regression there).
+ */
+static void check_pauses(struct agent_rollout *r)
+{
+	const struct rollout_cfg *c = &r->cfg;
+	__u16 weight = 0;
+	int i;
+
+	if (r->pauses_checked || r->service_rps <= 0)
+		return;
+	r->pauses_checked = true;
+	for (i = 0; i < c->n_steps; i++) {
+		const struct step_cfg *s = &c->steps[i];
+		double samples = r->service_rps * weight / 10000 * (double)s->pause_ms / 1000;
+		char step[16], n[32];
+
+		if (s->kind == STEP_SET_WEIGHT) {
+			weight = s->weight_bp;
+			continue;
+		}
+		if (s->pause_ms == CONFIG_PAUSE_INDEFINITE ||
+		    samples >= (double)c->analysis.min_requests)
+			continue;
+		snprintf(step, sizeof(step), "%d", i);
+		snprintf(n, sizeof(n), "%.0f", samples);
+		log_event(CLOG_WARN,
+			  "pause too short to judge anything at this traffic: see canaryctl plan",
+			  "rollout", c->name, "step", step, "canary_samples", n);
+	}
+}
+
 /* What strategy.trafficPolicy says now; why (for a blackout) lives in buf. */
 static struct rollout_conditions traffic_now(struct agent_rollout *r,
 					     const struct canary_metrics now[CANARY_V_COUNT],
@@ -518,6 +552,7 @@ static struct rollout_conditions traffic_now(struct agent_rollout *r,
 	bool was = r->at_peak;
 
 	r->service_rps = service_rps(r, now, mono_ns() / 1000000);
+	check_pauses(r);
 	r->at_peak = traffic_at_peak(&r->cfg.traffic, r->service_rps, r->at_peak);
 	if (r->at_peak != was) {
 		char rps[32];

@@ -47,6 +47,7 @@ struct agent_rollout {
 	/* strategy.trafficPolicy: the service's request rate and whether it is at peak. */
 	double service_rps;
 	bool at_peak;
+	bool pauses_checked; /* pauses too short to judge anything were warned about */
 	/* Counters 5..10 s ago, for the recent rates operators see. */
 	struct canary_metrics rate_prev[CANARY_V_COUNT];
 	struct canary_metrics rate_base[CANARY_V_COUNT];

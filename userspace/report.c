@@ -34,6 +34,29 @@ static json_t *verdicts_json(const struct verdict *vs, int n)
 	return arr;
 }
 
+/* The analysis settings, for `canaryctl plan` to simulate the same analysis. */
+static json_t *analysis_config_json(const struct analysis_cfg *a)
+{
+	json_t *metrics = json_array();
+	int i;
+
+	for (i = 0; metrics && i < a->n_metrics && i < CONFIG_MAX_METRICS; i++) {
+		const struct metric_cfg *m = &a->metrics[i];
+
+		json_array_append_new(
+			metrics,
+			json_pack("{s:s, s:s, s:f, s:f, s:f, s:I, s:b}", "name", m->name, "kind",
+				  metric_kind_name(m->kind), "max", m->max, "max_increase",
+				  m->max_increase, "quantile", m->quantile, "failure_limit",
+				  (json_int_t)m->failure_limit, "dry_run", m->dry_run));
+	}
+	return json_pack("{s:I, s:I, s:i, s:f, s:I, s:o}", "interval_ms",
+			 (json_int_t)a->interval_ms, "min_requests", (json_int_t)a->min_requests,
+			 "failure_limit", (int)a->failure_limit, "confidence", a->confidence,
+			 "inconclusive_limit", (json_int_t)a->inconclusive_limit, "metrics",
+			 metrics);
+}
+
 json_t *report_steps(const struct rollout_cfg *cfg)
 {
 	json_t *arr = json_array();
@@ -124,7 +147,7 @@ json_t *report_rollout(const struct agent_rollout *r,
 	format_ipv4(r->cfg.service.key.vip, vip, sizeof(vip));
 	return json_pack(
 		"{s:s, s:s, s:s, s:i, s:i, s:o, s:f, s:b, s:o, s:i, s:{s:s, s:i, s:s}, s:o, s:o, "
-		"s:{s:s, s:s, s:o}, s:o, s:{s:f, s:b}}",
+		"s:{s:s, s:s, s:o, s:o}, s:o, s:{s:f, s:b}}",
 		"name", r->cfg.name, "phase", rollout_phase_name(st->phase), "message", st->message,
 		"step", st->step, "step_count", r->cfg.n_steps, "steps", report_steps(&r->cfg),
 		"weight", rollout_effective_weight(st) / 100.0, "paused_by_operator",
@@ -137,7 +160,8 @@ json_t *report_rollout(const struct agent_rollout *r,
 		version_json(&r->cfg.canary, &now[CANARY_V_CANARY], &r->rate_prev[CANARY_V_CANARY],
 			     window_s),
 		"analysis", "decision", analysis_decision_name(r->decision), "reason", r->an.reason,
-		"verdicts", verdicts_json(r->an.last, r->an.n_last), "abort_verdicts",
+		"config", analysis_config_json(&r->cfg.analysis), "verdicts",
+		verdicts_json(r->an.last, r->an.n_last), "abort_verdicts",
 		verdicts_json(r->abort_verdicts, r->n_abort_verdicts), "traffic", "rps",
 		r->service_rps, "peak", r->at_peak);
 }

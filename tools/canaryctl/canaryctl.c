@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <unistd.h>
 #include <getopt.h>
+#include <math.h>
 #include <jansson.h>
 #include <linux/in.h>
 #include <stdint.h>
@@ -20,6 +21,7 @@
 #include "api.h"
 #include "attach.h"
 #include "client.h"
+#include "plan.h"
 #include "dataplane.h"
 #include "log.h"
 #include "netparse.h"
@@ -49,6 +51,9 @@ static void usage(FILE *out)
 		"  set-weight NAME PERCENT           set the canary weight by hand (holds the steps)\n"
 		"  history NAME                      past revisions: outcome, duration, time to\n"
 		"                                    rollback, the verdicts that decided\n"
+		"  plan NAME [--errors X] [--latency F] [--power P] [--target SECONDS]\n"
+		"                                    how long each step must last to catch X times\n"
+		"                                    the errors or F slower (defaults 2, 0.2, 0.9)\n"
 		"incident verbs (they read the pinned maps directly; no agent needed):\n"
 		"  maps                              services, weights, per-version counters\n"
 		"  flows [NAME] [--version stable|canary]\n"
@@ -631,6 +636,175 @@ static int cmd_history(struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
+/* A number of a JSON object, 0 when absent. */
+static double jnum(json_t *obj, const char *key)
+{
+	return json_number_value(json_object_get(obj, key));
+}
+
+/* The rollout's analysis settings, as the API reports them ("analysis"."config"). */
+static int analysis_from_json(json_t *c, struct analysis_cfg *a)
+{
+	json_t *ms = json_object_get(c, "metrics");
+	size_t i;
+	int k;
+
+	memset(a, 0, sizeof(*a));
+	if (!json_is_object(c) || !json_is_array(ms))
+		return -1;
+	a->interval_ms = (__s64)json_integer_value(json_object_get(c, "interval_ms"));
+	a->min_requests = (__u64)json_integer_value(json_object_get(c, "min_requests"));
+	a->failure_limit = (__u32)json_integer_value(json_object_get(c, "failure_limit"));
+	a->confidence = json_number_value(json_object_get(c, "confidence"));
+	for (i = 0; i < json_array_size(ms) && a->n_metrics < CONFIG_MAX_METRICS; i++) {
+		json_t *m = json_array_get(ms, i);
+		struct metric_cfg *mc = &a->metrics[a->n_metrics];
+		const char *kind = json_string_value(json_object_get(m, "kind"));
+
+		for (k = 0; k < METRIC_KIND_COUNT; k++)
+			if (kind && !strcmp(kind, metric_kind_name(k)))
+				break;
+		/* External checks cannot be simulated: the plan leaves them out. */
+		if (k == METRIC_KIND_COUNT || k == METRIC_PROMETHEUS || k == METRIC_WEBHOOK)
+			continue;
+		mc->kind = (enum metric_kind)k;
+		mc->max = json_number_value(json_object_get(m, "max"));
+		mc->max_increase = json_number_value(json_object_get(m, "max_increase"));
+		mc->quantile = json_number_value(json_object_get(m, "quantile"));
+		mc->failure_limit = json_integer_value(json_object_get(m, "failure_limit"));
+		mc->dry_run = json_is_true(json_object_get(m, "dry_run"));
+		a->n_metrics++;
+	}
+	return 0;
+}
+
+struct plan_opts {
+	double errors, latency, power, target_s;
+};
+
+static int plan_args(int argc, char **argv, struct plan_opts *o)
+{
+	int i;
+
+	*o = (struct plan_opts){ .errors = 2, .latency = 0.2, .power = 0.9, .target_s = 0 };
+	for (i = 1; i < argc; i++) {
+		double *dst = !strcmp(argv[i], "--errors")  ? &o->errors :
+			      !strcmp(argv[i], "--latency") ? &o->latency :
+			      !strcmp(argv[i], "--power")   ? &o->power :
+			      !strcmp(argv[i], "--target")  ? &o->target_s :
+							      NULL;
+		char *end;
+
+		if (!dst || i + 1 >= argc)
+			return fprintf(stderr, "canaryctl: plan: unexpected \"%s\"\n", argv[i]), -1;
+		*dst = strtod(argv[++i], &end);
+		if (*end || *dst < 0)
+			return fprintf(stderr, "canaryctl: plan: %s: a number >= 0, got \"%s\"\n",
+				       argv[i - 1], argv[i]),
+			       -1;
+	}
+	if (o->power <= 0 || o->power >= 1)
+		return fprintf(stderr, "canaryctl: plan: --power: between 0 and 1\n"), -1;
+	return 0;
+}
+
+/* Simulated steps per figure, and how long one may run: a plan takes seconds. */
+#define PLAN_RUNS  50
+#define PLAN_MAX_S 300
+
+/* "12.5 s", or "not within 5m". */
+static void print_time(double s)
+{
+	if (s < 0)
+		printf(" %16s", "not within 5m");
+	else
+		printf(" %14.1f s", s);
+}
+
+static void plan_steps(json_t *r, const struct analysis_cfg *a, const struct plan_opts *o)
+{
+	json_t *stable = json_object_get(r, "stable"), *steps = json_object_get(r, "steps");
+	double rps = jnum(json_object_get(r, "traffic"), "rps");
+	struct plan_traffic t = {
+		.rps = rps,
+		.err_p = fmax(jnum(stable, "error_ratio"), 0.001),
+		.p50_us = fmax(jnum(stable, "latency_p50_ms"), 1) * 1000,
+		.p99_us = fmax(jnum(stable, "latency_p99_ms"), 2) * 1000,
+	};
+	const struct plan_regression errs = { .err_ratio = o->errors },
+				     slow = { .err_ratio = 1, .lat_increase = o->latency };
+	double total = 0;
+	int missed = 0;
+	size_t i;
+
+	printf("traffic %.1f req/s, stable errors %.2f%%, p50 %.1f ms, p99 %.1f ms; power %.0f%%\n",
+	       rps, 100 * t.err_p, t.p50_us / 1000, t.p99_us / 1000, 100 * o->power);
+	printf("%-8s %12s %16s %16s\n", "weight", "canary rps", "x errors caught", "slower caught");
+	for (i = 0; i < json_array_size(steps); i++) {
+		json_t *w = json_object_get(json_array_get(steps, i), "setWeight");
+		double e, l;
+
+		if (!json_is_number(w) || json_number_value(w) >= 100)
+			continue;
+		t.canary_share = json_number_value(w) / 100;
+		e = plan_detect_time(a, &t, &errs, o->power, PLAN_RUNS, PLAN_MAX_S, 1);
+		l = plan_detect_time(a, &t, &slow, o->power, PLAN_RUNS, PLAN_MAX_S, 2);
+		printf("%6.2f%% %12.1f", 100 * t.canary_share, rps * t.canary_share);
+		print_time(e);
+		print_time(l);
+		putchar('\n');
+		total += fmax(fmax(e, l), 0);
+		missed += e < 0 || l < 0;
+	}
+	printf("proposed: after each weight below 100%%, a pause at least as long as its longer\n"
+	       "time above; in all %.0f s",
+	       total);
+	if (o->target_s > 0)
+		printf(" (%s the target %.0f s)", total <= o->target_s ? "within" : "over",
+		       o->target_s);
+	printf("\n");
+	if (missed)
+		printf("%d weight(s) cannot catch a regression that size within %d s at this "
+		       "traffic:\nraise the weight or the traffic, or accept a larger regression\n",
+		       missed, PLAN_MAX_S);
+}
+
+static int plan_fail(const char *what, const char *name)
+{
+	fprintf(stderr, "canaryctl: plan: %s %s\n", what, name);
+	return 1;
+}
+
+/* plan NAME: how long each step must last for the analysis to catch a regression. */
+static int cmd_plan(struct ctl *c, int argc, char **argv)
+{
+	struct analysis_cfg a;
+	struct plan_opts o;
+	char path[128];
+	json_t *reply;
+	long status;
+	int rc = 0;
+
+	if (argc < 1 || argv[0][0] == '-' || plan_args(argc, argv, &o))
+		return fprintf(stderr, "canaryctl: usage: plan NAME [--errors X] [--latency F] "
+				       "[--power P] [--target SECONDS]\n"),
+		       2;
+	snprintf(path, sizeof(path), "/api/v1/rollouts/%s", argv[0]);
+	if (client_call(&c->api, "GET", path, NULL, &status, &reply))
+		return 1;
+	if (status != 200)
+		rc = api_error(status, reply);
+	else if (analysis_from_json(json_object_get(json_object_get(reply, "analysis"), "config"),
+				    &a))
+		rc = plan_fail("the agent reports no analysis settings for", argv[0]);
+	else if (jnum(json_object_get(reply, "traffic"), "rps") <= 0)
+		rc = plan_fail("no traffic measured yet for", argv[0]);
+	else
+		plan_steps(reply, &a, &o);
+	json_decref(reply);
+	return rc;
+}
+
 /* promote/pause/resume/abort/retry/set-weight NAME ... */
 static int cmd_verb(struct ctl *c, const char *verb, int argc, char **argv)
 {
@@ -744,6 +918,8 @@ int main(int argc, char **argv)
 		return cmd_status(&c, argc, argv);
 	if (!strcmp(verb, "history"))
 		return cmd_history(&c, argc, argv);
+	if (!strcmp(verb, "plan"))
+		return cmd_plan(&c, argc, argv);
 	if (is_api_verb(verb)) {
 		if (argc < 1)
 			return fprintf(stderr, "canaryctl: %s needs a rollout NAME\n", verb), 2;
