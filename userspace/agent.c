@@ -815,20 +815,24 @@ static __u64 canary_errors(struct agent *a, const struct agent_rollout *r)
 
 bool agent_canary_errors_rose(struct agent *a)
 {
+	size_t i, looked = 0, n;
 	bool rose = false;
-	size_t i;
 
 	pthread_mutex_lock(&a->lock);
-	for (i = 0; i < a->n_rollouts && a->dp; i++) {
-		struct agent_rollout *r = &a->rollouts[i];
+	n = a->n_rollouts;
+	/* Bounded per look, round robin: with many rollouts each is looked at less often. */
+	for (i = 0; i < n && looked < ERROR_POLL_ROLLOUTS && a->dp; i++) {
+		struct agent_rollout *r = &a->rollouts[(a->error_poll_next + i) % n];
 		__u64 errors;
 
 		if (!is_running(r) || !rollout_effective_weight(&r->st))
 			continue;
+		looked++;
 		errors = canary_errors(a, r);
 		rose |= errors > r->canary_errors_seen;
 		r->canary_errors_seen = errors;
 	}
+	a->error_poll_next = n ? (a->error_poll_next + i) % n : 0;
 	pthread_mutex_unlock(&a->lock);
 	return rose;
 }

@@ -91,6 +91,7 @@ struct agent {
 	 * under the lock and written after it is let go: a history file's fsync
 	 * must not hold up the tick.
 	 */
+	size_t error_poll_next; /* where agent_canary_errors_rose goes on */
 	struct delivery *delivery;
 	struct notifier *notifier; /* webhooks of spec.notifications (NULL: none sent) */
 	struct delivery_record *pending_records;
@@ -136,6 +137,8 @@ void agent_tick(struct agent *a);
  * and ticks at once when it did: strong evidence need not wait for the tick.
  */
 bool agent_canary_errors_rose(struct agent *a);
+/* Rollouts looked at by one agent_canary_errors_rose call, at most. */
+#define ERROR_POLL_ROLLOUTS 64
 
 /*
  * An operator's verb on rollout name. Returns 0, -ENOENT (unknown rollout),
