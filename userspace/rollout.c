@@ -544,6 +544,8 @@ int rollout_verb(struct rollout_state *st, const struct rollout_cfg *cfg, enum r
 		st->aborts = aborts;
 		snprintf(st->message, sizeof(st->message), "retried by an operator");
 		fx->changed = true;
+		/* The failed step's evidence must not judge the new attempt. */
+		fx->restart_analysis = true;
 		fx->event = "retry";
 		return 0;
 	}

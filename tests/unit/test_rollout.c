@@ -148,6 +148,8 @@ static void test_abort_and_retry(void **state)
 	assert_int_equal(rollout_verb(&st, &cfg, VERB_RETRY, 0, 600, &fx, err, sizeof(err)), 0);
 	assert_int_equal(st.phase, PHASE_PROGRESSING);
 	assert_int_equal(st.step, 0);
+	/* The aborted step's failed evidence must not judge the retry. */
+	assert_true(fx.restart_analysis);
 	tick(ANALYSIS_HOLD, 700);
 	assert_int_equal(rollout_effective_weight(&st), 1000);
 	assert_int_equal(rollout_verb(&st, &cfg, VERB_RETRY, 0, 800, &fx, err, sizeof(err)),
