@@ -238,6 +238,17 @@ fleet_load_bg() {
 	FLEET_LOAD_PID=$!
 }
 
+# fleet_load_stop: end every client (each prints its final JSON line).
+fleet_load_stop() {
+	local f
+	for f in "$LAB_DIR"/labload-*.pid; do
+		[ -f "$f" ] || continue
+		kill -TERM "$(cat "$f")" 2>/dev/null
+		wait "$(cat "$f")" 2>/dev/null
+		rm -f "$f"
+	done
+}
+
 fleet_down() {
 	local f name i
 	for f in "$LAB_DIR"/*.pid; do
