@@ -157,8 +157,7 @@ fleet_agent() {
 		--bpffs "/sys/fs/bpf/canaryd-fleet-$LAB_ID-n$i" --interfaces 'to-*' \
 		--config "$LAB_DIR/config" --state-dir "$LAB_DIR/state-n$i" \
 		--api-socket "$LAB_DIR/api-n$i.sock" --tick-ms 100 \
-		--coordinator etcd --etcd-endpoints "$(fleet_endpoints_for "$i")" \
-		--etcd-prefix "/canaryd-lab" --node-name "n$i" "$@" >>"$log" 2>&1 &
+		$(fleet_coord_flags "$i") "$@" >>"$log" 2>&1 &
 	echo $! >"$LAB_DIR/canaryd-n$i.pid"
 	for _ in $(seq 1 100); do
 		[ "$(cat "$log" 2>/dev/null | grep -c 'msg=ready')" -gt "$before" ] && return 0
@@ -167,6 +166,13 @@ fleet_agent() {
 	done
 	tail -20 "$log" >&2
 	lab_fail "canaryd on n$i did not become ready"
+}
+
+# The coordinator flags of node i; none with FLEET_ALONE=1 (a node on its own).
+fleet_coord_flags() {
+	[ "${FLEET_ALONE:-0}" = 1 ] && return 0
+	echo "--coordinator etcd --etcd-endpoints $(fleet_endpoints_for "$1")" \
+		"--etcd-prefix /canaryd-lab --node-name n$1"
 }
 
 # Node i talks to member i first, then the others.
@@ -247,6 +253,18 @@ fleet_load_stop() {
 		wait "$(cat "$f")" 2>/dev/null
 		rm -f "$f"
 	done
+}
+
+# fleet_agent_stop I: SIGTERM node i's agent and wait for it (it resigns).
+fleet_agent_stop() {
+	local pid
+	pid=$(cat "$LAB_DIR/canaryd-n$1.pid" 2>/dev/null) || return 0
+	kill "$pid" 2>/dev/null
+	for _ in $(seq 1 60); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	kill -9 "$pid" 2>/dev/null
 }
 
 fleet_down() {
