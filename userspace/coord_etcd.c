@@ -40,7 +40,7 @@ int coord_parse_key(const char *prefix, const char *key, struct coord_record *re
 	const char *name, *slash;
 
 	memset(rec, 0, sizeof(*rec));
-	if (strncmp(key, prefix, plen) || strncmp(key + plen, "/rollouts/", 10))
+	if (strncmp(key, prefix, plen) != 0 || strncmp(key + plen, "/rollouts/", 10) != 0)
 		return -EINVAL;
 	name = key + plen + 10;
 	slash = strchr(name, '/');

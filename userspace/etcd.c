@@ -39,7 +39,7 @@ char *etcd_b64_encode(const void *data, size_t len)
 
 		*o++ = b64_alphabet[v >> 18 & 63];
 		*o++ = b64_alphabet[v >> 12 & 63];
-		*o++ = i + 1 < len ? b64_alphabet[v >> 6 & 63] : '=';
+		*o++ = (char)(i + 1 < len ? b64_alphabet[v >> 6 & 63] : '=');
 		*o++ = '=';
 	}
 	*o = '\0';

@@ -383,17 +383,17 @@ static bool send_abort(struct fleet *f, struct fleet_rollout *fr)
 
 static bool send_proposal(struct fleet *f, struct fleet_rollout *fr)
 {
-	__s64 lead, base;
+	__s64 fence, base;
 	char *json;
 	bool ok = false;
 	int err;
 
 	pthread_mutex_lock(&f->mu);
 	json = take(&fr->proposal);
-	lead = fr->my_leader_rev;
+	fence = fr->my_leader_rev;
 	base = fr->proposal_base;
 	/* Checked again here: the process may have been stopped since the tick. */
-	if (json && !fleet_may_lead(lead, fr->leader_rev, mono_ms(), lead_deadline(f))) {
+	if (json && !fleet_may_lead(fence, fr->leader_rev, mono_ms(), lead_deadline(f))) {
 		free(json);
 		json = NULL;
 		fr->proposed_on = 0;
@@ -401,7 +401,7 @@ static bool send_proposal(struct fleet *f, struct fleet_rollout *fr)
 	pthread_mutex_unlock(&f->mu);
 	if (!json)
 		return false;
-	err = f->coord.ops->write_fenced(f->coord.be, fr->name, json, lead, base, &ok);
+	err = f->coord.ops->write_fenced(f->coord.be, fr->name, json, fence, base, &ok);
 	pthread_mutex_lock(&f->mu);
 	if (err || !ok)
 		fr->proposed_on = 0; /* judged again on what the next read shows */
@@ -681,7 +681,7 @@ static void keep_mine(struct fleet *f, struct fleet_rollout *fr, const struct ro
 static enum analysis_decision judge_pooled(struct fleet *f, struct fleet_rollout *fr,
 					   const struct rollout_cfg *cfg)
 {
-	struct canary_metrics sum[CANARY_V_COUNT], zero[CANARY_V_COUNT] = { 0 };
+	struct canary_metrics sum[CANARY_V_COUNT];
 	__u64 now = mono_ms();
 	__s64 age = wall_ms() - fr->shared.epoch_wall_ms;
 	struct fleet_evidence *me = node_of(fr, f->node);
@@ -690,6 +690,8 @@ static enum analysis_decision judge_pooled(struct fleet *f, struct fleet_rollout
 		*me = fr->mine;
 	fleet_pool(fr->nodes, fr->n_nodes, fr->fingerprint, fr->shared.epoch, sum);
 	if (!fr->pooled_on || fr->pooled_epoch != fr->shared.epoch) {
+		struct canary_metrics zero[CANARY_V_COUNT] = { 0 };
+
 		/* The counts cover the epoch since it began: so does the judgement. */
 		age = age < 0 ? 0 : age > 3600000 ? 3600000 : age;
 		analysis_restart(&fr->pooled, zero, now > (__u64)age ? now - (__u64)age : 0);
@@ -730,14 +732,14 @@ static void lead(struct fleet *f, struct fleet_rollout *fr, const struct rollout
 	bool seed = !fr->have_shared || fr->shared.st.canary_fingerprint != st->canary_fingerprint;
 	struct fleet_shared next;
 	struct rollout_effects fx = { .changed = seed };
-	enum analysis_decision d;
 
 	if (!fleet_may_lead(fr->my_leader_rev, fr->leader_rev, mono_ms(), lead_deadline(f)) ||
 	    fr->proposal || fr->proposed_on == fr->shared_rev + 1)
 		return;
 	lead_base(f, fr, st, &next);
 	if (!seed) {
-		d = fr->pooled_decision = judge_pooled(f, fr, cfg);
+		enum analysis_decision d = fr->pooled_decision = judge_pooled(f, fr, cfg);
+
 		/* Pooled evidence passes; failing is each node's own business. */
 		if (d == ANALYSIS_FAIL)
 			d = ANALYSIS_HOLD;

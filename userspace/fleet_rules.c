@@ -62,7 +62,8 @@ static bool differs(const struct rollout_state *a, const struct rollout_state *b
 	return a->phase != b->phase || a->step != b->step || a->weight_bp != b->weight_bp ||
 	       a->step_started != b->step_started || a->pause_until_ms != b->pause_until_ms ||
 	       a->pause_left_ms != b->pause_left_ms || a->user_paused != b->user_paused ||
-	       a->aborts != b->aborts || a->rejudge != b->rejudge || strcmp(a->message, b->message);
+	       a->aborts != b->aborts || a->rejudge != b->rejudge ||
+	       strcmp(a->message, b->message) != 0;
 }
 
 void fleet_adopt_effects(const struct rollout_state *local, __u32 local_epoch,
