@@ -42,6 +42,8 @@ struct fleet_rollout {
 	/* What the request thread is to write (JSON text, malloc'd), and on what. */
 	char *publish;
 	char *abort_json;
+	/* This node aborted and the fleet's state does not say so yet: hold on to it. */
+	bool abort_unseen;
 	char *proposal;
 	__s64 proposal_base;
 	__s64 proposed_on; /* 1 + the shared revision a proposal was made on; 0: none */
@@ -149,6 +151,8 @@ static void take_state(struct fleet_rollout *fr, const struct coord_record *rec,
 	if (rec->mod_revision < fr->shared_rev || fleet_shared_from_json(rec->value, &s))
 		return; /* older than what we have (a slow read), or not ours to read */
 	snprintf(s.st.name, sizeof(s.st.name), "%s", fr->name);
+	if (s.st.phase == PHASE_DEGRADED)
+		fr->abort_unseen = false;
 	fr->shared = s;
 	fr->shared_rev = rec->mod_revision;
 	fr->have_shared = true;
@@ -621,7 +625,8 @@ bool fleet_follow(struct fleet *f, const struct rollout_cfg *cfg, const struct r
 		fr->configured = true;
 		fr->fingerprint = local->canary_fingerprint;
 	}
-	if (fr && fr->have_shared) {
+	/* A local abort is never undone by a shared state written before it. */
+	if (fr && fr->have_shared && !fr->abort_unseen) {
 		fleet_adopt_effects(local, fr->local_epoch, &fr->shared, cfg, fx);
 		follow = fx->changed;
 		if (follow) {
@@ -791,6 +796,7 @@ void fleet_abort(struct fleet *f, const struct rollout_cfg *cfg, const struct ro
 		s.epoch_wall_ms = wall_ms();
 		snprintf(s.writer, sizeof(s.writer), "%s", f->node);
 		queue_json(&fr->abort_json, fleet_shared_to_json(&s));
+		fr->abort_unseen = true;
 		fr->local_epoch = s.epoch; /* this node is there already */
 	}
 	pthread_mutex_unlock(&f->mu);

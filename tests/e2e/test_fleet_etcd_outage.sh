@@ -4,7 +4,11 @@
 # no quorum for OUTAGE_S seconds, longer than the pause that was running.
 # Meanwhile no node's kernel weight changes, every agent keeps answering its
 # API, and no client request fails. When the members return, the fleet goes
-# on and every node completes the rollout.
+# on and every node completes the rollout. Then, with a new canary held at
+# 10%, the same outage while node 2's canary starts failing: node 2 rolls
+# back on its own at once, nodes 1 and 3 keep their weight (nothing tells
+# them), and when etcd is back node 2's abort is written and applied
+# everywhere.
 set -u
 source "$(dirname "$0")/fleet_lib.sh"
 
@@ -31,12 +35,32 @@ for s in json.load(sys.stdin):
         print(s["Endpoint"].split("//")[1].split(":")[0].split(".")[-1])'
 }
 
+# Kill etcd's leader and stop a second member: no quorum.
+outage_begin() {
+	raft=$(etcd_leader)
+	other=$((raft % 3 + 1))
+	echo "# etcd leader e$raft killed, e$other stopped: no quorum"
+	kill -9 "$(cat "$LAB_DIR/etcd-e$raft.pid")"
+	kill -STOP "$(cat "$LAB_DIR/etcd-e$other.pid")"
+}
+
+# Continue the stopped member and start the killed one again on its data.
+outage_end() {
+	local cluster="e1=http://198.18.100.1:2380,e2=http://198.18.100.2:2380,e3=http://198.18.100.3:2380"
+	kill -CONT "$(cat "$LAB_DIR/etcd-e$other.pid")"
+	nsenter --net=/run/netns/"$(fns "e$raft")" etcd --name "e$raft" \
+		--data-dir "$LAB_DIR/etcd-e$raft" \
+		--listen-client-urls "http://198.18.100.$raft:2379" \
+		--advertise-client-urls "http://198.18.100.$raft:2379" \
+		--listen-peer-urls "http://198.18.100.$raft:2380" \
+		--initial-advertise-peer-urls "http://198.18.100.$raft:2380" \
+		--initial-cluster "$cluster" --heartbeat-interval 100 --election-timeout 500 \
+		>>"$LAB_DIR/etcd-e$raft.log" 2>&1 &
+	echo $! >"$LAB_DIR/etcd-e$raft.pid"
+}
+
 check "the fleet is in its first pause at 10%" fleet_wait 20 "d['step'] == 1" 1 2 3
-raft=$(etcd_leader)
-other=$((raft % 3 + 1))
-echo "# etcd leader e$raft killed, e$other stopped: no quorum for ${OUTAGE_S}s"
-kill -9 "$(cat "$LAB_DIR/etcd-e$raft.pid")"
-kill -STOP "$(cat "$LAB_DIR/etcd-e$other.pid")"
+outage_begin
 outage_ms=$(date +%s%3N)
 declare -A w0
 for i in "${FLEET_NODES[@]}"; do w0[$i]=$(fleet_weight "$i"); done
@@ -64,21 +88,31 @@ for i in "${FLEET_NODES[@]}"; do
 		fleet_wait 2 "d['weight'] == ${w0[$i]} and d['phase'] != 'Degraded'" "$i"
 done
 
-kill -CONT "$(cat "$LAB_DIR/etcd-e$other.pid")"
 back_ms=$(date +%s%3N)
-# The killed member comes back with its data directory.
-cluster="e1=http://198.18.100.1:2380,e2=http://198.18.100.2:2380,e3=http://198.18.100.3:2380"
-nsenter --net=/run/netns/"$(fns "e$raft")" etcd --name "e$raft" --data-dir "$LAB_DIR/etcd-e$raft" \
-	--listen-client-urls "http://198.18.100.$raft:2379" \
-	--advertise-client-urls "http://198.18.100.$raft:2379" \
-	--listen-peer-urls "http://198.18.100.$raft:2380" \
-	--initial-advertise-peer-urls "http://198.18.100.$raft:2380" \
-	--initial-cluster "$cluster" --heartbeat-interval 100 --election-timeout 500 \
-	>>"$LAB_DIR/etcd-e$raft.log" 2>&1 &
-echo $! >"$LAB_DIR/etcd-e$raft.pid"
+outage_end
 check "the fleet converges: every node completes the rollout" \
 	fleet_wait 40 "d['phase'] == 'Healthy'" 1 2 3
 echo "# quorum back -> every node Healthy: $(($(date +%s%3N) - back_ms)) ms"
+
+# ---- a local abort while etcd has no quorum ----
+fleet_rollout "[{setWeight: 10}, {pause: {}}]" "$ANALYSIS" v3
+check "the new canary v3 at 10% on every node" \
+	fleet_wait 30 "d['canary']['revision'] == 'v3' and d['weight'] == 10" 1 2 3
+outage_begin
+lab_backend_set k2 error_rate=1
+check "node 2 rolls its own canary back without etcd" \
+	fleet_wait 10 "d['phase'] == 'Degraded' and d['weight'] == 0" 2
+sleep 1
+for i in 1 3; do
+	check "n$i keeps 10% while etcd cannot tell it" expect "$(fleet_weight "$i") == 10"
+done
+check "n2 holds on to its abort (the stale shared state does not undo it)" \
+	expect "$(fleet_weight 2) == 0"
+back_ms=$(date +%s%3N)
+outage_end
+check "node 2's abort is written when etcd is back: every node at 0" \
+	fleet_wait 30 "d['phase'] == 'Degraded' and d['weight'] == 0" 1 3
+echo "# quorum back -> node 2's abort applied on nodes 1 and 3: $(($(date +%s%3N) - back_ms)) ms (polled)"
 fleet_load_stop
 for i in "${FLEET_NODES[@]}"; do
 	f=$(lab_failed "$LAB_DIR/load-$i.out")
