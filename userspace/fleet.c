@@ -19,6 +19,7 @@
 struct fleet_rollout {
 	char name[CANARY_NAME_LEN];
 	bool configured;
+	__u64 followed_ms; /* when the tick last looked: a rollout no longer configured stops */
 	__u64 fingerprint; /* of the canary configured here */
 	/* The shared state as last read or watched. */
 	bool have_shared;
@@ -465,8 +466,8 @@ static bool campaign(struct fleet *f, struct fleet_rollout *fr)
 	int err;
 
 	pthread_mutex_lock(&f->mu);
-	due = f->session && fr->configured && !fr->leader[0] && !fr->my_leader_rev &&
-	      now - fr->campaign_ms >= 100;
+	due = f->session && fr->configured && now - fr->followed_ms < FLEET_UNCONFIGURED_MS &&
+	      !fr->leader[0] && !fr->my_leader_rev && now - fr->campaign_ms >= 100;
 	if (due)
 		fr->campaign_ms = now;
 	pthread_mutex_unlock(&f->mu);
@@ -485,6 +486,26 @@ static bool campaign(struct fleet *f, struct fleet_rollout *fr)
 	fr->pooled_on = false; /* judged afresh by this leader */
 	pthread_mutex_unlock(&f->mu);
 	log_event(CLOG_INFO, "fleet: leading", "rollout", fr->name, "node", f->node);
+	return true;
+}
+
+/* A rollout this node no longer runs (removed from its config): let another lead it. */
+static bool resign_unconfigured(struct fleet *f, struct fleet_rollout *fr)
+{
+	__s64 fence;
+
+	pthread_mutex_lock(&f->mu);
+	fence = fr->my_leader_rev && mono_ms() - fr->followed_ms >= FLEET_UNCONFIGURED_MS ?
+			fr->my_leader_rev :
+			0;
+	if (fence)
+		fr->my_leader_rev = 0;
+	pthread_mutex_unlock(&f->mu);
+	if (!fence)
+		return false;
+	f->coord.ops->resign(f->coord.be, fr->name, fence);
+	log_event(CLOG_INFO, "fleet: resigned (rollout no longer configured here)", "rollout",
+		  fr->name, "node", f->node);
 	return true;
 }
 
@@ -510,6 +531,7 @@ static bool requests_step(void *arg)
 		busy |= send_proposal(f, f->rollouts[i]);
 		busy |= send_verb(f, f->rollouts[i]);
 		busy |= campaign(f, f->rollouts[i]);
+		busy |= resign_unconfigured(f, f->rollouts[i]);
 		busy |= send_evidence(f, f->rollouts[i]);
 	}
 	return busy;
@@ -623,6 +645,7 @@ bool fleet_follow(struct fleet *f, const struct rollout_cfg *cfg, const struct r
 	fr = rollout_of(f, cfg->name);
 	if (fr) {
 		fr->configured = true;
+		fr->followed_ms = mono_ms();
 		fr->fingerprint = local->canary_fingerprint;
 	}
 	/* A local abort is never undone by a shared state written before it. */
@@ -759,6 +782,7 @@ static void lead(struct fleet *f, struct fleet_rollout *fr, const struct rollout
 	if (!fx.changed)
 		return;
 	snprintf(next.writer, sizeof(next.writer), "%s", f->node);
+	next.written_ms = wall_ms();
 	queue_json(&fr->proposal, fleet_shared_to_json(&next));
 	fr->proposal_base = fr->have_shared ? fr->shared_rev : 0;
 	fr->proposed_on = fr->shared_rev + 1;
@@ -795,6 +819,7 @@ void fleet_abort(struct fleet *f, const struct rollout_cfg *cfg, const struct ro
 		s.epoch = (same ? fr->shared.epoch : fr->local_epoch) + 1;
 		s.epoch_wall_ms = wall_ms();
 		snprintf(s.writer, sizeof(s.writer), "%s", f->node);
+		s.written_ms = s.epoch_wall_ms;
 		queue_json(&fr->abort_json, fleet_shared_to_json(&s));
 		fr->abort_unseen = true;
 		fr->local_epoch = s.epoch; /* this node is there already */
@@ -825,6 +850,7 @@ int fleet_verb(struct fleet *f, const struct rollout_cfg *cfg, enum rollout_verb
 		next.epoch_wall_ms = wall_ms();
 	}
 	snprintf(next.writer, sizeof(next.writer), "%s", f->node);
+	next.written_ms = wall_ms();
 	queue_json(&fr->verb_json, fleet_shared_to_json(&next));
 	fr->verb_base = fr->shared_rev;
 out:
@@ -871,4 +897,50 @@ json_t *fleet_status_json(struct fleet *f, const char *rollout)
 		json_decref(nodes);
 	pthread_mutex_unlock(&f->mu);
 	return o;
+}
+
+/* ---- /metrics ---- */
+
+static void metrics_of(FILE *out, const struct fleet *f, const struct fleet_rollout *fr)
+{
+	int i;
+
+	fprintf(out, "canaryd_fleet_leader{rollout=\"%s\",node=\"%s\",leader=\"%s\"} 1\n", fr->name,
+		f->node, fr->leader);
+	fprintf(out, "canaryd_fleet_live_nodes{rollout=\"%s\",node=\"%s\"} %u\n", fr->name, f->node,
+		live_nodes(fr, f->node));
+	fprintf(out, "canaryd_fleet_epoch{rollout=\"%s\",node=\"%s\"} %u\n", fr->name, f->node,
+		fr->shared.epoch);
+	for (i = 0; i < fr->n_nodes; i++) {
+		const struct fleet_evidence *e = &fr->nodes[i];
+
+		if (!e->live)
+			continue;
+		fprintf(out,
+			"canaryd_fleet_node_weight_ratio{rollout=\"%s\",node=\"%s\",peer=\"%s\"} "
+			"%.4f\n",
+			fr->name, f->node, e->node, e->weight_bp / 10000.0);
+	}
+}
+
+void fleet_metrics(struct fleet *f, FILE *out)
+{
+	int i;
+
+	fprintf(out, "# HELP canaryd_fleet_coordinator_up Whether the coordinator answered the "
+		     "last call (1) or not (0).\n# TYPE canaryd_fleet_coordinator_up gauge\n");
+	pthread_mutex_lock(&f->mu);
+	fprintf(out, "canaryd_fleet_coordinator_up{node=\"%s\"} %d\n", f->node, f->reachable);
+	fprintf(out, "# HELP canaryd_fleet_leader The rollout's leader as this node sees it "
+		     "(label leader; empty: none).\n# TYPE canaryd_fleet_leader gauge\n"
+		     "# HELP canaryd_fleet_live_nodes Nodes with a live record for the rollout.\n"
+		     "# TYPE canaryd_fleet_live_nodes gauge\n"
+		     "# HELP canaryd_fleet_epoch Weight changes of the shared rollout so far.\n"
+		     "# TYPE canaryd_fleet_epoch gauge\n"
+		     "# HELP canaryd_fleet_node_weight_ratio Each live node's canary weight, as "
+		     "it published it.\n# TYPE canaryd_fleet_node_weight_ratio gauge\n");
+	for (i = 0; i < f->n_rollouts; i++)
+		if (f->rollouts[i]->configured)
+			metrics_of(out, f, f->rollouts[i]);
+	pthread_mutex_unlock(&f->mu);
 }

@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <linux/types.h>
 
 #include "analysis.h"
@@ -38,6 +39,8 @@
 #define FLEET_REFRESH_EVERY_MS 1000
 /* A leader stops proposing this long before its session could have expired. */
 #define FLEET_LEASE_MARGIN_MS 300
+/* A rollout the tick has not looked at for this long is no longer run here. */
+#define FLEET_UNCONFIGURED_MS 3000
 
 /* The shared rollout, as written to the coordinator. */
 struct fleet_shared {
@@ -45,6 +48,7 @@ struct fleet_shared {
 	__u32 epoch;	     /* +1 at every weight change: evidence of one epoch adds up */
 	__s64 epoch_wall_ms; /* when the epoch began */
 	char writer[COORD_NODE_LEN];
+	__s64 written_ms; /* the writer's wall clock when it wrote: for people and tests */
 };
 
 /* One node's evidence: what it counted since the current epoch began. */
@@ -132,5 +136,8 @@ int fleet_verb(struct fleet *f, const struct rollout_cfg *cfg, enum rollout_verb
 
 /* The fleet's view of a rollout, for the API: leader, nodes, their evidence. */
 json_t *fleet_status_json(struct fleet *f, const char *rollout);
+
+/* The canaryd_fleet_* families for /metrics, every sample labelled by node. */
+void fleet_metrics(struct fleet *f, FILE *out);
 
 #endif /* CANARY_FLEET_H */

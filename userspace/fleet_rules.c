@@ -129,6 +129,7 @@ json_t *fleet_shared_to_json(const struct fleet_shared *s)
 	err |= set_int(o, "epoch", s->epoch);
 	err |= set_int(o, "epochWallMs", s->epoch_wall_ms);
 	err |= json_object_set_new(o, "writer", json_string(s->writer));
+	err |= set_int(o, "writtenMs", s->written_ms);
 	if (st->phase == PHASE_HEALTHY)
 		err |= json_object_set_new(o, "promotedRevision", json_string(st->canary_revision));
 	if (err) {
@@ -174,6 +175,7 @@ int fleet_shared_from_json(const char *text, struct fleet_shared *s)
 	st->rejudge = json_is_true(json_object_get(o, "rejudge"));
 	s->epoch = (__u32)get_int(o, "epoch");
 	s->epoch_wall_ms = get_int(o, "epochWallMs");
+	s->written_ms = get_int(o, "writtenMs");
 	err = 0;
 out:
 	json_decref(o);

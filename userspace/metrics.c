@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "canary_hist.h"
+#include "fleet.h"
 #include "metrics.h"
 #include "netparse.h"
 #include "stats.h"
@@ -332,6 +333,8 @@ char *metrics_render(struct agent *a, size_t *len)
 		rollout_state(f, &c);
 		verdicts(f, &c);
 		agent_families(f, a);
+		if (a->fleet)
+			fleet_metrics(a->fleet, f);
 		fclose(f);
 	}
 	free(c.s);

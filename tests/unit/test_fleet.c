@@ -276,6 +276,7 @@ static void test_shared_round_trip(void **state)
 	a.epoch = 9;
 	a.epoch_wall_ms = 1765000000000LL;
 	snprintf(a.writer, sizeof(a.writer), "n2");
+	a.written_ms = 1765000000456LL;
 	j = fleet_shared_to_json(&a);
 	text = json_dumps(j, JSON_COMPACT);
 	assert_int_equal(fleet_shared_from_json(text, &b), 0);
@@ -290,6 +291,7 @@ static void test_shared_round_trip(void **state)
 	assert_string_equal(b.st.canary_revision, "v2");
 	assert_int_equal(b.epoch, 9);
 	assert_string_equal(b.writer, "n2");
+	assert_true(b.written_ms == a.written_ms);
 	free(text);
 	json_decref(j);
 	assert_int_equal(fleet_shared_from_json("{\"phase\":\"Nope\"}", &b), -EINVAL);
