@@ -55,16 +55,24 @@ for i in "${FLEET_NODES[@]}"; do [ "$i" = "$leader" ] || others+=("$i"); done
 declare -A mark
 for i in "${others[@]}"; do mark[$i]=$(wc -l <"$LAB_DIR/canaryd-n$i.log"); done
 step_before=$(shared_step "${others[0]}")
+kill_rev=$(etcd_rev)
 kill_ms=$(date +%s%3N)
 kill -9 "$(cat "$LAB_DIR/canaryd-n$leader.pid")"
 check "another node advances the next step" \
 	fleet_wait 10 "d['step'] > $step_before" "${others[@]}"
-# The first step a survivor took from the fleet after the kill.
-first=$(for i in "${others[@]}"; do tail -n +"$((${mark[$i]} + 1))" "$LAB_DIR/canaryd-n$i.log"; done |
-	grep 'step from the fleet' | sed -n 's/^ts=\([^ ]*\) .*/\1/p' |
-	xargs -r -I{} date -d {} +%s%3N | awk -v k="$kill_ms" '$1 > k' | sort -n | head -1)
+# The first state another node wrote after the kill: its writtenMs, from
+# etcd's history since the kill.
+first=$(in_fns n1 timeout 3 etcdctl --endpoints "$FLEET_ETCD_ENDPOINTS" watch \
+	--rev=$((kill_rev + 1)) -w json "$STATE_KEY" 2>/dev/null | python3 -c '
+import base64, json, sys
+for line in sys.stdin:
+    for ev in json.loads(line).get("Events") or []:
+        v = json.loads(base64.b64decode(ev["kv"]["value"]))
+        if v["writer"] != sys.argv[1]:
+            print(v["writtenMs"])
+            sys.exit(0)' "n$leader")
 took=$((${first:-0} - kill_ms))
-echo "# leader n$leader SIGKILLed (shared step $step_before then); a survivor applied the next step $took ms later (bound $BOUND_MS ms)"
+echo "# leader n$leader SIGKILLed (shared step $step_before then); a survivor wrote the next step $took ms later (bound $BOUND_MS ms)"
 check "next step within the session TTL + 1 s after the leader died" expect "0 < $took <= $BOUND_MS"
 new_leader=$(fleet_get "${others[0]}" 'd["fleet"]["leader"]')
 echo "# new leader: $new_leader"
@@ -74,10 +82,14 @@ fleet_agent "$leader"
 check "the restarted node follows the fleet's step" \
 	fleet_wait 5 "d['step'] >= $(shared_step "${others[0]}")" "$leader"
 
+check "rollout v2 completes on every node" fleet_wait 40 "d['phase'] == 'Healthy'" 1 2 3
+
 # ---- B: the leader stopped past its session, then continued ----
-deposed=${new_leader#n}
-check "a pause step to stop the leader in" \
-	fleet_wait 20 "d['phase'] == 'Paused' and d['step'] >= 5" "$deposed"
+# A new canary (v3, the same steps), so that B does not race A's last steps.
+fleet_rollout "$STEPS" "$ANALYSIS" v3
+deposed=$(fleet_leader)
+check "a pause step of v3 to stop its leader n$deposed in" \
+	fleet_wait 30 "d['canary']['revision'] == 'v3' and d['phase'] == 'Paused'" "$deposed"
 kill -STOP "$(cat "$LAB_DIR/canaryd-n$deposed.pid")"
 stop_ms=$(date +%s%3N)
 # A request already in flight when it stopped may still land: read after it.
@@ -109,20 +121,24 @@ for line in open(sys.argv[1]):
     for ev in json.loads(line).get("Events") or []:
         kv = ev["kv"]
         v = json.loads(base64.b64decode(kv["value"]))
-        revs.append((kv["mod_revision"], v["step"], v["phase"], v["weightBp"], v["writer"]))
+        revs.append((kv["mod_revision"], v["step"], v["phase"], v["weightBp"], v["writer"],
+                     v["canaryRevision"]))
 for r in revs:
-    print("%d %d %s %d %s" % r)
+    print("%d %d %s %d %s %s" % r)
 PY
 sed 's/^/# state: /' "$LAB_DIR/history.txt"
-steps=$(awk '{print $2}' "$LAB_DIR/history.txt" | tr '\n' ' ')
-check "the history has the whole rollout" expect "$(wc -l <"$LAB_DIR/history.txt") >= $N_STEPS + 1"
-check "steps in order, each written once, none skipped: $steps" python3 -c '
+for rev in v2 v3; do
+	steps=$(awk -v r="$rev" '$6 == r {print $2}' "$LAB_DIR/history.txt" | tr '\n' ' ')
+	check "$rev: the history has the whole rollout" \
+		expect "$(awk -v r="$rev" '$6 == r' "$LAB_DIR/history.txt" | wc -l) >= $N_STEPS + 1"
+	# Step 0 is written twice (the seed, then its weight); otherwise a step
+	# number never repeats, never goes back, never jumps.
+	check "$rev: steps in order, each written once, none skipped: $steps" python3 -c '
 import sys
 s = [int(x) for x in sys.argv[1].split()]
-# a step number may be written twice in a row only for a pause that starts
-# (weight set, then paused); never goes back, never jumps two.
-ok = all(b in (a, a + 1) for a, b in zip(s, s[1:])) and s[-1] == int(sys.argv[2])
+ok = all(b == a + 1 for a, b in zip(s[1:], s[2:])) and s[:2] == [0, 0] and s[-1] == int(sys.argv[2])
 sys.exit(0 if ok else 1)' "$steps" "$N_STEPS"
+done
 late=$(awk -v r="$stop_rev" -v n="n$deposed" '$1 > r && $5 == n' "$LAB_DIR/history.txt" | wc -l)
 check "the deposed leader n$deposed wrote no state after it was stopped" expect "$late == 0"
 grep -h 'fenced off\|no longer the leader\|session expired' "$LAB_DIR/canaryd-n$deposed.log" |
