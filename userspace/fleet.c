@@ -901,46 +901,56 @@ json_t *fleet_status_json(struct fleet *f, const char *rollout)
 
 /* ---- /metrics ---- */
 
-static void metrics_of(FILE *out, const struct fleet *f, const struct fleet_rollout *fr)
+enum fleet_family { FAM_LEADER, FAM_LIVE, FAM_EPOCH, FAM_NODE_WEIGHT, FAM_COUNT };
+
+static const char *const family_text[FAM_COUNT][2] = {
+	{ "canaryd_fleet_leader", "The rollout's leader as this node sees it (label leader; "
+				  "empty: none)." },
+	{ "canaryd_fleet_live_nodes", "Nodes with a live record for the rollout." },
+	{ "canaryd_fleet_epoch", "Weight changes of the shared rollout so far." },
+	{ "canaryd_fleet_node_weight_ratio",
+	  "Each live node's canary weight, as it published it." },
+};
+
+/* One family's samples for one rollout: every family stays one group. */
+static void family_samples(FILE *out, const struct fleet *f, const struct fleet_rollout *fr,
+			   enum fleet_family fam)
 {
+	const char *name = family_text[fam][0];
 	int i;
 
-	fprintf(out, "canaryd_fleet_leader{rollout=\"%s\",node=\"%s\",leader=\"%s\"} 1\n", fr->name,
-		f->node, fr->leader);
-	fprintf(out, "canaryd_fleet_live_nodes{rollout=\"%s\",node=\"%s\"} %u\n", fr->name, f->node,
-		live_nodes(fr, f->node));
-	fprintf(out, "canaryd_fleet_epoch{rollout=\"%s\",node=\"%s\"} %u\n", fr->name, f->node,
-		fr->shared.epoch);
-	for (i = 0; i < fr->n_nodes; i++) {
-		const struct fleet_evidence *e = &fr->nodes[i];
-
-		if (!e->live)
-			continue;
-		fprintf(out,
-			"canaryd_fleet_node_weight_ratio{rollout=\"%s\",node=\"%s\",peer=\"%s\"} "
-			"%.4f\n",
-			fr->name, f->node, e->node, e->weight_bp / 10000.0);
-	}
+	if (fam == FAM_LEADER)
+		fprintf(out, "%s{rollout=\"%s\",node=\"%s\",leader=\"%s\"} 1\n", name, fr->name,
+			f->node, fr->leader);
+	else if (fam == FAM_LIVE)
+		fprintf(out, "%s{rollout=\"%s\",node=\"%s\"} %u\n", name, fr->name, f->node,
+			live_nodes(fr, f->node));
+	else if (fam == FAM_EPOCH)
+		fprintf(out, "%s{rollout=\"%s\",node=\"%s\"} %u\n", name, fr->name, f->node,
+			fr->shared.epoch);
+	for (i = 0; fam == FAM_NODE_WEIGHT && i < fr->n_nodes; i++)
+		if (fr->nodes[i].live)
+			fprintf(out, "%s{rollout=\"%s\",node=\"%s\",peer=\"%s\"} %.4f\n", name,
+				fr->name, f->node, fr->nodes[i].node,
+				fr->nodes[i].weight_bp / 10000.0);
 }
 
 void fleet_metrics(struct fleet *f, FILE *out)
 {
-	int i;
+	int fam, i;
 
-	fprintf(out, "# HELP canaryd_fleet_coordinator_up Whether the coordinator answered the "
-		     "last call (1) or not (0).\n# TYPE canaryd_fleet_coordinator_up gauge\n");
 	pthread_mutex_lock(&f->mu);
-	fprintf(out, "canaryd_fleet_coordinator_up{node=\"%s\"} %d\n", f->node, f->reachable);
-	fprintf(out, "# HELP canaryd_fleet_leader The rollout's leader as this node sees it "
-		     "(label leader; empty: none).\n# TYPE canaryd_fleet_leader gauge\n"
-		     "# HELP canaryd_fleet_live_nodes Nodes with a live record for the rollout.\n"
-		     "# TYPE canaryd_fleet_live_nodes gauge\n"
-		     "# HELP canaryd_fleet_epoch Weight changes of the shared rollout so far.\n"
-		     "# TYPE canaryd_fleet_epoch gauge\n"
-		     "# HELP canaryd_fleet_node_weight_ratio Each live node's canary weight, as "
-		     "it published it.\n# TYPE canaryd_fleet_node_weight_ratio gauge\n");
-	for (i = 0; i < f->n_rollouts; i++)
-		if (f->rollouts[i]->configured)
-			metrics_of(out, f, f->rollouts[i]);
+	fprintf(out,
+		"# HELP canaryd_fleet_coordinator_up Whether the coordinator answered the last "
+		"call (1) or not (0).\n# TYPE canaryd_fleet_coordinator_up gauge\n"
+		"canaryd_fleet_coordinator_up{node=\"%s\"} %d\n",
+		f->node, f->reachable);
+	for (fam = 0; fam < FAM_COUNT; fam++) {
+		fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n", family_text[fam][0],
+			family_text[fam][1], family_text[fam][0]);
+		for (i = 0; i < f->n_rollouts; i++)
+			if (f->rollouts[i]->configured)
+				family_samples(out, f, f->rollouts[i], (enum fleet_family)fam);
+	}
 	pthread_mutex_unlock(&f->mu);
 }

@@ -54,6 +54,14 @@ for t in $(seq 1 "$TRIALS"); do
 	echo "# fleet of 3 (${RATE} req/s per node): trial $t promoted in ${ms:-?} ms"
 done
 fctl 1 status web | sed -n '/^Fleet:/,$p' | sed 's/^/# /'
+metrics=$(in_fns n1 curl -s -m 5 --unix-socket "$LAB_DIR/api-n1.sock" http://localhost/metrics)
+grep '^canaryd_fleet' <<<"$metrics" | sed 's/^/# /'
+check "/metrics: the fleet's families, labelled by node" \
+	grep -q 'canaryd_fleet_live_nodes{rollout="web",node="n1"} 3' <<<"$metrics"
+if command -v promtool >/dev/null; then
+	check "/metrics passes promtool check metrics" \
+		bash -c 'promtool check metrics >/dev/null 2>"$1"' _ "$LAB_DIR/promtool.err" <<<"$metrics"
+fi
 fleet_load_stop
 
 # One node alone (no coordinator) with all the traffic.
