@@ -845,7 +845,8 @@ int fleet_verb(struct fleet *f, const struct rollout_cfg *cfg, enum rollout_verb
 	rc = rollout_verb(&next.st, cfg, verb, weight_bp, wall_ms(), &fx, err, errlen);
 	if (rc)
 		goto out;
-	if (fx.apply_weight || fx.restart_analysis) {
+	/* A retried rollout is judged afresh on every node, as a new weight is. */
+	if (fx.apply_weight || fx.restart_analysis || verb == VERB_RETRY) {
 		next.epoch++;
 		next.epoch_wall_ms = wall_ms();
 	}

@@ -75,4 +75,14 @@ fi
 # Only node 1's canary failed: nodes 2 and 3 aborted because node 1 did.
 check "nodes 2 and 3 never failed on their own evidence" \
 	expect "$(grep -c 'msg=aborted ' "$LAB_DIR/canaryd-n2.log" "$LAB_DIR/canaryd-n3.log" | awk -F: '{s+=$2} END {print s}') == 0"
+
+# Operators' verbs act on the fleet's rollout from any node.
+verb() { fctl "$1" "$2" web >/dev/null; }
+lab_backend_set k1 error_rate=0
+check "retry on node 2 (not node 1)" verb 2 retry
+check "every node follows the retry: 50% again" \
+	fleet_wait 20 "d['phase'] != 'Degraded' and d['weight'] == 50" 1 2 3
+check "abort on node 3" verb 3 abort
+check "every node follows the operator's abort" \
+	fleet_wait 10 "d['phase'] == 'Degraded' and d['weight'] == 0" 1 2 3
 lab_finish
