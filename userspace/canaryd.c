@@ -111,6 +111,8 @@ die_usage(const char *flag, const char *fmt, ...)
 	exit(2);
 }
 
+#define NODE_NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+
 static void check_coord_args(struct options *o)
 {
 	static char host[COORD_NODE_LEN];
@@ -128,9 +130,11 @@ static void check_coord_args(struct options *o)
 			die_usage("--node-name", "no hostname to default to: give one");
 		o->coord.node = host;
 	}
+	/* It goes into etcd keys and into /metrics labels: keep it plain. */
 	if (!*o->coord.node || strlen(o->coord.node) >= COORD_NODE_LEN ||
-	    strchr(o->coord.node, '/'))
-		die_usage("--node-name", "1..%d characters, no '/'", COORD_NODE_LEN - 1);
+	    strspn(o->coord.node, NODE_NAME_CHARS) != strlen(o->coord.node))
+		die_usage("--node-name", "1..%d characters of [A-Za-z0-9._-], got \"%s\"",
+			  COORD_NODE_LEN - 1, o->coord.node);
 	if (!(o->coord.tls.cert) != !(o->coord.tls.key))
 		die_usage("--etcd-cert", "--etcd-cert and --etcd-key go together");
 	if (!o->coord.prefix)
