@@ -18,11 +18,9 @@
 
 struct fleet_rollout {
 	char name[CANARY_NAME_LEN];
-	bool configured;
 	__u64 followed_ms; /* when the tick last looked: a rollout no longer configured stops */
 	__u64 fingerprint; /* of the canary configured here */
 	/* The shared state as last read or watched. */
-	bool have_shared;
 	struct fleet_shared shared;
 	__s64 shared_rev;
 	__u64 state_gen; /* refresh generation that saw it */
@@ -32,19 +30,15 @@ struct fleet_rollout {
 	__u64 leader_gen;
 	/* This node. */
 	__s64 my_leader_rev; /* while this node leads, as far as it knows */
-	__u32 local_epoch;   /* the epoch of this node's own evidence */
 	__u64 campaign_ms;
 	struct fleet_evidence mine;
 	__u64 published_ms;
 	/* Every node's evidence, this one's included. */
 	struct fleet_evidence nodes[FLEET_MAX_NODES];
 	__u64 node_gen[FLEET_MAX_NODES];
-	int n_nodes;
 	/* What the request thread is to write (JSON text, malloc'd), and on what. */
 	char *publish;
 	char *abort_json;
-	/* This node aborted and the fleet's state does not say so yet: hold on to it. */
-	bool abort_unseen;
 	char *proposal;
 	__s64 proposal_base;
 	__s64 proposed_on; /* 1 + the shared revision a proposal was made on; 0: none */
@@ -52,12 +46,18 @@ struct fleet_rollout {
 	__s64 verb_base;
 	/* The leader's judgement of the pooled counts. */
 	struct analysis_state pooled;
-	__u32 pooled_epoch;
-	bool pooled_on;
-	enum analysis_decision pooled_decision;
 	__s64 lead_wait_since_ms;
 	/* This node's own judgement: the analysis settings with its share of alpha. */
 	struct analysis_cfg local_cfg;
+	enum analysis_decision pooled_decision;
+	__u32 pooled_epoch;
+	__u32 local_epoch; /* the epoch of this node's own evidence */
+	int n_nodes;
+	bool configured;
+	bool have_shared;
+	bool pooled_on;
+	/* This node aborted and the fleet's state does not say so yet: hold on to it. */
+	bool abort_unseen;
 };
 
 struct fleet {
