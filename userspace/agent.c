@@ -748,7 +748,6 @@ void agent_health_result(struct agent *a, const struct health_job *job, const bo
 static json_t *rollout_json_locked(struct agent *a, const struct agent_rollout *r)
 {
 	struct canary_metrics now[CANARY_V_COUNT];
-
 	json_t *obj;
 
 	if (read_counters(a, r, now))
