@@ -18,7 +18,39 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 FLEET_NODES=(1 2 3)
 FLEET_ETCD=(1 2 3)
-FLEET_ETCD_ENDPOINTS="http://198.18.100.1:2379,http://198.18.100.2:2379,http://198.18.100.3:2379"
+# FLEET_TLS=1: etcd serves clients over TLS and asks for client certificates.
+FLEET_TLS=${FLEET_TLS:-0}
+FLEET_SCHEME=http
+[ "$FLEET_TLS" = 1 ] && FLEET_SCHEME=https
+FLEET_ETCD_ENDPOINTS="$FLEET_SCHEME://198.18.100.1:2379,$FLEET_SCHEME://198.18.100.2:2379,$FLEET_SCHEME://198.18.100.3:2379"
+FLEET_PKI=$LAB_DIR/pki
+
+# A lab CA, a certificate for the members (clientAuth too: the gateway dials
+# its own gRPC side with it), and one for the agents.
+fleet_pki() {
+	local d=$FLEET_PKI
+	mkdir -p "$d"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=lab-ca \
+		-keyout "$d/ca-key.pem" -out "$d/ca.pem" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -subj /CN=etcd -keyout "$d/server-key.pem" \
+		-out "$d/server.csr" 2>/dev/null
+	printf 'subjectAltName=IP:198.18.100.1,IP:198.18.100.2,IP:198.18.100.3\nextendedKeyUsage=serverAuth,clientAuth\n' \
+		>"$d/server.ext"
+	openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
+		-CAcreateserial -days 1 -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -subj /CN=canaryd -keyout "$d/client-key.pem" \
+		-out "$d/client.csr" 2>/dev/null
+	printf 'extendedKeyUsage=clientAuth\n' >"$d/client.ext"
+	openssl x509 -req -in "$d/client.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
+		-CAcreateserial -days 1 -extfile "$d/client.ext" -out "$d/client.pem" 2>/dev/null
+}
+
+# etcd's flags for its client side.
+fleet_etcd_tls_flags() {
+	[ "$FLEET_TLS" = 1 ] || return 0
+	echo "--cert-file $FLEET_PKI/server.pem --key-file $FLEET_PKI/server-key.pem" \
+		"--trusted-ca-file $FLEET_PKI/ca.pem --client-cert-auth"
+}
 
 fns() { echo "fl$1-$LAB_ID"; }
 in_fns() {
@@ -88,8 +120,8 @@ fleet_etcd_start() {
 	for i in "${FLEET_ETCD[@]}"; do
 		nsenter --net=/run/netns/"$(fns "e$i")" etcd --name "e$i" \
 			--data-dir "$LAB_DIR/etcd-e$i" \
-			--listen-client-urls "http://198.18.100.$i:2379" \
-			--advertise-client-urls "http://198.18.100.$i:2379" \
+			--listen-client-urls "$FLEET_SCHEME://198.18.100.$i:2379" \
+			--advertise-client-urls "$FLEET_SCHEME://198.18.100.$i:2379" $(fleet_etcd_tls_flags) \
 			--listen-peer-urls "http://198.18.100.$i:2380" \
 			--initial-advertise-peer-urls "http://198.18.100.$i:2380" \
 			--initial-cluster "$cluster" --initial-cluster-state new \
@@ -98,11 +130,15 @@ fleet_etcd_start() {
 			>>"$LAB_DIR/etcd-e$i.log" 2>&1 &
 		echo $! >"$LAB_DIR/etcd-e$i.pid"
 	done
+	local tls=()
+	[ "$FLEET_TLS" = 1 ] && tls=(--cacert "$FLEET_PKI/ca.pem" --cert "$FLEET_PKI/client.pem"
+		--key "$FLEET_PKI/client-key.pem")
 	for i in $(seq 1 100); do
-		in_fns n1 curl -s -m 1 -X POST "http://198.18.100.1:2379/v3/kv/put" \
+		in_fns n1 curl -s -m 1 "${tls[@]}" -X POST "$FLEET_SCHEME://198.18.100.1:2379/v3/kv/put" \
 			-d '{"key":"bGFi","value":"dXA="}' 2>/dev/null | grep -q revision && return 0
 		sleep 0.1
 	done
+	tail -5 "$LAB_DIR/etcd-e1.log" >&2
 	lab_fail "etcd cluster did not come up"
 }
 
@@ -173,13 +209,15 @@ fleet_coord_flags() {
 	[ "${FLEET_ALONE:-0}" = 1 ] && return 0
 	echo "--coordinator etcd --etcd-endpoints $(fleet_endpoints_for "$1")" \
 		"--etcd-prefix /canaryd-lab --node-name n$1"
+	[ "$FLEET_TLS" = 1 ] && echo "--etcd-cacert $FLEET_PKI/ca.pem" \
+		"--etcd-cert $FLEET_PKI/client.pem --etcd-key $FLEET_PKI/client-key.pem"
 }
 
 # Node i talks to member i first, then the others.
 fleet_endpoints_for() {
-	local i=$1 j out="http://198.18.100.$1:2379"
+	local i=$1 j out="$FLEET_SCHEME://198.18.100.$1:2379"
 	for j in "${FLEET_ETCD[@]}"; do
-		[ "$j" = "$i" ] || out="$out,http://198.18.100.$j:2379"
+		[ "$j" = "$i" ] || out="$out,$FLEET_SCHEME://198.18.100.$j:2379"
 	done
 	echo "$out"
 }
@@ -302,7 +340,8 @@ fleet_start() {
 	}
 	trap fleet_down EXIT
 	fleet_up
-	fleet_etcd_start
+	[ "$FLEET_TLS" = 1 ] && fleet_pki
+	fleet_etcd_start || exit 1
 	fleet_backends
 	fleet_rollout "$1" "$2"
 	local i
