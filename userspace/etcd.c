@@ -426,22 +426,32 @@ int etcd_lease_revoke(struct etcd_client *c, __s64 id)
 	return call_take(c, "/v3/lease/revoke", req, err, NULL, NULL);
 }
 
+static json_t *compare_json(const struct etcd_compare *cmp)
+{
+	const char *field = cmp->target == ETCD_CREATE ? "create_revision" : "mod_revision";
+	json_t *one = json_object();
+
+	/* json_object_set_new takes its value, also when it fails: nothing leaks. */
+	if (!one || set_b64(one, "key", cmp->key) ||
+	    json_object_set_new(one, "target",
+				json_string(cmp->target == ETCD_CREATE ? "CREATE" : "MOD")) ||
+	    json_object_set_new(one, "result", json_string("EQUAL")) ||
+	    set_i64(one, field, cmp->revision)) {
+		json_decref(one);
+		return NULL;
+	}
+	return one;
+}
+
 static json_t *compares(const struct etcd_compare *cmp, int n)
 {
 	json_t *arr = json_array();
 	int i;
 
 	for (i = 0; arr && i < n; i++) {
-		json_t *one = json_object();
-		const char *field =
-			cmp[i].target == ETCD_CREATE ? "create_revision" : "mod_revision";
+		json_t *one = compare_json(&cmp[i]);
 
-		if (!one || set_b64(one, "key", cmp[i].key) ||
-		    json_object_set_new(
-			    one, "target",
-			    json_string(cmp[i].target == ETCD_CREATE ? "CREATE" : "MOD")) ||
-		    json_object_set_new(one, "result", json_string("EQUAL")) ||
-		    set_i64(one, field, cmp[i].revision) || json_array_append_new(arr, one)) {
+		if (!one || json_array_append_new(arr, one)) {
 			json_decref(arr);
 			return NULL;
 		}
@@ -449,23 +459,37 @@ static json_t *compares(const struct etcd_compare *cmp, int n)
 	return arr;
 }
 
+/*
+ * POST a transaction: if every compare holds, do op (op_req, which this
+ * takes). Each jansson *_new call takes its value even when it fails, so
+ * what was handed on is never freed here again.
+ */
 static int txn(struct etcd_client *c, const struct etcd_compare *cmp, int n_cmp, const char *op,
 	       json_t *op_req, bool *ok, __s64 *rev)
 {
 	json_t *req = json_object(), *success = json_array(), *wrap = json_object(), *resp = NULL;
-	int err = req && success && wrap && op_req ? 0 : -ENOMEM;
+	int err = req && success && wrap && op_req ? 0 : -1;
 
-	if (!err &&
-	    (json_object_set_new(wrap, op, op_req) || json_array_append_new(success, wrap) ||
-	     json_object_set_new(req, "success", success) ||
-	     json_object_set_new(req, "compare", compares(cmp, n_cmp))))
-		err = -ENOMEM;
+	if (!err) {
+		err = json_object_set_new(wrap, op, op_req);
+		op_req = NULL;
+	}
+	if (!err) {
+		err = json_array_append_new(success, wrap);
+		wrap = NULL;
+	}
+	if (!err) {
+		err = json_object_set_new(req, "success", success);
+		success = NULL;
+	}
+	if (!err)
+		err = json_object_set_new(req, "compare", compares(cmp, n_cmp));
+	json_decref(op_req);
+	json_decref(wrap);
+	json_decref(success);
 	if (err) {
-		json_decref(op_req);
-		json_decref(wrap);
-		json_decref(success);
 		json_decref(req);
-		return err;
+		return -ENOMEM;
 	}
 	err = call_take(c, "/v3/kv/txn", req, 0, &resp, rev);
 	/* "succeeded": false is the default, so etcd leaves it out. */
