@@ -36,6 +36,7 @@ struct fleet_rollout {
 	/* Every node's evidence, this one's included. */
 	struct fleet_evidence nodes[FLEET_MAX_NODES];
 	__u64 node_gen[FLEET_MAX_NODES];
+	__s64 node_rev[FLEET_MAX_NODES]; /* mod revision of each node's record as last seen */
 	/* What the request thread is to write (JSON text, malloc'd), and on what. */
 	char *publish;
 	char *abort_json;
@@ -160,8 +161,7 @@ static void take_state(struct fleet_rollout *fr, const struct coord_record *rec,
 	fr->state_gen = gen;
 }
 
-static void take_leader(struct fleet *f, struct fleet_rollout *fr, const struct coord_record *rec,
-			__u64 gen)
+static void take_leader(struct fleet_rollout *fr, const struct coord_record *rec, __u64 gen)
 {
 	if (rec->mod_revision < fr->leader_mod_rev)
 		return;
@@ -179,15 +179,18 @@ static void take_leader(struct fleet *f, struct fleet_rollout *fr, const struct 
 			  fr->leader[0] ? fr->leader : "none");
 		fr->my_leader_rev = 0;
 	}
-	(void)f;
 }
 
 static void take_node(struct fleet_rollout *fr, const struct coord_record *rec, __u64 gen)
 {
 	struct fleet_evidence *e = node_of(fr, rec->node), ev;
+	long i = e ? e - fr->nodes : 0;
 
-	if (!e)
+	/* A slow full read may bring an older version than the watch did. */
+	if (!e || rec->mod_revision < fr->node_rev[i])
 		return;
+	fr->node_rev[i] = rec->mod_revision;
+	fr->node_gen[i] = gen;
 	if (!rec->value) {
 		e->live = false; /* its last counts still count for their epoch */
 		return;
@@ -197,7 +200,6 @@ static void take_node(struct fleet_rollout *fr, const struct coord_record *rec, 
 	snprintf(ev.node, sizeof(ev.node), "%s", rec->node);
 	ev.live = true;
 	*e = ev;
-	fr->node_gen[e - fr->nodes] = gen;
 }
 
 struct take_ctx {
@@ -216,7 +218,7 @@ static void take_record(const struct coord_record *rec, void *arg)
 	if (fr && rec->kind == COORD_STATE)
 		take_state(fr, rec, tc->gen);
 	else if (fr && rec->kind == COORD_LEADER)
-		take_leader(f, fr, rec, tc->gen);
+		take_leader(fr, rec, tc->gen);
 	else if (fr)
 		take_node(fr, rec, tc->gen);
 	pthread_mutex_unlock(&f->mu);
@@ -234,9 +236,9 @@ static void forget_missing(struct fleet *f, __u64 gen, __s64 rev)
 		if (fr->have_shared && fr->state_gen != gen && fr->shared_rev < rev)
 			take_state(fr, &gone, gen);
 		if (fr->leader_gen != gen && fr->leader_mod_rev < rev && fr->leader_rev)
-			take_leader(f, fr, &gone, gen);
+			take_leader(fr, &gone, gen);
 		for (n = 0; n < fr->n_nodes; n++)
-			if (fr->node_gen[n] != gen)
+			if (fr->node_gen[n] != gen && fr->node_rev[n] < rev)
 				fr->nodes[n].live = false;
 	}
 }
