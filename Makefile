@@ -30,7 +30,8 @@ LIB_SRCS    := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
                userspace/state.c userspace/evidence.c userspace/delivery.c userspace/notify.c userspace/traffic.c userspace/httppost.c userspace/hooks.c userspace/plan.c userspace/agent.c userspace/report.c userspace/api.c \
                userspace/metrics.c userspace/configwatch.c userspace/promquery.c \
                userspace/httpbody.c userspace/external.c userspace/caps.c userspace/healthcheck.c \
-               userspace/worker.c
+               userspace/worker.c userspace/etcd.c userspace/coord_etcd.c userspace/fleet.c \
+               userspace/fleet_rules.c
 LIB_HDRS    := $(wildcard userspace/*.h) $(wildcard headers/*.h)
 LIB_OBJS    := $(patsubst userspace/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 

@@ -9,6 +9,7 @@
 
 #include "agent.h"
 #include "evidence.h"
+#include "fleet.h"
 #include "log.h"
 #include "netparse.h"
 #include "report.h"
@@ -634,6 +635,26 @@ static const char *decision_why(const struct agent_rollout *r)
 	return r->decision == ANALYSIS_FAIL ? failing_detail(&r->an) : r->an.reason;
 }
 
+/* ---- the fleet (--coordinator) ---- */
+
+/* The shared state is the truth: take it, with what it takes in the kernel. */
+static void follow_fleet(struct agent *a, struct agent_rollout *r)
+{
+	struct rollout_state shared;
+	struct rollout_effects fx;
+
+	if (!fleet_follow(a->fleet, &r->cfg, &r->st, &shared, &fx))
+		return;
+	r->st = shared;
+	apply_effects(a, r, &fx);
+}
+
+/* A node of a fleet judges its own counts with its share of alpha. */
+static const struct analysis_cfg *judged_by(struct agent *a, const struct agent_rollout *r)
+{
+	return a->fleet ? fleet_local_cfg(a->fleet, &r->cfg) : &r->cfg.analysis;
+}
+
 static void tick_rollout(struct agent *a, struct agent_rollout *r)
 {
 	struct canary_metrics now[CANARY_V_COUNT];
@@ -650,15 +671,22 @@ static void tick_rollout(struct agent *a, struct agent_rollout *r)
 	if (read_counters(a, r, now))
 		return;
 	roll_rate_window(r, now, mono_ns() / 1000000);
+	if (a->fleet)
+		follow_fleet(a, r);
 	if (!is_running(r))
 		return;
 	if (!r->st.started_ms)
 		r->st.started_ms = wall_ms(); /* saved with the next transition */
-	r->decision = analysis_tick(&r->an, &r->cfg.analysis, now, mono_ns() / 1000000);
+	r->decision = analysis_tick(&r->an, judged_by(a, r), now, mono_ns() / 1000000);
 	count_verdicts(r);
 	note_first_failure(r);
 	if (r->decision == ANALYSIS_FAIL)
 		keep_abort_verdicts(r);
+	/* In a fleet, all but this node's own failure is the leader's to decide. */
+	if (a->fleet && r->decision != ANALYSIS_FAIL) {
+		fleet_after_tick(a->fleet, &r->cfg, &r->st, now, r->an.base, r->decision);
+		return;
+	}
 	before = r->st;
 	traffic = traffic_now(r, now, blackout, sizeof(blackout));
 	rollout_tick_traffic(&r->st, &r->cfg, r->decision, decision_why(r), wall_ms(), &traffic,
@@ -666,6 +694,8 @@ static void tick_rollout(struct agent *a, struct agent_rollout *r)
 	if (r->st.phase == PHASE_DEGRADED && fx.event) {
 		log_abort_verdicts(r);
 		apply_abort(a, r, &fx, true);
+		if (a->fleet)
+			fleet_abort(a->fleet, &r->cfg, &r->st);
 		return;
 	}
 	/* A new weight's evidence starts now, and is what the transition saves. */
@@ -853,9 +883,17 @@ int agent_verb(struct agent *a, const char *name, enum rollout_verb verb, __u16 
 		struct rollout_state before = r->st;
 		int serr = 0;
 
+		if (a->fleet && verb != VERB_ABORT) {
+			/* The fleet's rollout: every node follows what is written. */
+			rc = fleet_verb(a->fleet, &r->cfg, verb, weight_bp, err, errlen);
+			pthread_mutex_unlock(&a->lock);
+			return rc;
+		}
 		rc = rollout_verb(&r->st, &r->cfg, verb, weight_bp, wall_ms(), &fx, err, errlen);
 		if (!rc && verb == VERB_ABORT) {
 			apply_abort(a, r, &fx, false);
+			if (a->fleet)
+				fleet_abort(a->fleet, &r->cfg, &r->st);
 			pthread_mutex_unlock(&a->lock);
 			flush_records(a);
 			return 0;
@@ -1111,10 +1149,14 @@ void agent_health_result(struct agent *a, const struct health_job *job, const bo
 static json_t *rollout_json_locked(struct agent *a, const struct agent_rollout *r)
 {
 	struct canary_metrics now[CANARY_V_COUNT];
+	json_t *obj;
 
 	if (read_counters(a, r, now))
 		memset(now, 0, sizeof(now));
-	return report_rollout(r, now, mono_ns() / 1000000, wall_ms());
+	obj = report_rollout(r, now, mono_ns() / 1000000, wall_ms());
+	if (obj && a->fleet)
+		json_object_set_new(obj, "fleet", fleet_status_json(a->fleet, r->cfg.name));
+	return obj;
 }
 
 void agent_each_rollout(struct agent *a,
@@ -1527,6 +1569,23 @@ static void sync_service(struct agent *a, struct agent_rollout *nr, const struct
 	write_service(a, nr);
 }
 
+/*
+ * A (re)starting node of a fleet takes the shared state before its maps
+ * are written. Returns whether the analysis must start afresh.
+ */
+static bool take_fleet_state(struct agent *a, struct agent_rollout *nr)
+{
+	struct rollout_state shared;
+	struct rollout_effects fx;
+
+	if (!fleet_follow(a->fleet, &nr->cfg, &nr->st, &shared, &fx))
+		return false;
+	nr->st = shared;
+	log_rollout(CLOG_INFO, "state taken from the fleet", nr);
+	persist(a, nr);
+	return fx.restart_analysis;
+}
+
 int agent_apply_config(struct agent *a, const struct config *cfg, char *err, size_t errlen)
 {
 	struct agent_rollout *next;
@@ -1552,6 +1611,8 @@ int agent_apply_config(struct agent *a, const struct config *cfg, char *err, siz
 
 		nr->cfg = cfg->rollouts[i];
 		restart = adopt_state(a, nr, old);
+		if (a->fleet)
+			restart |= take_fleet_state(a, nr);
 		sync_service(a, nr,
 			     old && old->st.canary_fingerprint == nr->st.canary_fingerprint ? old :
 											      NULL);

@@ -21,6 +21,8 @@
 
 #define AGENT_ERR_LEN 256
 
+struct fleet;
+
 struct agent_rollout {
 	struct rollout_cfg cfg;
 	struct rollout_state st;
@@ -103,6 +105,8 @@ struct agent {
 	__u64 conntrack_evictions; /* entries the LRU evicted since then */
 	__u64 evictions_logged;	   /* conntrack_evictions when last logged */
 	__u64 evictions_log_ms;	   /* and when, monotonic ms */
+	/* --coordinator: the fleet decides with this node (fleet.h); NULL: alone. */
+	struct fleet *fleet;
 };
 
 /* Walking the conntrack map costs ~1 ms per 10k entries: not every tick. */

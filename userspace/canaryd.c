@@ -30,7 +30,9 @@
 #include "config.h"
 #include "configwatch.h"
 #include "dataplane.h"
+#include "etcd.h"
 #include "external.h"
+#include "fleet.h"
 #include "healthcheck.h"
 #include "hooks.h"
 #include "linkwatch.h"
@@ -55,6 +57,14 @@ struct options {
 	bool allow_empty_config;
 	bool check_config;
 	bool cleanup;
+	/* --coordinator etcd: one rollout across a fleet (fleet.h) */
+	struct {
+		const char *kind; /* NULL: this node decides alone */
+		const char *endpoints;
+		const char *prefix;
+		const char *node; /* default: the hostname */
+		struct etcd_tls tls;
+	} coord;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -76,6 +86,9 @@ static void usage(FILE *out)
 		"               [--token-file FILE] [--log-format logfmt|json] [--attach tc|xdp]\n"
 		"               [--tick-ms N] [--conntrack-entries N] [--check-config]\n"
 		"               [--allow-empty-config] [--max-removals N]\n"
+		"               [--coordinator etcd --etcd-endpoints URL[,URL...]\n"
+		"                [--etcd-prefix PREFIX] [--node-name NAME]\n"
+		"                [--etcd-cacert FILE --etcd-cert FILE --etcd-key FILE]]\n"
 		"       canaryd --cleanup [--bpffs DIR]\n"
 		"defaults: --interfaces '%s' --bpffs %s --state-dir %s\n"
 		"          --api-socket %s, no TCP listener, --attach tc --tick-ms %d\n"
@@ -99,6 +112,36 @@ die_usage(const char *flag, const char *fmt, ...)
 	exit(2);
 }
 
+#define NODE_NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+
+static void check_coord_args(struct options *o)
+{
+	static char host[COORD_NODE_LEN];
+
+	if (!o->coord.kind) {
+		if (o->coord.endpoints)
+			die_usage("--etcd-endpoints",
+				  "only means something with --coordinator etcd");
+		return;
+	}
+	if (!o->coord.endpoints)
+		die_usage("--coordinator", "etcd needs --etcd-endpoints URL[,URL...]");
+	if (!o->coord.node) {
+		if (gethostname(host, sizeof(host) - 1))
+			die_usage("--node-name", "no hostname to default to: give one");
+		o->coord.node = host;
+	}
+	/* It goes into etcd keys and into /metrics labels: keep it plain. */
+	if (!*o->coord.node || strlen(o->coord.node) >= COORD_NODE_LEN ||
+	    strspn(o->coord.node, NODE_NAME_CHARS) != strlen(o->coord.node))
+		die_usage("--node-name", "1..%d characters of [A-Za-z0-9._-], got \"%s\"",
+			  COORD_NODE_LEN - 1, o->coord.node);
+	if (!(o->coord.tls.cert) != !(o->coord.tls.key))
+		die_usage("--etcd-cert", "--etcd-cert and --etcd-key go together");
+	if (!o->coord.prefix)
+		o->coord.prefix = "/canaryd";
+}
+
 static void parse_args(int argc, char **argv, struct options *o)
 {
 	enum {
@@ -109,7 +152,14 @@ static void parse_args(int argc, char **argv, struct options *o)
 		O_TOKEN,
 		O_CT_ENTRIES,
 		O_ALLOW_EMPTY,
-		O_MAX_REMOVALS
+		O_MAX_REMOVALS,
+		O_COORDINATOR,
+		O_ETCD_ENDPOINTS,
+		O_ETCD_PREFIX,
+		O_NODE_NAME,
+		O_ETCD_CACERT,
+		O_ETCD_CERT,
+		O_ETCD_KEY,
 	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'f' },
@@ -126,6 +176,13 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "check-config", no_argument, NULL, O_CHECK },
 		{ "allow-empty-config", no_argument, NULL, O_ALLOW_EMPTY },
 		{ "max-removals", required_argument, NULL, O_MAX_REMOVALS },
+		{ "coordinator", required_argument, NULL, O_COORDINATOR },
+		{ "etcd-endpoints", required_argument, NULL, O_ETCD_ENDPOINTS },
+		{ "etcd-prefix", required_argument, NULL, O_ETCD_PREFIX },
+		{ "node-name", required_argument, NULL, O_NODE_NAME },
+		{ "etcd-cacert", required_argument, NULL, O_ETCD_CACERT },
+		{ "etcd-cert", required_argument, NULL, O_ETCD_CERT },
+		{ "etcd-key", required_argument, NULL, O_ETCD_KEY },
 		{ "cleanup", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -191,6 +248,29 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case O_TOKEN:
 			o->api.token_file = optarg;
 			break;
+		case O_COORDINATOR:
+			if (strcmp(optarg, "etcd") != 0)
+				die_usage("--coordinator", "expected etcd, got \"%s\"", optarg);
+			o->coord.kind = optarg;
+			break;
+		case O_ETCD_ENDPOINTS:
+			o->coord.endpoints = optarg;
+			break;
+		case O_ETCD_PREFIX:
+			o->coord.prefix = optarg;
+			break;
+		case O_NODE_NAME:
+			o->coord.node = optarg;
+			break;
+		case O_ETCD_CACERT:
+			o->coord.tls.cacert = optarg;
+			break;
+		case O_ETCD_CERT:
+			o->coord.tls.cert = optarg;
+			break;
+		case O_ETCD_KEY:
+			o->coord.tls.key = optarg;
+			break;
 		case 'c':
 			o->cleanup = true;
 			break;
@@ -208,6 +288,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		die_usage("--config", "required: a Rollout YAML file or a directory of them");
 	if (o->api.token_file && !o->api.listen)
 		die_usage("--token-file", "only means something with --listen");
+	check_coord_args(o);
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -402,6 +483,27 @@ static void run(struct agent *a, const struct options *o, struct pollfd fds[FD_C
 /* Ended rollouts: delivery metrics and each rollout's history (docs/metrics.md). */
 static struct delivery delivery;
 
+/* How long a starting node waits to read the fleet's state before it goes on alone. */
+#define FLEET_START_WAIT_MS 3000
+
+/* Before the config is applied: the shared state comes before the maps. */
+static int start_fleet(struct agent *a, const struct options *o)
+{
+	struct coord c;
+	int err;
+
+	if (!o->coord.kind)
+		return 0;
+	err = coord_etcd_open(&c, o->coord.endpoints, o->coord.prefix, o->coord.node,
+			      &o->coord.tls);
+	if (!err)
+		err = fleet_start(&c, o->coord.node, FLEET_START_WAIT_MS, &a->fleet);
+	if (err)
+		log_event(CLOG_ERROR, "cannot start the coordinator", "endpoints",
+			  o->coord.endpoints, "error", strerror(-err));
+	return err;
+}
+
 static int start(const struct options *o, struct canary_dp **dp, struct agent *a,
 		 struct pollfd fds[FD_COUNT])
 {
@@ -425,6 +527,8 @@ static int start(const struct options *o, struct canary_dp **dp, struct agent *a
 		err = notifier_create(&a->notifier);
 	a->allow_empty_config = o->allow_empty_config;
 	a->max_removals = o->max_removals;
+	if (!err)
+		err = start_fleet(a, o);
 	if (!err)
 		err = reload(a, o);
 	/* A refused config at start-up leaves the pinned services as they are. */
@@ -526,6 +630,7 @@ int main(int argc, char **argv)
 	worker_stop(health);
 	worker_stop(ext);
 	api_stop(api);
+	fleet_stop(agent.fleet); /* resigns: another node leads at once */
 	notifier_destroy(agent.notifier);
 	agent.notifier = NULL;
 	for (i = 0; i < FD_COUNT; i++)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "canary_hist.h"
+#include "fleet.h"
 #include "metrics.h"
 #include "netparse.h"
 #include "stats.h"
@@ -336,6 +337,8 @@ char *metrics_render(struct agent *a, size_t *len)
 		if (a->notifier)
 			notifier_render(a->notifier, f);
 		agent_families(f, a);
+		if (a->fleet)
+			fleet_metrics(a->fleet, f);
 		fclose(f);
 	}
 	free(c.s);

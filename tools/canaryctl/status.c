@@ -104,6 +104,34 @@ static void print_verdicts(FILE *out, const char *title, json_t *arr)
 	}
 }
 
+/* A coordinated agent's view of the fleet: the leader, each node's weight, traffic, verdict. */
+static void print_fleet(FILE *out, json_t *fleet)
+{
+	json_t *nodes = json_object_get(fleet, "nodes");
+	size_t i;
+
+	if (!fleet)
+		return;
+	fprintf(out, "Fleet:     node %s, leader %s%s, %d live nodes, coordinator %s, pooled %s\n",
+		str(fleet, "node"), *str(fleet, "leader") ? str(fleet, "leader") : "(none)",
+		json_is_true(json_object_get(fleet, "leading")) ? " (this node)" : "",
+		(int)num(fleet, "liveNodes"),
+		json_is_true(json_object_get(fleet, "reachable")) ? "reachable" : "UNREACHABLE",
+		str(fleet, "pooledDecision"));
+	fprintf(out, "  %-16s %-5s %7s %10s %8s %10s %8s %-12s\n", "NODE", "LIVE", "WEIGHT",
+		"canary req", "errors", "stable req", "errors", "VERDICT");
+	for (i = 0; i < json_array_size(nodes); i++) {
+		json_t *n = json_array_get(nodes, i);
+		char weight[16];
+
+		snprintf(weight, sizeof(weight), "%g%%", num(n, "weightBp") / 100);
+		fprintf(out, "  %-16s %-5s %7s %10.0f %8.0f %10.0f %8.0f %-12s\n", str(n, "node"),
+			json_is_true(json_object_get(n, "live")) ? "yes" : "no", weight,
+			num(n, "canaryRequests"), num(n, "canaryErrors"), num(n, "stableRequests"),
+			num(n, "stableErrors"), str(n, "decision"));
+	}
+}
+
 void status_print_rollout(FILE *out, json_t *r, bool color)
 {
 	const char *phase = str(r, "phase");
@@ -140,6 +168,7 @@ void status_print_rollout(FILE *out, json_t *r, bool color)
 	print_verdicts(out, "Last verdicts:", json_object_get(analysis, "verdicts"));
 	print_verdicts(out,
 		       "Verdicts behind the last abort:", json_object_get(r, "abort_verdicts"));
+	print_fleet(out, json_object_get(r, "fleet"));
 }
 
 void status_print_list(FILE *out, json_t *rollouts)
