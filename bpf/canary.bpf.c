@@ -107,7 +107,7 @@ __canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt
 
 /* Decide for one packet; pkt is left parsed for the caller's rewrite. */
 __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *data,
-				    void *data_end, struct canary_pkt *pkt,
+				    void *data_end, __u32 gso_len, struct canary_pkt *pkt,
 				    struct ingress_verdict *v)
 {
 	struct canary_ct_entry *e;
@@ -115,7 +115,7 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 	__u64 now;
 	int reason;
 
-	reason = parse_ipv4(data, data_end, pkt);
+	reason = parse_ipv4(data, data_end, gso_len, pkt);
 	if (reason != PARSE_OK) {
 		reason_count(reason);
 		return;
@@ -173,6 +173,12 @@ __canary_inline void egress_tcp_state(const struct canary_pkt *pkt, struct canar
 		m->conns_refused += 1;
 }
 
+/* The skb's length when it is a GSO packet (what BIG TCP's length is), else 0. */
+__canary_inline __u32 skb_gso_len(const struct __sk_buff *skb)
+{
+	return skb->gso_size ? skb->len : 0;
+}
+
 SEC("tc")
 int canary_tc_ingress(struct __sk_buff *skb)
 {
@@ -188,7 +194,7 @@ int canary_tc_ingress(struct __sk_buff *skb)
 		bpf_skb_pull_data(skb, skb->len < MAX_PAYLOAD_OFF ? skb->len : MAX_PAYLOAD_OFF);
 
 	ingress_handle(skb, CANARY_CTX_TC, (void *)(long)skb->data, (void *)(long)skb->data_end,
-		       &pkt, &v);
+		       skb_gso_len(skb), &pkt, &v);
 	if (!v.translate)
 		return TC_ACT_OK;
 	if (nat_rewrite_tc(skb, &pkt, NAT_DST, v.addr, v.port))
@@ -204,7 +210,7 @@ int canary_xdp_ingress(struct xdp_md *ctx)
 	struct ingress_verdict v = {};
 	struct canary_pkt pkt = {};
 
-	ingress_handle(ctx, CANARY_CTX_XDP, data, data_end, &pkt, &v);
+	ingress_handle(ctx, CANARY_CTX_XDP, data, data_end, 0, &pkt, &v);
 	if (!v.translate)
 		return XDP_PASS;
 	if (nat_rewrite_dst_xdp(ctx, &pkt, v.addr, v.port))
@@ -225,7 +231,7 @@ int canary_tc_egress(struct __sk_buff *skb)
 	__be16 vport;
 	__u64 now;
 
-	if (parse_ipv4(data, data_end, &pkt) != PARSE_OK)
+	if (parse_ipv4(data, data_end, skb_gso_len(skb), &pkt) != PARSE_OK)
 		return TC_ACT_OK;
 	rev = bpf_map_lookup_elem(&conntrack_v1, &pkt.tuple);
 	if (!rev || !(rev->flags & CANARY_CT_F_REVERSE))

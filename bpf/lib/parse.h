@@ -68,10 +68,27 @@ __canary_inline int parse_udp(void *l4, void *data_end, struct canary_pkt *pkt)
 }
 
 /*
- * Fill pkt from an Ethernet frame. Returns PARSE_OK for an IPv4 TCP/UDP
- * packet we may translate, otherwise the canary_reason that explains why not.
+ * Length of the IP datagram. IPv4 BIG TCP (GRO or TSO past 64 KB) sets the
+ * total length to 0 and lets the skb's length say it, as the kernel's
+ * iph_totlen() reads it: accepted only on a TCP GSO skb, whose length
+ * gso_len is (0 for a packet that is not GSO, and in XDP, which sees wire
+ * frames only).
  */
-__canary_inline int parse_ipv4(void *data, void *data_end, struct canary_pkt *pkt)
+__canary_inline __u32 parse_ip_len(const struct iphdr *ip, __u32 gso_len)
+{
+	__u32 len = bpf_ntohs(ip->tot_len);
+
+	if (len == 0 && ip->protocol == IPPROTO_TCP && gso_len > ETH_HLEN)
+		return gso_len - ETH_HLEN;
+	return len;
+}
+
+/*
+ * Fill pkt from an Ethernet frame of gso_len bytes if it is a GSO packet
+ * (else 0). Returns PARSE_OK for an IPv4 TCP/UDP packet we may translate,
+ * otherwise the canary_reason that explains why not.
+ */
+__canary_inline int parse_ipv4(void *data, void *data_end, __u32 gso_len, struct canary_pkt *pkt)
 {
 	struct ethhdr *eth = data;
 	struct iphdr *ip;
@@ -86,7 +103,7 @@ __canary_inline int parse_ipv4(void *data, void *data_end, struct canary_pkt *pk
 	if ((void *)(ip + 1) > data_end)
 		return CANARY_R_MALFORMED;
 	ihl = ip->ihl * 4;
-	pkt->ip_len = bpf_ntohs(ip->tot_len);
+	pkt->ip_len = parse_ip_len(ip, gso_len);
 	if (ip->version != 4 || ihl < sizeof(*ip) || pkt->ip_len < ihl)
 		return CANARY_R_MALFORMED;
 	if (ip->frag_off & bpf_htons(IP_MF_OFFSET_MASK))
