@@ -15,6 +15,7 @@
 #define CANARY_MAX_OVERRIDES  4096
 #define CANARY_CT_MAX_ENTRIES 262144 /* forward + reverse, so 128k flows */
 #define CANARY_NAME_LEN	      32
+#define CANARY_MAX_FRAGS      8192 /* IP datagrams in fragments at once */
 
 /* Weights are basis points: 10000 = 100%, so 1 = 0.01%. */
 #define CANARY_WEIGHT_MAX 10000

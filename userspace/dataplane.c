@@ -34,6 +34,7 @@ static const char *const map_names[DP_MAP_COUNT] = {
 	[DP_MAP_SERVICES] = "services_v1",   [DP_MAP_CONNTRACK] = "conntrack_v1",
 	[DP_MAP_OVERRIDES] = "overrides_v1", [DP_MAP_METRICS] = "metrics_v1",
 	[DP_MAP_REASONS] = "reasons_v1",     [DP_MAP_CT_STATS] = "ct_stats_v1",
+	[DP_MAP_FRAGS] = "frags_v1",
 };
 
 /* Per-CPU values are laid out at 8-byte strides. */
@@ -160,6 +161,8 @@ static struct bpf_map *skel_map(struct canary *skel, enum dp_map map)
 		return skel->maps.reasons_v1;
 	case DP_MAP_CT_STATS:
 		return skel->maps.ct_stats_v1;
+	case DP_MAP_FRAGS:
+		return skel->maps.frags_v1;
 	default:
 		return NULL;
 	}
@@ -305,6 +308,12 @@ fail:
 	return err;
 }
 
+/* Maps that came after the first release: older pins lack them. */
+static bool pin_is_optional(int map)
+{
+	return map == DP_MAP_CT_STATS || map == DP_MAP_FRAGS;
+}
+
 int dp_open_pinned(const char *bpffs, struct canary_dp **out)
 {
 	char path[PATH_MAX];
@@ -321,8 +330,8 @@ int dp_open_pinned(const char *bpffs, struct canary_dp **out)
 			goto fail;
 		}
 		dp->map_fds[i] = bpf_obj_get(path);
-		/* Pins of an agent older than ct_stats_v1 still serve the incident tools. */
-		if (dp->map_fds[i] < 0 && !(i == DP_MAP_CT_STATS && errno == ENOENT)) {
+		/* Pins of an agent older than ct_stats_v1 or frags_v1 still serve the incident tools. */
+		if (dp->map_fds[i] < 0 && !(pin_is_optional(i) && errno == ENOENT)) {
 			err = -errno;
 			goto fail;
 		}

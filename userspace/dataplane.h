@@ -22,6 +22,7 @@ enum dp_map {
 	DP_MAP_METRICS,
 	DP_MAP_REASONS,
 	DP_MAP_CT_STATS,
+	DP_MAP_FRAGS,
 	DP_MAP_COUNT,
 };
 

@@ -22,7 +22,9 @@
  *
  * Counting, as the program does it (bpf/canary.bpf.c, ingress_handle):
  *   - a frame that does not parse counts one reason (not_ipv4, malformed,
- *     fragment, not_tcp_udp);
+ *     fragment, not_tcp_udp); a later fragment parses with the ports its
+ *     first fragment left in frags_v1, and counts fragment when there are
+ *     none;
  *   - a parsed frame whose tuple has a *reverse* conntrack entry (a
  *     backend's packet seen on ingress) counts nothing;
  *   - a known flow counts forward; a new flow (no entry, or a SYN reusing the
@@ -367,12 +369,31 @@ struct mpkt {
 	struct canary_ct_key tuple;
 	__u32 l4_off, payload_off, payload_len, ip_len, seq;
 	__u8 tcp_flags;
+	bool no_l4_hdr; /* a later fragment: ports from frags_v1 */
 };
+
+/* parse_later_fragment(): the ports its first fragment left in frags_v1. */
+static int model_later_fragment(const __u8 *ip, struct mpkt *p)
+{
+	struct canary_frag_key k = { .proto = ip[PKT_IP_PROTO] };
+	struct canary_frag_ports ports;
+
+	memcpy(&k.saddr, ip + PKT_IP_SADDR, 4);
+	memcpy(&k.daddr, ip + PKT_IP_DADDR, 4);
+	memcpy(&k.id, ip + 4, 2);
+	if (bpf_map_lookup_elem(fx.frags_fd, &k, &ports))
+		return CANARY_R_FRAGMENT;
+	p->tuple.sport = ports.sport;
+	p->tuple.dport = ports.dport;
+	p->no_l4_hdr = true;
+	p->payload_off = p->l4_off;
+	return M_OK;
+}
 
 static int model_parse(const __u8 *f, size_t len, struct mpkt *p)
 {
 	const __u8 *ip = f + PKT_IP_OFF;
-	__u32 ihl, end;
+	__u32 ihl, end, frag;
 
 	memset(p, 0, sizeof(*p));
 	if (len < PKT_ETH_LEN)
@@ -385,12 +406,15 @@ static int model_parse(const __u8 *f, size_t len, struct mpkt *p)
 	p->ip_len = pkt_get16(ip + PKT_IP_TOT_LEN);
 	if ((ip[0] >> 4) != 4 || ihl < PKT_IP_MIN || p->ip_len < ihl)
 		return CANARY_R_MALFORMED;
-	if (pkt_get16(ip + PKT_IP_FRAG) & 0x3fff)
+	frag = pkt_get16(ip + PKT_IP_FRAG) & 0x3fff;
+	if (frag && ip[PKT_IP_PROTO] != IPPROTO_TCP && ip[PKT_IP_PROTO] != IPPROTO_UDP)
 		return CANARY_R_FRAGMENT;
 	memcpy(&p->tuple.saddr, ip + PKT_IP_SADDR, 4);
 	memcpy(&p->tuple.daddr, ip + PKT_IP_DADDR, 4);
 	p->tuple.proto = ip[PKT_IP_PROTO];
 	p->l4_off = PKT_ETH_LEN + ihl;
+	if (frag & PKT_IP_OFFMASK)
+		return p->l4_off > len ? CANARY_R_MALFORMED : model_later_fragment(ip, p);
 	if (p->tuple.proto == IPPROTO_TCP) {
 		const __u8 *tcp = f + p->l4_off;
 
@@ -415,7 +439,7 @@ static int model_parse(const __u8 *f, size_t len, struct mpkt *p)
 	end = PKT_ETH_LEN + p->ip_len;
 	if (p->payload_off > end)
 		return CANARY_R_MALFORMED;
-	p->payload_len = end - p->payload_off;
+	p->payload_len = frag ? 0 : end - p->payload_off; /* a first fragment is not sniffed */
 	return M_OK;
 }
 
@@ -462,6 +486,7 @@ static struct {
 	unsigned long ingress_runs, ingress_reverse_hits, egress_reverse_hits;
 	unsigned long ip_csum_valid_in, l4_csum_valid_in, udp_zero_in, csum_off_in;
 	unsigned long mutated, random, resets_marked, weight_changes, ct_clears, checks;
+	unsigned long later_frags; /* translated by the ports of their first fragment */
 	unsigned long created_since_clear;
 } st;
 
@@ -693,6 +718,58 @@ static bool gen_reply(struct frame *fr)
 	}
 	build(fr, &s);
 	return true;
+}
+
+/*
+ * Fragments of one datagram at a time (a client's to a VIP, or a backend's
+ * answer): the first one, then the later ones in order, or, now and then, a
+ * later one before its first (which cannot be placed).
+ */
+static void fix_ip_csum(struct frame *fr);
+static void gen_random(struct frame *fr);
+
+static struct {
+	struct frame whole;
+	size_t l4, next; /* L4 byte offset of the next fragment */
+	bool reply;
+} frag_state;
+
+static void frag_start(void)
+{
+	struct frame *w = &frag_state.whole;
+
+	frag_state.reply = chance(40) && gen_reply(w);
+	if (!frag_state.reply)
+		chance(50) ? gen_udp(w) : gen_client_tcp(w);
+	pkt_put16(w->b + PKT_IP_OFF + 4, (__u16)rnd64()); /* a fresh datagram id */
+	frag_state.l4 = pkt_l4_off(w->b, w->len);
+	frag_state.next = chance(10) ? 8 * (1 + rnd(4)) : 0;
+}
+
+/* The next fragment, 8 to 64 bytes of L4 data; returns whether it is a reply. */
+static bool gen_fragment(struct frame *fr)
+{
+	const struct frame *w = &frag_state.whole;
+	size_t left, len;
+	__u8 *ip = fr->b + PKT_IP_OFF;
+
+	if (!frag_state.l4 || frag_state.l4 + frag_state.next >= w->len)
+		frag_start();
+	if (!frag_state.l4 || frag_state.l4 + frag_state.next >= w->len) {
+		gen_random(fr);
+		return false;
+	}
+	left = w->len - frag_state.l4 - frag_state.next;
+	len = 8 * (1 + rnd(8));
+	len = len < left ? len : left;
+	memcpy(fr->b, w->b, frag_state.l4);
+	memcpy(fr->b + frag_state.l4, w->b + frag_state.l4 + frag_state.next, len);
+	fr->len = (__u32)(frag_state.l4 + len);
+	pkt_put16(ip + PKT_IP_TOT_LEN, (__u16)(fr->len - PKT_IP_OFF));
+	pkt_put16(ip + PKT_IP_FRAG, (__u16)((len < left ? PKT_IP_MF : 0) | (frag_state.next / 8)));
+	fix_ip_csum(fr);
+	frag_state.next += len;
+	return frag_state.reply;
 }
 
 /* ICMP to a VIP, ARP, IPv6+TCP. */
@@ -989,9 +1066,11 @@ static void check_rewrite(unsigned long idx, enum prog p, const struct frame *in
 
 	memcpy(tmp, out->b, out->len);
 	memcpy(tmp + a_off, in->b + a_off, 4);
-	memcpy(tmp + p_off, in->b + p_off, 2);
 	memcpy(tmp + PKT_IP_OFF + PKT_IP_CHECK, in->b + PKT_IP_OFF + PKT_IP_CHECK, 2);
-	memcpy(tmp + c_off, in->b + c_off, 2);
+	if (!m->no_l4_hdr) { /* a later fragment's bytes past the IP header are payload */
+		memcpy(tmp + p_off, in->b + p_off, 2);
+		memcpy(tmp + c_off, in->b + c_off, 2);
+	}
 	if (memcmp(tmp, in->b, in->len)) {
 		size_t i = 0;
 
@@ -1015,7 +1094,9 @@ static void check_rewrite(unsigned long idx, enum prog p, const struct frame *in
 			in_sum, out_sum);
 	}
 
-	/* (b) TCP/UDP checksum. */
+	/* (b) TCP/UDP checksum: a later fragment has none, its first one covers it. */
+	if (m->no_l4_hdr)
+		return;
 	if (m->tuple.proto == IPPROTO_UDP) {
 		bool zero_in = !pkt_get16(in->b + c_off), zero_out = !pkt_get16(out->b + c_off);
 
@@ -1062,8 +1143,11 @@ static __be32 out_addr(const struct frame *f, bool dst)
 	return pkt_be32_at(f->b + PKT_IP_OFF + (dst ? PKT_IP_DADDR : PKT_IP_SADDR));
 }
 
-static __be16 out_port(const struct frame *f, const struct mpkt *m, bool dst)
+/* The port the frame carries; a later fragment carries none, so the one it stands for. */
+static __be16 out_port(const struct frame *f, const struct mpkt *m, bool dst, __be16 meant)
 {
+	if (m->no_l4_hdr)
+		return meant;
 	return pkt_be16_at(f->b + m->l4_off + (dst ? PKT_L4_DPORT : PKT_L4_SPORT));
 }
 
@@ -1174,6 +1258,7 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 		return;
 	}
 	st.translated[p]++;
+	st.later_frags += m.no_l4_hdr;
 	if (!translated) {
 		fail_pkt(C_A, idx, p, in, &out, "flow packet passed without translation");
 		return;
@@ -1181,7 +1266,7 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 	/* (a): to the entry's backend, a backend of this service (a stable one if re-steered). */
 	{
 		__be32 a = out_addr(&out, true);
-		__be16 port = out_port(&out, &m, true);
+		__be16 port = out_port(&out, &m, true, post.nat_port);
 		int v = be_version(d, a, port);
 
 		if (v < 0)
@@ -1197,7 +1282,7 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 		if (!(post.flags & CANARY_CT_F_RESTEERED) && v >= 0 && v != (post.version & 1))
 			fail_pkt(C_A, idx, p, in, &out, "backend of version %d, flow of version %u",
 				 v, post.version);
-		if (new_flow && opening(&m) && v >= 0)
+		if (new_flow && opening(&m) && v >= 0 && !m.no_l4_hdr)
 			pool_add(&m, a, port);
 	}
 	check_rewrite(idx, p, in, &out, &m, true);
@@ -1268,10 +1353,11 @@ static void egress_one(unsigned long idx, const struct frame *in)
 		return;
 	}
 	st.translated[p]++;
+	st.later_frags += m.no_l4_hdr;
 	/* (a): the source becomes the VIP:port of a service of this protocol. */
 	{
 		__be32 a = out_addr(&out, false);
-		__be16 port = out_port(&out, &m, false);
+		__be16 port = out_port(&out, &m, false, rev.nat_port);
 		const struct svc_def *vip = svc_by_key(a, port, m.tuple.proto);
 
 		if (!vip)
@@ -1444,8 +1530,10 @@ static void one_packet(unsigned long i)
 		gen_syn(&in);
 	} else if (kind < 34) {
 		gen_client_tcp(&in);
-	} else if (kind < 48) {
+	} else if (kind < 44) {
 		gen_udp(&in);
+	} else if (kind < 48) {
+		reply = gen_fragment(&in);
 	} else if (kind < 80) {
 		reply = gen_reply(&in);
 		if (!reply)
@@ -1555,6 +1643,8 @@ int main(int argc, char **argv)
 		       prog_names[p], st.run[p], st.translated[p], st.dropped[p], st.refused[p]);
 	printf("# ingress hits on reverse entries %lu; egress replies with a reverse entry %lu\n",
 	       st.ingress_reverse_hits, st.egress_reverse_hits);
+	printf("# later fragments translated by their first fragment's ports: %lu\n",
+	       st.later_frags);
 	printf("# checksums verified on rewritten packets: IPv4 valid on input %lu, L4 valid on "
 	       "input %lu, L4 off on input %lu, UDP without checksum %lu\n",
 	       st.ip_csum_valid_in, st.l4_csum_valid_in, st.csum_off_in, st.udp_zero_in);

@@ -379,6 +379,7 @@ static int reset_maps(void **state)
 	for (id = 0; id < N_TEST_SVC; id++)
 		metrics_zero(id);
 	pcpu_zero(fx.ct_stats_fd, 0, sizeof(struct canary_ct_stats));
+	map_clear(fx.frags_fd, sizeof(struct canary_frag_key));
 	svc_install(&web_def, 5000, CANARY_AFFINITY_NONE);
 	svc_install(&dns_def, 5000, CANARY_AFFINITY_NONE);
 	svc_install(&solo_def, 5000, CANARY_AFFINITY_NONE);
@@ -938,8 +939,7 @@ static const struct frame_def odd_frames[] = {
 	{ FRAME("TCP doff 4", CANARY_R_MALFORMED, SYN_TO(VIP_WEB, 80)), .mangle = mangle_doff_4 },
 	{ FRAME("TCP doff past datagram", CANARY_R_MALFORMED, SYN_TO(VIP_WEB, 80)),
 	  .mangle = mangle_doff_15 },
-	{ FRAME("first fragment (MF)", CANARY_R_FRAGMENT, SYN_TO(VIP_WEB, 80), .frag = PKT_IP_MF,
-		FRAG_DATA) },
+	/* Fragments whose first fragment was never seen (test_udp_fragments has the rest). */
 	{ FRAME("middle fragment", CANARY_R_FRAGMENT, SYN_TO(VIP_WEB, 80), .frag = PKT_IP_MF | 10,
 		FRAG_DATA) },
 	{ FRAME("last fragment", CANARY_R_FRAGMENT, UDP_TO(VIP_DNS, 53, 43001), .frag = 185,
@@ -2162,6 +2162,133 @@ static void test_big_tcp(void **state)
 	assert_int_equal(reason(CANARY_R_MALFORMED), 1);
 }
 
+static void ip_csum_fix(__u8 *frame)
+{
+	__u8 *ip = frame + PKT_IP_OFF;
+	size_t ihl = (size_t)(ip[0] & 0x0f) * 4;
+
+	pkt_put16(ip + PKT_IP_CHECK, 0);
+	pkt_put16(ip + PKT_IP_CHECK, pkt_fold(pkt_sum(0, ip, ihl)));
+}
+
+/* Fragment of the L4 bytes [off, off + len) of the unfragmented frame whole. */
+static void frag_cut(const struct xfer *whole, size_t off, size_t len, bool more, struct xfer *x)
+{
+	size_t l4 = pkt_l4_off(whole->in, whole->in_len);
+	__u8 *ip = x->in + PKT_IP_OFF;
+
+	assert_true(l4 > 0 && off % 8 == 0 && l4 + off + len <= whole->in_len);
+	memcpy(x->in, whole->in, l4);
+	memcpy(x->in + l4, whole->in + l4 + off, len);
+	x->in_len = (__u32)(l4 + len);
+	pkt_put16(ip + PKT_IP_TOT_LEN, (__u16)(l4 - PKT_IP_OFF + len));
+	pkt_put16(ip + PKT_IP_FRAG, (__u16)((more ? PKT_IP_MF : 0) | off / 8));
+	ip_csum_fix(x->in);
+}
+
+/* The output fragments put back together, as the receiver reassembles them. */
+static void frag_join(const struct xfer *parts, size_t n, struct xfer *joined)
+{
+	size_t l4 = pkt_l4_off(parts[0].out, parts[0].out_len);
+	size_t i, len = l4;
+
+	memcpy(joined->out, parts[0].out, l4);
+	for (i = 0; i < n; i++) {
+		size_t off = (size_t)(pkt_get16(parts[i].out + PKT_IP_OFF + PKT_IP_FRAG) &
+				      PKT_IP_OFFMASK) *
+			     8;
+		size_t part = parts[i].out_len - l4;
+
+		assert_true(l4 + off + part <= sizeof(joined->out));
+		memcpy(joined->out + l4 + off, parts[i].out + l4, part);
+		len = len > l4 + off + part ? len : l4 + off + part;
+	}
+	joined->out_len = (__u32)len;
+	pkt_put16(joined->out + PKT_IP_OFF + PKT_IP_TOT_LEN, (__u16)(len - PKT_IP_OFF));
+	pkt_put16(joined->out + PKT_IP_OFF + PKT_IP_FRAG, 0);
+	ip_csum_fix(joined->out);
+}
+
+#define N_FRAGS 3
+
+/*
+ * One UDP datagram of flow f in N_FRAGS fragments through prog: each is
+ * rewritten (address and IP checksum; ports and L4 checksum in the first),
+ * and the reassembled datagram carries addr:port with a valid checksum.
+ */
+static void frag_datagram_case(struct flow *f, bool egress, int prog, int pass)
+{
+	static const size_t cut[N_FRAGS + 1] = { 0, 80, 160, 8 + 200 };
+	struct xfer whole, parts[N_FRAGS], joined;
+	__be32 addr = egress ? f->svc->key.vip : f->be_addr;
+	__be16 port = egress ? f->svc->key.port : f->be_port;
+	char data[200];
+	struct pkt_spec s;
+	size_t i, a_off = PKT_IP_OFF + (egress ? PKT_IP_SADDR : PKT_IP_DADDR);
+
+	memset(data, 'f', sizeof(data));
+	flow_spec(f, egress, 0, data, sizeof(data), &s);
+	s.frag = 0;
+	s.ip_id = (__u16)(0x4000 + f->pkts_in + f->pkts_out);
+	build(&whole, &s);
+	for (i = 0; i < N_FRAGS; i++) {
+		frag_cut(&whole, cut[i], cut[i + 1] - cut[i], i + 1 < N_FRAGS, &parts[i]);
+		prog_run(prog, &parts[i], 1);
+		assert_int_equal(parts[i].ret, pass);
+		assert_int_equal(parts[i].out_len, parts[i].in_len);
+		assert_int_equal(pkt_be32_at(parts[i].out + a_off), addr);
+		assert_true(pkt_ipv4_csum_ok(parts[i].out, parts[i].out_len));
+		if (i > 0) /* past the IP header, a later fragment is left as it was */
+			assert_memory_equal(parts[i].out + PKT_ETH_LEN + PKT_IP_MIN,
+					    parts[i].in + PKT_ETH_LEN + PKT_IP_MIN,
+					    parts[i].in_len - PKT_ETH_LEN - PKT_IP_MIN);
+	}
+	frag_join(parts, N_FRAGS, &joined);
+	memcpy(joined.in, whole.in, whole.in_len);
+	joined.in_len = whole.in_len;
+	assert_nat(&joined, !egress, addr, port);
+	if (egress) {
+		f->pkts_out += N_FRAGS;
+		f->bytes_out += whole.in_len - PKT_ETH_LEN + (N_FRAGS - 1) * PKT_IP_MIN;
+	} else {
+		f->pkts_in += N_FRAGS;
+		f->bytes_in += whole.in_len - PKT_ETH_LEN + (N_FRAGS - 1) * PKT_IP_MIN;
+	}
+}
+
+/*
+ * A UDP datagram larger than the path MTU arrives in fragments; only the
+ * first carries the ports. All of them go to the flow's backend, and the
+ * fragments of the answer all get the VIP back. A later fragment whose first
+ * one was never seen cannot be placed and passes untouched.
+ */
+static void test_udp_fragments(void **state)
+{
+	struct pkt_spec s;
+	struct xfer whole, x;
+	struct flow f;
+
+	flow_init(&f, test_path(state), &dns_def, CLIENT_A, 45200);
+	flow_open(&f);
+	frag_datagram_case(&f, false, *f.path->fd, f.path->pass);
+	frag_datagram_case(&f, true, fx.tc_eg_fd, TC_ACT_OK);
+	frag_datagram_case(&f, false, *f.path->fd, f.path->pass);
+	assert_int_equal(reason(CANARY_R_NEW_FLOW), 1);
+	assert_int_equal(reason(CANARY_R_FORWARD), 2 * N_FRAGS);
+	assert_int_equal(reason(CANARY_R_REPLY), N_FRAGS);
+	assert_int_equal(reason(CANARY_R_FRAGMENT), 0);
+	assert_flow_traffic(&f);
+
+	flow_spec(&f, false, 0, frag_data, sizeof(frag_data), &s);
+	s.frag = 0;
+	s.ip_id = 0x7777;
+	build(&whole, &s);
+	frag_cut(&whole, 16, 32, true, &x);
+	prog_run(*f.path->fd, &x, 1);
+	assert_untouched(&x, f.path->pass);
+	assert_int_equal(reason(CANARY_R_FRAGMENT), 1);
+}
+
 /* ------------------------------------------------------------------------ */
 /* XDP and tc ingress: byte-identical output, identical map effects. */
 
@@ -2396,6 +2523,7 @@ int main(void)
 		BOTH(test_backend_fallback),
 		BOTH(test_http_status_classes),
 		ONCE(test_big_tcp),
+		BOTH(test_udp_fragments),
 		ONCE(test_tc_xdp_identical),
 	};
 	char why[128];
