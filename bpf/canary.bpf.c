@@ -28,6 +28,7 @@ struct ingress_verdict {
 	__be32 addr; /* rewrite the destination to this backend ... */
 	__be16 port;
 	__u8 translate; /* ... when set; otherwise pass the packet untouched */
+	__u8 drop;	/* a flow of ours that could not be tracked */
 };
 
 /*
@@ -62,8 +63,14 @@ __canary_inline void ingress_resteer(const struct canary_pkt *pkt, struct canary
 	reason_count(CANARY_R_RESET_STEERED);
 }
 
-/* First packet of a flow (or one whose entry was lost): choose and record. */
-__canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt *pkt, __u64 now)
+/*
+ * First packet of a flow (or one whose entry was lost): choose and record.
+ * When the entries cannot be written, v says to drop the packet: sent on
+ * untranslated it would reach whatever else answers for the VIP, and its
+ * replies could not be restored. The client retransmits; Cilium drops too.
+ */
+__canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt *pkt, __u64 now,
+							 struct ingress_verdict *v)
 {
 	struct canary_service_key skey = {
 		.vip = pkt->tuple.daddr,
@@ -96,6 +103,7 @@ __canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt
 	e = ct_create(pkt, svc, be, version, now);
 	if (!e) {
 		reason_count(CANARY_R_CT_FULL);
+		v->drop = 1;
 		return NULL;
 	}
 	reason_count(CANARY_R_NEW_FLOW);
@@ -125,7 +133,7 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 	if (e && (e->flags & CANARY_CT_F_REVERSE))
 		return; /* a backend's packet seen on ingress: not ours to change */
 	if (!e || ct_is_port_reuse(pkt, e))
-		e = ingress_new_flow(pkt, now);
+		e = ingress_new_flow(pkt, now, v);
 	else
 		reason_count(CANARY_R_FORWARD);
 	if (!e)
@@ -195,6 +203,8 @@ int canary_tc_ingress(struct __sk_buff *skb)
 
 	ingress_handle(skb, CANARY_CTX_TC, (void *)(long)skb->data, (void *)(long)skb->data_end,
 		       skb_gso_len(skb), &pkt, &v);
+	if (v.drop)
+		return TC_ACT_SHOT;
 	if (!v.translate)
 		return TC_ACT_OK;
 	if (nat_rewrite_tc(skb, &pkt, NAT_DST, v.addr, v.port))
@@ -211,6 +221,8 @@ int canary_xdp_ingress(struct xdp_md *ctx)
 	struct canary_pkt pkt = {};
 
 	ingress_handle(ctx, CANARY_CTX_XDP, data, data_end, 0, &pkt, &v);
+	if (v.drop)
+		return XDP_DROP;
 	if (!v.translate)
 		return XDP_PASS;
 	if (nat_rewrite_dst_xdp(ctx, &pkt, v.addr, v.port))

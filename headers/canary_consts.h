@@ -76,7 +76,7 @@ enum canary_reason {
 	CANARY_R_NO_SERVICE,	   /* destination is not a VIP */
 	CANARY_R_NO_BACKEND,	   /* VIP without a backend for the chosen version */
 	CANARY_R_CT_MISS_NON_SYN,  /* mid-flow packet without an entry: re-chosen */
-	CANARY_R_CT_FULL,	   /* conntrack insert failed */
+	CANARY_R_CT_FULL,	   /* conntrack insert failed: dropped */
 	CANARY_R_NEW_FLOW,	   /* new connection or UDP flow translated */
 	CANARY_R_FORWARD,	   /* packet of a known flow translated */
 	CANARY_R_REPLY,		   /* reply reverse-translated */

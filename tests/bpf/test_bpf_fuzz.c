@@ -1224,8 +1224,8 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 
 	translated = memcmp(in->b, out.b, in->len) != 0;
 	if (!ct_get(&m.tuple, &post)) {
-		if (new_flow && !translated && ret == pass) {
-			want.reasons[CANARY_R_CT_FULL]++; /* the insert was refused */
+		if (new_flow && !translated && ret == drop) {
+			want.reasons[CANARY_R_CT_FULL]++; /* the insert was refused: dropped */
 			return;
 		}
 		fail_pkt(C_D, idx, p, in, &out, "no forward entry after the packet");

@@ -2289,6 +2289,81 @@ static void test_udp_fragments(void **state)
 	assert_int_equal(reason(CANARY_R_FRAGMENT), 1);
 }
 
+/*
+ * A second skeleton whose conntrack is a plain hash with room for one flow,
+ * not pinned: there the next flow's insert fails, which the LRU of the real
+ * map almost never lets a test see.
+ */
+static struct canary *tiny;
+
+static int tiny_teardown(void **state)
+{
+	(void)state;
+	canary__destroy(tiny);
+	tiny = NULL;
+	return 0;
+}
+
+static void tiny_load(void)
+{
+	struct bpf_map *map;
+
+	tiny = canary__open();
+	assert_non_null(tiny);
+	bpf_object__for_each_map(map, tiny->obj)
+		assert_int_equal(bpf_map__set_pin_path(map, NULL), 0);
+	assert_int_equal(bpf_map__set_type(tiny->maps.conntrack_v1, BPF_MAP_TYPE_HASH), 0);
+	assert_int_equal(bpf_map__set_max_entries(tiny->maps.conntrack_v1, 2), 0);
+	assert_int_equal(canary__load(tiny), 0);
+}
+
+static void tiny_syn(int prog_fd, __u16 cport, struct xfer *x)
+{
+	struct pkt_spec s = { TCP_TO(VIP_WEB, 80, cport, PKT_TCP_SYN) };
+
+	build(x, &s);
+	prog_run(prog_fd, x, 1);
+}
+
+/*
+ * A flow whose conntrack entries cannot be written is dropped, not sent to
+ * the VIP untranslated (where nothing answers, or kube-proxy picks another
+ * backend than the one counted): the client retransmits its SYN, by when
+ * the table may have room. Cilium drops such packets too.
+ */
+static void test_ct_insert_fails(void **state)
+{
+	int progs[2], drops[2] = { TC_ACT_SHOT, XDP_DROP };
+	struct canary_service svc;
+	__u64 full[64] = { 0 };
+	__u32 key = CANARY_R_CT_FULL;
+	struct xfer x;
+	int i, n = libbpf_num_possible_cpus(), cpu;
+
+	(void)state;
+	assert_true(n > 0 && n <= 64);
+	tiny_load();
+	progs[0] = bpf_program__fd(tiny->progs.canary_tc_ingress);
+	progs[1] = bpf_program__fd(tiny->progs.canary_xdp_ingress);
+	svc_fill(&svc, &web_def, 5000);
+	assert_int_equal(bpf_map__update_elem(tiny->maps.services_v1, &web_def.key,
+					      sizeof(web_def.key), &svc, sizeof(svc), BPF_ANY),
+			 0);
+	tiny_syn(progs[0], 47000, &x); /* fills the table */
+	assert_int_equal(x.ret, TC_ACT_OK);
+	assert_int_not_equal(out_daddr(&x), VIP_WEB);
+	for (i = 0; i < 2; i++) {
+		tiny_syn(progs[i], (__u16)(47001 + i), &x);
+		assert_int_equal(x.ret, drops[i]);
+	}
+	assert_int_equal(bpf_map__lookup_elem(tiny->maps.reasons_v1, &key, sizeof(key), full,
+					      sizeof(full[0]) * (size_t)n, 0),
+			 0);
+	for (cpu = 1; cpu < n; cpu++)
+		full[0] += full[cpu];
+	assert_int_equal(full[0], 2);
+}
+
 /* ------------------------------------------------------------------------ */
 /* XDP and tc ingress: byte-identical output, identical map effects. */
 
@@ -2524,6 +2599,7 @@ int main(void)
 		BOTH(test_http_status_classes),
 		ONCE(test_big_tcp),
 		BOTH(test_udp_fragments),
+		{ "test_ct_insert_fails", test_ct_insert_fails, reset_maps, tiny_teardown, NULL },
 		ONCE(test_tc_xdp_identical),
 	};
 	char why[128];
