@@ -187,19 +187,27 @@ __canary_inline __u32 skb_gso_len(const struct __sk_buff *skb)
 	return skb->gso_size ? skb->len : 0;
 }
 
+/*
+ * Headers must be linear for direct access. Pull only when the skb has more
+ * bytes than its linear part holds: pulling is not free. Returns whether it
+ * pulled (data pointers are then to be read again).
+ */
+__canary_inline int skb_pull_headers(struct __sk_buff *skb)
+{
+	__u32 linear = skb->data_end - skb->data;
+
+	if (linear >= skb->len || linear >= MAX_PAYLOAD_OFF)
+		return 0;
+	return !bpf_skb_pull_data(skb, skb->len < MAX_PAYLOAD_OFF ? skb->len : MAX_PAYLOAD_OFF);
+}
+
 SEC("tc")
 int canary_tc_ingress(struct __sk_buff *skb)
 {
-	__u32 linear = skb->data_end - skb->data;
 	struct ingress_verdict v = {};
 	struct canary_pkt pkt = {};
 
-	/*
-	 * Headers must be linear for direct access. Pull only when the skb has
-	 * more bytes than its linear part holds: pulling is not free.
-	 */
-	if (linear < skb->len && linear < MAX_PAYLOAD_OFF)
-		bpf_skb_pull_data(skb, skb->len < MAX_PAYLOAD_OFF ? skb->len : MAX_PAYLOAD_OFF);
+	skb_pull_headers(skb);
 
 	ingress_handle(skb, CANARY_CTX_TC, (void *)(long)skb->data, (void *)(long)skb->data_end,
 		       skb_gso_len(skb), &pkt, &v);
@@ -230,11 +238,30 @@ int canary_xdp_ingress(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+/*
+ * Parse a packet on egress. Most replies have their headers in the linear
+ * part, so the pull is tried only when parsing fails: after VXLAN or Geneve
+ * decapsulation, or from drivers that build skbs from page fragments
+ * (napi_gro_frags), the TCP header may sit in the fragments. An IPv4 TCP/UDP
+ * packet that still cannot be read counts its reason: were it a reply, it
+ * would leave with the backend's address.
+ */
+__canary_inline int egress_parse(struct __sk_buff *skb, struct canary_pkt *pkt)
+{
+	int reason = parse_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end,
+				skb_gso_len(skb), pkt);
+
+	if (reason != PARSE_OK && skb_pull_headers(skb))
+		reason = parse_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end,
+				    skb_gso_len(skb), pkt);
+	if (reason == CANARY_R_MALFORMED || reason == CANARY_R_FRAGMENT)
+		reason_count(reason);
+	return reason;
+}
+
 SEC("tc")
 int canary_tc_egress(struct __sk_buff *skb)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
 	struct canary_ct_entry *rev, *fwd;
 	struct canary_metrics *m;
 	struct canary_pkt pkt = {};
@@ -243,7 +270,7 @@ int canary_tc_egress(struct __sk_buff *skb)
 	__be16 vport;
 	__u64 now;
 
-	if (parse_ipv4(data, data_end, skb_gso_len(skb), &pkt) != PARSE_OK)
+	if (egress_parse(skb, &pkt) != PARSE_OK)
 		return TC_ACT_OK;
 	rev = bpf_map_lookup_elem(&conntrack_v1, &pkt.tuple);
 	if (!rev || !(rev->flags & CANARY_CT_F_REVERSE))

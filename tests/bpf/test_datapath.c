@@ -1085,6 +1085,17 @@ static void test_non_ipv4_ingress(void **state)
 }
 
 /* Egress restores only what has a reverse entry; the rest is not even counted. */
+/*
+ * Egress leaves what it cannot read untouched too. An IPv4 TCP/UDP packet
+ * it cannot parse (even after pulling the skb's data) would leave with a
+ * backend's address if it were a reply: it counts its reason, so that shows.
+ * Everything else egress sees is not a reply and counts nothing.
+ */
+static bool egress_counts(int reason)
+{
+	return reason == CANARY_R_MALFORMED || reason == CANARY_R_FRAGMENT;
+}
+
 static void odd_frames_egress(const struct frame_def *d, size_t n)
 {
 	struct xfer x;
@@ -1096,7 +1107,8 @@ static void odd_frames_egress(const struct frame_def *d, size_t n)
 		if (refused_short(&d[i], fx.tc_eg_fd, &x, ODD_REPEAT))
 			continue;
 		assert_untouched(&x, TC_ACT_OK);
-		assert_int_equal(reasons_total(), 0);
+		assert_int_equal(reasons_total(), ODD_REPEAT * egress_counts(d[i].reason));
+		assert_int_equal(reason(d[i].reason), ODD_REPEAT * egress_counts(d[i].reason));
 		assert_nothing_tracked();
 	}
 }
