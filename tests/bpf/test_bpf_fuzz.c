@@ -487,9 +487,8 @@ static struct {
 	unsigned long ingress_runs, ingress_reverse_hits, egress_reverse_hits;
 	unsigned long ip_csum_valid_in, l4_csum_valid_in, udp_zero_in, csum_off_in;
 	unsigned long mutated, random, resets_marked, weight_changes, ct_clears, checks;
-	unsigned long later_frags;
-	unsigned long egress_unparsed;
-		/* counted under malformed or fragment */ /* translated by the ports of their first fragment */
+	unsigned long later_frags;     /* translated by the ports of their first fragment */
+	unsigned long egress_unparsed; /* counted under malformed or fragment */
 	unsigned long created_since_clear;
 } st;
 
@@ -754,6 +753,7 @@ static bool gen_fragment(struct frame *fr)
 {
 	const struct frame *w = &frag_state.whole;
 	size_t left, len;
+	__u16 more;
 	__u8 *ip = fr->b + PKT_IP_OFF;
 
 	if (!frag_state.l4 || frag_state.l4 + frag_state.next >= w->len)
@@ -764,12 +764,14 @@ static bool gen_fragment(struct frame *fr)
 	}
 	left = w->len - frag_state.l4 - frag_state.next;
 	len = 8 * (1 + rnd(8));
-	len = len < left ? len : left;
+	more = len < left ? PKT_IP_MF : 0;
+	if (!more)
+		len = left;
 	memcpy(fr->b, w->b, frag_state.l4);
 	memcpy(fr->b + frag_state.l4, w->b + frag_state.l4 + frag_state.next, len);
 	fr->len = (__u32)(frag_state.l4 + len);
 	pkt_put16(ip + PKT_IP_TOT_LEN, (__u16)(fr->len - PKT_IP_OFF));
-	pkt_put16(ip + PKT_IP_FRAG, (__u16)((len < left ? PKT_IP_MF : 0) | (frag_state.next / 8)));
+	pkt_put16(ip + PKT_IP_FRAG, (__u16)(more | (frag_state.next / 8)));
 	fix_ip_csum(fr);
 	frag_state.next += len;
 	return frag_state.reply;

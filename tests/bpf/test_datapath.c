@@ -2135,11 +2135,12 @@ static void big_tcp_frame(const struct flow *f, bool egress, struct xfer *x)
 {
 	static char data[1200];
 	struct pkt_spec s;
-	__u8 *ip = x->in + PKT_IP_OFF;
+	__u8 *ip;
 
 	memset(data, 'b', sizeof(data));
 	flow_spec(f, egress, PKT_TCP_ACK, data, sizeof(data), &s);
 	build(x, &s);
+	ip = x->in + PKT_IP_OFF;
 	pkt_put16(ip + PKT_IP_TOT_LEN, 0);
 	pkt_put16(ip + PKT_IP_CHECK, 0);
 	pkt_put16(ip + PKT_IP_CHECK, pkt_fold(pkt_sum(0, ip, PKT_IP_MIN)));
@@ -2187,10 +2188,11 @@ static void ip_csum_fix(__u8 *frame)
 static void frag_cut(const struct xfer *whole, size_t off, size_t len, bool more, struct xfer *x)
 {
 	size_t l4 = pkt_l4_off(whole->in, whole->in_len);
-	__u8 *ip = x->in + PKT_IP_OFF;
+	__u8 *ip;
 
 	assert_true(l4 > 0 && off % 8 == 0 && l4 + off + len <= whole->in_len);
 	memcpy(x->in, whole->in, l4);
+	ip = x->in + PKT_IP_OFF;
 	memcpy(x->in + l4, whole->in + l4 + off, len);
 	x->in_len = (__u32)(l4 + len);
 	pkt_put16(ip + PKT_IP_TOT_LEN, (__u16)(l4 - PKT_IP_OFF + len));
@@ -2318,11 +2320,11 @@ static int tiny_teardown(void **state)
 
 static void tiny_load(void)
 {
-	struct bpf_map *map;
+	struct bpf_map *map = NULL;
 
 	tiny = canary__open();
 	assert_non_null(tiny);
-	bpf_object__for_each_map(map, tiny->obj)
+	while ((map = bpf_object__next_map(tiny->obj, map)))
 		assert_int_equal(bpf_map__set_pin_path(map, NULL), 0);
 	assert_int_equal(bpf_map__set_type(tiny->maps.conntrack_v1, BPF_MAP_TYPE_HASH), 0);
 	assert_int_equal(bpf_map__set_max_entries(tiny->maps.conntrack_v1, 2), 0);
