@@ -162,9 +162,19 @@ __canary_inline void ct_refresh_forward(const struct canary_pkt *pkt, struct can
 }
 
 /*
+ * Sequence number after a segment's data: a SYN takes one number before its
+ * data (TCP Fast Open carries a request on the SYN).
+ */
+__canary_inline __u32 pkt_seq_end(const struct canary_pkt *pkt)
+{
+	return pkt->seq + ((pkt->tcp_flags & TCP_FLAG_SYN) ? 1 : 0) + pkt->payload_len;
+}
+
+/*
  * A SYN on a tuple whose flow was established or is over opens a new flow.
- * A retransmitted SYN (same initial sequence number, no data sent since)
- * keeps its backend, also when the SYN-ACK it answers was lost after we saw it.
+ * A retransmitted SYN (same initial sequence number, no data sent since
+ * but its own Fast Open data) keeps its backend, also when the SYN-ACK it
+ * answers was lost after we saw it.
  */
 __canary_inline int ct_is_port_reuse(const struct canary_pkt *pkt, const struct canary_ct_entry *e)
 {
@@ -174,7 +184,8 @@ __canary_inline int ct_is_port_reuse(const struct canary_pkt *pkt, const struct 
 		return 0;
 	if (e->flags & (CANARY_CT_F_RST_SEEN | CANARY_CT_F_FIN_SEEN | CANARY_CT_F_RESTEERED))
 		return 1;
-	if ((e->flags & CANARY_CT_F_CSEQ_VALID) && e->client_seq_end == pkt->seq + 1)
+	if ((e->flags & CANARY_CT_F_CSEQ_VALID) &&
+	    (e->client_seq_end == pkt->seq + 1 || e->client_seq_end == pkt_seq_end(pkt)))
 		return 0;
 	return (e->flags & CANARY_CT_F_ESTABLISHED) != 0;
 }

@@ -453,7 +453,9 @@ static bool model_port_reuse(const struct mpkt *p, const struct canary_ct_entry 
 		return false;
 	if (e->flags & (CANARY_CT_F_RST_SEEN | CANARY_CT_F_FIN_SEEN | CANARY_CT_F_RESTEERED))
 		return true;
-	if ((e->flags & CANARY_CT_F_CSEQ_VALID) && e->client_seq_end == p->seq + 1)
+	/* A retransmitted SYN, with or without its Fast Open data. */
+	if ((e->flags & CANARY_CT_F_CSEQ_VALID) &&
+	    (e->client_seq_end == p->seq + 1 || e->client_seq_end == p->seq + 1 + p->payload_len))
 		return false;
 	return (e->flags & CANARY_CT_F_ESTABLISHED) != 0;
 }
@@ -625,6 +627,8 @@ static void gen_syn(struct frame *fr)
 	s.tcp_flags = chance(90) ? PKT_TCP_SYN : PKT_TCP_SYN | (__u8)rnd(256);
 	s.seq = (__u32)rnd64();
 	spec_options(&s);
+	if (chance(10)) /* TCP Fast Open: the request on the SYN */
+		spec_payload(&s, false);
 	build(fr, &s);
 }
 

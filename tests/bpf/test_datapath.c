@@ -2047,12 +2047,11 @@ static void test_backend_fallback(void **state)
 	assert_int_equal(ct_count(), 2);
 }
 
-/* Status classes from "HTTP/1.x NNN"; anything else is "other". */
+/* Status classes from "HTTP/1.x NNN"; anything else is "other" (1xx: test_http_interim). */
 static const struct {
 	const char *text;
 	int class;
 } statuses[] = {
-	{ "HTTP/1.1 101 Switching Protocols\r\n\r\n", 1 },
 	{ "HTTP/1.1 204 No Content\r\n\r\n", 2 },
 	{ "HTTP/1.0 302 Found\r\n\r\n", 3 },
 	{ "HTTP/1.1 404 Not Found\r\n\r\n", 4 },
@@ -2379,6 +2378,119 @@ static void test_ct_insert_fails(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* HTTP turns: interim responses, upgrades, TCP Fast Open. */
+
+static const char http_post_expect[] = "POST /upload HTTP/1.1\r\nHost: x\r\n"
+				       "Expect: 100-continue\r\nContent-Length: 4\r\n\r\n";
+static const char http_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
+static const char http_103[] = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n";
+static const char http_500[] = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n";
+static const char http_upgrade[] = "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+				   "Connection: Upgrade\r\n\r\n";
+static const char http_101[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+			       "Connection: Upgrade\r\n\r\n";
+static const char ws_frame[] = "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58 and more bytes";
+
+static void assert_turns(const struct flow *f, __u64 requests, __u64 class_1xx, __u64 class_2xx,
+			 __u64 class_5xx)
+{
+	struct canary_metrics m;
+
+	metrics_get(f->svc->id, f->version, &m);
+	assert_int_equal(m.requests, requests);
+	assert_int_equal(m.responses[1], class_1xx);
+	assert_int_equal(m.responses[2], class_2xx);
+	assert_int_equal(m.responses[5], class_5xx);
+	assert_int_equal(m.latency_count, class_1xx + class_2xx + class_5xx);
+}
+
+/*
+ * An interim response (100 Continue, 103 Early Hints) does not end the
+ * request: the final status does, and it is the one counted. Counting the
+ * 1xx would turn one request into two and hide the final 5xx.
+ */
+static void test_http_interim(void **state)
+{
+	struct flow f;
+
+	flow_init(&f, test_path(state), &web_def, CLIENT_A, 46600);
+	flow_establish(&f);
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_post_expect));
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_100));
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT("body"));
+	assert_true(flow_flags(&f) & CANARY_CT_F_IN_REQUEST);
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_500));
+	assert_turns(&f, 1, 0, 0, 1);
+
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_103));
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
+	assert_turns(&f, 2, 0, 1, 1);
+	assert_false(flow_flags(&f) & CANARY_CT_F_IN_REQUEST);
+	assert_flow_traffic(&f);
+}
+
+/*
+ * 101 Switching Protocols answers the upgrade request; what follows is
+ * another protocol (WebSocket, h2c), whose frames are neither requests nor
+ * responses: the flow goes opaque.
+ */
+static void test_http_upgrade(void **state)
+{
+	struct flow f;
+	int i;
+
+	flow_init(&f, test_path(state), &web_def, CLIENT_A, 46700);
+	flow_establish(&f);
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_upgrade));
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_101));
+	assert_turns(&f, 1, 1, 0, 0);
+	for (i = 0; i < 5; i++) {
+		flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(ws_frame));
+		flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(ws_frame));
+	}
+	assert_turns(&f, 1, 1, 0, 0);
+	assert_true(flow_flags(&f) & CANARY_CT_F_OPAQUE);
+	assert_flow_traffic(&f);
+}
+
+/*
+ * TCP Fast Open: the request rides on the SYN, after the SYN's own sequence
+ * number. A retransmission of that SYN (same ISN, same data) keeps its
+ * backend, also after the SYN-ACK went out; a later retransmission of the
+ * same data as a plain segment is not a new request.
+ */
+static void test_http_fast_open(void **state)
+{
+	struct flow f;
+	struct xfer x;
+	__u32 isn;
+
+	svc_set_weight(&web_def, 0);
+	flow_init(&f, test_path(state), &web_def, CLIENT_A, 46800);
+	isn = f.cseq;
+	flow_in(&f, PKT_TCP_SYN, TXT(http_get), &x);
+	f.be_addr = out_daddr(&x);
+	f.be_port = out_dport(&x);
+	f.version = be_version(&web_def, f.be_addr, f.be_port);
+	assert_int_equal(f.version, CANARY_V_STABLE);
+	assert_nat(&x, true, f.be_addr, f.be_port);
+	assert_turns(&f, 1, 0, 0, 0);
+	flow_reply(&f, PKT_TCP_SYN | PKT_TCP_ACK, NULL, 0);
+
+	svc_set_weight(&web_def, CANARY_WEIGHT_MAX);
+	f.cseq = isn; /* the SYN-ACK was lost: the client sends its SYN again */
+	flow_send(&f, PKT_TCP_SYN, TXT(http_get));
+	assert_int_equal(opened(SVC_WEB_ID, CANARY_V_STABLE), 1);
+	assert_int_equal(opened(SVC_WEB_ID, CANARY_V_CANARY), 0);
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
+	f.cseq = isn + 1; /* a spurious retransmission of the request's bytes */
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	assert_turns(&f, 1, 0, 1, 0);
+	assert_false(flow_flags(&f) & CANARY_CT_F_IN_REQUEST);
+}
+
+/* ------------------------------------------------------------------------ */
 /* XDP and tc ingress: byte-identical output, identical map effects. */
 
 struct step {
@@ -2614,6 +2726,9 @@ int main(void)
 		ONCE(test_big_tcp),
 		BOTH(test_udp_fragments),
 		{ "test_ct_insert_fails", test_ct_insert_fails, reset_maps, tiny_teardown, NULL },
+		BOTH(test_http_interim),
+		BOTH(test_http_upgrade),
+		BOTH(test_http_fast_open),
 		ONCE(test_tc_xdp_identical),
 	};
 	char why[128];
