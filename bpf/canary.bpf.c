@@ -175,7 +175,8 @@ __canary_inline void egress_tcp_state(const struct canary_pkt *pkt, struct canar
 	/* The RST we provoked ourselves by re-steering is not the backend's fault. */
 	if (!m || (fwd->flags & CANARY_CT_F_RESTEERED))
 		return;
-	if (fwd->flags & CANARY_CT_F_ESTABLISHED)
+	/* A connection set up before its entry was lost is reset, not refused. */
+	if (fwd->flags & (CANARY_CT_F_ESTABLISHED | CANARY_CT_F_MIDFLOW))
 		m->conns_reset += 1;
 	else
 		m->conns_refused += 1;

@@ -47,6 +47,7 @@ enum canary_affinity {
 #define CANARY_CT_F_SSEQ_VALID	(1U << 9)  /* server_seq_end is set */
 #define CANARY_CT_F_PROBED	(1U << 10) /* first client payload was classified */
 #define CANARY_CT_F_HTTP	(1U << 11) /* service speaks HTTP/1.x: sniff it */
+#define CANARY_CT_F_MIDFLOW	(1U << 12) /* created by a mid-flow packet: handshake unseen */
 
 /*
  * Latency histogram: log-linear over microseconds. Values below

@@ -132,6 +132,9 @@ __canary_inline struct canary_ct_entry *ct_create(const struct canary_pkt *pkt,
 		/* The SYN takes one sequence number; data starts after it. */
 		fwd.client_seq_end = pkt->seq + 1;
 		fwd.flags |= CANARY_CT_F_CSEQ_VALID;
+	} else if (pkt->tuple.proto == IPPROTO_TCP) {
+		/* An entry lost and made again: the connection was set up before. */
+		fwd.flags |= CANARY_CT_F_MIDFLOW;
 	}
 	if (ct_put_reverse(&pkt->tuple, be, svc->id, version, now, st))
 		return NULL;
@@ -187,7 +190,7 @@ __canary_inline int ct_is_port_reuse(const struct canary_pkt *pkt, const struct 
 	if ((e->flags & CANARY_CT_F_CSEQ_VALID) &&
 	    (e->client_seq_end == pkt->seq + 1 || e->client_seq_end == pkt_seq_end(pkt)))
 		return 0;
-	return (e->flags & CANARY_CT_F_ESTABLISHED) != 0;
+	return (e->flags & (CANARY_CT_F_ESTABLISHED | CANARY_CT_F_MIDFLOW)) != 0;
 }
 
 /* Sequence comparison that survives wrap-around. */

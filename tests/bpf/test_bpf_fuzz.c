@@ -457,7 +457,7 @@ static bool model_port_reuse(const struct mpkt *p, const struct canary_ct_entry 
 	if ((e->flags & CANARY_CT_F_CSEQ_VALID) &&
 	    (e->client_seq_end == p->seq + 1 || e->client_seq_end == p->seq + 1 + p->payload_len))
 		return false;
-	return (e->flags & CANARY_CT_F_ESTABLISHED) != 0;
+	return (e->flags & (CANARY_CT_F_ESTABLISHED | CANARY_CT_F_MIDFLOW)) != 0;
 }
 
 /* http_probe() counting opaque: first client payload of an HTTP flow is TLS or "PRI ". */

@@ -2491,6 +2491,40 @@ static void test_http_fast_open(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Conntrack entries lost mid-flow (LRU eviction): what comes back. */
+
+static void ct_evict(const struct canary_ct_key *k)
+{
+	assert_int_equal(bpf_map_delete_elem(fx.ct_fd, k), 0);
+}
+
+/*
+ * A flow whose forward entry was evicted gets a new one from its next
+ * packet; that entry never saw the handshake. A RST from the backend on it
+ * resets an established connection: counted as a reset, never as a refusal
+ * (which would read as a backend refusing new connections, and abort a
+ * healthy canary).
+ */
+static void test_rst_on_recreated_entry(void **state)
+{
+	struct canary_metrics m;
+	struct canary_ct_key k;
+	struct flow f;
+
+	svc_set_weight(&web_def, CANARY_WEIGHT_MAX);
+	flow_init(&f, test_path(state), &web_def, CLIENT_A, 54000);
+	flow_establish(&f);
+	k = flow_fwd_key(&f);
+	ct_evict(&k);
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	assert_int_equal(reason(CANARY_R_CT_MISS_NON_SYN), 1);
+	flow_reply(&f, PKT_TCP_RST | PKT_TCP_ACK, NULL, 0);
+	metrics_get(SVC_WEB_ID, f.version, &m);
+	assert_int_equal(m.conns_refused, 0);
+	assert_int_equal(m.conns_reset, 1);
+}
+
+/* ------------------------------------------------------------------------ */
 /* XDP and tc ingress: byte-identical output, identical map effects. */
 
 struct step {
@@ -2729,6 +2763,7 @@ int main(void)
 		BOTH(test_http_interim),
 		BOTH(test_http_upgrade),
 		BOTH(test_http_fast_open),
+		BOTH(test_rst_on_recreated_entry),
 		ONCE(test_tc_xdp_identical),
 	};
 	char why[128];
