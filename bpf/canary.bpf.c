@@ -91,11 +91,16 @@ __canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt
 	}
 	opening = pkt->tuple.proto == IPPROTO_UDP ||
 		  (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
-	if (!opening)
+	be = NULL;
+	if (!opening) {
 		reason_count(CANARY_R_CT_MISS_NON_SYN);
-
-	version = lb_pick_version(svc, &pkt->tuple);
-	be = lb_pick_backend(svc, &pkt->tuple, &version);
+		/* Lost only its forward entry: back to its backend, whatever the weight. */
+		be = ct_backend_of_reverse(svc, pkt, &version);
+	}
+	if (!be) {
+		version = lb_pick_version(svc, &pkt->tuple);
+		be = lb_pick_backend(svc, &pkt->tuple, &version);
+	}
 	if (!be) {
 		reason_count(CANARY_R_NO_BACKEND);
 		return NULL;

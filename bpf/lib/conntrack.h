@@ -165,6 +165,37 @@ __canary_inline void ct_refresh_forward(const struct canary_pkt *pkt, struct can
 }
 
 /*
+ * The backend a mid-flow packet's flow was on, found by its reverse entry
+ * when only the forward one was lost (the LRU evicts entries one at a time):
+ * each listed backend's reverse key is probed, at most 2 x 16 lookups, on
+ * this rare path only. NULL when none is there; *version is the list the
+ * backend is in now.
+ */
+__canary_inline const struct canary_backend *
+ct_backend_of_reverse(const struct canary_service *svc, const struct canary_pkt *pkt, __u8 *version)
+{
+	const struct canary_ct_entry *rev;
+	const struct canary_backend *be;
+	struct canary_ct_key rkey;
+	__u32 v, i;
+
+	for (v = 0; v < CANARY_V_COUNT; v++) {
+		for (i = 0; i < CANARY_MAX_BACKENDS && i < svc->n_backends[v]; i++) {
+			be = &svc->backends[v][i];
+			ct_reverse_key(&rkey, &pkt->tuple, be);
+			rev = bpf_map_lookup_elem(&conntrack_v1, &rkey);
+			if (rev && (rev->flags & CANARY_CT_F_REVERSE) &&
+			    rev->nat_addr == pkt->tuple.daddr &&
+			    rev->nat_port == pkt->tuple.dport) {
+				*version = (__u8)v;
+				return be;
+			}
+		}
+	}
+	return NULL;
+}
+
+/*
  * Sequence number after a segment's data: a SYN takes one number before its
  * data (TCP Fast Open carries a request on the SYN).
  */

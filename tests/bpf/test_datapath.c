@@ -2524,6 +2524,36 @@ static void test_rst_on_recreated_entry(void **state)
 	assert_int_equal(m.conns_reset, 1);
 }
 
+/*
+ * A flow that lost only its forward entry still has its reverse one, keyed
+ * by its backend: its next packet goes back to that backend, whatever the
+ * weight says now. Chosen again, a stable flow went to the canary after an
+ * eviction and a weight change, and the canary reset it.
+ */
+static void test_lost_forward_keeps_backend(void **state)
+{
+	struct canary_ct_entry e;
+	struct canary_ct_key k;
+	struct flow f;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		svc_set_weight(&web_def, 0);
+		flow_init(&f, test_path(state), &web_def, CLIENT_A, (__u16)(54100 + i));
+		flow_establish(&f);
+		assert_int_equal(f.version, CANARY_V_STABLE);
+		k = flow_fwd_key(&f);
+		ct_evict(&k);
+		svc_set_weight(&web_def, CANARY_WEIGHT_MAX);
+		flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get)); /* to its own backend */
+		assert_true(ct_get(&k, &e));
+		assert_int_equal(e.version, CANARY_V_STABLE);
+		flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
+	}
+	assert_int_equal(reason(CANARY_R_CT_MISS_NON_SYN), 8);
+	assert_int_equal(opened(SVC_WEB_ID, CANARY_V_CANARY), 0);
+}
+
 /* ------------------------------------------------------------------------ */
 /* XDP and tc ingress: byte-identical output, identical map effects. */
 
@@ -2764,6 +2794,7 @@ int main(void)
 		BOTH(test_http_upgrade),
 		BOTH(test_http_fast_open),
 		BOTH(test_rst_on_recreated_entry),
+		BOTH(test_lost_forward_keeps_backend),
 		ONCE(test_tc_xdp_identical),
 	};
 	char why[128];
