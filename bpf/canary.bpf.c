@@ -298,13 +298,17 @@ int canary_tc_egress(struct __sk_buff *skb)
 	/*
 	 * A reverse entry outlives its flow when the client port is reused for
 	 * a flow to another backend: a late packet of the old backend must not
-	 * touch the new flow's state.
+	 * touch the new flow's state. A forward entry evicted alone is written
+	 * again from the reverse one.
 	 */
-	if (fwd && (fwd->nat_addr != pkt.tuple.saddr || fwd->nat_port != pkt.tuple.sport))
-		fwd = NULL;
-	if (!fwd)
+	if (fwd && (fwd->nat_addr != pkt.tuple.saddr || fwd->nat_port != pkt.tuple.sport)) {
 		reason_count(CANARY_R_REPLY_NO_FORWARD);
-	else if (pkt.tuple.proto == IPPROTO_TCP) {
+		fwd = NULL;
+	} else if (!fwd) {
+		reason_count(CANARY_R_REPLY_NO_FORWARD);
+		fwd = ct_rebuild_forward(&fkey, &pkt, rev, now);
+	}
+	if (fwd && pkt.tuple.proto == IPPROTO_TCP) {
 		egress_tcp_state(&pkt, fwd, m);
 		http_on_response_data(skb, &pkt, fwd, m);
 	}

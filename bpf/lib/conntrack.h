@@ -144,6 +144,43 @@ __canary_inline struct canary_ct_entry *ct_create(const struct canary_pkt *pkt,
 }
 
 /*
+ * Write again the forward entry of a reply whose reverse entry rev survived
+ * an eviction: the flow keeps its backend and version, whatever the weight
+ * is when its client speaks next. Its handshake is unknown (MIDFLOW) unless
+ * this reply is the SYN-ACK. Returns the entry as stored, or NULL.
+ */
+__canary_inline struct canary_ct_entry *ct_rebuild_forward(const struct canary_ct_key *fkey,
+							   const struct canary_pkt *reply,
+							   const struct canary_ct_entry *rev,
+							   __u64 now)
+{
+	struct canary_service_key skey = {
+		.vip = rev->nat_addr,
+		.port = rev->nat_port,
+		.proto = reply->tuple.proto,
+	};
+	struct canary_ct_entry fwd = {
+		.nat_addr = reply->tuple.saddr,
+		.nat_port = reply->tuple.sport,
+		.version = rev->version,
+		.svc_id = rev->svc_id,
+		.created_ns = now,
+		.last_seen_ns = now,
+	};
+	const struct canary_service *svc = bpf_map_lookup_elem(&services_v1, &skey);
+
+	if (!svc || svc->id != rev->svc_id)
+		return NULL; /* the service is gone or another: nothing to keep */
+	if (svc->flags & CANARY_SVC_F_HTTP)
+		fwd.flags |= CANARY_CT_F_HTTP;
+	if (reply->tuple.proto == IPPROTO_TCP)
+		fwd.flags |= CANARY_CT_F_MIDFLOW;
+	if (ct_put(fkey, &fwd, ct_stats()))
+		return NULL;
+	return bpf_map_lookup_elem(&conntrack_v1, fkey);
+}
+
+/*
  * A forward entry used again after a quiet second or more: refresh its age
  * and make sure the flow's reverse entry is still there. The LRU evicts
  * entries one at a time; a flow idle long enough to lose only its reply side

@@ -1991,12 +1991,19 @@ static void test_ct_lru_pressure(void **state)
 /* ------------------------------------------------------------------------ */
 /* More corners of the data path. */
 
-/* A reply whose forward entry is gone is still restored, and says so. */
+/*
+ * A reply whose forward entry is gone is still restored, says so, and
+ * writes the forward entry again from its reverse one: the flow keeps its
+ * backend and version whatever the weight is when the client speaks next.
+ */
 static void test_reply_without_forward(void **state)
 {
+	struct canary_metrics m;
+	struct canary_ct_entry e;
 	struct canary_ct_key k;
 	struct flow f;
 
+	svc_set_weight(&web_def, 0);
 	flow_init(&f, test_path(state), &web_def, CLIENT_A, 51000);
 	flow_open(&f);
 	k = flow_fwd_key(&f);
@@ -2004,7 +2011,24 @@ static void test_reply_without_forward(void **state)
 	flow_reply(&f, PKT_TCP_SYN | PKT_TCP_ACK, NULL, 0);
 	assert_int_equal(reason(CANARY_R_REPLY), 1);
 	assert_int_equal(reason(CANARY_R_REPLY_NO_FORWARD), 1);
-	assert_int_equal(ct_count(), 1);
+	assert_int_equal(ct_count(), 2);
+	assert_true(ct_get(&k, &e));
+	assert_int_equal(e.nat_addr, f.be_addr);
+	assert_int_equal(e.nat_port, f.be_port);
+	assert_int_equal(e.version, CANARY_V_STABLE);
+	assert_int_equal(e.svc_id, SVC_WEB_ID);
+	assert_true(e.flags & CANARY_CT_F_ESTABLISHED);
+	assert_true(e.flags & CANARY_CT_F_HTTP);
+
+	svc_set_weight(&web_def, CANARY_WEIGHT_MAX);
+	flow_send(&f, PKT_TCP_ACK, NULL, 0);
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
+	assert_int_equal(reason(CANARY_R_CT_MISS_NON_SYN), 0);
+	assert_int_equal(reason(CANARY_R_REPLY_NO_FORWARD), 1);
+	metrics_get(SVC_WEB_ID, CANARY_V_STABLE, &m);
+	assert_int_equal(m.requests, 1);
+	assert_int_equal(m.responses[2], 1);
 }
 
 /* A backend's own packet seen on ingress is not ours: untouched, not counted. */
