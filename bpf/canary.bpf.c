@@ -147,7 +147,9 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 	if ((e->flags & (CANARY_CT_F_RESET_REQ | CANARY_CT_F_RESTEERED)) == CANARY_CT_F_RESET_REQ)
 		ingress_resteer(pkt, e, now);
 	if (pkt->tcp_flags & TCP_FLAG_FIN)
-		ct_set_flags(e, CANARY_CT_F_FIN_SEEN);
+		ct_set_flags(e, CANARY_CT_F_FIN_SEEN | CANARY_CT_F_CLIENT_FIN);
+	if (pkt->tcp_flags & TCP_FLAG_RST)
+		ct_set_flags(e, CANARY_CT_F_CLOSED);
 	ct_refresh_forward(pkt, e, now);
 
 	m = metrics_of(e->svc_id, e->version);
@@ -173,10 +175,10 @@ __canary_inline void egress_tcp_state(const struct canary_pkt *pkt, struct canar
 		return;
 	}
 	if (pkt->tcp_flags & TCP_FLAG_FIN)
-		ct_set_flags(fwd, CANARY_CT_F_FIN_SEEN);
+		ct_set_flags(fwd, CANARY_CT_F_FIN_SEEN | CANARY_CT_F_SERVER_FIN);
 	if (!(pkt->tcp_flags & TCP_FLAG_RST) || (fwd->flags & CANARY_CT_F_RST_SEEN))
 		return;
-	ct_set_flags(fwd, CANARY_CT_F_RST_SEEN);
+	ct_set_flags(fwd, CANARY_CT_F_RST_SEEN | CANARY_CT_F_CLOSED);
 	/* The RST we provoked ourselves by re-steering is not the backend's fault. */
 	if (!m || (fwd->flags & CANARY_CT_F_RESTEERED))
 		return;

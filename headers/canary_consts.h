@@ -48,6 +48,23 @@ enum canary_affinity {
 #define CANARY_CT_F_PROBED	(1U << 10) /* first client payload was classified */
 #define CANARY_CT_F_HTTP	(1U << 11) /* service speaks HTTP/1.x: sniff it */
 #define CANARY_CT_F_MIDFLOW	(1U << 12) /* created by a mid-flow packet: handshake unseen */
+#define CANARY_CT_F_CLIENT_FIN	(1U << 13)
+#define CANARY_CT_F_SERVER_FIN	(1U << 14)
+#define CANARY_CT_F_CLOSED	(1U << 15) /* RST either way: the flow is over */
+
+/*
+ * Conntrack lifetimes: an entry idle for longer is removed by the agent's
+ * expiry pass (canary_ct_expire), as Cilium's CT garbage collector does with
+ * the same defaults. A closed TCP flow (RST, or FIN both ways) goes after
+ * 10 s, a handshake never answered after 60 s, an established TCP flow
+ * after 6 h, a UDP flow after 60 s; a reverse entry (which has no state of
+ * its own) after 60 s without a reply.
+ */
+#define CANARY_CT_CLOSED_NS (10ULL * 1000000000ULL)
+#define CANARY_CT_SYN_NS    (60ULL * 1000000000ULL)
+#define CANARY_CT_TCP_NS    (21600ULL * 1000000000ULL)
+#define CANARY_CT_UDP_NS    (60ULL * 1000000000ULL)
+#define CANARY_CT_ORPHAN_NS (60ULL * 1000000000ULL)
 
 /*
  * Latency histogram: log-linear over microseconds. Values below

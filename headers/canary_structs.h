@@ -105,6 +105,20 @@ struct canary_ct_count_args {
 	__s64 entries; /* conntrack_v1's element count, as the kernel keeps it */
 };
 
+/*
+ * Context of the canary_ct_expire program: now_ns in (the clock of the
+ * entries' times, CLOCK_MONOTONIC_COARSE), the entries it removed out.
+ */
+struct canary_ct_expire_args {
+	__u64 now_ns;
+	__u64 expired;
+};
+
+/* ct_expired_v1 value (array, one entry): entries the expiry passes removed, ever. */
+struct canary_ct_expired {
+	__u64 entries;
+};
+
 /* overrides_v1 (LPM trie) key: prefixlen counts svc_id's 32 bits too. */
 struct canary_override_key {
 	__u32 prefixlen;

@@ -82,6 +82,7 @@
 #include "canary_consts.h"
 #include "canary_structs.h"
 #include "canary.skel.h"
+#include "ct_count.skel.h"
 #include "fixture.h"
 #include "pkt.h"
 
@@ -185,8 +186,12 @@ static const char *const prog_names[P_COUNT] = { "tc_ingress", "xdp_ingress", "t
 static const int *const prog_fd[P_COUNT] = { &fx.tc_in_fd, &fx.xdp_fd, &fx.tc_eg_fd };
 
 /* For atexit(), which passes no argument. */
+static struct ct_count *expiry; /* the agent's expiry pass, loaded over fx's maps */
+
 static void unload(void)
 {
+	ct_count__destroy(expiry);
+	expiry = NULL;
 	fixture_unload(&fx);
 }
 
@@ -491,6 +496,7 @@ static struct {
 	unsigned long mutated, random, resets_marked, weight_changes, ct_clears, checks;
 	unsigned long later_frags;     /* translated by the ports of their first fragment */
 	unsigned long egress_unparsed; /* counted under malformed or fragment */
+	unsigned long expiry_passes, expired;
 	unsigned long created_since_clear;
 } st;
 
@@ -1488,6 +1494,58 @@ static void check_counters(bool final)
 }
 
 /* ------------------------------------------------------------------------ */
+/* The agent's expiry pass (bpf/ct_count.bpf.c), over the fixture's maps. */
+
+static int expiry_load(void)
+{
+	struct bpf_map *map = NULL;
+
+	expiry = ct_count__open();
+	if (!expiry)
+		return -errno;
+	while ((map = bpf_object__next_map(expiry->obj, map))) {
+		int fd = map == expiry->maps.conntrack_v1 ?
+				 fx.ct_fd :
+			 map == expiry->maps.ct_expired_v1 ?
+				 bpf_map__fd(fx.skel->maps.ct_expired_v1) :
+				 -1;
+		int err = bpf_map__set_pin_path(map, NULL);
+
+		if (!err)
+			err = fd >= 0 ? bpf_map__reuse_fd(map, fd) :
+					bpf_map__set_autocreate(map, false);
+		if (err)
+			return err;
+	}
+	return ct_count__load(expiry);
+}
+
+/*
+ * One pass, 61 s in the future: closed, unanswered and UDP flows go (and
+ * reverse entries left alone), established TCP flows stay. The model reads
+ * the conntrack before every packet, so the flows that went are new again.
+ */
+static void expiry_pass(void)
+{
+	struct timespec ts;
+	struct canary_ct_expire_args args = { 0 };
+	struct bpf_test_run_opts run = {
+		.sz = sizeof(run),
+		.ctx_in = &args,
+		.ctx_size_in = sizeof(args),
+	};
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	args.now_ns = (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec + 61000000000ULL;
+	if (bpf_prog_test_run_opts(bpf_program__fd(expiry->progs.canary_ct_expire), &run)) {
+		fail_counter("expiry pass: %s", strerror(errno));
+		return;
+	}
+	st.expiry_passes++;
+	st.expired += args.expired;
+}
+
+/* ------------------------------------------------------------------------ */
 /* The agent's side: weight changes and reset marks, as agent.c/dataplane.c do. */
 
 static __u32 generation = 1;
@@ -1522,6 +1580,8 @@ static void agent_actions(unsigned long i)
 				st.resets_marked++;
 		}
 	}
+	if (i % 20011 == 0)
+		expiry_pass();
 	/* Keep conntrack far from full: LRU eviction would make the model guess. */
 	if (st.created_since_clear >= CT_CLEAR_AT) {
 		fixture_ct_clear(&fx);
@@ -1623,8 +1683,9 @@ int main(int argc, char **argv)
 	err = fixture_start(&fx, PIN_TEMPLATE, install_cleanup, why, sizeof(why));
 	if (err == FIXTURE_SKIP)
 		return fixture_skip(stdout, "not ok - bpf_fuzz: cannot run: %s (CI=true)\n", why);
-	if (err || (err = configure())) {
-		printf("not ok - bpf_fuzz: load the skeleton and configure 2 services: %s\n",
+	if (err || (err = configure()) || (err = expiry_load())) {
+		printf("not ok - bpf_fuzz: load the skeleton, the expiry pass and configure 2 "
+		       "services: %s\n",
 		       strerror(-err));
 		return 1;
 	}
@@ -1663,8 +1724,9 @@ int main(int argc, char **argv)
 	       "input %lu, L4 off on input %lu, UDP without checksum %lu\n",
 	       st.ip_csum_valid_in, st.l4_csum_valid_in, st.csum_off_in, st.udp_zero_in);
 	printf("# agent actions: %lu weight changes, %lu flows marked for reset, %lu conntrack "
-	       "clears; %lu counter checks\n",
-	       st.weight_changes, st.resets_marked, st.ct_clears, st.checks);
+	       "clears, %lu expiry passes (%lu entries expired); %lu counter checks\n",
+	       st.weight_changes, st.resets_marked, st.ct_clears, st.expiry_passes, st.expired,
+	       st.checks);
 	printf("# reasons:");
 	for (int r = 0; r < CANARY_R_COUNT; r++)
 		printf(" %s=%llu", canary_reason_names[r], (unsigned long long)actual_reasons[r]);

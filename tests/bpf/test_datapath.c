@@ -173,6 +173,15 @@ static void pcpu_zero(int fd, __u32 key, size_t value_size)
 	assert_int_equal(bpf_map_update_elem(fd, &key, fx.pcpu, BPF_ANY), 0);
 }
 
+/* The one value of ct_expired_v1 (a plain array), zeroed. */
+static void array_zero(int fd)
+{
+	struct canary_ct_expired zero = { 0 };
+	__u32 key = 0;
+
+	assert_int_equal(bpf_map_update_elem(fd, &key, &zero, BPF_ANY), 0);
+}
+
 static __u64 reason(int r)
 {
 	__u64 v;
@@ -380,6 +389,7 @@ static int reset_maps(void **state)
 		metrics_zero(id);
 	pcpu_zero(fx.ct_stats_fd, 0, sizeof(struct canary_ct_stats));
 	map_clear(fx.frags_fd, sizeof(struct canary_frag_key));
+	array_zero(fx.ct_expired_fd);
 	svc_install(&web_def, 5000, CANARY_AFFINITY_NONE);
 	svc_install(&dns_def, 5000, CANARY_AFFINITY_NONE);
 	svc_install(&solo_def, 5000, CANARY_AFFINITY_NONE);
@@ -2579,6 +2589,122 @@ static void test_lost_forward_keeps_backend(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Conntrack lifetimes: the agent's expiry pass (bpf/ct_count.bpf.c). */
+
+/* The entries' clock (bpf_ktime_get_coarse_ns). */
+static __u64 coarse_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+/* Make every entry look idle for age_ns (no older than boot). */
+static void ct_age_all(__u64 age_ns)
+{
+	static struct canary_ct_key keys[64];
+	struct canary_ct_entry e;
+	size_t i, n = fixture_map_keys(fx.ct_fd, keys, sizeof(keys[0]), 64);
+	__u64 now = coarse_now_ns();
+
+	for (i = 0; i < n; i++) {
+		assert_true(ct_get(&keys[i], &e));
+		e.last_seen_ns = now > age_ns ? now - age_ns : 0;
+		assert_int_equal(bpf_map_update_elem(fx.ct_fd, &keys[i], &e, BPF_EXIST), 0);
+	}
+}
+
+/* One expiry pass, as the agent runs it; returns the entries it removed. */
+static unsigned int ct_expire_pass(void)
+{
+	struct canary_dp *dp;
+	unsigned int expired;
+
+	assert_int_equal(dp_open_pinned(fx.pin_dir, &dp), 0);
+	assert_int_equal(dp_ct_expire(dp, &expired), 0);
+	dp_close(dp);
+	return expired;
+}
+
+static bool flow_tracked(const struct flow *f)
+{
+	struct canary_ct_key fk = flow_fwd_key(f), rk = flow_rev_key(f);
+	struct canary_ct_entry e;
+	bool fwd = ct_get(&fk, &e), rev = ct_get(&rk, &e);
+
+	assert_int_equal(fwd, rev); /* the two entries of a flow go together */
+	return fwd;
+}
+
+#define SEC_NS 1000000000ULL
+
+/*
+ * Entries end: a closed TCP flow's after 10 s, a handshake never answered
+ * and a UDP flow's after 60 s idle, an established TCP flow's after 6 h; a
+ * reverse entry after 60 s without a reply (an established flow's comes
+ * back with the client's next packet). Without lifetimes the table was
+ * always full and turnover depended on the insert rate.
+ */
+static void test_ct_expiry(void **state)
+{
+	struct flow closed, open, syn, udp, orphan;
+	struct canary_ct_key k;
+	struct canary_dp *dp;
+
+	(void)state;
+	flow_init(&closed, &tc_path, &web_def, CLIENT_A, 55000);
+	flow_establish(&closed);
+	flow_send(&closed, PKT_TCP_FIN | PKT_TCP_ACK, NULL, 0);
+	flow_reply(&closed, PKT_TCP_FIN | PKT_TCP_ACK, NULL, 0);
+	flow_send(&closed, PKT_TCP_ACK, NULL, 0);
+	flow_init(&open, &tc_path, &web_def, CLIENT_A, 55001);
+	flow_establish(&open);
+	flow_init(&syn, &tc_path, &web_def, CLIENT_A, 55002);
+	flow_open(&syn);
+	flow_init(&udp, &tc_path, &dns_def, CLIENT_A, 55003);
+	flow_open(&udp);
+	flow_init(&orphan, &tc_path, &web_def, CLIENT_A, 55004);
+	flow_establish(&orphan);
+	k = flow_fwd_key(&orphan);
+	ct_evict(&k);
+	assert_int_equal(ct_count(), 9);
+
+	ct_age_all(11 * SEC_NS);
+	assert_int_equal(ct_expire_pass(), 2);
+	assert_false(flow_tracked(&closed));
+	assert_true(flow_tracked(&open) && flow_tracked(&syn) && flow_tracked(&udp));
+	ct_age_all(61 * SEC_NS);
+	assert_int_equal(ct_expire_pass(), 6);
+	assert_false(flow_tracked(&syn) || flow_tracked(&udp));
+	assert_int_equal(ct_count(), 1); /* the established flow's forward entry */
+	flow_send(&open, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	assert_true(flow_tracked(&open));
+	flow_reply(&open, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200)); /* restored to the VIP */
+	/* An established flow needs 6 h idle: only a machine up that long can show it. */
+	if (coarse_now_ns() > 21601 * SEC_NS) {
+		ct_age_all(21601 * SEC_NS);
+		assert_int_equal(ct_expire_pass(), 2);
+		assert_int_equal(ct_count(), 0);
+	} else {
+		print_message(
+			"  up for less than 6 h: the established flow's lifetime is not shown\n");
+		ct_age_all(coarse_now_ns());
+		assert_int_equal(ct_expire_pass(),
+				 1); /* its reverse entry; the forward one stays */
+		assert_int_equal(ct_count(), 1);
+	}
+
+	/* Expired entries are not evictions: created = expired + in the map + the one we deleted. */
+	assert_int_equal(dp_open_pinned(fx.pin_dir, &dp), 0);
+	assert_int_equal(dp_ct_expired(dp), 2 + 6 + (ct_count() ? 1 : 2));
+	assert_int_equal(dp_ct_evictions(ct_stats_get().entries_created - dp_ct_expired(dp),
+					 ct_count() + 1, 0),
+			 0);
+	dp_close(dp);
+}
+
+/* ------------------------------------------------------------------------ */
 /* XDP and tc ingress: byte-identical output, identical map effects. */
 
 struct step {
@@ -2819,6 +2945,7 @@ int main(void)
 		BOTH(test_http_fast_open),
 		BOTH(test_rst_on_recreated_entry),
 		BOTH(test_lost_forward_keeps_backend),
+		ONCE(test_ct_expiry),
 		ONCE(test_tc_xdp_identical),
 	};
 	char why[128];
