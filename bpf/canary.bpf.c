@@ -28,6 +28,7 @@ struct ingress_verdict {
 	__be32 addr; /* rewrite the destination to this backend ... */
 	__be16 port;
 	__u8 translate; /* ... when set; otherwise pass the packet untouched */
+	__u8 drop;	/* a flow of ours that could not be tracked */
 };
 
 /*
@@ -62,8 +63,14 @@ __canary_inline void ingress_resteer(const struct canary_pkt *pkt, struct canary
 	reason_count(CANARY_R_RESET_STEERED);
 }
 
-/* First packet of a flow (or one whose entry was lost): choose and record. */
-__canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt *pkt, __u64 now)
+/*
+ * First packet of a flow (or one whose entry was lost): choose and record.
+ * When the entries cannot be written, v says to drop the packet: sent on
+ * untranslated it would reach whatever else answers for the VIP, and its
+ * replies could not be restored. The client retransmits; Cilium drops too.
+ */
+__canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt *pkt, __u64 now,
+							 struct ingress_verdict *v)
 {
 	struct canary_service_key skey = {
 		.vip = pkt->tuple.daddr,
@@ -84,11 +91,16 @@ __canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt
 	}
 	opening = pkt->tuple.proto == IPPROTO_UDP ||
 		  (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
-	if (!opening)
+	be = NULL;
+	if (!opening) {
 		reason_count(CANARY_R_CT_MISS_NON_SYN);
-
-	version = lb_pick_version(svc, &pkt->tuple);
-	be = lb_pick_backend(svc, &pkt->tuple, &version);
+		/* Lost only its forward entry: back to its backend, whatever the weight. */
+		be = ct_backend_of_reverse(svc, pkt, &version);
+	}
+	if (!be) {
+		version = lb_pick_version(svc, &pkt->tuple);
+		be = lb_pick_backend(svc, &pkt->tuple, &version);
+	}
 	if (!be) {
 		reason_count(CANARY_R_NO_BACKEND);
 		return NULL;
@@ -96,6 +108,7 @@ __canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt
 	e = ct_create(pkt, svc, be, version, now);
 	if (!e) {
 		reason_count(CANARY_R_CT_FULL);
+		v->drop = 1;
 		return NULL;
 	}
 	reason_count(CANARY_R_NEW_FLOW);
@@ -107,7 +120,7 @@ __canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt
 
 /* Decide for one packet; pkt is left parsed for the caller's rewrite. */
 __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *data,
-				    void *data_end, struct canary_pkt *pkt,
+				    void *data_end, __u32 gso_len, struct canary_pkt *pkt,
 				    struct ingress_verdict *v)
 {
 	struct canary_ct_entry *e;
@@ -115,7 +128,7 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 	__u64 now;
 	int reason;
 
-	reason = parse_ipv4(data, data_end, pkt);
+	reason = parse_ipv4(data, data_end, gso_len, pkt);
 	if (reason != PARSE_OK) {
 		reason_count(reason);
 		return;
@@ -125,7 +138,7 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 	if (e && (e->flags & CANARY_CT_F_REVERSE))
 		return; /* a backend's packet seen on ingress: not ours to change */
 	if (!e || ct_is_port_reuse(pkt, e))
-		e = ingress_new_flow(pkt, now);
+		e = ingress_new_flow(pkt, now, v);
 	else
 		reason_count(CANARY_R_FORWARD);
 	if (!e)
@@ -134,7 +147,9 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 	if ((e->flags & (CANARY_CT_F_RESET_REQ | CANARY_CT_F_RESTEERED)) == CANARY_CT_F_RESET_REQ)
 		ingress_resteer(pkt, e, now);
 	if (pkt->tcp_flags & TCP_FLAG_FIN)
-		ct_set_flags(e, CANARY_CT_F_FIN_SEEN);
+		ct_set_flags(e, CANARY_CT_F_FIN_SEEN | CANARY_CT_F_CLIENT_FIN);
+	if (pkt->tcp_flags & TCP_FLAG_RST)
+		ct_set_flags(e, CANARY_CT_F_CLOSED);
 	ct_refresh_forward(pkt, e, now);
 
 	m = metrics_of(e->svc_id, e->version);
@@ -160,35 +175,52 @@ __canary_inline void egress_tcp_state(const struct canary_pkt *pkt, struct canar
 		return;
 	}
 	if (pkt->tcp_flags & TCP_FLAG_FIN)
-		ct_set_flags(fwd, CANARY_CT_F_FIN_SEEN);
+		ct_set_flags(fwd, CANARY_CT_F_FIN_SEEN | CANARY_CT_F_SERVER_FIN);
 	if (!(pkt->tcp_flags & TCP_FLAG_RST) || (fwd->flags & CANARY_CT_F_RST_SEEN))
 		return;
-	ct_set_flags(fwd, CANARY_CT_F_RST_SEEN);
+	ct_set_flags(fwd, CANARY_CT_F_RST_SEEN | CANARY_CT_F_CLOSED);
 	/* The RST we provoked ourselves by re-steering is not the backend's fault. */
 	if (!m || (fwd->flags & CANARY_CT_F_RESTEERED))
 		return;
-	if (fwd->flags & CANARY_CT_F_ESTABLISHED)
+	/* A connection set up before its entry was lost is reset, not refused. */
+	if (fwd->flags & (CANARY_CT_F_ESTABLISHED | CANARY_CT_F_MIDFLOW))
 		m->conns_reset += 1;
 	else
 		m->conns_refused += 1;
 }
 
+/* The skb's length when it is a GSO packet (what BIG TCP's length is), else 0. */
+__canary_inline __u32 skb_gso_len(const struct __sk_buff *skb)
+{
+	return skb->gso_size ? skb->len : 0;
+}
+
+/*
+ * Headers must be linear for direct access. Pull only when the skb has more
+ * bytes than its linear part holds: pulling is not free. Returns whether it
+ * pulled (data pointers are then to be read again).
+ */
+__canary_inline int skb_pull_headers(struct __sk_buff *skb)
+{
+	__u32 linear = skb->data_end - skb->data;
+
+	if (linear >= skb->len || linear >= MAX_PAYLOAD_OFF)
+		return 0;
+	return !bpf_skb_pull_data(skb, skb->len < MAX_PAYLOAD_OFF ? skb->len : MAX_PAYLOAD_OFF);
+}
+
 SEC("tc")
 int canary_tc_ingress(struct __sk_buff *skb)
 {
-	__u32 linear = skb->data_end - skb->data;
 	struct ingress_verdict v = {};
 	struct canary_pkt pkt = {};
 
-	/*
-	 * Headers must be linear for direct access. Pull only when the skb has
-	 * more bytes than its linear part holds: pulling is not free.
-	 */
-	if (linear < skb->len && linear < MAX_PAYLOAD_OFF)
-		bpf_skb_pull_data(skb, skb->len < MAX_PAYLOAD_OFF ? skb->len : MAX_PAYLOAD_OFF);
+	skb_pull_headers(skb);
 
 	ingress_handle(skb, CANARY_CTX_TC, (void *)(long)skb->data, (void *)(long)skb->data_end,
-		       &pkt, &v);
+		       skb_gso_len(skb), &pkt, &v);
+	if (v.drop)
+		return TC_ACT_SHOT;
 	if (!v.translate)
 		return TC_ACT_OK;
 	if (nat_rewrite_tc(skb, &pkt, NAT_DST, v.addr, v.port))
@@ -204,7 +236,9 @@ int canary_xdp_ingress(struct xdp_md *ctx)
 	struct ingress_verdict v = {};
 	struct canary_pkt pkt = {};
 
-	ingress_handle(ctx, CANARY_CTX_XDP, data, data_end, &pkt, &v);
+	ingress_handle(ctx, CANARY_CTX_XDP, data, data_end, 0, &pkt, &v);
+	if (v.drop)
+		return XDP_DROP;
 	if (!v.translate)
 		return XDP_PASS;
 	if (nat_rewrite_dst_xdp(ctx, &pkt, v.addr, v.port))
@@ -212,11 +246,30 @@ int canary_xdp_ingress(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+/*
+ * Parse a packet on egress. Most replies have their headers in the linear
+ * part, so the pull is tried only when parsing fails: after VXLAN or Geneve
+ * decapsulation, or from drivers that build skbs from page fragments
+ * (napi_gro_frags), the TCP header may sit in the fragments. An IPv4 TCP/UDP
+ * packet that still cannot be read counts its reason: were it a reply, it
+ * would leave with the backend's address.
+ */
+__canary_inline int egress_parse(struct __sk_buff *skb, struct canary_pkt *pkt)
+{
+	int reason = parse_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end,
+				skb_gso_len(skb), pkt);
+
+	if (reason != PARSE_OK && skb_pull_headers(skb))
+		reason = parse_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end,
+				    skb_gso_len(skb), pkt);
+	if (reason == CANARY_R_MALFORMED || reason == CANARY_R_FRAGMENT)
+		reason_count(reason);
+	return reason;
+}
+
 SEC("tc")
 int canary_tc_egress(struct __sk_buff *skb)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
 	struct canary_ct_entry *rev, *fwd;
 	struct canary_metrics *m;
 	struct canary_pkt pkt = {};
@@ -225,7 +278,7 @@ int canary_tc_egress(struct __sk_buff *skb)
 	__be16 vport;
 	__u64 now;
 
-	if (parse_ipv4(data, data_end, &pkt) != PARSE_OK)
+	if (egress_parse(skb, &pkt) != PARSE_OK)
 		return TC_ACT_OK;
 	rev = bpf_map_lookup_elem(&conntrack_v1, &pkt.tuple);
 	if (!rev || !(rev->flags & CANARY_CT_F_REVERSE))
@@ -247,13 +300,17 @@ int canary_tc_egress(struct __sk_buff *skb)
 	/*
 	 * A reverse entry outlives its flow when the client port is reused for
 	 * a flow to another backend: a late packet of the old backend must not
-	 * touch the new flow's state.
+	 * touch the new flow's state. A forward entry evicted alone is written
+	 * again from the reverse one.
 	 */
-	if (fwd && (fwd->nat_addr != pkt.tuple.saddr || fwd->nat_port != pkt.tuple.sport))
-		fwd = NULL;
-	if (!fwd)
+	if (fwd && (fwd->nat_addr != pkt.tuple.saddr || fwd->nat_port != pkt.tuple.sport)) {
 		reason_count(CANARY_R_REPLY_NO_FORWARD);
-	else if (pkt.tuple.proto == IPPROTO_TCP) {
+		fwd = NULL;
+	} else if (!fwd) {
+		reason_count(CANARY_R_REPLY_NO_FORWARD);
+		fwd = ct_rebuild_forward(&fkey, &pkt, rev, now);
+	}
+	if (fwd && pkt.tuple.proto == IPPROTO_TCP) {
 		egress_tcp_state(&pkt, fwd, m);
 		http_on_response_data(skb, &pkt, fwd, m);
 	}

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The conntrack map's entry count, for the agent, in O(1).
+ * The conntrack map's entry count, for the agent, in O(1), and its expiry
+ * pass (canary_ct_expire, below).
  *
  * Hash maps keep a per-CPU element count (Linux 6.6 and later), which the
  * bpf_map_sum_elem_count kfunc sums. The agent runs this program with
@@ -27,5 +28,82 @@ SEC("syscall")
 int canary_ct_count(struct canary_ct_count_args *args)
 {
 	args->entries = bpf_map_sum_elem_count((const struct bpf_map *)&conntrack_v1);
+	return 0;
+}
+
+/*
+ * Conntrack expiry, run by the agent once a second: the LRU only makes room
+ * when the table is full, so without lifetimes every entry stays until
+ * evicted, and turnover is the table's size over the insert rate. A forward
+ * entry is judged by its flow's state, and its reverse entry goes with it.
+ * A reverse entry carries no state: it goes after CANARY_CT_ORPHAN_NS
+ * without a reply, and a live flow's forward entry writes it again when the
+ * client next speaks (ct_refresh_forward). The pass looks nothing up: a BPF
+ * lookup marks an LRU entry as used, and marking every entry once a second
+ * would leave the LRU no idea which flows are quiet.
+ */
+struct expire_ctx {
+	__u64 now;
+	__u64 expired;
+};
+
+static __u64 ct_lifetime_ns(const struct canary_ct_key *key, const struct canary_ct_entry *e)
+{
+	__u32 closed_fins = CANARY_CT_F_CLIENT_FIN | CANARY_CT_F_SERVER_FIN;
+
+	if (e->flags & CANARY_CT_F_REVERSE)
+		return CANARY_CT_ORPHAN_NS;
+	if (key->proto != IPPROTO_TCP)
+		return CANARY_CT_UDP_NS;
+	if ((e->flags & CANARY_CT_F_CLOSED) || (e->flags & closed_fins) == closed_fins)
+		return CANARY_CT_CLOSED_NS;
+	if (!(e->flags & (CANARY_CT_F_ESTABLISHED | CANARY_CT_F_MIDFLOW)))
+		return CANARY_CT_SYN_NS;
+	return CANARY_CT_TCP_NS;
+}
+
+static __u64 idle_ns(const struct expire_ctx *c, const struct canary_ct_entry *e)
+{
+	return c->now > e->last_seen_ns ? c->now - e->last_seen_ns : 0;
+}
+
+static void expire_key(const struct canary_ct_key *key, struct expire_ctx *c)
+{
+	if (!bpf_map_delete_elem(&conntrack_v1, key))
+		c->expired++;
+}
+
+static long expire_one(struct bpf_map *map, struct canary_ct_key *key, struct canary_ct_entry *e,
+		       struct expire_ctx *c)
+{
+	struct canary_ct_key rkey = {
+		.saddr = e->nat_addr,
+		.sport = e->nat_port,
+		.daddr = key->saddr,
+		.dport = key->sport,
+		.proto = key->proto,
+	};
+
+	(void)map;
+	if (idle_ns(c, e) <= ct_lifetime_ns(key, e))
+		return 0;
+	if (!(e->flags & CANARY_CT_F_REVERSE))
+		expire_key(&rkey, c); /* the flow's reply side goes with it */
+	expire_key(key, c);
+	return 0;
+}
+
+SEC("syscall")
+int canary_ct_expire(struct canary_ct_expire_args *args)
+{
+	struct expire_ctx c = { .now = args->now_ns };
+	struct canary_ct_expired *total;
+	__u32 zero = 0;
+
+	bpf_for_each_map_elem(&conntrack_v1, expire_one, &c, 0);
+	args->expired = c.expired;
+	total = bpf_map_lookup_elem(&ct_expired_v1, &zero);
+	if (total)
+		__sync_fetch_and_add(&total->entries, c.expired);
 	return 0;
 }

@@ -15,6 +15,7 @@
 #define CANARY_MAX_OVERRIDES  4096
 #define CANARY_CT_MAX_ENTRIES 262144 /* forward + reverse, so 128k flows */
 #define CANARY_NAME_LEN	      32
+#define CANARY_MAX_FRAGS      8192 /* IP datagrams in fragments at once */
 
 /* Weights are basis points: 10000 = 100%, so 1 = 0.01%. */
 #define CANARY_WEIGHT_MAX 10000
@@ -46,6 +47,24 @@ enum canary_affinity {
 #define CANARY_CT_F_SSEQ_VALID	(1U << 9)  /* server_seq_end is set */
 #define CANARY_CT_F_PROBED	(1U << 10) /* first client payload was classified */
 #define CANARY_CT_F_HTTP	(1U << 11) /* service speaks HTTP/1.x: sniff it */
+#define CANARY_CT_F_MIDFLOW	(1U << 12) /* created by a mid-flow packet: handshake unseen */
+#define CANARY_CT_F_CLIENT_FIN	(1U << 13)
+#define CANARY_CT_F_SERVER_FIN	(1U << 14)
+#define CANARY_CT_F_CLOSED	(1U << 15) /* RST either way: the flow is over */
+
+/*
+ * Conntrack lifetimes: an entry idle for longer is removed by the agent's
+ * expiry pass (canary_ct_expire), as Cilium's CT garbage collector does with
+ * the same defaults. A closed TCP flow (RST, or FIN both ways) goes after
+ * 10 s, a handshake never answered after 60 s, an established TCP flow
+ * after 6 h, a UDP flow after 60 s; a reverse entry (which has no state of
+ * its own) after 60 s without a reply.
+ */
+#define CANARY_CT_CLOSED_NS (10ULL * 1000000000ULL)
+#define CANARY_CT_SYN_NS    (60ULL * 1000000000ULL)
+#define CANARY_CT_TCP_NS    (21600ULL * 1000000000ULL)
+#define CANARY_CT_UDP_NS    (60ULL * 1000000000ULL)
+#define CANARY_CT_ORPHAN_NS (60ULL * 1000000000ULL)
 
 /*
  * Latency histogram: log-linear over microseconds. Values below
@@ -75,7 +94,7 @@ enum canary_reason {
 	CANARY_R_NO_SERVICE,	   /* destination is not a VIP */
 	CANARY_R_NO_BACKEND,	   /* VIP without a backend for the chosen version */
 	CANARY_R_CT_MISS_NON_SYN,  /* mid-flow packet without an entry: re-chosen */
-	CANARY_R_CT_FULL,	   /* conntrack insert failed */
+	CANARY_R_CT_FULL,	   /* conntrack insert failed: dropped */
 	CANARY_R_NEW_FLOW,	   /* new connection or UDP flow translated */
 	CANARY_R_FORWARD,	   /* packet of a known flow translated */
 	CANARY_R_REPLY,		   /* reply reverse-translated */

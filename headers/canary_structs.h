@@ -82,9 +82,41 @@ struct canary_ct_stats {
 	__u64 entries_replaced; /* written over a key in use: a port reused by a new flow */
 };
 
+/*
+ * frags_v1 key: one fragmented IP datagram, as each of its fragments names
+ * it (RFC 791: source, destination, protocol and identification).
+ */
+struct canary_frag_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 id;
+	__u8 proto;
+	__u8 pad;
+};
+
+/* frags_v1 value: the ports the datagram's first fragment carried. */
+struct canary_frag_ports {
+	__be16 sport;
+	__be16 dport;
+};
+
 /* Context of the canary_ct_count program (BPF_PROG_TEST_RUN in and out). */
 struct canary_ct_count_args {
 	__s64 entries; /* conntrack_v1's element count, as the kernel keeps it */
+};
+
+/*
+ * Context of the canary_ct_expire program: now_ns in (the clock of the
+ * entries' times, CLOCK_MONOTONIC_COARSE), the entries it removed out.
+ */
+struct canary_ct_expire_args {
+	__u64 now_ns;
+	__u64 expired;
+};
+
+/* ct_expired_v1 value (array, one entry): entries the expiry passes removed, ever. */
+struct canary_ct_expired {
+	__u64 entries;
 };
 
 /* overrides_v1 (LPM trie) key: prefixlen counts svc_id's 32 bits too. */

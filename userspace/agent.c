@@ -47,14 +47,16 @@ static __u32 service_seed(const char *name)
 
 static void count_conntrack(struct agent *a)
 {
-	unsigned int entries;
+	unsigned int entries, expired;
 	long long created;
 
+	dp_ct_expire(a->dp, &expired); /* closed and idle flows' entries: once a second */
 	if (dp_ct_read(a->dp, &entries, &created) || created < 0)
 		return;
 	a->conntrack_entries = entries;
 	a->conntrack_created = (__u64)created;
-	a->conntrack_evictions = dp_ct_evictions((__u64)created, entries, a->conntrack_evictions);
+	a->conntrack_evictions = dp_ct_evictions((__u64)created - dp_ct_expired(a->dp), entries,
+						 a->conntrack_evictions);
 }
 
 int agent_init(struct agent *a, struct canary_dp *dp, const char *bpffs, const char *state_dir)

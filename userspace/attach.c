@@ -3,11 +3,15 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fnmatch.h>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "attach.h"
@@ -131,6 +135,95 @@ static void remove_other_ingress(int ifindex, enum attach_mode mode)
 		  "ifindex", idx, "error", strerror(-rc));
 }
 
+/* The interface's driver name (ethtool's), or "" when it cannot be read. */
+static void driver_name(int ifindex, char *drv, size_t size)
+{
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	struct ifreq ifr;
+	int fd;
+
+	drv[0] = '\0';
+	memset(&ifr, 0, sizeof(ifr));
+	if (!if_indextoname((unsigned int)ifindex, ifr.ifr_name))
+		return;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	ifr.ifr_data = (void *)&info;
+	if (!ioctl(fd, SIOCETHTOOL, &ifr))
+		snprintf(drv, size, "%.*s", (int)sizeof(info.driver), info.driver);
+	close(fd);
+}
+
+/*
+ * Devices whose XDP programs run on skbs the stack built: a packet a local
+ * socket sent may still carry CHECKSUM_PARTIAL (its L4 checksum field holds
+ * only the pseudo-header sum, to be completed later). XDP cannot tell, and
+ * its checksum update would be wrong as soon as something completes the
+ * checksum (a NIC, or a device without checksum offload). tc's helpers do
+ * know the skb's checksum state. Cilium, too, runs XDP only on physical
+ * devices.
+ */
+static bool driver_xdp_sees_partial_csum(const char *drv)
+{
+	return !strcmp(drv, "veth") || !strcmp(drv, "tun") || !strcmp(drv, "netkit");
+}
+
+static void log_xdp_refused(int ifindex, const char *drv, const char *why)
+{
+	char name[IF_NAMESIZE] = "?", idx[16];
+
+	if_indextoname((unsigned int)ifindex, name);
+	snprintf(idx, sizeof(idx), "%d", ifindex);
+	log_event(CLOG_WARN, "xdp refused: tc ingress attached instead", "ifname", name, "ifindex",
+		  idx, "driver", drv[0] ? drv : "?", "why", why);
+}
+
+/*
+ * Native XDP only: generic (skb-mode) XDP sees the stack's skbs, with the
+ * same checksum problem. Returns 0, -EOPNOTSUPP when the device has no
+ * native XDP, or another -errno.
+ */
+static int xdp_attach_native(const struct canary_dp *dp, int ifindex)
+{
+	return bpf_xdp_attach(ifindex, dp_prog_fd(dp, DP_PROG_XDP_INGRESS), XDP_FLAGS_DRV_MODE,
+			      NULL);
+}
+
+/* Is an XDP program attached (ours, after attach_interface)? */
+static bool xdp_attached(int ifindex)
+{
+	__u32 id = 0;
+
+	return !bpf_xdp_query_id(ifindex, 0, &id) && id;
+}
+
+/* XDP ingress where it is safe; otherwise tc ingress, with a log line. */
+static int attach_ingress(const struct canary_dp *dp, int ifindex, enum attach_mode *mode)
+{
+	char drv[sizeof(((struct ethtool_drvinfo *)0)->driver) + 1];
+	int err;
+
+	if (*mode == ATTACH_XDP) {
+		driver_name(ifindex, drv, sizeof(drv));
+		if (driver_xdp_sees_partial_csum(drv)) {
+			log_xdp_refused(ifindex, drv,
+					"its XDP sees packets whose checksum is "
+					"not complete yet (CHECKSUM_PARTIAL)");
+			*mode = ATTACH_TC;
+		} else {
+			err = xdp_attach_native(dp, ifindex);
+			if (err != -EOPNOTSUPP)
+				return err;
+			log_xdp_refused(ifindex, drv,
+					"no native XDP; generic XDP sees packets whose "
+					"checksum is not complete yet");
+			*mode = ATTACH_TC;
+		}
+	}
+	return tc_attach(ifindex, BPF_TC_INGRESS, dp_prog_fd(dp, DP_PROG_TC_INGRESS));
+}
+
 int attach_interface(const struct canary_dp *dp, int ifindex, enum attach_mode mode)
 {
 	int err;
@@ -138,10 +231,7 @@ int attach_interface(const struct canary_dp *dp, int ifindex, enum attach_mode m
 	err = tc_attach(ifindex, BPF_TC_EGRESS, dp_prog_fd(dp, DP_PROG_TC_EGRESS));
 	if (err)
 		return err;
-	if (mode == ATTACH_XDP)
-		err = bpf_xdp_attach(ifindex, dp_prog_fd(dp, DP_PROG_XDP_INGRESS), 0, NULL);
-	else
-		err = tc_attach(ifindex, BPF_TC_INGRESS, dp_prog_fd(dp, DP_PROG_TC_INGRESS));
+	err = attach_ingress(dp, ifindex, &mode);
 	if (!err)
 		remove_other_ingress(ifindex, mode);
 	return err;
@@ -186,8 +276,9 @@ int attach_matching(const struct canary_dp *dp, const char *globs, enum attach_m
 			first_err = first_err ? first_err : err;
 			continue;
 		}
-		log_event(CLOG_INFO, "attached", "ifname", it->if_name, "ifindex", idx, "mode",
-			  attach_mode_name(mode));
+		log_event(
+			CLOG_INFO, "attached", "ifname", it->if_name, "ifindex", idx, "mode",
+			attach_mode_name(xdp_attached((int)it->if_index) ? ATTACH_XDP : ATTACH_TC));
 		(*count)++;
 	}
 	if_freenameindex(ifs);

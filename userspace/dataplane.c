@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "canary.skel.h"
@@ -21,6 +22,7 @@ struct canary_dp {
 	struct canary *skel;	   /* NULL when only the pinned maps are open */
 	struct ct_count *ct_count; /* NULL where the kernel cannot count entries */
 	bool ct_count_tried;	   /* loaded on first use: canaryctl rarely needs it */
+	__u64 last_expire_ms;	   /* CLOCK_MONOTONIC of the last expiry pass */
 	__u32 ct_max;		   /* conntrack_v1's size, which bounds a walk */
 	int map_fds[DP_MAP_COUNT];
 	int ncpus;
@@ -34,6 +36,7 @@ static const char *const map_names[DP_MAP_COUNT] = {
 	[DP_MAP_SERVICES] = "services_v1",   [DP_MAP_CONNTRACK] = "conntrack_v1",
 	[DP_MAP_OVERRIDES] = "overrides_v1", [DP_MAP_METRICS] = "metrics_v1",
 	[DP_MAP_REASONS] = "reasons_v1",     [DP_MAP_CT_STATS] = "ct_stats_v1",
+	[DP_MAP_FRAGS] = "frags_v1",	     [DP_MAP_CT_EXPIRED] = "ct_expired_v1",
 };
 
 /* Per-CPU values are laid out at 8-byte strides. */
@@ -160,6 +163,10 @@ static struct bpf_map *skel_map(struct canary *skel, enum dp_map map)
 		return skel->maps.reasons_v1;
 	case DP_MAP_CT_STATS:
 		return skel->maps.ct_stats_v1;
+	case DP_MAP_FRAGS:
+		return skel->maps.frags_v1;
+	case DP_MAP_CT_EXPIRED:
+		return skel->maps.ct_expired_v1;
 	default:
 		return NULL;
 	}
@@ -196,12 +203,14 @@ static void ct_count_load(struct canary_dp *dp)
 	if (!cc)
 		return;
 	bpf_object__for_each_map(map, cc->obj) {
-		bool ours = map == cc->maps.conntrack_v1;
+		int fd = map == cc->maps.conntrack_v1  ? dp->map_fds[DP_MAP_CONNTRACK] :
+			 map == cc->maps.ct_expired_v1 ? dp->map_fds[DP_MAP_CT_EXPIRED] :
+							 -1;
 
 		err = bpf_map__set_pin_path(map, NULL);
 		if (!err)
-			err = ours ? bpf_map__reuse_fd(map, dp->map_fds[DP_MAP_CONNTRACK]) :
-				     bpf_map__set_autocreate(map, false);
+			err = fd >= 0 ? bpf_map__reuse_fd(map, fd) :
+					bpf_map__set_autocreate(map, false);
 		if (err)
 			goto fail;
 	}
@@ -305,6 +314,12 @@ fail:
 	return err;
 }
 
+/* Maps that came after the first release: older pins lack them. */
+static bool pin_is_optional(int map)
+{
+	return map == DP_MAP_CT_STATS || map == DP_MAP_FRAGS || map == DP_MAP_CT_EXPIRED;
+}
+
 int dp_open_pinned(const char *bpffs, struct canary_dp **out)
 {
 	char path[PATH_MAX];
@@ -321,8 +336,8 @@ int dp_open_pinned(const char *bpffs, struct canary_dp **out)
 			goto fail;
 		}
 		dp->map_fds[i] = bpf_obj_get(path);
-		/* Pins of an agent older than ct_stats_v1 still serve the incident tools. */
-		if (dp->map_fds[i] < 0 && !(i == DP_MAP_CT_STATS && errno == ENOENT)) {
+		/* Pins of an agent older than these maps still serve the incident tools. */
+		if (dp->map_fds[i] < 0 && !(pin_is_optional(i) && errno == ENOENT)) {
 			err = -errno;
 			goto fail;
 		}
@@ -693,6 +708,43 @@ int dp_ct_read(struct canary_dp *dp, unsigned int *entries, long long *created)
 		return err;
 	*created = err ? -1 : (long long)st.entries_created;
 	return dp_flow_count(dp, entries);
+}
+
+static __u64 clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+int dp_ct_expire(struct canary_dp *dp, unsigned int *expired)
+{
+	/* The entries' times are bpf_ktime_get_coarse_ns(): the coarse clock. */
+	struct canary_ct_expire_args args = { .now_ns = clock_ns(CLOCK_MONOTONIC_COARSE) };
+	LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = &args, .ctx_size_in = sizeof(args));
+	__u64 now_ms = clock_ns(CLOCK_MONOTONIC) / 1000000;
+
+	*expired = 0;
+	if (dp->last_expire_ms && now_ms - dp->last_expire_ms < 1000)
+		return 0;
+	if (!dp_flow_count_is_cheap(dp))
+		return -ENOTSUP;
+	dp->last_expire_ms = now_ms;
+	if (bpf_prog_test_run_opts(bpf_program__fd(dp->ct_count->progs.canary_ct_expire), &run))
+		return -errno;
+	*expired = (unsigned int)args.expired;
+	return 0;
+}
+
+__u64 dp_ct_expired(const struct canary_dp *dp)
+{
+	struct canary_ct_expired v = { 0 };
+	__u32 zero = 0;
+
+	if (dp->map_fds[DP_MAP_CT_EXPIRED] >= 0)
+		bpf_map_lookup_elem(dp->map_fds[DP_MAP_CT_EXPIRED], &zero, &v);
+	return v.entries;
 }
 
 __u64 dp_ct_evictions(__u64 created, __u64 entries, __u64 prev)

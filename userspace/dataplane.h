@@ -22,6 +22,8 @@ enum dp_map {
 	DP_MAP_METRICS,
 	DP_MAP_REASONS,
 	DP_MAP_CT_STATS,
+	DP_MAP_FRAGS,
+	DP_MAP_CT_EXPIRED,
 	DP_MAP_COUNT,
 };
 
@@ -124,8 +126,18 @@ int dp_ct_read(struct canary_dp *dp, unsigned int *entries, long long *created);
 /*
  * Evictions so far, from entries created and entries in the map, never less
  * than prev: the two reads are not one snapshot, and a counter only grows.
+ * Pass created minus dp_ct_expired(): entries the expiry removed were not
+ * evicted.
  */
 __u64 dp_ct_evictions(__u64 created, __u64 entries, __u64 prev);
+/*
+ * Remove expired conntrack entries (closed flows, idle ones: see
+ * CANARY_CT_*_NS), at most once a second whatever the calls; *expired is
+ * how many this call removed. -ENOTSUP where the kernel cannot run the pass.
+ */
+int dp_ct_expire(struct canary_dp *dp, unsigned int *expired);
+/* Entries the expiry passes ever removed (ct_expired_v1); 0 with older pins. */
+__u64 dp_ct_expired(const struct canary_dp *dp);
 
 /* Sum of the per-CPU metrics of one service version. */
 /* Safe to call from several threads: the per-CPU buffer is locked inside. */

@@ -132,12 +132,52 @@ __canary_inline struct canary_ct_entry *ct_create(const struct canary_pkt *pkt,
 		/* The SYN takes one sequence number; data starts after it. */
 		fwd.client_seq_end = pkt->seq + 1;
 		fwd.flags |= CANARY_CT_F_CSEQ_VALID;
+	} else if (pkt->tuple.proto == IPPROTO_TCP) {
+		/* An entry lost and made again: the connection was set up before. */
+		fwd.flags |= CANARY_CT_F_MIDFLOW;
 	}
 	if (ct_put_reverse(&pkt->tuple, be, svc->id, version, now, st))
 		return NULL;
 	if (ct_put(&pkt->tuple, &fwd, st))
 		return NULL;
 	return bpf_map_lookup_elem(&conntrack_v1, &pkt->tuple);
+}
+
+/*
+ * Write again the forward entry of a reply whose reverse entry rev survived
+ * an eviction: the flow keeps its backend and version, whatever the weight
+ * is when its client speaks next. Its handshake is unknown (MIDFLOW) unless
+ * this reply is the SYN-ACK. Returns the entry as stored, or NULL.
+ */
+__canary_inline struct canary_ct_entry *ct_rebuild_forward(const struct canary_ct_key *fkey,
+							   const struct canary_pkt *reply,
+							   const struct canary_ct_entry *rev,
+							   __u64 now)
+{
+	struct canary_service_key skey = {
+		.vip = rev->nat_addr,
+		.port = rev->nat_port,
+		.proto = reply->tuple.proto,
+	};
+	struct canary_ct_entry fwd = {
+		.nat_addr = reply->tuple.saddr,
+		.nat_port = reply->tuple.sport,
+		.version = rev->version,
+		.svc_id = rev->svc_id,
+		.created_ns = now,
+		.last_seen_ns = now,
+	};
+	const struct canary_service *svc = bpf_map_lookup_elem(&services_v1, &skey);
+
+	if (!svc || svc->id != rev->svc_id)
+		return NULL; /* the service is gone or another: nothing to keep */
+	if (svc->flags & CANARY_SVC_F_HTTP)
+		fwd.flags |= CANARY_CT_F_HTTP;
+	if (reply->tuple.proto == IPPROTO_TCP)
+		fwd.flags |= CANARY_CT_F_MIDFLOW;
+	if (ct_put(fkey, &fwd, ct_stats()))
+		return NULL;
+	return bpf_map_lookup_elem(&conntrack_v1, fkey);
 }
 
 /*
@@ -162,9 +202,50 @@ __canary_inline void ct_refresh_forward(const struct canary_pkt *pkt, struct can
 }
 
 /*
+ * The backend a mid-flow packet's flow was on, found by its reverse entry
+ * when only the forward one was lost (the LRU evicts entries one at a time):
+ * each listed backend's reverse key is probed, at most 2 x 16 lookups, on
+ * this rare path only. NULL when none is there; *version is the list the
+ * backend is in now.
+ */
+__canary_inline const struct canary_backend *
+ct_backend_of_reverse(const struct canary_service *svc, const struct canary_pkt *pkt, __u8 *version)
+{
+	const struct canary_ct_entry *rev;
+	const struct canary_backend *be;
+	struct canary_ct_key rkey;
+	__u32 v, i;
+
+	for (v = 0; v < CANARY_V_COUNT; v++) {
+		for (i = 0; i < CANARY_MAX_BACKENDS && i < svc->n_backends[v]; i++) {
+			be = &svc->backends[v][i];
+			ct_reverse_key(&rkey, &pkt->tuple, be);
+			rev = bpf_map_lookup_elem(&conntrack_v1, &rkey);
+			if (rev && (rev->flags & CANARY_CT_F_REVERSE) &&
+			    rev->nat_addr == pkt->tuple.daddr &&
+			    rev->nat_port == pkt->tuple.dport) {
+				*version = (__u8)v;
+				return be;
+			}
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Sequence number after a segment's data: a SYN takes one number before its
+ * data (TCP Fast Open carries a request on the SYN).
+ */
+__canary_inline __u32 pkt_seq_end(const struct canary_pkt *pkt)
+{
+	return pkt->seq + ((pkt->tcp_flags & TCP_FLAG_SYN) ? 1 : 0) + pkt->payload_len;
+}
+
+/*
  * A SYN on a tuple whose flow was established or is over opens a new flow.
- * A retransmitted SYN (same initial sequence number, no data sent since)
- * keeps its backend, also when the SYN-ACK it answers was lost after we saw it.
+ * A retransmitted SYN (same initial sequence number, no data sent since
+ * but its own Fast Open data) keeps its backend, also when the SYN-ACK it
+ * answers was lost after we saw it.
  */
 __canary_inline int ct_is_port_reuse(const struct canary_pkt *pkt, const struct canary_ct_entry *e)
 {
@@ -174,9 +255,10 @@ __canary_inline int ct_is_port_reuse(const struct canary_pkt *pkt, const struct 
 		return 0;
 	if (e->flags & (CANARY_CT_F_RST_SEEN | CANARY_CT_F_FIN_SEEN | CANARY_CT_F_RESTEERED))
 		return 1;
-	if ((e->flags & CANARY_CT_F_CSEQ_VALID) && e->client_seq_end == pkt->seq + 1)
+	if ((e->flags & CANARY_CT_F_CSEQ_VALID) &&
+	    (e->client_seq_end == pkt->seq + 1 || e->client_seq_end == pkt_seq_end(pkt)))
 		return 0;
-	return (e->flags & CANARY_CT_F_ESTABLISHED) != 0;
+	return (e->flags & (CANARY_CT_F_ESTABLISHED | CANARY_CT_F_MIDFLOW)) != 0;
 }
 
 /* Sequence comparison that survives wrap-around. */

@@ -28,7 +28,7 @@ __canary_inline int payload_is_opaque(const char *b)
 __canary_inline int seq_advance(struct canary_ct_entry *e, __u32 *mark, __u32 valid_flag,
 				const struct canary_pkt *pkt)
 {
-	__u32 end = pkt->seq + pkt->payload_len;
+	__u32 end = pkt_seq_end(pkt);
 
 	if ((e->flags & valid_flag) && !seq_after(end, *mark))
 		return 0;
@@ -77,12 +77,17 @@ __canary_inline void http_on_request_data(void *ctx, enum canary_ctx_kind kind,
 		m->requests += 1;
 }
 
-/* Backend -> client data: maybe the first byte of the response. */
+/*
+ * Backend -> client data: maybe the first byte of the response. An interim
+ * response (1xx but 101) does not end the request: the final status will.
+ * 101 Switching Protocols does, and what follows is another protocol
+ * (WebSocket, h2c): the flow goes opaque, TCP-level metrics only.
+ */
 __canary_inline void http_on_response_data(struct __sk_buff *skb, const struct canary_pkt *pkt,
 					   struct canary_ct_entry *e, struct canary_metrics *m)
 {
 	char buf[SNIFF_LEN] = {};
-	__u32 class = CANARY_STATUS_OTHER;
+	__u32 status = 0, class;
 
 	if (!(e->flags & CANARY_CT_F_HTTP) || (e->flags & CANARY_CT_F_OPAQUE) ||
 	    pkt->payload_len == 0)
@@ -91,13 +96,22 @@ __canary_inline void http_on_response_data(struct __sk_buff *skb, const struct c
 		return;
 	if (!(e->flags & CANARY_CT_F_IN_REQUEST))
 		return;
-	ct_clear_flags(e, CANARY_CT_F_IN_REQUEST);
-	if (!m)
-		return;
 	if (pkt->payload_len >= SNIFF_LEN &&
 	    !ctx_load_sniff(skb, CANARY_CTX_TC, pkt->payload_off, buf))
-		class = http_status_class(buf);
-	m->responses[class < CANARY_STATUS_CLASSES ? class : 0] += 1;
+		status = http_status_code(buf);
+	if (status / 100 == 1 && status != HTTP_SWITCHING_PROTOCOLS)
+		return;
+	ct_clear_flags(e, CANARY_CT_F_IN_REQUEST);
+	if (status == HTTP_SWITCHING_PROTOCOLS)
+		ct_set_flags(e, CANARY_CT_F_OPAQUE);
+	if (!m)
+		return;
+	class = status / 100;
+	/* The verifier bounds the index only if the check is on class itself. */
+	asm volatile("" : "+r"(class));
+	if (class >= CANARY_STATUS_CLASSES)
+		class = CANARY_STATUS_OTHER;
+	m->responses[class] += 1;
 	metrics_latency(m, bpf_ktime_get_ns() - e->req_start_ns);
 }
 

@@ -25,6 +25,24 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } conntrack_v1 SEC(".maps");
 
+/* Ports of fragmented datagrams, learnt from their first fragment. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CANARY_MAX_FRAGS);
+	__type(key, struct canary_frag_key);
+	__type(value, struct canary_frag_ports);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} frags_v1 SEC(".maps");
+
+/* Written by the agent's expiry pass only (canary_ct_expire), one run at a time. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct canary_ct_expired);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct_expired_v1 SEC(".maps");
+
 /* Per-CPU: every CPU's new-flow path counts without contention. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

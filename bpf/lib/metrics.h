@@ -32,15 +32,17 @@ __canary_inline void metrics_latency(struct canary_metrics *m, __u64 ns)
 		m->latency_hist[idx] += 1;
 }
 
-/* Status class from the first response bytes "HTTP/1.x NNN"; 0 if not one. */
-__canary_inline __u32 http_status_class(const char *b)
+#define HTTP_SWITCHING_PROTOCOLS 101
+
+/* Status code from the first response bytes "HTTP/1.x NNN" (100..599); 0 if not one. */
+__canary_inline __u32 http_status_code(const char *b)
 {
 	if (b[0] != 'H' || b[1] != 'T' || b[2] != 'T' || b[3] != 'P' || b[4] != '/' ||
 	    b[5] != '1' || b[6] != '.' || b[8] != ' ')
-		return CANARY_STATUS_OTHER;
+		return 0;
 	if (b[9] < '1' || b[9] > '5' || b[10] < '0' || b[10] > '9' || b[11] < '0' || b[11] > '9')
-		return CANARY_STATUS_OTHER;
-	return b[9] - '0';
+		return 0;
+	return (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
 }
 
 #endif /* CANARY_BPF_METRICS_H */

@@ -32,15 +32,16 @@ __canary_inline int nat_rewrite_tc(struct __sk_buff *skb, const struct canary_pk
 	__u64 l4_flags = pkt->tuple.proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 	__u32 csum_off = l4_csum_off(pkt);
 
-	if (bpf_l4_csum_replace(skb, csum_off, old_addr, addr,
-				l4_flags | BPF_F_PSEUDO_HDR | sizeof(addr)))
+	/* A later fragment has no L4 header: its first fragment's checksum covers it. */
+	if (!pkt->no_l4_hdr && bpf_l4_csum_replace(skb, csum_off, old_addr, addr,
+						   l4_flags | BPF_F_PSEUDO_HDR | sizeof(addr)))
 		return -1;
 	if (bpf_l3_csum_replace(skb, pkt->l3_off + offsetof(struct iphdr, check), old_addr, addr,
 				sizeof(addr)))
 		return -1;
 	if (bpf_skb_store_bytes(skb, addr_off, &addr, sizeof(addr), 0))
 		return -1;
-	if (port == old_port)
+	if (pkt->no_l4_hdr || port == old_port)
 		return 0;
 	if (bpf_l4_csum_replace(skb, csum_off, old_port, port, l4_flags | sizeof(port)))
 		return -1;
@@ -61,6 +62,12 @@ __canary_inline int nat_rewrite_dst_xdp(struct xdp_md *ctx, const struct canary_
 
 	if (l4_off > MAX_L4_OFF || (void *)(ip + 1) > data_end)
 		return -1;
+	if (pkt->no_l4_hdr) { /* a later fragment: its first one carries the ports */
+		old_addr = ip->daddr;
+		ip->daddr = addr;
+		ip->check = csum_replace4(ip->check, old_addr, addr);
+		return 0;
+	}
 	ports = data + l4_off;
 	if ((void *)(ports + 1) > data_end)
 		return -1;

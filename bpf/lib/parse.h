@@ -3,13 +3,12 @@
 #ifndef CANARY_BPF_PARSE_H
 #define CANARY_BPF_PARSE_H
 
-#include "common.h"
+#include "frag.h"
 
-#define IP_MF_OFFSET_MASK 0x3fff /* MF flag and fragment offset */
-#define TCP_FLAG_FIN	  0x01
-#define TCP_FLAG_SYN	  0x02
-#define TCP_FLAG_RST	  0x04
-#define TCP_FLAG_ACK	  0x10
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
+#define TCP_FLAG_ACK 0x10
 
 /*
  * parse_ipv4() returns this for a packet we may translate; any other value
@@ -28,6 +27,7 @@ struct canary_pkt {
 	__u32 ip_len; /* whole datagram, from the IP header */
 	__u32 seq;    /* TCP sequence number, host order */
 	__u8 tcp_flags;
+	__u8 no_l4_hdr; /* a later fragment: ports from its first one, none here */
 };
 
 /* Offsets of the checksum inside the L4 header. */
@@ -67,16 +67,47 @@ __canary_inline int parse_udp(void *l4, void *data_end, struct canary_pkt *pkt)
 	return PARSE_OK;
 }
 
+/* A fragment past the first: its ports are those its first fragment left. */
+__canary_inline int parse_later_fragment(const struct iphdr *ip, struct canary_pkt *pkt)
+{
+	const struct canary_frag_ports *ports = frag_recall(ip);
+
+	if (!ports)
+		return CANARY_R_FRAGMENT;
+	pkt->tuple.sport = ports->sport;
+	pkt->tuple.dport = ports->dport;
+	pkt->no_l4_hdr = 1;
+	pkt->payload_off = pkt->l4_off;
+	return PARSE_OK;
+}
+
 /*
- * Fill pkt from an Ethernet frame. Returns PARSE_OK for an IPv4 TCP/UDP
- * packet we may translate, otherwise the canary_reason that explains why not.
+ * Length of the IP datagram. IPv4 BIG TCP (GRO or TSO past 64 KB) sets the
+ * total length to 0 and lets the skb's length say it, as the kernel's
+ * iph_totlen() reads it: accepted only on a TCP GSO skb, whose length
+ * gso_len is (0 for a packet that is not GSO, and in XDP, which sees wire
+ * frames only).
  */
-__canary_inline int parse_ipv4(void *data, void *data_end, struct canary_pkt *pkt)
+__canary_inline __u32 parse_ip_len(const struct iphdr *ip, __u32 gso_len)
+{
+	__u32 len = bpf_ntohs(ip->tot_len);
+
+	if (len == 0 && ip->protocol == IPPROTO_TCP && gso_len > ETH_HLEN)
+		return gso_len - ETH_HLEN;
+	return len;
+}
+
+/*
+ * Fill pkt from an Ethernet frame of gso_len bytes if it is a GSO packet
+ * (else 0). Returns PARSE_OK for an IPv4 TCP/UDP packet we may translate,
+ * otherwise the canary_reason that explains why not.
+ */
+__canary_inline int parse_ipv4(void *data, void *data_end, __u32 gso_len, struct canary_pkt *pkt)
 {
 	struct ethhdr *eth = data;
 	struct iphdr *ip;
 	__u32 ihl, end;
-	int err;
+	int err, frag;
 
 	if ((void *)(eth + 1) > data_end)
 		return CANARY_R_MALFORMED;
@@ -86,10 +117,11 @@ __canary_inline int parse_ipv4(void *data, void *data_end, struct canary_pkt *pk
 	if ((void *)(ip + 1) > data_end)
 		return CANARY_R_MALFORMED;
 	ihl = ip->ihl * 4;
-	pkt->ip_len = bpf_ntohs(ip->tot_len);
+	pkt->ip_len = parse_ip_len(ip, gso_len);
 	if (ip->version != 4 || ihl < sizeof(*ip) || pkt->ip_len < ihl)
 		return CANARY_R_MALFORMED;
-	if (ip->frag_off & bpf_htons(IP_MF_OFFSET_MASK))
+	frag = ip_is_fragment(ip);
+	if (frag && ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
 		return CANARY_R_FRAGMENT;
 
 	pkt->tuple.saddr = ip->saddr;
@@ -97,6 +129,9 @@ __canary_inline int parse_ipv4(void *data, void *data_end, struct canary_pkt *pk
 	pkt->tuple.proto = ip->protocol;
 	pkt->l3_off = sizeof(*eth);
 	pkt->l4_off = sizeof(*eth) + ihl;
+	if (frag && ip_is_later_fragment(ip))
+		return (void *)ip + ihl > data_end ? CANARY_R_MALFORMED :
+						     parse_later_fragment(ip, pkt);
 	if (ip->protocol == IPPROTO_TCP)
 		err = parse_tcp((void *)ip + ihl, data_end, pkt);
 	else if (ip->protocol == IPPROTO_UDP)
@@ -110,6 +145,10 @@ __canary_inline int parse_ipv4(void *data, void *data_end, struct canary_pkt *pk
 	if (pkt->payload_off > end)
 		return CANARY_R_MALFORMED;
 	pkt->payload_len = end - pkt->payload_off;
+	if (frag) {
+		frag_remember(ip, pkt->tuple.sport, pkt->tuple.dport);
+		pkt->payload_len = 0; /* only part of the segment: nothing to sniff */
+	}
 	return PARSE_OK;
 }
 

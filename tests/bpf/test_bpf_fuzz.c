@@ -22,7 +22,9 @@
  *
  * Counting, as the program does it (bpf/canary.bpf.c, ingress_handle):
  *   - a frame that does not parse counts one reason (not_ipv4, malformed,
- *     fragment, not_tcp_udp);
+ *     fragment, not_tcp_udp); a later fragment parses with the ports its
+ *     first fragment left in frags_v1, and counts fragment when there are
+ *     none;
  *   - a parsed frame whose tuple has a *reverse* conntrack entry (a
  *     backend's packet seen on ingress) counts nothing;
  *   - a known flow counts forward; a new flow (no entry, or a SYN reusing the
@@ -35,7 +37,8 @@
  *   sum(ingress reasons) = runs - reverse_hits + ct_miss_non_syn + opaque
  *                          + reset_steered
  * and on egress: reply = packets with a reverse entry, reply_no_forward <=
- * reply; nothing else is counted. Per service and version: packets_in and
+ * reply, plus malformed and fragment for the packets it cannot parse;
+ * nothing else is counted. Per service and version: packets_in and
  * bytes_in count exactly the packets handed to a flow (translated, or dropped
  * by a failed rewrite), attributed to the flow's version; packets_out and
  * bytes_out the replies; conns_opened the opening packets of new flows.
@@ -79,6 +82,7 @@
 #include "canary_consts.h"
 #include "canary_structs.h"
 #include "canary.skel.h"
+#include "ct_count.skel.h"
 #include "fixture.h"
 #include "pkt.h"
 
@@ -182,8 +186,12 @@ static const char *const prog_names[P_COUNT] = { "tc_ingress", "xdp_ingress", "t
 static const int *const prog_fd[P_COUNT] = { &fx.tc_in_fd, &fx.xdp_fd, &fx.tc_eg_fd };
 
 /* For atexit(), which passes no argument. */
+static struct ct_count *expiry; /* the agent's expiry pass, loaded over fx's maps */
+
 static void unload(void)
 {
+	ct_count__destroy(expiry);
+	expiry = NULL;
 	fixture_unload(&fx);
 }
 
@@ -367,12 +375,31 @@ struct mpkt {
 	struct canary_ct_key tuple;
 	__u32 l4_off, payload_off, payload_len, ip_len, seq;
 	__u8 tcp_flags;
+	bool no_l4_hdr; /* a later fragment: ports from frags_v1 */
 };
+
+/* parse_later_fragment(): the ports its first fragment left in frags_v1. */
+static int model_later_fragment(const __u8 *ip, struct mpkt *p)
+{
+	struct canary_frag_key k = { .proto = ip[PKT_IP_PROTO] };
+	struct canary_frag_ports ports;
+
+	memcpy(&k.saddr, ip + PKT_IP_SADDR, 4);
+	memcpy(&k.daddr, ip + PKT_IP_DADDR, 4);
+	memcpy(&k.id, ip + 4, 2);
+	if (bpf_map_lookup_elem(fx.frags_fd, &k, &ports))
+		return CANARY_R_FRAGMENT;
+	p->tuple.sport = ports.sport;
+	p->tuple.dport = ports.dport;
+	p->no_l4_hdr = true;
+	p->payload_off = p->l4_off;
+	return M_OK;
+}
 
 static int model_parse(const __u8 *f, size_t len, struct mpkt *p)
 {
 	const __u8 *ip = f + PKT_IP_OFF;
-	__u32 ihl, end;
+	__u32 ihl, end, frag;
 
 	memset(p, 0, sizeof(*p));
 	if (len < PKT_ETH_LEN)
@@ -385,12 +412,15 @@ static int model_parse(const __u8 *f, size_t len, struct mpkt *p)
 	p->ip_len = pkt_get16(ip + PKT_IP_TOT_LEN);
 	if ((ip[0] >> 4) != 4 || ihl < PKT_IP_MIN || p->ip_len < ihl)
 		return CANARY_R_MALFORMED;
-	if (pkt_get16(ip + PKT_IP_FRAG) & 0x3fff)
+	frag = pkt_get16(ip + PKT_IP_FRAG) & 0x3fff;
+	if (frag && ip[PKT_IP_PROTO] != IPPROTO_TCP && ip[PKT_IP_PROTO] != IPPROTO_UDP)
 		return CANARY_R_FRAGMENT;
 	memcpy(&p->tuple.saddr, ip + PKT_IP_SADDR, 4);
 	memcpy(&p->tuple.daddr, ip + PKT_IP_DADDR, 4);
 	p->tuple.proto = ip[PKT_IP_PROTO];
 	p->l4_off = PKT_ETH_LEN + ihl;
+	if (frag & PKT_IP_OFFMASK)
+		return p->l4_off > len ? CANARY_R_MALFORMED : model_later_fragment(ip, p);
 	if (p->tuple.proto == IPPROTO_TCP) {
 		const __u8 *tcp = f + p->l4_off;
 
@@ -415,7 +445,7 @@ static int model_parse(const __u8 *f, size_t len, struct mpkt *p)
 	end = PKT_ETH_LEN + p->ip_len;
 	if (p->payload_off > end)
 		return CANARY_R_MALFORMED;
-	p->payload_len = end - p->payload_off;
+	p->payload_len = frag ? 0 : end - p->payload_off; /* a first fragment is not sniffed */
 	return M_OK;
 }
 
@@ -428,9 +458,11 @@ static bool model_port_reuse(const struct mpkt *p, const struct canary_ct_entry 
 		return false;
 	if (e->flags & (CANARY_CT_F_RST_SEEN | CANARY_CT_F_FIN_SEEN | CANARY_CT_F_RESTEERED))
 		return true;
-	if ((e->flags & CANARY_CT_F_CSEQ_VALID) && e->client_seq_end == p->seq + 1)
+	/* A retransmitted SYN, with or without its Fast Open data. */
+	if ((e->flags & CANARY_CT_F_CSEQ_VALID) &&
+	    (e->client_seq_end == p->seq + 1 || e->client_seq_end == p->seq + 1 + p->payload_len))
 		return false;
-	return (e->flags & CANARY_CT_F_ESTABLISHED) != 0;
+	return (e->flags & (CANARY_CT_F_ESTABLISHED | CANARY_CT_F_MIDFLOW)) != 0;
 }
 
 /* http_probe() counting opaque: first client payload of an HTTP flow is TLS or "PRI ". */
@@ -462,6 +494,9 @@ static struct {
 	unsigned long ingress_runs, ingress_reverse_hits, egress_reverse_hits;
 	unsigned long ip_csum_valid_in, l4_csum_valid_in, udp_zero_in, csum_off_in;
 	unsigned long mutated, random, resets_marked, weight_changes, ct_clears, checks;
+	unsigned long later_frags;     /* translated by the ports of their first fragment */
+	unsigned long egress_unparsed; /* counted under malformed or fragment */
+	unsigned long expiry_passes, expired;
 	unsigned long created_since_clear;
 } st;
 
@@ -598,6 +633,8 @@ static void gen_syn(struct frame *fr)
 	s.tcp_flags = chance(90) ? PKT_TCP_SYN : PKT_TCP_SYN | (__u8)rnd(256);
 	s.seq = (__u32)rnd64();
 	spec_options(&s);
+	if (chance(10)) /* TCP Fast Open: the request on the SYN */
+		spec_payload(&s, false);
 	build(fr, &s);
 }
 
@@ -693,6 +730,61 @@ static bool gen_reply(struct frame *fr)
 	}
 	build(fr, &s);
 	return true;
+}
+
+/*
+ * Fragments of one datagram at a time (a client's to a VIP, or a backend's
+ * answer): the first one, then the later ones in order, or, now and then, a
+ * later one before its first (which cannot be placed).
+ */
+static void fix_ip_csum(struct frame *fr);
+static void gen_random(struct frame *fr);
+
+static struct {
+	struct frame whole;
+	size_t l4, next; /* L4 byte offset of the next fragment */
+	bool reply;
+} frag_state;
+
+static void frag_start(void)
+{
+	struct frame *w = &frag_state.whole;
+
+	frag_state.reply = chance(40) && gen_reply(w);
+	if (!frag_state.reply)
+		chance(50) ? gen_udp(w) : gen_client_tcp(w);
+	pkt_put16(w->b + PKT_IP_OFF + 4, (__u16)rnd64()); /* a fresh datagram id */
+	frag_state.l4 = pkt_l4_off(w->b, w->len);
+	frag_state.next = chance(10) ? 8 * (1 + rnd(4)) : 0;
+}
+
+/* The next fragment, 8 to 64 bytes of L4 data; returns whether it is a reply. */
+static bool gen_fragment(struct frame *fr)
+{
+	const struct frame *w = &frag_state.whole;
+	size_t left, len;
+	__u16 more;
+	__u8 *ip = fr->b + PKT_IP_OFF;
+
+	if (!frag_state.l4 || frag_state.l4 + frag_state.next >= w->len)
+		frag_start();
+	if (!frag_state.l4 || frag_state.l4 + frag_state.next >= w->len) {
+		gen_random(fr);
+		return false;
+	}
+	left = w->len - frag_state.l4 - frag_state.next;
+	len = 8 * (1 + rnd(8));
+	more = len < left ? PKT_IP_MF : 0;
+	if (!more)
+		len = left;
+	memcpy(fr->b, w->b, frag_state.l4);
+	memcpy(fr->b + frag_state.l4, w->b + frag_state.l4 + frag_state.next, len);
+	fr->len = (__u32)(frag_state.l4 + len);
+	pkt_put16(ip + PKT_IP_TOT_LEN, (__u16)(fr->len - PKT_IP_OFF));
+	pkt_put16(ip + PKT_IP_FRAG, (__u16)(more | (frag_state.next / 8)));
+	fix_ip_csum(fr);
+	frag_state.next += len;
+	return frag_state.reply;
 }
 
 /* ICMP to a VIP, ARP, IPv6+TCP. */
@@ -989,9 +1081,11 @@ static void check_rewrite(unsigned long idx, enum prog p, const struct frame *in
 
 	memcpy(tmp, out->b, out->len);
 	memcpy(tmp + a_off, in->b + a_off, 4);
-	memcpy(tmp + p_off, in->b + p_off, 2);
 	memcpy(tmp + PKT_IP_OFF + PKT_IP_CHECK, in->b + PKT_IP_OFF + PKT_IP_CHECK, 2);
-	memcpy(tmp + c_off, in->b + c_off, 2);
+	if (!m->no_l4_hdr) { /* a later fragment's bytes past the IP header are payload */
+		memcpy(tmp + p_off, in->b + p_off, 2);
+		memcpy(tmp + c_off, in->b + c_off, 2);
+	}
 	if (memcmp(tmp, in->b, in->len)) {
 		size_t i = 0;
 
@@ -1015,7 +1109,9 @@ static void check_rewrite(unsigned long idx, enum prog p, const struct frame *in
 			in_sum, out_sum);
 	}
 
-	/* (b) TCP/UDP checksum. */
+	/* (b) TCP/UDP checksum: a later fragment has none, its first one covers it. */
+	if (m->no_l4_hdr)
+		return;
 	if (m->tuple.proto == IPPROTO_UDP) {
 		bool zero_in = !pkt_get16(in->b + c_off), zero_out = !pkt_get16(out->b + c_off);
 
@@ -1062,8 +1158,11 @@ static __be32 out_addr(const struct frame *f, bool dst)
 	return pkt_be32_at(f->b + PKT_IP_OFF + (dst ? PKT_IP_DADDR : PKT_IP_SADDR));
 }
 
-static __be16 out_port(const struct frame *f, const struct mpkt *m, bool dst)
+/* The port the frame carries; a later fragment carries none, so the one it stands for. */
+static __be16 out_port(const struct frame *f, const struct mpkt *m, bool dst, __be16 meant)
 {
+	if (m->no_l4_hdr)
+		return meant;
 	return pkt_be16_at(f->b + m->l4_off + (dst ? PKT_L4_DPORT : PKT_L4_SPORT));
 }
 
@@ -1140,8 +1239,8 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 
 	translated = memcmp(in->b, out.b, in->len) != 0;
 	if (!ct_get(&m.tuple, &post)) {
-		if (new_flow && !translated && ret == pass) {
-			want.reasons[CANARY_R_CT_FULL]++; /* the insert was refused */
+		if (new_flow && !translated && ret == drop) {
+			want.reasons[CANARY_R_CT_FULL]++; /* the insert was refused: dropped */
 			return;
 		}
 		fail_pkt(C_D, idx, p, in, &out, "no forward entry after the packet");
@@ -1174,6 +1273,7 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 		return;
 	}
 	st.translated[p]++;
+	st.later_frags += m.no_l4_hdr;
 	if (!translated) {
 		fail_pkt(C_A, idx, p, in, &out, "flow packet passed without translation");
 		return;
@@ -1181,7 +1281,7 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 	/* (a): to the entry's backend, a backend of this service (a stable one if re-steered). */
 	{
 		__be32 a = out_addr(&out, true);
-		__be16 port = out_port(&out, &m, true);
+		__be16 port = out_port(&out, &m, true, post.nat_port);
 		int v = be_version(d, a, port);
 
 		if (v < 0)
@@ -1197,7 +1297,7 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 		if (!(post.flags & CANARY_CT_F_RESTEERED) && v >= 0 && v != (post.version & 1))
 			fail_pkt(C_A, idx, p, in, &out, "backend of version %d, flow of version %u",
 				 v, post.version);
-		if (new_flow && opening(&m) && v >= 0)
+		if (new_flow && opening(&m) && v >= 0 && !m.no_l4_hdr)
 			pool_add(&m, a, port);
 	}
 	check_rewrite(idx, p, in, &out, &m, true);
@@ -1246,6 +1346,10 @@ static void egress_one(unsigned long idx, const struct frame *in)
 		fail_pkt(C_C, idx, p, in, &out, "length %u -> %u", in->len, out.len);
 		return;
 	}
+	if (reason == CANARY_R_MALFORMED || reason == CANARY_R_FRAGMENT) {
+		want.reasons[reason]++; /* egress_parse(): an IPv4 TCP/UDP packet it cannot read */
+		st.egress_unparsed++;
+	}
 	if (!have_rev) {
 		check_untouched(idx, p, in, &out, ret, TC_ACT_OK,
 				reason != M_OK ? canary_reason_names[reason] : "no reverse entry");
@@ -1268,10 +1372,11 @@ static void egress_one(unsigned long idx, const struct frame *in)
 		return;
 	}
 	st.translated[p]++;
+	st.later_frags += m.no_l4_hdr;
 	/* (a): the source becomes the VIP:port of a service of this protocol. */
 	{
 		__be32 a = out_addr(&out, false);
-		__be16 port = out_port(&out, &m, false);
+		__be16 port = out_port(&out, &m, false, rev.nat_port);
 		const struct svc_def *vip = svc_by_key(a, port, m.tuple.proto);
 
 		if (!vip)
@@ -1312,6 +1417,7 @@ static void check_counters(bool final)
 			ingress_sum += actual_reasons[r];
 	}
 	/* The design relation, on the kernel's own counters. */
+	ingress_sum -= st.egress_unparsed;
 	expected_sum = st.ingress_runs - st.ingress_reverse_hits +
 		       actual_reasons[CANARY_R_CT_MISS_NON_SYN] + actual_reasons[CANARY_R_OPAQUE] +
 		       actual_reasons[CANARY_R_RESET_STEERED];
@@ -1388,6 +1494,58 @@ static void check_counters(bool final)
 }
 
 /* ------------------------------------------------------------------------ */
+/* The agent's expiry pass (bpf/ct_count.bpf.c), over the fixture's maps. */
+
+static int expiry_load(void)
+{
+	struct bpf_map *map = NULL;
+
+	expiry = ct_count__open();
+	if (!expiry)
+		return -errno;
+	while ((map = bpf_object__next_map(expiry->obj, map))) {
+		int fd = map == expiry->maps.conntrack_v1 ?
+				 fx.ct_fd :
+			 map == expiry->maps.ct_expired_v1 ?
+				 bpf_map__fd(fx.skel->maps.ct_expired_v1) :
+				 -1;
+		int err = bpf_map__set_pin_path(map, NULL);
+
+		if (!err)
+			err = fd >= 0 ? bpf_map__reuse_fd(map, fd) :
+					bpf_map__set_autocreate(map, false);
+		if (err)
+			return err;
+	}
+	return ct_count__load(expiry);
+}
+
+/*
+ * One pass, 61 s in the future: closed, unanswered and UDP flows go (and
+ * reverse entries left alone), established TCP flows stay. The model reads
+ * the conntrack before every packet, so the flows that went are new again.
+ */
+static void expiry_pass(void)
+{
+	struct timespec ts;
+	struct canary_ct_expire_args args = { 0 };
+	struct bpf_test_run_opts run = {
+		.sz = sizeof(run),
+		.ctx_in = &args,
+		.ctx_size_in = sizeof(args),
+	};
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	args.now_ns = (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec + 61000000000ULL;
+	if (bpf_prog_test_run_opts(bpf_program__fd(expiry->progs.canary_ct_expire), &run)) {
+		fail_counter("expiry pass: %s", strerror(errno));
+		return;
+	}
+	st.expiry_passes++;
+	st.expired += args.expired;
+}
+
+/* ------------------------------------------------------------------------ */
 /* The agent's side: weight changes and reset marks, as agent.c/dataplane.c do. */
 
 static __u32 generation = 1;
@@ -1422,6 +1580,8 @@ static void agent_actions(unsigned long i)
 				st.resets_marked++;
 		}
 	}
+	if (i % 20011 == 0)
+		expiry_pass();
 	/* Keep conntrack far from full: LRU eviction would make the model guess. */
 	if (st.created_since_clear >= CT_CLEAR_AT) {
 		fixture_ct_clear(&fx);
@@ -1444,8 +1604,10 @@ static void one_packet(unsigned long i)
 		gen_syn(&in);
 	} else if (kind < 34) {
 		gen_client_tcp(&in);
-	} else if (kind < 48) {
+	} else if (kind < 44) {
 		gen_udp(&in);
+	} else if (kind < 48) {
+		reply = gen_fragment(&in);
 	} else if (kind < 80) {
 		reply = gen_reply(&in);
 		if (!reply)
@@ -1521,8 +1683,9 @@ int main(int argc, char **argv)
 	err = fixture_start(&fx, PIN_TEMPLATE, install_cleanup, why, sizeof(why));
 	if (err == FIXTURE_SKIP)
 		return fixture_skip(stdout, "not ok - bpf_fuzz: cannot run: %s (CI=true)\n", why);
-	if (err || (err = configure())) {
-		printf("not ok - bpf_fuzz: load the skeleton and configure 2 services: %s\n",
+	if (err || (err = configure()) || (err = expiry_load())) {
+		printf("not ok - bpf_fuzz: load the skeleton, the expiry pass and configure 2 "
+		       "services: %s\n",
 		       strerror(-err));
 		return 1;
 	}
@@ -1555,12 +1718,15 @@ int main(int argc, char **argv)
 		       prog_names[p], st.run[p], st.translated[p], st.dropped[p], st.refused[p]);
 	printf("# ingress hits on reverse entries %lu; egress replies with a reverse entry %lu\n",
 	       st.ingress_reverse_hits, st.egress_reverse_hits);
+	printf("# later fragments translated by their first fragment's ports: %lu\n",
+	       st.later_frags);
 	printf("# checksums verified on rewritten packets: IPv4 valid on input %lu, L4 valid on "
 	       "input %lu, L4 off on input %lu, UDP without checksum %lu\n",
 	       st.ip_csum_valid_in, st.l4_csum_valid_in, st.csum_off_in, st.udp_zero_in);
 	printf("# agent actions: %lu weight changes, %lu flows marked for reset, %lu conntrack "
-	       "clears; %lu counter checks\n",
-	       st.weight_changes, st.resets_marked, st.ct_clears, st.checks);
+	       "clears, %lu expiry passes (%lu entries expired); %lu counter checks\n",
+	       st.weight_changes, st.resets_marked, st.ct_clears, st.expiry_passes, st.expired,
+	       st.checks);
 	printf("# reasons:");
 	for (int r = 0; r < CANARY_R_COUNT; r++)
 		printf(" %s=%llu", canary_reason_names[r], (unsigned long long)actual_reasons[r]);

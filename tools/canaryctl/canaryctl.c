@@ -208,7 +208,9 @@ static int read_conntrack(struct ctl *c, unsigned int *entries, long long *creat
 {
 	int err = dp_ct_read(c->dp, entries, created);
 
-	*evicted = *created < 0 ? -1 : (long long)dp_ct_evictions((__u64)*created, *entries, 0);
+	*evicted = *created < 0 ? -1 :
+				  (long long)dp_ct_evictions((__u64)*created - dp_ct_expired(c->dp),
+							     *entries, 0);
 	return err;
 }
 
