@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "api.h"
+#include "conndeadline.h"
 #include "log.h"
 #include "netparse.h"
 
@@ -23,6 +24,13 @@
 #define MAX_TOKEN	     512
 #define CONNECTION_TIMEOUT_S 10
 #define CONNECTION_LIMIT     128
+/*
+ * One address may hold this many TCP connections: a single host cannot
+ * take the listener's whole connection limit for itself.
+ */
+#define PER_IP_CONNECTION_LIMIT 8
+/* Accept (or the previous answer) to the end of the answer, whatever trickles in. */
+#define REQUEST_DEADLINE_MS 10000
 
 struct api_server {
 	struct agent *agent;
@@ -38,6 +46,7 @@ struct api_server {
 struct listener {
 	struct api_server *srv;
 	bool tcp;
+	struct conn_deadline *deadline;
 };
 
 static struct listener unix_listener, tcp_listener;
@@ -387,11 +396,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	const struct listener *l = cls;
 	struct request *req = *con_cls;
 
-	(void)cls;
-	(void)c;
 	(void)toe;
+	conn_deadline_request_done(l->deadline, c);
 	if (req) {
 		free(req->body);
 		free(req);
@@ -399,21 +408,32 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
+/*
+ * Both listeners: a connection limit, an idle timeout and an absolute
+ * deadline per request; TCP also a limit per client address.
+ */
 static struct MHD_Daemon *start_daemon(struct listener *l, int listen_fd,
 				       const struct sockaddr_in *addr)
 {
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+	struct MHD_Daemon *d;
+	int err;
 
-	if (listen_fd >= 0)
-		return MHD_start_daemon(
-			flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, listen_fd,
-			MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
-			MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, MHD_OPTION_NOTIFY_COMPLETED,
-			on_completed, NULL, MHD_OPTION_END);
-	return MHD_start_daemon(flags, ntohs(addr->sin_port), NULL, NULL, on_request, l,
-				MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_CONNECTION_TIMEOUT,
-				CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
-				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+	err = conn_deadline_start(CONNECTION_LIMIT, REQUEST_DEADLINE_MS, &l->deadline);
+	if (err)
+		return NULL;
+	d = MHD_start_daemon(flags, addr ? ntohs(addr->sin_port) : 0, NULL, NULL, on_request, l,
+			     MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_SOCK_ADDR, addr,
+			     MHD_OPTION_PER_IP_CONNECTION_LIMIT, addr ? PER_IP_CONNECTION_LIMIT : 0,
+			     MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
+			     MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
+			     MHD_OPTION_NOTIFY_CONNECTION, conn_deadline_notify, l->deadline,
+			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_END);
+	if (!d) {
+		conn_deadline_stop(l->deadline);
+		l->deadline = NULL;
+	}
+	return d;
 }
 
 /* A listening UNIX socket at path, mode 0600 from the start. */
@@ -563,6 +583,9 @@ void api_stop(struct api_server *s)
 	}
 	if (s->tcp_daemon)
 		MHD_stop_daemon(s->tcp_daemon);
+	conn_deadline_stop(unix_listener.deadline);
+	conn_deadline_stop(tcp_listener.deadline);
+	unix_listener.deadline = tcp_listener.deadline = NULL;
 	/* The token never outlives the server in memory we own. */
 	memset(s->token, 0, sizeof(s->token));
 	free(s);

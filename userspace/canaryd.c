@@ -35,16 +35,19 @@
 #include "linkwatch.h"
 #include "log.h"
 #include "metrics.h"
+#include "probe.h"
 #include "state.h"
 
 #define DEFAULT_INTERFACES "veth*,eth*"
 #define DEFAULT_TICK_MS	   250
+#define PROBE_TIMEOUT_MS   5000
 
 struct options {
 	const char *config;
 	const char *bpffs;
 	const char *state_dir;
 	const char *interfaces;
+	const char *probe; /* --probe PATH: ask the running agent, then exit */
 	struct api_opts api;
 	enum attach_mode mode;
 	enum log_format log_format;
@@ -73,6 +76,7 @@ static void usage(FILE *out)
 		"               [--token-file FILE] [--log-format logfmt|json] [--attach tc|xdp]\n"
 		"               [--tick-ms N] [--conntrack-entries N] [--check-config]\n"
 		"       canaryd --cleanup [--bpffs DIR]\n"
+		"       canaryd --probe /healthz|/readyz [--api-socket PATH]\n"
 		"defaults: --interfaces '%s' --bpffs %s --state-dir %s\n"
 		"          --api-socket %s, no TCP listener, --attach tc --tick-ms %d\n"
 		"          --conntrack-entries %d (two per flow)\n",
@@ -97,7 +101,7 @@ die_usage(const char *flag, const char *fmt, ...)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { O_TICK = 256, O_CHECK, O_SOCKET, O_LISTEN, O_TOKEN, O_CT_ENTRIES };
+	enum { O_TICK = 256, O_CHECK, O_SOCKET, O_LISTEN, O_TOKEN, O_CT_ENTRIES, O_PROBE };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'f' },
 		{ "interfaces", required_argument, NULL, 'i' },
@@ -111,6 +115,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "token-file", required_argument, NULL, O_TOKEN },
 		{ "check-config", no_argument, NULL, O_CHECK },
+		{ "probe", required_argument, NULL, O_PROBE },
 		{ "cleanup", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -157,6 +162,12 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case O_CHECK:
 			o->check_config = true;
 			break;
+		case O_PROBE:
+			if (strcmp(optarg, "/healthz") != 0 && strcmp(optarg, "/readyz") != 0)
+				die_usage("--probe", "expected /healthz or /readyz, got \"%s\"",
+					  optarg);
+			o->probe = optarg;
+			break;
 		case O_SOCKET:
 			o->api.socket_path = optarg;
 			break;
@@ -179,7 +190,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		die_usage(argv[optind], "unexpected argument");
-	if (!o->config && !o->cleanup)
+	if (!o->config && !o->cleanup && !o->probe)
 		die_usage("--config", "required: a Rollout YAML file or a directory of them");
 	if (o->api.token_file && !o->api.listen)
 		die_usage("--token-file", "only means something with --listen");
@@ -414,6 +425,8 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, &o);
 	log_setup(o.log_format, CLOG_INFO);
 	libbpf_set_print(libbpf_log);
+	if (o.probe)
+		return probe_run(o.api.socket_path, o.probe, PROBE_TIMEOUT_MS);
 	if (o.check_config)
 		return check_config(&o);
 	if (o.cleanup)
