@@ -437,6 +437,7 @@ void agent_tick(struct agent *a)
 	}
 	a->ticks++;
 	a->last_tick_ns = mono_ns() - start;
+	__atomic_store_n(&a->tick_done_ms, mono_ns() / 1000000, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&a->lock);
 }
 

@@ -56,6 +56,8 @@ struct agent {
 	__u64 ticks;
 	__u64 last_tick_ns; /* duration of the last tick */
 	bool ready;	    /* configured and attached */
+	/* Monotonic ms when the last tick ended (0: none yet), for /healthz: read without the lock. */
+	__u64 tick_done_ms;
 	/* Conntrack: counted every tick, or every CONNTRACK_COUNT_EVERY by walking. */
 	unsigned int conntrack_entries;
 	__u32 conntrack_capacity;

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -31,6 +32,13 @@
 #define PER_IP_CONNECTION_LIMIT 8
 /* Accept (or the previous answer) to the end of the answer, whatever trickles in. */
 #define REQUEST_DEADLINE_MS 10000
+/*
+ * /healthz and /readyz fail once the last tick ended this long ago: a few
+ * ticks, and never less than 5 s, so that one slow tick is not a failure.
+ */
+#define TICK_STALE_TICKS  4
+#define TICK_STALE_MIN_MS 5000
+#define TICK_AGE_HEADER	  "Canaryd-Last-Tick-Age-Seconds"
 
 struct api_server {
 	struct agent *agent;
@@ -50,6 +58,7 @@ struct listener {
 };
 
 static struct listener unix_listener, tcp_listener;
+static unsigned long long tick_stale_ms = TICK_STALE_MIN_MS;
 
 /* ---- routing, without sockets ---- */
 
@@ -91,6 +100,40 @@ static void reply_text(struct api_reply *r, unsigned int status, const char *tex
 	r->status = status;
 	r->body = strdup(text);
 	r->content_type = "text/plain; charset=utf-8";
+}
+
+static unsigned long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Health follows the tick loop, not just the process: a loop that is stuck
+ * (deadlocked, blocked in a call) makes both routes fail, with the age of
+ * its last completed tick, while the API's own threads still answer.
+ */
+static void reply_health(const struct agent *a, bool readiness, struct api_reply *r)
+{
+	unsigned long long done = __atomic_load_n(&a->tick_done_ms, __ATOMIC_ACQUIRE);
+	double age_s, limit_s = (double)tick_stale_ms / 1000.0;
+
+	if (!done)
+		return reply_text(r, 503, "no tick yet\n");
+	age_s = (double)(mono_ms() - done) / 1000.0;
+	snprintf(r->tick_age, sizeof(r->tick_age), "%.3f", age_s);
+	if (age_s > limit_s) {
+		char text[128];
+
+		snprintf(text, sizeof(text), "stalled: last tick %.1f s ago (limit %.1f s)\n",
+			 age_s, limit_s);
+		return reply_text(r, 503, text);
+	}
+	if (readiness)
+		return a->ready ? reply_text(r, 200, "ready\n") : reply_text(r, 503, "not ready\n");
+	reply_text(r, 200, "ok\n");
 }
 
 /* {"weight": 12.5}: a percent with at most 2 decimals, to basis points. */
@@ -177,12 +220,10 @@ void api_handle(struct agent *a, const char *method, const char *url, const char
 	const char *action;
 
 	memset(r, 0, sizeof(*r));
-	if (!strcmp(url, "/healthz"))
-		return get ? reply_text(r, 200, "ok\n") : reply_method(r, READ_METHODS);
-	if (!strcmp(url, "/readyz")) {
+	if (!strcmp(url, "/healthz") || !strcmp(url, "/readyz")) {
 		if (!get)
 			return reply_method(r, READ_METHODS);
-		return a->ready ? reply_text(r, 200, "ready\n") : reply_text(r, 503, "not ready\n");
+		return reply_health(a, !strcmp(url, "/readyz"), r);
 	}
 	if (!strcmp(url, API_PREFIX) || !strcmp(url, API_PREFIX "/")) {
 		if (!get)
@@ -231,7 +272,8 @@ static bool token_matches(const struct api_server *s, const char *header)
 }
 
 static enum MHD_Result queue(struct MHD_Connection *c, unsigned int status, const char *type,
-			     char *body, size_t len, bool gzip, const char *allow)
+			     char *body, size_t len, bool gzip, const char *allow,
+			     const char *tick_age)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -246,6 +288,8 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned int status, cons
 		MHD_add_response_header(resp, "Content-Encoding", "gzip");
 	if (allow)
 		MHD_add_response_header(resp, "Allow", allow);
+	if (tick_age && *tick_age)
+		MHD_add_response_header(resp, TICK_AGE_HEADER, tick_age);
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -258,7 +302,8 @@ static enum MHD_Result queue_error(struct MHD_Connection *c, unsigned int status
 	char *body = json_dumps(obj, JSON_COMPACT);
 
 	json_decref(obj);
-	return queue(c, status, "application/json", body, body ? strlen(body) : 0, false, allow);
+	return queue(c, status, "application/json", body, body ? strlen(body) : 0, false, allow,
+		     NULL);
 }
 
 /* gzip (RFC 1952) of buf, or NULL. */
@@ -304,10 +349,10 @@ static enum MHD_Result serve_metrics(struct api_server *s, struct MHD_Connection
 
 		if (z) {
 			free(text);
-			return queue(c, 200, type, z, zlen, true, NULL);
+			return queue(c, 200, type, z, zlen, true, NULL, NULL);
 		}
 	}
-	return queue(c, 200, type, text, len, false, NULL);
+	return queue(c, 200, type, text, len, false, NULL, NULL);
 }
 
 /* May this request change state? UNIX socket: yes. TCP: only with the token. */
@@ -368,7 +413,7 @@ static enum MHD_Result dispatch(const struct listener *l, struct MHD_Connection 
 	api_handle(l->srv->agent, method, url, req->body ? req->body : "", req->len, auth == 0,
 		   &reply);
 	return queue(c, reply.status, reply.content_type, reply.body,
-		     reply.body ? strlen(reply.body) : 0, false, reply.allow);
+		     reply.body ? strlen(reply.body) : 0, false, reply.allow, reply.tick_age);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -554,6 +599,8 @@ int api_start(struct agent *a, const struct api_opts *o, api_metrics_fn metrics,
 		return -ENOMEM;
 	s->agent = a;
 	s->metrics = metrics;
+	if ((unsigned long long)o->tick_ms * TICK_STALE_TICKS > TICK_STALE_MIN_MS)
+		tick_stale_ms = (unsigned long long)o->tick_ms * TICK_STALE_TICKS;
 	if (o->socket_path && *o->socket_path)
 		err = start_unix(s, o->socket_path);
 	if (err) {

@@ -192,6 +192,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		die_usage(argv[optind], "unexpected argument");
 	if (!o->config && !o->cleanup && !o->probe)
 		die_usage("--config", "required: a Rollout YAML file or a directory of them");
+	o->api.tick_ms = o->tick_ms;
 	if (o->api.token_file && !o->api.listen)
 		die_usage("--token-file", "only means something with --listen");
 }
