@@ -36,6 +36,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "probe.h"
+#include "sandbox.h"
 #include "state.h"
 
 #define DEFAULT_INTERFACES "veth*,eth*"
@@ -387,18 +388,38 @@ static int start(const struct options *o, struct canary_dp **dp, struct agent *a
 
 /*
  * Loaded and attached: keep only CAP_BPF and CAP_NET_ADMIN from here on,
- * then start the API and the workers. In that order, because capabilities
- * belong to threads: a thread started before the drop would keep them all.
+ * set no_new_privs and the seccomp filter, then start the API and the
+ * workers. In that order, because capabilities belong to threads: a thread
+ * started before the drop would keep them all. A failed drop is fatal.
  */
+static int drop_privileges(void)
+{
+	bool bounding = false;
+	int err = caps_drop_to_runtime(&bounding);
+
+	if (err) {
+		log_event(CLOG_ERROR, "cannot drop capabilities", "error", strerror(-err));
+		return err;
+	}
+	err = sandbox_install();
+	if (err) {
+		log_event(CLOG_ERROR, "cannot install the seccomp filter", "error", strerror(-err));
+		return err;
+	}
+	log_event(CLOG_INFO, "capabilities dropped", "kept", "CAP_BPF,CAP_NET_ADMIN",
+		  "bounding_set",
+		  bounding ? "dropped to the kept ones" : "as given (no CAP_SETPCAP)",
+		  "no_new_privs", "1", "seccomp", "filter");
+	return 0;
+}
+
 static int start_threads(struct agent *a, const struct options *o, struct api_server **api,
 			 struct worker **ext, struct worker **health)
 {
-	int err = caps_drop_to_runtime();
+	int err = drop_privileges();
 
-	log_event(err ? CLOG_WARN : CLOG_INFO,
-		  err ? "cannot drop capabilities" : "capabilities dropped", "kept",
-		  "CAP_BPF,CAP_NET_ADMIN", "error", err ? strerror(-err) : "");
-	err = api_start(a, &o->api, metrics_render, api);
+	if (!err)
+		err = api_start(a, &o->api, metrics_render, api);
 	if (!err)
 		err = external_start(a, ext);
 	if (!err)
