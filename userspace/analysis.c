@@ -12,6 +12,7 @@
 #include "analysis.h"
 #include "canary_hist.h"
 #include "stats.h"
+#include "utf8text.h"
 
 /*
  * compareErrorRate mixes the likelihood ratios of these canary/stable
@@ -638,6 +639,7 @@ void analysis_external(struct analysis_state *st, const struct analysis_cfg *cfg
 		}
 		snprintf(v->detail, sizeof(v->detail), "query failed (%u in a row, limit %u): %s",
 			 st->ext_errors[idx], m->consecutive_error_limit, err ? err : "error");
+		utf8_repair(v->detail); /* err is Prometheus' text, cut anywhere */
 		return;
 	}
 	st->ext_errors[idx] = 0;

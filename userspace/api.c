@@ -19,6 +19,7 @@
 #include "conndeadline.h"
 #include "log.h"
 #include "netparse.h"
+#include "utf8text.h"
 
 #define API_PREFIX	     "/api/v1/rollouts"
 #define MAX_BODY	     65536
@@ -72,18 +73,11 @@ static void reply_json(struct api_reply *r, unsigned int status, json_t *obj)
 
 static void reply_error(struct api_reply *r, unsigned int status, const char *msg)
 {
-	char clean[AGENT_ERR_LEN];
-	size_t i;
-
 	/*
-	 * Messages may quote a name from the URL, which can hold any byte;
-	 * JSON strings must be UTF-8. Names are ASCII, so anything else is '?'.
+	 * Messages may quote a name from the URL, which can hold any byte,
+	 * or a Prometheus error; JSON strings must be UTF-8.
 	 */
-	snprintf(clean, sizeof(clean), "%s", msg);
-	for (i = 0; clean[i]; i++)
-		if ((unsigned char)clean[i] >= 0x80)
-			clean[i] = '?';
-	reply_json(r, status, json_pack("{s:s}", "error", clean));
+	reply_json(r, status, json_pack("{s:o}", "error", utf8_json_string(msg)));
 }
 
 #define READ_METHODS "GET, HEAD"
