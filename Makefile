@@ -31,7 +31,7 @@ LIB_SRCS    := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
                userspace/metrics.c userspace/configwatch.c userspace/promquery.c \
                userspace/httpbody.c userspace/external.c userspace/caps.c userspace/healthcheck.c \
                userspace/worker.c userspace/conndeadline.c userspace/probe.c \
-               userspace/sandbox.c userspace/utf8text.c
+               userspace/sandbox.c userspace/utf8text.c userspace/secretfile.c
 LIB_HDRS    := $(wildcard userspace/*.h) $(wildcard headers/*.h)
 LIB_OBJS    := $(patsubst userspace/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 

@@ -17,6 +17,8 @@ struct api_opts {
 	const char *socket_path; /* NULL or "": no UNIX socket */
 	const char *listen;	 /* "ADDR:PORT", or NULL for no TCP listener */
 	const char *token_file;	 /* bearer token for mutating routes over TCP */
+	const char *tls_cert;	 /* PEM certificate (chain) for TLS on the TCP listener */
+	const char *tls_key;	 /* its PEM private key; both or neither */
 	int tick_ms;		 /* the tick interval: /healthz fails when ticks stop */
 };
 

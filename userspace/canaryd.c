@@ -74,7 +74,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: canaryd --config FILE|DIR [--interfaces GLOB[,GLOB...]] [--bpffs DIR]\n"
 		"               [--state-dir DIR] [--api-socket PATH] [--listen ADDR:PORT]\n"
-		"               [--token-file FILE] [--log-format logfmt|json] [--attach tc|xdp]\n"
+		"               [--token-file FILE] [--tls-cert FILE --tls-key FILE]\n"
+		"               [--log-format logfmt|json] [--attach tc|xdp]\n"
 		"               [--tick-ms N] [--conntrack-entries N] [--check-config]\n"
 		"       canaryd --cleanup [--bpffs DIR]\n"
 		"       canaryd --probe /healthz|/readyz [--api-socket PATH]\n"
@@ -102,7 +103,17 @@ die_usage(const char *flag, const char *fmt, ...)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { O_TICK = 256, O_CHECK, O_SOCKET, O_LISTEN, O_TOKEN, O_CT_ENTRIES, O_PROBE };
+	enum {
+		O_TICK = 256,
+		O_CHECK,
+		O_SOCKET,
+		O_LISTEN,
+		O_TOKEN,
+		O_CT_ENTRIES,
+		O_PROBE,
+		O_TLS_CERT,
+		O_TLS_KEY
+	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'f' },
 		{ "interfaces", required_argument, NULL, 'i' },
@@ -115,6 +126,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "api-socket", required_argument, NULL, O_SOCKET },
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "token-file", required_argument, NULL, O_TOKEN },
+		{ "tls-cert", required_argument, NULL, O_TLS_CERT },
+		{ "tls-key", required_argument, NULL, O_TLS_KEY },
 		{ "check-config", no_argument, NULL, O_CHECK },
 		{ "probe", required_argument, NULL, O_PROBE },
 		{ "cleanup", no_argument, NULL, 'c' },
@@ -178,6 +191,12 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case O_TOKEN:
 			o->api.token_file = optarg;
 			break;
+		case O_TLS_CERT:
+			o->api.tls_cert = optarg;
+			break;
+		case O_TLS_KEY:
+			o->api.tls_key = optarg;
+			break;
 		case 'c':
 			o->cleanup = true;
 			break;
@@ -196,6 +215,11 @@ static void parse_args(int argc, char **argv, struct options *o)
 	o->api.tick_ms = o->tick_ms;
 	if (o->api.token_file && !o->api.listen)
 		die_usage("--token-file", "only means something with --listen");
+	if (!o->api.tls_cert != !o->api.tls_key)
+		die_usage(o->api.tls_cert ? "--tls-key" : "--tls-cert",
+			  "--tls-cert and --tls-key go together");
+	if (o->api.tls_cert && !o->api.listen)
+		die_usage("--tls-cert", "only means something with --listen");
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
