@@ -438,7 +438,7 @@ static int drop_privileges(void)
 }
 
 static int start_threads(struct agent *a, const struct options *o, struct api_server **api,
-			 struct worker **ext, struct worker **health)
+			 struct external **ext, struct worker **health)
 {
 	int err = drop_privileges();
 
@@ -461,7 +461,8 @@ int main(int argc, char **argv)
 		.api = { .socket_path = API_DEFAULT_SOCKET },
 	};
 	struct api_server *api = NULL;
-	struct worker *ext = NULL, *health = NULL;
+	struct external *ext = NULL;
+	struct worker *health = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct pollfd fds[FD_COUNT] = { { .fd = -1 }, { .fd = -1 } };
 	struct canary_dp *dp = NULL;
@@ -505,7 +506,7 @@ int main(int argc, char **argv)
 		log_event(CLOG_ERROR, "start-up failed", "error", strerror(-err));
 	}
 	worker_stop(health);
-	worker_stop(ext);
+	external_stop(ext);
 	api_stop(api);
 	for (i = 0; i < FD_COUNT; i++)
 		if (fds[i].fd >= 0)
