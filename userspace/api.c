@@ -533,23 +533,45 @@ static struct MHD_Daemon *start_daemon(struct listener *l, int listen_fd,
 	return d;
 }
 
+/*
+ * Clears the way for our socket at path: nothing there, or the socket of
+ * an agent that died (refused connection), which is removed. A socket
+ * that takes a connection, or cannot tell (a full backlog), is a running
+ * agent's, and any other file is not ours: both are left alone.
+ */
+static int clear_stale_socket(const char *path, const struct sockaddr_un *sa)
+{
+	struct stat sb;
+	int fd, rc;
+
+	if (lstat(path, &sb))
+		return 0;
+	if (!S_ISSOCK(sb.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) ? -errno : 0;
+	close(fd);
+	if (rc != -ECONNREFUSED)
+		return -EADDRINUSE;
+	unlink(path);
+	return 0;
+}
+
 /* A listening UNIX socket at path, mode 0600 from the start. */
 static int unix_listen(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat sb;
 	mode_t old;
 	int fd, rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	/* A stale socket from an agent that died is replaced; any other file is not. */
-	if (!lstat(path, &sb)) {
-		if (!S_ISSOCK(sb.st_mode))
-			return -EEXIST;
-		unlink(path);
-	}
+	rc = clear_stale_socket(path, &sa);
+	if (rc)
+		return rc;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -766,7 +788,9 @@ int api_start(struct agent *a, const struct api_opts *o, api_metrics_fn metrics,
 		err = start_unix(s, o->socket_path);
 	if (err) {
 		log_event(CLOG_ERROR, "cannot serve the API socket", "path", o->socket_path,
-			  "error", strerror(-err));
+			  "error",
+			  err == -EADDRINUSE ? "in use by a running agent: not replaced" :
+					       strerror(-err));
 	} else if (o->listen) {
 		err = start_tcp(s, o);
 		if (err)

@@ -272,16 +272,18 @@ static int cleanup(const struct options *o)
 }
 
 /*
- * One agent per bpffs directory: an flock on the directory itself, held
- * for the life of the process and released by the kernel when it dies.
+ * One agent per bpffs directory and per state directory: an flock on the
+ * directory itself, held for the life of the process and released by the
+ * kernel when it dies. Two agents on one state directory would overwrite
+ * each other's rollout state.
  */
-static int lock_bpffs(const char *bpffs)
+static int lock_dir(const char *dir)
 {
 	int fd;
 
-	if (mkdir(bpffs, 0700) && errno != EEXIST)
+	if (mkdir(dir, 0700) && errno != EEXIST)
 		return -errno;
-	fd = open(bpffs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
@@ -291,6 +293,30 @@ static int lock_bpffs(const char *bpffs)
 		return err;
 	}
 	return fd;
+}
+
+/* Both locks, or none (logged); returns 0 and the two descriptors. */
+static int lock_dirs(const struct options *o, int *bpffs_fd, int *state_fd)
+{
+	*bpffs_fd = lock_dir(o->bpffs);
+	if (*bpffs_fd < 0) {
+		log_event(CLOG_ERROR,
+			  *bpffs_fd == -EWOULDBLOCK ? "another canaryd is running on this bpffs" :
+						      "cannot lock the bpffs directory",
+			  "bpffs", o->bpffs, "error", strerror(-*bpffs_fd));
+		return *bpffs_fd;
+	}
+	*state_fd = lock_dir(o->state_dir);
+	if (*state_fd < 0) {
+		log_event(CLOG_ERROR,
+			  *state_fd == -EWOULDBLOCK ?
+				  "another canaryd is using this state directory" :
+				  "cannot lock the state directory",
+			  "state_dir", o->state_dir, "error", strerror(-*state_fd));
+		close(*bpffs_fd);
+		return *state_fd;
+	}
+	return 0;
 }
 
 static int reload(struct agent *a, const char *path)
@@ -467,7 +493,7 @@ int main(int argc, char **argv)
 	struct pollfd fds[FD_COUNT] = { { .fd = -1 }, { .fd = -1 } };
 	struct canary_dp *dp = NULL;
 	struct agent agent = { 0 };
-	int lock_fd, err, i;
+	int lock_fd, state_lock_fd, err, i;
 
 	parse_args(argc, argv, &o);
 	log_setup(o.log_format, CLOG_INFO);
@@ -479,14 +505,8 @@ int main(int argc, char **argv)
 	if (o.cleanup)
 		return cleanup(&o);
 
-	lock_fd = lock_bpffs(o.bpffs);
-	if (lock_fd < 0) {
-		log_event(CLOG_ERROR,
-			  lock_fd == -EWOULDBLOCK ? "another canaryd is running on this bpffs" :
-						    "cannot lock the bpffs directory",
-			  "bpffs", o.bpffs, "error", strerror(-lock_fd));
+	if (lock_dirs(&o, &lock_fd, &state_lock_fd))
 		return 1;
-	}
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
@@ -514,6 +534,7 @@ int main(int argc, char **argv)
 	if (dp)
 		agent_destroy(&agent);
 	dp_close(dp);
+	close(state_lock_fd);
 	close(lock_fd);
 	curl_global_cleanup();
 	return err ? 1 : 0;
