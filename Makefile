@@ -14,7 +14,7 @@ BPF_CFLAGS  := -O2 -g -target bpf -mcpu=v3 $(WARN) -Iheaders -Ibpf \
                -I/usr/include/$(ARCH)-linux-gnu
 CFLAGS      ?= -O2 -g
 CFLAGS      += -std=gnu11 $(WARN) -Iheaders -Iuserspace -I$(BUILD) -D_GNU_SOURCE
-LDLIBS      := -lbpf -lelf -lz -ljansson -lyaml -lmicrohttpd -lcurl -lm -lpthread
+LDLIBS      := -lbpf -lelf -lz -ljansson -lyaml -lmicrohttpd -lcurl -lseccomp -lm -lpthread
 
 # canary: the data path. ct_count: the agent's O(1) conntrack count, apart so
 # that a kernel without the kfunc it calls still loads the data path.
@@ -31,7 +31,8 @@ LIB_SRCS    := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
                userspace/metrics.c userspace/configwatch.c userspace/promquery.c \
                userspace/httpbody.c userspace/external.c userspace/caps.c userspace/healthcheck.c \
                userspace/worker.c userspace/etcd.c userspace/coord_etcd.c userspace/fleet.c \
-               userspace/fleet_rules.c
+               userspace/fleet_rules.c userspace/conndeadline.c userspace/probe.c \
+               userspace/sandbox.c userspace/utf8text.c userspace/secretfile.c
 LIB_HDRS    := $(wildcard userspace/*.h) $(wildcard headers/*.h)
 LIB_OBJS    := $(patsubst userspace/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 
@@ -46,7 +47,7 @@ all: deps $(PROGS) $(LAB_PROGS)
 
 # Runs tools/install-deps.sh once a missing build tool or header is noticed.
 DEP_TOOLS   := $(CLANG) $(BPFTOOL)
-DEP_HEADERS := bpf/libbpf.h yaml.h cmocka.h microhttpd.h jansson.h zlib.h \
+DEP_HEADERS := bpf/libbpf.h yaml.h cmocka.h microhttpd.h jansson.h zlib.h seccomp.h \
                $(ARCH)-linux-gnu/curl/curl.h
 deps: $(BUILD)/.deps
 $(BUILD)/.deps: tools/install-deps.sh

@@ -37,7 +37,7 @@ $(TEST_BUILD)/unit/%: tests/unit/%.c $(SAN_OBJS)
 
 # The BPF suite drives the real programs through BPF_PROG_TEST_RUN.
 # It reads the maps through the loader library, as the agent does.
-TEST_BPF_LIB := $(TEST_BUILD)/san/dataplane.o $(TEST_BUILD)/san/log.o
+TEST_BPF_LIB := $(TEST_BUILD)/san/dataplane.o $(TEST_BUILD)/san/log.o $(TEST_BUILD)/san/utf8text.o
 $(TEST_BUILD)/test_bpf: tests/bpf/test_datapath.c tests/bpf/fixture.h tests/bpf/pkt.h $(SKEL) \
 		$(TEST_BPF_LIB)
 	@mkdir -p $(dir $@)

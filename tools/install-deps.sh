@@ -10,6 +10,7 @@ PACKAGES=(
 	linux-libc-dev libc6-dev
 	# agent libraries
 	libyaml-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
+	libseccomp-dev  # the agent's seccomp filter after start-up
 	# tests: unit tests under sanitizers, labs
 	libcmocka-dev libclang-rt-14-dev iproute2 util-linux procps ethtool python3 curl prometheus python3-yaml
 	strace  # test_abort_slow_disk.sh slows the agent's fsyncs

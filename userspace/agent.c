@@ -825,6 +825,7 @@ void agent_tick(struct agent *a)
 	}
 	a->ticks++;
 	a->last_tick_ns = mono_ns() - start;
+	__atomic_store_n(&a->tick_done_ms, mono_ns() / 1000000, __ATOMIC_RELEASE);
 	/* Taken before the agent's lock is let go: no verb's save can slip in before these. */
 	if (n_saves)
 		pthread_mutex_lock(&a->save_lock);

@@ -98,6 +98,8 @@ struct agent {
 	struct notifier *notifier; /* webhooks of spec.notifications (NULL: none sent) */
 	struct delivery_record *pending_records;
 	size_t n_pending_records;
+	/* Monotonic ms when the last tick ended (0: none yet), for /healthz: read without the lock. */
+	__u64 tick_done_ms;
 	/* Conntrack: counted every tick, or every CONNTRACK_COUNT_EVERY by walking. */
 	unsigned int conntrack_entries;
 	__u32 conntrack_capacity;

@@ -13,6 +13,7 @@
 #include "analysis.h"
 #include "canary_hist.h"
 #include "stats.h"
+#include "utf8text.h"
 
 /*
  * compareErrorRate mixes the likelihood ratios of these canary/stable
@@ -1124,9 +1125,10 @@ void analysis_external(struct analysis_state *st, const struct analysis_cfg *cfg
 			v->result = VERDICT_FAIL;
 			st->failures[idx] = failure_limit(cfg, m) + 1; /* too many errors: abort */
 		}
-		snprintf(v->detail, sizeof(v->detail), "%s failed (%u in a row, limit %u): %.100s",
+		snprintf(v->detail, sizeof(v->detail), "%s failed (%u in a row, limit %u): %s",
 			 m->kind == METRIC_WEBHOOK ? "webhook" : "query", st->ext_errors[idx],
 			 m->consecutive_error_limit, err ? err : "error");
+		utf8_repair(v->detail); /* err is Prometheus' or libcurl's text, cut anywhere */
 		return;
 	}
 	st->ext_errors[idx] = 0;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,18 +12,40 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "api.h"
+#include "conndeadline.h"
 #include "log.h"
 #include "netparse.h"
+#include "secretfile.h"
+#include "utf8text.h"
+#include "worker.h"
 
 #define API_PREFIX	     "/api/v1/rollouts"
 #define MAX_BODY	     65536
 #define MAX_TOKEN	     512
 #define CONNECTION_TIMEOUT_S 10
 #define CONNECTION_LIMIT     128
+/*
+ * One address may hold this many TCP connections: a single host cannot
+ * take the listener's whole connection limit for itself.
+ */
+#define PER_IP_CONNECTION_LIMIT 8
+/* Accept (or the previous answer) to the end of the answer, whatever trickles in. */
+#define REQUEST_DEADLINE_MS 10000
+/*
+ * /healthz and /readyz fail once the last tick ended this long ago: a few
+ * ticks, and never less than 5 s, so that one slow tick is not a failure.
+ */
+#define TICK_STALE_TICKS  4
+#define TICK_STALE_MIN_MS 5000
+#define TICK_AGE_HEADER	  "Canaryd-Last-Tick-Age-Seconds"
+
+/* Token file and certificate are checked for changes this often. */
+#define SECRETS_CHECK_MS 500
 
 struct api_server {
 	struct agent *agent;
@@ -30,17 +53,28 @@ struct api_server {
 	struct MHD_Daemon *unix_daemon;
 	struct MHD_Daemon *tcp_daemon;
 	char socket_path[108];
+	/* The token is replaced by the watcher while requests check it. */
+	pthread_mutex_t token_lock;
 	char token[MAX_TOKEN];
 	size_t token_len; /* 0: no token file, TCP is read-only */
+	const char *token_path;
+	struct file_stamp token_stamp;
+	/* TLS on the TCP listener: PEMs in use, kept until its daemon stops. */
+	const char *cert_path, *key_path;
+	struct file_stamp cert_stamp, key_stamp;
+	char *cert_pem, *key_pem;
+	struct worker *watcher;
 };
 
 /* Which listener a request came in on. */
 struct listener {
 	struct api_server *srv;
 	bool tcp;
+	struct conn_deadline *deadline;
 };
 
 static struct listener unix_listener, tcp_listener;
+static unsigned long long tick_stale_ms = TICK_STALE_MIN_MS;
 
 /* ---- routing, without sockets ---- */
 
@@ -54,18 +88,11 @@ static void reply_json(struct api_reply *r, unsigned int status, json_t *obj)
 
 static void reply_error(struct api_reply *r, unsigned int status, const char *msg)
 {
-	char clean[AGENT_ERR_LEN];
-	size_t i;
-
 	/*
-	 * Messages may quote a name from the URL, which can hold any byte;
-	 * JSON strings must be UTF-8. Names are ASCII, so anything else is '?'.
+	 * Messages may quote a name from the URL, which can hold any byte,
+	 * or a Prometheus error; JSON strings must be UTF-8.
 	 */
-	snprintf(clean, sizeof(clean), "%s", msg);
-	for (i = 0; clean[i]; i++)
-		if ((unsigned char)clean[i] >= 0x80)
-			clean[i] = '?';
-	reply_json(r, status, json_pack("{s:s}", "error", clean));
+	reply_json(r, status, json_pack("{s:o}", "error", utf8_json_string(msg)));
 }
 
 #define READ_METHODS "GET, HEAD"
@@ -82,6 +109,40 @@ static void reply_text(struct api_reply *r, unsigned int status, const char *tex
 	r->status = status;
 	r->body = strdup(text);
 	r->content_type = "text/plain; charset=utf-8";
+}
+
+static unsigned long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Health follows the tick loop, not just the process: a loop that is stuck
+ * (deadlocked, blocked in a call) makes both routes fail, with the age of
+ * its last completed tick, while the API's own threads still answer.
+ */
+static void reply_health(const struct agent *a, bool readiness, struct api_reply *r)
+{
+	unsigned long long done = __atomic_load_n(&a->tick_done_ms, __ATOMIC_ACQUIRE);
+	double age_s, limit_s = (double)tick_stale_ms / 1000.0;
+
+	if (!done)
+		return reply_text(r, 503, "no tick yet\n");
+	age_s = (double)(mono_ms() - done) / 1000.0;
+	snprintf(r->tick_age, sizeof(r->tick_age), "%.3f", age_s);
+	if (age_s > limit_s) {
+		char text[128];
+
+		snprintf(text, sizeof(text), "stalled: last tick %.1f s ago (limit %.1f s)\n",
+			 age_s, limit_s);
+		return reply_text(r, 503, text);
+	}
+	if (readiness)
+		return a->ready ? reply_text(r, 200, "ready\n") : reply_text(r, 503, "not ready\n");
+	reply_text(r, 200, "ok\n");
 }
 
 /* {"weight": 12.5}: a percent with at most 2 decimals, to basis points. */
@@ -185,12 +246,10 @@ void api_handle(struct agent *a, const char *method, const char *url, const char
 	const char *action;
 
 	memset(r, 0, sizeof(*r));
-	if (!strcmp(url, "/healthz"))
-		return get ? reply_text(r, 200, "ok\n") : reply_method(r, READ_METHODS);
-	if (!strcmp(url, "/readyz")) {
+	if (!strcmp(url, "/healthz") || !strcmp(url, "/readyz")) {
 		if (!get)
 			return reply_method(r, READ_METHODS);
-		return a->ready ? reply_text(r, 200, "ready\n") : reply_text(r, 503, "not ready\n");
+		return reply_health(a, !strcmp(url, "/readyz"), r);
 	}
 	if (!strcmp(url, API_PREFIX) || !strcmp(url, API_PREFIX "/")) {
 		if (!get)
@@ -225,23 +284,38 @@ struct request {
 };
 
 /* Constant time: the comparison takes as long whatever the first wrong byte. */
-static bool token_matches(const struct api_server *s, const char *header)
+static bool token_matches(struct api_server *s, const char *header)
 {
 	const char *given;
 	size_t i, len;
 	unsigned char diff = 0;
+	bool match;
 
 	if (!header || strncmp(header, "Bearer ", 7) != 0)
 		return false;
 	given = header + 7;
 	len = strlen(given);
+	pthread_mutex_lock(&s->token_lock);
 	for (i = 0; i < s->token_len; i++)
 		diff |= (unsigned char)(s->token[i] ^ (i < len ? given[i] : 0));
-	return diff == 0 && len == s->token_len;
+	match = diff == 0 && len == s->token_len;
+	pthread_mutex_unlock(&s->token_lock);
+	return match;
+}
+
+static bool has_token(struct api_server *s)
+{
+	bool has;
+
+	pthread_mutex_lock(&s->token_lock);
+	has = s->token_len > 0;
+	pthread_mutex_unlock(&s->token_lock);
+	return has;
 }
 
 static enum MHD_Result queue(struct MHD_Connection *c, unsigned int status, const char *type,
-			     char *body, size_t len, bool gzip, const char *allow)
+			     char *body, size_t len, bool gzip, const char *allow,
+			     const char *tick_age)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -256,6 +330,8 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned int status, cons
 		MHD_add_response_header(resp, "Content-Encoding", "gzip");
 	if (allow)
 		MHD_add_response_header(resp, "Allow", allow);
+	if (tick_age && *tick_age)
+		MHD_add_response_header(resp, TICK_AGE_HEADER, tick_age);
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -268,7 +344,8 @@ static enum MHD_Result queue_error(struct MHD_Connection *c, unsigned int status
 	char *body = json_dumps(obj, JSON_COMPACT);
 
 	json_decref(obj);
-	return queue(c, status, "application/json", body, body ? strlen(body) : 0, false, allow);
+	return queue(c, status, "application/json", body, body ? strlen(body) : 0, false, allow,
+		     NULL);
 }
 
 /* gzip (RFC 1952) of buf, or NULL. */
@@ -314,10 +391,10 @@ static enum MHD_Result serve_metrics(struct api_server *s, struct MHD_Connection
 
 		if (z) {
 			free(text);
-			return queue(c, 200, type, z, zlen, true, NULL);
+			return queue(c, 200, type, z, zlen, true, NULL, NULL);
 		}
 	}
-	return queue(c, 200, type, text, len, false, NULL);
+	return queue(c, 200, type, text, len, false, NULL, NULL);
 }
 
 /* May this request change state? UNIX socket: yes. TCP: only with the token. */
@@ -327,7 +404,7 @@ static unsigned int authorize(const struct listener *l, struct MHD_Connection *c
 
 	if (!l->tcp)
 		return 0;
-	if (l->srv->token_len == 0)
+	if (!has_token(l->srv))
 		return 403;
 	auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	if (!auth)
@@ -373,12 +450,12 @@ static enum MHD_Result dispatch(const struct listener *l, struct MHD_Connection 
 		auth = authorize(l, c);
 	if (auth == 401)
 		return queue_error(c, 401, "missing bearer token", NULL);
-	if (auth == 403 && l->srv->token_len)
+	if (auth == 403 && has_token(l->srv))
 		return queue_error(c, 403, "wrong bearer token", NULL);
 	api_handle(l->srv->agent, method, url, req->body ? req->body : "", req->len, auth == 0,
 		   &reply);
 	return queue(c, reply.status, reply.content_type, reply.body,
-		     reply.body ? strlen(reply.body) : 0, false, reply.allow);
+		     reply.body ? strlen(reply.body) : 0, false, reply.allow, reply.tick_age);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -406,11 +483,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	const struct listener *l = cls;
 	struct request *req = *con_cls;
 
-	(void)cls;
-	(void)c;
 	(void)toe;
+	conn_deadline_request_done(l->deadline, c);
 	if (req) {
 		free(req->body);
 		free(req);
@@ -418,40 +495,102 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
+/* The options both listeners share, then TCP's and TLS's, into opts. */
+static void daemon_options(const struct listener *l, int listen_fd, const struct sockaddr_in *addr,
+			   struct MHD_OptionItem *opts)
+{
+	const struct api_server *s = l->srv;
+	int n = 0;
+
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
+					     NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
+					     (intptr_t)conn_deadline_notify, l->deadline };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed,
+					     (void *)l };
+	if (listen_fd >= 0)
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL };
+	else
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, (void *)addr };
+	if (l->tcp)
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+						     PER_IP_CONNECTION_LIMIT, NULL };
+	if (l->tcp && s->cert_pem) {
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, s->key_pem };
+	}
+	opts[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+}
+
+/*
+ * Both listeners: a connection limit, an idle timeout and an absolute
+ * deadline per request; TCP also a limit per client address, and TLS when
+ * configured. The TCP listener can hand its socket on (MHD_USE_ITC, for
+ * MHD_quiesce_daemon) to a daemon with a renewed certificate.
+ */
 static struct MHD_Daemon *start_daemon(struct listener *l, int listen_fd,
 				       const struct sockaddr_in *addr)
 {
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+	struct MHD_OptionItem opts[12];
+	struct MHD_Daemon *d;
+	int err;
 
-	if (listen_fd >= 0)
-		return MHD_start_daemon(
-			flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, listen_fd,
-			MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
-			MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, MHD_OPTION_NOTIFY_COMPLETED,
-			on_completed, NULL, MHD_OPTION_END);
-	return MHD_start_daemon(flags, ntohs(addr->sin_port), NULL, NULL, on_request, l,
-				MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_CONNECTION_TIMEOUT,
-				CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
-				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+	if (l->tcp)
+		flags |= MHD_USE_ITC | (l->srv->cert_pem ? MHD_USE_TLS : 0);
+	err = conn_deadline_start(CONNECTION_LIMIT, REQUEST_DEADLINE_MS, &l->deadline);
+	if (err)
+		return NULL;
+	daemon_options(l, listen_fd, addr, opts);
+	d = MHD_start_daemon(flags, addr ? ntohs(addr->sin_port) : 0, NULL, NULL, on_request, l,
+			     MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	if (!d) {
+		conn_deadline_stop(l->deadline);
+		l->deadline = NULL;
+	}
+	return d;
+}
+
+/*
+ * Clears the way for our socket at path: nothing there, or the socket of
+ * an agent that died (refused connection), which is removed. A socket
+ * that takes a connection, or cannot tell (a full backlog), is a running
+ * agent's, and any other file is not ours: both are left alone.
+ */
+static int clear_stale_socket(const char *path, const struct sockaddr_un *sa)
+{
+	struct stat sb;
+	int fd, rc;
+
+	if (lstat(path, &sb))
+		return 0;
+	if (!S_ISSOCK(sb.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) ? -errno : 0;
+	close(fd);
+	if (rc != -ECONNREFUSED)
+		return -EADDRINUSE;
+	unlink(path);
+	return 0;
 }
 
 /* A listening UNIX socket at path, mode 0600 from the start. */
 static int unix_listen(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat sb;
 	mode_t old;
 	int fd, rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	/* A stale socket from an agent that died is replaced; any other file is not. */
-	if (!lstat(path, &sb)) {
-		if (!S_ISSOCK(sb.st_mode))
-			return -EEXIST;
-		unlink(path);
-	}
+	rc = clear_stale_socket(path, &sa);
+	if (rc)
+		return rc;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -466,20 +605,115 @@ static int unix_listen(const char *path)
 	return fd;
 }
 
-static int read_token(const char *path, struct api_server *s)
+/* Reads the token file into s; on error logs why (never the token). */
+static int load_token(struct api_server *s, const char *event)
 {
-	FILE *f = fopen(path, "re");
-	size_t n;
+	char token[MAX_TOKEN], why[256];
+	struct file_stamp stamp;
+	size_t len;
+	int err;
 
-	if (!f)
-		return -errno;
-	n = fread(s->token, 1, sizeof(s->token) - 1, f);
-	fclose(f);
-	while (n && (s->token[n - 1] == '\n' || s->token[n - 1] == '\r' || s->token[n - 1] == ' '))
-		n--;
-	s->token[n] = '\0';
-	s->token_len = n;
-	return n ? 0 : -EINVAL;
+	err = secret_read_token(s->token_path, token, sizeof(token), &len, &stamp, why,
+				sizeof(why));
+	if (err) {
+		log_event(CLOG_ERROR, event, "path", s->token_path, "error", why);
+		return err;
+	}
+	pthread_mutex_lock(&s->token_lock);
+	memcpy(s->token, token, len + 1);
+	s->token_len = len;
+	pthread_mutex_unlock(&s->token_lock);
+	s->token_stamp = stamp; /* only start-up and the watcher touch it */
+	memset(token, 0, sizeof(token));
+	return 0;
+}
+
+static void free_key(char *pem)
+{
+	if (pem)
+		memset(pem, 0, strlen(pem));
+	free(pem);
+}
+
+/* Reads the certificate and key; on error logs why and keeps what s had. */
+static int load_tls(struct api_server *s, const char *event, char **cert, char **key)
+{
+	char why[256];
+	int err;
+
+	*cert = *key = NULL;
+	err = secret_read_pem(s->cert_path, false, cert, &s->cert_stamp, why, sizeof(why));
+	if (!err)
+		err = secret_read_pem(s->key_path, true, key, &s->key_stamp, why, sizeof(why));
+	if (err) {
+		log_event(CLOG_ERROR, event, "cert", s->cert_path, "key", s->key_path, "error",
+			  why);
+		free(*cert);
+		free_key(*key);
+		*cert = *key = NULL;
+	}
+	return err;
+}
+
+/*
+ * Serve a renewed certificate: the running daemon hands its listening
+ * socket over (connections waiting in the backlog are kept) to one started
+ * with the new PEMs; if that one will not start (a key that does not match
+ * the certificate, say), the old PEMs serve again.
+ */
+static void restart_tls(struct api_server *s, char *cert, char *key)
+{
+	char *old_cert = s->cert_pem, *old_key = s->key_pem;
+	MHD_socket fd = MHD_quiesce_daemon(s->tcp_daemon);
+
+	if (fd == MHD_INVALID_SOCKET) {
+		free(cert);
+		free_key(key);
+		return;
+	}
+	MHD_stop_daemon(s->tcp_daemon);
+	conn_deadline_stop(tcp_listener.deadline);
+	s->cert_pem = cert;
+	s->key_pem = key;
+	s->tcp_daemon = start_daemon(&tcp_listener, fd, NULL);
+	if (s->tcp_daemon) {
+		log_event(CLOG_INFO, "TLS certificate reloaded", "cert", s->cert_path);
+		free(old_cert);
+		free_key(old_key);
+		return;
+	}
+	log_event(CLOG_ERROR, "TLS certificate not reloaded: keeping the previous one", "cert",
+		  s->cert_path, "error",
+		  "the listener did not start with it (key and certificate do not match?)");
+	free(cert);
+	free_key(key);
+	s->cert_pem = old_cert;
+	s->key_pem = old_key;
+	s->tcp_daemon = start_daemon(&tcp_listener, fd, NULL);
+	if (!s->tcp_daemon)
+		log_event(CLOG_ERROR, "TCP listener stopped: cannot restart it", "cert",
+			  s->cert_path);
+}
+
+/* The watcher's step: take a new token file or certificate when one appears. */
+static bool check_secrets(void *arg)
+{
+	struct api_server *s = arg;
+	bool cert_changed, key_changed;
+	char *cert, *key;
+
+	/* The stamp moves on even when the new file is refused: reported once. */
+	if (s->token_path && file_stamp_changed(s->token_path, &s->token_stamp) &&
+	    !load_token(s, "token file not reloaded: keeping the previous token"))
+		log_event(CLOG_INFO, "token reloaded", "path", s->token_path);
+	if (!s->cert_path || !s->tcp_daemon)
+		return false;
+	cert_changed = file_stamp_changed(s->cert_path, &s->cert_stamp);
+	key_changed = file_stamp_changed(s->key_path, &s->key_stamp);
+	if ((cert_changed || key_changed) &&
+	    !load_tls(s, "TLS certificate not reloaded: keeping the previous one", &cert, &key))
+		restart_tls(s, cert, key);
+	return false;
 }
 
 /* "ADDR:PORT" for the TCP listener; 0.0.0.0 listens on every address. */
@@ -529,18 +763,31 @@ static int start_unix(struct api_server *s, const char *path)
 static int start_tcp(struct api_server *s, const struct api_opts *o)
 {
 	struct sockaddr_in sa;
+	int err;
 
 	if (parse_listen(o->listen, &sa))
 		return -EINVAL;
-	if (o->token_file) {
-		int err = read_token(o->token_file, s);
-
+	s->token_path = o->token_file;
+	s->cert_path = o->tls_cert;
+	s->key_path = o->tls_key;
+	if (s->token_path) {
+		err = load_token(s, "cannot read the token file");
+		if (err)
+			return err;
+	}
+	if (s->cert_path) {
+		err = load_tls(s, "cannot read the TLS certificate or key", &s->cert_pem,
+			       &s->key_pem);
 		if (err)
 			return err;
 	}
 	tcp_listener = (struct listener){ .srv = s, .tcp = true };
 	s->tcp_daemon = start_daemon(&tcp_listener, -1, &sa);
-	return s->tcp_daemon ? 0 : -EADDRINUSE;
+	if (!s->tcp_daemon)
+		return s->cert_pem ? -EKEYREJECTED : -EADDRINUSE;
+	if (s->token_path || s->cert_path)
+		return worker_start(check_secrets, s, SECRETS_CHECK_MS, &s->watcher);
+	return 0;
 }
 
 int api_start(struct agent *a, const struct api_opts *o, api_metrics_fn metrics,
@@ -551,13 +798,18 @@ int api_start(struct agent *a, const struct api_opts *o, api_metrics_fn metrics,
 
 	if (!s)
 		return -ENOMEM;
+	pthread_mutex_init(&s->token_lock, NULL);
 	s->agent = a;
 	s->metrics = metrics;
+	if ((unsigned long long)o->tick_ms * TICK_STALE_TICKS > TICK_STALE_MIN_MS)
+		tick_stale_ms = (unsigned long long)o->tick_ms * TICK_STALE_TICKS;
 	if (o->socket_path && *o->socket_path)
 		err = start_unix(s, o->socket_path);
 	if (err) {
 		log_event(CLOG_ERROR, "cannot serve the API socket", "path", o->socket_path,
-			  "error", strerror(-err));
+			  "error",
+			  err == -EADDRINUSE ? "in use by a running agent: not replaced" :
+					       strerror(-err));
 	} else if (o->listen) {
 		err = start_tcp(s, o);
 		if (err)
@@ -576,13 +828,20 @@ void api_stop(struct api_server *s)
 {
 	if (!s)
 		return;
+	worker_stop(s->watcher);
 	if (s->unix_daemon) {
 		MHD_stop_daemon(s->unix_daemon);
 		unlink(s->socket_path);
 	}
 	if (s->tcp_daemon)
 		MHD_stop_daemon(s->tcp_daemon);
-	/* The token never outlives the server in memory we own. */
+	conn_deadline_stop(unix_listener.deadline);
+	conn_deadline_stop(tcp_listener.deadline);
+	unix_listener.deadline = tcp_listener.deadline = NULL;
+	/* The token and the key never outlive the server in memory we own. */
 	memset(s->token, 0, sizeof(s->token));
+	free(s->cert_pem);
+	free_key(s->key_pem);
+	pthread_mutex_destroy(&s->token_lock);
 	free(s);
 }

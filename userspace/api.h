@@ -17,6 +17,9 @@ struct api_opts {
 	const char *socket_path; /* NULL or "": no UNIX socket */
 	const char *listen;	 /* "ADDR:PORT", or NULL for no TCP listener */
 	const char *token_file;	 /* bearer token for mutating routes over TCP */
+	const char *tls_cert;	 /* PEM certificate (chain) for TLS on the TCP listener */
+	const char *tls_key;	 /* its PEM private key; both or neither */
+	int tick_ms;		 /* the tick interval: /healthz fails when ticks stop */
 };
 
 /* Renders GET /metrics; set by the metrics module. */
@@ -34,6 +37,7 @@ struct api_reply {
 	char *body; /* malloc'ed JSON or text; caller frees */
 	const char *content_type;
 	const char *allow; /* 405: the methods the route takes */
+	char tick_age[24]; /* /healthz, /readyz: seconds since the last tick ended, or "" */
 };
 void api_handle(struct agent *a, const char *method, const char *url, const char *body,
 		size_t body_len, bool control, struct api_reply *reply);

@@ -38,16 +38,20 @@
 #include "linkwatch.h"
 #include "log.h"
 #include "metrics.h"
+#include "probe.h"
+#include "sandbox.h"
 #include "state.h"
 
 #define DEFAULT_INTERFACES "veth*,eth*"
 #define DEFAULT_TICK_MS	   250
+#define PROBE_TIMEOUT_MS   5000
 
 struct options {
 	const char *config;
 	const char *bpffs;
 	const char *state_dir;
 	const char *interfaces;
+	const char *probe; /* --probe PATH: ask the running agent, then exit */
 	struct api_opts api;
 	enum attach_mode mode;
 	enum log_format log_format;
@@ -83,13 +87,15 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: canaryd --config FILE|DIR [--interfaces GLOB[,GLOB...]] [--bpffs DIR]\n"
 		"               [--state-dir DIR] [--api-socket PATH] [--listen ADDR:PORT]\n"
-		"               [--token-file FILE] [--log-format logfmt|json] [--attach tc|xdp]\n"
+		"               [--token-file FILE] [--tls-cert FILE --tls-key FILE]\n"
+		"               [--log-format logfmt|json] [--attach tc|xdp]\n"
 		"               [--tick-ms N] [--conntrack-entries N] [--check-config]\n"
 		"               [--allow-empty-config] [--max-removals N]\n"
 		"               [--coordinator etcd --etcd-endpoints URL[,URL...]\n"
 		"                [--etcd-prefix PREFIX] [--node-name NAME]\n"
 		"                [--etcd-cacert FILE --etcd-cert FILE --etcd-key FILE]]\n"
 		"       canaryd --cleanup [--bpffs DIR]\n"
+		"       canaryd --probe /healthz|/readyz [--api-socket PATH]\n"
 		"defaults: --interfaces '%s' --bpffs %s --state-dir %s\n"
 		"          --api-socket %s, no TCP listener, --attach tc --tick-ms %d\n"
 		"          --conntrack-entries %d (two per flow)\n",
@@ -160,6 +166,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 		O_ETCD_CACERT,
 		O_ETCD_CERT,
 		O_ETCD_KEY,
+		O_PROBE,
+		O_TLS_CERT,
+		O_TLS_KEY,
 	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'f' },
@@ -173,6 +182,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "api-socket", required_argument, NULL, O_SOCKET },
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "token-file", required_argument, NULL, O_TOKEN },
+		{ "tls-cert", required_argument, NULL, O_TLS_CERT },
+		{ "tls-key", required_argument, NULL, O_TLS_KEY },
 		{ "check-config", no_argument, NULL, O_CHECK },
 		{ "allow-empty-config", no_argument, NULL, O_ALLOW_EMPTY },
 		{ "max-removals", required_argument, NULL, O_MAX_REMOVALS },
@@ -183,6 +194,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "etcd-cacert", required_argument, NULL, O_ETCD_CACERT },
 		{ "etcd-cert", required_argument, NULL, O_ETCD_CERT },
 		{ "etcd-key", required_argument, NULL, O_ETCD_KEY },
+		{ "probe", required_argument, NULL, O_PROBE },
 		{ "cleanup", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -239,6 +251,12 @@ static void parse_args(int argc, char **argv, struct options *o)
 					  CANARY_MAX_SERVICES, optarg);
 			o->max_removals = (unsigned int)ct;
 			break;
+		case O_PROBE:
+			if (strcmp(optarg, "/healthz") != 0 && strcmp(optarg, "/readyz") != 0)
+				die_usage("--probe", "expected /healthz or /readyz, got \"%s\"",
+					  optarg);
+			o->probe = optarg;
+			break;
 		case O_SOCKET:
 			o->api.socket_path = optarg;
 			break;
@@ -271,6 +289,12 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case O_ETCD_KEY:
 			o->coord.tls.key = optarg;
 			break;
+		case O_TLS_CERT:
+			o->api.tls_cert = optarg;
+			break;
+		case O_TLS_KEY:
+			o->api.tls_key = optarg;
+			break;
 		case 'c':
 			o->cleanup = true;
 			break;
@@ -284,11 +308,17 @@ static void parse_args(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		die_usage(argv[optind], "unexpected argument");
-	if (!o->config && !o->cleanup)
+	if (!o->config && !o->cleanup && !o->probe)
 		die_usage("--config", "required: a Rollout YAML file or a directory of them");
+	o->api.tick_ms = o->tick_ms;
 	if (o->api.token_file && !o->api.listen)
 		die_usage("--token-file", "only means something with --listen");
 	check_coord_args(o);
+	if (!o->api.tls_cert != !o->api.tls_key)
+		die_usage(o->api.tls_cert ? "--tls-key" : "--tls-cert",
+			  "--tls-cert and --tls-key go together");
+	if (o->api.tls_cert && !o->api.listen)
+		die_usage("--tls-cert", "only means something with --listen");
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -341,16 +371,18 @@ static int cleanup(const struct options *o)
 }
 
 /*
- * One agent per bpffs directory: an flock on the directory itself, held
- * for the life of the process and released by the kernel when it dies.
+ * One agent per bpffs directory and per state directory: an flock on the
+ * directory itself, held for the life of the process and released by the
+ * kernel when it dies. Two agents on one state directory would overwrite
+ * each other's rollout state.
  */
-static int lock_bpffs(const char *bpffs)
+static int lock_dir(const char *dir)
 {
 	int fd;
 
-	if (mkdir(bpffs, 0700) && errno != EEXIST)
+	if (mkdir(dir, 0700) && errno != EEXIST)
 		return -errno;
-	fd = open(bpffs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
@@ -360,6 +392,30 @@ static int lock_bpffs(const char *bpffs)
 		return err;
 	}
 	return fd;
+}
+
+/* Both locks, or none (logged); returns 0 and the two descriptors. */
+static int lock_dirs(const struct options *o, int *bpffs_fd, int *state_fd)
+{
+	*bpffs_fd = lock_dir(o->bpffs);
+	if (*bpffs_fd < 0) {
+		log_event(CLOG_ERROR,
+			  *bpffs_fd == -EWOULDBLOCK ? "another canaryd is running on this bpffs" :
+						      "cannot lock the bpffs directory",
+			  "bpffs", o->bpffs, "error", strerror(-*bpffs_fd));
+		return *bpffs_fd;
+	}
+	*state_fd = lock_dir(o->state_dir);
+	if (*state_fd < 0) {
+		log_event(CLOG_ERROR,
+			  *state_fd == -EWOULDBLOCK ?
+				  "another canaryd is using this state directory" :
+				  "cannot lock the state directory",
+			  "state_dir", o->state_dir, "error", strerror(-*state_fd));
+		close(*bpffs_fd);
+		return *state_fd;
+	}
+	return 0;
 }
 
 static int reload(struct agent *a, const struct options *o)
@@ -552,18 +608,38 @@ static int start(const struct options *o, struct canary_dp **dp, struct agent *a
 
 /*
  * Loaded and attached: keep only CAP_BPF and CAP_NET_ADMIN from here on,
- * then start the API and the workers. In that order, because capabilities
- * belong to threads: a thread started before the drop would keep them all.
+ * set no_new_privs and the seccomp filter, then start the API and the
+ * workers. In that order, because capabilities belong to threads: a thread
+ * started before the drop would keep them all. A failed drop is fatal.
  */
-static int start_threads(struct agent *a, const struct options *o, struct api_server **api,
-			 struct worker **ext, struct worker **health, struct worker **hooks)
+static int drop_privileges(void)
 {
-	int err = caps_drop_to_runtime();
+	bool bounding = false;
+	int err = caps_drop_to_runtime(&bounding);
 
-	log_event(err ? CLOG_WARN : CLOG_INFO,
-		  err ? "cannot drop capabilities" : "capabilities dropped", "kept",
-		  "CAP_BPF,CAP_NET_ADMIN", "error", err ? strerror(-err) : "");
-	err = notifier_run(a->notifier);
+	if (err) {
+		log_event(CLOG_ERROR, "cannot drop capabilities", "error", strerror(-err));
+		return err;
+	}
+	err = sandbox_install();
+	if (err) {
+		log_event(CLOG_ERROR, "cannot install the seccomp filter", "error", strerror(-err));
+		return err;
+	}
+	log_event(CLOG_INFO, "capabilities dropped", "kept", "CAP_BPF,CAP_NET_ADMIN",
+		  "bounding_set",
+		  bounding ? "dropped to the kept ones" : "as given (no CAP_SETPCAP)",
+		  "no_new_privs", "1", "seccomp", "filter");
+	return 0;
+}
+
+static int start_threads(struct agent *a, const struct options *o, struct api_server **api,
+			 struct external **ext, struct worker **health, struct worker **hooks)
+{
+	int err = drop_privileges();
+
+	if (!err)
+		err = notifier_run(a->notifier);
 	if (!err)
 		err = api_start(a, &o->api, metrics_render, api);
 	if (!err)
@@ -585,29 +661,26 @@ int main(int argc, char **argv)
 		.api = { .socket_path = API_DEFAULT_SOCKET },
 	};
 	struct api_server *api = NULL;
-	struct worker *ext = NULL, *health = NULL, *hooks = NULL;
+	struct external *ext = NULL;
+	struct worker *health = NULL, *hooks = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct pollfd fds[FD_COUNT] = { { .fd = -1 }, { .fd = -1 } };
 	struct canary_dp *dp = NULL;
 	struct agent agent = { 0 };
-	int lock_fd, err, i;
+	int lock_fd, state_lock_fd, err, i;
 
 	parse_args(argc, argv, &o);
 	log_setup(o.log_format, CLOG_INFO);
 	libbpf_set_print(libbpf_log);
+	if (o.probe)
+		return probe_run(o.api.socket_path, o.probe, PROBE_TIMEOUT_MS);
 	if (o.check_config)
 		return check_config(&o);
 	if (o.cleanup)
 		return cleanup(&o);
 
-	lock_fd = lock_bpffs(o.bpffs);
-	if (lock_fd < 0) {
-		log_event(CLOG_ERROR,
-			  lock_fd == -EWOULDBLOCK ? "another canaryd is running on this bpffs" :
-						    "cannot lock the bpffs directory",
-			  "bpffs", o.bpffs, "error", strerror(-lock_fd));
+	if (lock_dirs(&o, &lock_fd, &state_lock_fd))
 		return 1;
-	}
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
@@ -628,7 +701,7 @@ int main(int argc, char **argv)
 	}
 	worker_stop(hooks);
 	worker_stop(health);
-	worker_stop(ext);
+	external_stop(ext);
 	api_stop(api);
 	fleet_stop(agent.fleet); /* resigns: another node leads at once */
 	notifier_destroy(agent.notifier);
@@ -641,6 +714,7 @@ int main(int argc, char **argv)
 	if (agent.delivery)
 		delivery_destroy(&delivery);
 	dp_close(dp);
+	close(state_lock_fd);
 	close(lock_fd);
 	curl_global_cleanup();
 	return err ? 1 : 0;

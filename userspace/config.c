@@ -432,6 +432,7 @@ struct doc {
 	size_t plen;
 	const struct ynode *name_node; /* for the checks across documents */
 	const struct ynode *service_node;
+	__be32 vip; /* of the rollout being read: no endpoint may be it */
 };
 
 /* Fails at m; key, when given, is appended to the current path. */
@@ -865,6 +866,7 @@ static int parse_service(struct doc *d, const struct ynode *n, void *arg)
 	svc->key.proto = proto == 2 ? IPPROTO_UDP : IPPROTO_TCP;
 	svc->svc_flags = proto == 1 ? CANARY_SVC_F_HTTP : 0;
 	d->service_node = n;
+	d->vip = svc->key.vip;
 	return 0;
 }
 
@@ -880,6 +882,8 @@ static int parse_endpoint_item(struct doc *d, const struct ynode *n, void *arg)
 		return -1;
 	if (parse_endpoint(s, be, why, sizeof(why)))
 		return fail(d, &n->mark, NULL, "%s", why);
+	if (be->addr == d->vip)
+		return fail(d, &n->mark, NULL, "endpoint \"%s\" is the service's VIP", s);
 	/* A repeated backend would silently get twice the traffic. */
 	for (i = 0; i < v->n_endpoints; i++)
 		if (v->endpoints[i].addr == be->addr && v->endpoints[i].port == be->port)

@@ -1,27 +1,115 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "external.h"
 #include "promquery.h"
+#include "worker.h"
 
-/* How long the worker rests when no query is due. */
+/* How long a worker rests when no query is due. */
 #define IDLE_MS 100
+/*
+ * Queries run side by side: a Prometheus that accepts connections and never
+ * answers holds one worker for PROMQUERY_TIMEOUT_MS per metric, and the
+ * others go on serving every other rollout.
+ */
+#define EXTERNAL_WORKERS 4
+
+struct external {
+	struct agent *agent;
+	pthread_mutex_t lock;
+	/* The metric each worker is querying, so that no two query the same one. */
+	struct external_job busy[EXTERNAL_WORKERS];
+	bool busy_used[EXTERNAL_WORKERS];
+	struct worker *workers[EXTERNAL_WORKERS];
+};
+
+static bool same_metric(const struct external_job *a, const struct external_job *b)
+{
+	return a->metric == b->metric && !strcmp(a->rollout, b->rollout);
+}
+
+/*
+ * Claim job's metric; -1 if another worker is still querying it (a black
+ * hole: its next query waits for the one in flight, the job is dropped).
+ */
+static int claim(struct external *e, const struct external_job *job)
+{
+	int i, slot = -1;
+
+	pthread_mutex_lock(&e->lock);
+	for (i = 0; i < EXTERNAL_WORKERS; i++) {
+		if (e->busy_used[i] && same_metric(&e->busy[i], job)) {
+			slot = -1;
+			break;
+		}
+		if (!e->busy_used[i] && slot < 0)
+			slot = i;
+	}
+	if (slot >= 0) {
+		e->busy[slot] = *job;
+		e->busy_used[slot] = true;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return slot;
+}
+
+static void release(struct external *e, int slot)
+{
+	pthread_mutex_lock(&e->lock);
+	e->busy_used[slot] = false;
+	pthread_mutex_unlock(&e->lock);
+}
 
 /* Run the next due query, if any, and hand its result to the rollout. */
 static bool external_step(void *arg)
 {
-	struct agent *a = arg;
+	struct external *e = arg;
 	struct external_job job;
 	char err[256] = "";
 	double value = 0;
-	int rc;
+	int rc, slot;
 
-	if (!agent_external_next(a, &job))
+	if (!agent_external_next(e->agent, &job))
 		return false;
+	slot = claim(e, &job);
+	if (slot < 0)
+		return true;
 	rc = promquery(job.address, job.query, &value, err, sizeof(err));
-	agent_external_result(a, &job, rc == 0, value, err);
+	agent_external_result(e->agent, &job, rc == 0, value, err);
+	release(e, slot);
 	return true;
 }
 
-int external_start(struct agent *a, struct worker **out)
+int external_start(struct agent *a, struct external **out)
 {
-	return worker_start(external_step, a, IDLE_MS, out);
+	struct external *e = calloc(1, sizeof(*e));
+	int i, err = 0;
+
+	if (!e)
+		return -ENOMEM;
+	e->agent = a;
+	pthread_mutex_init(&e->lock, NULL);
+	for (i = 0; i < EXTERNAL_WORKERS && !err; i++)
+		err = worker_start(external_step, e, IDLE_MS, &e->workers[i]);
+	if (err) {
+		external_stop(e);
+		return err;
+	}
+	*out = e;
+	return 0;
+}
+
+void external_stop(struct external *e)
+{
+	int i;
+
+	if (!e)
+		return;
+	for (i = 0; i < EXTERNAL_WORKERS; i++)
+		worker_stop(e->workers[i]);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
 }

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "utf8text.h"
 
 static enum log_format log_fmt = CLOG_FMT_LOGFMT;
 static enum log_level log_min = CLOG_INFO;
@@ -89,14 +90,14 @@ static void log_json(const char *ts, enum log_level level, const char *msg, va_l
 		return;
 	json_object_set_new(obj, "ts", json_string(ts));
 	json_object_set_new(obj, "level", json_string(level_names[level]));
-	json_object_set_new(obj, "msg", json_string(msg));
+	json_object_set_new(obj, "msg", utf8_json_string(msg));
 	/* ap was started by log_emit(); clang-analyzer cannot follow it here. */
 	// NOLINTBEGIN(clang-analyzer-valist.Uninitialized)
 	while ((k = va_arg(ap, const char *)) != NULL) {
 		const char *v = va_arg(ap, const char *);
 		// NOLINTEND(clang-analyzer-valist.Uninitialized)
 
-		json_object_set_new(obj, k, json_string(v ? v : ""));
+		json_object_set_new(obj, k, utf8_json_string(v ? v : ""));
 	}
 	line = json_dumps(obj, JSON_COMPACT);
 	if (line)

@@ -64,18 +64,46 @@ static int split_host_port(const char *s, char *host, size_t hostlen, const char
 	return 0;
 }
 
+/*
+ * Why addr cannot be a backend, or NULL if it can. A backend is reached by
+ * rewriting a packet's destination and routing it on: a loopback address
+ * would never leave the node's own stack, a multicast one would go to a
+ * group, a link-local one is not routed, and 0/8 and 240/4 are not hosts.
+ */
+static const char *not_a_backend(__be32 addr)
+{
+	__u32 a = ntohl(addr);
+
+	if (addr == INADDR_BROADCAST)
+		return "not a unicast address";
+	if ((a >> 24) == 0)
+		return "in the \"this\" network 0.0.0.0/8";
+	if ((a >> 24) == 127)
+		return "loopback (127.0.0.0/8)";
+	if ((a >> 16) == 0xa9fe)
+		return "link-local (169.254.0.0/16)";
+	if ((a >> 28) == 0xe)
+		return "multicast (224.0.0.0/4)";
+	if ((a >> 28) == 0xf)
+		return "reserved (240.0.0.0/4)";
+	return NULL;
+}
+
 int parse_endpoint(const char *s, struct canary_backend *out, char *err, size_t errlen)
 {
 	char host[INET_ADDRSTRLEN];
-	const char *port;
+	const char *port, *why;
 
 	memset(out, 0, sizeof(*out));
 	if (split_host_port(s, host, sizeof(host), &port))
 		fail(err, errlen, "invalid endpoint \"%s\" (expected IPv4:port)", s);
 	if (parse_ipv4_addr(host, &out->addr, err, errlen))
 		return -1;
-	if (out->addr == 0 || out->addr == INADDR_BROADCAST)
+	if (out->addr == 0)
 		fail(err, errlen, "invalid endpoint \"%s\": not a unicast address", s);
+	why = not_a_backend(out->addr);
+	if (why)
+		fail(err, errlen, "invalid endpoint \"%s\": %s", s, why);
 	return parse_port(port, &out->port, err, errlen);
 }
 

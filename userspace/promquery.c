@@ -21,7 +21,8 @@ static int sample_value(json_t *pair, double *value)
 	if (!text)
 		return -1;
 	*value = strtod(text, &end);
-	return *end || end == text || isnan(*value) ? -1 : 0;
+	/* "+Inf", "-Inf" and "NaN" are sample values in Prometheus, not numbers to judge. */
+	return *end || end == text || !isfinite(*value) ? -1 : 0;
 }
 
 static int parse_reply(const char *body, size_t len, double *value, char *err, size_t errlen)
@@ -41,10 +42,16 @@ static int parse_reply(const char *body, size_t len, double *value, char *err, s
 		const char *msg = json_string_value(json_object_get(root, "error"));
 
 		snprintf(err, errlen, "query failed: %s", msg ? msg : "not a Prometheus answer");
+	} else if (type && !strcmp(type, "vector") && json_array_size(result) > 1) {
+		/* Which series would count is a guess: the query must say (sum, max, ...). */
+		snprintf(err, errlen,
+			 "the result has %zu series: reduce it to one in the query "
+			 "(sum(...), max(...), ...)",
+			 json_array_size(result));
 	} else if (!sample) {
 		snprintf(err, errlen, "empty result");
 	} else if (sample_value(sample, value)) {
-		snprintf(err, errlen, "the result is not a number");
+		snprintf(err, errlen, "the result is not a finite number");
 	} else {
 		rc = 0;
 	}

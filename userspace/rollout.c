@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "rollout.h"
+#include "utf8text.h"
 
 static const char *const phase_names[] = {
 	[PHASE_PROGRESSING] = "Progressing",
@@ -122,6 +123,7 @@ __u16 rollout_effective_weight(const struct rollout_state *st)
 static void set_message(struct rollout_state *st, const char *fmt, const char *arg)
 {
 	snprintf(st->message, sizeof(st->message), fmt, arg ? arg : "");
+	utf8_repair(st->message); /* arg may be outside text cut anywhere */
 }
 
 static void next_step(struct rollout_state *st)

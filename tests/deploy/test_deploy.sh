@@ -176,11 +176,13 @@ t(arg("--listen") == "$(POD_IP):9090"
 t(arg("--token-file") is None, "DaemonSet: TCP listener read-only (no --token-file)")
 ports = {p.get("name"): p for p in c.get("ports", [])}
 def probe_ok(p, path):
-    g = (p or {}).get("httpGet", {})
-    return g.get("path") == path and g.get("port") in ("metrics", 9090) and not g.get("host")
+    # An exec probe through the API socket: the TCP listener is open to the network.
+    cmd = (p or {}).get("exec", {}).get("command", [])
+    return (len(cmd) >= 3 and cmd[0].endswith("/canaryd") and cmd[1:3] == ["--probe", path]
+            and ("--api-socket=" + sock) in cmd and "httpGet" not in (p or {}))
 t(probe_ok(c.get("livenessProbe"), "/healthz") and probe_ok(c.get("readinessProbe"), "/readyz")
   and ports.get("metrics", {}).get("containerPort") == 9090,
-  "DaemonSet: liveness /healthz and readiness /readyz on port 9090")
+  "DaemonSet: liveness /healthz and readiness /readyz exec probes through the API socket; metrics on port 9090")
 res = c.get("resources", {})
 t(all(res.get(k, {}).get(r) for k in ("requests", "limits") for r in ("cpu", "memory")),
   "DaemonSet: cpu and memory requests and limits", res)

@@ -26,15 +26,27 @@ lab_rollout web "$LAB_VIP" "[{setWeight: 20}, {pause: {duration: 3s}}, {setWeigh
 lab_agent
 lab_load_bg "$LAB_DIR/kill.out" --mode newconn --connections 4 --rate 400 --duration-s 60
 load=$LAB_LOAD_PID
-for phase in Paused Progressing; do
-	lab_wait web "d['phase'] == '$phase'" 10 >/dev/null
-	step=$(lab_status web 'd["step"]')
-	kill_agent
-	sleep 0.5
-	lab_agent
-	check "kill -9 while $phase (step $step): the restarted agent resumes it" \
-		lab_wait web "d['step'] >= $step and d['phase'] in ('$phase', 'Progressing', 'Paused')" 5
-done
+# Each check reads the restarted agent's first answer and looks for what
+# only the state file can give it: a fresh rollout would be at step 0 with
+# no abort behind it, or in a pause started afresh (3 s).
+lab_wait web "d['phase'] == 'Paused' and d['step'] == 1" 10 >/dev/null
+left=$(lab_status web 'd["pause_remaining_s"]')
+kill_agent
+sleep 0.5
+lab_agent
+now=$(canaryctl -o json status web)
+check "kill -9 while Paused (step 1, ${left} s left): resumed with less left ($(jget 'd["step"], d["pause_remaining_s"]' <<<"$now"))" \
+	expect "$(jget "d['step'] > 1 or (d['step'] == 1 and d['phase'] == 'Paused' and d['pause_remaining_s'] <= $left - 0.4)" <<<"$now")"
+# An abort and a retry leave a mark a fresh rollout lacks: aborts == 1.
+canaryctl abort web >/dev/null
+canaryctl retry web >/dev/null
+lab_wait web "d['phase'] == 'Progressing' and d['aborts'] == 1" 5 >/dev/null
+kill_agent
+sleep 0.5
+lab_agent
+now=$(canaryctl -o json status web)
+check "kill -9 while Progressing after a retry: resumed with its abort count ($(jget 'd["aborts"], d["step"]' <<<"$now"))" \
+	expect "$(jget "d['aborts'] == 1 and d['phase'] in ('Progressing', 'Paused')" <<<"$now")"
 canaryctl abort web | sed 's/^/# /'
 kill_agent
 lab_agent

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The agent under Valgrind through a whole rollout with traffic, the API and
-# /metrics: zero invalid accesses and zero leaks. Suppressions cover only
+# /metrics, a health check, a Prometheus query, a SIGHUP reload, the TCP
+# listener with its token and a token rotation: zero invalid accesses and
+# zero leaks. Suppressions cover only
 # Valgrind's incomplete model of the bpf() syscall and libbpf's netlink code
 # (tests/valgrind/libbpf.supp).
 set -u
@@ -12,20 +14,44 @@ lab_up
 for b in "${LAB_BACKENDS[@]}"; do lab_backend "$b"; done
 lab_wait_backends
 lab_rollout web "$LAB_VIP" "[{setWeight: 20}, {pause: {duration: 2s}}, {setWeight: 100}]" \
-	"{minRequests: 20, metrics: [{name: errorRate, max: 0.05}, {name: compareErrorRate}, {name: compareLatency, maxIncrease: 1}]}"
+	"{minRequests: 20, metrics: [{name: errorRate, max: 0.05}, {name: compareErrorRate}, {name: compareLatency, maxIncrease: 1}]}" \
+	"  healthCheck: {interval: 300ms, timeout: 200ms, failureThreshold: 2}"
+# A second rollout whose Prometheus does not answer: the query path (curl,
+# its errors) runs every second; it never passes, so it holds.
+lab_rollout kpi 198.19.0.11 "[{setWeight: 10}, {pause: {}}]" \
+	"{interval: 1s, minRequests: 1, metrics: [{name: kpi, prometheus: {address: \"http://127.0.0.1:1\", query: up}, successCondition: \"result == 1\", consecutiveErrorLimit: 1000}]}"
+TOKEN_FILE=$LAB_DIR/token
+(umask 077 && echo "token-one" >"$TOKEN_FILE")
+PORT=9467
 mkdir -p "$LAB_STATE_DIR"
 nsenter --net=/run/netns/"$(ns node)" valgrind --leak-check=full \
 	--show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect \
 	--suppressions="$LAB_ROOT/tests/valgrind/libbpf.supp" --error-exitcode=3 \
 	--log-file="$LAB_DIR/valgrind.log" "$LAB_BUILD/canaryd" --bpffs "$LAB_BPFFS" \
 	--interfaces 'to-*' --config "$LAB_CONFIG_DIR" --state-dir "$LAB_STATE_DIR" \
-	--api-socket "$LAB_SOCKET" --tick-ms 100 >>"$LAB_DIR/canaryd.log" 2>&1 &
+	--api-socket "$LAB_SOCKET" --tick-ms 100 --listen 127.0.0.1:$PORT --token-file "$TOKEN_FILE" \
+	>>"$LAB_DIR/canaryd.log" 2>&1 &
 vg=$!
 echo "$vg" >"$LAB_DIR/valgrind.pid"
 for i in $(seq 1 300); do grep -q msg=ready "$LAB_DIR/canaryd.log" 2>/dev/null && break; sleep 0.1; done
 check "the agent starts under valgrind" grep -q msg=ready "$LAB_DIR/canaryd.log"
 lab_load_bg "$LAB_DIR/load.out" --mode newconn --connections 2 --rate 200 --duration-s 20
 check "the rollout is promoted under valgrind" lab_wait web "d['phase'] == 'Healthy'" 20
+# The TCP listener with the token: refused, accepted, then a rotated token.
+tcp_pause() {
+	in_ns node curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST -d '' \
+		-H "Authorization: Bearer $1" "http://127.0.0.1:$PORT/api/v1/rollouts/kpi/pause"
+}
+check "TCP: wrong token 403" [ "$(tcp_pause nope)" = 403 ]
+check "TCP: the token 200" [ "$(tcp_pause token-one)" = 200 ]
+(umask 077 && echo "token-two" >"$TOKEN_FILE.new") && mv "$TOKEN_FILE.new" "$TOKEN_FILE"
+ok=0
+for i in $(seq 1 30); do [ "$(tcp_pause token-two)" = 200 ] && { ok=1; break; }; sleep 0.2; done
+check "TCP: the rotated token is taken" [ $ok = 1 ]
+# A configuration reload (SIGHUP) and a query error in the verdict.
+kill -HUP "$vg"
+check "the Prometheus query path ran (its error is in the verdict)" \
+	lab_wait kpi "any('query failed' in v['detail'] for v in d['analysis']['verdicts'])" 10
 in_ns node curl -s --unix-socket "$LAB_SOCKET" -H 'Accept-Encoding: gzip' http://canaryd/metrics >/dev/null
 canaryctl set-weight web 5 >/dev/null 2>&1 # 409 on a complete rollout: an error path too
 kill "$LAB_LOAD_PID" 2>/dev/null

@@ -3,6 +3,8 @@
 #
 #   $(BUILD)/fuzz/fuzz_config     libFuzzer: config_parse_buffer()
 #   $(BUILD)/fuzz/fuzz_api        libFuzzer: api_handle()
+#   $(BUILD)/fuzz/fuzz_text       libFuzzer: outside text into JSON (utf8text,
+#                                 a query error into a verdict and a message)
 #   $(BUILD)/fuzz/test_bpf_fuzz   random/mutated packets through the BPF
 #                                 programs with BPF_PROG_TEST_RUN (root)
 #
@@ -37,17 +39,22 @@ $(FUZZ_BUILD)/fuzz_api: tests/fuzz/fuzz_api.c $(FUZZ_API_OBJS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LDLIBS)
 
+$(FUZZ_BUILD)/fuzz_text: tests/fuzz/fuzz_text.c $(FUZZ_API_OBJS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LDLIBS)
+
 # The packet fuzzer drives the real skeleton, like tests/bpf/test_datapath.c.
 $(FUZZ_BUILD)/test_bpf_fuzz: tests/bpf/test_bpf_fuzz.c tests/bpf/fixture.h tests/bpf/pkt.h $(SKEL)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -lbpf -lelf -lz
 
-FUZZ_PROGS := $(FUZZ_BUILD)/fuzz_config $(FUZZ_BUILD)/fuzz_api $(FUZZ_BUILD)/test_bpf_fuzz
+FUZZ_PROGS := $(FUZZ_BUILD)/fuzz_config $(FUZZ_BUILD)/fuzz_api $(FUZZ_BUILD)/fuzz_text \
+              $(FUZZ_BUILD)/test_bpf_fuzz
 
 .PHONY: fuzz fuzz-build
 fuzz-build: $(FUZZ_PROGS)
 
-fuzz: $(FUZZ_BUILD)/fuzz_config $(FUZZ_BUILD)/fuzz_api
+fuzz: $(FUZZ_BUILD)/fuzz_config $(FUZZ_BUILD)/fuzz_api $(FUZZ_BUILD)/fuzz_text
 	tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)
 
 .SECONDARY: $(FUZZ_API_OBJS)

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -119,31 +121,133 @@ static void check_rollout(const struct rollout_cfg *r)
 		broken("abort mode out of range", r->name);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* The contract for every answer, from a buffer or from files. */
+static void check_result(int rc, struct config *cfg, const char *err, size_t errlen)
 {
-	struct config cfg;
-	char err[CONFIG_ERR_LEN];
-	int rc;
-
-	memset(&cfg, 0xa5, sizeof(cfg)); /* "left untouched" on error: poison it */
-	memset(err, 0, sizeof(err));
-	rc = config_parse_buffer(FUZZ_NAME, (const char *)data, size, &cfg, err, sizeof(err));
 	if (rc == -1) {
 		if (err[0] == '\0')
 			broken("rc == -1 and no error message", NULL);
-		bounded_len(err, sizeof(err));
-		return 0;
+		bounded_len(err, errlen);
+		return;
 	}
 	if (rc != 0)
 		broken("return value neither 0 nor -1", NULL);
-	if ((cfg.n_rollouts == 0) != (cfg.rollouts == NULL))
+	if ((cfg->n_rollouts == 0) != (cfg->rollouts == NULL))
 		broken("rollouts pointer and count disagree", NULL);
-	for (size_t i = 0; i < cfg.n_rollouts; i++) {
-		check_rollout(&cfg.rollouts[i]);
+	for (size_t i = 0; i < cfg->n_rollouts; i++) {
+		check_rollout(&cfg->rollouts[i]);
 		for (size_t j = 0; j < i; j++)
-			if (!strcmp(cfg.rollouts[i].name, cfg.rollouts[j].name))
-				broken("duplicate rollout names accepted", cfg.rollouts[i].name);
+			if (!strcmp(cfg->rollouts[i].name, cfg->rollouts[j].name))
+				broken("duplicate rollout names accepted", cfg->rollouts[i].name);
 	}
-	config_free(&cfg);
+	config_free(cfg);
+}
+
+/*
+ * Input modes, by the first byte, so that small inputs reach the large
+ * and file-system cases too:
+ *   0xff N BODY  BODY repeated (N + 1) * 64 times: past the node, depth and
+ *                1 MiB limits;
+ *   0xfe FILES   NUL-separated files written to a directory (the 3rd as a
+ *                hidden "..data"-style name, the 4th as a FIFO) and loaded
+ *                with config_load(), the way --config DIR is;
+ *   anything else: the bytes as one buffer.
+ */
+#define MODE_AMPLIFY  0xff
+#define MODE_DIR      0xfe
+#define MAX_AMPLIFIED ((size_t)1024 * 1024 + 4096)
+#define MAX_DIR_FILES 6
+
+static char fuzz_dir[256];
+
+static void parse_amplified(const uint8_t *data, size_t size)
+{
+	static char buf[MAX_AMPLIFIED];
+	size_t reps, len = 0, body = size - 2;
+	char err[CONFIG_ERR_LEN] = "";
+	struct config cfg;
+
+	if (size < 3)
+		return;
+	for (reps = ((size_t)data[1] + 1) * 64; reps && len + body <= sizeof(buf); reps--) {
+		memcpy(buf + len, data + 2, body);
+		len += body;
+	}
+	memset(&cfg, 0xa5, sizeof(cfg));
+	check_result(config_parse_buffer(FUZZ_NAME, buf, len, &cfg, err, sizeof(err)), &cfg, err,
+		     sizeof(err));
+}
+
+static void write_file(const char *path, const uint8_t *data, size_t len)
+{
+	FILE *f = fopen(path, "we");
+
+	if (!f)
+		return;
+	if (fwrite(data, 1, len, f) != len)
+		fprintf(stderr, "fuzz_config: short write to %s\n", path);
+	fclose(f);
+}
+
+/* The files of one input, written, loaded and removed. */
+static void parse_dir(const uint8_t *data, size_t size)
+{
+	static const char *const names[MAX_DIR_FILES] = { "a.yaml",    "b.yml",	 "..data.yaml",
+							  "fifo.yaml", "e.yaml", "f.txt" };
+	char err[CONFIG_ERR_LEN] = "", path[128];
+	const uint8_t *p = data, *end = data + size;
+	struct config cfg;
+	int i;
+
+	for (i = 0; i < MAX_DIR_FILES && p <= end; i++) {
+		const uint8_t *nul = memchr(p, '\0', (size_t)(end - p));
+		size_t len = nul ? (size_t)(nul - p) : (size_t)(end - p);
+
+		snprintf(path, sizeof(path), "%s/%s", fuzz_dir, names[i]);
+		if (i == 3)
+			mkfifo(path, 0600); /* must be skipped, never block */
+		else
+			write_file(path, p, len);
+		p += len + 1;
+	}
+	memset(&cfg, 0xa5, sizeof(cfg));
+	check_result(config_load(fuzz_dir, &cfg, err, sizeof(err)), &cfg, err, sizeof(err));
+	for (i = 0; i < MAX_DIR_FILES; i++) {
+		snprintf(path, sizeof(path), "%s/%s", fuzz_dir, names[i]);
+		unlink(path);
+	}
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	const char *tmp = getenv("TMPDIR");
+
+	/* Under TMPDIR: tests/fuzz/run.sh points it at its work directory, removed after. */
+	snprintf(fuzz_dir, sizeof(fuzz_dir), "%s/fuzz-config.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(fuzz_dir))
+		fuzz_dir[0] = '\0';
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char err[CONFIG_ERR_LEN];
+	struct config cfg;
+
+	if (size && data[0] == MODE_AMPLIFY) {
+		parse_amplified(data, size);
+		return 0;
+	}
+	if (size && data[0] == MODE_DIR && fuzz_dir[0]) {
+		parse_dir(data + 1, size - 1);
+		return 0;
+	}
+	memset(&cfg, 0xa5, sizeof(cfg)); /* "left untouched" on error: poison it */
+	memset(err, 0, sizeof(err));
+	check_result(
+		config_parse_buffer(FUZZ_NAME, (const char *)data, size, &cfg, err, sizeof(err)),
+		&cfg, err, sizeof(err));
 	return 0;
 }

@@ -5,6 +5,7 @@
 #
 #   fuzz_config  config_parse_buffer() on tests/fuzz/config_seeds/
 #   fuzz_api     api_handle() on tests/fuzz/api_seeds/
+#   fuzz_text    outside text into JSON on tests/fuzz/text_seeds/
 #
 # Each fuzzer works on a copy of its seed corpus in a temp dir (the seeds in
 # the repository are never changed; fuzz_config also gets one seed written
@@ -33,8 +34,12 @@ esac
 
 FUZZ_BUILD=build/fuzz
 CRASH_DIR=tests/fuzz/crashes
-FUZZERS=(fuzz_config fuzz_api)
-declare -A SEEDS=([fuzz_config]=tests/fuzz/config_seeds [fuzz_api]=tests/fuzz/api_seeds)
+FUZZERS=(fuzz_config fuzz_api fuzz_text)
+# fuzz_config: past libFuzzer's 4096-byte default, so documents reach the
+# node limit without the amplifying mode (tests/fuzz/fuzz_config.c).
+declare -A MAX_LEN=([fuzz_config]=20000)
+declare -A SEEDS=([fuzz_config]=tests/fuzz/config_seeds [fuzz_api]=tests/fuzz/api_seeds
+	[fuzz_text]=tests/fuzz/text_seeds)
 
 WORK=$(mktemp -d /tmp/canaryd-fuzz.XXXXXX) || exit 1
 PIDS=()
@@ -50,7 +55,7 @@ trap 'exit 130' INT TERM
 
 # Build (a no-op when up to date). Until the top-level Makefile includes
 # fuzz.mk, name it on the command line.
-if ! make -s "$FUZZ_BUILD/fuzz_config" "$FUZZ_BUILD/fuzz_api" \
+if ! make -s "$FUZZ_BUILD/fuzz_config" "$FUZZ_BUILD/fuzz_api" "$FUZZ_BUILD/fuzz_text" \
 	>"$WORK/make.log" 2>&1; then
 	for f in "${FUZZERS[@]}"; do echo "not ok - $f: does not build"; done
 	tail -n 30 "$WORK/make.log" | sed 's/^/# /'
@@ -79,6 +84,13 @@ write_dicts() {
 		'null' 'true' '[' ']' ',' '"' '\u0000' '%00' '//' '/..'; do
 		printf '"%s"\n' "$(printf '%s' "$k" | sed 's/\\/\\\\/g; s/"/\\"/g')"
 	done >"$WORK/fuzz_api.dict"
+	# Text: the bytes that make UTF-8 interesting (leads, continuations, the
+	# edges of the valid ranges: overlongs, surrogates, past U+10FFFF).
+	for k in '\xc3\xbc' '\xc2' '\xc0\x80' '\xe0\xa0\x80' '\xe0\x80' '\xed\x9f\xbf' '\xed\xa0\x80' \
+		'\xef\xbf\xbf' '\xf0\x90\x80\x80' '\xf0\x8f' '\xf4\x8f\xbf\xbf' '\xf4\x90' '\xf5' '\x80' \
+		'\xbf' '\xff'; do
+		printf '"%s"\n' "$k"
+	done >"$WORK/fuzz_text.dict"
 }
 
 # One fuzzer for SECONDS_EACH in total. libFuzzer stops at its first finding;
@@ -94,7 +106,8 @@ run_one() {
 	left=$SECONDS_EACH
 	while :; do
 		seg=$((seg + 1))
-		"$FUZZ_BUILD/$f" -max_total_time="$left" -timeout=5 -rss_limit_mb=2048 \
+		TMPDIR=$dir "$FUZZ_BUILD/$f" -max_total_time="$left" -timeout=5 -rss_limit_mb=2048 \
+			${MAX_LEN[$f]:+-max_len=${MAX_LEN[$f]}} \
 			-print_final_stats=1 -dict="$WORK/$f.dict" \
 			-artifact_prefix="$dir/artifacts/" "$dir/corpus" >"$dir/log" 2>&1 &
 		fuzzer=$!

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "analysis.h"
 #include "canary_hist.h"
@@ -1207,6 +1208,36 @@ static void test_external_errors(void **state)
 	assert_int_equal(analysis_tick(&st, &cfg, now, 1500), ANALYSIS_FAIL);
 }
 
+/*
+ * A query error with a two-byte character where the detail is cut: the
+ * detail must stay valid UTF-8, or JSON (the API, the state file) refuses it.
+ */
+static void test_external_error_cut_mid_character(void **state)
+{
+	struct canary_metrics now[CANARY_V_COUNT];
+	static struct analysis_state st;
+	const char *prefix = "query failed (1 in a row, limit 2): ";
+	char err[256];
+	struct analysis_cfg cfg;
+	json_t *obj;
+	size_t pad;
+
+	(void)state;
+	prom_cfg(&cfg);
+	memset(now, 0, sizeof(now));
+	analysis_restart(&st, now, 0);
+	/* "ü" (C3 BC) starts at the detail's last byte before the terminator. */
+	pad = sizeof(st.last[0].detail) - 2 - strlen(prefix);
+	memset(err, 'x', pad);
+	snprintf(err + pad, sizeof(err) - pad, "\xc3\xbc and more");
+	analysis_external(&st, &cfg, 0, false, 0, err);
+	assert_int_equal(strncmp(st.last[0].detail, prefix, strlen(prefix)), 0);
+	obj = json_pack("{s:s}", "detail", st.last[0].detail);
+	assert_non_null(obj);
+	json_decref(obj);
+	assert_int_equal(strlen(st.last[0].detail), sizeof(st.last[0].detail) - 2);
+}
+
 static bool has_digit(const char *s)
 {
 	for (; *s; s++)
@@ -1773,6 +1804,7 @@ int main(void)
 		cmocka_unit_test(test_no_metrics),
 		cmocka_unit_test(test_external_results),
 		cmocka_unit_test(test_external_errors),
+		cmocka_unit_test(test_external_error_cut_mid_character),
 		cmocka_unit_test(test_verdict_records),
 		cmocka_unit_test(test_sim_false_aborts),
 		cmocka_unit_test(test_sim_latency_null_calibration),

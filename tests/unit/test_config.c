@@ -526,6 +526,15 @@ static void test_err_address(void **state)
 		  "t.yaml:7:39: spec.stable.endpoints[1]: ", "invalid IPv4 address \"10.0.1.x\"" },
 		{ HEAD SVC "  stable: {endpoints: [\"10.0.1.1:80\", 10.0.1.1:80]}\n" CANARY STEPS,
 		  "t.yaml:7:39: spec.stable.endpoints[1]: ", "duplicate endpoint \"10.0.1.1:80\"" },
+		{ HEAD SVC "  stable: {endpoints: [\"10.0.1.1:80\", 127.0.0.1:80]}\n" CANARY STEPS,
+		  "t.yaml:7:39: spec.stable.endpoints[1]: ", "127.0.0.1:80\": loopback" },
+		{ HEAD SVC STABLE "  canary: {endpoints: [224.0.0.5:80]}\n" STEPS,
+		  "t.yaml:8:24: spec.canary.endpoints[0]: ", "224.0.0.5:80\": multicast" },
+		{ HEAD SVC STABLE "  canary: {endpoints: [169.254.1.1:80]}\n" STEPS,
+		  "t.yaml:8:24: spec.canary.endpoints[0]: ", "169.254.1.1:80\": link-local" },
+		/* The VIP itself, on any port: the service would send traffic to itself. */
+		{ HEAD SVC "  stable: {endpoints: [10.96.0.20:8080]}\n" CANARY STEPS,
+		  "t.yaml:7:24: spec.stable.endpoints[0]: ", "is the service's VIP" },
 	};
 
 	(void)state;

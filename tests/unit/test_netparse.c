@@ -77,6 +77,35 @@ static void test_endpoint(void **state)
 	assert_non_null(strstr(err, "not a unicast address"));
 }
 
+/*
+ * Endpoints the data path could never reach as a backend, or that would
+ * send a service's traffic somewhere else than a backend.
+ */
+static void test_endpoint_address_classes(void **state)
+{
+	static const struct {
+		const char *endpoint, *why;
+	} bad[] = {
+		{ "127.0.0.1:80", "loopback" },		{ "127.255.0.9:80", "loopback" },
+		{ "224.0.0.1:80", "multicast" },	{ "239.255.255.250:1900", "multicast" },
+		{ "169.254.169.254:80", "link-local" }, { "0.1.2.3:80", "\"this\" network" },
+		{ "240.0.0.1:80", "reserved" },		{ "255.255.255.255:80", "not a unicast" },
+	};
+	static const char *const good[] = { "10.0.0.1:80",    "126.255.255.255:80", "128.0.0.1:80",
+					    "169.253.0.1:80", "223.255.255.254:80", "1.0.0.1:80" };
+	struct canary_backend be;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse_endpoint(bad[i].endpoint, &be, err, sizeof(err)), -1);
+		if (!strstr(err, bad[i].why) || !strstr(err, bad[i].endpoint))
+			fail_msg("%s: \"%s\" does not say %s", bad[i].endpoint, err, bad[i].why);
+	}
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(parse_endpoint(good[i], &be, err, sizeof(err)), 0);
+}
+
 static void test_endpoint_list(void **state)
 {
 	struct canary_backend be[CANARY_MAX_BACKENDS];
@@ -154,10 +183,14 @@ static void test_format(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_weight_valid), cmocka_unit_test(test_weight_invalid),
-		cmocka_unit_test(test_endpoint),     cmocka_unit_test(test_endpoint_list),
-		cmocka_unit_test(test_cidr),	     cmocka_unit_test(test_service_spec),
+		cmocka_unit_test(test_weight_valid),
+		cmocka_unit_test(test_weight_invalid),
+		cmocka_unit_test(test_endpoint),
+		cmocka_unit_test(test_endpoint_list),
+		cmocka_unit_test(test_cidr),
+		cmocka_unit_test(test_service_spec),
 		cmocka_unit_test(test_format),
+		cmocka_unit_test(test_endpoint_address_classes),
 	};
 
 	return cmocka_run_group_tests_name("netparse", tests, NULL, NULL);
