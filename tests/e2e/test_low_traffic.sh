@@ -25,10 +25,10 @@ check "Healthy within the pauses + 10 s ($bound s)" lab_wait web "d['phase'] == 
 took=$(($(date +%s%3N) - start_ms))
 echo "# $(lab_status web '(d["phase"], d["message"])') after ${took} ms"
 check "never aborted" expect "$(lab_status web 'd["aborts"] == 0')"
-plan=$(canaryctl plan web --errors 3 --latency 0.5 2>&1)
+plan=$(canaryctl plan web --errors 5 --latency 1 --target 120 2>&1)
 echo "$plan" | sed 's/^/# /'
 check "canaryctl plan: a time for each weight below 100% from the measured traffic" \
-	expect "$(grep -cE '^ *(10|50)\.00% +[0-9.]+ ' <<<"$plan") == 2 and $(grep -c '^proposed:' <<<"$plan") == 1"
+	expect "$(grep -cE '^ *(10|50)\.00% +[0-9.]+ ' <<<"$plan") == 2 and $(grep -c '^proposed (.*steps: \[.*{setWeight: 100}\]$' <<<"$plan") == 1"
 kill -TERM "$load" 2>/dev/null
 wait "$load" 2>/dev/null
 lab_agent_stop 2>/dev/null

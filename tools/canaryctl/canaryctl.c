@@ -723,6 +723,45 @@ static void print_time(double s)
 		printf(" %14.1f s", s);
 }
 
+/* What each weight below 100% needs: its pause, or -1 when nothing is caught in time. */
+struct plan_row {
+	double weight, pause_s;
+};
+
+/*
+ * The steps to propose: each weight with a pause as long as it needs. With a
+ * target, the lowest weights (which need the longest pauses) go first until
+ * the pauses fit, keeping at least one; a weight that catches nothing in
+ * time is left out.
+ */
+static void propose(const struct plan_row *rows, int n, double target_s)
+{
+	double total = 0;
+	int i, first = 0, caught = 0;
+
+	for (i = 0; i < n; i++) {
+		total += rows[i].pause_s > 0 ? ceil(rows[i].pause_s) : 0;
+		caught += rows[i].pause_s > 0;
+	}
+	if (!caught) {
+		printf("proposed: none; no weight catches a regression that size in time\n");
+		return;
+	}
+	while (target_s > 0 && total > target_s && first < n - 1) {
+		total -= rows[first].pause_s > 0 ? ceil(rows[first].pause_s) : 0;
+		first++;
+	}
+	printf("proposed (%.0f s of pauses%s): steps: [", total,
+	       target_s <= 0	 ? "" :
+	       total <= target_s ? ", within the target" :
+				   ", over the target even with one weight");
+	for (i = first; i < n; i++)
+		if (rows[i].pause_s > 0)
+			printf("{setWeight: %g}, {pause: {duration: %.0fs}}, ", rows[i].weight,
+			       ceil(rows[i].pause_s));
+	printf("{setWeight: 100}]\n");
+}
+
 static void plan_steps(json_t *r, const struct analysis_cfg *a, const struct plan_opts *o)
 {
 	json_t *stable = json_object_get(r, "stable"), *steps = json_object_get(r, "steps");
@@ -735,14 +774,14 @@ static void plan_steps(json_t *r, const struct analysis_cfg *a, const struct pla
 	};
 	const struct plan_regression errs = { .err_ratio = o->errors },
 				     slow = { .err_ratio = 1, .lat_increase = o->latency };
-	double total = 0;
-	int missed = 0;
+	struct plan_row rows[CONFIG_MAX_STEPS];
+	int n = 0, missed = 0;
 	size_t i;
 
 	printf("traffic %.1f req/s, stable errors %.2f%%, p50 %.1f ms, p99 %.1f ms; power %.0f%%\n",
 	       rps, 100 * t.err_p, t.p50_us / 1000, t.p99_us / 1000, 100 * o->power);
 	printf("%-8s %12s %16s %16s\n", "weight", "canary rps", "x errors caught", "slower caught");
-	for (i = 0; i < json_array_size(steps); i++) {
+	for (i = 0; i < json_array_size(steps) && n < CONFIG_MAX_STEPS; i++) {
 		json_t *w = json_object_get(json_array_get(steps, i), "setWeight");
 		double e, l;
 
@@ -755,16 +794,11 @@ static void plan_steps(json_t *r, const struct analysis_cfg *a, const struct pla
 		print_time(e);
 		print_time(l);
 		putchar('\n');
-		total += fmax(fmax(e, l), 0);
+		rows[n].weight = json_number_value(w);
+		rows[n++].pause_s = e < 0 || l < 0 ? -1 : fmax(e, l);
 		missed += e < 0 || l < 0;
 	}
-	printf("proposed: after each weight below 100%%, a pause at least as long as its longer\n"
-	       "time above; in all %.0f s",
-	       total);
-	if (o->target_s > 0)
-		printf(" (%s the target %.0f s)", total <= o->target_s ? "within" : "over",
-		       o->target_s);
-	printf("\n");
+	propose(rows, n, o->target_s);
 	if (missed)
 		printf("%d weight(s) cannot catch a regression that size within %d s at this "
 		       "traffic:\nraise the weight or the traffic, or accept a larger regression\n",
