@@ -542,7 +542,8 @@ static void test_peak_smaller_steps(void **state)
 /* A blackout holds without a deadline, says so, and never aborts for it. */
 static void test_blackout_holds(void **state)
 {
-	struct rollout_conditions dark = { .blackout = true, .blackout_why = "sat,sun all day UTC" };
+	struct rollout_conditions dark = { .blackout = true,
+					   .blackout_why = "sat,sun all day UTC" };
 	struct rollout_conditions calm = { 0 };
 
 	(void)state;
