@@ -201,36 +201,31 @@ int state_load(const char *dir, const char *name, struct rollout_state *st, json
 	return err;
 }
 
-int state_set_aside(const char *dir, const char *name, const char *suffix)
+/* Rename NAME.json to NAME.json.SUFFIX (aside) or back, and make it durable. */
+static int rename_state(const char *dir, const char *name, const char *suffix, bool aside)
 {
-	char path[PATH_MAX], aside[PATH_MAX], sfx[64];
+	char path[PATH_MAX], other[PATH_MAX], sfx[64];
 	int err;
 
 	snprintf(sfx, sizeof(sfx), ".%s", suffix);
 	err = state_path(dir, name, "", path, sizeof(path));
 	if (!err)
-		err = state_path(dir, name, sfx, aside, sizeof(aside));
+		err = state_path(dir, name, sfx, other, sizeof(other));
 	if (err)
 		return err;
-	if (rename(path, aside))
+	if (aside ? rename(path, other) : rename(other, path))
 		return -errno;
 	return fsync_dir(dir);
 }
 
+int state_set_aside(const char *dir, const char *name, const char *suffix)
+{
+	return rename_state(dir, name, suffix, true);
+}
+
 int state_take_back(const char *dir, const char *name, const char *suffix)
 {
-	char path[PATH_MAX], aside[PATH_MAX], sfx[64];
-	int err;
-
-	snprintf(sfx, sizeof(sfx), ".%s", suffix);
-	err = state_path(dir, name, "", path, sizeof(path));
-	if (!err)
-		err = state_path(dir, name, sfx, aside, sizeof(aside));
-	if (err)
-		return err;
-	if (rename(aside, path))
-		return -errno;
-	return fsync_dir(dir);
+	return rename_state(dir, name, suffix, false);
 }
 
 int state_remove(const char *dir, const char *name)
