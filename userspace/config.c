@@ -696,7 +696,7 @@ static int get_bool(struct doc *d, const struct ynode *n, const char *key, bool 
 {
 	*out = false;
 	if (n->kind != Y_SCALAR || n->null || n->quoted ||
-	    (strcmp(n->text, "true") && strcmp(n->text, "false")))
+	    (strcmp(n->text, "true") != 0 && strcmp(n->text, "false") != 0))
 		return fail(d, &n->mark, key, "expected true or false, got %s",
 			    n->kind == Y_SCALAR && !n->null ? n->text : kind_name(n));
 	*out = !strcmp(n->text, "true");
@@ -1164,7 +1164,7 @@ static int parse_peak(struct doc *d, const struct ynode *n, void *arg)
 	if (t->peak_above_rps <= 0)
 		return fail(d, &f[0]->mark, "aboveRps", "%s is out of range (more than 0)",
 			    f[0]->text);
-	if (t->pause_factor < 1 || t->pause_factor > 100)
+	if (f[2] && (t->pause_factor < 1 || t->pause_factor > 100))
 		return fail(d, &f[2]->mark, "pauseFactor", "%s is out of range (1..100)",
 			    f[2]->text);
 	if (!f[1])

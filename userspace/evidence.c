@@ -203,7 +203,7 @@ static int read_evidence(json_t *obj, const struct analysis_cfg *cfg, struct ana
 
 	snprintf(want, sizeof(want), "%016llx", (unsigned long long)analysis_fingerprint(cfg));
 	if (json_unpack(obj, "{s:I, s:s}", "format", &format, "analysis", &fp) ||
-	    format != EVIDENCE_FORMAT || strcmp(fp, want) || !json_is_array(metrics) ||
+	    format != EVIDENCE_FORMAT || strcmp(fp, want) != 0 || !json_is_array(metrics) ||
 	    json_array_size(metrics) != (size_t)n_metrics(cfg))
 		return -EINVAL;
 	err = read_versions(obj, "base", st->base);

@@ -77,7 +77,7 @@ static __u64 binomial(struct rng *r, __u64 n, double p)
 {
 	__u64 k = 0, i;
 
-	if (n * p > 50) {
+	if ((double)n * p > 50) {
 		double x = (double)n * p + sqrt((double)n * p * (1 - p)) * normal(r);
 
 		return x <= 0 ? 0 : x >= (double)n ? n : (__u64)(x + 0.5);

@@ -316,7 +316,7 @@ static void await_promotion(struct rollout_state *st, const struct rollout_cfg *
 
 	snprintf(msg, sizeof(msg), "every step passed; waiting for the pre-promotion hook (%.160s)",
 		 c->promotion_why && *c->promotion_why ? c->promotion_why : "not asked yet");
-	if (!st->awaiting_promotion || strcmp(st->message, msg)) {
+	if (!st->awaiting_promotion || strcmp(st->message, msg) != 0) {
 		st->awaiting_promotion = true;
 		snprintf(st->message, sizeof(st->message), "%s", msg);
 		fx->changed = true;

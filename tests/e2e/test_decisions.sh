@@ -40,10 +40,10 @@ check "1: aborted while the same config is written every 0.8 s" \
 	lab_wait web "d['phase'] == 'Degraded'" 15
 kill "$churn" 2>/dev/null
 wait "$churn" 2>/dev/null
-reloads=$(grep -c 'msg="config applied"' "$LAB_DIR/canaryd.log")
-echo "# $reloads configs applied; $(lab_status web 'd["message"]')"
+reloads=$(($(grep -c 'msg="config applied"' "$LAB_DIR/canaryd.log") - 1)) # less the start's
+echo "# $reloads reloads before the abort; $(lab_status web 'd["message"]')"
 check "1: the rewrites were applied as reloads ($reloads), with no rollout restarted" \
-	expect "$reloads >= 3 and $(grep -c 'msg="rollout started"' "$LAB_DIR/canaryd.log") == 1"
+	expect "$reloads >= 1 and $(grep -c 'msg="rollout started"' "$LAB_DIR/canaryd.log") == 1"
 lab_backend_set cn1 error_rate=0
 
 # ---- 2. a config with no rollout
