@@ -408,6 +408,21 @@ static void rank_sum_hist(const __u64 *c, const __u64 *s, double scale, struct r
 		out->var = out->n_c * out->n_s / 12 * ((n + 1) - ties / (n * (n - 1)));
 }
 
+/* Samples of a histogram, and how many of them sit above a latency (us). */
+static __u64 hist_above(const __u64 *h, double us, __u64 *total)
+{
+	__u64 above = 0;
+	__u32 i;
+
+	*total = 0;
+	for (i = 0; i < CANARY_HIST_BUCKETS; i++) {
+		*total += h[i];
+		if (bucket_mid(i) > us)
+			above += h[i];
+	}
+	return above;
+}
+
 /* Everything one tick's judgement needs. */
 struct tick_ctx {
 	const struct analysis_cfg *cfg;
@@ -543,6 +558,80 @@ static void gate_pending(struct verdict *v, const struct metric_cfg *m, __u64 n,
 		 gate_unit(m->kind));
 }
 
+/*
+ * Early failure of a gate inside an open window. A gate says "the canary's
+ * share of bad samples is at most p0" (errors per request, resets per
+ * connection, or latencies above the limit for a quantile gate: a q-quantile
+ * over the limit means more than 1 - q of the samples lie above it). The
+ * likelihood ratio of a share p > p0 against p0 is a test martingale under
+ * any share <= p0, so the mixture over a grid of p may be looked at on every
+ * tick and the gate failed once it crosses log(1/alpha), with however few
+ * samples: a canary answering 503 to everything fails a 5% gate after a few
+ * errors instead of after minRequests of them and the window's end.
+ */
+static const double early_fraction[ANALYSIS_ERR_GRID] = { .02, .05, .1, .2, .35, .5, .7, .9 };
+
+/* The window as a share of bad samples: n samples, x bad, p0 the gate's share. */
+static bool gate_as_share(const struct metric_cfg *m, const struct canary_metrics *w, bool http,
+			  __u64 *n, __u64 *x, double *p0)
+{
+	switch (m->kind) {
+	case METRIC_ERROR_RATE:
+		error_counts(w, http, n, x);
+		*p0 = m->max;
+		break;
+	case METRIC_RESET_RATE:
+		*n = w->conns_opened;
+		*x = w->conns_reset < *n ? w->conns_reset : *n;
+		*p0 = m->max;
+		break;
+	default:
+		*x = hist_above(w->latency_hist, m->max, n);
+		*p0 = 1 - gate_quantile(m->kind);
+		break;
+	}
+	return *p0 > 0 && *p0 < 1 && *n > 0;
+}
+
+static double gate_share_llr(__u64 n, __u64 x, double p0)
+{
+	double llr[ANALYSIS_ERR_GRID];
+	int k;
+
+	for (k = 0; k < ANALYSIS_ERR_GRID; k++) {
+		double p = p0 + (1 - p0) * early_fraction[k];
+
+		llr[k] = (double)x * log(p / p0) + (double)(n - x) * log((1 - p) / (1 - p0));
+	}
+	return log_mean_exp(llr, ANALYSIS_ERR_GRID);
+}
+
+/* Fails v if the open window already proves the gate exceeded. */
+static bool gate_fails_early(struct verdict *v, const struct metric_cfg *m,
+			     const struct tick_ctx *cx, const struct gate_window *w)
+{
+	char val[32], lim[32];
+	__u64 n, x, n_value;
+	double p0, llr;
+
+	if (!gate_as_share(m, &w->counts, cx->http, &n, &x, &p0))
+		return false;
+	llr = gate_share_llr(n, x, p0);
+	if (llr < cx->log_inv_alpha)
+		return false;
+	v->result = VERDICT_FAIL;
+	v->canary_samples = n;
+	gate_value(m, &w->counts, cx->http, &n_value, &v->canary_value);
+	v->statistic = llr;
+	v->threshold = m->max;
+	fmt_value(lim, sizeof(lim), m->kind, m->max);
+	snprintf(val, sizeof(val), "%llu of %llu", (unsigned long long)x, (unsigned long long)n);
+	snprintf(v->detail, sizeof(v->detail),
+		 "canary %s: %s %s over the limit %s in %llu ms (log LR %.1f)", gate_label(m->kind),
+		 val, gate_unit(m->kind), lim, (unsigned long long)w->ms, llr);
+	return true;
+}
+
 /* A gate window closed: measured (pass or fail), or one more inconclusive in a row. */
 static void count_gate_window(struct analysis_state *st, int idx, const struct verdict *v)
 {
@@ -552,6 +641,15 @@ static void count_gate_window(struct analysis_state *st, int idx, const struct v
 	}
 	st->inconclusive_run[idx] = 0;
 	st->measured[idx]++;
+}
+
+/* Counts gate idx's window as judged and opens the next; returns whether it failed. */
+static bool close_gate_window(struct analysis_state *st, int idx, const struct tick_ctx *cx)
+{
+	count_gate_window(st, idx, &st->last[idx]);
+	st->gate_base[idx] = cx->now[CANARY_V_CANARY];
+	st->gate_start_ms[idx] = cx->now_ms;
+	return st->last[idx].result == VERDICT_FAIL;
 }
 
 /*
@@ -574,6 +672,12 @@ static bool judge_gate_window(struct analysis_state *st, int idx, const struct t
 	w.need = gate_need(m, cx->cfg);
 	gate_value(m, &w.counts, cx->http, &n, &value);
 	if (w.ms < cx->interval_ms || (n < w.need && w.ms < gate_window_max_ms(cx))) {
+		struct verdict early = { .metric = m->kind, .limit = m->max };
+
+		if (gate_fails_early(&early, m, cx, &w)) {
+			*v = early;
+			return close_gate_window(st, idx, cx);
+		}
 		/* The last window's verdict stands, counted once; the first one says how it fills. */
 		if (!kept || st->gate_start_ms[idx] == st->started_ms) {
 			memset(v, 0, sizeof(*v));
@@ -586,10 +690,7 @@ static bool judge_gate_window(struct analysis_state *st, int idx, const struct t
 	v->metric = m->kind;
 	v->limit = m->max;
 	judge_gate(v, m, cx, &w);
-	count_gate_window(st, idx, v);
-	st->gate_base[idx] = cx->now[CANARY_V_CANARY];
-	st->gate_start_ms[idx] = cx->now_ms;
-	return v->result == VERDICT_FAIL;
+	return close_gate_window(st, idx, cx);
 }
 
 /*
@@ -764,21 +865,6 @@ static void judge_cmp_latency(struct analysis_state *st, int idx, struct verdict
 			 v->result == VERDICT_FAIL ? "canary is slower beyond the tolerance" :
 						     "no evidence canary is slower");
 	}
-}
-
-/* Samples of a histogram, and how many of them sit above a latency (us). */
-static __u64 hist_above(const __u64 *h, double us, __u64 *total)
-{
-	__u64 above = 0;
-	__u32 i;
-
-	*total = 0;
-	for (i = 0; i < CANARY_HIST_BUCKETS; i++) {
-		*total += h[i];
-		if (bucket_mid(i) > us)
-			above += h[i];
-	}
-	return above;
 }
 
 static double tail_quantile(const struct metric_cfg *m)

@@ -683,8 +683,8 @@ static void test_gate_windows(void **state)
 	assert_int_equal(analysis_tick(&st, &cfg, now, 2000), ANALYSIS_PASS);
 	assert_int_equal(st.last[0].result, VERDICT_PASS);
 	assert_float_equal(st.last[0].canary_value, 0, 0);
-	/* Window 3: 10 requests only: it grows; window 2's verdict stands, no failure. */
-	set_http(&now[CANARY_V_CANARY], 170, 18);
+	/* Window 3: 10 requests only (1 error): it grows; window 2's verdict stands, no failure. */
+	set_http(&now[CANARY_V_CANARY], 170, 9);
 	assert_int_equal(analysis_tick(&st, &cfg, now, 3000), ANALYSIS_PASS);
 	assert_int_equal(st.last[0].result, VERDICT_PASS);
 	assert_int_equal(st.failures[0], 1);
@@ -694,6 +694,57 @@ static void test_gate_windows(void **state)
 	assert_int_equal(st.last[0].canary_samples, 110);
 	assert_non_null(strstr(st.last[0].detail, "in the last 2000 ms"));
 	assert_int_equal(st.failures[0], 2);
+}
+
+/*
+ * A gate fails inside its window once the window proves the limit exceeded
+ * (the mixture likelihood ratio crosses log(1/alpha)): a canary answering
+ * 503 to everything at 40 req/s fails a 5% gate on its first tick, with 10
+ * samples of the 50 the window needs; 1 error in 10 (10%, but little
+ * evidence) does not. A p99 gate fails early the same way on responses above
+ * its limit.
+ */
+static void test_gate_fails_early(void **state)
+{
+	struct canary_metrics now[CANARY_V_COUNT];
+	static struct analysis_state st;
+	struct analysis_cfg cfg;
+	int i;
+
+	(void)state;
+	base_cfg(&cfg);
+	cfg.interval_ms = TICK_MS;
+	cfg.failure_limit = 0;
+	add_metric(&cfg, METRIC_ERROR_RATE, 0.05, 0);
+	memset(now, 0, sizeof(now));
+	analysis_restart(&st, now, 0);
+	set_http(&now[CANARY_V_CANARY], 10, 1);
+	set_http(&now[CANARY_V_STABLE], 90, 0);
+	assert_int_equal(analysis_tick(&st, &cfg, now, TICK_MS), ANALYSIS_HOLD);
+	assert_int_equal(st.last[0].result, VERDICT_INCONCLUSIVE);
+	/* The next tick: 10 more requests, all 503. */
+	set_http(&now[CANARY_V_CANARY], 20, 11);
+	set_http(&now[CANARY_V_STABLE], 180, 0);
+	assert_int_equal(analysis_tick(&st, &cfg, now, 2 * TICK_MS), ANALYSIS_FAIL);
+	assert_int_equal(st.last[0].result, VERDICT_FAIL);
+	assert_int_equal(st.last[0].canary_samples, 20);
+	assert_true(st.last[0].statistic >= log(100));
+	assert_non_null(strstr(st.last[0].detail, "11 of 20 samples over the limit 5.00%"));
+
+	/* A p99 gate of 250 ms: 10 responses, all at 400 ms, in the first tick. */
+	base_cfg(&cfg);
+	cfg.interval_ms = TICK_MS;
+	cfg.failure_limit = 0;
+	add_metric(&cfg, METRIC_LATENCY_P99, 250000, 0);
+	memset(now, 0, sizeof(now));
+	analysis_restart(&st, now, 0);
+	set_http(&now[CANARY_V_CANARY], 10, 0);
+	set_http(&now[CANARY_V_STABLE], 90, 0);
+	for (i = 0; i < 10; i++)
+		now[CANARY_V_CANARY].latency_hist[canary_hist_bucket(400000)]++;
+	now[CANARY_V_CANARY].latency_count = 10;
+	assert_int_equal(analysis_tick(&st, &cfg, now, TICK_MS), ANALYSIS_FAIL);
+	assert_non_null(strstr(st.last[0].detail, "10 of 10 responses over the limit 250.0 ms"));
 }
 
 /*
@@ -1788,6 +1839,7 @@ int main(void)
 		cmocka_unit_test(test_mann_whitney_brute_force),
 		cmocka_unit_test(test_restart_baseline),
 		cmocka_unit_test(test_gate_windows),
+		cmocka_unit_test(test_gate_fails_early),
 		cmocka_unit_test(test_failures_per_metric),
 		cmocka_unit_test(test_failures_not_mixed_across_metrics),
 		cmocka_unit_test(test_failure_limit_per_metric),
