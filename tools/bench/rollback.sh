@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/bench/rollback.sh [--quick] [--json FILE] [--trials N] [--tick-ms N] [--rate N]
+# tools/bench/rollback.sh [--quick] [--json FILE] [--trials N] [--tick-ms N] [--rate N] [--latency-gate MS]
 #
 # Rollback speed: how long a bad canary keeps taking traffic, and how many
 # requests fail, under steady load in the lab (client -> node with canaryd ->
@@ -8,7 +8,7 @@
 # One lab, one agent (tick 250 ms, canaryd's default), rollout "web" at 10%:
 #   steps [{setWeight: 10}, {pause: {}}], analysis interval 1s, minRequests 30,
 #   failureLimit 1, confidence 0.99, errorRate max 0.02, compareErrorRate,
-#   compareLatency maxIncrease 0.5.
+#   compareLatency maxIncrease 0.5 (and latencyP95 max MS with --latency-gate MS).
 # Each trial: cn1 good; labload starts (newconn, 64 workers, 1200 req/s or --rate,
 # a snapshot every ~100 ms on SIGUSR1); a new canary revision is written
 # (LAB_CANARY_REVISION=vN lab_rollout), so a new rollout starts; once it is
@@ -46,22 +46,24 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 
-usage() { echo "usage: $0 [--quick] [--json FILE] [--trials N] [--tick-ms N] [--rate N]"; }
+usage() { echo "usage: $0 [--quick] [--json FILE] [--trials N] [--tick-ms N] [--rate N] [--latency-gate MS]"; }
 QUICK=0
 JSON=build/bench/rollback.json
 TRIALS=
 TICK_MS=250
 RATE=1200
+LATENCY_GATE_MS=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
-	--json | --trials | --tick-ms | --rate)
+	--json | --trials | --tick-ms | --rate | --latency-gate)
 		[ $# -ge 2 ] || { usage >&2; exit 2; }
 		case $1 in
 		--json) JSON=$2 ;;
 		--trials) TRIALS=$2 ;;
 		--tick-ms) TICK_MS=$2 ;;
 		--rate) RATE=$2 ;;
+		--latency-gate) LATENCY_GATE_MS=$2 ;;
 		esac
 		shift
 		;;
@@ -71,7 +73,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [ -n "$TRIALS" ] || TRIALS=$([ "$QUICK" = 1 ] && echo 2 || echo 10)
-case "$TRIALS$TICK_MS$RATE" in *[!0-9]*) usage >&2; exit 2 ;; esac
+case "$TRIALS$TICK_MS$RATE$LATENCY_GATE_MS" in *[!0-9]*) usage >&2; exit 2 ;; esac
 if [ "$TRIALS" -lt 1 ] || [ "$TRIALS" -gt 100 ]; then
 	echo "rollback: --trials 1..100" >&2
 	exit 2
@@ -89,9 +91,13 @@ done
 CONNECTIONS=64
 POST_ABORT_S=1.5
 STEPS="[{setWeight: 10}, {pause: {}}]"
+# --latency-gate MS adds {name: latencyP95, max: MS ms}: an SLO-style limit
+# that fails inside its window once enough responses lie above it.
+GATE=
+[ -n "$LATENCY_GATE_MS" ] && GATE=", {name: latencyP95, max: ${LATENCY_GATE_MS}ms}"
 ANALYSIS="{interval: 1s, minRequests: 30, failureLimit: 1, confidence: 0.99,
             metrics: [{name: errorRate, max: 0.02}, {name: compareErrorRate},
-                      {name: compareLatency, maxIncrease: 0.5}]}"
+                      {name: compareLatency, maxIncrease: 0.5}$GATE]}"
 
 WORK=$(mktemp -d /tmp/canaryd-rollback.XXXXXX)
 SAMPLER=
@@ -371,7 +377,7 @@ def summary(rs):
               "last_canary_response_after_first_error_ms", "failed", "failed_share", "rps_after_flip",
               "failed_after_weight0"):
         v = [r.get(k) for r in good if r.get(k) is not None]
-        s[k] = {"median": statistics.median(v) if v else None, "p90": pct(v, 90),
+        s[k] = {"median": statistics.median(v) if v else None, "p90": pct(v, 90), "p95": pct(v, 95),
                 "min": min(v) if v else None, "max": max(v) if v else None}
     return s
 
@@ -450,14 +456,14 @@ for sc, rs in trials.items():
             f(r["weight0_logged_after_first_error_ms"]), r["weight0_after_flip_ms"],
             r["last_canary_response_after_weight0_ms"], r["failed"], r["requests"],
             100 * r["failed_share"], r["failed_after_weight0"], ",".join(r["abort_verdict_metrics"])))
-def mp(s, k, fmt="%.0f", scale=1):
-    m, p = s[k]["median"], s[k]["p90"]
-    return "%s / %s" % (f(None if m is None else m * scale, fmt), f(None if p is None else p * scale, fmt))
-print("\n| regression | trials ok | weight 0 after first error ms, median / p90 | (logged) | after flip | last canary response after weight 0 ms | failed requests | failed share | req/s after flip (median) |")
+def mp(s, k, fmt="%.0f", scale=1, tail=("p90",)):
+    vals = [s[k]["median"]] + [s[k][t] for t in tail]
+    return " / ".join(f(None if v is None else v * scale, fmt) for v in vals)
+print("\n| regression | trials ok | weight 0 after first error ms, median / p90 / p95 | (logged) | after flip | last canary response after weight 0 ms | failed requests | failed share | req/s after flip (median) |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for sc, s in sums.items():
     print("| %s | %d/%d | %s | %s | %s | %s | %s | %s | %s |" % (
-        sc, s["ok"], s["trials"], mp(s, "weight0_after_first_error_ms"), mp(s, "weight0_logged_after_first_error_ms"),
+        sc, s["ok"], s["trials"], mp(s, "weight0_after_first_error_ms", tail=("p90", "p95")), mp(s, "weight0_logged_after_first_error_ms"),
         mp(s, "weight0_after_flip_ms"), mp(s, "last_canary_response_after_weight0_ms"), mp(s, "failed"),
         mp(s, "failed_share", "%.3f%%", 100), f(s["rps_after_flip"]["median"], "%.0f")))
 for sc, s in sums.items():
