@@ -23,18 +23,45 @@ BPF_HDRS    := $(wildcard bpf/lib/*.h) $(wildcard headers/*.h)
 BPF_OBJ     := $(patsubst bpf/%.c,$(BUILD)/%.o,$(BPF_SRC))
 SKEL        := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRC))
 
-# The loader library: everything the agent and canaryctl share.
-LIB_SRCS    := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
-               userspace/stats.c userspace/log.c userspace/linkwatch.c \
-               userspace/config.c userspace/analysis.c userspace/rollout.c \
-               userspace/state.c userspace/evidence.c userspace/delivery.c userspace/notify.c userspace/traffic.c userspace/httppost.c userspace/hooks.c userspace/plan.c userspace/agent.c userspace/report.c userspace/api.c \
-               userspace/metrics.c userspace/configwatch.c userspace/promquery.c \
-               userspace/httpbody.c userspace/external.c userspace/caps.c userspace/healthcheck.c \
-               userspace/worker.c userspace/etcd.c userspace/coord_etcd.c userspace/fleet.c \
-               userspace/fleet_rules.c userspace/conndeadline.c userspace/probe.c \
-               userspace/sandbox.c userspace/utf8text.c userspace/secretfile.c
+# User-space libraries by concern (docs/architecture.md, "Module map"). A
+# library calls only those below it: agent -> rollout -> dp.
+#   dp:      the data path's loader and attach, and the parsing, logging and
+#            HTTP body helpers every program shares (canaryctl's base)
+#   rollout: the Rollout schema, analysis, the state machine and what it
+#            decides (state files, evidence, delivery, notifications, plans)
+#   agent:   the daemon's own modules: API, metrics, workers, fleet, sandbox
+DP_SRCS      := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
+                userspace/stats.c userspace/log.c userspace/utf8text.c \
+                userspace/httpbody.c userspace/linkwatch.c
+ROLLOUT_SRCS := userspace/config.c userspace/analysis.c userspace/rollout.c \
+                userspace/state.c userspace/evidence.c userspace/delivery.c \
+                userspace/notify.c userspace/httppost.c userspace/traffic.c \
+                userspace/plan.c userspace/fleet_rules.c
+AGENT_SRCS   := userspace/agent.c userspace/report.c userspace/api.c userspace/hooks.c \
+                userspace/metrics.c userspace/configwatch.c userspace/promquery.c \
+                userspace/external.c userspace/caps.c userspace/healthcheck.c \
+                userspace/worker.c userspace/etcd.c userspace/coord_etcd.c userspace/fleet.c \
+                userspace/conndeadline.c userspace/probe.c userspace/sandbox.c \
+                userspace/secretfile.c
+# Every library source. A file added here and to no list above goes into
+# the agent's library.
+LIB_SRCS    := $(DP_SRCS) $(ROLLOUT_SRCS) $(AGENT_SRCS)
 LIB_HDRS    := $(wildcard userspace/*.h) $(wildcard headers/*.h)
 LIB_OBJS    := $(patsubst userspace/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+AGENT_LIB_SRCS := $(filter-out $(DP_SRCS) $(ROLLOUT_SRCS),$(LIB_SRCS))
+
+DP_LIB      := $(BUILD)/libcanary-dp.a
+ROLLOUT_LIB := $(BUILD)/libcanary-rollout.a
+AGENT_LIB   := $(BUILD)/libcanary-agent.a
+# Link order: a library before the ones it calls.
+LIBS        := $(AGENT_LIB) $(ROLLOUT_LIB) $(DP_LIB)
+
+# What each library needs at link time; a program takes those of the
+# libraries it links.
+DP_LDLIBS      := -lbpf -lelf -lz -ljansson -lpthread
+ROLLOUT_LDLIBS := -lyaml -lcurl -ljansson -lm -lpthread
+AGENT_LDLIBS   := -lmicrohttpd -lcurl -lseccomp -ljansson -lz -lm -lpthread
+CTL_LDLIBS     := $(ROLLOUT_LDLIBS) $(DP_LDLIBS)
 
 PROGS       := $(BUILD)/canaryd $(BUILD)/canaryctl
 LAB_PROGS   := $(BUILD)/labsrv $(BUILD)/labload
@@ -79,11 +106,20 @@ $(BUILD)/obj/ctl/%.o: tools/canaryctl/%.c $(wildcard tools/canaryctl/*.h) $(LIB_
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/canaryd: $(BUILD)/obj/canaryd.o $(LIB_OBJS)
+# Each archive is rebuilt from scratch so that a source moved to another
+# library leaves no stale member behind.
+$(DP_LIB): $(patsubst userspace/%.c,$(BUILD)/obj/%.o,$(DP_SRCS))
+$(ROLLOUT_LIB): $(patsubst userspace/%.c,$(BUILD)/obj/%.o,$(ROLLOUT_SRCS))
+$(AGENT_LIB): $(patsubst userspace/%.c,$(BUILD)/obj/%.o,$(AGENT_LIB_SRCS))
+$(LIBS):
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/canaryd: $(BUILD)/obj/canaryd.o $(LIBS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/canaryctl: $(CTL_OBJS) $(LIB_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+# canaryctl works on the pinned maps and talks to the API: no agent library.
+$(BUILD)/canaryctl: $(CTL_OBJS) $(ROLLOUT_LIB) $(DP_LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(CTL_LDLIBS)
 
 $(BUILD)/lab%: tools/lab/lab%.c tools/lab/labcommon.h
 	@mkdir -p $(BUILD)

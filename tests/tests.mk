@@ -31,17 +31,28 @@ $(TEST_BUILD)/san/%.o: userspace/%.c $(LIB_HDRS) $(SKEL)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
-$(TEST_BUILD)/unit/%: tests/unit/%.c $(SAN_OBJS)
+# The same three libraries, as archives: a test takes in only the objects
+# it calls, and --as-needed keeps only the shared libraries those use.
+SAN_DP_LIB      := $(TEST_BUILD)/san/libcanary-dp.a
+SAN_ROLLOUT_LIB := $(TEST_BUILD)/san/libcanary-rollout.a
+SAN_AGENT_LIB   := $(TEST_BUILD)/san/libcanary-agent.a
+SAN_LIBS        := $(SAN_AGENT_LIB) $(SAN_ROLLOUT_LIB) $(SAN_DP_LIB)
+$(SAN_DP_LIB): $(patsubst userspace/%.c,$(TEST_BUILD)/san/%.o,$(DP_SRCS))
+$(SAN_ROLLOUT_LIB): $(patsubst userspace/%.c,$(TEST_BUILD)/san/%.o,$(ROLLOUT_SRCS))
+$(SAN_AGENT_LIB): $(patsubst userspace/%.c,$(TEST_BUILD)/san/%.o,$(AGENT_LIB_SRCS))
+$(SAN_LIBS):
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(TEST_BUILD)/unit/%: tests/unit/%.c $(SAN_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(TEST_LIBS) -lm
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -Wl,--as-needed $(TEST_LIBS) -lm
 
 # The BPF suite drives the real programs through BPF_PROG_TEST_RUN.
 # It reads the maps through the loader library, as the agent does.
-TEST_BPF_LIB := $(TEST_BUILD)/san/dataplane.o $(TEST_BUILD)/san/log.o $(TEST_BUILD)/san/utf8text.o
 $(TEST_BUILD)/test_bpf: tests/bpf/test_datapath.c tests/bpf/fixture.h tests/bpf/pkt.h $(SKEL) \
-		$(TEST_BPF_LIB)
+		$(SAN_DP_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $< $(TEST_BPF_LIB) $(TEST_LIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_DP_LIB) -lcmocka $(DP_LDLIBS)
 
 BPF_TESTS   := $(if $(wildcard tests/bpf/test_datapath.c),$(TEST_BUILD)/test_bpf)
 

@@ -18,11 +18,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "api.h"
 #include "attach.h"
 #include "client.h"
 #include "plan.h"
 #include "dataplane.h"
+#include "defaults.h"
 #include "log.h"
 #include "netparse.h"
 #include "stats.h"
