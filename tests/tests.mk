@@ -14,22 +14,22 @@ test-unit: test-build
 test-bpf: test-build
 	@tests/run-all.sh bpf
 
-test-e2e: all
+test-e2e: all lab
 	@tests/run-all.sh e2e
 
-test-deploy: all
+test-deploy: all lab
 	@tests/run-all.sh deploy
 
-test-docs: all
+test-docs: all lab
 	@tests/run-all.sh docs
 
 # Unit tests: the loader library rebuilt with sanitizers, one binary per file.
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(TEST_BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 SAN_OBJS    := $(patsubst userspace/%.c,$(TEST_BUILD)/san/%.o,$(LIB_SRCS))
 
-$(TEST_BUILD)/san/%.o: userspace/%.c $(LIB_HDRS) $(SKEL)
+$(TEST_BUILD)/san/%.o: userspace/%.c | $(SKEL) $(VERSION_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -c $< -o $@
 
 # The same three libraries, as archives: a test takes in only the objects
 # it calls, and --as-needed keeps only the shared libraries those use.
@@ -45,22 +45,21 @@ $(SAN_LIBS):
 
 $(TEST_BUILD)/unit/%: tests/unit/%.c $(SAN_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -Wl,--as-needed $(TEST_LIBS) -lm
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -o $@ $^ -Wl,--as-needed $(TEST_LIBS) -lm
 
 # The BPF suite drives the real programs through BPF_PROG_TEST_RUN.
 # It reads the maps through the loader library, as the agent does.
-$(TEST_BUILD)/test_bpf: tests/bpf/test_datapath.c tests/bpf/fixture.h tests/bpf/pkt.h $(SKEL) \
-		$(SAN_DP_LIB)
+$(TEST_BUILD)/test_bpf: tests/bpf/test_datapath.c $(SKEL) $(SAN_DP_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_DP_LIB) -lcmocka $(DP_LDLIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -o $@ $< $(SAN_DP_LIB) -lcmocka $(DP_LDLIBS)
 
 BPF_TESTS   := $(if $(wildcard tests/bpf/test_datapath.c),$(TEST_BUILD)/test_bpf)
 
-test-build: all $(UNIT_TESTS) $(BPF_TESTS)
+test-build: all lab $(UNIT_TESTS) $(BPF_TESTS)
 
 # Keep the sanitizer objects between runs (make would delete them as intermediates).
 .SECONDARY: $(SAN_OBJS)
 
 # The long tests (agent stopped for 60 s, ...): at most 30 minutes.
-soak: all
+soak: all lab
 	@tests/soak/run.sh
