@@ -1,5 +1,5 @@
-# canaryd — one entry point: make, make test, make demo, make bench, make install.
-# Outputs go to build/. See README.md.
+# canaryd — one entry point: make deps (once, as root), then make, make test,
+# make demo, make bench, make install. Outputs go to build/. See README.md.
 
 ARCH        := $(shell uname -m)
 BUILD       := build
@@ -14,53 +14,96 @@ BPF_CFLAGS  := -O2 -g -target bpf -mcpu=v3 $(WARN) -Iheaders -Ibpf \
                -I/usr/include/$(ARCH)-linux-gnu
 CFLAGS      ?= -O2 -g
 CFLAGS      += -std=gnu11 $(WARN) -Iheaders -Iuserspace -I$(BUILD) -D_GNU_SOURCE
+# Each object lists the headers it read in a .d file next to it (included at
+# the end), so a header change rebuilds only what includes it.
+DEPFLAGS    := -MMD -MP
 LDLIBS      := -lbpf -lelf -lz -ljansson -lyaml -lmicrohttpd -lcurl -lseccomp -lm -lpthread
 
 # canary: the data path. ct_count: the agent's O(1) conntrack count, apart so
 # that a kernel without the kfunc it calls still loads the data path.
 BPF_SRC     := bpf/canary.bpf.c bpf/ct_count.bpf.c
-BPF_HDRS    := $(wildcard bpf/lib/*.h) $(wildcard headers/*.h)
 BPF_OBJ     := $(patsubst bpf/%.c,$(BUILD)/%.o,$(BPF_SRC))
 SKEL        := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRC))
 
-# The loader library: everything the agent and canaryctl share.
-LIB_SRCS    := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
-               userspace/stats.c userspace/log.c userspace/linkwatch.c \
-               userspace/config.c userspace/analysis.c userspace/rollout.c \
-               userspace/state.c userspace/evidence.c userspace/delivery.c userspace/notify.c userspace/traffic.c userspace/httppost.c userspace/hooks.c userspace/plan.c userspace/agent.c userspace/report.c userspace/api.c \
-               userspace/metrics.c userspace/configwatch.c userspace/promquery.c \
-               userspace/httpbody.c userspace/external.c userspace/caps.c userspace/healthcheck.c \
-               userspace/worker.c userspace/etcd.c userspace/coord_etcd.c userspace/fleet.c \
-               userspace/fleet_rules.c userspace/conndeadline.c userspace/probe.c \
-               userspace/sandbox.c userspace/utf8text.c userspace/secretfile.c
-LIB_HDRS    := $(wildcard userspace/*.h) $(wildcard headers/*.h)
+# User-space libraries by concern (docs/architecture.md, "Module map"). A
+# library calls only those below it: agent -> rollout -> dp.
+#   dp:      the data path's loader and attach, and the parsing, logging and
+#            HTTP body helpers every program shares (canaryctl's base)
+#   rollout: the Rollout schema, analysis, the state machine and what it
+#            decides (state files, evidence, delivery, notifications, plans)
+#   agent:   the daemon's own modules: API, metrics, workers, fleet, sandbox
+DP_SRCS      := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
+                userspace/stats.c userspace/log.c userspace/utf8text.c \
+                userspace/httpbody.c userspace/linkwatch.c
+ROLLOUT_SRCS := userspace/config.c userspace/analysis.c userspace/rollout.c \
+                userspace/state.c userspace/evidence.c userspace/delivery.c \
+                userspace/notify.c userspace/httppost.c userspace/traffic.c \
+                userspace/plan.c userspace/fleet_rules.c
+AGENT_SRCS   := userspace/agent.c userspace/report.c userspace/api.c userspace/hooks.c \
+                userspace/metrics.c userspace/configwatch.c userspace/promquery.c \
+                userspace/external.c userspace/caps.c userspace/healthcheck.c \
+                userspace/worker.c userspace/etcd.c userspace/coord_etcd.c userspace/fleet.c \
+                userspace/conndeadline.c userspace/probe.c userspace/sandbox.c \
+                userspace/secretfile.c
+# Every library source. A file added here and to no list above goes into
+# the agent's library.
+LIB_SRCS    := $(DP_SRCS) $(ROLLOUT_SRCS) $(AGENT_SRCS)
 LIB_OBJS    := $(patsubst userspace/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+AGENT_LIB_SRCS := $(filter-out $(DP_SRCS) $(ROLLOUT_SRCS),$(LIB_SRCS))
+
+DP_LIB      := $(BUILD)/libcanary-dp.a
+ROLLOUT_LIB := $(BUILD)/libcanary-rollout.a
+AGENT_LIB   := $(BUILD)/libcanary-agent.a
+# Link order: a library before the ones it calls.
+LIBS        := $(AGENT_LIB) $(ROLLOUT_LIB) $(DP_LIB)
+
+# What each library needs at link time; a program takes those of the
+# libraries it links.
+DP_LDLIBS      := -lbpf -lelf -lz -ljansson -lpthread
+ROLLOUT_LDLIBS := -lyaml -lcurl -ljansson -lm -lpthread
+AGENT_LDLIBS   := -lmicrohttpd -lcurl -lseccomp -ljansson -lz -lm -lpthread
+CTL_LDLIBS     := $(ROLLOUT_LDLIBS) $(DP_LDLIBS)
 
 PROGS       := $(BUILD)/canaryd $(BUILD)/canaryctl
+# The lab's test server and load generator: for the labs, the demo and the
+# benchmarks (make lab), not installed.
 LAB_PROGS   := $(BUILD)/labsrv $(BUILD)/labload
+VERSION_H   := $(BUILD)/version.h
 
-.PHONY: all deps test test-build test-unit test-bpf test-e2e test-deploy test-docs soak demo demo-clean bench bench-e2e install clean format lint tidy
+.PHONY: all deps depcheck lab test test-build test-unit test-bpf test-e2e test-deploy test-docs soak demo demo-clean bench bench-e2e install clean format lint tidy FORCE
 
 .DEFAULT_GOAL := all
 
-all: deps $(PROGS) $(LAB_PROGS)
+all: $(PROGS)
 
-# Runs tools/install-deps.sh once a missing build tool or header is noticed.
+lab: $(LAB_PROGS)
+
+# Installing packages is explicit: make deps (apt-get, as root). A build only
+# checks for the tools and headers and says what is missing.
+deps:
+	tools/install-deps.sh
+
 DEP_TOOLS   := $(CLANG) $(BPFTOOL)
-DEP_HEADERS := bpf/libbpf.h yaml.h cmocka.h microhttpd.h jansson.h zlib.h seccomp.h \
+DEP_HEADERS := bpf/libbpf.h yaml.h microhttpd.h jansson.h zlib.h seccomp.h \
                $(ARCH)-linux-gnu/curl/curl.h
-deps: $(BUILD)/.deps
-$(BUILD)/.deps: tools/install-deps.sh
-	@mkdir -p $(BUILD)
-	@missing=0; \
-	for t in $(DEP_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
-	for h in $(DEP_HEADERS); do [ -f /usr/include/$$h ] || missing=1; done; \
-	if [ $$missing = 1 ]; then tools/install-deps.sh; fi
-	@touch $@
+depcheck:
+	@missing=; \
+	for t in $(DEP_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	for h in $(DEP_HEADERS); do [ -f /usr/include/$$h ] || missing="$$missing $$h"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "missing:$$missing; run: sudo make deps" >&2; exit 1; \
+	fi
 
-$(BUILD)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | deps
+# The version, from git describe (tools/version.sh), rewritten only when it
+# changes so that an unchanged tree rebuilds nothing.
+$(VERSION_H): FORCE
 	@mkdir -p $(BUILD)
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	@tools/version.sh --header > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c | depcheck
+	@mkdir -p $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $* > $@.tmp && mv $@.tmp $@
@@ -68,26 +111,36 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 # Keep the objects: bpftool and the runbook load them by hand.
 .SECONDARY: $(BPF_OBJ)
 
-$(BUILD)/obj/%.o: userspace/%.c $(LIB_HDRS) $(SKEL)
+# Generated headers come first; after that the .d files know who reads them.
+$(BUILD)/obj/%.o: userspace/%.c | $(SKEL) $(VERSION_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 CTL_SRCS    := $(wildcard tools/canaryctl/*.c)
 CTL_OBJS    := $(patsubst tools/canaryctl/%.c,$(BUILD)/obj/ctl/%.o,$(CTL_SRCS))
 
-$(BUILD)/obj/ctl/%.o: tools/canaryctl/%.c $(wildcard tools/canaryctl/*.h) $(LIB_HDRS) $(SKEL)
+$(BUILD)/obj/ctl/%.o: tools/canaryctl/%.c | $(SKEL) $(VERSION_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(BUILD)/canaryd: $(BUILD)/obj/canaryd.o $(LIB_OBJS)
+# Each archive is rebuilt from scratch so that a source moved to another
+# library leaves no stale member behind.
+$(DP_LIB): $(patsubst userspace/%.c,$(BUILD)/obj/%.o,$(DP_SRCS))
+$(ROLLOUT_LIB): $(patsubst userspace/%.c,$(BUILD)/obj/%.o,$(ROLLOUT_SRCS))
+$(AGENT_LIB): $(patsubst userspace/%.c,$(BUILD)/obj/%.o,$(AGENT_LIB_SRCS))
+$(LIBS):
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/canaryd: $(BUILD)/obj/canaryd.o $(LIBS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/canaryctl: $(CTL_OBJS) $(LIB_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+# canaryctl works on the pinned maps and talks to the API: no agent library.
+$(BUILD)/canaryctl: $(CTL_OBJS) $(ROLLOUT_LIB) $(DP_LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(CTL_LDLIBS)
 
-$(BUILD)/lab%: tools/lab/lab%.c tools/lab/labcommon.h
+$(BUILD)/lab%: tools/lab/lab%.c
 	@mkdir -p $(BUILD)
-	$(CC) -std=gnu11 -O2 -g $(WARN) -pthread -o $@ $<
+	$(CC) -std=gnu11 -O2 -g $(WARN) $(DEPFLAGS) -pthread -o $@ $<
 
 include tests/tests.mk
 include tools/bench/bench.mk
@@ -96,24 +149,27 @@ include deploy/install.mk
 include tests/fuzz/fuzz.mk
 
 # Benchmarks print figures and ratios; they never pass or fail on speed.
-bench: all $(BUILD)/pktcost $(BUILD)/scale
+bench: all lab $(BUILD)/pktcost $(BUILD)/scale
 	@mkdir -p $(BUILD)/bench
 	$(BUILD)/pktcost --json $(BUILD)/bench/pktcost.json
 	tools/bench/e2e.sh --json $(BUILD)/bench/e2e.json
 	tools/bench/rollback.sh --json $(BUILD)/bench/rollback.json
 	tools/bench/scale.sh --json $(BUILD)/bench/scale.json
 
-bench-e2e: all
+bench-e2e: all lab
 	@mkdir -p $(BUILD)/bench
 	tools/bench/e2e.sh --json $(BUILD)/bench/e2e.json
 
 clean:
 	rm -rf $(BUILD)
 
+# The headers each object read (DEPFLAGS), wherever under build/ it is.
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-lint: $(SKEL)
+lint: $(SKEL) $(VERSION_H)
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
 		--inline-suppr -Iheaders -Iuserspace -I$(BUILD) --suppress=missingIncludeSystem \
@@ -121,7 +177,7 @@ lint: $(SKEL)
 		userspace tools/canaryctl tools/lab tools/bench tests/unit tests/bpf
 
 # make demo DEMO=interactive keeps the lab running afterwards.
-demo: all
+demo: all lab
 	@DEMO=$(DEMO) tools/demo.sh
 
 # clang-tidy on our own sources. dataplane.c includes the generated
@@ -131,7 +187,7 @@ demo: all
 TIDY_SRCS := $(filter-out userspace/dataplane.c,$(LIB_SRCS)) userspace/canaryd.c \
              $(CTL_SRCS)
 TIDY_ARGS := -- -std=gnu11 -D_GNU_SOURCE -Iheaders -Iuserspace -I$(BUILD)
-tidy: $(SKEL)
+tidy: $(SKEL) $(VERSION_H)
 	clang-tidy --quiet $(TIDY_SRCS) $(TIDY_ARGS)
 	clang-tidy --quiet --checks=-clang-analyzer-unix.Malloc userspace/dataplane.c $(TIDY_ARGS)
 

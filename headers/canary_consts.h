@@ -7,7 +7,7 @@
 #ifndef CANARY_CONSTS_H
 #define CANARY_CONSTS_H
 
-/* Appended to every pinned map name, e.g. "canaryd_services_v1". */
+/* Appended to every pinned map name, e.g. "services_v1". */
 #define CANARY_LAYOUT_VERSION 1
 
 #define CANARY_MAX_SERVICES   1024

@@ -14,42 +14,52 @@ test-unit: test-build
 test-bpf: test-build
 	@tests/run-all.sh bpf
 
-test-e2e: all
+test-e2e: all lab
 	@tests/run-all.sh e2e
 
-test-deploy: all
+test-deploy: all lab
 	@tests/run-all.sh deploy
 
-test-docs: all
+test-docs: all lab
 	@tests/run-all.sh docs
 
 # Unit tests: the loader library rebuilt with sanitizers, one binary per file.
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(TEST_BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 SAN_OBJS    := $(patsubst userspace/%.c,$(TEST_BUILD)/san/%.o,$(LIB_SRCS))
 
-$(TEST_BUILD)/san/%.o: userspace/%.c $(LIB_HDRS) $(SKEL)
+$(TEST_BUILD)/san/%.o: userspace/%.c | $(SKEL) $(VERSION_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(TEST_BUILD)/unit/%: tests/unit/%.c $(SAN_OBJS)
+# The same three libraries, as archives: a test takes in only the objects
+# it calls, and --as-needed keeps only the shared libraries those use.
+SAN_DP_LIB      := $(TEST_BUILD)/san/libcanary-dp.a
+SAN_ROLLOUT_LIB := $(TEST_BUILD)/san/libcanary-rollout.a
+SAN_AGENT_LIB   := $(TEST_BUILD)/san/libcanary-agent.a
+SAN_LIBS        := $(SAN_AGENT_LIB) $(SAN_ROLLOUT_LIB) $(SAN_DP_LIB)
+$(SAN_DP_LIB): $(patsubst userspace/%.c,$(TEST_BUILD)/san/%.o,$(DP_SRCS))
+$(SAN_ROLLOUT_LIB): $(patsubst userspace/%.c,$(TEST_BUILD)/san/%.o,$(ROLLOUT_SRCS))
+$(SAN_AGENT_LIB): $(patsubst userspace/%.c,$(TEST_BUILD)/san/%.o,$(AGENT_LIB_SRCS))
+$(SAN_LIBS):
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(TEST_BUILD)/unit/%: tests/unit/%.c $(SAN_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(TEST_LIBS) -lm
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -o $@ $^ -Wl,--as-needed $(TEST_LIBS) -lm
 
 # The BPF suite drives the real programs through BPF_PROG_TEST_RUN.
 # It reads the maps through the loader library, as the agent does.
-TEST_BPF_LIB := $(TEST_BUILD)/san/dataplane.o $(TEST_BUILD)/san/log.o $(TEST_BUILD)/san/utf8text.o
-$(TEST_BUILD)/test_bpf: tests/bpf/test_datapath.c tests/bpf/fixture.h tests/bpf/pkt.h $(SKEL) \
-		$(TEST_BPF_LIB)
+$(TEST_BUILD)/test_bpf: tests/bpf/test_datapath.c $(SKEL) $(SAN_DP_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $< $(TEST_BPF_LIB) $(TEST_LIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -o $@ $< $(SAN_DP_LIB) -lcmocka $(DP_LDLIBS)
 
 BPF_TESTS   := $(if $(wildcard tests/bpf/test_datapath.c),$(TEST_BUILD)/test_bpf)
 
-test-build: all $(UNIT_TESTS) $(BPF_TESTS)
+test-build: all lab $(UNIT_TESTS) $(BPF_TESTS)
 
 # Keep the sanitizer objects between runs (make would delete them as intermediates).
 .SECONDARY: $(SAN_OBJS)
 
 # The long tests (agent stopped for 60 s, ...): at most 30 minutes.
-soak: all
+soak: all lab
 	@tests/soak/run.sh

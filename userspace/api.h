@@ -10,8 +10,7 @@
 #define CANARY_API_H
 
 #include "agent.h"
-
-#define API_DEFAULT_SOCKET "/run/canaryd/api.sock"
+#include "defaults.h"
 
 struct api_opts {
 	const char *socket_path; /* NULL or "": no UNIX socket */

@@ -41,6 +41,7 @@
 #include "probe.h"
 #include "sandbox.h"
 #include "state.h"
+#include "version.h"
 
 #define DEFAULT_INTERFACES "veth*,eth*"
 #define DEFAULT_TICK_MS	   250
@@ -96,6 +97,7 @@ static void usage(FILE *out)
 		"                [--etcd-cacert FILE --etcd-cert FILE --etcd-key FILE]]\n"
 		"       canaryd --cleanup [--bpffs DIR]\n"
 		"       canaryd --probe /healthz|/readyz [--api-socket PATH]\n"
+		"       canaryd --version\n"
 		"defaults: --interfaces '%s' --bpffs %s --state-dir %s\n"
 		"          --api-socket %s, no TCP listener, --attach tc --tick-ms %d\n"
 		"          --conntrack-entries %d (two per flow)\n",
@@ -197,6 +199,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "probe", required_argument, NULL, O_PROBE },
 		{ "cleanup", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	char *end;
@@ -300,6 +303,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'h':
 			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("canaryd %s\n", CANARY_VERSION);
 			exit(0);
 		default:
 			usage(stderr);

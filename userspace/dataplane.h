@@ -12,8 +12,7 @@
 #include <linux/types.h>
 
 #include "canary_structs.h"
-
-#define DP_DEFAULT_BPFFS "/sys/fs/bpf/canaryd"
+#include "defaults.h"
 
 enum dp_map {
 	DP_MAP_SERVICES,

@@ -11,10 +11,7 @@
 #include "metrics.h"
 #include "netparse.h"
 #include "stats.h"
-
-#ifndef CANARYD_VERSION
-#define CANARYD_VERSION "0.1.0"
-#endif
+#include "version.h"
 
 /* OpenTelemetry's http.server.request.duration boundaries, in seconds. */
 static const double otel_bounds_s[] = { 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
@@ -285,10 +282,10 @@ static void agent_families(FILE *f, struct agent *a)
 	pthread_mutex_unlock(&a->lock);
 
 	family(f, "canaryd_build_info", "gauge", "Build of the running agent; always 1.");
-	fprintf(f, "canaryd_build_info{version=\"%s\"} 1\n", CANARYD_VERSION);
+	fprintf(f, "canaryd_build_info{version=\"%s\"} 1\n", CANARY_VERSION);
 	family(f, "target_info", "gauge", "Target metadata.");
 	fprintf(f, "target_info{service_name=\"canaryd\",service_version=\"%s\"} 1\n",
-		CANARYD_VERSION);
+		CANARY_VERSION);
 	if (!dp_reasons_read(a->dp, reasons)) {
 		family(f, "canaryd_packets_total", "counter",
 		       "Packets seen by the programs, by what was done with them and why.");

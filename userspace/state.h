@@ -12,9 +12,8 @@
 
 #include <jansson.h>
 
+#include "defaults.h"
 #include "rollout.h"
-
-#define STATE_DEFAULT_DIR "/var/lib/canaryd"
 
 /* Create the directory (mode 0700) if needed. */
 int state_dir_prepare(const char *dir);

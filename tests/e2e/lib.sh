@@ -95,6 +95,9 @@ lab_up() {
 lab_backend() {
 	local name=$1
 	shift
+	# The lab tools are not part of "make" (all); "make lab" builds them.
+	[ -x "$LAB_BUILD/labsrv" ] && [ -x "$LAB_BUILD/labload" ] ||
+		lab_fail "$LAB_BUILD/labsrv or labload missing: run make lab" || return 1
 	# nsenter execs the program, so $! is the server's own PID.
 	nsenter --net=/run/netns/"$(ns "$name")" "$LAB_BUILD/labsrv" \
 		--listen "$(backend_addr "$name"):$LAB_BACKEND_PORT" \

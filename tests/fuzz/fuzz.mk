@@ -1,5 +1,5 @@
 # Fuzzing targets; included from the top-level Makefile, which defines BUILD,
-# LIB_SRCS, LIB_HDRS, SKEL, CC, CFLAGS and LDLIBS.
+# LIB_SRCS, SKEL, VERSION_H, DEPFLAGS, CC, CFLAGS and LDLIBS.
 #
 #   $(BUILD)/fuzz/fuzz_config     libFuzzer: config_parse_buffer()
 #   $(BUILD)/fuzz/fuzz_api        libFuzzer: api_handle()
@@ -27,9 +27,9 @@ FUZZ_API_SRCS    := $(LIB_SRCS)
 FUZZ_CONFIG_OBJS := $(patsubst userspace/%.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_CONFIG_SRCS))
 FUZZ_API_OBJS    := $(patsubst userspace/%.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_API_SRCS))
 
-$(FUZZ_BUILD)/obj/%.o: userspace/%.c $(LIB_HDRS) $(SKEL)
+$(FUZZ_BUILD)/obj/%.o: userspace/%.c | $(SKEL) $(VERSION_H)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(FUZZ_BUILD)/fuzz_config: tests/fuzz/fuzz_config.c $(FUZZ_CONFIG_OBJS)
 	@mkdir -p $(dir $@)

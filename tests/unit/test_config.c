@@ -20,7 +20,7 @@
 
 #include "config.h"
 
-/* The contract example of ARCHITECTURE.md, with an indefinite pause. */
+/* The example of docs/configuration.md ("Example"), short of its last metric. */
 static const char contract[] =
 	"apiVersion: canaryd.io/v1alpha1\n"
 	"kind: Rollout\n"

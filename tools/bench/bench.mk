@@ -1,5 +1,5 @@
 # Benchmarks; included from the top-level Makefile (BUILD, SKEL, CC, CFLAGS,
-# LDLIBS, CLANG, BPF_CFLAGS and BPFTOOL come from there).
+# DP_LDLIBS, CLANG, BPF_CFLAGS and BPFTOOL come from there).
 #
 # pktcost times each canaryd program path with BPF_PROG_TEST_RUN next to
 # empty programs of the same types, so it needs those compiled too. What it
@@ -15,4 +15,4 @@ $(BUILD)/empty.skel.h: $(BUILD)/empty.bpf.o
 $(BUILD)/pktcost: tools/bench/pktcost.c tools/bench/bench_common.h tests/bpf/fixture.h \
 		  tests/bpf/pkt.h $(wildcard headers/*.h) $(SKEL) $(BUILD)/empty.skel.h
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) -Itests/bpf -o $@ $< $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/bpf -o $@ $< $(DP_LDLIBS)

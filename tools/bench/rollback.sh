@@ -82,7 +82,7 @@ fi
 source tests/e2e/lib.sh
 lab_require_root
 for b in canaryd canaryctl labload labsrv; do
-	[ -x "$LAB_BUILD/$b" ] || { echo "rollback: $LAB_BUILD/$b missing: run make" >&2; exit 1; }
+	[ -x "$LAB_BUILD/$b" ] || { echo "rollback: $LAB_BUILD/$b missing: run make all lab" >&2; exit 1; }
 done
 
 # 64 workers: enough that 10% of requests taking 150 ms hold the rate down

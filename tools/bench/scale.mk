@@ -1,11 +1,11 @@
 # scale: conntrack at 100k / 1M flows (map memory, fill, the agent's walk,
 # per-packet cost at that fill). Included from the top-level Makefile after
-# bench.mk (BUILD, SKEL, CC, CFLAGS, LDLIBS, LIB_OBJS come from there; the
-# empty programs' skeleton is bench.mk's). It links the loader library to
+# bench.mk (BUILD, SKEL, CC, CFLAGS, DP_LIB and DP_LDLIBS come from there; the
+# empty programs' skeleton is bench.mk's). It links the data path library to
 # time the agent's own conntrack walk (dp_flow_count). Its harness is shared
 # with pktcost in tools/bench/bench_common.h, which builds on tests/bpf/fixture.h.
 
 $(BUILD)/scale: tools/bench/scale.c tools/bench/bench_common.h tests/bpf/fixture.h \
-		tests/bpf/pkt.h $(wildcard headers/*.h) $(SKEL) $(BUILD)/empty.skel.h $(LIB_OBJS)
+		tests/bpf/pkt.h $(wildcard headers/*.h) $(SKEL) $(BUILD)/empty.skel.h $(DP_LIB)
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) -Itests/bpf -o $@ $< $(LIB_OBJS) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/bpf -o $@ $< $(DP_LIB) $(DP_LDLIBS)

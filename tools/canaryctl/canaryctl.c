@@ -18,15 +18,16 @@
 #include <string.h>
 #include <time.h>
 
-#include "api.h"
 #include "attach.h"
 #include "client.h"
 #include "plan.h"
 #include "dataplane.h"
+#include "defaults.h"
 #include "log.h"
 #include "netparse.h"
 #include "stats.h"
 #include "status.h"
+#include "version.h"
 
 struct ctl {
 	const char *bpffs;
@@ -42,6 +43,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: canaryctl [--socket PATH | --server URL --token-file FILE] [--bpffs DIR]\n"
 		"                 [-o json|text] VERB [ARGS]\n"
+		"       canaryctl --version\n"
 		"rollout verbs (through the agent's API, default socket %s):\n"
 		"  status [NAME] [--watch] [--until-done]\n"
 		"                                    rollouts; one in full, redrawn with --watch\n"
@@ -905,6 +907,7 @@ int main(int argc, char **argv)
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	struct ctl c = { .bpffs = DP_DEFAULT_BPFFS, .api = { .socket_path = API_DEFAULT_SOCKET } };
@@ -935,6 +938,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("canaryctl %s\n", CANARY_VERSION);
 			return 0;
 		default:
 			usage(stderr);
