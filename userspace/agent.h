@@ -34,7 +34,7 @@ struct agent_rollout {
 	struct verdict abort_verdicts[ANALYSIS_MAX_VERDICTS];
 	int n_abort_verdicts;
 	bool state_write_failed;  /* the state dir refused a write: hold */
-	bool service_stale;	  /* the last write to services_v1 failed: retried every tick */
+	bool service_stale;	  /* the last write to services_v<N> failed: retried every tick */
 	bool persist_pending;	  /* an abort already in the kernel, saved at the tick's end */
 	__u64 evidence_saved_ms;  /* monotonic ms of the last periodic evidence save */
 	bool evidence_valid;	  /* an holds a step's evidence (restarted or restored) */

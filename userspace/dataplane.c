@@ -23,7 +23,7 @@ struct canary_dp {
 	struct ct_count *ct_count; /* NULL where the kernel cannot count entries */
 	bool ct_count_tried;	   /* loaded on first use: canaryctl rarely needs it */
 	__u64 last_expire_ms;	   /* CLOCK_MONOTONIC of the last expiry pass */
-	__u32 ct_max;		   /* conntrack_v1's size, which bounds a walk */
+	__u32 ct_max;		   /* conntrack_v<N>'s size, which bounds a walk */
 	int map_fds[DP_MAP_COUNT];
 	int ncpus;
 	/* One metrics value per possible CPU; the API's and the tick's threads share it. */
@@ -33,10 +33,14 @@ struct canary_dp {
 
 /* Pinned file names; they are the map names in bpf/lib/maps.h. */
 static const char *const map_names[DP_MAP_COUNT] = {
-	[DP_MAP_SERVICES] = "services_v1",   [DP_MAP_CONNTRACK] = "conntrack_v1",
-	[DP_MAP_OVERRIDES] = "overrides_v1", [DP_MAP_METRICS] = "metrics_v1",
-	[DP_MAP_REASONS] = "reasons_v1",     [DP_MAP_CT_STATS] = "ct_stats_v1",
-	[DP_MAP_FRAGS] = "frags_v1",	     [DP_MAP_CT_EXPIRED] = "ct_expired_v1",
+	[DP_MAP_SERVICES] = CANARY_MAP_NAME("services"),
+	[DP_MAP_CONNTRACK] = CANARY_MAP_NAME("conntrack"),
+	[DP_MAP_OVERRIDES] = CANARY_MAP_NAME("overrides"),
+	[DP_MAP_METRICS] = CANARY_MAP_NAME("metrics"),
+	[DP_MAP_REASONS] = CANARY_MAP_NAME("reasons"),
+	[DP_MAP_CT_STATS] = CANARY_MAP_NAME("ct_stats"),
+	[DP_MAP_FRAGS] = CANARY_MAP_NAME("frags"),
+	[DP_MAP_CT_EXPIRED] = CANARY_MAP_NAME("ct_expired"),
 };
 
 /* Per-CPU values are laid out at 8-byte strides. */
@@ -152,21 +156,21 @@ static struct bpf_map *skel_map(struct canary *skel, enum dp_map map)
 {
 	switch (map) {
 	case DP_MAP_SERVICES:
-		return skel->maps.services_v1;
+		return skel->maps.CANARY_MAP(services);
 	case DP_MAP_CONNTRACK:
-		return skel->maps.conntrack_v1;
+		return skel->maps.CANARY_MAP(conntrack);
 	case DP_MAP_OVERRIDES:
-		return skel->maps.overrides_v1;
+		return skel->maps.CANARY_MAP(overrides);
 	case DP_MAP_METRICS:
-		return skel->maps.metrics_v1;
+		return skel->maps.CANARY_MAP(metrics);
 	case DP_MAP_REASONS:
-		return skel->maps.reasons_v1;
+		return skel->maps.CANARY_MAP(reasons);
 	case DP_MAP_CT_STATS:
-		return skel->maps.ct_stats_v1;
+		return skel->maps.CANARY_MAP(ct_stats);
 	case DP_MAP_FRAGS:
-		return skel->maps.frags_v1;
+		return skel->maps.CANARY_MAP(frags);
 	case DP_MAP_CT_EXPIRED:
-		return skel->maps.ct_expired_v1;
+		return skel->maps.CANARY_MAP(ct_expired);
 	default:
 		return NULL;
 	}
@@ -203,9 +207,9 @@ static void ct_count_load(struct canary_dp *dp)
 	if (!cc)
 		return;
 	bpf_object__for_each_map(map, cc->obj) {
-		int fd = map == cc->maps.conntrack_v1  ? dp->map_fds[DP_MAP_CONNTRACK] :
-			 map == cc->maps.ct_expired_v1 ? dp->map_fds[DP_MAP_CT_EXPIRED] :
-							 -1;
+		int fd = map == cc->maps.CANARY_MAP(conntrack)	? dp->map_fds[DP_MAP_CONNTRACK] :
+			 map == cc->maps.CANARY_MAP(ct_expired) ? dp->map_fds[DP_MAP_CT_EXPIRED] :
+								  -1;
 
 		err = bpf_map__set_pin_path(map, NULL);
 		if (!err)
@@ -264,7 +268,7 @@ static int size_conntrack(struct canary *skel, const char *bpffs, __u32 wanted)
 		wanted = pinned;
 	else if (!wanted)
 		wanted = CANARY_CT_MAX_ENTRIES;
-	return bpf_map__set_max_entries(skel->maps.conntrack_v1, wanted);
+	return bpf_map__set_max_entries(skel->maps.CANARY_MAP(conntrack), wanted);
 }
 
 int dp_load(const char *bpffs, __u32 ct_entries, struct canary_dp **out)
@@ -674,7 +678,7 @@ int dp_flow_count(struct canary_dp *dp, unsigned int *count)
 	return 0;
 }
 
-/* Sum of the per-CPU conntrack counters; -ENOENT with pins older than ct_stats_v1. */
+/* Sum of the per-CPU conntrack counters; -ENOENT with pins older than ct_stats_v<N>. */
 static int ct_stats_read(const struct canary_dp *dp, struct canary_ct_stats *sum)
 {
 	struct canary_ct_stats *vals = calloc(dp->ncpus, sizeof(*vals));
