@@ -32,7 +32,8 @@ LIB_SRCS    := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
                userspace/httpbody.c userspace/external.c userspace/caps.c userspace/healthcheck.c \
                userspace/worker.c userspace/etcd.c userspace/coord_etcd.c userspace/fleet.c \
                userspace/fleet_rules.c userspace/conndeadline.c userspace/probe.c \
-               userspace/sandbox.c userspace/utf8text.c userspace/secretfile.c
+               userspace/sandbox.c userspace/utf8text.c userspace/secretfile.c \
+               userspace/siphash.c userspace/seedsecret.c
 LIB_HDRS    := $(wildcard userspace/*.h) $(wildcard headers/*.h)
 LIB_OBJS    := $(patsubst userspace/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "analysis.h"
+#include "canary_secret.h"
 #include "config.h"
 #include "dataplane.h"
 #include "delivery.h"
@@ -76,6 +77,9 @@ struct agent {
 	struct canary_dp *dp;
 	const char *state_dir;
 	const char *bpffs; /* where the maps are pinned, checked every tick */
+	/* Key of the rollouts' hash seeds (zero without bpffs: tests) and its pinned map. */
+	struct canary_secret secret;
+	int secret_fd;
 	struct agent_rollout *rollouts;
 	size_t n_rollouts;
 	__u64 ticks;

@@ -364,6 +364,10 @@ int dp_unpin(const char *bpffs)
 		if (unlink(path) && errno != ENOENT)
 			err = -errno;
 	}
+	/* The hash seeds' secret (seedsecret.c) goes too: a clean start draws a new one. */
+	snprintf(path, sizeof(path), "%s/%s", bpffs, CANARY_MAP_NAME("secret"));
+	if (unlink(path) && errno != ENOENT)
+		err = -errno;
 	/* Other files in the directory are not ours: leave them and it. */
 	if (rmdir(bpffs) && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
 		err = err ? err : -errno;
