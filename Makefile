@@ -33,7 +33,7 @@ LIB_SRCS    := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
                userspace/worker.c userspace/etcd.c userspace/coord_etcd.c userspace/fleet.c \
                userspace/fleet_rules.c userspace/conndeadline.c userspace/probe.c \
                userspace/sandbox.c userspace/utf8text.c userspace/secretfile.c \
-               userspace/siphash.c userspace/seedsecret.c
+               userspace/siphash.c userspace/seedsecret.c userspace/btflayout.c
 LIB_HDRS    := $(wildcard userspace/*.h) $(wildcard headers/*.h)
 LIB_OBJS    := $(patsubst userspace/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 

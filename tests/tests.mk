@@ -14,7 +14,7 @@ test-unit: test-build
 test-bpf: test-build
 	@tests/run-all.sh bpf
 
-test-e2e: all
+test-e2e: all $(BUILD)/reordered.bpf.o
 	@tests/run-all.sh e2e
 
 test-deploy: all
@@ -37,7 +37,8 @@ $(TEST_BUILD)/unit/%: tests/unit/%.c $(SAN_OBJS)
 
 # The BPF suite drives the real programs through BPF_PROG_TEST_RUN.
 # It reads the maps through the loader library, as the agent does.
-TEST_BPF_LIB := $(TEST_BUILD)/san/dataplane.o $(TEST_BUILD)/san/log.o $(TEST_BUILD)/san/utf8text.o
+TEST_BPF_LIB := $(TEST_BUILD)/san/dataplane.o $(TEST_BUILD)/san/log.o $(TEST_BUILD)/san/utf8text.o \
+                $(TEST_BUILD)/san/btflayout.o
 $(TEST_BUILD)/test_bpf: tests/bpf/test_datapath.c tests/bpf/fixture.h tests/bpf/pkt.h $(SKEL) \
 		$(TEST_BPF_LIB)
 	@mkdir -p $(dir $@)
@@ -45,7 +46,12 @@ $(TEST_BUILD)/test_bpf: tests/bpf/test_datapath.c tests/bpf/fixture.h tests/bpf/
 
 BPF_TESTS   := $(if $(wildcard tests/bpf/test_datapath.c),$(TEST_BUILD)/test_bpf)
 
-test-build: all $(UNIT_TESTS) $(BPF_TESTS)
+# A services map with two same-size fields swapped: canaryd must refuse its pin.
+$(BUILD)/reordered.bpf.o: tests/bpf/reordered.bpf.c $(BPF_HDRS) | deps
+	@mkdir -p $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+test-build: all $(UNIT_TESTS) $(BPF_TESTS) $(BUILD)/reordered.bpf.o
 
 # Keep the sanitizer objects between runs (make would delete them as intermediates).
 .SECONDARY: $(SAN_OBJS)

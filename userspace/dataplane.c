@@ -14,6 +14,7 @@
 
 #include "canary.skel.h"
 #include "ct_count.skel.h"
+#include "btflayout.h"
 #include "canary_reasons.h"
 #include "dataplane.h"
 #include "log.h"
@@ -271,6 +272,41 @@ static int size_conntrack(struct canary *skel, const char *bpffs, __u32 wanted)
 	return bpf_map__set_max_entries(skel->maps.CANARY_MAP(conntrack), wanted);
 }
 
+/*
+ * Pinned maps whose types differ from the program's (a same-size field
+ * reorder passes libbpf's size checks) are refused, never reused: the
+ * programs would read one field as another.
+ */
+static int check_pin_layouts(const struct bpf_object *obj, const char *bpffs)
+{
+	char why[512];
+	int err = btf_layout_check_pins(obj, why, sizeof(why));
+
+	if (!err)
+		return 0;
+	log_event(CLOG_ERROR,
+		  err > 0 ? "pinned map has another layout than the program's: not reused" :
+			    "cannot check the pinned maps' layout",
+		  "bpffs", bpffs, "difference", why, "hint",
+		  "canaryd --cleanup removes the pins (and every flow's entry); a layout change "
+		  "needs a CANARY_LAYOUT_VERSION bump");
+	return err > 0 ? -EINVAL : err;
+}
+
+/* The pins at bpffs against the program's types, for readers that load no program. */
+static int check_pinned_only(const char *bpffs)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = bpffs);
+	struct canary *skel = canary__open_opts(&opts);
+	int err;
+
+	if (!skel)
+		return -errno;
+	err = check_pin_layouts(skel->obj, bpffs);
+	canary__destroy(skel);
+	return err;
+}
+
 int dp_load(const char *bpffs, __u32 ct_entries, struct canary_dp **out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = bpffs);
@@ -291,6 +327,9 @@ int dp_load(const char *bpffs, __u32 ct_entries, struct canary_dp **out)
 		err = -errno;
 		goto fail;
 	}
+	err = check_pin_layouts(dp->skel->obj, bpffs); /* logs what differs */
+	if (err)
+		goto fail;
 	err = size_conntrack(dp->skel, bpffs, ct_entries);
 	if (!err)
 		err = canary__load(dp->skel);
@@ -330,6 +369,9 @@ int dp_open_pinned(const char *bpffs, struct canary_dp **out)
 	struct canary_dp *dp;
 	int err, i;
 
+	err = check_pinned_only(bpffs);
+	if (err)
+		return err;
 	dp = dp_alloc();
 	if (!dp)
 		return -ENOMEM;
