@@ -34,7 +34,7 @@ SKEL        := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRC))
 #   agent:   the daemon's own modules: API, metrics, workers, fleet, sandbox
 DP_SRCS      := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
                 userspace/stats.c userspace/log.c userspace/utf8text.c \
-                userspace/httpbody.c userspace/linkwatch.c
+                userspace/httpbody.c userspace/linkwatch.c userspace/btflayout.c
 ROLLOUT_SRCS := userspace/config.c userspace/analysis.c userspace/rollout.c \
                 userspace/state.c userspace/evidence.c userspace/delivery.c \
                 userspace/notify.c userspace/httppost.c userspace/traffic.c \
@@ -44,7 +44,7 @@ AGENT_SRCS   := userspace/agent.c userspace/report.c userspace/api.c userspace/h
                 userspace/external.c userspace/caps.c userspace/healthcheck.c \
                 userspace/worker.c userspace/etcd.c userspace/coord_etcd.c userspace/fleet.c \
                 userspace/conndeadline.c userspace/probe.c userspace/sandbox.c \
-                userspace/secretfile.c
+                userspace/secretfile.c userspace/siphash.c userspace/seedsecret.c
 # Every library source. A file added here and to no list above goes into
 # the agent's library.
 LIB_SRCS    := $(DP_SRCS) $(ROLLOUT_SRCS) $(AGENT_SRCS)

@@ -49,7 +49,7 @@ __canary_inline void ingress_resteer(const struct canary_pkt *pkt, struct canary
 	struct canary_service *svc;
 	__u8 version = CANARY_V_STABLE;
 
-	svc = bpf_map_lookup_elem(&services_v1, &skey);
+	svc = bpf_map_lookup_elem(&CANARY_MAP(services), &skey);
 	if (!svc)
 		return;
 	be = lb_pick_backend(svc, &pkt->tuple, &version);
@@ -84,7 +84,7 @@ __canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt
 	int opening;
 	__u8 version;
 
-	svc = bpf_map_lookup_elem(&services_v1, &skey);
+	svc = bpf_map_lookup_elem(&CANARY_MAP(services), &skey);
 	if (!svc) {
 		reason_count(CANARY_R_NO_SERVICE);
 		return NULL;
@@ -134,7 +134,7 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 		return;
 	}
 	now = bpf_ktime_get_coarse_ns(); /* conntrack ages need no more precision */
-	e = bpf_map_lookup_elem(&conntrack_v1, &pkt->tuple);
+	e = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &pkt->tuple);
 	if (e && (e->flags & CANARY_CT_F_REVERSE))
 		return; /* a backend's packet seen on ingress: not ours to change */
 	if (!e || ct_is_port_reuse(pkt, e))
@@ -280,7 +280,7 @@ int canary_tc_egress(struct __sk_buff *skb)
 
 	if (egress_parse(skb, &pkt) != PARSE_OK)
 		return TC_ACT_OK;
-	rev = bpf_map_lookup_elem(&conntrack_v1, &pkt.tuple);
+	rev = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &pkt.tuple);
 	if (!rev || !(rev->flags & CANARY_CT_F_REVERSE))
 		return TC_ACT_OK;
 
@@ -296,7 +296,7 @@ int canary_tc_egress(struct __sk_buff *skb)
 	}
 
 	ct_forward_key_of_reply(&fkey, &pkt.tuple, rev);
-	fwd = bpf_map_lookup_elem(&conntrack_v1, &fkey);
+	fwd = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &fkey);
 	/*
 	 * A reverse entry outlives its flow when the client port is reused for
 	 * a flow to another backend: a late packet of the old backend must not

@@ -7,7 +7,7 @@
  * bpf_map_sum_elem_count kfunc sums. The agent runs this program with
  * BPF_PROG_TEST_RUN once a tick, in microseconds; reading the map's 262,144
  * entries from user space instead takes tens of milliseconds even in batches.
- * With the entries created (ct_stats_v1), the count gives the LRU's evictions.
+ * With the entries created (ct_stats_v<N>), the count gives the LRU's evictions.
  *
  * A kernel without the kfunc refuses this object, not the data path's: the
  * agent then falls back to walking the map.
@@ -27,7 +27,7 @@ extern __s64 bpf_map_sum_elem_count(const struct bpf_map *map) __ksym;
 SEC("syscall")
 int canary_ct_count(struct canary_ct_count_args *args)
 {
-	args->entries = bpf_map_sum_elem_count((const struct bpf_map *)&conntrack_v1);
+	args->entries = bpf_map_sum_elem_count((const struct bpf_map *)&CANARY_MAP(conntrack));
 	return 0;
 }
 
@@ -69,7 +69,7 @@ static __u64 idle_ns(const struct expire_ctx *c, const struct canary_ct_entry *e
 
 static void expire_key(const struct canary_ct_key *key, struct expire_ctx *c)
 {
-	if (!bpf_map_delete_elem(&conntrack_v1, key))
+	if (!bpf_map_delete_elem(&CANARY_MAP(conntrack), key))
 		c->expired++;
 }
 
@@ -100,9 +100,9 @@ int canary_ct_expire(struct canary_ct_expire_args *args)
 	struct canary_ct_expired *total;
 	__u32 zero = 0;
 
-	bpf_for_each_map_elem(&conntrack_v1, expire_one, &c, 0);
+	bpf_for_each_map_elem(&CANARY_MAP(conntrack), expire_one, &c, 0);
 	args->expired = c.expired;
-	total = bpf_map_lookup_elem(&ct_expired_v1, &zero);
+	total = bpf_map_lookup_elem(&CANARY_MAP(ct_expired), &zero);
 	if (total)
 		__sync_fetch_and_add(&total->entries, c.expired);
 	return 0;

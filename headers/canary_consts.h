@@ -7,8 +7,27 @@
 #ifndef CANARY_CONSTS_H
 #define CANARY_CONSTS_H
 
-/* Appended to every pinned map name, e.g. "services_v1". */
+/*
+ * Appended to every pinned map name, e.g. "services_v<N>". The one place the
+ * version is spelt: C uses CANARY_MAP()/CANARY_MAP_NAME() below, scripts
+ * read this line (canary_pin_suffix in tests/e2e/lib.sh, canaryd
+ * --print-pins). A plain decimal literal: it is pasted into identifiers.
+ */
+#ifndef CANARY_LAYOUT_VERSION
 #define CANARY_LAYOUT_VERSION 1
+#endif
+
+#define CANARY_PIN_STR_(x) #x
+#define CANARY_PIN_STR(x)  CANARY_PIN_STR_(x)
+#define CANARY_MAP_(n, v)  n##_v##v
+#define CANARY_MAP__(n, v) CANARY_MAP_(n, v)
+
+/* The map's identifier in BPF C and in the skeleton: services_v<N>. */
+#define CANARY_MAP(n) CANARY_MAP__(n, CANARY_LAYOUT_VERSION)
+/* The pin's file name, a string literal: CANARY_MAP_NAME("services"). */
+#define CANARY_MAP_NAME(s) s "_v" CANARY_PIN_STR(CANARY_LAYOUT_VERSION)
+/* "_v<N>", for names built at run time. */
+#define CANARY_PIN_SUFFIX     "_v" CANARY_PIN_STR(CANARY_LAYOUT_VERSION)
 
 #define CANARY_MAX_SERVICES   1024
 #define CANARY_MAX_BACKENDS   16 /* per version */

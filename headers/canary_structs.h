@@ -12,7 +12,7 @@
 #include <linux/types.h>
 #include "canary_consts.h"
 
-/* services_v1 key: a service is VIP:port/proto. */
+/* services_v<N> key: a service is VIP:port/proto. */
 struct canary_service_key {
 	__be32 vip;
 	__be16 port;
@@ -27,11 +27,11 @@ struct canary_backend {
 };
 
 /*
- * services_v1 value. The whole state of a service is one hash value, so the
+ * services_v<N> value. The whole state of a service is one hash value, so the
  * agent replaces it atomically for every CPU with one update.
  */
 struct canary_service {
-	__u32 id;	  /* slot in metrics_v1, 0..CANARY_MAX_SERVICES-1 */
+	__u32 id;	  /* slot in metrics_v<N>, 0..CANARY_MAX_SERVICES-1 */
 	__u32 generation; /* bumped by the agent on every change */
 	__u32 seed;	  /* hash seed, so two services split independently */
 	__u16 weight;	  /* canary share in basis points, 0..10000 */
@@ -43,7 +43,7 @@ struct canary_service {
 	struct canary_backend backends[CANARY_V_COUNT][CANARY_MAX_BACKENDS];
 };
 
-/* conntrack_v1 key: the tuple as the packet carries it. */
+/* conntrack_v<N> key: the tuple as the packet carries it. */
 struct canary_ct_key {
 	__be32 saddr;
 	__be32 daddr;
@@ -54,7 +54,7 @@ struct canary_ct_key {
 };
 
 /*
- * conntrack_v1 value. A flow has two entries: the forward one, keyed
+ * conntrack_v<N> value. A flow has two entries: the forward one, keyed
  * client -> VIP, holds the backend and the request state; the reverse one,
  * keyed backend -> client, holds the VIP to restore on replies.
  */
@@ -73,7 +73,7 @@ struct canary_ct_entry {
 };
 
 /*
- * ct_stats_v1 value (per-CPU array, one entry): how conntrack entries came
+ * ct_stats_v<N> value (per-CPU array, one entry): how conntrack entries came
  * into the map. canaryd never deletes an entry, only the kernel's LRU evicts
  * one, so entries_created minus the entries in the map is the evictions.
  */
@@ -83,7 +83,7 @@ struct canary_ct_stats {
 };
 
 /*
- * frags_v1 key: one fragmented IP datagram, as each of its fragments names
+ * frags_v<N> key: one fragmented IP datagram, as each of its fragments names
  * it (RFC 791: source, destination, protocol and identification).
  */
 struct canary_frag_key {
@@ -94,7 +94,7 @@ struct canary_frag_key {
 	__u8 pad;
 };
 
-/* frags_v1 value: the ports the datagram's first fragment carried. */
+/* frags_v<N> value: the ports the datagram's first fragment carried. */
 struct canary_frag_ports {
 	__be16 sport;
 	__be16 dport;
@@ -102,7 +102,7 @@ struct canary_frag_ports {
 
 /* Context of the canary_ct_count program (BPF_PROG_TEST_RUN in and out). */
 struct canary_ct_count_args {
-	__s64 entries; /* conntrack_v1's element count, as the kernel keeps it */
+	__s64 entries; /* conntrack_v<N>'s element count, as the kernel keeps it */
 };
 
 /*
@@ -114,12 +114,12 @@ struct canary_ct_expire_args {
 	__u64 expired;
 };
 
-/* ct_expired_v1 value (array, one entry): entries the expiry passes removed, ever. */
+/* ct_expired_v<N> value (array, one entry): entries the expiry passes removed, ever. */
 struct canary_ct_expired {
 	__u64 entries;
 };
 
-/* overrides_v1 (LPM trie) key: prefixlen counts svc_id's 32 bits too. */
+/* overrides_v<N> (LPM trie) key: prefixlen counts svc_id's 32 bits too. */
 struct canary_override_key {
 	__u32 prefixlen;
 	__u32 svc_id;
@@ -131,7 +131,7 @@ struct canary_override {
 };
 
 /*
- * metrics_v1 value (per-CPU array, index svc_id * CANARY_V_COUNT + version).
+ * metrics_v<N> value (per-CPU array, index svc_id * CANARY_V_COUNT + version).
  * The agent sums the CPUs. Bytes and packets count whole IP datagrams.
  */
 struct canary_metrics {

@@ -130,8 +130,8 @@ paused at 10%. Try, as root:
   $ctl flows checkout
   $ctl emergency-rollback checkout
   $node curl -s --unix-socket $LAB_SOCKET http://canaryd/metrics | grep canaryd_requests_total
-  bpftool map dump pinned $LAB_BPFFS/services_v1
-  bpftool map dump pinned $LAB_BPFFS/reasons_v1
+  bpftool map dump pinned $LAB_BPFFS/$(pin_name services)
+  bpftool map dump pinned $LAB_BPFFS/$(pin_name reasons)
   nsenter --net=/run/netns/$(ns cl) curl -s http://$LAB_VIP/     # a request through the VIP
   tail -f $LAB_DIR/canaryd.log
 

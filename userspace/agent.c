@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -15,6 +16,7 @@
 #include "report.h"
 #include "state.h"
 #include "stats.h"
+#include "seedsecret.h"
 #include "traffic.h"
 
 /* Rollout state times are wall-clock, so a pause deadline survives restarts. */
@@ -35,16 +37,6 @@ static __u64 mono_ns(void)
 	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
 }
 
-/* Deterministic per rollout, so a restarted agent splits exactly as before. */
-static __u32 service_seed(const char *name)
-{
-	__u32 h = 2166136261U;
-
-	for (; *name; name++)
-		h = (h ^ (unsigned char)*name) * 16777619U;
-	return h;
-}
-
 static void count_conntrack(struct agent *a)
 {
 	unsigned int entries, expired;
@@ -59,12 +51,31 @@ static void count_conntrack(struct agent *a)
 						 a->conntrack_evictions);
 }
 
+/* The hash seeds' secret, pinned beside the maps: created on the first start, kept after. */
+static int open_secret(struct agent *a)
+{
+	bool created;
+
+	a->secret_fd = seed_secret_open(a->bpffs, &a->secret, &created);
+	if (a->secret_fd < 0) {
+		log_event(CLOG_ERROR, "cannot read or create the hash seeds' secret", "bpffs",
+			  a->bpffs, "map", CANARY_MAP_NAME("secret"), "error",
+			  strerror(-a->secret_fd));
+		return a->secret_fd;
+	}
+	if (created)
+		log_event(CLOG_INFO, "hash seeds' secret created", "bpffs", a->bpffs, "map",
+			  CANARY_MAP_NAME("secret"));
+	return 0;
+}
+
 int agent_init(struct agent *a, struct canary_dp *dp, const char *bpffs, const char *state_dir)
 {
 	memset(a, 0, sizeof(*a));
 	a->dp = dp;
 	a->bpffs = bpffs;
 	a->state_dir = state_dir;
+	a->secret_fd = -1;
 	if (dp) {
 		a->conntrack_capacity = dp_ct_capacity(dp);
 		/* What was evicted before this start is no news, and no scrape reads 0 first. */
@@ -73,7 +84,10 @@ int agent_init(struct agent *a, struct canary_dp *dp, const char *bpffs, const c
 	}
 	if (pthread_mutex_init(&a->save_lock, NULL))
 		return -ENOMEM;
-	return -pthread_mutex_init(&a->lock, NULL);
+	if (pthread_mutex_init(&a->lock, NULL))
+		return -ENOMEM;
+	/* Last: agent_destroy() undoes all of the above whatever this returns. */
+	return dp && bpffs ? open_secret(a) : 0;
 }
 
 void agent_destroy(struct agent *a)
@@ -88,6 +102,9 @@ void agent_destroy(struct agent *a)
 	a->n_rollouts = 0;
 	pthread_mutex_destroy(&a->lock);
 	pthread_mutex_destroy(&a->save_lock);
+	if (a->secret_fd >= 0)
+		close(a->secret_fd);
+	a->secret_fd = -1;
 }
 
 static struct agent_rollout *find_rollout(struct agent_rollout *rs, size_t n, const char *name)
@@ -139,14 +156,15 @@ static void healthy_stable(const struct agent_rollout *r, struct canary_service 
 	svc->n_backends[CANARY_V_STABLE] = n;
 }
 
-static void fill_service(const struct agent_rollout *r, struct canary_service *svc)
+static void fill_service(const struct agent *a, const struct agent_rollout *r,
+			 struct canary_service *svc)
 {
 	memset(svc, 0, sizeof(*svc));
 	snprintf(svc->name, sizeof(svc->name), "%s", r->cfg.name);
 	svc->weight = rollout_effective_weight(&r->st);
 	svc->affinity = r->cfg.affinity;
 	svc->flags = r->cfg.service.svc_flags;
-	svc->seed = service_seed(r->cfg.name);
+	svc->seed = seed_secret_seed(&a->secret, r->cfg.name);
 	healthy_stable(r, svc);
 	svc->n_backends[CANARY_V_CANARY] = r->cfg.canary.n_endpoints;
 	memcpy(svc->backends[CANARY_V_CANARY], r->cfg.canary.endpoints,
@@ -176,7 +194,7 @@ static int write_service(struct agent *a, struct agent_rollout *r)
 	struct canary_service svc;
 	int err;
 
-	fill_service(r, &svc);
+	fill_service(a, r, &svc);
 	err = dp_service_put(a->dp, &r->cfg.service.key, &svc);
 	if (!err) {
 		r->svc_id = svc.id;
@@ -725,6 +743,11 @@ static void keep_pins(struct agent *a)
 	if (!a->bpffs)
 		return;
 	err = dp_repin_missing(a->dp, a->bpffs, &restored);
+	if (!err && a->secret_fd >= 0) {
+		err = seed_secret_repin(a->secret_fd, a->bpffs);
+		restored += err > 0;
+		err = err < 0 ? err : 0;
+	}
 	if (!err && !restored)
 		return;
 	snprintf(n, sizeof(n), "%u", restored);
@@ -1563,8 +1586,8 @@ static void sync_service(struct agent *a, struct agent_rollout *nr, const struct
 	struct canary_service want, had;
 
 	if (old && !old->service_stale && old->svc_id == nr->svc_id) {
-		fill_service(nr, &want);
-		fill_service(old, &had);
+		fill_service(a, nr, &want);
+		fill_service(a, old, &had);
 		if (same_spec(&want, &had, sizeof(want)) &&
 		    same_spec(nr->cfg.overrides, old->cfg.overrides, sizeof(nr->cfg.overrides)))
 			return;

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "analysis.h"
+#include "canary_secret.h"
 #include "config.h"
 #include "dataplane.h"
 #include "delivery.h"
@@ -34,7 +35,7 @@ struct agent_rollout {
 	struct verdict abort_verdicts[ANALYSIS_MAX_VERDICTS];
 	int n_abort_verdicts;
 	bool state_write_failed;  /* the state dir refused a write: hold */
-	bool service_stale;	  /* the last write to services_v1 failed: retried every tick */
+	bool service_stale;	  /* the last write to services_v<N> failed: retried every tick */
 	bool persist_pending;	  /* an abort already in the kernel, saved at the tick's end */
 	__u64 evidence_saved_ms;  /* monotonic ms of the last periodic evidence save */
 	bool evidence_valid;	  /* an holds a step's evidence (restarted or restored) */
@@ -76,6 +77,9 @@ struct agent {
 	struct canary_dp *dp;
 	const char *state_dir;
 	const char *bpffs; /* where the maps are pinned, checked every tick */
+	/* Key of the rollouts' hash seeds (zero without bpffs: tests) and its pinned map. */
+	struct canary_secret secret;
+	int secret_fd;
 	struct agent_rollout *rollouts;
 	size_t n_rollouts;
 	__u64 ticks;

@@ -400,26 +400,82 @@ static int lock_dir(const char *dir)
 	return fd;
 }
 
-/* Both locks, or none (logged); returns 0 and the two descriptors. */
-static int lock_dirs(const struct options *o, int *bpffs_fd, int *state_fd)
+/*
+ * The bpffs directory's own flock does not survive "rm -rf" of it: the agent
+ * pins its maps again in a new directory that nobody holds, and a second
+ * agent could lock that one. So the bpffs is also locked through a file
+ * named after its path in LOCK_DIR, which that rm -rf leaves alone (the
+ * systemd unit's RuntimeDirectory, the DaemonSet's hostPath).
+ */
+#define LOCK_DIR "/run/canaryd"
+
+enum { LOCK_BPFFS_PATH, LOCK_BPFFS, LOCK_STATE, LOCK_COUNT };
+
+static int lock_bpffs_path(const char *bpffs)
 {
-	*bpffs_fd = lock_dir(o->bpffs);
-	if (*bpffs_fd < 0) {
-		log_event(CLOG_ERROR,
-			  *bpffs_fd == -EWOULDBLOCK ? "another canaryd is running on this bpffs" :
-						      "cannot lock the bpffs directory",
-			  "bpffs", o->bpffs, "error", strerror(-*bpffs_fd));
-		return *bpffs_fd;
+	char name[NAME_MAX + 1], path[PATH_MAX];
+	size_t n = strlen(bpffs), i, j = 0;
+	int fd;
+
+	while (n > 1 && bpffs[n - 1] == '/')
+		n--; /* "/x/" and "/x" are one directory */
+	if (n + sizeof("bpffs.lock") > sizeof(name))
+		return -ENAMETOOLONG;
+	j = (size_t)snprintf(name, sizeof(name), "bpffs");
+	for (i = 0; i < n; i++)
+		name[j++] = (char)(bpffs[i] == '/' ? '-' : bpffs[i]);
+	snprintf(name + j, sizeof(name) - j, ".lock");
+	if (snprintf(path, sizeof(path), "%s/%s", LOCK_DIR, name) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if (mkdir(LOCK_DIR, 0755) && errno != EEXIST)
+		return -errno;
+	fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
 	}
-	*state_fd = lock_dir(o->state_dir);
-	if (*state_fd < 0) {
+	return fd;
+}
+
+static void log_bpffs_lock(const char *bpffs, int err, const char *what)
+{
+	log_event(CLOG_ERROR,
+		  err == -EWOULDBLOCK ? "another canaryd is running on this bpffs" : what, "bpffs",
+		  bpffs, "error", strerror(-err));
+}
+
+/*
+ * All three locks, or none (logged): the bpffs path's (LOCK_DIR), the bpffs
+ * directory's (what older agents hold) and the state directory's.
+ */
+static int lock_dirs(const struct options *o, int fds[LOCK_COUNT])
+{
+	fds[LOCK_BPFFS_PATH] = lock_bpffs_path(o->bpffs);
+	if (fds[LOCK_BPFFS_PATH] < 0) {
+		log_bpffs_lock(o->bpffs, fds[LOCK_BPFFS_PATH],
+			       "cannot lock the bpffs in " LOCK_DIR);
+		return fds[LOCK_BPFFS_PATH];
+	}
+	fds[LOCK_BPFFS] = lock_dir(o->bpffs);
+	if (fds[LOCK_BPFFS] < 0) {
+		log_bpffs_lock(o->bpffs, fds[LOCK_BPFFS], "cannot lock the bpffs directory");
+		close(fds[LOCK_BPFFS_PATH]);
+		return fds[LOCK_BPFFS];
+	}
+	fds[LOCK_STATE] = lock_dir(o->state_dir);
+	if (fds[LOCK_STATE] < 0) {
 		log_event(CLOG_ERROR,
-			  *state_fd == -EWOULDBLOCK ?
+			  fds[LOCK_STATE] == -EWOULDBLOCK ?
 				  "another canaryd is using this state directory" :
 				  "cannot lock the state directory",
-			  "state_dir", o->state_dir, "error", strerror(-*state_fd));
-		close(*bpffs_fd);
-		return *state_fd;
+			  "state_dir", o->state_dir, "error", strerror(-fds[LOCK_STATE]));
+		close(fds[LOCK_BPFFS]);
+		close(fds[LOCK_BPFFS_PATH]);
+		return fds[LOCK_STATE];
 	}
 	return 0;
 }
@@ -673,7 +729,7 @@ int main(int argc, char **argv)
 	struct pollfd fds[FD_COUNT] = { { .fd = -1 }, { .fd = -1 } };
 	struct canary_dp *dp = NULL;
 	struct agent agent = { 0 };
-	int lock_fd, state_lock_fd, err, i;
+	int lock_fds[LOCK_COUNT], err, i;
 
 	parse_args(argc, argv, &o);
 	log_setup(o.log_format, CLOG_INFO);
@@ -685,7 +741,7 @@ int main(int argc, char **argv)
 	if (o.cleanup)
 		return cleanup(&o);
 
-	if (lock_dirs(&o, &lock_fd, &state_lock_fd))
+	if (lock_dirs(&o, lock_fds))
 		return 1;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -720,8 +776,8 @@ int main(int argc, char **argv)
 	if (agent.delivery)
 		delivery_destroy(&delivery);
 	dp_close(dp);
-	close(state_lock_fd);
-	close(lock_fd);
+	for (i = 0; i < LOCK_COUNT; i++)
+		close(lock_fds[i]);
 	curl_global_cleanup();
 	return err ? 1 : 0;
 }

@@ -14,6 +14,7 @@
 
 #include "canary.skel.h"
 #include "ct_count.skel.h"
+#include "btflayout.h"
 #include "canary_reasons.h"
 #include "dataplane.h"
 #include "log.h"
@@ -23,7 +24,7 @@ struct canary_dp {
 	struct ct_count *ct_count; /* NULL where the kernel cannot count entries */
 	bool ct_count_tried;	   /* loaded on first use: canaryctl rarely needs it */
 	__u64 last_expire_ms;	   /* CLOCK_MONOTONIC of the last expiry pass */
-	__u32 ct_max;		   /* conntrack_v1's size, which bounds a walk */
+	__u32 ct_max;		   /* conntrack_v<N>'s size, which bounds a walk */
 	int map_fds[DP_MAP_COUNT];
 	int ncpus;
 	/* One metrics value per possible CPU; the API's and the tick's threads share it. */
@@ -33,10 +34,14 @@ struct canary_dp {
 
 /* Pinned file names; they are the map names in bpf/lib/maps.h. */
 static const char *const map_names[DP_MAP_COUNT] = {
-	[DP_MAP_SERVICES] = "services_v1",   [DP_MAP_CONNTRACK] = "conntrack_v1",
-	[DP_MAP_OVERRIDES] = "overrides_v1", [DP_MAP_METRICS] = "metrics_v1",
-	[DP_MAP_REASONS] = "reasons_v1",     [DP_MAP_CT_STATS] = "ct_stats_v1",
-	[DP_MAP_FRAGS] = "frags_v1",	     [DP_MAP_CT_EXPIRED] = "ct_expired_v1",
+	[DP_MAP_SERVICES] = CANARY_MAP_NAME("services"),
+	[DP_MAP_CONNTRACK] = CANARY_MAP_NAME("conntrack"),
+	[DP_MAP_OVERRIDES] = CANARY_MAP_NAME("overrides"),
+	[DP_MAP_METRICS] = CANARY_MAP_NAME("metrics"),
+	[DP_MAP_REASONS] = CANARY_MAP_NAME("reasons"),
+	[DP_MAP_CT_STATS] = CANARY_MAP_NAME("ct_stats"),
+	[DP_MAP_FRAGS] = CANARY_MAP_NAME("frags"),
+	[DP_MAP_CT_EXPIRED] = CANARY_MAP_NAME("ct_expired"),
 };
 
 /* Per-CPU values are laid out at 8-byte strides. */
@@ -152,21 +157,21 @@ static struct bpf_map *skel_map(struct canary *skel, enum dp_map map)
 {
 	switch (map) {
 	case DP_MAP_SERVICES:
-		return skel->maps.services_v1;
+		return skel->maps.CANARY_MAP(services);
 	case DP_MAP_CONNTRACK:
-		return skel->maps.conntrack_v1;
+		return skel->maps.CANARY_MAP(conntrack);
 	case DP_MAP_OVERRIDES:
-		return skel->maps.overrides_v1;
+		return skel->maps.CANARY_MAP(overrides);
 	case DP_MAP_METRICS:
-		return skel->maps.metrics_v1;
+		return skel->maps.CANARY_MAP(metrics);
 	case DP_MAP_REASONS:
-		return skel->maps.reasons_v1;
+		return skel->maps.CANARY_MAP(reasons);
 	case DP_MAP_CT_STATS:
-		return skel->maps.ct_stats_v1;
+		return skel->maps.CANARY_MAP(ct_stats);
 	case DP_MAP_FRAGS:
-		return skel->maps.frags_v1;
+		return skel->maps.CANARY_MAP(frags);
 	case DP_MAP_CT_EXPIRED:
-		return skel->maps.ct_expired_v1;
+		return skel->maps.CANARY_MAP(ct_expired);
 	default:
 		return NULL;
 	}
@@ -203,9 +208,9 @@ static void ct_count_load(struct canary_dp *dp)
 	if (!cc)
 		return;
 	bpf_object__for_each_map(map, cc->obj) {
-		int fd = map == cc->maps.conntrack_v1  ? dp->map_fds[DP_MAP_CONNTRACK] :
-			 map == cc->maps.ct_expired_v1 ? dp->map_fds[DP_MAP_CT_EXPIRED] :
-							 -1;
+		int fd = map == cc->maps.CANARY_MAP(conntrack)	? dp->map_fds[DP_MAP_CONNTRACK] :
+			 map == cc->maps.CANARY_MAP(ct_expired) ? dp->map_fds[DP_MAP_CT_EXPIRED] :
+								  -1;
 
 		err = bpf_map__set_pin_path(map, NULL);
 		if (!err)
@@ -264,7 +269,52 @@ static int size_conntrack(struct canary *skel, const char *bpffs, __u32 wanted)
 		wanted = pinned;
 	else if (!wanted)
 		wanted = CANARY_CT_MAX_ENTRIES;
-	return bpf_map__set_max_entries(skel->maps.conntrack_v1, wanted);
+	return bpf_map__set_max_entries(skel->maps.CANARY_MAP(conntrack), wanted);
+}
+
+/*
+ * Pinned maps whose types differ from the program's (a same-size field
+ * reorder passes libbpf's size checks) are refused, never reused: the
+ * programs would read one field as another.
+ */
+static int check_pin_layouts(const struct bpf_object *obj, const char *bpffs)
+{
+	char why[512];
+	int err = btf_layout_check_pins(obj, why, sizeof(why));
+
+	if (!err)
+		return 0;
+	/*
+	 * Reading a map's BTF by id needs CAP_SYS_ADMIN, which neither shipped
+	 * deployment grants: then only libbpf's size checks stand.
+	 */
+	if (err == -EPERM || err == -EACCES) {
+		log_event(CLOG_WARN, "pinned maps' BTF not readable: layout checked by size only",
+			  "bpffs", bpffs, "detail", why, "hint",
+			  "the BTF check needs CAP_SYS_ADMIN");
+		return 0;
+	}
+	log_event(CLOG_ERROR,
+		  err > 0 ? "pinned map has another layout than the program's: not reused" :
+			    "cannot check the pinned maps' layout",
+		  "bpffs", bpffs, "difference", why, "hint",
+		  "canaryd --cleanup removes the pins (and every flow's entry); a layout change "
+		  "needs a CANARY_LAYOUT_VERSION bump");
+	return err > 0 ? -EINVAL : err;
+}
+
+/* The pins at bpffs against the program's types, for readers that load no program. */
+static int check_pinned_only(const char *bpffs)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = bpffs);
+	struct canary *skel = canary__open_opts(&opts);
+	int err;
+
+	if (!skel)
+		return -errno;
+	err = check_pin_layouts(skel->obj, bpffs);
+	canary__destroy(skel);
+	return err;
 }
 
 int dp_load(const char *bpffs, __u32 ct_entries, struct canary_dp **out)
@@ -287,6 +337,9 @@ int dp_load(const char *bpffs, __u32 ct_entries, struct canary_dp **out)
 		err = -errno;
 		goto fail;
 	}
+	err = check_pin_layouts(dp->skel->obj, bpffs); /* logs what differs */
+	if (err)
+		goto fail;
 	err = size_conntrack(dp->skel, bpffs, ct_entries);
 	if (!err)
 		err = canary__load(dp->skel);
@@ -326,6 +379,9 @@ int dp_open_pinned(const char *bpffs, struct canary_dp **out)
 	struct canary_dp *dp;
 	int err, i;
 
+	err = check_pinned_only(bpffs);
+	if (err)
+		return err;
 	dp = dp_alloc();
 	if (!dp)
 		return -ENOMEM;
@@ -360,6 +416,10 @@ int dp_unpin(const char *bpffs)
 		if (unlink(path) && errno != ENOENT)
 			err = -errno;
 	}
+	/* The hash seeds' secret (seedsecret.c) goes too: a clean start draws a new one. */
+	snprintf(path, sizeof(path), "%s/%s", bpffs, CANARY_MAP_NAME("secret"));
+	if (unlink(path) && errno != ENOENT)
+		err = -errno;
 	/* Other files in the directory are not ours: leave them and it. */
 	if (rmdir(bpffs) && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
 		err = err ? err : -errno;
@@ -674,7 +734,7 @@ int dp_flow_count(struct canary_dp *dp, unsigned int *count)
 	return 0;
 }
 
-/* Sum of the per-CPU conntrack counters; -ENOENT with pins older than ct_stats_v1. */
+/* Sum of the per-CPU conntrack counters; -ENOENT with pins older than ct_stats_v<N>. */
 static int ct_stats_read(const struct canary_dp *dp, struct canary_ct_stats *sum)
 {
 	struct canary_ct_stats *vals = calloc(dp->ncpus, sizeof(*vals));

@@ -117,9 +117,9 @@ bool dp_flow_count_is_cheap(struct canary_dp *dp);
 /* The same by walking the map, whatever the kernel offers (for tests and benchmarks). */
 int dp_flow_count_walked(const struct canary_dp *dp, unsigned int *count);
 /*
- * Entries in the conntrack and entries ever created (ct_stats_v1), read in
+ * Entries in the conntrack and entries ever created (ct_stats_v<N>), read in
  * that order: an entry created between the two reads lowers created minus
- * entries, never raises it. *created is -1 with pins older than ct_stats_v1.
+ * entries, never raises it. *created is -1 with pins older than ct_stats_v<N>.
  */
 int dp_ct_read(struct canary_dp *dp, unsigned int *entries, long long *created);
 /*
@@ -135,7 +135,7 @@ __u64 dp_ct_evictions(__u64 created, __u64 entries, __u64 prev);
  * how many this call removed. -ENOTSUP where the kernel cannot run the pass.
  */
 int dp_ct_expire(struct canary_dp *dp, unsigned int *expired);
-/* Entries the expiry passes ever removed (ct_expired_v1); 0 with older pins. */
+/* Entries the expiry passes ever removed (ct_expired_v<N>); 0 with older pins. */
 __u64 dp_ct_expired(const struct canary_dp *dp);
 
 /* Sum of the per-CPU metrics of one service version. */

@@ -59,7 +59,7 @@ __canary_inline struct canary_ct_stats *ct_stats(void)
 {
 	__u32 zero = 0;
 
-	return bpf_map_lookup_elem(&ct_stats_v1, &zero);
+	return bpf_map_lookup_elem(&CANARY_MAP(ct_stats), &zero);
 }
 
 /*
@@ -70,17 +70,17 @@ __canary_inline struct canary_ct_stats *ct_stats(void)
 __canary_inline int ct_put(const struct canary_ct_key *key, const struct canary_ct_entry *val,
 			   struct canary_ct_stats *st)
 {
-	long err = bpf_map_update_elem(&conntrack_v1, key, val, BPF_NOEXIST);
+	long err = bpf_map_update_elem(&CANARY_MAP(conntrack), key, val, BPF_NOEXIST);
 
 	if (err == -EEXIST) {
-		err = bpf_map_update_elem(&conntrack_v1, key, val, BPF_EXIST);
+		err = bpf_map_update_elem(&CANARY_MAP(conntrack), key, val, BPF_EXIST);
 		if (!err) {
 			if (st)
 				st->entries_replaced += 1;
 			return 0;
 		}
 		if (err == -ENOENT)
-			err = bpf_map_update_elem(&conntrack_v1, key, val, BPF_NOEXIST);
+			err = bpf_map_update_elem(&CANARY_MAP(conntrack), key, val, BPF_NOEXIST);
 	}
 	if (!err && st)
 		st->entries_created += 1;
@@ -140,7 +140,7 @@ __canary_inline struct canary_ct_entry *ct_create(const struct canary_pkt *pkt,
 		return NULL;
 	if (ct_put(&pkt->tuple, &fwd, st))
 		return NULL;
-	return bpf_map_lookup_elem(&conntrack_v1, &pkt->tuple);
+	return bpf_map_lookup_elem(&CANARY_MAP(conntrack), &pkt->tuple);
 }
 
 /*
@@ -167,7 +167,7 @@ __canary_inline struct canary_ct_entry *ct_rebuild_forward(const struct canary_c
 		.created_ns = now,
 		.last_seen_ns = now,
 	};
-	const struct canary_service *svc = bpf_map_lookup_elem(&services_v1, &skey);
+	const struct canary_service *svc = bpf_map_lookup_elem(&CANARY_MAP(services), &skey);
 
 	if (!svc || svc->id != rev->svc_id)
 		return NULL; /* the service is gone or another: nothing to keep */
@@ -177,7 +177,7 @@ __canary_inline struct canary_ct_entry *ct_rebuild_forward(const struct canary_c
 		fwd.flags |= CANARY_CT_F_MIDFLOW;
 	if (ct_put(fkey, &fwd, ct_stats()))
 		return NULL;
-	return bpf_map_lookup_elem(&conntrack_v1, fkey);
+	return bpf_map_lookup_elem(&CANARY_MAP(conntrack), fkey);
 }
 
 /*
@@ -197,7 +197,7 @@ __canary_inline void ct_refresh_forward(const struct canary_pkt *pkt, struct can
 		return;
 	e->last_seen_ns = now;
 	ct_reverse_key(&rkey, &pkt->tuple, &be);
-	if (!bpf_map_lookup_elem(&conntrack_v1, &rkey))
+	if (!bpf_map_lookup_elem(&CANARY_MAP(conntrack), &rkey))
 		ct_put_reverse(&pkt->tuple, &be, e->svc_id, e->version, now, ct_stats());
 }
 
@@ -220,7 +220,7 @@ ct_backend_of_reverse(const struct canary_service *svc, const struct canary_pkt 
 		for (i = 0; i < CANARY_MAX_BACKENDS && i < svc->n_backends[v]; i++) {
 			be = &svc->backends[v][i];
 			ct_reverse_key(&rkey, &pkt->tuple, be);
-			rev = bpf_map_lookup_elem(&conntrack_v1, &rkey);
+			rev = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &rkey);
 			if (rev && (rev->flags & CANARY_CT_F_REVERSE) &&
 			    rev->nat_addr == pkt->tuple.daddr &&
 			    rev->nat_port == pkt->tuple.dport) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Fragmented datagrams. Only the first fragment carries the TCP/UDP ports;
- * it leaves them in frags_v1 under the datagram's identity, where the later
+ * it leaves them in frags_v<N> under the datagram's identity, where the later
  * fragments find them, so every fragment follows the flow's translation.
  * A later fragment that arrives before its first one cannot be placed and
  * passes untouched, as in Cilium's IPv4 fragment tracking.
@@ -41,7 +41,7 @@ __canary_inline void frag_remember(const struct iphdr *ip, __be16 sport, __be16 
 	struct canary_frag_key key;
 
 	frag_key_of(ip, &key);
-	bpf_map_update_elem(&frags_v1, &key, &ports, BPF_ANY);
+	bpf_map_update_elem(&CANARY_MAP(frags), &key, &ports, BPF_ANY);
 }
 
 /* Ports of the datagram a later fragment belongs to, or NULL if unknown. */
@@ -50,7 +50,7 @@ __canary_inline const struct canary_frag_ports *frag_recall(const struct iphdr *
 	struct canary_frag_key key;
 
 	frag_key_of(ip, &key);
-	return bpf_map_lookup_elem(&frags_v1, &key);
+	return bpf_map_lookup_elem(&CANARY_MAP(frags), &key);
 }
 
 #endif /* CANARY_BPF_FRAG_H */

@@ -21,7 +21,7 @@ __canary_inline __u8 lb_pick_version(const struct canary_service *svc,
 	struct canary_override *ovr;
 	__u32 h;
 
-	ovr = bpf_map_lookup_elem(&overrides_v1, &okey);
+	ovr = bpf_map_lookup_elem(&CANARY_MAP(overrides), &okey);
 	if (ovr)
 		return ovr->version == CANARY_V_CANARY ? CANARY_V_CANARY : CANARY_V_STABLE;
 

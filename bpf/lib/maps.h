@@ -14,7 +14,7 @@ struct {
 	__type(key, struct canary_service_key);
 	__type(value, struct canary_service);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} services_v1 SEC(".maps");
+} CANARY_MAP(services) SEC(".maps");
 
 /* Shared, not per-CPU: a reply may be handled on another CPU than its request. */
 struct {
@@ -23,7 +23,7 @@ struct {
 	__type(key, struct canary_ct_key);
 	__type(value, struct canary_ct_entry);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} conntrack_v1 SEC(".maps");
+} CANARY_MAP(conntrack) SEC(".maps");
 
 /* Ports of fragmented datagrams, learnt from their first fragment. */
 struct {
@@ -32,7 +32,7 @@ struct {
 	__type(key, struct canary_frag_key);
 	__type(value, struct canary_frag_ports);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} frags_v1 SEC(".maps");
+} CANARY_MAP(frags) SEC(".maps");
 
 /* Written by the agent's expiry pass only (canary_ct_expire), one run at a time. */
 struct {
@@ -41,7 +41,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct canary_ct_expired);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ct_expired_v1 SEC(".maps");
+} CANARY_MAP(ct_expired) SEC(".maps");
 
 /* Per-CPU: every CPU's new-flow path counts without contention. */
 struct {
@@ -50,7 +50,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct canary_ct_stats);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ct_stats_v1 SEC(".maps");
+} CANARY_MAP(ct_stats) SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -59,7 +59,7 @@ struct {
 	__type(key, struct canary_override_key);
 	__type(value, struct canary_override);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} overrides_v1 SEC(".maps");
+} CANARY_MAP(overrides) SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -67,7 +67,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct canary_metrics);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} metrics_v1 SEC(".maps");
+} CANARY_MAP(metrics) SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -75,6 +75,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} reasons_v1 SEC(".maps");
+} CANARY_MAP(reasons) SEC(".maps");
 
 #endif /* CANARY_BPF_MAPS_H */

@@ -8,7 +8,7 @@
 __canary_inline void reason_count(enum canary_reason reason)
 {
 	__u32 key = reason;
-	__u64 *val = bpf_map_lookup_elem(&reasons_v1, &key);
+	__u64 *val = bpf_map_lookup_elem(&CANARY_MAP(reasons), &key);
 
 	if (val)
 		*val += 1;
@@ -18,7 +18,7 @@ __canary_inline struct canary_metrics *metrics_of(__u32 svc_id, __u8 version)
 {
 	__u32 key = svc_id * CANARY_V_COUNT + (version & 1);
 
-	return bpf_map_lookup_elem(&metrics_v1, &key);
+	return bpf_map_lookup_elem(&CANARY_MAP(metrics), &key);
 }
 
 __canary_inline void metrics_latency(struct canary_metrics *m, __u64 ns)

@@ -34,8 +34,9 @@
 
 /* Every map the object pins; removed by name, also from a signal handler. */
 static const char *const fixture_pinned_maps[] = {
-	"services_v1", "conntrack_v1", "overrides_v1", "metrics_v1",
-	"reasons_v1",  "ct_stats_v1",  "frags_v1",     "ct_expired_v1",
+	CANARY_MAP_NAME("services"), CANARY_MAP_NAME("conntrack"),  CANARY_MAP_NAME("overrides"),
+	CANARY_MAP_NAME("metrics"),  CANARY_MAP_NAME("reasons"),    CANARY_MAP_NAME("ct_stats"),
+	CANARY_MAP_NAME("frags"),    CANARY_MAP_NAME("ct_expired"),
 };
 #define FIXTURE_N_PINNED (sizeof(fixture_pinned_maps) / sizeof(fixture_pinned_maps[0]))
 
@@ -169,14 +170,14 @@ static inline int fixture_load(struct canary_fixture *fx, const char *template)
 	err = canary__load(fx->skel);
 	if (err)
 		return err < 0 ? err : -err;
-	fx->svc_fd = bpf_map__fd(fx->skel->maps.services_v1);
-	fx->ct_fd = bpf_map__fd(fx->skel->maps.conntrack_v1);
-	fx->ovr_fd = bpf_map__fd(fx->skel->maps.overrides_v1);
-	fx->metrics_fd = bpf_map__fd(fx->skel->maps.metrics_v1);
-	fx->reasons_fd = bpf_map__fd(fx->skel->maps.reasons_v1);
-	fx->ct_stats_fd = bpf_map__fd(fx->skel->maps.ct_stats_v1);
-	fx->frags_fd = bpf_map__fd(fx->skel->maps.frags_v1);
-	fx->ct_expired_fd = bpf_map__fd(fx->skel->maps.ct_expired_v1);
+	fx->svc_fd = bpf_map__fd(fx->skel->maps.CANARY_MAP(services));
+	fx->ct_fd = bpf_map__fd(fx->skel->maps.CANARY_MAP(conntrack));
+	fx->ovr_fd = bpf_map__fd(fx->skel->maps.CANARY_MAP(overrides));
+	fx->metrics_fd = bpf_map__fd(fx->skel->maps.CANARY_MAP(metrics));
+	fx->reasons_fd = bpf_map__fd(fx->skel->maps.CANARY_MAP(reasons));
+	fx->ct_stats_fd = bpf_map__fd(fx->skel->maps.CANARY_MAP(ct_stats));
+	fx->frags_fd = bpf_map__fd(fx->skel->maps.CANARY_MAP(frags));
+	fx->ct_expired_fd = bpf_map__fd(fx->skel->maps.CANARY_MAP(ct_expired));
 	fx->tc_in_fd = bpf_program__fd(fx->skel->progs.canary_tc_ingress);
 	fx->xdp_fd = bpf_program__fd(fx->skel->progs.canary_xdp_ingress);
 	fx->tc_eg_fd = bpf_program__fd(fx->skel->progs.canary_tc_egress);

@@ -23,7 +23,7 @@
  * Counting, as the program does it (bpf/canary.bpf.c, ingress_handle):
  *   - a frame that does not parse counts one reason (not_ipv4, malformed,
  *     fragment, not_tcp_udp); a later fragment parses with the ports its
- *     first fragment left in frags_v1, and counts fragment when there are
+ *     first fragment left in frags_v<N>, and counts fragment when there are
  *     none;
  *   - a parsed frame whose tuple has a *reverse* conntrack entry (a
  *     backend's packet seen on ingress) counts nothing;
@@ -375,10 +375,10 @@ struct mpkt {
 	struct canary_ct_key tuple;
 	__u32 l4_off, payload_off, payload_len, ip_len, seq;
 	__u8 tcp_flags;
-	bool no_l4_hdr; /* a later fragment: ports from frags_v1 */
+	bool no_l4_hdr; /* a later fragment: ports from frags_v<N> */
 };
 
-/* parse_later_fragment(): the ports its first fragment left in frags_v1. */
+/* parse_later_fragment(): the ports its first fragment left in frags_v<N>. */
 static int model_later_fragment(const __u8 *ip, struct mpkt *p)
 {
 	struct canary_frag_key k = { .proto = ip[PKT_IP_PROTO] };
@@ -1404,7 +1404,7 @@ static void check_counters(bool final)
 	st.checks++;
 	for (int r = 0; r < CANARY_R_COUNT; r++) {
 		if (fixture_pcpu_sum(&fx, fx.reasons_fd, (__u32)r, &actual_reasons[r], 1)) {
-			fail_counter("cannot read reasons_v1[%d]", r);
+			fail_counter("cannot read " CANARY_MAP_NAME("reasons") "[%d]", r);
 			return;
 		}
 		if (actual_reasons[r] != want.reasons[r]) {
@@ -1442,7 +1442,7 @@ static void check_counters(bool final)
 
 			if (fixture_pcpu_sum(&fx, fx.metrics_fd, id * CANARY_V_COUNT + (__u32)v,
 					     (__u64 *)&mt, sizeof(mt) / sizeof(__u64))) {
-				fail_counter("cannot read metrics_v1");
+				fail_counter("cannot read " CANARY_MAP_NAME("metrics"));
 				return;
 			}
 			for (int c = 0; c < CANARY_STATUS_CLASSES; c++)
@@ -1504,10 +1504,10 @@ static int expiry_load(void)
 	if (!expiry)
 		return -errno;
 	while ((map = bpf_object__next_map(expiry->obj, map))) {
-		int fd = map == expiry->maps.conntrack_v1 ?
+		int fd = map == expiry->maps.CANARY_MAP(conntrack) ?
 				 fx.ct_fd :
-			 map == expiry->maps.ct_expired_v1 ?
-				 bpf_map__fd(fx.skel->maps.ct_expired_v1) :
+			 map == expiry->maps.CANARY_MAP(ct_expired) ?
+				 bpf_map__fd(fx.skel->maps.CANARY_MAP(ct_expired)) :
 				 -1;
 		int err = bpf_map__set_pin_path(map, NULL);
 

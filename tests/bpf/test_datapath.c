@@ -173,7 +173,7 @@ static void pcpu_zero(int fd, __u32 key, size_t value_size)
 	assert_int_equal(bpf_map_update_elem(fd, &key, fx.pcpu, BPF_ANY), 0);
 }
 
-/* The one value of ct_expired_v1 (a plain array), zeroed. */
+/* The one value of ct_expired_v<N> (a plain array), zeroed. */
 static void array_zero(int fd)
 {
 	struct canary_ct_expired zero = { 0 };
@@ -2359,8 +2359,8 @@ static void tiny_load(void)
 	assert_non_null(tiny);
 	while ((map = bpf_object__next_map(tiny->obj, map)))
 		assert_int_equal(bpf_map__set_pin_path(map, NULL), 0);
-	assert_int_equal(bpf_map__set_type(tiny->maps.conntrack_v1, BPF_MAP_TYPE_HASH), 0);
-	assert_int_equal(bpf_map__set_max_entries(tiny->maps.conntrack_v1, 2), 0);
+	assert_int_equal(bpf_map__set_type(tiny->maps.CANARY_MAP(conntrack), BPF_MAP_TYPE_HASH), 0);
+	assert_int_equal(bpf_map__set_max_entries(tiny->maps.CANARY_MAP(conntrack), 2), 0);
 	assert_int_equal(canary__load(tiny), 0);
 }
 
@@ -2393,7 +2393,7 @@ static void test_ct_insert_fails(void **state)
 	progs[0] = bpf_program__fd(tiny->progs.canary_tc_ingress);
 	progs[1] = bpf_program__fd(tiny->progs.canary_xdp_ingress);
 	svc_fill(&svc, &web_def, 5000);
-	assert_int_equal(bpf_map__update_elem(tiny->maps.services_v1, &web_def.key,
+	assert_int_equal(bpf_map__update_elem(tiny->maps.CANARY_MAP(services), &web_def.key,
 					      sizeof(web_def.key), &svc, sizeof(svc), BPF_ANY),
 			 0);
 	tiny_syn(progs[0], 47000, &x); /* fills the table */
@@ -2403,8 +2403,8 @@ static void test_ct_insert_fails(void **state)
 		tiny_syn(progs[i], (__u16)(47001 + i), &x);
 		assert_int_equal(x.ret, drops[i]);
 	}
-	assert_int_equal(bpf_map__lookup_elem(tiny->maps.reasons_v1, &key, sizeof(key), full,
-					      sizeof(full[0]) * (size_t)n, 0),
+	assert_int_equal(bpf_map__lookup_elem(tiny->maps.CANARY_MAP(reasons), &key, sizeof(key),
+					      full, sizeof(full[0]) * (size_t)n, 0),
 			 0);
 	for (cpu = 1; cpu < n; cpu++)
 		full[0] += full[cpu];

@@ -24,6 +24,20 @@ LAB_CLIENT=198.18.0.2
 LAB_BACKENDS=(st1 st2 cn1)
 declare -A LAB_BACKEND_NET=([st1]=1 [st2]=2 [cn1]=3)
 
+# The pinned maps' suffix, "_v<N>", read from the one place the layout
+# version is spelt (headers/canary_consts.h), so a bump needs no edit here.
+canary_pin_suffix() {
+	local v
+	v=$(sed -n 's/^#define CANARY_LAYOUT_VERSION \([0-9][0-9]*\)$/\1/p' \
+		"${CANARY_CONSTS_H:-$LAB_ROOT/headers/canary_consts.h}")
+	[ -n "$v" ] || {
+		echo "lab: no CANARY_LAYOUT_VERSION in headers/canary_consts.h" >&2
+		return 1
+	}
+	echo "_v$v"
+}
+# A map's pin name: pin_name conntrack -> conntrack_v<N>.
+pin_name() { echo "$1$(canary_pin_suffix)"; }
 ns() { echo "$1-$LAB_ID"; }
 # Run in a lab namespace. nsenter (not "ip netns exec") keeps the real
 # /sys mounted, so the agent and canaryctl see the bpffs pins.

@@ -2,7 +2,8 @@
 # One agent per state directory and per API socket: a second agent (its own
 # bpffs, in another namespace, attaching nothing) that names the first one's
 # --state-dir, or its --api-socket, refuses to start, and the first agent's
-# socket keeps answering. A socket left by an agent that died is replaced.
+# socket keeps answering. After rm -rf of the bpffs directory a second agent
+# on it still refuses to start. A socket left by an agent that died is replaced.
 set -u
 source "$(dirname "$0")/lib.sh"
 
@@ -30,6 +31,22 @@ check "a second agent on the same API socket exits 1 (got $rc): $(grep -o 'error
 	expect "$rc == 1 and $(grep -c 'in use by a running agent' "$LAB_DIR/second.log") >= 1"
 check "the first agent's socket still answers" alive
 check "the first agent's socket file is still there" [ -S "$LAB_SOCKET" ]
+
+# rm -rf of the bpffs (which the agent survives): it pins its maps again in a
+# new directory, which nobody has locked; the bpffs must still be taken.
+rm -rf "$LAB_BPFFS"
+for i in $(seq 1 50); do
+	[ -e "$LAB_BPFFS/$(pin_name services)" ] && break
+	sleep 0.1
+done
+check "after rm -rf of the bpffs the agent pins its maps again" [ -e "$LAB_BPFFS/$(pin_name services)" ]
+rc=$(timeout 10 nsenter --net=/run/netns/"$(ns up)" "$LAB_BUILD/canaryd" --bpffs "$LAB_BPFFS" \
+	--interfaces 'nomatch*' --config "$LAB_CONFIG_DIR" --state-dir "$LAB_DIR/other-state" \
+	--api-socket "$LAB_DIR/other.sock" >"$LAB_DIR/second.log" 2>&1
+	echo $?)
+check "then a second agent on the same bpffs exits 1 (got $rc): $(grep -o 'msg="[^"]*"' "$LAB_DIR/second.log" | tail -1)" \
+	expect "$rc == 1 and $(grep -c 'another canaryd is running on this bpffs' "$LAB_DIR/second.log") == 1"
+check "and the first agent still answers" alive
 
 # A dead agent's socket is not a live one: it is replaced.
 kill -9 "$(cat "$LAB_DIR/canaryd.pid")"

@@ -63,7 +63,7 @@ check "scale JSON written" test -s "$sc"
 jcheck "scale: conntrack filled to 100k flows (200,000 entries), counted by the agent's walk too" "$sc" \
 	"any(l['flows'] == 100000 and l['entries'] == 200000 and l['agent_walk_counted'] == 200000 for l in d['conntrack']['levels'])"
 jcheck "scale: every map's memlock reported, conntrack's > 0" "$sc" \
-	"all(len(l['maps']) == 8 and any(m['name'] == 'conntrack_v1' and m['memlock_after_fill'] > 0 for m in l['maps']) for l in d['conntrack']['levels'])"
+	"all(len(l['maps']) == 8 and any(m['name'] == '$(pin_name conntrack)' and m['memlock_after_fill'] > 0 for m in l['maps']) for l in d['conntrack']['levels'])"
 jcheck "scale: per-packet rows at the 100k fill, each > 0 ns" "$sc" \
 	"all(len(l['rows']) >= 4 and all(r['median_ns'] > 0 for r in l['rows']) for l in d['conntrack']['levels'] if l['flows'] == 100000)"
 jcheck "scale: agent measured idle and with 100 rollouts (all seen by the API)" "$sc" \

@@ -20,14 +20,14 @@ metric() {
 }
 # The same figures read by bpftool, apart from the agent's code: entries by
 # a walk of the map, created from the per-CPU counters.
-bpftool_entries() { bpftool -j map dump pinned "$LAB_BPFFS/conntrack_v1" | jget 'len(d)'; }
+bpftool_entries() { bpftool -j map dump pinned "$LAB_BPFFS/$(pin_name conntrack)" | jget 'len(d)'; }
 bpftool_created() {
-	bpftool -j map lookup pinned "$LAB_BPFFS/ct_stats_v1" key 0 0 0 0 |
+	bpftool -j map lookup pinned "$LAB_BPFFS/$(pin_name ct_stats)" key 0 0 0 0 |
 		jget 'sum(v["value"]["entries_created"] for v in d["formatted"]["values"])'
 }
 # Entries the agent's expiry pass removed (closed connections): not evictions.
 bpftool_expired() {
-	bpftool -j map lookup pinned "$LAB_BPFFS/ct_expired_v1" key 0 0 0 0 |
+	bpftool -j map lookup pinned "$LAB_BPFFS/$(pin_name ct_expired)" key 0 0 0 0 |
 		jget 'd["formatted"]["value"]["entries"]'
 }
 reasons() { canaryctl -o json maps | jget 'd["reasons"]["'"$1"'"]'; }
@@ -105,9 +105,9 @@ lab_agent --conntrack-entries 4096
 check "a restart keeps the pinned map's size" expect "$(metric canaryd_conntrack_capacity_entries) == $ENTRIES"
 check "and says why" grep -q 'conntrack map keeps its pinned size' "$LAB_DIR/canaryd.log"
 
-# Pins left by an agent older than ct_stats_v1: the incident tools still read them.
+# Pins left by an agent older than ct_stats: the incident tools still read them.
 lab_agent_stop
-rm "$LAB_BPFFS/ct_stats_v1"
-check "canaryctl maps works on pins without ct_stats_v1 (evictions unknown)" \
+rm "$LAB_BPFFS/$(pin_name ct_stats)"
+check "canaryctl maps works on pins without ct_stats (evictions unknown)" \
 	expect "$(canaryctl -o json maps | jget 'd["conntrack_evictions"] is None and d["conntrack_entries"] >= 0')"
 lab_finish

@@ -130,7 +130,7 @@ check "no client request failed meanwhile" expect "$(lab_failed "$LAB_DIR/ro.out
 # 5. Pins removed by hand: the agent pins the maps again and says so.
 rm -rf "$LAB_BPFFS"
 check "the agent pins the maps again" \
-	bash -c "for i in \$(seq 1 30); do [ -e '$LAB_BPFFS/services_v1' ] && exit 0; sleep 0.1; done; exit 1"
+	bash -c "for i in \$(seq 1 30); do [ -e '$LAB_BPFFS/$(pin_name services)' ] && exit 0; sleep 0.1; done; exit 1"
 check "and logs it" grep -q 'pinned maps were removed: pinned again' "$LAB_DIR/canaryd.log"
 check "canaryctl reads them" expect "$(canaryctl -o json maps | jget 'len(d["services"])') == 1"
 lab_finish

@@ -359,7 +359,7 @@ static inline int bench_measure_repeat(const struct bench_hook *h, struct bench_
 /* Which branch a run took. */
 
 /*
- * The reasons_v1 counters, summed over CPUs. Each tool reads them its own
+ * The reasons_v<N> counters, summed over CPUs. Each tool reads them its own
  * way: pktcost through its fixture, scale (which has none) directly.
  */
 struct bench_reasons {

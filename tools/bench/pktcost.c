@@ -24,8 +24,8 @@
  * next run. On tc the unchanged port skips the port's checksum fix-up and
  * store (nat_rewrite_tc); XDP rewrites the ports word either way.
  *
- * Every path is first checked to take the intended branch (reasons_v1,
- * metrics_v1, rewritten bytes) and checked again after the run: a benchmark
+ * Every path is first checked to take the intended branch (reasons_v<N>,
+ * metrics_v<N>, rewritten bytes) and checked again after the run: a benchmark
  * of the wrong path is worse than none, so pktcost aborts instead.
  *
  * Usage: pktcost [--quick] [--json FILE]

@@ -28,7 +28,7 @@
  * other reason moved (no new flow, no conntrack miss), the frame came out
  * unchanged. A wrong branch aborts the tool instead of reporting a number.
  *
- * The product's conntrack_v1 holds CANARY_CT_MAX_ENTRIES = 262,144 entries
+ * The product's conntrack_v<N> holds CANARY_CT_MAX_ENTRIES = 262,144 entries
  * (131,072 flows); 100k flows fit in it. 1M flows cannot: for that level the
  * map is resized before load (bpf_map__set_max_entries) to 2 x 1M + 1/16.
  *
@@ -80,7 +80,7 @@
 struct level {
 	const char *name;
 	__u32 flows;
-	__u32 max_entries; /* conntrack_v1 */
+	__u32 max_entries; /* conntrack_v<N> */
 	bool in_quick;
 };
 
@@ -251,7 +251,7 @@ static int global_init(void)
 	return b.pcpu && b.dur && b.keys && b.vals ? 0 : -ENOMEM;
 }
 
-/* The canary object with conntrack_v1 sized for the level, pinned in a fresh dir. */
+/* The canary object with conntrack_v<N> sized for the level, pinned in a fresh dir. */
 static int level_load(const struct level *lv)
 {
 	struct bpf_object_open_opts opts = {
@@ -271,8 +271,8 @@ static int level_load(const struct level *lv)
 	b.skel = canary__open_opts(&opts);
 	if (!b.skel)
 		return -errno;
-	if (lv->max_entries != bpf_map__max_entries(b.skel->maps.conntrack_v1)) {
-		err = bpf_map__set_max_entries(b.skel->maps.conntrack_v1, lv->max_entries);
+	if (lv->max_entries != bpf_map__max_entries(b.skel->maps.CANARY_MAP(conntrack))) {
+		err = bpf_map__set_max_entries(b.skel->maps.CANARY_MAP(conntrack), lv->max_entries);
 		if (err)
 			return err;
 	}
@@ -280,8 +280,8 @@ static int level_load(const struct level *lv)
 	if (err)
 		return err < 0 ? err : -err;
 	bench_hooks_canary(&b.hooks, b.skel);
-	b.ct_fd = bpf_map__fd(b.skel->maps.conntrack_v1);
-	b.reasons_fd = bpf_map__fd(b.skel->maps.reasons_v1);
+	b.ct_fd = bpf_map__fd(b.skel->maps.CANARY_MAP(conntrack));
+	b.reasons_fd = bpf_map__fd(b.skel->maps.CANARY_MAP(reasons));
 	return 0;
 }
 
@@ -495,7 +495,8 @@ static int reasons_read(struct bench_reasons *r)
 
 	for (k = 0; k < CANARY_R_COUNT; k++) {
 		if (bpf_map_lookup_elem(b.reasons_fd, &k, b.pcpu))
-			return bench_fail("reading reasons_v1: %s", strerror(errno));
+			return bench_fail("reading " CANARY_MAP_NAME("reasons") ": %s",
+					  strerror(errno));
 		r->n[k] = 0;
 		for (cpu = 0; cpu < b.ncpus; cpu++)
 			r->n[k] += b.pcpu[cpu];
@@ -649,14 +650,16 @@ static int bench_level(int li)
 	struct level_result *r = &b.res[li];
 	int err;
 
-	printf("scale: %s (conntrack_v1 max_entries %u) ...\n", lv->name, lv->max_entries);
+	printf("scale: %s (" CANARY_MAP_NAME("conntrack") " max_entries %u) ...\n", lv->name,
+	       lv->max_entries);
 	fflush(stdout);
 	err = level_load(lv);
 	if (err)
 		return bench_fail("cannot load the programs for %s: %s", lv->name, strerror(-err));
-	r->max_entries = bpf_map__max_entries(b.skel->maps.conntrack_v1);
+	r->max_entries = bpf_map__max_entries(b.skel->maps.CANARY_MAP(conntrack));
 	maps_memory(r, false);
-	if (bench_svc_install(bpf_map__fd(b.skel->maps.services_v1), &bench_svc_identity) ||
+	if (bench_svc_install(bpf_map__fd(b.skel->maps.CANARY_MAP(services)),
+			      &bench_svc_identity) ||
 	    fill(lv->flows, &r->fill_s) ||
 	    batch_count(r->max_entries, &r->entries_counted, &r->batch_count_s))
 		return -1;
@@ -699,7 +702,7 @@ static void print_tables(void)
 			continue;
 		for (i = 0; i < r->n_maps; i++) {
 			all += r->maps[i].memlock_after;
-			if (!strcmp(r->maps[i].name, "conntrack_v1"))
+			if (!strcmp(r->maps[i].name, CANARY_MAP_NAME("conntrack")))
 				ct = r->maps[i].memlock_after;
 		}
 		printf("| %s | %u | %llu | %.3f | %.3f | %u | ", levels[li].name, r->max_entries,

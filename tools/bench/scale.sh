@@ -210,7 +210,8 @@ measure_level() {
 			-w '%{time_total} %{size_download}\n' http://canaryd/metrics >>"$out/render_gzip"
 	done
 	scrape >"$out/metrics.txt"
-	for m in services_v1 conntrack_v1 overrides_v1 metrics_v1 reasons_v1; do
+	for m in services conntrack overrides metrics reasons; do
+		m=$(pin_name "$m")
 		bpftool -j map show pinned "$LAB_BPFFS/$m" 2>/dev/null
 		echo
 	done >"$out/maps.jsonl"
@@ -225,7 +226,7 @@ for n in $LEVELS; do
 done
 
 mkdir -p "$(dirname "$JSON")"
-python3 - "$WORK" "$JSON" "$QUICK" "$TICK_MS" "$CPU_WINDOW_S" <<'EOF'
+CT_PIN=$(pin_name conntrack) python3 - "$WORK" "$JSON" "$QUICK" "$TICK_MS" "$CPU_WINDOW_S" <<'EOF'
 import datetime, glob, json, os, platform, statistics, sys
 
 work, out, quick, tick_ms, window_s = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4]), int(sys.argv[5])
@@ -311,7 +312,7 @@ print("\n## conntrack (build/scale)\n")
 print("| fill | conntrack max_entries | memlock conntrack MiB | memlock all maps MiB | fill s | agent walk s (entries counted) |")
 print("|---|---:|---:|---:|---:|---:|")
 for lv in conntrack["levels"]:
-    ct = next(m for m in lv["maps"] if m["name"] == "conntrack_v1")
+    ct = next(m for m in lv["maps"] if m["name"] == os.environ["CT_PIN"])
     print("| %s | %d | %.1f | %.1f | %.2f | %.2f (%d) |" % (lv["name"], lv["conntrack_max_entries"],
           ct["memlock_after_fill"] / 2**20, lv["memlock_total_bytes"] / 2**20, lv["fill_s"],
           lv["agent_walk_s"], lv["agent_walk_counted"]))

@@ -204,7 +204,7 @@ static int show_service(const struct canary_service_key *key, const struct canar
 	return 0;
 }
 
-/* The conntrack's entries and evictions; the latter unknown (-1) with pins older than ct_stats_v1. */
+/* The conntrack's entries and evictions; the latter unknown (-1) with pins older than ct_stats_v<N>. */
 static int read_conntrack(struct ctl *c, unsigned int *entries, long long *created,
 			  long long *evicted)
 {
