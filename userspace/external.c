@@ -77,7 +77,7 @@ static bool external_step(void *arg)
 	slot = claim(e, &job);
 	if (slot < 0)
 		return true;
-	rc = promquery(job.address, job.query, &value, err, sizeof(err));
+	rc = promquery(job.address, &job.auth, job.query, &value, err, sizeof(err));
 	agent_external_result(e->agent, &job, rc == 0, value, err);
 	release(e, slot);
 	return true;

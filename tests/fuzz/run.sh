@@ -69,7 +69,8 @@ write_dicts() {
 		revision endpoints affinity overrides cidr version strategy steps setWeight pause \
 		duration analysis interval minRequests failureLimit confidence metrics max \
 		maxIncrease successCondition prometheus address query consecutiveErrorLimit abort \
-		connections healthCheck timeout failureThreshold \
+		connections healthCheck timeout failureThreshold tls caFile certFile keyFile \
+		insecureSkipVerify bearerTokenFile https://127.0.0.1:9090 /etc/ca.pem \
 		canaryd.io/v1alpha1 Rollout tcp http udp client-ip none reset drain \
 		errorRate latencyP50 latencyP95 latencyP99 resetRate compareErrorRate compareLatency \
 		compareLatencyTail quantile \
