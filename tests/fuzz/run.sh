@@ -4,7 +4,8 @@
 #   tests/fuzz/run.sh [SECONDS]
 #
 #   fuzz_config  config_parse_buffer() on tests/fuzz/config_seeds/
-#   fuzz_api     api_handle() on tests/fuzz/api_seeds/
+#   fuzz_api     the API's request path (two rollouts on a real dataplane as
+#                root) on tests/fuzz/api_seeds/
 #   fuzz_text    outside text into JSON on tests/fuzz/text_seeds/
 #
 # Each fuzzer works on a copy of its seed corpus in a temp dir (the seeds in
@@ -40,6 +41,11 @@ FUZZERS=(fuzz_config fuzz_api fuzz_text)
 declare -A MAX_LEN=([fuzz_config]=20000)
 declare -A SEEDS=([fuzz_config]=tests/fuzz/config_seeds [fuzz_api]=tests/fuzz/api_seeds
 	[fuzz_text]=tests/fuzz/text_seeds)
+
+# fuzz_api loads the BPF programs (root or CAP_BPF) to fuzz with rollouts.
+if [ "$(id -u)" = 0 ] && ! mountpoint -q /sys/fs/bpf; then
+	mount -t bpf bpf /sys/fs/bpf
+fi
 
 WORK=$(mktemp -d /tmp/canaryd-fuzz.XXXXXX) || exit 1
 PIDS=()
@@ -117,6 +123,8 @@ run_one() {
 		wait "$fuzzer"
 		rc=$?
 		rm -f "$dir/fuzzer.pid"
+		# fuzz_api's pins, should it have stopped without removing them.
+		rm -rf "/sys/fs/bpf/canaryd-fuzz-api-$fuzzer"
 		cat "$dir/log" >>"$dir/log.all"
 		n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -1)
 		runs=$((runs + ${n:-0}))
