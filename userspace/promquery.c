@@ -83,12 +83,17 @@ static struct curl_slist *bearer_header(const char *path, char *err, size_t errl
 	for (i = 0; i < len; i++)
 		if ((unsigned char)token[i] <= ' ' || token[i] == 0x7f)
 			break;
-	if (i < len)
+	if (i < len) {
 		snprintf(err, errlen,
 			 "bearerTokenFile: %s: the token holds a space or control byte", path);
-	else if (asprintf(&line, "Authorization: Bearer %s", token) < 0)
-		snprintf(err, errlen, "out of memory");
-	else if (!(list = curl_slist_append(NULL, line)))
+		explicit_bzero(token, sizeof(token));
+		return NULL;
+	}
+	if (asprintf(&line, "Authorization: Bearer %s", token) < 0)
+		line = NULL; /* undefined after a failure */
+	if (line)
+		list = curl_slist_append(NULL, line);
+	if (!list)
 		snprintf(err, errlen, "out of memory");
 	if (line)
 		explicit_bzero(line, strlen(line));
