@@ -175,7 +175,9 @@ static void with_rollouts(void)
 	if (rc) {
 		rmdir(bpffs);
 		dp = NULL;
-		if (getenv("CI") && !strcmp(getenv("CI"), "true")) {
+		const char *ci = getenv("CI");
+
+		if (ci && !strcmp(ci, "true")) {
 			fprintf(stderr,
 				"fuzz_api: cannot load the dataplane in %s: %s (root/CAP_BPF "
 				"needed under CI=true)\n",
@@ -250,8 +252,9 @@ static void take_snapshot(struct snapshot *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->n = agent.n_rollouts;
+	/* memcpy, padding included: the snapshots are compared byte for byte. */
 	for (size_t i = 0; i < n_rollouts && i < 2; i++)
-		s->st[i] = agent.rollouts[i].st;
+		memcpy(&s->st[i], &agent.rollouts[i].st, sizeof(s->st[i]));
 	if (!dp)
 		return;
 	for (size_t i = 0; i < n_rollouts && i < 2; i++) {
@@ -376,7 +379,7 @@ static bool rollout_route(const char *url)
 	if (strncmp(url, prefix, sizeof(prefix) - 1) != 0)
 		return false;
 	url += sizeof(prefix) - 1;
-	for (size_t i = 0; i < n_rollouts; i++) {
+	for (size_t i = 0; i < n_rollouts && i < 2; i++) {
 		size_t len = strlen(names[i]);
 
 		if (!strncmp(url, names[i], len) && (url[len] == '\0' || url[len] == '/'))
