@@ -970,6 +970,7 @@ int agent_external_next(struct agent *a, struct external_job *job)
 			snprintf(job->address, sizeof(job->address), "%s",
 				 an->metrics[m].prom_address);
 			snprintf(job->query, sizeof(job->query), "%s", an->metrics[m].prom_query);
+			job->auth = an->metrics[m].prom_auth;
 			found = 1;
 			break;
 		}

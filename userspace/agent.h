@@ -173,6 +173,7 @@ struct external_job {
 	int metric; /* index into the rollout's analysis metrics */
 	char address[CONFIG_PROM_ADDRESS_LEN];
 	char query[CONFIG_PROM_QUERY_LEN];
+	struct prom_tls_auth auth;
 };
 
 /*

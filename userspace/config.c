@@ -1449,13 +1449,57 @@ bad:
 		    "\"%s\": expected \"result OP NUMBER\" with OP one of < <= > >= == !=", s);
 }
 
-/* prometheus: {address: http://host:port, query: "..."} */
+/* A file named for the query worker: an absolute path that fits. */
+static int get_path(struct doc *d, const struct ynode *n, const char *key, char *out, size_t size)
+{
+	const char *path;
+
+	if (get_string(d, n, key, &path))
+		return -1;
+	if (path[0] != '/')
+		return fail(d, &n->mark, key, "\"%s\": expected an absolute path", path);
+	if (strlen(path) >= size)
+		return fail(d, &n->mark, key, "longer than %zu characters", size - 1);
+	snprintf(out, size, "%s", path);
+	return 0;
+}
+
+/* tls: {caFile, certFile, keyFile, insecureSkipVerify} */
+static int parse_prom_tls(struct doc *d, const struct ynode *n, void *arg)
+{
+	static const char *const names[] = { "caFile", "certFile", "keyFile",
+					     "insecureSkipVerify" };
+	struct prom_tls_auth *t = arg;
+	const struct ynode *f[ARRAY_SIZE(names)];
+
+	if (map_fields(d, n, names, ARRAY_SIZE(names), 0, f) ||
+	    (f[0] && get_path(d, f[0], "caFile", t->ca_file, sizeof(t->ca_file))) ||
+	    (f[1] && get_path(d, f[1], "certFile", t->cert_file, sizeof(t->cert_file))) ||
+	    (f[2] && get_path(d, f[2], "keyFile", t->key_file, sizeof(t->key_file))) ||
+	    (f[3] && get_bool(d, f[3], "insecureSkipVerify", &t->insecure_skip_verify)))
+		return -1;
+	/* One without the other would fail every query, far from this line. */
+	if (!!f[1] != !!f[2])
+		return fail(d, &n->mark, f[1] ? "keyFile" : "certFile",
+			    "certFile and keyFile go together (a client certificate and its key)");
+	if (f[0] && t->insecure_skip_verify)
+		return fail(d, &f[3]->mark, "insecureSkipVerify",
+			    "caFile is never used when insecureSkipVerify is true: drop one");
+	return 0;
+}
+
+/*
+ * prometheus: {address: http://host:port, query: "...", tls: {...},
+ * bearerTokenFile: /path}
+ */
 static int parse_prometheus(struct doc *d, const struct ynode *n, void *arg)
 {
-	static const char *const names[] = { "address", "query" };
+	static const char *const names[] = { "address", "query", "tls", "bearerTokenFile" };
 	struct metric_cfg *m = arg;
+	struct prom_tls_auth *t = &m->prom_auth;
 	const struct ynode *f[ARRAY_SIZE(names)];
 	const char *address, *query;
+	bool https;
 
 	if (map_fields(d, n, names, ARRAY_SIZE(names), BIT(0) | BIT(1), f) ||
 	    get_string(d, f[0], "address", &address) || get_string(d, f[1], "query", &query))
@@ -1469,6 +1513,14 @@ static int parse_prometheus(struct doc *d, const struct ynode *n, void *arg)
 	if (!*query || strlen(query) >= sizeof(m->prom_query))
 		return fail(d, &f[1]->mark, "query", "must be 1..%zu characters",
 			    sizeof(m->prom_query) - 1);
+	https = !strncmp(address, "https://", 8);
+	/* A token over plain http is readable by anyone on the path: never send it. */
+	if ((f[2] || f[3]) && !https)
+		return fail(d, &f[f[2] ? 2 : 3]->key->mark, names[f[2] ? 2 : 3],
+			    "needs an https:// address (\"%s\" is plain http)", address);
+	if ((f[2] && sub(d, "tls", f[2], parse_prom_tls, t)) ||
+	    (f[3] && get_path(d, f[3], "bearerTokenFile", t->token_file, sizeof(t->token_file))))
+		return -1;
 	snprintf(m->prom_address, sizeof(m->prom_address), "%s", address);
 	snprintf(m->prom_query, sizeof(m->prom_query), "%s", query);
 	return 0;

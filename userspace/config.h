@@ -40,6 +40,7 @@ enum metric_kind {
 #define CONFIG_METRIC_NAME_LEN		  48
 #define CONFIG_PROM_ADDRESS_LEN		  128
 #define CONFIG_PROM_QUERY_LEN		  512
+#define CONFIG_PROM_PATH_LEN		  256
 #define CONFIG_DEFAULT_CONSECUTIVE_ERRORS 4
 #define CONFIG_DEFAULT_TAIL_QUANTILE	  0.99
 #define CONFIG_DEFAULT_MAX_INCREASE	  0.1
@@ -54,6 +55,20 @@ enum cond_op {
 	COND_NE,
 };
 
+/*
+ * How a Prometheus over https is reached: which CAs vouch for it, the
+ * client certificate it asks for, and a bearer token. Files are named, not
+ * read, here: the query worker reads them for every query, so a renewed
+ * certificate or a rotated token is taken without a reload.
+ */
+struct prom_tls_auth {
+	char ca_file[CONFIG_PROM_PATH_LEN];   /* "": the system's CAs */
+	char cert_file[CONFIG_PROM_PATH_LEN]; /* client certificate, with key_file */
+	char key_file[CONFIG_PROM_PATH_LEN];
+	char token_file[CONFIG_PROM_PATH_LEN]; /* "Authorization: Bearer", https only */
+	bool insecure_skip_verify;	       /* no check of the server's certificate */
+};
+
 struct metric_cfg {
 	enum metric_kind kind;
 	char name[CONFIG_METRIC_NAME_LEN]; /* as written; chosen freely for prometheus metrics */
@@ -63,6 +78,7 @@ struct metric_cfg {
 	/* METRIC_PROMETHEUS only */
 	char prom_address[CONFIG_PROM_ADDRESS_LEN]; /* http://host:port */
 	char prom_query[CONFIG_PROM_QUERY_LEN];
+	struct prom_tls_auth prom_auth;
 	enum cond_op cond_op;
 	double cond_value;
 	__u32 consecutive_error_limit; /* query errors in a row that abort */

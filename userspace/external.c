@@ -32,12 +32,20 @@ static bool same_metric(const struct external_job *a, const struct external_job 
 }
 
 /*
+ * One Prometheus address never holds every worker: a black-holed server
+ * queried by many rollouts leaves one worker to the other servers.
+ */
+#define PER_ADDRESS_MAX (EXTERNAL_WORKERS - 1)
+
+/*
  * Claim job's metric; -1 if another worker is still querying it (a black
- * hole: its next query waits for the one in flight, the job is dropped).
+ * hole: its next query waits for the one in flight, the job is dropped),
+ * or if its address already has PER_ADDRESS_MAX queries in flight (the
+ * job is dropped too: the metric is queried again an interval later).
  */
 static int claim(struct external *e, const struct external_job *job)
 {
-	int i, slot = -1;
+	int i, slot = -1, same_address = 0;
 
 	pthread_mutex_lock(&e->lock);
 	for (i = 0; i < EXTERNAL_WORKERS; i++) {
@@ -45,9 +53,13 @@ static int claim(struct external *e, const struct external_job *job)
 			slot = -1;
 			break;
 		}
+		if (e->busy_used[i] && !strcmp(e->busy[i].address, job->address))
+			same_address++;
 		if (!e->busy_used[i] && slot < 0)
 			slot = i;
 	}
+	if (same_address >= PER_ADDRESS_MAX)
+		slot = -1;
 	if (slot >= 0) {
 		e->busy[slot] = *job;
 		e->busy_used[slot] = true;
@@ -77,7 +89,7 @@ static bool external_step(void *arg)
 	slot = claim(e, &job);
 	if (slot < 0)
 		return true;
-	rc = promquery(job.address, job.query, &value, err, sizeof(err));
+	rc = promquery(job.address, &job.auth, job.query, &value, err, sizeof(err));
 	agent_external_result(e->agent, &job, rc == 0, value, err);
 	release(e, slot);
 	return true;

@@ -3,7 +3,8 @@
 # makes of it: +Inf and -Inf are not values, a result of several series is
 # an error unless the query reduces it to one, and Prometheus servers that
 # accept connections but never answer (black holes) do not hold up the
-# queries of other rollouts.
+# queries of other rollouts, even when more of them are due than there are
+# query workers.
 set -u
 source "$(dirname "$0")/lib.sh"
 lab_require_root
@@ -106,5 +107,19 @@ sleep 1
 sleep 10
 n=$(wc -l <"$LAB_DIR/relay.log")
 check "with 3 black-holed Prometheus servers, the good rollout's query ran $n times in 10 s (at least 7)" \
+	expect "$n >= 7"
+# Four more, named to come before the good one (a free worker takes the
+# first due query in name order): 7 queries of one black-holed address
+# every second, each holding a worker 2 s. One address never gets every
+# worker, so the good rollout's queries keep their pace.
+for h in 1 2 3 4; do
+	rollout bad$h 198.19.0.4$h "$(metric hole "http://127.0.0.1:$HOLE_PORT" 'vector(1)')"
+done
+lab_wait bad4 "d['name'] == 'bad4'" 5
+sleep 1
+: >"$LAB_DIR/relay.log"
+sleep 10
+n=$(wc -l <"$LAB_DIR/relay.log")
+check "with 7 rollouts on a black-holed Prometheus, 4 of them queried first, the good query ran $n times in 10 s (at least 7)" \
 	expect "$n >= 7"
 lab_finish

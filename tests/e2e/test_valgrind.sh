@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The agent under Valgrind through a whole rollout with traffic, the API and
-# /metrics, a health check, a Prometheus query, a SIGHUP reload, the TCP
+# /metrics, a health check, Prometheus queries (http, and https with a
+# bearer token file), a SIGHUP reload, the TCP
 # listener with its token and a token rotation: zero invalid accesses and
 # zero leaks. Suppressions cover only
 # Valgrind's incomplete model of the bpf() syscall and libbpf's netlink code
@@ -17,9 +18,14 @@ lab_rollout web "$LAB_VIP" "[{setWeight: 20}, {pause: {duration: 2s}}, {setWeigh
 	"{minRequests: 20, metrics: [{name: errorRate, max: 0.05}, {name: compareErrorRate}, {name: compareLatency, maxIncrease: 1}]}" \
 	"  healthCheck: {interval: 300ms, timeout: 200ms, failureThreshold: 2}"
 # A second rollout whose Prometheus does not answer: the query path (curl,
-# its errors) runs every second; it never passes, so it holds.
+# its errors) runs every second; it never passes, so it holds. Its second
+# metric is an https source with a CA and a bearer token file: the token is
+# read and its header built for every query (the connection is refused
+# before any TLS handshake, which Valgrind is not run over).
+(umask 077 && echo "prom-token" >"$LAB_DIR/prom-token")
+: >"$LAB_DIR/prom-ca.pem"
 lab_rollout kpi 198.19.0.11 "[{setWeight: 10}, {pause: {}}]" \
-	"{interval: 1s, minRequests: 1, metrics: [{name: kpi, prometheus: {address: \"http://127.0.0.1:1\", query: up}, successCondition: \"result == 1\", consecutiveErrorLimit: 1000}]}"
+	"{interval: 1s, minRequests: 1, metrics: [{name: kpi, prometheus: {address: \"http://127.0.0.1:1\", query: up}, successCondition: \"result == 1\", consecutiveErrorLimit: 1000}, {name: kpi-https, prometheus: {address: \"https://127.0.0.1:1\", query: up, tls: {caFile: $LAB_DIR/prom-ca.pem}, bearerTokenFile: $LAB_DIR/prom-token}, successCondition: \"result == 1\", consecutiveErrorLimit: 1000}]}"
 TOKEN_FILE=$LAB_DIR/token
 (umask 077 && echo "token-one" >"$TOKEN_FILE")
 PORT=9467
@@ -52,6 +58,8 @@ check "TCP: the rotated token is taken" [ $ok = 1 ]
 kill -HUP "$vg"
 check "the Prometheus query path ran (its error is in the verdict)" \
 	lab_wait kpi "any('query failed' in v['detail'] for v in d['analysis']['verdicts'])" 10
+check "the https query path with its token file ran (refused, not the token)" \
+	lab_wait kpi "any(v['metric'] == 'kpi-https' and 'https://127.0.0.1:1' in v['detail'] for v in d['analysis']['verdicts'])" 10
 in_ns node curl -s --unix-socket "$LAB_SOCKET" -H 'Accept-Encoding: gzip' http://canaryd/metrics >/dev/null
 canaryctl set-weight web 5 >/dev/null 2>&1 # 409 on a complete rollout: an error path too
 kill "$LAB_LOAD_PID" 2>/dev/null

@@ -2,7 +2,7 @@
 # LIB_SRCS, SKEL, VERSION_H, DEPFLAGS, CC, CFLAGS and LDLIBS.
 #
 #   $(BUILD)/fuzz/fuzz_config     libFuzzer: config_parse_buffer()
-#   $(BUILD)/fuzz/fuzz_api        libFuzzer: api_handle()
+#   $(BUILD)/fuzz/fuzz_api        libFuzzer: api.c's request path (on_request ... api_handle)
 #   $(BUILD)/fuzz/fuzz_text       libFuzzer: outside text into JSON (utf8text,
 #                                 a query error into a verdict and a message)
 #   $(BUILD)/fuzz/test_bpf_fuzz   random/mutated packets through the BPF
@@ -35,9 +35,10 @@ $(FUZZ_BUILD)/fuzz_config: tests/fuzz/fuzz_config.c $(FUZZ_CONFIG_OBJS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lyaml -lm
 
-$(FUZZ_BUILD)/fuzz_api: tests/fuzz/fuzz_api.c $(FUZZ_API_OBJS)
+# fuzz_api compiles api.c into itself (its static request path is what it fuzzes).
+$(FUZZ_BUILD)/fuzz_api: tests/fuzz/fuzz_api.c userspace/api.c $(filter-out %/api.o,$(FUZZ_API_OBJS))
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter-out userspace/api.c,$^) $(LDLIBS)
 
 $(FUZZ_BUILD)/fuzz_text: tests/fuzz/fuzz_text.c $(FUZZ_API_OBJS)
 	@mkdir -p $(dir $@)

@@ -113,6 +113,13 @@ static void check_rollout(const struct rollout_cfg *r)
 		bounded_len(m->name, sizeof(m->name));
 		bounded_len(m->prom_address, sizeof(m->prom_address));
 		bounded_len(m->prom_query, sizeof(m->prom_query));
+		bounded_len(m->prom_auth.ca_file, sizeof(m->prom_auth.ca_file));
+		bounded_len(m->prom_auth.cert_file, sizeof(m->prom_auth.cert_file));
+		bounded_len(m->prom_auth.key_file, sizeof(m->prom_auth.key_file));
+		bounded_len(m->prom_auth.token_file, sizeof(m->prom_auth.token_file));
+		/* The token must never be sent in clear. */
+		if (m->prom_auth.token_file[0] && strncmp(m->prom_address, "https://", 8) != 0)
+			broken("a bearer token file for a plain http address", r->name);
 		if (!isfinite(m->max) || !isfinite(m->max_increase) || !isfinite(m->cond_value))
 			broken("non-finite metric limit accepted", r->name);
 	}

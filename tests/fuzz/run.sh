@@ -4,7 +4,8 @@
 #   tests/fuzz/run.sh [SECONDS]
 #
 #   fuzz_config  config_parse_buffer() on tests/fuzz/config_seeds/
-#   fuzz_api     api_handle() on tests/fuzz/api_seeds/
+#   fuzz_api     the API's request path (two rollouts on a real dataplane as
+#                root) on tests/fuzz/api_seeds/
 #   fuzz_text    outside text into JSON on tests/fuzz/text_seeds/
 #
 # Each fuzzer works on a copy of its seed corpus in a temp dir (the seeds in
@@ -41,6 +42,11 @@ declare -A MAX_LEN=([fuzz_config]=20000)
 declare -A SEEDS=([fuzz_config]=tests/fuzz/config_seeds [fuzz_api]=tests/fuzz/api_seeds
 	[fuzz_text]=tests/fuzz/text_seeds)
 
+# fuzz_api loads the BPF programs (root or CAP_BPF) to fuzz with rollouts.
+if [ "$(id -u)" = 0 ] && ! mountpoint -q /sys/fs/bpf; then
+	mount -t bpf bpf /sys/fs/bpf
+fi
+
 WORK=$(mktemp -d /tmp/canaryd-fuzz.XXXXXX) || exit 1
 PIDS=()
 cleanup() {
@@ -69,7 +75,8 @@ write_dicts() {
 		revision endpoints affinity overrides cidr version strategy steps setWeight pause \
 		duration analysis interval minRequests failureLimit confidence metrics max \
 		maxIncrease successCondition prometheus address query consecutiveErrorLimit abort \
-		connections healthCheck timeout failureThreshold \
+		connections healthCheck timeout failureThreshold tls caFile certFile keyFile \
+		insecureSkipVerify bearerTokenFile https://127.0.0.1:9090 /etc/ca.pem \
 		canaryd.io/v1alpha1 Rollout tcp http udp client-ip none reset drain \
 		errorRate latencyP50 latencyP95 latencyP99 resetRate compareErrorRate compareLatency \
 		compareLatencyTail quantile \
@@ -116,6 +123,8 @@ run_one() {
 		wait "$fuzzer"
 		rc=$?
 		rm -f "$dir/fuzzer.pid"
+		# fuzz_api's pins, should it have stopped without removing them.
+		rm -rf "/sys/fs/bpf/canaryd-fuzz-api-$fuzzer"
 		cat "$dir/log" >>"$dir/log.all"
 		n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -1)
 		runs=$((runs + ${n:-0}))

@@ -969,6 +969,74 @@ static void test_prometheus_metric(void **state)
 	config_free(&c);
 }
 
+/* An https Prometheus with a CA, a client certificate and a bearer token file. */
+static void test_prometheus_tls_auth(void **state)
+{
+	static const char yaml[] = MIN
+		"  analysis:\n    metrics:\n"
+		"      - name: kpi\n"
+		"        prometheus:\n"
+		"          address: \"https://prom:9090\"\n"
+		"          query: up\n"
+		"          tls: {caFile: /etc/p/ca.pem, certFile: /etc/p/c.pem, keyFile: /etc/p/k.pem}\n"
+		"          bearerTokenFile: /etc/p/token\n"
+		"        successCondition: \"result == 1\"\n"
+		"      - name: kpi2\n"
+		"        prometheus: {address: \"https://p:1\", query: up, tls: {insecureSkipVerify: true}}\n"
+		"        successCondition: \"result == 1\"\n";
+	char err[CONFIG_ERR_LEN] = "";
+	const struct prom_tls_auth *t;
+	struct config c;
+
+	(void)state;
+	assert_int_equal(parse(yaml, &c, err), 0);
+	t = &c.rollouts[0].analysis.metrics[0].prom_auth;
+	assert_string_equal(t->ca_file, "/etc/p/ca.pem");
+	assert_string_equal(t->cert_file, "/etc/p/c.pem");
+	assert_string_equal(t->key_file, "/etc/p/k.pem");
+	assert_string_equal(t->token_file, "/etc/p/token");
+	assert_false(t->insecure_skip_verify);
+	t = &c.rollouts[0].analysis.metrics[1].prom_auth;
+	assert_true(t->insecure_skip_verify);
+	assert_string_equal(t->ca_file, "");
+	assert_string_equal(t->token_file, "");
+	config_free(&c);
+}
+
+static void test_err_prometheus_tls_auth(void **state)
+{
+#define PROMS(addr, extra)                                                                    \
+	MIN "  analysis: {metrics: [{name: k, successCondition: \"result < 1\", prometheus: " \
+	    "{address: \"" addr "\", query: up, " extra "}}]}\n"
+	static const struct bad cases[] = {
+		{ PROMS("http://p:1", "bearerTokenFile: /t"),
+		  "t.yaml:10:113: spec.analysis.metrics[0].prometheus.bearerTokenFile: ",
+		  "needs an https:// address" },
+		{ PROMS("http://p:1", "tls: {caFile: /ca}"),
+		  "t.yaml:10:113: spec.analysis.metrics[0].prometheus.tls: ",
+		  "needs an https:// address" },
+		{ PROMS("https://p:1", "bearerTokenFile: token"),
+		  "t.yaml:10:131: spec.analysis.metrics[0].prometheus.bearerTokenFile: ",
+		  "expected an absolute path" },
+		{ PROMS("https://p:1", "tls: {certFile: /c}"),
+		  "t.yaml:10:119: spec.analysis.metrics[0].prometheus.tls.keyFile: ",
+		  "certFile and keyFile go together" },
+		{ PROMS("https://p:1", "tls: {caFile: /ca, insecureSkipVerify: true}"),
+		  "t.yaml:10:153: spec.analysis.metrics[0].prometheus.tls.insecureSkipVerify: ",
+		  "caFile is never used" },
+		{ PROMS("https://p:1", "tls: {insecureSkipVerify: yes}"),
+		  "t.yaml:10:140: spec.analysis.metrics[0].prometheus.tls.insecureSkipVerify: ",
+		  "expected true or false" },
+		{ PROMS("https://p:1", "tls: {caFiles: /ca}"),
+		  "t.yaml:10:120: spec.analysis.metrics[0].prometheus.tls.caFiles: ",
+		  "unknown field" },
+	};
+#undef PROMS
+
+	(void)state;
+	CHECK_BAD(cases);
+}
+
 static void test_err_prometheus_metric(void **state)
 {
 #define PROM(extra)                                          \
@@ -1276,6 +1344,8 @@ int main(void)
 		cmocka_unit_test(test_err_unknown_metric),
 		cmocka_unit_test(test_prometheus_metric),
 		cmocka_unit_test(test_err_prometheus_metric),
+		cmocka_unit_test(test_prometheus_tls_auth),
+		cmocka_unit_test(test_err_prometheus_tls_auth),
 		cmocka_unit_test(test_err_duplicate_key),
 		cmocka_unit_test(test_err_api_version_kind),
 		cmocka_unit_test(test_err_yaml_syntax),
