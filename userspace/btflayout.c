@@ -15,6 +15,7 @@
 #include <bpf/libbpf.h>
 
 #include "btflayout.h"
+#include "canary_layout.h"
 
 #define MAX_DEPTH 32 /* nesting far beyond any map layout: a cycle otherwise */
 
@@ -185,30 +186,56 @@ int btf_layout_diff(const struct btf *want, __u32 want_id, const struct btf *hav
 	return cmp_type(&c, want_id, have_id, path, 0);
 }
 
-/* One map's pin, if any, against the object's types for it. */
-static int check_pin(const struct bpf_object *obj, const struct bpf_map *map, char *why, size_t len)
+static int map_digest(const struct bpf_object *obj, const struct bpf_map *map, __u64 *digest)
 {
-	const char *pin = bpf_map__pin_path(map), *name = bpf_map__name(map);
+	return btf_layout_digest(bpf_object__btf(obj), bpf_map__btf_key_type_id(map),
+				 bpf_map__btf_value_type_id(map), digest);
+}
+
+/*
+ * The digest recorded when the pin was made: 0 when it is the program's, 1
+ * when not (why says so), -ENOENT when there is no record to go by.
+ */
+static int check_record(const struct bpf_object *obj, const struct bpf_map *map, int record_fd,
+			char *why, size_t len)
+{
+	struct canary_layout_key key;
+	struct canary_layout_val had;
+	__u64 want;
+	int err;
+
+	if (record_fd < 0)
+		return -ENOENT;
+	memset(&key, 0, sizeof(key));
+	snprintf(key.name, sizeof(key.name), "%s", bpf_map__name(map));
+	if (bpf_map_lookup_elem(record_fd, &key, &had))
+		return -ENOENT;
+	err = map_digest(obj, map, &want);
+	if (err)
+		return err;
+	if (want == had.digest)
+		return 0;
+	snprintf(why, len,
+		 "%s: the layout recorded when it was pinned (digest %016llx) is not the "
+		 "program's (%016llx)",
+		 bpf_map__name(map), (unsigned long long)had.digest, (unsigned long long)want);
+	return 1;
+}
+
+/* The pin's BTF against the program's: 0, 1 (why says where) or -errno. */
+static int check_btf(const struct bpf_object *obj, const struct bpf_map *map, int fd, char *why,
+		     size_t len)
+{
+	const char *name = bpf_map__name(map);
 	struct bpf_map_info info;
 	__u32 ilen = sizeof(info);
 	struct btf *have;
 	char where[128];
-	int fd, err;
+	int err;
 
-	if (!pin)
-		return 0;
-	fd = bpf_obj_get(pin);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0;
-		err = -errno;
-		snprintf(why, len, "%s: cannot open the pin: %s", name, strerror(-err));
-		return err;
-	}
 	memset(&info, 0, sizeof(info));
-	err = bpf_obj_get_info_by_fd(fd, &info, &ilen) ? -errno : 0;
-	close(fd);
-	if (err) {
+	if (bpf_obj_get_info_by_fd(fd, &info, &ilen)) {
+		err = -errno;
 		snprintf(why, len, "%s: cannot read the pinned map: %s", name, strerror(-err));
 		return err;
 	}
@@ -237,17 +264,146 @@ static int check_pin(const struct bpf_object *obj, const struct bpf_map *map, ch
 	return err;
 }
 
-int btf_layout_check_pins(const struct bpf_object *obj, char *why, size_t len)
+/*
+ * One map's pin, if any: the record when there is one; the BTF otherwise, or
+ * to name the difference the record found (when the BTF can be read).
+ */
+static int check_pin(const struct bpf_object *obj, const struct bpf_map *map, int record_fd,
+		     char *why, size_t len)
+{
+	const char *pin = bpf_map__pin_path(map);
+	int fd, rec, err;
+
+	if (!pin)
+		return 0;
+	fd = bpf_obj_get(pin);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		err = -errno;
+		snprintf(why, len, "%s: cannot open the pin: %s", bpf_map__name(map),
+			 strerror(-err));
+		return err;
+	}
+	rec = check_record(obj, map, record_fd, why, len);
+	if (rec == -ENOENT || rec == 1) {
+		char btf_why[512];
+
+		err = check_btf(obj, map, fd, btf_why, sizeof(btf_why));
+		if (rec == -ENOENT || err == 1) {
+			snprintf(why, len, "%s", btf_why);
+			rec = err;
+		}
+	}
+	close(fd);
+	return rec;
+}
+
+int btf_layout_check_pins(const struct bpf_object *obj, int record_fd, char *why, size_t len)
 {
 	struct bpf_map *map;
 
+	if (len)
+		why[0] = '\0';
 	if (!bpf_object__btf(obj))
 		return 0;
 	bpf_object__for_each_map(map, obj) {
-		int err = check_pin(obj, map, why, len);
+		int err = check_pin(obj, map, record_fd, why, len);
 
 		if (err)
 			return err;
+	}
+	return 0;
+}
+
+/* FNV-1a, 64 bits: a digest, not a defence; the pins are root's anyway. */
+static void mix(__u64 *h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	while (n--)
+		*h = (*h ^ *b++) * 0x100000001b3ULL;
+}
+
+static void mix_u32(__u64 *h, __u32 v)
+{
+	mix(h, &v, sizeof(v));
+}
+
+/* What cmp_type compares, fed into h in the same order. */
+static int digest_type(const struct btf *btf, __u32 id, __u64 *h, int depth)
+{
+	const struct btf_type *t = resolve(btf, &id);
+	__u16 i;
+
+	if (!t)
+		return -EINVAL;
+	if (depth > MAX_DEPTH)
+		return -ELOOP;
+	mix_u32(h, btf_kind(t));
+	switch (btf_kind(t)) {
+	case BTF_KIND_INT:
+		mix_u32(h, t->size);
+		mix_u32(h, btf_int_bits(t));
+		mix_u32(h, btf_int_encoding(t) & BTF_INT_SIGNED);
+		return 0;
+	case BTF_KIND_ARRAY:
+		mix_u32(h, btf_array(t)->nelems);
+		return digest_type(btf, btf_array(t)->type, h, depth + 1);
+	case BTF_KIND_STRUCT:
+	case BTF_KIND_UNION:
+		mix_u32(h, t->size);
+		mix_u32(h, btf_vlen(t));
+		for (i = 0; i < btf_vlen(t); i++) {
+			const char *n = btf__name_by_offset(btf, btf_members(t)[i].name_off);
+			int err;
+
+			n = n && *n ? n : "(anonymous)";
+			mix(h, n, strlen(n) + 1);
+			mix_u32(h, btf_member_bit_offset(t, i));
+			mix_u32(h, btf_member_bitfield_size(t, i));
+			err = digest_type(btf, btf_members(t)[i].type, h, depth + 1);
+			if (err)
+				return err;
+		}
+		return 0;
+	case BTF_KIND_PTR:
+		return 0;
+	default:
+		mix_u32(h, (__u32)btf__resolve_size(btf, id));
+		return 0;
+	}
+}
+
+int btf_layout_digest(const struct btf *btf, __u32 key_id, __u32 value_id, __u64 *digest)
+{
+	__u64 h = 0xcbf29ce484222325ULL;
+	int err = key_id ? digest_type(btf, key_id, &h, 0) : 0;
+
+	if (!err)
+		err = digest_type(btf, value_id, &h, 0);
+	*digest = h;
+	return err;
+}
+
+int btf_layout_record(const struct bpf_object *obj, int record_fd)
+{
+	struct canary_layout_key key;
+	struct canary_layout_val val;
+	struct bpf_map *map;
+
+	bpf_object__for_each_map(map, obj) {
+		int err;
+
+		if (!bpf_map__pin_path(map))
+			continue;
+		err = map_digest(obj, map, &val.digest);
+		if (err)
+			return err;
+		memset(&key, 0, sizeof(key));
+		snprintf(key.name, sizeof(key.name), "%s", bpf_map__name(map));
+		if (bpf_map_update_elem(record_fd, &key, &val, BPF_ANY))
+			return -errno;
 	}
 	return 0;
 }

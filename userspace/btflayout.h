@@ -21,11 +21,22 @@ int btf_layout_diff(const struct btf *want, __u32 want_id, const struct btf *hav
 		    const char *path, char *why, size_t len);
 
 /*
- * Every map of obj (opened, not loaded) that has a pin already: its key and
- * value types in the kernel's BTF against the object's. Returns 0 when all
+ * Every map of obj (opened, not loaded) that has a pin already: the layout
+ * digest recorded in record_fd (layout_v<N>, -1: none) when there is one,
+ * else its key and value types in the kernel's BTF (which needs
+ * CAP_SYS_ADMIN: -EPERM without), against the object's. Returns 0 when all
  * agree or have no pin, 1 with why naming the map and the first difference,
  * or -errno (why says what failed).
  */
-int btf_layout_check_pins(const struct bpf_object *obj, char *why, size_t len);
+int btf_layout_check_pins(const struct bpf_object *obj, int record_fd, char *why, size_t len);
+
+/* Records the digest of every pinned map of obj in record_fd: 0 or -errno. */
+int btf_layout_record(const struct bpf_object *obj, int record_fd);
+
+/*
+ * A digest of a map's key and value layout (what btf_layout_diff compares):
+ * equal layouts give equal digests. key_id 0: no key type. 0 or -errno.
+ */
+int btf_layout_digest(const struct btf *btf, __u32 key_id, __u32 value_id, __u64 *digest);
 
 #endif /* CANARY_BTFLAYOUT_H */

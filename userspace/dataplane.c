@@ -15,6 +15,7 @@
 #include "canary.skel.h"
 #include "ct_count.skel.h"
 #include "btflayout.h"
+#include "canary_layout.h"
 #include "canary_reasons.h"
 #include "dataplane.h"
 #include "log.h"
@@ -273,25 +274,56 @@ static int size_conntrack(struct canary *skel, const char *bpffs, __u32 wanted)
 }
 
 /*
+ * layout_v<N> (headers/canary_layout.h): the layout digests of the pins,
+ * readable without CAP_SYS_ADMIN. Created empty when asked and missing;
+ * -1 when there is none (or it cannot be had: the BTF check stands alone).
+ */
+static int layout_record_open(const char *bpffs, bool create)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/%s", bpffs, CANARY_MAP_NAME("layout")) >=
+	    (int)sizeof(path))
+		return -1;
+	fd = bpf_obj_get(path);
+	if (fd >= 0 || errno != ENOENT || !create)
+		return fd >= 0 ? fd : -1;
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, CANARY_MAP_NAME("layout"),
+			    sizeof(struct canary_layout_key), sizeof(struct canary_layout_val),
+			    CANARY_LAYOUT_MAX_MAPS, NULL);
+	if (fd >= 0 && bpf_obj_pin(fd, path)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd >= 0 ? fd : -1;
+}
+
+/*
  * Pinned maps whose types differ from the program's (a same-size field
  * reorder passes libbpf's size checks) are refused, never reused: the
- * programs would read one field as another.
+ * programs would read one field as another. *checked is false when some pin
+ * could not be checked (its BTF needs CAP_SYS_ADMIN, and it has no record).
  */
-static int check_pin_layouts(const struct bpf_object *obj, const char *bpffs)
+static int check_pin_layouts(const struct bpf_object *obj, const char *bpffs, int record_fd,
+			     bool *checked)
 {
 	char why[512];
-	int err = btf_layout_check_pins(obj, why, sizeof(why));
+	int err = btf_layout_check_pins(obj, record_fd, why, sizeof(why));
 
+	*checked = !err;
 	if (!err)
 		return 0;
 	/*
 	 * Reading a map's BTF by id needs CAP_SYS_ADMIN, which neither shipped
-	 * deployment grants: then only libbpf's size checks stand.
+	 * deployment grants: a pin without a record then has only libbpf's
+	 * size checks.
 	 */
 	if (err == -EPERM || err == -EACCES) {
-		log_event(CLOG_WARN, "pinned maps' BTF not readable: layout checked by size only",
-			  "bpffs", bpffs, "detail", why, "hint",
-			  "the BTF check needs CAP_SYS_ADMIN");
+		log_event(
+			CLOG_WARN, "pinned maps' BTF not readable: layout checked by size only",
+			"bpffs", bpffs, "detail", why, "hint",
+			"the BTF check needs CAP_SYS_ADMIN; pins made by this agent are recorded");
 		return 0;
 	}
 	log_event(CLOG_ERROR,
@@ -308,20 +340,35 @@ static int check_pinned_only(const char *bpffs)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = bpffs);
 	struct canary *skel = canary__open_opts(&opts);
-	int err;
+	int record_fd, err;
+	bool checked;
 
 	if (!skel)
 		return -errno;
-	err = check_pin_layouts(skel->obj, bpffs);
+	record_fd = layout_record_open(bpffs, false);
+	err = check_pin_layouts(skel->obj, bpffs, record_fd, &checked);
+	if (record_fd >= 0)
+		close(record_fd);
 	canary__destroy(skel);
 	return err;
+}
+
+/* After a load that checked every pin: their layouts, for the next start. */
+static void record_layouts(const struct bpf_object *obj, const char *bpffs, int record_fd)
+{
+	int err = record_fd < 0 ? -ENOENT : btf_layout_record(obj, record_fd);
+
+	if (err)
+		log_event(CLOG_WARN, "cannot record the pinned maps' layout", "bpffs", bpffs, "map",
+			  CANARY_MAP_NAME("layout"), "error", strerror(-err));
 }
 
 int dp_load(const char *bpffs, __u32 ct_entries, struct canary_dp **out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = bpffs);
 	struct canary_dp *dp;
-	int err, i;
+	int err, i, record_fd = -1;
+	bool checked = false;
 
 	err = mkdir_p(bpffs);
 	if (err) {
@@ -337,12 +384,19 @@ int dp_load(const char *bpffs, __u32 ct_entries, struct canary_dp **out)
 		err = -errno;
 		goto fail;
 	}
-	err = check_pin_layouts(dp->skel->obj, bpffs); /* logs what differs */
-	if (err)
-		goto fail;
-	err = size_conntrack(dp->skel, bpffs, ct_entries);
+	record_fd = layout_record_open(bpffs, false);
+	err = check_pin_layouts(dp->skel->obj, bpffs, record_fd, &checked); /* logs why */
+	if (!err)
+		err = size_conntrack(dp->skel, bpffs, ct_entries);
 	if (!err)
 		err = canary__load(dp->skel);
+	if (!err && checked) {
+		if (record_fd < 0) /* created once the pins it describes are there */
+			record_fd = layout_record_open(bpffs, true);
+		record_layouts(dp->skel->obj, bpffs, record_fd);
+	}
+	if (record_fd >= 0)
+		close(record_fd);
 	if (err) {
 		log_event(CLOG_ERROR, "cannot load BPF programs", "bpffs", bpffs, "error",
 			  strerror(-err), "hint",
@@ -418,6 +472,9 @@ int dp_unpin(const char *bpffs)
 	}
 	/* The hash seeds' secret (seedsecret.c) goes too: a clean start draws a new one. */
 	snprintf(path, sizeof(path), "%s/%s", bpffs, CANARY_MAP_NAME("secret"));
+	if (unlink(path) && errno != ENOENT)
+		err = -errno;
+	snprintf(path, sizeof(path), "%s/%s", bpffs, CANARY_MAP_NAME("layout"));
 	if (unlink(path) && errno != ENOENT)
 		err = -errno;
 	/* Other files in the directory are not ours: leave them and it. */

@@ -2,7 +2,8 @@
 # Hash seeds come from a secret kept with the pins (secret_v<N>), not from the
 # rollout name alone: the seed of rollout "web" is not the name's old FNV-1a
 # hash, stays the same across an agent restart on the same bpffs, and differs
-# on another bpffs (another node) with the same configuration.
+# on another bpffs (another node) with the same configuration. rm -rf of the
+# pins does not lose it.
 set -u
 source "$(dirname "$0")/lib.sh"
 
@@ -43,6 +44,20 @@ s2=$(seed_of "$LAB_BPFFS")
 check "after a restart on the same bpffs the seed is the same ($s1 = $s2)" [ -n "$s2" -a "$s1" = "$s2" ]
 check "the secret was created once, at the first start" \
 	expect "$(grep -c "hash seeds' secret created" "$LAB_DIR/canaryd.log") == 1"
+
+# rm -rf of the pins (which the agent survives): the secret is pinned again too,
+# so the next restart still splits as before.
+rm -rf "$LAB_BPFFS"
+for i in $(seq 1 50); do
+	[ -e "$LAB_BPFFS/$(pin_name secret)" ] && break
+	sleep 0.1
+done
+check "after rm -rf of the bpffs the agent pins the secret again" [ -e "$LAB_BPFFS/$(pin_name secret)" ]
+lab_agent_stop
+lab_agent || exit 1
+lab_wait web "d['weight'] == 20" 5
+s4=$(seed_of "$LAB_BPFFS")
+check "and a restart after that keeps the seed ($s1 = $s4)" [ -n "$s4" -a "$s1" = "$s4" ]
 
 # Another node: its own bpffs, state and socket, same configuration, attaching nothing.
 mkdir -p "$OTHER_DIR"

@@ -134,6 +134,30 @@ static void test_nested_array(void **state)
 				 "program");
 }
 
+static __u64 digest_of(const struct shape *sh)
+{
+	struct built b = build(sh);
+	__u64 d = 0;
+
+	assert_int_equal(btf_layout_digest(b.btf, b.u32, b.svc, &d), 0);
+	btf__free(b.btf);
+	return d;
+}
+
+/* The digest recorded beside the pins follows what btf_layout_diff compares. */
+static void test_digest(void **state)
+{
+	const struct shape plain = { 0 }, td = { .typedef_a = true }, swapped = { .swap = true },
+			   moved = { .pad_between = true }, sgn = { .signed_b = true };
+
+	(void)state;
+	assert_true(digest_of(&plain) == digest_of(&plain));
+	assert_true(digest_of(&plain) == digest_of(&td));
+	assert_true(digest_of(&plain) != digest_of(&swapped));
+	assert_true(digest_of(&plain) != digest_of(&moved));
+	assert_true(digest_of(&plain) != digest_of(&sgn));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -143,6 +167,7 @@ int main(void)
 		cmocka_unit_test(test_moved_field),
 		cmocka_unit_test(test_signedness),
 		cmocka_unit_test(test_nested_array),
+		cmocka_unit_test(test_digest),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
