@@ -70,6 +70,14 @@ struct canary_ct_entry {
 	__u64 req_start_ns;   /* forward: when the request in flight started */
 	__u32 client_seq_end; /* forward: highest client seq + len seen */
 	__u32 server_seq_end; /* forward: highest backend seq + len seen */
+	/*
+	 * The service's generation when this entry last checked its backend
+	 * against the service's lists (bpf/lib/svcgen.h): a different one in
+	 * services_v1 means the lists, the weight or the service itself may
+	 * have changed since.
+	 */
+	__u32 svc_gen;
+	__u32 pad2;
 };
 
 /*

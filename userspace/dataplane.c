@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -387,6 +388,8 @@ int dp_repin_missing(struct canary_dp *dp, const char *bpffs, unsigned int *rest
 	return 0;
 }
 
+static __u64 clock_ns(clockid_t id);
+
 /* ---- services ---- */
 
 int dp_service_get(const struct canary_dp *dp, const struct canary_service_key *key,
@@ -487,6 +490,21 @@ static int alloc_service_id(struct canary_dp *dp, __u32 *id)
 	return -ENOSPC;
 }
 
+/*
+ * First generation of a new service: random, so that conntrack entries left
+ * by a deleted service (which keep its id and last generation) do not match
+ * a new service that reuses its id or its VIP, whatever their histories
+ * were (bpf/lib/svcgen.h). Collisions are 1 in 2^32 per reuse.
+ */
+static __u32 first_generation(void)
+{
+	__u32 gen = 0;
+
+	if (getrandom(&gen, sizeof(gen), GRND_NONBLOCK) != (ssize_t)sizeof(gen))
+		gen = (__u32)time(NULL) ^ (__u32)clock_ns(CLOCK_MONOTONIC);
+	return gen ? gen : 1;
+}
+
 int dp_service_put(struct canary_dp *dp, const struct canary_service_key *key,
 		   struct canary_service *svc)
 {
@@ -503,7 +521,7 @@ int dp_service_put(struct canary_dp *dp, const struct canary_service_key *key,
 		err = alloc_service_id(dp, &svc->id);
 		if (err)
 			return err;
-		svc->generation = 1;
+		svc->generation = first_generation();
 	}
 	return bpf_map_update_elem(dp->map_fds[DP_MAP_SERVICES], key, svc, BPF_ANY) ? -errno : 0;
 }
