@@ -56,6 +56,22 @@ __canary_inline void ingress_resteer(const struct canary_pkt *pkt, struct canary
 }
 
 /*
+ * Reset asked for this flow: by the service's reset epoch (a canary flow
+ * that began at or before it), or by the flag older agents set on the entry.
+ * Flows already re-steered or over need nothing.
+ */
+__canary_inline int ingress_reset_wanted(const struct canary_ct_entry *e,
+					 const struct canary_service *svc)
+{
+	if (e->flags & (CANARY_CT_F_RESTEERED | CANARY_CT_F_RST_SEEN | CANARY_CT_F_FIN_SEEN))
+		return 0;
+	if (e->flags & CANARY_CT_F_RESET_REQ)
+		return 1;
+	return e->version == CANARY_V_CANARY && e->svc_id == svc->id && svc->reset_ns &&
+	       e->created_ns <= svc->reset_ns;
+}
+
+/*
  * First packet of a flow (or one whose entry was lost): choose and record.
  * When the entries cannot be written, v says to drop the packet: sent on
  * untranslated it would reach whatever else answers for the VIP, and its
@@ -135,8 +151,7 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 	if (!e)
 		return;
 
-	if (svc &&
-	    (e->flags & (CANARY_CT_F_RESET_REQ | CANARY_CT_F_RESTEERED)) == CANARY_CT_F_RESET_REQ)
+	if (svc && ingress_reset_wanted(e, svc))
 		ingress_resteer(pkt, e, svc, now);
 	if (pkt->tcp_flags & TCP_FLAG_FIN)
 		ct_set_flags(e, CANARY_CT_F_FIN_SEEN | CANARY_CT_F_CLIENT_FIN);

@@ -28,7 +28,10 @@ struct canary_backend {
 
 /*
  * services_v1 value. The whole state of a service is one hash value, so the
- * agent replaces it atomically for every CPU with one update.
+ * agent replaces it atomically for every CPU with one update: the map is
+ * BPF_F_NO_PREALLOC, so an update links a new element and frees the old one
+ * after an RCU grace period, and a program never reads a value half old,
+ * half new (a preallocated hash recycles the old element at once).
  */
 struct canary_service {
 	__u32 id;	  /* slot in metrics_v1, 0..CANARY_MAX_SERVICES-1 */
@@ -41,6 +44,14 @@ struct canary_service {
 	__u8 pad[2];
 	char name[CANARY_NAME_LEN]; /* rollout name, for people reading the map */
 	struct canary_backend backends[CANARY_V_COUNT][CANARY_MAX_BACKENDS];
+	__u32 pad2;
+	/*
+	 * Reset epoch (CLOCK_MONOTONIC_COARSE ns, 0: never): canary flows of
+	 * this service created at or before it are reset on their next packet.
+	 * The agent writes it with the rest of the value; the data path never
+	 * writes a service, so no write of either side can undo the other's.
+	 */
+	__u64 reset_ns;
 };
 
 /* conntrack_v1 key: the tuple as the packet carries it. */

@@ -439,8 +439,12 @@ static void apply_effects(struct agent *a, struct agent_rollout *r,
 		write_service(a, r);
 	if (fx->reset_canary_flows) {
 		int err = dp_reset_canary_flows(a->dp, r->svc_id, &reset);
+		struct canary_service cur;
 		char n[16];
 
+		/* The epoch is our own write: not someone else's (notice_external_change). */
+		if (!err && !dp_service_get(a->dp, &r->cfg.service.key, &cur))
+			r->svc_generation = cur.generation;
 		snprintf(n, sizeof(n), "%u", reset);
 		log_event(err ? CLOG_ERROR : CLOG_INFO, "canary connections reset", "rollout",
 			  r->cfg.name, "connections", n, "error", err ? strerror(-err) : "");

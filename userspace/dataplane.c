@@ -517,6 +517,9 @@ int dp_service_put(struct canary_dp *dp, const struct canary_service_key *key,
 	if (!dp_service_get(dp, key, &old)) {
 		svc->id = old.id;
 		svc->generation = old.generation + 1;
+		/* A reset still owed to flows that have not spoken since stays owed. */
+		if (old.reset_ns > svc->reset_ns)
+			svc->reset_ns = old.reset_ns;
 	} else {
 		err = alloc_service_id(dp, &svc->id);
 		if (err)
@@ -772,42 +775,71 @@ __u64 dp_ct_evictions(__u64 created, __u64 entries, __u64 prev)
 	return now > prev ? now : prev;
 }
 
+/* Canary flows of a service that the reset epoch epoch_ns will reset. */
 struct reset_walk {
-	const struct canary_dp *dp;
 	__u32 svc_id;
-	unsigned int marked;
-	int err;
+	__u64 epoch_ns;
+	unsigned int n;
 };
 
-static int mark_reset(const struct canary_ct_key *key, const struct canary_ct_entry *e, void *arg)
+static int count_reset(const struct canary_ct_key *key, const struct canary_ct_entry *e, void *arg)
 {
 	struct reset_walk *w = arg;
-	struct canary_ct_entry upd = *e;
 
-	/* Reply entries, flows already marked, and flows that ended need nothing. */
-	if ((e->flags & (CANARY_CT_F_REVERSE | CANARY_CT_F_RESET_REQ | CANARY_CT_F_RST_SEEN |
+	(void)key;
+	/* Reply entries, flows already re-steered, and flows that ended need nothing. */
+	if ((e->flags & (CANARY_CT_F_REVERSE | CANARY_CT_F_RESTEERED | CANARY_CT_F_RST_SEEN |
 			 CANARY_CT_F_FIN_SEEN)) ||
-	    e->svc_id != w->svc_id || e->version != CANARY_V_CANARY)
+	    e->svc_id != w->svc_id || e->version != CANARY_V_CANARY || e->created_ns > w->epoch_ns)
 		return 0;
-	upd.flags |= CANARY_CT_F_RESET_REQ;
-	/* BPF_EXIST: a flow that ended meanwhile is not brought back. */
-	if (bpf_map_update_elem(w->dp->map_fds[DP_MAP_CONNTRACK], key, &upd, BPF_EXIST)) {
-		if (errno != ENOENT)
-			w->err = -errno;
-		return 0;
-	}
-	w->marked++;
+	w->n++;
 	return 0;
 }
 
+struct find_by_id {
+	__u32 id;
+	struct canary_service_key *key;
+	struct canary_service *svc;
+};
+
+static int match_id(const struct canary_service_key *key, const struct canary_service *svc,
+		    void *arg)
+{
+	struct find_by_id *f = arg;
+
+	if (svc->id != f->id)
+		return 0;
+	*f->key = *key;
+	*f->svc = *svc;
+	return 1;
+}
+
+/*
+ * One write of the service's value, no write to conntrack: the data path
+ * resets each canary flow that began at or before the epoch on its next
+ * packet. Rewriting the flows' entries from user space, as before, raced
+ * with the data path's own updates of them (flags, sequence marks) and
+ * could undo them.
+ */
 int dp_reset_canary_flows(struct canary_dp *dp, __u32 svc_id, unsigned int *count)
 {
-	struct reset_walk w = { .dp = dp, .svc_id = svc_id };
+	struct canary_service_key key;
+	struct canary_service svc;
+	struct find_by_id f = { .id = svc_id, .key = &key, .svc = &svc };
+	struct reset_walk w = { .svc_id = svc_id };
 
-	dp_flow_each(dp, mark_reset, &w);
-	if (count)
-		*count = w.marked;
-	return w.err;
+	if (dp_service_each(dp, match_id, &f) != 1)
+		return -ENOENT;
+	w.epoch_ns = clock_ns(CLOCK_MONOTONIC_COARSE);
+	svc.reset_ns = w.epoch_ns;
+	svc.generation++;
+	if (bpf_map_update_elem(dp->map_fds[DP_MAP_SERVICES], &key, &svc, BPF_EXIST))
+		return -errno;
+	if (count) {
+		dp_flow_each(dp, count_reset, &w);
+		*count = w.n;
+	}
+	return 0;
 }
 
 /* ---- metrics ---- */

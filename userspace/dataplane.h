@@ -101,8 +101,10 @@ int dp_override_sync(struct canary_dp *dp, __u32 svc_id, const __be32 *addrs,
 		     const __u8 *prefixlens, const enum canary_version *versions, int n);
 
 /*
- * Ask the kernel to reset every established canary flow of a service: the
- * next packet of each gets the client a RST. *count is how many were marked.
+ * Ask the kernel to reset every established canary flow of a service: sets
+ * the service's reset epoch (reset_ns) to now, and the next packet of each
+ * canary flow that began at or before it gets the client a RST. Conntrack
+ * entries are not written. *count is how many such flows there were.
  */
 int dp_reset_canary_flows(struct canary_dp *dp, __u32 svc_id, unsigned int *count);
 /* Call fn for every conntrack entry; stops early when fn returns non-zero. */

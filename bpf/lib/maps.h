@@ -11,6 +11,8 @@
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, CANARY_MAX_SERVICES);
+	/* Updates replace the element under RCU: no torn reads (canary_structs.h). */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct canary_service_key);
 	__type(value, struct canary_service);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);

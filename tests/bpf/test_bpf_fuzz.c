@@ -1227,7 +1227,9 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 	} else {
 		d = svc_by_id(pre.svc_id);
 		want.reasons[CANARY_R_FORWARD]++;
-		steer = (pre.flags & (CANARY_CT_F_RESET_REQ | CANARY_CT_F_RESTEERED)) ==
+		/* A flow over (RST or FIN seen) needs no reset. */
+		steer = (pre.flags & (CANARY_CT_F_RESET_REQ | CANARY_CT_F_RESTEERED |
+				      CANARY_CT_F_RST_SEEN | CANARY_CT_F_FIN_SEEN)) ==
 			CANARY_CT_F_RESET_REQ;
 		if (!d || svc_by_key(m.tuple.daddr, m.tuple.dport, m.tuple.proto) != d)
 			fail_pkt(C_A, idx, p, in, &out,

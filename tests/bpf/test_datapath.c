@@ -3074,6 +3074,73 @@ static void test_svc_recreated(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Resetting canary flows by the service's reset epoch. */
+
+/* The agent's reset, through dataplane.c on the fixture's pins. */
+static void test_reset_epoch(void **state)
+{
+	struct canary_ct_entry before, after;
+	struct canary_service s, fresh;
+	struct canary_dp *dp;
+	struct canary_ct_key k;
+	unsigned int n = 0;
+	struct flow f, g;
+	struct xfer x;
+
+	svc_set_weight(&web_def, CANARY_WEIGHT_MAX);
+	flow_init(&f, test_path(state), &web_def, CLIENT_A, 53000);
+	flow_establish(&f);
+	assert_int_equal(f.version, CANARY_V_CANARY);
+	svc_set_weight(&web_def, 0);
+	k = flow_fwd_key(&f);
+	assert_true(ct_get(&k, &before));
+
+	assert_int_equal(dp_open_pinned(fx.pin_dir, &dp), 0);
+	assert_int_equal(dp_reset_canary_flows(dp, SVC_WEB_ID, &n), 0);
+	assert_int_equal(n, 1);
+	/* User space wrote no conntrack entry: nothing of the data path's to undo. */
+	assert_true(ct_get(&k, &after));
+	assert_memory_equal(&before, &after, sizeof(before));
+	svc_read(&web_def, &s);
+	assert_true(s.reset_ns >= before.created_ns);
+
+	/* The agent's next write of the service (a fresh value) keeps the epoch. */
+	svc_fill(&fresh, &web_def, CANARY_WEIGHT_MAX);
+	assert_int_equal(dp_service_put(dp, &web_def.key, &fresh), 0);
+	svc_read(&web_def, &fresh);
+	assert_int_equal(fresh.reset_ns, s.reset_ns);
+	dp_close(dp);
+
+	flow_in(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get), &x);
+	assert_int_equal(x.ret, f.path->pass);
+	f.be_addr = out_daddr(&x);
+	f.be_port = out_dport(&x);
+	assert_int_equal(be_version(&web_def, f.be_addr, f.be_port), CANARY_V_STABLE);
+	assert_int_equal(reason(CANARY_R_RESET_STEERED), 1);
+	assert_resteered(&f);
+
+	/* A canary flow that begins after the epoch is not reset. */
+	sleep_us(20000); /* past the coarse clock's tick */
+	flow_init(&g, test_path(state), &web_def, CLIENT_B, 53001);
+	flow_establish(&g);
+	assert_int_equal(g.version, CANARY_V_CANARY);
+	flow_send(&g, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	assert_int_equal(reason(CANARY_R_RESET_STEERED), 1);
+	assert_int_equal(flow_flags(&g) & CANARY_CT_F_RESTEERED, 0);
+}
+
+/* Updates replace a service's value under RCU: a program never reads it torn. */
+static void test_services_no_prealloc(void **state)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+
+	(void)state;
+	assert_int_equal(bpf_obj_get_info_by_fd(fx.svc_fd, &info, &len), 0);
+	assert_true(info.map_flags & BPF_F_NO_PREALLOC);
+}
+
+/* ------------------------------------------------------------------------ */
 
 /* clang-format off */
 #define BOTH(fn) \
@@ -3140,6 +3207,8 @@ int main(void)
 		BOTH(test_udp_fixed_port_rechosen),
 		BOTH(test_svc_id_reuse),
 		BOTH(test_svc_recreated),
+		BOTH(test_reset_epoch),
+		ONCE(test_services_no_prealloc),
 	};
 	char why[128];
 	int err;
