@@ -101,7 +101,7 @@ __canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt
 	}
 	if (!be) {
 		version = lb_pick_version(svc, &pkt->tuple);
-		be = lb_pick_backend(svc, &pkt->tuple, &version);
+		be = lb_pick_allowed(svc, &pkt->tuple, &version);
 	}
 	if (!be) {
 		reason_count(CANARY_R_NO_BACKEND);

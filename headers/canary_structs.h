@@ -54,6 +54,18 @@ struct canary_service {
 	__u64 reset_ns;
 };
 
+/*
+ * killswitch_v1 value, keyed by canary_service_key: the operator's emergency
+ * rollback. Only canaryctl sets and clears it; the agent only reads it. While
+ * engaged, the data path sends no new flow of the service to the canary,
+ * whatever the service's weight, overrides or backend lists say, so no write
+ * of the service (the agent's, the health checks', a stale canaryctl's) can
+ * undo a rollback.
+ */
+struct canary_killswitch {
+	__u32 engaged; /* 1: canary weight is 0 for new flows */
+};
+
 /* conntrack_v1 key: the tuple as the packet carries it. */
 struct canary_ct_key {
 	__be32 saddr;

@@ -34,10 +34,11 @@ struct canary_dp {
 
 /* Pinned file names; they are the map names in bpf/lib/maps.h. */
 static const char *const map_names[DP_MAP_COUNT] = {
-	[DP_MAP_SERVICES] = "services_v1",   [DP_MAP_CONNTRACK] = "conntrack_v1",
-	[DP_MAP_OVERRIDES] = "overrides_v1", [DP_MAP_METRICS] = "metrics_v1",
-	[DP_MAP_REASONS] = "reasons_v1",     [DP_MAP_CT_STATS] = "ct_stats_v1",
-	[DP_MAP_FRAGS] = "frags_v1",	     [DP_MAP_CT_EXPIRED] = "ct_expired_v1",
+	[DP_MAP_SERVICES] = "services_v1",     [DP_MAP_CONNTRACK] = "conntrack_v1",
+	[DP_MAP_OVERRIDES] = "overrides_v1",   [DP_MAP_METRICS] = "metrics_v1",
+	[DP_MAP_REASONS] = "reasons_v1",       [DP_MAP_CT_STATS] = "ct_stats_v1",
+	[DP_MAP_FRAGS] = "frags_v1",	       [DP_MAP_CT_EXPIRED] = "ct_expired_v1",
+	[DP_MAP_KILLSWITCH] = "killswitch_v1",
 };
 
 /* Per-CPU values are laid out at 8-byte strides. */
@@ -168,6 +169,8 @@ static struct bpf_map *skel_map(struct canary *skel, enum dp_map map)
 		return skel->maps.frags_v1;
 	case DP_MAP_CT_EXPIRED:
 		return skel->maps.ct_expired_v1;
+	case DP_MAP_KILLSWITCH:
+		return skel->maps.killswitch_v1;
 	default:
 		return NULL;
 	}
@@ -318,7 +321,8 @@ fail:
 /* Maps that came after the first release: older pins lack them. */
 static bool pin_is_optional(int map)
 {
-	return map == DP_MAP_CT_STATS || map == DP_MAP_FRAGS || map == DP_MAP_CT_EXPIRED;
+	return map == DP_MAP_CT_STATS || map == DP_MAP_FRAGS || map == DP_MAP_CT_EXPIRED ||
+	       map == DP_MAP_KILLSWITCH;
 }
 
 int dp_open_pinned(const char *bpffs, struct canary_dp **out)
@@ -840,6 +844,30 @@ int dp_reset_canary_flows(struct canary_dp *dp, __u32 svc_id, unsigned int *coun
 		*count = w.n;
 	}
 	return 0;
+}
+
+/* ---- kill switch ---- */
+
+int dp_killswitch_set(struct canary_dp *dp, const struct canary_service_key *key, bool engaged)
+{
+	struct canary_killswitch ks = { .engaged = 1 };
+	int fd = dp->map_fds[DP_MAP_KILLSWITCH];
+
+	if (fd < 0)
+		return -ENOENT;
+	if (engaged)
+		return bpf_map_update_elem(fd, key, &ks, BPF_ANY) ? -errno : 0;
+	if (bpf_map_delete_elem(fd, key) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+bool dp_killswitch_engaged(const struct canary_dp *dp, const struct canary_service_key *key)
+{
+	struct canary_killswitch ks = { 0 };
+	int fd = dp->map_fds[DP_MAP_KILLSWITCH];
+
+	return fd >= 0 && !bpf_map_lookup_elem(fd, key, &ks) && ks.engaged;
 }
 
 /* ---- metrics ---- */

@@ -24,6 +24,7 @@ enum dp_map {
 	DP_MAP_CT_STATS,
 	DP_MAP_FRAGS,
 	DP_MAP_CT_EXPIRED,
+	DP_MAP_KILLSWITCH,
 	DP_MAP_COUNT,
 };
 
@@ -107,6 +108,14 @@ int dp_override_sync(struct canary_dp *dp, __u32 svc_id, const __be32 *addrs,
  * entries are not written. *count is how many such flows there were.
  */
 int dp_reset_canary_flows(struct canary_dp *dp, __u32 svc_id, unsigned int *count);
+/*
+ * The operator's kill switch of a service (killswitch_v1): while engaged the
+ * data path sends no new flow to the canary. Only canaryctl sets and clears
+ * it; the agent reads it. -ENOENT from set/clear when the pins predate it.
+ */
+int dp_killswitch_set(struct canary_dp *dp, const struct canary_service_key *key, bool engaged);
+/* false when not engaged, or when the pins predate killswitch_v1. */
+bool dp_killswitch_engaged(const struct canary_dp *dp, const struct canary_service_key *key);
 /* Call fn for every conntrack entry; stops early when fn returns non-zero. */
 int dp_flow_each(const struct canary_dp *dp,
 		 int (*fn)(const struct canary_ct_key *, const struct canary_ct_entry *, void *),

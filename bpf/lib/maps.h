@@ -18,6 +18,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } services_v1 SEC(".maps");
 
+/* The operator's kill switch per service: written by canaryctl only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CANARY_MAX_SERVICES);
+	__type(key, struct canary_service_key);
+	__type(value, struct canary_killswitch);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} killswitch_v1 SEC(".maps");
+
 /* Shared, not per-CPU: a reply may be handled on another CPU than its request. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -70,7 +70,7 @@ __canary_inline int svcgen_resteer(const struct canary_pkt *pkt, struct canary_c
 	const struct canary_backend *be;
 	__u8 version = e->version;
 
-	be = lb_pick_backend(svc, &pkt->tuple, &version);
+	be = lb_pick_allowed(svc, &pkt->tuple, &version);
 	if (!be)
 		return -1;
 	if (ct_put_reverse(&pkt->tuple, be, svc->id, svc->generation, version, now, ct_stats()))

@@ -34,8 +34,8 @@
 
 /* Every map the object pins; removed by name, also from a signal handler. */
 static const char *const fixture_pinned_maps[] = {
-	"services_v1", "conntrack_v1", "overrides_v1", "metrics_v1",
-	"reasons_v1",  "ct_stats_v1",  "frags_v1",     "ct_expired_v1",
+	"services_v1", "conntrack_v1", "overrides_v1",	"metrics_v1",	 "reasons_v1",
+	"ct_stats_v1", "frags_v1",     "ct_expired_v1", "killswitch_v1",
 };
 #define FIXTURE_N_PINNED (sizeof(fixture_pinned_maps) / sizeof(fixture_pinned_maps[0]))
 
@@ -62,6 +62,7 @@ struct canary_fixture {
 	char pin_path[FIXTURE_N_PINNED][FIXTURE_PIN_DIR_MAX + 32];
 	volatile sig_atomic_t have_dir; /* read by the signal handler */
 	int svc_fd, ct_fd, ovr_fd, metrics_fd, reasons_fd, ct_stats_fd, frags_fd, ct_expired_fd;
+	int killswitch_fd;
 	int tc_in_fd, xdp_fd, tc_eg_fd;
 	int ncpus;
 	__u64 *pcpu; /* one per-CPU value of the largest per-CPU map, read or zeroed */
@@ -177,6 +178,7 @@ static inline int fixture_load(struct canary_fixture *fx, const char *template)
 	fx->ct_stats_fd = bpf_map__fd(fx->skel->maps.ct_stats_v1);
 	fx->frags_fd = bpf_map__fd(fx->skel->maps.frags_v1);
 	fx->ct_expired_fd = bpf_map__fd(fx->skel->maps.ct_expired_v1);
+	fx->killswitch_fd = bpf_map__fd(fx->skel->maps.killswitch_v1);
 	fx->tc_in_fd = bpf_program__fd(fx->skel->progs.canary_tc_ingress);
 	fx->xdp_fd = bpf_program__fd(fx->skel->progs.canary_xdp_ingress);
 	fx->tc_eg_fd = bpf_program__fd(fx->skel->progs.canary_tc_egress);
