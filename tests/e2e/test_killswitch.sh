@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The operator's kill switch holds while the agent is busy: with a stable
 # endpoint's health check flapping (the health worker rewrites the service
-# several times a second) and set-weight verbs arriving through the API,
+# several times a second), set-weight verbs arriving through the API, and a
+# stale writer putting back the service as it was before the rollback,
 # canaryctl emergency-rollback engages killswitch_v1, and no new connection
 # reaches the canary afterwards, however the service is rewritten. The
 # switch and its hold survive an agent restart; only emergency-clear
@@ -22,7 +23,13 @@ lab_wait web "d['weight'] == 50" 5 || lab_fail "rollout did not reach 50%"
 # st2 goes down and up every 0.3 s; set-weight verbs race with it. Both stop
 # after at most 60 rounds (about 20 s) or at exit.
 FLAP_PID=
-flap_stop() { [ -n "$FLAP_PID" ] && kill "$FLAP_PID" 2>/dev/null; FLAP_PID=; }
+STALE_PID=
+flap_stop() {
+	[ -n "$FLAP_PID" ] && kill "$FLAP_PID" 2>/dev/null
+	[ -n "$STALE_PID" ] && kill "$STALE_PID" 2>/dev/null
+	FLAP_PID=
+	STALE_PID=
+}
 (
 	for i in $(seq 1 60); do
 		kill "$(cat "$LAB_DIR/st2.pid")" 2>/dev/null
@@ -41,11 +48,30 @@ lab_load_bg "$LAB_DIR/load.out" --mode newconn --connections 4 --rate 400 --dura
 load=$LAB_LOAD_PID
 sleep 2
 writes_before=$(grep -c 'stable endpoint' "$LAB_DIR/canaryd.log")
+# A writer that read the service before the rollback (the agent between its
+# read and write, canaryctl writing back what it read) writes it after: made
+# certain here by writing back a copy taken now, weight and all.
+stale=$(bpftool -j map dump pinned "$LAB_BPFFS/services_v1" | python3 -c '
+import json, sys
+e = json.load(sys.stdin)[0]
+print("key hex", " ".join(b[2:] for b in e["key"]), "value hex", " ".join(b[2:] for b in e["value"]))')
 canaryctl emergency-rollback web | sed 's/^/# /'
+(
+	for i in $(seq 1 50); do
+		# shellcheck disable=SC2086
+		bpftool map update pinned "$LAB_BPFFS/services_v1" $stale && echo written
+		sleep 0.1
+	done
+) >"$LAB_DIR/stale.out" 2>&1 &
+STALE_PID=$!
 sleep 0.3
 kill -USR1 "$load" # A: just after the rollback
 sleep 4
-kill -USR1 "$load" # B: four seconds of flapping and verbs later
+kill -USR1 "$load" # B: four seconds of flapping, verbs and stale writes later
+kill "$STALE_PID" 2>/dev/null
+wait "$STALE_PID" 2>/dev/null
+STALE_PID=
+stale_writes=$(grep -c written "$LAB_DIR/stale.out")
 api_ks=$(lab_status web 'd["kill_switch"]')
 gauge=$(in_ns node curl -sS -m 3 --unix-socket "$LAB_SOCKET" http://x/metrics |
 	grep -c '^canaryd_rollout_kill_switch{rollout="web".*} 1$')
@@ -74,6 +100,8 @@ n_bd=$(($(snap 4 'd["requests"]') - $(snap 2 'd["requests"]')))
 echo "# health-check endpoint changes logged from the rollback to D: $writes"
 check "the health worker kept rewriting the service ($writes endpoint changes)" \
 	expect "$writes >= 4"
+check "the stale writer put the pre-rollback service back $stale_writes times" \
+	expect "$stale_writes >= 10"
 check "the canary had traffic before the rollback ($cn_a)" expect "$cn_a > 100"
 check "no new connection reached the canary in $n_ab connections ($cn_a -> $cn_b)" \
 	expect "$n_ab > 500 and $cn_a == $cn_b"
