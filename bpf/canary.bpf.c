@@ -20,6 +20,7 @@
 #include "lib/metrics.h"
 #include "lib/nat.h"
 #include "lib/parse.h"
+#include "lib/svcgen.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -38,24 +39,15 @@ struct ingress_verdict {
  * reset on its next packet instead of hanging.
  */
 __canary_inline void ingress_resteer(const struct canary_pkt *pkt, struct canary_ct_entry *e,
-				     __u64 now)
+				     const struct canary_service *svc, __u64 now)
 {
-	struct canary_service_key skey = {
-		.vip = pkt->tuple.daddr,
-		.port = pkt->tuple.dport,
-		.proto = pkt->tuple.proto,
-	};
 	const struct canary_backend *be;
-	struct canary_service *svc;
 	__u8 version = CANARY_V_STABLE;
 
-	svc = bpf_map_lookup_elem(&CANARY_MAP(services), &skey);
-	if (!svc)
-		return;
 	be = lb_pick_backend(svc, &pkt->tuple, &version);
 	if (!be || version != CANARY_V_STABLE)
 		return;
-	if (ct_put_reverse(&pkt->tuple, be, e->svc_id, e->version, now, ct_stats()))
+	if (ct_put_reverse(&pkt->tuple, be, e->svc_id, e->svc_gen, e->version, now, ct_stats()))
 		return;
 	e->nat_addr = be->addr;
 	e->nat_port = be->port;
@@ -64,27 +56,37 @@ __canary_inline void ingress_resteer(const struct canary_pkt *pkt, struct canary
 }
 
 /*
+ * Reset asked for this flow: by the service's reset epoch (a canary flow
+ * that began at or before it), or by the flag older agents set on the entry.
+ * Flows already re-steered or over need nothing.
+ */
+__canary_inline int ingress_reset_wanted(const struct canary_ct_entry *e,
+					 const struct canary_service *svc)
+{
+	if (e->flags & (CANARY_CT_F_RESTEERED | CANARY_CT_F_RST_SEEN | CANARY_CT_F_FIN_SEEN))
+		return 0;
+	if (e->flags & CANARY_CT_F_RESET_REQ)
+		return 1;
+	return e->version == CANARY_V_CANARY && e->svc_id == svc->id && svc->reset_ns &&
+	       e->created_ns <= svc->reset_ns;
+}
+
+/*
  * First packet of a flow (or one whose entry was lost): choose and record.
  * When the entries cannot be written, v says to drop the packet: sent on
  * untranslated it would reach whatever else answers for the VIP, and its
  * replies could not be restored. The client retransmits; Cilium drops too.
  */
-__canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt *pkt, __u64 now,
-							 struct ingress_verdict *v)
+__canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt *pkt,
+							 const struct canary_service *svc,
+							 __u64 now, struct ingress_verdict *v)
 {
-	struct canary_service_key skey = {
-		.vip = pkt->tuple.daddr,
-		.port = pkt->tuple.dport,
-		.proto = pkt->tuple.proto,
-	};
 	const struct canary_backend *be;
-	struct canary_service *svc;
 	struct canary_metrics *m;
 	struct canary_ct_entry *e;
 	int opening;
 	__u8 version;
 
-	svc = bpf_map_lookup_elem(&CANARY_MAP(services), &skey);
 	if (!svc) {
 		reason_count(CANARY_R_NO_SERVICE);
 		return NULL;
@@ -99,7 +101,7 @@ __canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt
 	}
 	if (!be) {
 		version = lb_pick_version(svc, &pkt->tuple);
-		be = lb_pick_backend(svc, &pkt->tuple, &version);
+		be = lb_pick_allowed(svc, &pkt->tuple, &version);
 	}
 	if (!be) {
 		reason_count(CANARY_R_NO_BACKEND);
@@ -123,6 +125,8 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 				    void *data_end, __u32 gso_len, struct canary_pkt *pkt,
 				    struct ingress_verdict *v)
 {
+	enum svcgen_verdict count = SVCGEN_COUNT;
+	struct canary_service *svc;
 	struct canary_ct_entry *e;
 	struct canary_metrics *m;
 	__u64 now;
@@ -137,22 +141,25 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 	e = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &pkt->tuple);
 	if (e && (e->flags & CANARY_CT_F_REVERSE))
 		return; /* a backend's packet seen on ingress: not ours to change */
-	if (!e || ct_is_port_reuse(pkt, e))
-		e = ingress_new_flow(pkt, now, v);
-	else
+	svc = svcgen_service(pkt->tuple.daddr, pkt->tuple.dport, pkt->tuple.proto);
+	if (!e || ct_is_port_reuse(pkt, e)) {
+		e = ingress_new_flow(pkt, svc, now, v);
+	} else {
 		reason_count(CANARY_R_FORWARD);
+		count = svcgen_check_forward(pkt, e, svc, now);
+	}
 	if (!e)
 		return;
 
-	if ((e->flags & (CANARY_CT_F_RESET_REQ | CANARY_CT_F_RESTEERED)) == CANARY_CT_F_RESET_REQ)
-		ingress_resteer(pkt, e, now);
+	if (svc && ingress_reset_wanted(e, svc))
+		ingress_resteer(pkt, e, svc, now);
 	if (pkt->tcp_flags & TCP_FLAG_FIN)
 		ct_set_flags(e, CANARY_CT_F_FIN_SEEN | CANARY_CT_F_CLIENT_FIN);
 	if (pkt->tcp_flags & TCP_FLAG_RST)
 		ct_set_flags(e, CANARY_CT_F_CLOSED);
 	ct_refresh_forward(pkt, e, now);
 
-	m = metrics_of(e->svc_id, e->version);
+	m = count == SVCGEN_COUNT ? metrics_of(e->svc_id, e->version) : NULL;
 	if (m) {
 		m->packets_in += 1;
 		m->bytes_in += pkt->ip_len;
@@ -271,7 +278,8 @@ SEC("tc")
 int canary_tc_egress(struct __sk_buff *skb)
 {
 	struct canary_ct_entry *rev, *fwd;
-	struct canary_metrics *m;
+	struct canary_metrics *m = NULL;
+	struct canary_service *svc;
 	struct canary_pkt pkt = {};
 	struct canary_ct_key fkey;
 	__be32 vip;
@@ -289,7 +297,9 @@ int canary_tc_egress(struct __sk_buff *skb)
 	vport = rev->nat_port;
 	ct_touch(rev, now);
 	reason_count(CANARY_R_REPLY);
-	m = metrics_of(rev->svc_id, rev->version);
+	svc = svcgen_service(vip, vport, pkt.tuple.proto);
+	if (svcgen_check_reverse(rev, svc, pkt.tuple.saddr, pkt.tuple.sport) == SVCGEN_COUNT)
+		m = metrics_of(rev->svc_id, rev->version);
 	if (m) {
 		m->packets_out += 1;
 		m->bytes_out += pkt.ip_len;
@@ -308,7 +318,7 @@ int canary_tc_egress(struct __sk_buff *skb)
 		fwd = NULL;
 	} else if (!fwd) {
 		reason_count(CANARY_R_REPLY_NO_FORWARD);
-		fwd = ct_rebuild_forward(&fkey, &pkt, rev, now);
+		fwd = svc ? ct_rebuild_forward(&fkey, &pkt, rev, svc, now) : NULL;
 	}
 	if (fwd && pkt.tuple.proto == IPPROTO_TCP) {
 		egress_tcp_state(&pkt, fwd, m);

@@ -120,6 +120,8 @@ enum canary_reason {
 	CANARY_R_OPAQUE,	   /* flow marked TLS/HTTP2: TCP metrics only */
 	CANARY_R_RESET_STEERED,	   /* reset-requested flow sent to stable for a RST */
 	CANARY_R_REPLY_NO_FORWARD, /* reply whose forward entry is gone */
+	CANARY_R_CT_RESTEERED,	   /* flow's backend no longer listed: re-chosen */
+	CANARY_R_SVC_STALE,	   /* flow of a deleted service or backend: not counted */
 	CANARY_R_COUNT,
 };
 

@@ -23,6 +23,8 @@ static const char *const canary_reason_names[CANARY_R_COUNT] = {
 	[CANARY_R_OPAQUE] = "opaque",
 	[CANARY_R_RESET_STEERED] = "reset_steered",
 	[CANARY_R_REPLY_NO_FORWARD] = "reply_no_forward",
+	[CANARY_R_CT_RESTEERED] = "ct_resteered",
+	[CANARY_R_SVC_STALE] = "svc_stale",
 };
 
 #endif /* CANARY_REASONS_H */

@@ -28,7 +28,10 @@ struct canary_backend {
 
 /*
  * services_v<N> value. The whole state of a service is one hash value, so the
- * agent replaces it atomically for every CPU with one update.
+ * agent replaces it atomically for every CPU with one update: the map is
+ * BPF_F_NO_PREALLOC, so an update links a new element and frees the old one
+ * after an RCU grace period, and a program never reads a value half old,
+ * half new (a preallocated hash recycles the old element at once).
  */
 struct canary_service {
 	__u32 id;	  /* slot in metrics_v<N>, 0..CANARY_MAX_SERVICES-1 */
@@ -41,6 +44,26 @@ struct canary_service {
 	__u8 pad[2];
 	char name[CANARY_NAME_LEN]; /* rollout name, for people reading the map */
 	struct canary_backend backends[CANARY_V_COUNT][CANARY_MAX_BACKENDS];
+	__u32 pad2;
+	/*
+	 * Reset epoch (CLOCK_MONOTONIC_COARSE ns, 0: never): canary flows of
+	 * this service created at or before it are reset on their next packet.
+	 * The agent writes it with the rest of the value; the data path never
+	 * writes a service, so no write of either side can undo the other's.
+	 */
+	__u64 reset_ns;
+};
+
+/*
+ * killswitch_v<N> value, keyed by canary_service_key: the operator's emergency
+ * rollback. Only canaryctl sets and clears it; the agent only reads it. While
+ * engaged, the data path sends no new flow of the service to the canary,
+ * whatever the service's weight, overrides or backend lists say, so no write
+ * of the service (the agent's, the health checks', a stale canaryctl's) can
+ * undo a rollback.
+ */
+struct canary_killswitch {
+	__u32 engaged; /* 1: canary weight is 0 for new flows */
 };
 
 /* conntrack_v<N> key: the tuple as the packet carries it. */
@@ -70,6 +93,14 @@ struct canary_ct_entry {
 	__u64 req_start_ns;   /* forward: when the request in flight started */
 	__u32 client_seq_end; /* forward: highest client seq + len seen */
 	__u32 server_seq_end; /* forward: highest backend seq + len seen */
+	/*
+	 * The service's generation when this entry last checked its backend
+	 * against the service's lists (bpf/lib/svcgen.h): a different one in
+	 * services_v<N> means the lists, the weight or the service itself may
+	 * have changed since.
+	 */
+	__u32 svc_gen;
+	__u32 pad2;
 };
 
 /*

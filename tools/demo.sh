@@ -129,6 +129,7 @@ paused at 10%. Try, as root:
   $ctl maps
   $ctl flows checkout
   $ctl emergency-rollback checkout
+  $ctl emergency-clear checkout          # release the kill switch, then retry
   $node curl -s --unix-socket $LAB_SOCKET http://canaryd/metrics | grep canaryd_requests_total
   bpftool map dump pinned $LAB_BPFFS/$(pin_name services)
   bpftool map dump pinned $LAB_BPFFS/$(pin_name reasons)

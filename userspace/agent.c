@@ -457,8 +457,12 @@ static void apply_effects(struct agent *a, struct agent_rollout *r,
 		write_service(a, r);
 	if (fx->reset_canary_flows) {
 		int err = dp_reset_canary_flows(a->dp, r->svc_id, &reset);
+		struct canary_service cur;
 		char n[16];
 
+		/* The epoch is our own write: not someone else's (notice_external_change). */
+		if (!err && !dp_service_get(a->dp, &r->cfg.service.key, &cur))
+			r->svc_generation = cur.generation;
 		snprintf(n, sizeof(n), "%u", reset);
 		log_event(err ? CLOG_ERROR : CLOG_INFO, "canary connections reset", "rollout",
 			  r->cfg.name, "connections", n, "error", err ? strerror(-err) : "");
@@ -618,6 +622,39 @@ static void notice_external_change(struct agent *a, struct agent_rollout *r)
 }
 
 /*
+ * The operator's kill switch (killswitch_v<N>, set by "canaryctl
+ * emergency-rollback"): the data path already sends no new flow to the
+ * canary. The agent never clears it; it records a rollout that still had
+ * canary traffic as aborted (the flows were reset or left to drain by
+ * canaryctl) and holds the rollout while the switch is engaged. Returns
+ * whether it is.
+ */
+static bool follow_kill_switch(struct agent *a, struct agent_rollout *r)
+{
+	struct rollout_effects fx;
+	char err[AGENT_ERR_LEN];
+	bool was = r->kill_switch;
+
+	r->kill_switch = dp_killswitch_engaged(a->dp, &r->cfg.service.key);
+	if (r->kill_switch != was)
+		log_event(r->kill_switch ? CLOG_WARN : CLOG_INFO,
+			  r->kill_switch ? "kill switch engaged: rollout held" :
+					   "kill switch cleared",
+			  "rollout", r->cfg.name);
+	if (!r->kill_switch)
+		return false;
+	if (rollout_effective_weight(&r->st) == 0 || r->st.phase == PHASE_DEGRADED)
+		return true;
+	if (rollout_verb(&r->st, &r->cfg, VERB_ABORT, 0, wall_ms(), &fx, err, sizeof(err)))
+		return true;
+	snprintf(r->st.message, sizeof(r->st.message),
+		 "aborted: operator kill switch (canaryctl emergency-rollback)");
+	fx.reset_canary_flows = false;
+	apply_effects(a, r, &fx);
+	return true;
+}
+
+/*
  * An abort takes traffic off the canary before anything else: the kernel
  * first, the record afterwards (a restart already reads weight 0 in the map
  * as an abort). The tick saves it once every rollout's kernel work is done,
@@ -688,6 +725,8 @@ static void tick_rollout(struct agent *a, struct agent_rollout *r)
 	if (r->state_write_failed)
 		persist(a, r); /* an abort that went ahead unsaved, or a held transition */
 	notice_external_change(a, r);
+	if (follow_kill_switch(a, r))
+		return; /* held: nothing moves until the operator clears it */
 	if (read_counters(a, r, now))
 		return;
 	roll_rate_window(r, now, mono_ns() / 1000000);
@@ -909,6 +948,14 @@ int agent_verb(struct agent *a, const char *name, enum rollout_verb verb, __u16 
 		struct rollout_state before = r->st;
 		int serr = 0;
 
+		if (verb != VERB_ABORT && dp_killswitch_engaged(a->dp, &r->cfg.service.key)) {
+			snprintf(err, errlen,
+				 "the operator's kill switch is engaged for \"%s\": run "
+				 "\"canaryctl emergency-clear %s\" first",
+				 name, name);
+			pthread_mutex_unlock(&a->lock);
+			return -EPERM; /* 409: the operator holds it */
+		}
 		if (a->fleet && verb != VERB_ABORT) {
 			/* The fleet's rollout: every node follows what is written. */
 			rc = fleet_verb(a->fleet, &r->cfg, verb, weight_bp, err, errlen);
@@ -1181,6 +1228,10 @@ static json_t *rollout_json_locked(struct agent *a, const struct agent_rollout *
 	if (read_counters(a, r, now))
 		memset(now, 0, sizeof(now));
 	obj = report_rollout(r, now, mono_ns() / 1000000, wall_ms());
+	if (obj)
+		json_object_set_new(
+			obj, "kill_switch",
+			json_boolean(dp_killswitch_engaged(a->dp, &r->cfg.service.key)));
 	if (obj && a->fleet)
 		json_object_set_new(obj, "fleet", fleet_status_json(a->fleet, r->cfg.name));
 	return obj;

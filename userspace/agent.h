@@ -36,6 +36,7 @@ struct agent_rollout {
 	int n_abort_verdicts;
 	bool state_write_failed;  /* the state dir refused a write: hold */
 	bool service_stale;	  /* the last write to services_v<N> failed: retried every tick */
+	bool kill_switch;	  /* the operator's kill switch, as read at the last tick */
 	bool persist_pending;	  /* an abort already in the kernel, saved at the tick's end */
 	__u64 evidence_saved_ms;  /* monotonic ms of the last periodic evidence save */
 	bool evidence_valid;	  /* an holds a step's evidence (restarted or restored) */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +44,7 @@ static const char *const map_names[DP_MAP_COUNT] = {
 	[DP_MAP_CT_STATS] = CANARY_MAP_NAME("ct_stats"),
 	[DP_MAP_FRAGS] = CANARY_MAP_NAME("frags"),
 	[DP_MAP_CT_EXPIRED] = CANARY_MAP_NAME("ct_expired"),
+	[DP_MAP_KILLSWITCH] = CANARY_MAP_NAME("killswitch"),
 };
 
 /* Per-CPU values are laid out at 8-byte strides. */
@@ -173,6 +175,8 @@ static struct bpf_map *skel_map(struct canary *skel, enum dp_map map)
 		return skel->maps.CANARY_MAP(frags);
 	case DP_MAP_CT_EXPIRED:
 		return skel->maps.CANARY_MAP(ct_expired);
+	case DP_MAP_KILLSWITCH:
+		return skel->maps.CANARY_MAP(killswitch);
 	default:
 		return NULL;
 	}
@@ -424,7 +428,8 @@ fail:
 /* Maps that came after the first release: older pins lack them. */
 static bool pin_is_optional(int map)
 {
-	return map == DP_MAP_CT_STATS || map == DP_MAP_FRAGS || map == DP_MAP_CT_EXPIRED;
+	return map == DP_MAP_CT_STATS || map == DP_MAP_FRAGS || map == DP_MAP_CT_EXPIRED ||
+	       map == DP_MAP_KILLSWITCH;
 }
 
 int dp_open_pinned(const char *bpffs, struct canary_dp **out)
@@ -503,6 +508,8 @@ int dp_repin_missing(struct canary_dp *dp, const char *bpffs, unsigned int *rest
 	}
 	return 0;
 }
+
+static __u64 clock_ns(clockid_t id);
 
 /* ---- services ---- */
 
@@ -604,6 +611,21 @@ static int alloc_service_id(struct canary_dp *dp, __u32 *id)
 	return -ENOSPC;
 }
 
+/*
+ * First generation of a new service: random, so that conntrack entries left
+ * by a deleted service (which keep its id and last generation) do not match
+ * a new service that reuses its id or its VIP, whatever their histories
+ * were (bpf/lib/svcgen.h). Collisions are 1 in 2^32 per reuse.
+ */
+static __u32 first_generation(void)
+{
+	__u32 gen = 0;
+
+	if (getrandom(&gen, sizeof(gen), GRND_NONBLOCK) != (ssize_t)sizeof(gen))
+		gen = (__u32)time(NULL) ^ (__u32)clock_ns(CLOCK_MONOTONIC);
+	return gen ? gen : 1;
+}
+
 int dp_service_put(struct canary_dp *dp, const struct canary_service_key *key,
 		   struct canary_service *svc)
 {
@@ -616,11 +638,14 @@ int dp_service_put(struct canary_dp *dp, const struct canary_service_key *key,
 	if (!dp_service_get(dp, key, &old)) {
 		svc->id = old.id;
 		svc->generation = old.generation + 1;
+		/* A reset still owed to flows that have not spoken since stays owed. */
+		if (old.reset_ns > svc->reset_ns)
+			svc->reset_ns = old.reset_ns;
 	} else {
 		err = alloc_service_id(dp, &svc->id);
 		if (err)
 			return err;
-		svc->generation = 1;
+		svc->generation = first_generation();
 	}
 	return bpf_map_update_elem(dp->map_fds[DP_MAP_SERVICES], key, svc, BPF_ANY) ? -errno : 0;
 }
@@ -871,42 +896,95 @@ __u64 dp_ct_evictions(__u64 created, __u64 entries, __u64 prev)
 	return now > prev ? now : prev;
 }
 
+/* Canary flows of a service that the reset epoch epoch_ns will reset. */
 struct reset_walk {
-	const struct canary_dp *dp;
 	__u32 svc_id;
-	unsigned int marked;
-	int err;
+	__u64 epoch_ns;
+	unsigned int n;
 };
 
-static int mark_reset(const struct canary_ct_key *key, const struct canary_ct_entry *e, void *arg)
+static int count_reset(const struct canary_ct_key *key, const struct canary_ct_entry *e, void *arg)
 {
 	struct reset_walk *w = arg;
-	struct canary_ct_entry upd = *e;
 
-	/* Reply entries, flows already marked, and flows that ended need nothing. */
-	if ((e->flags & (CANARY_CT_F_REVERSE | CANARY_CT_F_RESET_REQ | CANARY_CT_F_RST_SEEN |
+	(void)key;
+	/* Reply entries, flows already re-steered, and flows that ended need nothing. */
+	if ((e->flags & (CANARY_CT_F_REVERSE | CANARY_CT_F_RESTEERED | CANARY_CT_F_RST_SEEN |
 			 CANARY_CT_F_FIN_SEEN)) ||
-	    e->svc_id != w->svc_id || e->version != CANARY_V_CANARY)
+	    e->svc_id != w->svc_id || e->version != CANARY_V_CANARY || e->created_ns > w->epoch_ns)
 		return 0;
-	upd.flags |= CANARY_CT_F_RESET_REQ;
-	/* BPF_EXIST: a flow that ended meanwhile is not brought back. */
-	if (bpf_map_update_elem(w->dp->map_fds[DP_MAP_CONNTRACK], key, &upd, BPF_EXIST)) {
-		if (errno != ENOENT)
-			w->err = -errno;
-		return 0;
-	}
-	w->marked++;
+	w->n++;
 	return 0;
 }
 
+struct find_by_id {
+	__u32 id;
+	struct canary_service_key *key;
+	struct canary_service *svc;
+};
+
+static int match_id(const struct canary_service_key *key, const struct canary_service *svc,
+		    void *arg)
+{
+	struct find_by_id *f = arg;
+
+	if (svc->id != f->id)
+		return 0;
+	*f->key = *key;
+	*f->svc = *svc;
+	return 1;
+}
+
+/*
+ * One write of the service's value, no write to conntrack: the data path
+ * resets each canary flow that began at or before the epoch on its next
+ * packet. Rewriting the flows' entries from user space, as before, raced
+ * with the data path's own updates of them (flags, sequence marks) and
+ * could undo them.
+ */
 int dp_reset_canary_flows(struct canary_dp *dp, __u32 svc_id, unsigned int *count)
 {
-	struct reset_walk w = { .dp = dp, .svc_id = svc_id };
+	struct canary_service_key key;
+	struct canary_service svc;
+	struct find_by_id f = { .id = svc_id, .key = &key, .svc = &svc };
+	struct reset_walk w = { .svc_id = svc_id };
 
-	dp_flow_each(dp, mark_reset, &w);
-	if (count)
-		*count = w.marked;
-	return w.err;
+	if (dp_service_each(dp, match_id, &f) != 1)
+		return -ENOENT;
+	w.epoch_ns = clock_ns(CLOCK_MONOTONIC_COARSE);
+	svc.reset_ns = w.epoch_ns;
+	svc.generation++;
+	if (bpf_map_update_elem(dp->map_fds[DP_MAP_SERVICES], &key, &svc, BPF_EXIST))
+		return -errno;
+	if (count) {
+		dp_flow_each(dp, count_reset, &w);
+		*count = w.n;
+	}
+	return 0;
+}
+
+/* ---- kill switch ---- */
+
+int dp_killswitch_set(struct canary_dp *dp, const struct canary_service_key *key, bool engaged)
+{
+	struct canary_killswitch ks = { .engaged = 1 };
+	int fd = dp->map_fds[DP_MAP_KILLSWITCH];
+
+	if (fd < 0)
+		return -ENOENT;
+	if (engaged)
+		return bpf_map_update_elem(fd, key, &ks, BPF_ANY) ? -errno : 0;
+	if (bpf_map_delete_elem(fd, key) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+bool dp_killswitch_engaged(const struct canary_dp *dp, const struct canary_service_key *key)
+{
+	struct canary_killswitch ks = { 0 };
+	int fd = dp->map_fds[DP_MAP_KILLSWITCH];
+
+	return fd >= 0 && !bpf_map_lookup_elem(fd, key, &ks) && ks.engaged;
 }
 
 /* ---- metrics ---- */

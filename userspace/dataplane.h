@@ -23,6 +23,7 @@ enum dp_map {
 	DP_MAP_CT_STATS,
 	DP_MAP_FRAGS,
 	DP_MAP_CT_EXPIRED,
+	DP_MAP_KILLSWITCH,
 	DP_MAP_COUNT,
 };
 
@@ -100,10 +101,20 @@ int dp_override_sync(struct canary_dp *dp, __u32 svc_id, const __be32 *addrs,
 		     const __u8 *prefixlens, const enum canary_version *versions, int n);
 
 /*
- * Ask the kernel to reset every established canary flow of a service: the
- * next packet of each gets the client a RST. *count is how many were marked.
+ * Ask the kernel to reset every established canary flow of a service: sets
+ * the service's reset epoch (reset_ns) to now, and the next packet of each
+ * canary flow that began at or before it gets the client a RST. Conntrack
+ * entries are not written. *count is how many such flows there were.
  */
 int dp_reset_canary_flows(struct canary_dp *dp, __u32 svc_id, unsigned int *count);
+/*
+ * The operator's kill switch of a service (killswitch_v<N>): while engaged the
+ * data path sends no new flow to the canary. Only canaryctl sets and clears
+ * it; the agent reads it. -ENOENT from set/clear when the pins predate it.
+ */
+int dp_killswitch_set(struct canary_dp *dp, const struct canary_service_key *key, bool engaged);
+/* false when not engaged, or when the pins predate killswitch_v<N>. */
+bool dp_killswitch_engaged(const struct canary_dp *dp, const struct canary_service_key *key);
 /* Call fn for every conntrack entry; stops early when fn returns non-zero. */
 int dp_flow_each(const struct canary_dp *dp,
 		 int (*fn)(const struct canary_ct_key *, const struct canary_ct_entry *, void *),

@@ -29,6 +29,7 @@ struct rollout_sample {
 	int step;
 	__u16 weight_bp;
 	__u32 aborts;
+	bool kill_switch;
 	__u64 verdicts[METRIC_KIND_COUNT][VERDICT_INCONCLUSIVE + 1];
 	bool has_verdict[METRIC_KIND_COUNT];
 	struct canary_metrics m[CANARY_V_COUNT];
@@ -64,6 +65,7 @@ static void collect_one(const struct agent_rollout *r,
 	s->step = r->st.step;
 	s->weight_bp = rollout_effective_weight(&r->st);
 	s->aborts = r->st.aborts;
+	s->kill_switch = r->kill_switch;
 	memcpy(s->verdicts, r->verdict_counts, sizeof(s->verdicts));
 	for (i = 0; i < r->cfg.analysis.n_metrics; i++)
 		s->has_verdict[r->cfg.analysis.metrics[i].kind] = true;
@@ -242,6 +244,11 @@ static void rollout_state(FILE *f, const struct collect *c)
 	for (i = 0; i < c->n; i++)
 		fprintf(f, "canaryd_rollout_aborts_total{rollout=\"%s\",service=\"%s\"} %u\n",
 			c->s[i].name, c->s[i].service, c->s[i].aborts);
+	family(f, "canaryd_rollout_kill_switch", "gauge",
+	       "1 while the operator's kill switch (canaryctl emergency-rollback) is engaged.");
+	for (i = 0; i < c->n; i++)
+		fprintf(f, "canaryd_rollout_kill_switch{rollout=\"%s\",service=\"%s\"} %d\n",
+			c->s[i].name, c->s[i].service, c->s[i].kill_switch ? 1 : 0);
 }
 
 static void verdicts(FILE *f, const struct collect *c)

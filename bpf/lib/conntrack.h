@@ -89,7 +89,7 @@ __canary_inline int ct_put(const struct canary_ct_key *key, const struct canary_
 
 /* Write the reverse entry for a flow of tuple fwd that goes to backend be. */
 __canary_inline int ct_put_reverse(const struct canary_ct_key *fwd, const struct canary_backend *be,
-				   __u32 svc_id, __u8 version, __u64 now,
+				   __u32 svc_id, __u32 svc_gen, __u8 version, __u64 now,
 				   struct canary_ct_stats *st)
 {
 	struct canary_ct_key rkey;
@@ -101,6 +101,7 @@ __canary_inline int ct_put_reverse(const struct canary_ct_key *fwd, const struct
 		.svc_id = svc_id,
 		.created_ns = now,
 		.last_seen_ns = now,
+		.svc_gen = svc_gen,
 	};
 
 	ct_reverse_key(&rkey, fwd, be);
@@ -123,6 +124,7 @@ __canary_inline struct canary_ct_entry *ct_create(const struct canary_pkt *pkt,
 		.svc_id = svc->id,
 		.created_ns = now,
 		.last_seen_ns = now,
+		.svc_gen = svc->generation,
 	};
 	struct canary_ct_stats *st = ct_stats();
 
@@ -136,7 +138,7 @@ __canary_inline struct canary_ct_entry *ct_create(const struct canary_pkt *pkt,
 		/* An entry lost and made again: the connection was set up before. */
 		fwd.flags |= CANARY_CT_F_MIDFLOW;
 	}
-	if (ct_put_reverse(&pkt->tuple, be, svc->id, version, now, st))
+	if (ct_put_reverse(&pkt->tuple, be, svc->id, svc->generation, version, now, st))
 		return NULL;
 	if (ct_put(&pkt->tuple, &fwd, st))
 		return NULL;
@@ -147,27 +149,22 @@ __canary_inline struct canary_ct_entry *ct_create(const struct canary_pkt *pkt,
  * Write again the forward entry of a reply whose reverse entry rev survived
  * an eviction: the flow keeps its backend and version, whatever the weight
  * is when its client speaks next. Its handshake is unknown (MIDFLOW) unless
- * this reply is the SYN-ACK. Returns the entry as stored, or NULL.
+ * this reply is the SYN-ACK. svc is the service of the reply's VIP, rev
+ * already checked against it. Returns the entry as stored, or NULL.
  */
-__canary_inline struct canary_ct_entry *ct_rebuild_forward(const struct canary_ct_key *fkey,
-							   const struct canary_pkt *reply,
-							   const struct canary_ct_entry *rev,
-							   __u64 now)
+__canary_inline struct canary_ct_entry *
+ct_rebuild_forward(const struct canary_ct_key *fkey, const struct canary_pkt *reply,
+		   const struct canary_ct_entry *rev, const struct canary_service *svc, __u64 now)
 {
-	struct canary_service_key skey = {
-		.vip = rev->nat_addr,
-		.port = rev->nat_port,
-		.proto = reply->tuple.proto,
-	};
 	struct canary_ct_entry fwd = {
 		.nat_addr = reply->tuple.saddr,
 		.nat_port = reply->tuple.sport,
 		.version = rev->version,
 		.svc_id = rev->svc_id,
-		.created_ns = now,
+		.created_ns = rev->created_ns, /* the flow's age, not the entry's */
 		.last_seen_ns = now,
+		.svc_gen = rev->svc_gen,
 	};
-	const struct canary_service *svc = bpf_map_lookup_elem(&CANARY_MAP(services), &skey);
 
 	if (!svc || svc->id != rev->svc_id)
 		return NULL; /* the service is gone or another: nothing to keep */
@@ -198,7 +195,8 @@ __canary_inline void ct_refresh_forward(const struct canary_pkt *pkt, struct can
 	e->last_seen_ns = now;
 	ct_reverse_key(&rkey, &pkt->tuple, &be);
 	if (!bpf_map_lookup_elem(&CANARY_MAP(conntrack), &rkey))
-		ct_put_reverse(&pkt->tuple, &be, e->svc_id, e->version, now, ct_stats());
+		ct_put_reverse(&pkt->tuple, &be, e->svc_id, e->svc_gen, e->version, now,
+			       ct_stats());
 }
 
 /*

@@ -9,6 +9,19 @@
 /* A second seed so the backend choice is independent of the version choice. */
 #define CANARY_BACKEND_SEED 0x9e3779b9U
 
+/* The operator's kill switch for the service of tuple (a VIP:port/proto). */
+__canary_inline int lb_killed(const struct canary_ct_key *tuple)
+{
+	struct canary_service_key skey = {
+		.vip = tuple->daddr,
+		.port = tuple->dport,
+		.proto = tuple->proto,
+	};
+	const struct canary_killswitch *ks = bpf_map_lookup_elem(&CANARY_MAP(killswitch), &skey);
+
+	return ks && ks->engaged;
+}
+
 /* Version for a new flow: override first, then the weighted hash. */
 __canary_inline __u8 lb_pick_version(const struct canary_service *svc,
 				     const struct canary_ct_key *tuple)
@@ -54,6 +67,25 @@ lb_pick_backend(const struct canary_service *svc, const struct canary_ct_key *tu
 		return NULL;
 	*version = v;
 	return &svc->backends[v][idx];
+}
+
+/*
+ * Backend for a new (or re-chosen) flow of version *version, never a canary
+ * one while the kill switch is engaged: no fallback to the canary list then,
+ * even when the stable list is empty.
+ */
+__canary_inline const struct canary_backend *
+lb_pick_allowed(const struct canary_service *svc, const struct canary_ct_key *tuple, __u8 *version)
+{
+	const struct canary_backend *be;
+	int killed = lb_killed(tuple);
+
+	if (killed)
+		*version = CANARY_V_STABLE;
+	be = lb_pick_backend(svc, tuple, version);
+	if (be && killed && *version != CANARY_V_STABLE)
+		return NULL;
+	return be;
 }
 
 #endif /* CANARY_BPF_LB_H */

@@ -11,10 +11,21 @@
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, CANARY_MAX_SERVICES);
+	/* Updates replace the element under RCU: no torn reads (canary_structs.h). */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct canary_service_key);
 	__type(value, struct canary_service);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } CANARY_MAP(services) SEC(".maps");
+
+/* The operator's kill switch per service: written by canaryctl only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CANARY_MAX_SERVICES);
+	__type(key, struct canary_service_key);
+	__type(value, struct canary_killswitch);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} CANARY_MAP(killswitch) SEC(".maps");
 
 /* Shared, not per-CPU: a reply may be handled on another CPU than its request. */
 struct {

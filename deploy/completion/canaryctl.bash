@@ -57,7 +57,7 @@ _canaryctl()
 	prog=${COMP_WORDS[0]}
 
 	local global_flags="--socket --server --token-file --bpffs -o --output --help"
-	local verbs="status promote pause resume abort retry set-weight history plan maps flows emergency-rollback uninstall"
+	local verbs="status promote pause resume abort retry set-weight history plan maps flows emergency-rollback emergency-clear uninstall"
 
 	# Find the verb: the first word that is neither a global flag nor a flag's
 	# value. Remember the global flags to reuse them for the name query.
@@ -152,7 +152,7 @@ _canaryctl()
 			_canaryctl_reply -W "$(_canaryctl_rollout_names "$prog" "${query[@]}")" -- "$cur"
 		fi
 		;;
-	pause | resume | abort | retry | history | plan | flows)
+	pause | resume | abort | retry | history | plan | flows | emergency-clear)
 		if [ "$npos" -eq 0 ] && [[ $cur != -* ]]; then
 			_canaryctl_reply -W "$(_canaryctl_rollout_names "$prog" "${query[@]}")" -- "$cur"
 		fi

@@ -48,8 +48,10 @@
  * flipping bytes and bits, truncating, padding, and changing ihl, doff,
  * lengths, flags, fragment bits, protocol, ports, addresses and ethertype
  * (checksums then fixed half of the time), plus purely random frames, ICMP,
- * ARP and IPv6. The agent's actions run between packets: weight changes
- * and marking canary flows for reset.
+ * ARP and IPv6. The agent's actions run between packets: weight changes,
+ * marking canary flows for reset, and the operator's kill switch engaged
+ * and released (while engaged, (a) also requires every new connection of
+ * the service to go to a stable backend).
  *
  * usage: test_bpf_fuzz [--packets N] [--max-seconds T] [--seed S] [--save-dir DIR]
  *   N: frames to send (default 3000000, spread over the 3 programs by the
@@ -117,6 +119,7 @@ struct svc_def {
 	__be32 ovr_net;
 	__u32 ovr_len;
 	__u32 ovr_version;
+	bool killed; /* the operator's kill switch (killswitch_v1) is engaged */
 };
 
 static struct svc_def svcs[N_SVC] = {
@@ -494,6 +497,7 @@ static struct {
 	unsigned long ingress_runs, ingress_reverse_hits, egress_reverse_hits;
 	unsigned long ip_csum_valid_in, l4_csum_valid_in, udp_zero_in, csum_off_in;
 	unsigned long mutated, random, resets_marked, weight_changes, ct_clears, checks;
+	unsigned long killswitch_toggles;
 	unsigned long later_frags;     /* translated by the ports of their first fragment */
 	unsigned long egress_unparsed; /* counted under malformed or fragment */
 	unsigned long expiry_passes, expired;
@@ -1227,7 +1231,9 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 	} else {
 		d = svc_by_id(pre.svc_id);
 		want.reasons[CANARY_R_FORWARD]++;
-		steer = (pre.flags & (CANARY_CT_F_RESET_REQ | CANARY_CT_F_RESTEERED)) ==
+		/* A flow over (RST or FIN seen) needs no reset. */
+		steer = (pre.flags & (CANARY_CT_F_RESET_REQ | CANARY_CT_F_RESTEERED |
+				      CANARY_CT_F_RST_SEEN | CANARY_CT_F_FIN_SEEN)) ==
 			CANARY_CT_F_RESET_REQ;
 		if (!d || svc_by_key(m.tuple.daddr, m.tuple.dport, m.tuple.proto) != d)
 			fail_pkt(C_A, idx, p, in, &out,
@@ -1266,6 +1272,10 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 	want.by_in[d->id - 1][post.version & 1] += m.ip_len;
 	if (new_flow && opening(&m))
 		want.opened[d->id - 1][post.version & 1]++;
+	/* The kill switch: no new connection goes to the canary, whatever the weight or override. */
+	if (new_flow && opening(&m) && d->killed && post.version != CANARY_V_STABLE)
+		fail_pkt(C_A, idx, p, in, &out,
+			 "new flow of %s sent to the canary with the kill switch engaged", d->name);
 
 	if (ret == drop) {
 		st.dropped[p]++; /* a failed rewrite: counted in (c) below */
@@ -1580,6 +1590,19 @@ static void agent_actions(unsigned long i)
 				st.resets_marked++;
 		}
 	}
+	if (i % 15013 == 0) {
+		/* canaryctl emergency-rollback / emergency-clear. */
+		struct svc_def *d = &svcs[rnd(N_SVC)];
+		struct canary_killswitch ks = { .engaged = 1 };
+
+		d->killed = !d->killed;
+		if (d->killed)
+			bpf_map_update_elem(bpf_map__fd(fx.skel->maps.CANARY_MAP(killswitch)), &d->key, &ks,
+					    BPF_ANY);
+		else
+			bpf_map_delete_elem(bpf_map__fd(fx.skel->maps.CANARY_MAP(killswitch)), &d->key);
+		st.killswitch_toggles++;
+	}
 	if (i % 20011 == 0)
 		expiry_pass();
 	/* Keep conntrack far from full: LRU eviction would make the model guess. */
@@ -1724,9 +1747,10 @@ int main(int argc, char **argv)
 	       "input %lu, L4 off on input %lu, UDP without checksum %lu\n",
 	       st.ip_csum_valid_in, st.l4_csum_valid_in, st.csum_off_in, st.udp_zero_in);
 	printf("# agent actions: %lu weight changes, %lu flows marked for reset, %lu conntrack "
-	       "clears, %lu expiry passes (%lu entries expired); %lu counter checks\n",
+	       "clears, %lu expiry passes (%lu entries expired), %lu kill switch toggles; %lu "
+	       "counter checks\n",
 	       st.weight_changes, st.resets_marked, st.ct_clears, st.expiry_passes, st.expired,
-	       st.checks);
+	       st.killswitch_toggles, st.checks);
 	printf("# reasons:");
 	for (int r = 0; r < CANARY_R_COUNT; r++)
 		printf(" %s=%llu", canary_reason_names[r], (unsigned long long)actual_reasons[r]);

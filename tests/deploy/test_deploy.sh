@@ -571,7 +571,7 @@ comp_out=$(
 	echo "down=$(c "$TMP/absent/canaryctl" pause '')"
 )
 expect_line() { grep -qxF "$1" <<<"$comp_out" || { echo "# expected '$1'"; return 1; }; }
-if expect_line "verbs=status promote pause resume abort retry set-weight history plan maps flows emergency-rollback uninstall" &&
+if expect_line "verbs=status promote pause resume abort retry set-weight history plan maps flows emergency-rollback emergency-clear uninstall" &&
 	expect_line "globals=--socket --server --token-file --bpffs --output --help" &&
 	expect_line "output=json text" &&
 	expect_line "names=checkout web-2" && expect_line "names_sed=checkout web-2" &&

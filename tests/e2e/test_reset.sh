@@ -46,6 +46,8 @@ check "the running agent took the emergency rollback as an abort" \
 	lab_wait web "d['phase'] == 'Degraded' and 'emergency' in d['message']" 3
 
 # Drain: established canary flows go on, new connections go to stable.
+# The kill switch holds the rollout until the operator releases it.
+canaryctl emergency-clear web | sed 's/^/# /'
 canaryctl retry web | sed 's/^/# /'
 lab_wait web "d['weight'] == 50" 5
 lab_load_bg "$LAB_DIR/drain.out" --mode keepalive --connections $CONNS --duration-s 3 \

@@ -2,7 +2,8 @@
 /*
  * canaryctl: the operator's CLI. Rollout verbs go to the agent's API (its
  * UNIX socket, or --server with a bearer token); maps, flows,
- * emergency-rollback and uninstall read and patch the pinned maps directly,
+ * emergency-rollback, emergency-clear and uninstall read and patch the
+ * pinned maps directly,
  * so they work during an incident while the agent is down.
  */
 #include <errno.h>
@@ -62,7 +63,11 @@ static void usage(FILE *out)
 		"                                    tracked connections\n"
 		"  emergency-rollback NAME [--connections reset|drain]\n"
 		"                                    canary weight to 0 now; reset (default)\n"
-		"                                    or drain its established connections\n"
+		"                                    or drain its established connections;\n"
+		"                                    engages the kill switch, which holds\n"
+		"                                    the canary at 0 until emergency-clear\n"
+		"  emergency-clear NAME              release the kill switch (the agent\n"
+		"                                    then takes verbs such as retry again)\n"
 		"  uninstall                         detach from every interface of this\n"
 		"                                    network namespace and remove the pins\n"
 		"default --bpffs: %s\n",
@@ -426,6 +431,22 @@ static int cmd_emergency_rollback(struct ctl *c, int argc, char **argv)
 		fprintf(stderr, "canaryctl: no service named \"%s\"\n", argv[0]);
 		return 1;
 	}
+	/*
+	 * The kill switch first: it is the operator's own word, which no other
+	 * writer of the service (the agent, its health checks) can undo. The
+	 * weight is also set to 0 so that a running agent sees the rollback
+	 * in the service, as with pins older than the kill switch.
+	 */
+	err = dp_killswitch_set(c->dp, &key, true);
+	if (err == -ENOENT)
+		fprintf(stderr, "canaryctl: warning: the pins predate " CANARY_MAP_NAME("killswitch") ": "
+				"weight 0 only, which the agent may overwrite\n");
+	else if (err)
+		goto out;
+	/* Read again: the service may have changed since it was found. */
+	err = dp_service_get(c->dp, &key, &svc);
+	if (err)
+		goto out;
 	format_weight(svc.weight, was, sizeof(was));
 	was_bp = svc.weight;
 	svc.weight = 0;
@@ -434,6 +455,7 @@ static int cmd_emergency_rollback(struct ctl *c, int argc, char **argv)
 		err = dp_reset_canary_flows(c->dp, svc.id, &reset);
 	else if (!err)
 		err = count_canary_flows(c->dp, svc.id, &reset);
+out:
 	if (err) {
 		fprintf(stderr, "canaryctl: emergency-rollback %s: %s\n", argv[0], strerror(-err));
 		return 1;
@@ -450,6 +472,44 @@ static int cmd_emergency_rollback(struct ctl *c, int argc, char **argv)
 	} else {
 		printf("%s: canary weight 0 (was %s%%); %u canary connections %s\n", svc.name, was,
 		       reset, drain ? "left to drain" : "reset");
+	}
+	return 0;
+}
+
+/* ---- emergency-clear ---- */
+
+static int cmd_emergency_clear(struct ctl *c, int argc, char **argv)
+{
+	struct canary_service_key key;
+	struct canary_service svc;
+	bool was;
+	int err;
+
+	if (argc != 1) {
+		fprintf(stderr, "canaryctl: usage: emergency-clear NAME\n");
+		return 2;
+	}
+	if (dp_service_find(c->dp, argv[0], &key, &svc)) {
+		fprintf(stderr, "canaryctl: no service named \"%s\"\n", argv[0]);
+		return 1;
+	}
+	was = dp_killswitch_engaged(c->dp, &key);
+	err = dp_killswitch_set(c->dp, &key, false);
+	if (err) {
+		fprintf(stderr, "canaryctl: emergency-clear %s: %s\n", argv[0], strerror(-err));
+		return 1;
+	}
+	if (c->json) {
+		json_t *out = json_pack("{s:s, s:b, s:b}", "name", svc.name, "kill_switch", 0,
+					"was_engaged", was);
+
+		json_dumpf(out, stdout, JSON_COMPACT);
+		printf("\n");
+		json_decref(out);
+	} else {
+		printf("%s: kill switch %s; the canary weight stays where it is (0 after an "
+		       "emergency rollback) until the rollout is retried\n",
+		       svc.name, was ? "cleared" : "was not engaged");
 	}
 	return 0;
 }
@@ -968,7 +1028,7 @@ int main(int argc, char **argv)
 		return cmd_verb(&c, verb, argc, argv);
 	}
 	if (strcmp(verb, "maps") != 0 && strcmp(verb, "flows") != 0 &&
-	    strcmp(verb, "emergency-rollback") != 0) {
+	    strcmp(verb, "emergency-rollback") != 0 && strcmp(verb, "emergency-clear") != 0) {
 		fprintf(stderr, "canaryctl: unknown verb \"%s\"\n", verb);
 		usage(stderr);
 		return 2;
@@ -979,6 +1039,8 @@ int main(int argc, char **argv)
 		rc = cmd_maps(&c);
 	else if (!strcmp(verb, "flows"))
 		rc = cmd_flows(&c, argc, argv);
+	else if (!strcmp(verb, "emergency-clear"))
+		rc = cmd_emergency_clear(&c, argc, argv);
 	else
 		rc = cmd_emergency_rollback(&c, argc, argv);
 	dp_close(c.dp);
