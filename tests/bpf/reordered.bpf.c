@@ -29,6 +29,8 @@ struct canary_service_reordered {
 	__u8 pad[2];
 	char name[CANARY_NAME_LEN];
 	struct canary_backend backends[CANARY_V_COUNT][CANARY_MAX_BACKENDS];
+	__u32 pad2;
+	__u64 reset_ns;
 };
 
 _Static_assert(sizeof(struct canary_service_reordered) == sizeof(struct canary_service),
@@ -38,6 +40,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, CANARY_MAX_SERVICES);
 	__type(key, struct canary_service_key);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* as the product's */
 	__type(value, struct canary_service_reordered);
 } CANARY_MAP(services) SEC(".maps");
 
