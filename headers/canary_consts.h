@@ -101,6 +101,9 @@ enum canary_reason {
 	CANARY_R_OPAQUE,	   /* flow marked TLS/HTTP2: TCP metrics only */
 	CANARY_R_RESET_STEERED,	   /* reset-requested flow sent to stable for a RST */
 	CANARY_R_REPLY_NO_FORWARD, /* reply whose forward entry is gone */
+	CANARY_R_ICMP_ERROR_IN,	   /* ICMP error about a reply, sent on to its backend */
+	CANARY_R_ICMP_ERROR_OUT,   /* ICMP error about a request, VIP restored in it */
+	CANARY_R_ICMP_NO_FLOW,	   /* ICMP error quoting no flow of ours: untouched */
 	CANARY_R_COUNT,
 };
 

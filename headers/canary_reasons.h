@@ -23,6 +23,9 @@ static const char *const canary_reason_names[CANARY_R_COUNT] = {
 	[CANARY_R_OPAQUE] = "opaque",
 	[CANARY_R_RESET_STEERED] = "reset_steered",
 	[CANARY_R_REPLY_NO_FORWARD] = "reply_no_forward",
+	[CANARY_R_ICMP_ERROR_IN] = "icmp_error_in",
+	[CANARY_R_ICMP_ERROR_OUT] = "icmp_error_out",
+	[CANARY_R_ICMP_NO_FLOW] = "icmp_no_flow",
 };
 
 #endif /* CANARY_REASONS_H */
