@@ -15,6 +15,7 @@
 #include "lib/conntrack.h"
 #include "lib/ctx.h"
 #include "lib/http.h"
+#include "lib/icmp.h"
 #include "lib/lb.h"
 #include "lib/maps.h"
 #include "lib/metrics.h"
@@ -120,6 +121,12 @@ __canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt
 	return e;
 }
 
+/* An unfragmented ICMP message parse_ipv4() declined: maybe an error about a flow. */
+__canary_inline int pkt_is_icmp(int reason, const struct canary_pkt *pkt)
+{
+	return reason == CANARY_R_NOT_TCP_UDP && pkt->tuple.proto == IPPROTO_ICMP;
+}
+
 /* Decide for one packet; pkt is left parsed for the caller's rewrite. */
 __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *data,
 				    void *data_end, __u32 gso_len, struct canary_pkt *pkt,
@@ -134,7 +141,9 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 
 	reason = parse_ipv4(data, data_end, gso_len, pkt);
 	if (reason != PARSE_OK) {
-		reason_count(reason);
+		/* ICMP is counted by icmp_ingress(), which the caller runs. */
+		if (!pkt_is_icmp(reason, pkt))
+			reason_count(reason);
 		return;
 	}
 	now = bpf_ktime_get_coarse_ns(); /* conntrack ages need no more precision */
@@ -226,6 +235,13 @@ int canary_tc_ingress(struct __sk_buff *skb)
 
 	ingress_handle(skb, CANARY_CTX_TC, (void *)(long)skb->data, (void *)(long)skb->data_end,
 		       skb_gso_len(skb), &pkt, &v);
+	if (pkt.tuple.proto == IPPROTO_ICMP) {
+		icmp_pull_tc(skb);
+		return icmp_ingress(skb, CANARY_CTX_TC, (void *)(long)skb->data,
+				    (void *)(long)skb->data_end, &pkt) ?
+			       TC_ACT_SHOT :
+			       TC_ACT_OK;
+	}
 	if (v.drop)
 		return TC_ACT_SHOT;
 	if (!v.translate)
@@ -244,6 +260,9 @@ int canary_xdp_ingress(struct xdp_md *ctx)
 	struct canary_pkt pkt = {};
 
 	ingress_handle(ctx, CANARY_CTX_XDP, data, data_end, 0, &pkt, &v);
+	if (pkt.tuple.proto == IPPROTO_ICMP)
+		return icmp_ingress(ctx, CANARY_CTX_XDP, data, data_end, &pkt) ? XDP_DROP :
+										 XDP_PASS;
 	if (v.drop)
 		return XDP_DROP;
 	if (!v.translate)
@@ -284,9 +303,15 @@ int canary_tc_egress(struct __sk_buff *skb)
 	struct canary_ct_key fkey;
 	__be32 vip;
 	__be16 vport;
+	int reason;
 	__u64 now;
 
-	if (egress_parse(skb, &pkt) != PARSE_OK)
+	reason = egress_parse(skb, &pkt);
+	if (pkt_is_icmp(reason, &pkt)) {
+		icmp_pull_tc(skb);
+		return icmp_egress(skb, &pkt) ? TC_ACT_SHOT : TC_ACT_OK;
+	}
+	if (reason != PARSE_OK)
 		return TC_ACT_OK;
 	rev = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &pkt.tuple);
 	if (!rev || !(rev->flags & CANARY_CT_F_REVERSE))

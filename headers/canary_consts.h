@@ -122,6 +122,9 @@ enum canary_reason {
 	CANARY_R_REPLY_NO_FORWARD, /* reply whose forward entry is gone */
 	CANARY_R_CT_RESTEERED,	   /* flow's backend no longer listed: re-chosen */
 	CANARY_R_SVC_STALE,	   /* flow of a deleted service or backend: not counted */
+	CANARY_R_ICMP_ERROR_IN,	   /* ICMP error about a reply, sent on to its backend */
+	CANARY_R_ICMP_ERROR_OUT,   /* ICMP error about a request, VIP restored in it */
+	CANARY_R_ICMP_NO_FLOW,	   /* ICMP error quoting no flow of ours: untouched */
 	CANARY_R_COUNT,
 };
 

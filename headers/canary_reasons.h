@@ -25,6 +25,9 @@ static const char *const canary_reason_names[CANARY_R_COUNT] = {
 	[CANARY_R_REPLY_NO_FORWARD] = "reply_no_forward",
 	[CANARY_R_CT_RESTEERED] = "ct_resteered",
 	[CANARY_R_SVC_STALE] = "svc_stale",
+	[CANARY_R_ICMP_ERROR_IN] = "icmp_error_in",
+	[CANARY_R_ICMP_ERROR_OUT] = "icmp_error_out",
+	[CANARY_R_ICMP_NO_FLOW] = "icmp_no_flow",
 };
 
 #endif /* CANARY_REASONS_H */

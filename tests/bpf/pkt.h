@@ -345,6 +345,56 @@ static inline size_t pkt_build_icmp_echo(uint8_t *buf, size_t cap, uint32_t sadd
 	return pkt_build(buf, cap, &s);
 }
 
+/*
+ * Ethernet + IPv4 + an ICMP error (type, code, the 32-bit word after the
+ * checksum: a next-hop MTU for "fragmentation needed") quoting quote_len
+ * bytes of an IP datagram. The ICMP checksum is computed over all of it.
+ */
+static inline size_t pkt_build_icmp_error(uint8_t *buf, size_t cap, uint32_t saddr, uint32_t daddr,
+					  uint8_t type, uint8_t code, uint32_t rest,
+					  const uint8_t *quote, size_t quote_len)
+{
+	const struct pkt_spec s = {
+		.saddr = saddr,
+		.daddr = daddr,
+		.proto = IPPROTO_ICMP,
+		.payload = quote,
+		.payload_len = quote_len,
+	};
+	size_t len = pkt_build(buf, cap, &s);
+	uint8_t *icmp = buf + PKT_IP_OFF + PKT_IP_MIN;
+
+	if (!len)
+		return 0;
+	icmp[0] = type;
+	icmp[1] = code;
+	pkt_put16(icmp + 2, 0);
+	pkt_put32(icmp + 4, rest);
+	pkt_put16(icmp + 2, pkt_fold(pkt_sum(0, icmp, PKT_ICMP_LEN + quote_len)));
+	return len;
+}
+
+/*
+ * An ICMP error about the datagram of q, quoting at most quote_max bytes of
+ * it (RFC 792 asks for its IP header and 8 bytes; Linux quotes up to 548).
+ */
+static inline size_t pkt_build_icmp_about(uint8_t *buf, size_t cap, uint32_t saddr, uint32_t daddr,
+					  uint8_t type, uint8_t code, const struct pkt_spec *q,
+					  size_t quote_max)
+{
+	uint8_t dgram[PKT_MAX];
+	size_t len = pkt_build(dgram, sizeof(dgram), q);
+	size_t quote;
+
+	if (!len)
+		return 0;
+	quote = len - PKT_ETH_LEN;
+	if (quote > quote_max)
+		quote = quote_max;
+	return pkt_build_icmp_error(buf, cap, saddr, daddr, type, code,
+				    type == 3 && code == 4 ? 1280 : 0, dgram + PKT_ETH_LEN, quote);
+}
+
 /* One fragment of a datagram: offset in 8-byte units, more = MF set. */
 static inline size_t pkt_build_fragment(uint8_t *buf, size_t cap, const struct pkt_spec *s,
 					uint16_t offset, bool more)

@@ -37,8 +37,15 @@
  *   sum(ingress reasons) = runs - reverse_hits + ct_miss_non_syn + opaque
  *                          + reset_steered
  * and on egress: reply = packets with a reverse entry, reply_no_forward <=
- * reply, plus malformed and fragment for the packets it cannot parse;
- * nothing else is counted. Per service and version: packets_in and
+ * reply, plus malformed and fragment for the packets it cannot parse, and
+ * icmp_error_out or icmp_no_flow for ICMP errors quoting TCP/UDP; nothing
+ * else is counted. An ICMP error (bpf/lib/icmp.h) counts on ingress one of
+ * not_tcp_udp, malformed (modelled by model_icmp), icmp_no_flow or
+ * icmp_error_in; a translated one is checked like (a) to (c): its quote
+ * names the flow's backend (ingress) or VIP (egress), only the addresses,
+ * the port and the checksums over them change, and the outer IP header,
+ * the ICMP message, the quoted IP header and the whole frame keep their
+ * sums. Per service and version: packets_in and
  * bytes_in count exactly the packets handed to a flow (translated, or dropped
  * by a failed rewrite), attributed to the flow's version; packets_out and
  * bytes_out the replies; conns_opened the opening packets of new flows.
@@ -47,11 +54,13 @@
  * data / RST / UDP replies from backends of live flows (pkt.h), mutated by
  * flipping bytes and bits, truncating, padding, and changing ihl, doff,
  * lengths, flags, fragment bits, protocol, ports, addresses and ethertype
- * (checksums then fixed half of the time), plus purely random frames, ICMP,
- * ARP and IPv6. The agent's actions run between packets: weight changes,
- * marking canary flows for reset, and the operator's kill switch engaged
- * and released (while engaged, (a) also requires every new connection of
- * the service to go to a stable backend).
+ * (checksums then fixed half of the time), plus purely random frames, ICMP
+ * echo, ICMP errors about live flows both ways (types 3, 11, 12, some of
+ * other types or about unknown ports, quotes cut anywhere), ARP and IPv6.
+ * The agent's actions run between packets: weight changes, marking canary
+ * flows for reset, and the operator's kill switch engaged and released
+ * (while engaged, (a) also requires every new connection of the service to
+ * go to a stable backend).
  *
  * usage: test_bpf_fuzz [--packets N] [--max-seconds T] [--seed S] [--save-dir DIR]
  *   N: frames to send (default 3000000, spread over the 3 programs by the
@@ -452,6 +461,63 @@ static int model_parse(const __u8 *f, size_t len, struct mpkt *p)
 	return M_OK;
 }
 
+/*
+ * A model of icmp_parse_error() (bpf/lib/icmp.h): what an ICMP error quotes.
+ * Nothing past the IP datagram, nor past a quoted TCP checksum behind the
+ * longest headers, is read.
+ */
+#define M_ICMP_QUOTE_END (PKT_ETH_LEN + 60 + PKT_ICMP_LEN + 60 + 18)
+
+struct mquote {
+	struct canary_ct_key tuple;
+	__u32 ip_off, ihl, l4_off;
+	__u32 csum_off; /* the quoted TCP/UDP checksum, rewritten; 0: not quoted, or UDP's 0 */
+	__u32 end;	/* of what may be read */
+};
+
+static int model_icmp(const __u8 *f, size_t len, const struct mpkt *p, struct mquote *q)
+{
+	size_t end = PKT_ETH_LEN + p->ip_len, off = p->l4_off, csum_rel;
+	const __u8 *in;
+	__u8 type;
+
+	memset(q, 0, sizeof(*q));
+	if (end > M_ICMP_QUOTE_END)
+		end = M_ICMP_QUOTE_END;
+	if (end > len)
+		end = len;
+	q->end = (__u32)end;
+	if (off + PKT_ICMP_LEN > end)
+		return CANARY_R_MALFORMED;
+	type = f[off];
+	if (type != 3 && type != 11 && type != 12)
+		return CANARY_R_NOT_TCP_UDP;
+	if (off + PKT_ICMP_LEN + PKT_IP_MIN > end)
+		return CANARY_R_MALFORMED;
+	in = f + off + PKT_ICMP_LEN;
+	q->ihl = (__u32)(in[0] & 0x0f) * 4;
+	if ((in[0] >> 4) != 4 || q->ihl < PKT_IP_MIN)
+		return CANARY_R_MALFORMED;
+	if (in[PKT_IP_PROTO] != IPPROTO_TCP && in[PKT_IP_PROTO] != IPPROTO_UDP)
+		return CANARY_R_NOT_TCP_UDP;
+	if (pkt_get16(in + PKT_IP_FRAG) & PKT_IP_OFFMASK)
+		return CANARY_R_NOT_TCP_UDP; /* a later fragment quotes no ports */
+	q->ip_off = (__u32)off + PKT_ICMP_LEN;
+	q->l4_off = q->ip_off + q->ihl;
+	if (q->l4_off + 4 > end)
+		return CANARY_R_MALFORMED;
+	memcpy(&q->tuple.saddr, in + PKT_IP_SADDR, 4);
+	memcpy(&q->tuple.daddr, in + PKT_IP_DADDR, 4);
+	memcpy(&q->tuple.sport, f + q->l4_off, 2);
+	memcpy(&q->tuple.dport, f + q->l4_off + 2, 2);
+	q->tuple.proto = in[PKT_IP_PROTO];
+	csum_rel = q->tuple.proto == IPPROTO_TCP ? PKT_TCP_CHECK : PKT_UDP_CHECK;
+	if (q->l4_off + csum_rel + 2 <= end &&
+	    (q->tuple.proto == IPPROTO_TCP || pkt_get16(f + q->l4_off + csum_rel)))
+		q->csum_off = q->l4_off + (__u32)csum_rel;
+	return M_OK;
+}
+
 /* ct_is_port_reuse() of bpf/lib/conntrack.h. */
 static bool model_port_reuse(const struct mpkt *p, const struct canary_ct_entry *e)
 {
@@ -502,6 +568,9 @@ static struct {
 	unsigned long egress_unparsed; /* counted under malformed or fragment */
 	unsigned long expiry_passes, expired;
 	unsigned long created_since_clear;
+	unsigned long icmp_errors;	  /* generated */
+	unsigned long icmp_translated[2]; /* [0] egress, [1] ingress */
+	unsigned long egress_icmp;	  /* counted on egress: icmp_error_out, icmp_no_flow */
 } st;
 
 /* ------------------------------------------------------------------------ */
@@ -811,6 +880,54 @@ static void gen_other(struct frame *fr)
 						    PKT_BE16(80), PKT_TCP_SYN);
 		break;
 	}
+}
+
+/*
+ * An ICMP error about a live flow: quoting a reply (VIP -> client) sent to
+ * the VIP by a router or the client, or a request (client -> backend) sent
+ * to the client by the node or the backend. Now and then of another type,
+ * or quoting a port no flow uses. Returns whether it is egress's.
+ */
+static bool gen_icmp_error(struct frame *fr)
+{
+	static const __u8 types[] = { 3, 3, 3, 11, 12, 0, 5 };
+	struct flow *f = pool_pick(chance(60) ? IPPROTO_TCP : IPPROTO_UDP);
+	__u8 type = types[rnd(sizeof(types))];
+	bool about_reply = chance(50);
+	struct pkt_spec q = { 0 };
+	__be32 src, dst;
+
+	if (!f) {
+		gen_other(fr);
+		return false;
+	}
+	q.proto = f->proto;
+	q.saddr = about_reply ? f->vip : f->client;
+	q.sport = about_reply ? f->vport : f->cport;
+	q.daddr = about_reply ? f->client : f->be_addr;
+	q.dport = about_reply ? f->cport : f->be_port;
+	if (chance(10))
+		q.dport ^= htons(0x0100); /* a flow we do not know */
+	q.seq = about_reply ? f->sseq : f->cseq;
+	q.tcp_flags = PKT_TCP_ACK | PKT_TCP_PSH;
+	q.frag = PKT_IP_DF;
+	spec_options(&q);
+	q.udp_no_csum = q.proto == IPPROTO_UDP && chance(20);
+	q.payload_len = rnd(300);
+	rnd_bytes(payload_buf, q.payload_len);
+	q.payload = payload_buf;
+	if (about_reply) {
+		src = chance(50) ? PKT_IP4(172, 16, 0, 1) : f->client;
+		dst = f->vip;
+	} else {
+		src = chance(50) ? PKT_IP4(10, 0, 0, 1) : f->be_addr;
+		dst = f->client;
+	}
+	fr->len = (__u32)pkt_build_icmp_about(fr->b, sizeof(fr->b), src, dst, type,
+					      (__u8)(type == 3 ? rnd(5) : 0), &q,
+					      chance(50) ? PKT_IP_MIN + rnd(60) : 548);
+	st.icmp_errors++;
+	return !about_reply;
 }
 
 /* Purely random bytes; half the time with an IPv4 ethertype and version. */
@@ -1176,6 +1293,112 @@ static bool opening(const struct mpkt *m)
 	       (m->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN;
 }
 
+/* (b) for one checksummed region of an ICMP error: valid stays valid, off stays off as much. */
+static void check_icmp_sum(unsigned long idx, enum prog p, const struct frame *in,
+			   const struct frame *out, size_t off, size_t len, const char *what)
+{
+	__u16 a = (__u16)pkt_sum(0, in->b + off, len), b = (__u16)pkt_sum(0, out->b + off, len);
+
+	if (a == 0xffff ? b != 0xffff : !sums_equal(a, b))
+		fail_pkt(C_B, idx, p, in, out, "%s sum %04x -> %04x after the rewrite", what, a, b);
+}
+
+/*
+ * An ICMP error about a translated flow (bpf/lib/icmp.h): ingress sends one
+ * quoting a reply (VIP -> client) on to the flow's backend; egress restores
+ * the VIP in one quoting a request (client -> backend). (a) the quote is
+ * rewritten to the flow's entry, (c) only the addresses, the port and the
+ * checksums change, (b) every checksum and the frame's whole sum keep their
+ * validity. Anything else passes untouched: on ingress counted (not_tcp_udp,
+ * malformed, icmp_no_flow), on egress only when it quotes TCP/UDP.
+ */
+static void icmp_one(unsigned long idx, enum prog p, const struct frame *in,
+		     const struct frame *out, __u32 ret, const struct mpkt *m)
+{
+	bool ingress = p != P_TC_EG, ours, outer;
+	__u32 pass = p == P_XDP_IN ? XDP_PASS : TC_ACT_OK;
+	__u32 outer_off = PKT_IP_OFF + (ingress ? PKT_IP_DADDR : PKT_IP_SADDR);
+	__u32 addr_off, port_off, icmp_end;
+	struct canary_ct_key k = { 0 };
+	const struct svc_def *d;
+	struct canary_ct_entry e;
+	struct mquote q;
+	__u8 tmp[PKT_MAX];
+	__be32 a;
+	__be16 port;
+	int r = model_icmp(in->b, in->len, m, &q);
+
+	if (r != M_OK) {
+		if (ingress)
+			want.reasons[r]++;
+		check_untouched(idx, p, in, out, ret, pass, "ICMP, not an error about TCP/UDP");
+		return;
+	}
+	k.saddr = q.tuple.daddr;
+	k.daddr = q.tuple.saddr;
+	k.sport = q.tuple.dport;
+	k.dport = q.tuple.sport;
+	k.proto = q.tuple.proto;
+	ours = ct_get(&k, &e) && !(e.flags & CANARY_CT_F_REVERSE) == ingress &&
+	       (!ingress || m->tuple.daddr == q.tuple.saddr);
+	if (!ingress)
+		st.egress_icmp++;
+	if (!ours) {
+		want.reasons[CANARY_R_ICMP_NO_FLOW]++;
+		check_untouched(idx, p, in, out, ret, pass, "ICMP error about no flow");
+		return;
+	}
+	want.reasons[ingress ? CANARY_R_ICMP_ERROR_IN : CANARY_R_ICMP_ERROR_OUT]++;
+	st.icmp_translated[ingress]++;
+	if (ret != pass) {
+		fail_pkt(C_C, idx, p, in, out, "ICMP error dropped (rewrite failed)");
+		return;
+	}
+	/* (a): the quote names the flow's backend (ingress) or its VIP (egress). */
+	addr_off = q.ip_off + (ingress ? PKT_IP_SADDR : PKT_IP_DADDR);
+	port_off = q.l4_off + (ingress ? PKT_L4_SPORT : PKT_L4_DPORT);
+	a = pkt_be32_at(out->b + addr_off);
+	port = pkt_be16_at(out->b + port_off);
+	d = svc_by_id(e.svc_id);
+	if (a != e.nat_addr || port != e.nat_port)
+		fail_pkt(C_A, idx, p, in, out,
+			 "quote rewritten to another address than its entry's");
+	else if (!d ||
+		 (ingress ? be_version(d, a, port) < 0 : svc_by_key(a, port, q.tuple.proto) != d))
+		fail_pkt(C_A, idx, p, in, out, "quote rewritten to %s:%u, not %s of its service",
+			 inet_ntoa((struct in_addr){ a }), ntohs(port),
+			 ingress ? "a backend" : "the VIP");
+	outer = pkt_be32_at(in->b + outer_off) == (ingress ? q.tuple.saddr : q.tuple.daddr);
+	if (outer && pkt_be32_at(out->b + outer_off) != e.nat_addr)
+		fail_pkt(C_A, idx, p, in, out, "outer %s not rewritten with the quote",
+			 ingress ? "destination" : "source");
+
+	/* (c): nothing but those fields and the checksums over them. */
+	memcpy(tmp, out->b, out->len);
+	if (outer) {
+		memcpy(tmp + outer_off, in->b + outer_off, 4);
+		memcpy(tmp + PKT_IP_OFF + PKT_IP_CHECK, in->b + PKT_IP_OFF + PKT_IP_CHECK, 2);
+	}
+	memcpy(tmp + m->l4_off + 2, in->b + m->l4_off + 2, 2);
+	memcpy(tmp + addr_off, in->b + addr_off, 4);
+	memcpy(tmp + q.ip_off + PKT_IP_CHECK, in->b + q.ip_off + PKT_IP_CHECK, 2);
+	memcpy(tmp + port_off, in->b + port_off, 2);
+	if (q.csum_off)
+		memcpy(tmp + q.csum_off, in->b + q.csum_off, 2);
+	if (memcmp(tmp, in->b, in->len))
+		fail_pkt(C_C, idx, p, in, out, "ICMP error changed outside the rewritten fields");
+	if (q.csum_off && !pkt_get16(out->b + q.csum_off) && q.tuple.proto == IPPROTO_UDP)
+		fail_pkt(C_B, idx, p, in, out, "quoted UDP checksum became 0");
+
+	/* (b): outer IP header, ICMP message, quoted IP header, the whole frame. */
+	icmp_end = PKT_ETH_LEN + m->ip_len < in->len ? PKT_ETH_LEN + m->ip_len : in->len;
+	check_icmp_sum(idx, p, in, out, PKT_IP_OFF, m->l4_off - PKT_IP_OFF, "outer IPv4 header");
+	check_icmp_sum(idx, p, in, out, m->l4_off, icmp_end - m->l4_off, "ICMP message");
+	check_icmp_sum(idx, p, in, out, q.ip_off,
+		       q.ip_off + q.ihl <= q.end ? q.ihl : q.end - q.ip_off, "quoted IPv4 header");
+	check_icmp_sum(idx, p, in, out, PKT_IP_OFF, in->len - PKT_IP_OFF, "frame");
+}
+
 static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 {
 	__u32 pass = p == P_XDP_IN ? XDP_PASS : TC_ACT_OK;
@@ -1206,6 +1429,10 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 		fail_pkt(C_C, idx, p, in, &out, "verdict %u is neither pass nor drop", ret);
 	if (out.len != in->len) {
 		fail_pkt(C_C, idx, p, in, &out, "length %u -> %u", in->len, out.len);
+		return;
+	}
+	if (reason == CANARY_R_NOT_TCP_UDP && m.tuple.proto == IPPROTO_ICMP) {
+		icmp_one(idx, p, in, &out, ret, &m);
 		return;
 	}
 	if (reason != M_OK) {
@@ -1356,6 +1583,10 @@ static void egress_one(unsigned long idx, const struct frame *in)
 		fail_pkt(C_C, idx, p, in, &out, "length %u -> %u", in->len, out.len);
 		return;
 	}
+	if (reason == CANARY_R_NOT_TCP_UDP && m.tuple.proto == IPPROTO_ICMP) {
+		icmp_one(idx, p, in, &out, ret, &m);
+		return;
+	}
 	if (reason == CANARY_R_MALFORMED || reason == CANARY_R_FRAGMENT) {
 		want.reasons[reason]++; /* egress_parse(): an IPv4 TCP/UDP packet it cannot read */
 		st.egress_unparsed++;
@@ -1427,7 +1658,7 @@ static void check_counters(bool final)
 			ingress_sum += actual_reasons[r];
 	}
 	/* The design relation, on the kernel's own counters. */
-	ingress_sum -= st.egress_unparsed;
+	ingress_sum -= st.egress_unparsed + st.egress_icmp;
 	expected_sum = st.ingress_runs - st.ingress_reverse_hits +
 		       actual_reasons[CANARY_R_CT_MISS_NON_SYN] + actual_reasons[CANARY_R_OPAQUE] +
 		       actual_reasons[CANARY_R_RESET_STEERED];
@@ -1636,7 +1867,10 @@ static void one_packet(unsigned long i)
 		if (!reply)
 			gen_syn(&in);
 	} else if (kind < 85) {
-		gen_other(&in);
+		if (chance(50))
+			reply = gen_icmp_error(&in);
+		else
+			gen_other(&in);
 	} else {
 		gen_random(&in);
 	}
@@ -1741,6 +1975,8 @@ int main(int argc, char **argv)
 		       prog_names[p], st.run[p], st.translated[p], st.dropped[p], st.refused[p]);
 	printf("# ingress hits on reverse entries %lu; egress replies with a reverse entry %lu\n",
 	       st.ingress_reverse_hits, st.egress_reverse_hits);
+	printf("# ICMP errors generated %lu; translated on ingress %lu, on egress %lu\n",
+	       st.icmp_errors, st.icmp_translated[1], st.icmp_translated[0]);
 	printf("# later fragments translated by their first fragment's ports: %lu\n",
 	       st.later_frags);
 	printf("# checksums verified on rewritten packets: IPv4 valid on input %lu, L4 valid on "
