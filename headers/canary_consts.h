@@ -14,7 +14,7 @@
  * --print-pins). A plain decimal literal: it is pasted into identifiers.
  */
 #ifndef CANARY_LAYOUT_VERSION
-#define CANARY_LAYOUT_VERSION 1
+#define CANARY_LAYOUT_VERSION 2
 #endif
 
 #define CANARY_PIN_STR_(x) #x

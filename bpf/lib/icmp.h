@@ -279,7 +279,7 @@ __canary_inline int icmp_ingress(void *ctx, enum canary_ctx_kind kind, void *dat
 		.dport = q.tuple.sport,
 		.proto = q.tuple.proto,
 	};
-	e = bpf_map_lookup_elem(&conntrack_v1, &fkey);
+	e = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &fkey);
 	if (!e || (e->flags & CANARY_CT_F_REVERSE) || pkt->tuple.daddr != q.tuple.saddr) {
 		reason_count(CANARY_R_ICMP_NO_FLOW);
 		return 0;
@@ -312,7 +312,7 @@ __canary_inline int icmp_egress(struct __sk_buff *skb, const struct canary_pkt *
 		.dport = q.tuple.sport,
 		.proto = q.tuple.proto,
 	};
-	rev = bpf_map_lookup_elem(&conntrack_v1, &rkey);
+	rev = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &rkey);
 	if (!rev || !(rev->flags & CANARY_CT_F_REVERSE)) {
 		reason_count(CANARY_R_ICMP_NO_FLOW);
 		return 0;

@@ -128,7 +128,7 @@ struct svc_def {
 	__be32 ovr_net;
 	__u32 ovr_len;
 	__u32 ovr_version;
-	bool killed; /* the operator's kill switch (killswitch_v1) is engaged */
+	bool killed; /* the operator's kill switch (killswitch_v<N>) is engaged */
 };
 
 static struct svc_def svcs[N_SVC] = {

@@ -1026,8 +1026,8 @@ static void assert_nothing_tracked(void)
 static const char *const reason_names[CANARY_R_COUNT] = {
 	"NOT_IPV4", "MALFORMED", "FRAGMENT", "NOT_TCP_UDP", "NO_SERVICE", "NO_BACKEND",
 	"CT_MISS_NON_SYN", "CT_FULL", "NEW_FLOW", "FORWARD", "REPLY", "OPAQUE",
-	"RESET_STEERED", "REPLY_NO_FORWARD", "CT_RESTEERED", "SVC_STALE",
-	"RESET_STEERED", "REPLY_NO_FORWARD", "ICMP_ERROR_IN", "ICMP_ERROR_OUT", "ICMP_NO_FLOW",
+	"RESET_STEERED", "REPLY_NO_FORWARD", "CT_RESTEERED", "SVC_STALE", "ICMP_ERROR_IN",
+	"ICMP_ERROR_OUT", "ICMP_NO_FLOW",
 };
 
 /* clang-format on */
@@ -3184,7 +3184,9 @@ static void test_killswitch(void **state)
 	killswitch(&web_def, false);
 	flow_init(&f, test_path(state), &web_def, CLIENT_A, 54101);
 	assert_int_equal(flow_open(&f), CANARY_V_CANARY);
+}
 
+/* ------------------------------------------------------------------------ */
 /* ICMP errors about translated flows, both ways. */
 
 #define ROUTER	     PKT_IP4(172, 16, 0, 1) /* a router between client and node */
