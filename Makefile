@@ -70,7 +70,7 @@ PROGS       := $(BUILD)/canaryd $(BUILD)/canaryctl
 LAB_PROGS   := $(BUILD)/labsrv $(BUILD)/labload
 VERSION_H   := $(BUILD)/version.h
 
-.PHONY: all deps depcheck lab test test-build test-unit test-bpf test-e2e test-deploy test-docs soak demo demo-clean bench bench-e2e install clean format lint tidy FORCE
+.PHONY: all deps depcheck lab check-layers test test-build test-unit test-bpf test-e2e test-deploy test-docs soak demo demo-clean bench bench-e2e install clean format lint tidy FORCE
 
 .DEFAULT_GOAL := all
 
@@ -169,7 +169,11 @@ clean:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-lint: $(SKEL) $(VERSION_H)
+# The module map's rule: no library calls one above it (agent -> rollout -> dp).
+check-layers: $(LIBS)
+	tools/check-layers.sh $(BUILD)
+
+lint: $(SKEL) $(VERSION_H) check-layers
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
 		--inline-suppr -Iheaders -Iuserspace -I$(BUILD) --suppress=missingIncludeSystem \

@@ -10,6 +10,9 @@
 #   $(DESTDIR)/etc/canaryd/checkout.yaml           (only when /etc/canaryd holds
 #                                                   no rollout file yet)
 #   $(DESTDIR)/usr/share/bash-completion/completions/canaryctl
+#   $(DESTDIR)/usr/share/zsh/vendor-completions/_canaryctl
+#   $(DESTDIR)/usr/share/fish/vendor_completions.d/canaryctl.fish
+# Not the lab's test tools (make lab): they are for the labs and benchmarks.
 # Then: systemctl daemon-reload && systemctl enable --now canaryd (docs/deploy.md).
 
 INSTALL         ?= install
@@ -17,6 +20,8 @@ BINDIR          ?= $(PREFIX)/bin
 UNITDIR         ?= /lib/systemd/system
 CONFDIR         ?= /etc/canaryd
 COMPLETIONDIR   ?= /usr/share/bash-completion/completions
+ZSH_COMPLETIONDIR  ?= /usr/share/zsh/vendor-completions
+FISH_COMPLETIONDIR ?= /usr/share/fish/vendor_completions.d
 
 .PHONY: install
 install: all
@@ -41,3 +46,7 @@ install: all
 	fi
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(COMPLETIONDIR)
 	$(INSTALL) -m 0644 deploy/completion/canaryctl.bash $(DESTDIR)$(COMPLETIONDIR)/canaryctl
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(ZSH_COMPLETIONDIR) $(DESTDIR)$(FISH_COMPLETIONDIR)
+	$(INSTALL) -m 0644 deploy/completion/_canaryctl $(DESTDIR)$(ZSH_COMPLETIONDIR)/_canaryctl
+	$(INSTALL) -m 0644 deploy/completion/canaryctl.fish \
+		$(DESTDIR)$(FISH_COMPLETIONDIR)/canaryctl.fish

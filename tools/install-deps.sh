@@ -15,6 +15,7 @@ PACKAGES=(
 	libcmocka-dev libclang-rt-14-dev iproute2 util-linux procps ethtool python3 curl prometheus python3-yaml
 	strace  # test_abort_slow_disk.sh slows the agent's fsyncs
 	openssl  # test CAs and certificates: test_prometheus_tls.sh, test_api_tls_token.sh
+	zsh fish  # tests/deploy: canaryctl's zsh and fish completions
 	wrk nginx haproxy iptables  # benchmarks: tools/bench/e2e.sh
 	etcd-server etcd-client  # the fleet lab: a real 3-member etcd cluster (--coordinator etcd)
 	# code checks

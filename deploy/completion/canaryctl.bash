@@ -3,8 +3,9 @@
 # Installed by `make install` to
 # /usr/share/bash-completion/completions/canaryctl; or: source this file.
 #
-# Completes the global flags (they come before the verb), the verbs, each
-# verb's own flags, and rollout names. Rollout names come from the running
+# Completes the global flags, the verbs, each verb's own flags, and rollout
+# names. The global flags also work after the verb (canaryctl status web -o
+# json); they are offered before it, their values anywhere. Rollout names come from the running
 # agent (`canaryctl status -o json`, through the same --socket / --server /
 # --token-file given on the command line), parsed with python3 or, without
 # it, sed; with the agent down nothing is offered. No jq needed.
@@ -56,7 +57,7 @@ _canaryctl()
 	[ "$COMP_CWORD" -gt 0 ] && prev=${COMP_WORDS[COMP_CWORD - 1]}
 	prog=${COMP_WORDS[0]}
 
-	local global_flags="--socket --server --token-file --bpffs -o --output --help"
+	local global_flags="--socket --server --token-file --bpffs -o --output --help --version"
 	local verbs="status promote pause resume abort retry set-weight history plan maps flows emergency-rollback emergency-clear uninstall"
 
 	# Find the verb: the first word that is neither a global flag nor a flag's
@@ -114,7 +115,7 @@ _canaryctl()
 			return 0
 			;;
 		-o | --output)
-			_canaryctl_reply -W "json text" -- "$cur"
+			_canaryctl_reply -W "json yaml text" -- "$cur"
 			return 0
 			;;
 		esac
@@ -126,13 +127,47 @@ _canaryctl()
 		return 0
 	fi
 
-	# Positional arguments after the verb, not counting flags.
+	# Values of flags after the verb: the global ones and the verb's own.
+	case $prev in
+	-o | --output)
+		_canaryctl_reply -W "json yaml text" -- "$cur"
+		return 0
+		;;
+	--socket | --token-file)
+		compopt -o filenames 2>/dev/null
+		_canaryctl_reply -f -- "$cur"
+		return 0
+		;;
+	--bpffs)
+		compopt -o filenames 2>/dev/null
+		_canaryctl_reply -d -- "$cur"
+		return 0
+		;;
+	--track | --version)
+		[ "$verb" = flows ] && _canaryctl_reply -W "stable canary" -- "$cur"
+		return 0
+		;;
+	--timeout)
+		_canaryctl_reply -W "30s 5m 30m 1h" -- "$cur"
+		return 0
+		;;
+	--server | --errors | --latency | --power | --target) return 0 ;;
+	esac
+
+	# Positional arguments after the verb, not counting flags and their values.
 	local npos=0
 	i=$((verb_idx + 1))
 	while [ "$i" -lt "$COMP_CWORD" ]; do
 		case ${COMP_WORDS[i]} in
 		-*) ;;
-		*) [ "${COMP_WORDS[i - 1]}" = --connections ] || npos=$((npos + 1)) ;;
+		*)
+			case ${COMP_WORDS[i - 1]} in
+			--connections | --track | --version | --timeout | --errors | --latency | \
+				--power | --target | -o | --output | --socket | --server | \
+				--token-file | --bpffs) ;;
+			*) npos=$((npos + 1)) ;;
+			esac
+			;;
 		esac
 		i=$((i + 1))
 	done
@@ -140,7 +175,7 @@ _canaryctl()
 	case $verb in
 	status)
 		if [[ $cur == -* ]]; then
-			_canaryctl_reply -W "--watch --until-done" -- "$cur"
+			_canaryctl_reply -W "--watch --until-done --timeout" -- "$cur"
 		elif [ "$npos" -eq 0 ]; then
 			_canaryctl_reply -W "$(_canaryctl_rollout_names "$prog" "${query[@]}")" -- "$cur"
 		fi
@@ -152,7 +187,21 @@ _canaryctl()
 			_canaryctl_reply -W "$(_canaryctl_rollout_names "$prog" "${query[@]}")" -- "$cur"
 		fi
 		;;
-	pause | resume | abort | retry | history | plan | flows | emergency-clear)
+	flows)
+		if [[ $cur == -* ]]; then
+			_canaryctl_reply -W "--track" -- "$cur"
+		elif [ "$npos" -eq 0 ]; then
+			_canaryctl_reply -W "$(_canaryctl_rollout_names "$prog" "${query[@]}")" -- "$cur"
+		fi
+		;;
+	plan)
+		if [[ $cur == -* ]]; then
+			_canaryctl_reply -W "--errors --latency --power --target" -- "$cur"
+		elif [ "$npos" -eq 0 ]; then
+			_canaryctl_reply -W "$(_canaryctl_rollout_names "$prog" "${query[@]}")" -- "$cur"
+		fi
+		;;
+	pause | resume | abort | retry | history | emergency-clear)
 		if [ "$npos" -eq 0 ] && [[ $cur != -* ]]; then
 			_canaryctl_reply -W "$(_canaryctl_rollout_names "$prog" "${query[@]}")" -- "$cur"
 		fi

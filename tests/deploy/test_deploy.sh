@@ -516,16 +516,21 @@ if ! "${MAKE_INSTALL[@]}" DESTDIR="$DEST" PREFIX=/usr/local >"$TMP/install.log" 
 else
 	missing=""
 	for f in usr/local/bin/canaryd usr/local/bin/canaryctl lib/systemd/system/canaryd.service \
-		etc/canaryd/checkout.yaml usr/share/bash-completion/completions/canaryctl; do
+		etc/canaryd/checkout.yaml usr/share/bash-completion/completions/canaryctl \
+		usr/share/zsh/vendor-completions/_canaryctl \
+		usr/share/fish/vendor_completions.d/canaryctl.fish; do
 		[ -f "$DEST/$f" ] || missing+=" $f"
 	done
 	[ -x "$DEST/usr/local/bin/canaryd" ] && [ -x "$DEST/usr/local/bin/canaryctl" ] || missing+=" (binaries not executable)"
+	for f in labsrv labload; do
+		[ ! -e "$DEST/usr/local/bin/$f" ] || missing+=" (lab tool $f installed)"
+	done
 	grep -q '^ExecStart=/usr/local/bin/canaryd ' "$DEST/lib/systemd/system/canaryd.service" 2>/dev/null ||
 		missing+=" (unit ExecStart not /usr/local/bin/canaryd)"
 	if [ -z "$missing" ]; then
-		ok "make install DESTDIR=\$tmp PREFIX=/usr/local: binaries, unit, /etc/canaryd/checkout.yaml, completion"
+		ok "make install DESTDIR=\$tmp PREFIX=/usr/local: binaries (no lab tools), unit, /etc/canaryd/checkout.yaml, bash/zsh/fish completion"
 	else
-		not_ok "make install DESTDIR=\$tmp PREFIX=/usr/local: binaries, unit, /etc/canaryd/checkout.yaml, completion"
+		not_ok "make install DESTDIR=\$tmp PREFIX=/usr/local: binaries (no lab tools), unit, /etc/canaryd/checkout.yaml, bash/zsh/fish completion"
 		echo "# missing:$missing"
 	fi
 	# A second install keeps the administrator's configuration, and PREFIX
@@ -569,11 +574,15 @@ comp_out=$(
 	echo "promote=$(c "$TMP/stubctl" promote checkout --)"
 	echo "connections=$(c "$TMP/stubctl" emergency-rollback checkout --connections '')"
 	echo "down=$(c "$TMP/absent/canaryctl" pause '')"
+	echo "output_after=$(c "$TMP/stubctl" status checkout -o '')"
+	echo "track=$(c "$TMP/stubctl" flows checkout --track '')"
+	echo "after_value=$(c "$TMP/stubctl" flows --track canary '')"
 )
 expect_line() { grep -qxF "$1" <<<"$comp_out" || { echo "# expected '$1'"; return 1; }; }
 if expect_line "verbs=status promote pause resume abort retry set-weight history plan maps flows emergency-rollback emergency-clear uninstall" &&
-	expect_line "globals=--socket --server --token-file --bpffs --output --help" &&
-	expect_line "output=json text" &&
+	expect_line "globals=--socket --server --token-file --bpffs --output --help --version" &&
+	expect_line "output=json yaml text" && expect_line "output_after=json yaml text" &&
+	expect_line "track=stable canary" && expect_line "after_value=checkout web-2" &&
 	expect_line "names=checkout web-2" && expect_line "names_sed=checkout web-2" &&
 	expect_line "promote=--full" && expect_line "connections=reset drain" &&
 	expect_line "down=" && grep -qx -- '--socket /x.sock -o json status' "$TMP/stubctl.args"; then
@@ -581,6 +590,45 @@ if expect_line "verbs=status promote pause resume abort retry set-weight history
 else
 	not_ok "completion: verbs, flags, rollout names from status -o json (python3 and sed), nothing with the agent down"
 	diag <<<"$comp_out"
+fi
+
+# --- zsh and fish completion --------------------------------------------------------
+if command -v zsh >/dev/null; then
+	check "zsh -n deploy/completion/_canaryctl" zsh -n deploy/completion/_canaryctl
+	check "zsh: compinit registers _canaryctl for canaryctl" \
+		test "$(zsh -f -c 'fpath=(deploy/completion $fpath); autoload -U compinit
+			compinit -u -D; print -r -- $_comps[canaryctl]')" = _canaryctl
+else
+	skip "zsh completion" "zsh not installed (tools/install-deps.sh installs it)"
+fi
+if command -v fish >/dev/null; then
+	check "fish -n deploy/completion/canaryctl.fish" fish -n deploy/completion/canaryctl.fish
+	mkdir -p "$TMP/fishbin" "$TMP/fishhome"
+	ln -sf "$TMP/stubctl" "$TMP/fishbin/canaryctl"
+	# The stub logs its arguments next to the name it was called by.
+	: >"$TMP/fishbin/stubctl.args"
+	fish_out=$(PATH="$TMP/fishbin:$PATH" HOME="$TMP/fishhome" XDG_CONFIG_HOME="$TMP/fishhome" \
+		fish --no-config -c '
+source deploy/completion/canaryctl.fish
+function t; echo "$argv[1]="(complete -C $argv[2] | cut -f1 | sort | string join " "); end
+t verbs "canaryctl "
+t output_after "canaryctl status web -o "
+t track "canaryctl flows web --track "
+t names "canaryctl --socket /x.sock status "
+t status_flags "canaryctl status web --"' 2>&1)
+	fish_line() { grep -qxF "$1" <<<"$fish_out" || { echo "# expected '$1'"; return 1; }; }
+	if fish_line "verbs=abort emergency-rollback flows history maps pause plan promote resume retry set-weight status uninstall" &&
+		fish_line "output_after=json text yaml" && fish_line "track=canary stable" &&
+		fish_line "names=checkout web-2" &&
+		fish_line "status_flags=--bpffs --help --output --server --socket --timeout --token-file --until-done --watch" &&
+		grep -qx -- '--socket /x.sock -o json status' "$TMP/fishbin/stubctl.args"; then
+		ok "fish completion: verbs, flags after the verb, values, rollout names from the agent"
+	else
+		not_ok "fish completion: verbs, flags after the verb, values, rollout names from the agent"
+		diag <<<"$fish_out"
+	fi
+else
+	skip "fish completion" "fish not installed (tools/install-deps.sh installs it)"
 fi
 
 # --- docs --------------------------------------------------------------------------

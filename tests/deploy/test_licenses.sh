@@ -8,8 +8,8 @@
 #     text is LICENSES/<identifier>.txt, and LICENSE exists.
 #  2. Every *.md a source, script, manifest or makefile cites resolves: from
 #     the repository root, from the citing file's directory, or in docs/.
-#  3. The pinned map name canary_consts.h gives as an example is a map that
-#     bpf/lib/maps.h declares.
+#  3. The pinned map name canary_consts.h gives as an example (NAME_v1 or
+#     NAME_v<N>) is a map that bpf/lib/maps.h declares.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 
@@ -46,8 +46,11 @@ else
 	echo "$missing" | sed 's/^/# /'
 fi
 
+# The example is NAME_v1 or NAME_v<N>; maps.h declares NAME_vN or CANARY_MAP(NAME).
 example=$(sed -n 's/.*pinned map name, e\.g\. "\([^"]*\)".*/\1/p' headers/canary_consts.h)
-if [ -n "$example" ] && grep -qE "^\} $example SEC\(\"\.maps\"\);" bpf/lib/maps.h; then
+base=${example%_v*}
+if [ -n "$example" ] && [ "$base" != "$example" ] &&
+	grep -qE "^\} (${base}_v[0-9]+|CANARY_MAP\($base\)) SEC\(\"\.maps\"\);" bpf/lib/maps.h; then
 	ok "canary_consts.h's map name example ($example) is a map of bpf/lib/maps.h"
 else
 	not_ok "canary_consts.h's map name example (\"$example\") is no map of bpf/lib/maps.h"

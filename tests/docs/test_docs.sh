@@ -20,7 +20,7 @@
 #       canaryd   - every -flag is listed in `build/canaryd --help`;
 #       canaryctl - options before the verb are the usage's global ones, the
 #                   verb is in the usage's verb list, flags after it are
-#                   that verb's own (as its getopt "+" parsing requires);
+#                   that verb's own or global ones (each verb takes both);
 #       make      - every target has a rule in make's database (`make -pq`:
 #                   the Makefile and its includes) and passes `make -n`;
 #       bpftool   - `bpftool OBJECT CMD` is listed by `bpftool OBJECT help`,
@@ -395,7 +395,7 @@ def check_canaryctl(argv):
     verb = argv[k]
     if verb not in ctl_verbs:
         return probs + [f"canaryctl: unknown verb {verb!r} (usage lists: {', '.join(sorted(ctl_verbs))})"]
-    return probs + check_flags(argv[k + 1:], ctl_verbs[verb], f"canaryctl {verb}")
+    return probs + check_flags(argv[k + 1:], {**ctl_globals, **ctl_verbs[verb]}, f"canaryctl {verb}")
 
 
 BPFTOOL_OPTS_WITH_ARG = {"-m", "--mapcompat", "-L", "--use-loader", "-B", "--base-btf"}

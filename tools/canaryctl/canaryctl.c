@@ -29,13 +29,18 @@
 #include "stats.h"
 #include "status.h"
 #include "version.h"
+#include "yamlout.h"
 
 struct ctl {
 	const char *bpffs;
-	bool json;
+	bool json; /* machine output: JSON, or YAML when yaml is set too */
+	bool yaml;
 	struct canary_dp *dp;
 	struct client api;
 };
+
+/* Exit status of status --until-done when --timeout passes first. */
+#define EXIT_TIMEOUT 3
 
 static const char *const version_names[CANARY_V_COUNT] = { "stable", "canary" };
 
@@ -43,11 +48,14 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: canaryctl [--socket PATH | --server URL --token-file FILE] [--bpffs DIR]\n"
-		"                 [-o json|text] VERB [ARGS]\n"
+		"                 [-o json|yaml|text] VERB [ARGS]\n"
 		"       canaryctl --version\n"
+		"options go before or after the verb: canaryctl status web -o json\n"
 		"rollout verbs (through the agent's API, default socket %s):\n"
-		"  status [NAME] [--watch] [--until-done]\n"
-		"                                    rollouts; one in full, redrawn with --watch\n"
+		"  status [NAME] [--watch] [--until-done [--timeout DURATION]]\n"
+		"                                    rollouts; one in full, redrawn with --watch;\n"
+		"                                    --until-done exits 0 Healthy, 1 Degraded,\n"
+		"                                    3 when DURATION (90s, 5m, 1h) passes first\n"
 		"  promote NAME [--full]             next step (--full: straight to 100%% and done)\n"
 		"  pause NAME | resume NAME          hold the steps / go on\n"
 		"  abort NAME | retry NAME           roll back / start again after an abort\n"
@@ -59,7 +67,7 @@ static void usage(FILE *out)
 		"                                    the errors or F slower (defaults 2, 0.2, 0.9)\n"
 		"incident verbs (they read the pinned maps directly; no agent needed):\n"
 		"  maps                              services, weights, per-version counters\n"
-		"  flows [NAME] [--version stable|canary]\n"
+		"  flows [NAME] [--track stable|canary]\n"
 		"                                    tracked connections\n"
 		"  emergency-rollback NAME [--connections reset|drain]\n"
 		"                                    canary weight to 0 now; reset (default)\n"
@@ -85,10 +93,127 @@ static int open_maps(struct ctl *c)
 	return err;
 }
 
-static void print_json(json_t *obj)
+/* A verb's document in the -o format: one line of JSON, or YAML. */
+static void print_doc(const struct ctl *c, json_t *obj)
 {
+	if (c->yaml) {
+		yaml_print(stdout, obj);
+		return;
+	}
 	json_dumpf(obj, stdout, JSON_COMPACT);
 	printf("\n");
+}
+
+static int set_output(struct ctl *c, const char *fmt)
+{
+	if (strcmp(fmt, "json") != 0 && strcmp(fmt, "yaml") != 0 && strcmp(fmt, "text") != 0) {
+		fprintf(stderr, "canaryctl: -o: expected json, yaml or text, got \"%s\"\n", fmt);
+		return 2;
+	}
+	c->json = strcmp(fmt, "text") != 0;
+	c->yaml = !strcmp(fmt, "yaml");
+	return 0;
+}
+
+/* The options every verb takes, before or after it: "status web -o json". */
+static const struct option global_longopts[] = {
+	{ "socket", required_argument, NULL, 's' },
+	{ "server", required_argument, NULL, 'S' },
+	{ "token-file", required_argument, NULL, 't' },
+	{ "bpffs", required_argument, NULL, 'b' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+#define MAX_VERB_OPTS 8
+#define MAX_OPTS      (sizeof(global_longopts) / sizeof(global_longopts[0]) + MAX_VERB_OPTS)
+
+/* The global options, then own's (at most MAX_VERB_OPTS), then the terminator. */
+static void merge_opts(struct option *opts, const struct option *own)
+{
+	size_t n = 0, i;
+
+	for (i = 0; global_longopts[i].name; i++)
+		opts[n++] = global_longopts[i];
+	for (i = 0; own && own[i].name && i < MAX_VERB_OPTS; i++)
+		opts[n++] = own[i];
+	opts[n] = (struct option){ 0 };
+}
+
+/* A global option: 0 when taken, 2 on a bad value, -1 when opt is not one. */
+static int global_opt(struct ctl *c, int opt, const char *val)
+{
+	switch (opt) {
+	case 'b':
+		c->bpffs = val;
+		return 0;
+	case 's':
+		c->api.socket_path = val;
+		return 0;
+	case 'S':
+		c->api.server = val;
+		return 0;
+	case 't':
+		c->api.token_file = val;
+		return 0;
+	case 'o':
+		return set_output(c, val);
+	case 'h':
+		usage(stdout);
+		exit(0);
+	}
+	return -1;
+}
+
+/* A verb's own option: 0 when taken, 2 (a usage error, said on stderr) if not. */
+typedef int (*verb_opt_fn)(int opt, const char *val, void *arg);
+
+/*
+ * A verb's arguments: its own options (own, taken by own_fn) and the global
+ * ones, in any order among its operands (GNU getopt permutes them). argv[0]
+ * is "canaryctl VERB", which getopt's messages start with. On return the
+ * operands are argv[*first..argc). 0, or 2 on a usage error.
+ */
+static int verb_args(struct ctl *c, int argc, char **argv, const struct option *own,
+		     verb_opt_fn own_fn, void *arg, int *first)
+{
+	struct option opts[MAX_OPTS];
+	int opt;
+
+	merge_opts(opts, own);
+	optind = 0; /* glibc: start over, on a new argv */
+	while ((opt = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		int rc = global_opt(c, opt, optarg);
+
+		if (rc < 0)
+			rc = opt == '?' || !own_fn ? 2 : own_fn(opt, optarg, arg);
+		if (rc)
+			return rc;
+	}
+	*first = optind;
+	return 0;
+}
+
+/* "90", "90s", "500ms", "5m", "1h" in milliseconds; -1 when not a duration > 0. */
+static long long parse_duration_ms(const char *s)
+{
+	static const struct {
+		const char *unit;
+		double ms;
+	} units[] = { { "", 1000 }, { "s", 1000 }, { "ms", 1 }, { "m", 60000 }, { "h", 3600000 } };
+	char *end;
+	double v = strtod(s, &end);
+	size_t i;
+
+	if (end == s || !isfinite(v) || v <= 0)
+		return -1;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcmp(end, units[i].unit))
+			return v * units[i].ms < 1 || v * units[i].ms > 1e12 ?
+				       -1 :
+				       (long long)(v * units[i].ms);
+	return -1;
 }
 
 /* Colour only on a terminal, and never when NO_COLOR is set (no-color.org). */
@@ -226,7 +351,7 @@ static json_t *json_count(long long v)
 	return v < 0 ? json_null() : json_integer(v);
 }
 
-static int cmd_maps(struct ctl *c)
+static int show_maps(struct ctl *c)
 {
 	struct maps_walk w = { .c = c, .services = json_array() };
 	__u64 reasons[CANARY_R_COUNT];
@@ -261,10 +386,37 @@ static int cmd_maps(struct ctl *c)
 			 "conntrack_entries", (json_int_t)flows, "conntrack_capacity",
 			 (json_int_t)dp_ct_capacity(c->dp), "conntrack_created",
 			 json_count(created), "conntrack_evictions", json_count(evicted));
-	json_dumpf(root, stdout, JSON_COMPACT);
-	printf("\n");
+	print_doc(c, root);
 	json_decref(root);
 	return 0;
+}
+
+/* Run fn on the pinned maps: the incident verbs need no agent. */
+static int with_maps(struct ctl *c, int (*fn)(struct ctl *c, void *arg), void *arg)
+{
+	int rc;
+
+	if (open_maps(c))
+		return 1;
+	rc = fn(c, arg);
+	dp_close(c->dp);
+	c->dp = NULL;
+	return rc;
+}
+
+static int maps_run(struct ctl *c, void *arg)
+{
+	(void)arg;
+	return show_maps(c);
+}
+
+static int cmd_maps(struct ctl *c, const char *verb, int argc, char **argv)
+{
+	int first, rc = verb_args(c, argc, argv, NULL, NULL, NULL, &first);
+
+	if (rc || first < argc)
+		return fprintf(stderr, "canaryctl: usage: %s\n", verb), 2;
+	return with_maps(c, maps_run, NULL);
 }
 
 /* ---- flows ---- */
@@ -334,28 +486,39 @@ static int show_flow(const struct canary_ct_key *key, const struct canary_ct_ent
 	return 0;
 }
 
-static int cmd_flows(struct ctl *c, int argc, char **argv)
+struct flows_opts {
+	const char *name;
+	int version; /* -1: both */
+};
+
+/*
+ * --track stable|canary; --version, its old name, still works with a
+ * warning (it clashed with canaryctl --version).
+ */
+static int flows_opt(int opt, const char *val, void *arg)
 {
-	struct flows_walk w = { .c = c, .svc_id = UINT32_MAX, .version = -1 };
+	struct flows_opts *o = arg;
+
+	if (strcmp(val, "stable") != 0 && strcmp(val, "canary") != 0) {
+		fprintf(stderr, "canaryctl: flows: --%s: expected stable or canary, got \"%s\"\n",
+			opt == 'V' ? "version" : "track", val);
+		return 2;
+	}
+	if (opt == 'V')
+		fprintf(stderr, "canaryctl: flows --version is deprecated: use --track\n");
+	o->version = !strcmp(val, "canary") ? CANARY_V_CANARY : CANARY_V_STABLE;
+	return 0;
+}
+
+static int show_flows(struct ctl *c, void *arg)
+{
+	const struct flows_opts *o = arg;
+	struct flows_walk w = { .c = c, .svc_id = UINT32_MAX, .version = o->version };
+	const char *name = o->name;
 	struct canary_service_key key;
 	struct canary_service svc;
-	const char *name = NULL;
 	struct timespec ts;
-	int i;
 
-	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--version") && i + 1 < argc &&
-		    (!strcmp(argv[i + 1], "stable") || !strcmp(argv[i + 1], "canary"))) {
-			w.version =
-				!strcmp(argv[++i], "canary") ? CANARY_V_CANARY : CANARY_V_STABLE;
-		} else if (!name && argv[i][0] != '-') {
-			name = argv[i];
-		} else {
-			fprintf(stderr,
-				"canaryctl: usage: flows [NAME] [--version stable|canary]\n");
-			return 2;
-		}
-	}
 	if (name) {
 		if (dp_service_find(c->dp, name, &key, &svc)) {
 			fprintf(stderr, "canaryctl: no service named \"%s\"\n", name);
@@ -368,8 +531,7 @@ static int cmd_flows(struct ctl *c, int argc, char **argv)
 	if (c->json) {
 		w.arr = json_array();
 		dp_flow_each(c->dp, show_flow, &w);
-		json_dumpf(w.arr, stdout, JSON_COMPACT);
-		printf("\n");
+		print_doc(c, w.arr);
 		json_decref(w.arr);
 		return 0;
 	}
@@ -378,6 +540,24 @@ static int cmd_flows(struct ctl *c, int argc, char **argv)
 	dp_flow_each(c->dp, show_flow, &w);
 	printf("%u flows\n", w.shown);
 	return 0;
+}
+
+static int cmd_flows(struct ctl *c, const char *verb, int argc, char **argv)
+{
+	static const struct option own[] = {
+		{ "track", required_argument, NULL, 'k' },
+		{ "version", required_argument, NULL, 'V' },
+		{ 0 },
+	};
+	struct flows_opts o = { .version = -1 };
+	int first, rc = verb_args(c, argc, argv, own, flows_opt, &o, &first);
+
+	if (rc || argc - first > 1)
+		return fprintf(stderr, "canaryctl: usage: %s [NAME] [--track stable|canary]\n",
+			       verb),
+		       2;
+	o.name = first < argc ? argv[first] : NULL;
+	return with_maps(c, show_flows, &o);
 }
 
 /* ---- emergency-rollback ---- */
@@ -409,26 +589,41 @@ static int count_canary_flows(const struct canary_dp *dp, __u32 svc_id, unsigned
 	return err;
 }
 
-static int cmd_emergency_rollback(struct ctl *c, int argc, char **argv)
+struct rollback_opts {
+	const char *name;
+	bool drain;
+};
+
+static int rollback_opt(int opt, const char *val, void *arg)
 {
+	struct rollback_opts *o = arg;
+
+	(void)opt;
+	if (strcmp(val, "drain") != 0 && strcmp(val, "reset") != 0) {
+		fprintf(stderr,
+			"canaryctl: emergency-rollback: --connections: expected reset or drain, "
+			"got \"%s\"\n",
+			val);
+		return 2;
+	}
+	o->drain = !strcmp(val, "drain");
+	return 0;
+}
+
+static int emergency_rollback(struct ctl *c, void *arg)
+{
+	const struct rollback_opts *o = arg;
+	const char *name = o->name;
 	struct canary_service_key key;
 	struct canary_service svc;
 	unsigned int reset = 0;
-	bool drain = false;
+	bool drain = o->drain;
 	__u16 was_bp;
 	char was[16];
 	int err;
 
-	if (argc == 3 && !strcmp(argv[1], "--connections") &&
-	    (!strcmp(argv[2], "drain") || !strcmp(argv[2], "reset")))
-		drain = !strcmp(argv[2], "drain");
-	else if (argc != 1) {
-		fprintf(stderr, "canaryctl: usage: emergency-rollback NAME "
-				"[--connections reset|drain]\n");
-		return 2;
-	}
-	if (dp_service_find(c->dp, argv[0], &key, &svc)) {
-		fprintf(stderr, "canaryctl: no service named \"%s\"\n", argv[0]);
+	if (dp_service_find(c->dp, name, &key, &svc)) {
+		fprintf(stderr, "canaryctl: no service named \"%s\"\n", name);
 		return 1;
 	}
 	/*
@@ -457,7 +652,7 @@ static int cmd_emergency_rollback(struct ctl *c, int argc, char **argv)
 		err = count_canary_flows(c->dp, svc.id, &reset);
 out:
 	if (err) {
-		fprintf(stderr, "canaryctl: emergency-rollback %s: %s\n", argv[0], strerror(-err));
+		fprintf(stderr, "canaryctl: emergency-rollback %s: %s\n", name, strerror(-err));
 		return 1;
 	}
 	if (c->json) {
@@ -466,8 +661,7 @@ out:
 				  "previous_weight", was_bp / 100.0, "connections",
 				  drain ? "drain" : "reset", "flows_reset", (json_int_t)reset);
 
-		json_dumpf(out, stdout, JSON_COMPACT);
-		printf("\n");
+		print_doc(c, out);
 		json_decref(out);
 	} else {
 		printf("%s: canary weight 0 (was %s%%); %u canary connections %s\n", svc.name, was,
@@ -476,35 +670,48 @@ out:
 	return 0;
 }
 
+static int cmd_emergency_rollback(struct ctl *c, const char *verb, int argc, char **argv)
+{
+	static const struct option own[] = {
+		{ "connections", required_argument, NULL, 'c' },
+		{ 0 },
+	};
+	struct rollback_opts o = { 0 };
+	int first, rc = verb_args(c, argc, argv, own, rollback_opt, &o, &first);
+
+	if (rc || argc - first != 1)
+		return fprintf(stderr, "canaryctl: usage: %s NAME [--connections reset|drain]\n",
+			       verb),
+		       2;
+	o.name = argv[first];
+	return with_maps(c, emergency_rollback, &o);
+}
+
 /* ---- emergency-clear ---- */
 
-static int cmd_emergency_clear(struct ctl *c, int argc, char **argv)
+static int emergency_clear(struct ctl *c, void *arg)
 {
+	const char *name = arg;
 	struct canary_service_key key;
 	struct canary_service svc;
 	bool was;
 	int err;
 
-	if (argc != 1) {
-		fprintf(stderr, "canaryctl: usage: emergency-clear NAME\n");
-		return 2;
-	}
-	if (dp_service_find(c->dp, argv[0], &key, &svc)) {
-		fprintf(stderr, "canaryctl: no service named \"%s\"\n", argv[0]);
+	if (dp_service_find(c->dp, name, &key, &svc)) {
+		fprintf(stderr, "canaryctl: no service named \"%s\"\n", name);
 		return 1;
 	}
 	was = dp_killswitch_engaged(c->dp, &key);
 	err = dp_killswitch_set(c->dp, &key, false);
 	if (err) {
-		fprintf(stderr, "canaryctl: emergency-clear %s: %s\n", argv[0], strerror(-err));
+		fprintf(stderr, "canaryctl: emergency-clear %s: %s\n", name, strerror(-err));
 		return 1;
 	}
 	if (c->json) {
 		json_t *out = json_pack("{s:s, s:b, s:b}", "name", svc.name, "kill_switch", 0,
 					"was_engaged", was);
 
-		json_dumpf(out, stdout, JSON_COMPACT);
-		printf("\n");
+		print_doc(c, out);
 		json_decref(out);
 	} else {
 		printf("%s: kill switch %s; the canary weight stays where it is (0 after an "
@@ -514,9 +721,18 @@ static int cmd_emergency_clear(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
+static int cmd_emergency_clear(struct ctl *c, const char *verb, int argc, char **argv)
+{
+	int first, rc = verb_args(c, argc, argv, NULL, NULL, NULL, &first);
+
+	if (rc || argc - first != 1)
+		return fprintf(stderr, "canaryctl: usage: %s NAME\n", verb), 2;
+	return with_maps(c, emergency_clear, argv[first]);
+}
+
 /* ---- uninstall ---- */
 
-static int cmd_uninstall(struct ctl *c)
+static int uninstall(struct ctl *c)
 {
 	unsigned int removed = 0;
 	int err;
@@ -535,13 +751,22 @@ static int cmd_uninstall(struct ctl *c)
 		json_t *out = json_pack("{s:I, s:s}", "programs_detached", (json_int_t)removed,
 					"bpffs", c->bpffs);
 
-		print_json(out);
+		print_doc(c, out);
 		json_decref(out);
 	} else {
 		printf("detached %u programs; removed the maps pinned under %s\n", removed,
 		       c->bpffs);
 	}
 	return 0;
+}
+
+static int cmd_uninstall(struct ctl *c, const char *verb, int argc, char **argv)
+{
+	int first, rc = verb_args(c, argc, argv, NULL, NULL, NULL, &first);
+
+	if (rc || first < argc)
+		return fprintf(stderr, "canaryctl: usage: %s\n", verb), 2;
+	return uninstall(c);
 }
 
 /* ---- rollout verbs, through the API ---- */
@@ -562,16 +787,73 @@ static void on_interrupt(int sig)
 	interrupted = 1;
 }
 
-/* Redraw in place every second; with until_done, stop once Healthy or Degraded. */
-static int watch_rollout(struct ctl *c, const char *path, bool until_done)
+struct status_opts {
+	bool watch, until_done;
+	long long timeout_ms; /* 0: none */
+	const char *timeout;  /* as given, for the message */
+};
+
+static int status_opt(int opt, const char *val, void *arg)
+{
+	struct status_opts *o = arg;
+
+	switch (opt) {
+	case 'w':
+		o->watch = true;
+		return 0;
+	case 'u':
+		o->watch = o->until_done = true;
+		return 0;
+	case 'T':
+		o->timeout = val;
+		o->timeout_ms = parse_duration_ms(val);
+		if (o->timeout_ms > 0)
+			return 0;
+		fprintf(stderr,
+			"canaryctl: status: --timeout: a duration > 0 (90s, 5m, 1h, 500ms), "
+			"got \"%s\"\n",
+			val);
+		return 2;
+	}
+	return 2;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* Sleep up to 1 s, less when the deadline (0: none) is nearer. */
+static void nap(long long deadline_ms)
+{
+	long long ms = 1000;
+	struct timespec ts;
+
+	if (deadline_ms && deadline_ms - now_ms() < ms)
+		ms = deadline_ms - now_ms() > 0 ? deadline_ms - now_ms() : 0;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000;
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Redraw in place every second; with until_done, stop once Healthy (0) or
+ * Degraded (1), or after the timeout (EXIT_TIMEOUT). In JSON or YAML only
+ * the final document is printed.
+ */
+static int watch_rollout(struct ctl *c, const char *path, const struct status_opts *o)
 {
 	struct sigaction sa = { .sa_handler = on_interrupt };
-	bool tty = isatty(STDOUT_FILENO), color = use_color();
+	bool tty = isatty(STDOUT_FILENO), color = use_color(), until_done = o->until_done;
+	long long deadline = o->timeout_ms ? now_ms() + o->timeout_ms : 0;
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	while (!interrupted) {
-		const char *phase;
+		char phase[32] = "unknown";
 		json_t *reply;
 		long status;
 		int rc;
@@ -583,55 +865,75 @@ static int watch_rollout(struct ctl *c, const char *path, bool until_done)
 			json_decref(reply);
 			return rc;
 		}
-		if (tty)
-			fputs("\033[H\033[2J", stdout);
-		status_print_rollout(stdout, reply, color);
-		if (!tty)
-			fputs("\n", stdout);
-		fflush(stdout);
-		phase = json_string_value(json_object_get(reply, "phase"));
-		rc = phase && !strcmp(phase, "Degraded");
-		if (until_done && phase && (!strcmp(phase, "Healthy") || rc)) {
+		if (json_string_value(json_object_get(reply, "phase")))
+			snprintf(phase, sizeof(phase), "%s",
+				 json_string_value(json_object_get(reply, "phase")));
+		rc = !strcmp(phase, "Degraded");
+		if (!c->json) {
+			if (tty)
+				fputs("\033[H\033[2J", stdout);
+			status_print_rollout(stdout, reply, color);
+			if (!tty)
+				fputs("\n", stdout);
+			fflush(stdout);
+		}
+		if (until_done && (!strcmp(phase, "Healthy") || rc)) {
+			if (c->json)
+				print_doc(c, reply);
 			json_decref(reply);
 			return rc;
 		}
 		json_decref(reply);
-		sleep(1);
+		if (deadline && now_ms() >= deadline) {
+			fprintf(stderr,
+				"canaryctl: status: not done after --timeout %s (phase %s)\n",
+				o->timeout, phase);
+			return EXIT_TIMEOUT;
+		}
+		nap(deadline);
 	}
 	return 0;
 }
 
-static int cmd_status(struct ctl *c, int argc, char **argv)
+static int cmd_status(struct ctl *c, const char *verb, int argc, char **argv)
 {
-	bool watch = false, until_done = false;
+	static const struct option own[] = {
+		{ "watch", no_argument, NULL, 'w' },
+		{ "until-done", no_argument, NULL, 'u' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ 0 },
+	};
+	struct status_opts o = { 0 };
 	const char *name = NULL;
 	char path[128];
 	json_t *reply;
 	long status;
-	int i, rc = 0;
+	int first, rc = verb_args(c, argc, argv, own, status_opt, &o, &first);
 
-	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--watch"))
-			watch = true;
-		else if (!strcmp(argv[i], "--until-done"))
-			watch = until_done = true;
-		else if (!name && argv[i][0] != '-')
-			name = argv[i];
-		else
-			return fprintf(stderr, "canaryctl: status: unexpected \"%s\"\n", argv[i]),
-			       2;
+	if (!rc && argc - first > 1) {
+		fprintf(stderr, "canaryctl: status: unexpected \"%s\"\n", argv[first + 1]);
+		rc = 2;
 	}
-	if (watch && !name)
+	if (rc)
+		return fprintf(stderr,
+			       "canaryctl: usage: %s [NAME] [--watch] "
+			       "[--until-done [--timeout DURATION]]\n",
+			       verb),
+		       rc;
+	name = first < argc ? argv[first] : NULL;
+	if (o.timeout_ms && !o.until_done)
+		return fprintf(stderr, "canaryctl: status: --timeout goes with --until-done\n"), 2;
+	if (o.watch && !name)
 		return fprintf(stderr, "canaryctl: status --watch needs a NAME\n"), 2;
 	snprintf(path, sizeof(path), "/api/v1/rollouts%s%s", name ? "/" : "", name ? name : "");
-	if (watch && !c->json)
-		return watch_rollout(c, path, until_done);
+	if (o.until_done || (o.watch && !c->json))
+		return watch_rollout(c, path, &o);
 	if (client_call(&c->api, "GET", path, NULL, &status, &reply))
 		return 1;
 	if (status != 200)
 		rc = api_error(status, reply);
 	else if (c->json)
-		print_json(reply);
+		print_doc(c, reply);
 	else if (name)
 		status_print_rollout(stdout, reply, use_color());
 	else
@@ -678,22 +980,22 @@ static void print_history(json_t *history)
 }
 
 /* history NAME: how the rollout's past revisions ended. */
-static int cmd_history(struct ctl *c, int argc, char **argv)
+static int cmd_history(struct ctl *c, const char *verb, int argc, char **argv)
 {
 	char path[128];
 	json_t *reply;
 	long status;
-	int rc = 0;
+	int first, rc = verb_args(c, argc, argv, NULL, NULL, NULL, &first);
 
-	if (argc != 1 || argv[0][0] == '-')
-		return fprintf(stderr, "canaryctl: usage: history NAME\n"), 2;
-	snprintf(path, sizeof(path), "/api/v1/rollouts/%s/history", argv[0]);
+	if (rc || argc - first != 1)
+		return fprintf(stderr, "canaryctl: usage: %s NAME\n", verb), 2;
+	snprintf(path, sizeof(path), "/api/v1/rollouts/%s/history", argv[first]);
 	if (client_call(&c->api, "GET", path, NULL, &status, &reply))
 		return 1;
 	if (status != 200)
 		rc = api_error(status, reply);
 	else if (c->json)
-		print_json(reply);
+		print_doc(c, reply);
 	else
 		print_history(json_object_get(reply, "history"));
 	json_decref(reply);
@@ -746,29 +1048,43 @@ struct plan_opts {
 	double errors, latency, power, target_s;
 };
 
-static int plan_args(int argc, char **argv, struct plan_opts *o)
+static int plan_opt(int opt, const char *val, void *arg)
 {
-	int i;
+	struct plan_opts *o = arg;
+	double *dst = opt == 'e' ? &o->errors :
+		      opt == 'l' ? &o->latency :
+		      opt == 'p' ? &o->power :
+				   &o->target_s;
+	const char *flag = opt == 'e' ? "--errors" :
+			   opt == 'l' ? "--latency" :
+			   opt == 'p' ? "--power" :
+					"--target";
+	char *end;
+
+	*dst = strtod(val, &end);
+	if (end == val || *end || *dst < 0)
+		return fprintf(stderr, "canaryctl: plan: %s: a number >= 0, got \"%s\"\n", flag,
+			       val),
+		       2;
+	return 0;
+}
+
+/* plan's arguments; 0, or 2 on a usage error. */
+static int plan_args(struct ctl *c, int argc, char **argv, struct plan_opts *o, int *first)
+{
+	static const struct option own[] = {
+		{ "errors", required_argument, NULL, 'e' },
+		{ "latency", required_argument, NULL, 'l' },
+		{ "power", required_argument, NULL, 'p' },
+		{ "target", required_argument, NULL, 'g' },
+		{ 0 },
+	};
 
 	*o = (struct plan_opts){ .errors = 2, .latency = 0.2, .power = 0.9, .target_s = 0 };
-	for (i = 1; i < argc; i++) {
-		double *dst = !strcmp(argv[i], "--errors")  ? &o->errors :
-			      !strcmp(argv[i], "--latency") ? &o->latency :
-			      !strcmp(argv[i], "--power")   ? &o->power :
-			      !strcmp(argv[i], "--target")  ? &o->target_s :
-							      NULL;
-		char *end;
-
-		if (!dst || i + 1 >= argc)
-			return fprintf(stderr, "canaryctl: plan: unexpected \"%s\"\n", argv[i]), -1;
-		*dst = strtod(argv[++i], &end);
-		if (*end || *dst < 0)
-			return fprintf(stderr, "canaryctl: plan: %s: a number >= 0, got \"%s\"\n",
-				       argv[i - 1], argv[i]),
-			       -1;
-	}
+	if (verb_args(c, argc, argv, own, plan_opt, o, first) || argc - *first != 1)
+		return 2;
 	if (o->power <= 0 || o->power >= 1)
-		return fprintf(stderr, "canaryctl: plan: --power: between 0 and 1\n"), -1;
+		return fprintf(stderr, "canaryctl: plan: --power: between 0 and 1\n"), 2;
 	return 0;
 }
 
@@ -874,29 +1190,32 @@ static int plan_fail(const char *what, const char *name)
 }
 
 /* plan NAME: how long each step must last for the analysis to catch a regression. */
-static int cmd_plan(struct ctl *c, int argc, char **argv)
+static int cmd_plan(struct ctl *c, const char *verb, int argc, char **argv)
 {
 	struct analysis_cfg a;
 	struct plan_opts o;
+	const char *name;
 	char path[128];
 	json_t *reply;
 	long status;
-	int rc = 0;
+	int first, rc = 0;
 
-	if (argc < 1 || argv[0][0] == '-' || plan_args(argc, argv, &o))
+	(void)verb;
+	if (plan_args(c, argc, argv, &o, &first))
 		return fprintf(stderr, "canaryctl: usage: plan NAME [--errors X] [--latency F] "
 				       "[--power P] [--target SECONDS]\n"),
 		       2;
-	snprintf(path, sizeof(path), "/api/v1/rollouts/%s", argv[0]);
+	name = argv[first];
+	snprintf(path, sizeof(path), "/api/v1/rollouts/%s", name);
 	if (client_call(&c->api, "GET", path, NULL, &status, &reply))
 		return 1;
 	if (status != 200)
 		rc = api_error(status, reply);
 	else if (analysis_from_json(json_object_get(json_object_get(reply, "analysis"), "config"),
 				    &a))
-		rc = plan_fail("the agent reports no analysis settings for", argv[0]);
+		rc = plan_fail("the agent reports no analysis settings for", name);
 	else if (jnum(json_object_get(reply, "traffic"), "rps") <= 0)
-		rc = plan_fail("no traffic measured yet for", argv[0]);
+		rc = plan_fail("no traffic measured yet for", name);
 	else
 		plan_steps(reply, &a, &o);
 	json_decref(reply);
@@ -904,15 +1223,38 @@ static int cmd_plan(struct ctl *c, int argc, char **argv)
 }
 
 /* promote/pause/resume/abort/retry/set-weight NAME ... */
+static int promote_opt(int opt, const char *val, void *arg)
+{
+	(void)opt;
+	(void)val;
+	*(bool *)arg = true;
+	return 0;
+}
+
 static int cmd_verb(struct ctl *c, const char *verb, int argc, char **argv)
 {
+	static const struct option promote[] = {
+		{ "full", no_argument, NULL, 'F' },
+		{ 0 },
+	};
+	bool is_promote = !strcmp(verb, "promote"), full = false;
 	char path[128], body[64];
 	const char *action = verb, *payload = NULL;
 	json_t *reply;
 	long status;
 	__u16 bp;
-	int rc = 0;
+	int first, rc;
 
+	rc = verb_args(c, argc, argv, is_promote ? promote : NULL, is_promote ? promote_opt : NULL,
+		       &full, &first);
+	if (rc) {
+		argc = -1; /* a usage error: on to the usage line */
+	} else {
+		argc -= first;
+		argv += first;
+		if (argc < 1)
+			return fprintf(stderr, "canaryctl: %s needs a rollout NAME\n", verb), 2;
+	}
 	if (!strcmp(verb, "set-weight")) {
 		char err[NETPARSE_ERR_LEN];
 
@@ -923,7 +1265,7 @@ static int cmd_verb(struct ctl *c, const char *verb, int argc, char **argv)
 		snprintf(body, sizeof(body), "{\"weight\": %u.%02u}", bp / 100, bp % 100);
 		action = "weight";
 		payload = body;
-	} else if (!strcmp(verb, "promote") && argc == 2 && !strcmp(argv[1], "--full")) {
+	} else if (full && argc == 1) {
 		action = "promote-full";
 	} else if (argc != 1) {
 		return fprintf(stderr, "canaryctl: usage: %s NAME%s\n", verb,
@@ -936,7 +1278,7 @@ static int cmd_verb(struct ctl *c, const char *verb, int argc, char **argv)
 	if (status != 200)
 		rc = api_error(status, reply);
 	else if (c->json)
-		print_json(reply);
+		print_doc(c, reply);
 	else
 		printf("%s: %s -> %s%s%s\n", argv[0], action,
 		       json_string_value(json_object_get(reply, "phase")),
@@ -946,103 +1288,74 @@ static int cmd_verb(struct ctl *c, const char *verb, int argc, char **argv)
 	return rc;
 }
 
-static bool is_api_verb(const char *verb)
+typedef int (*verb_fn)(struct ctl *c, const char *verb, int argc, char **argv);
+
+static verb_fn find_verb(const char *verb)
 {
-	static const char *const verbs[] = { "status", "promote", "pause",     "resume",
-					     "abort",  "retry",	  "set-weight" };
+	static const struct {
+		const char *name;
+		verb_fn fn;
+	} verbs[] = {
+		{ "status", cmd_status },	{ "promote", cmd_verb },
+		{ "pause", cmd_verb },		{ "resume", cmd_verb },
+		{ "abort", cmd_verb },		{ "retry", cmd_verb },
+		{ "set-weight", cmd_verb },	{ "history", cmd_history },
+		{ "plan", cmd_plan },		{ "maps", cmd_maps },
+		{ "flows", cmd_flows },		{ "emergency-rollback", cmd_emergency_rollback },
+		{ "emergency-clear", cmd_emergency_clear }, { "uninstall", cmd_uninstall },
+	};
 	size_t i;
 
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (!strcmp(verb, verbs[i]))
-			return true;
-	return false;
+		if (!strcmp(verb, verbs[i].name))
+			return verbs[i].fn;
+	return NULL;
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "server", required_argument, NULL, 'S' },
-		{ "token-file", required_argument, NULL, 't' },
-		{ "bpffs", required_argument, NULL, 'b' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
+	static const struct option own[] = {
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	struct ctl c = { .bpffs = DP_DEFAULT_BPFFS, .api = { .socket_path = API_DEFAULT_SOCKET } };
+	struct option longopts[MAX_OPTS];
+	char prog[64];
 	const char *verb;
-	int opt, rc;
+	verb_fn fn;
+	int opt;
 
-	/* "+": options stop at the verb, whose own flags follow it. */
+	merge_opts(longopts, own);
+	/* "+": the options before the verb; verb_args takes those after it. */
 	while ((opt = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'b':
-			c.bpffs = optarg;
-			break;
-		case 's':
-			c.api.socket_path = optarg;
-			break;
-		case 'S':
-			c.api.server = optarg;
-			break;
-		case 't':
-			c.api.token_file = optarg;
-			break;
-		case 'o':
-			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
-				fprintf(stderr, "canaryctl: -o: expected json or text\n");
-				return 2;
-			}
-			c.json = !strcmp(optarg, "json");
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
+		int rc = global_opt(&c, opt, optarg);
+
+		if (rc > 0)
+			return rc;
+		if (rc == 0)
+			continue;
+		if (opt == 'V') {
 			printf("canaryctl %s\n", CANARY_VERSION);
 			return 0;
-		default:
-			usage(stderr);
-			return 2;
 		}
+		usage(stderr);
+		return 2;
 	}
 	if (optind >= argc) {
 		usage(stderr);
 		return 2;
 	}
-	verb = argv[optind++];
-	argc -= optind;
-	argv += optind;
-	if (!strcmp(verb, "uninstall"))
-		return cmd_uninstall(&c);
-	if (!strcmp(verb, "status"))
-		return cmd_status(&c, argc, argv);
-	if (!strcmp(verb, "history"))
-		return cmd_history(&c, argc, argv);
-	if (!strcmp(verb, "plan"))
-		return cmd_plan(&c, argc, argv);
-	if (is_api_verb(verb)) {
-		if (argc < 1)
-			return fprintf(stderr, "canaryctl: %s needs a rollout NAME\n", verb), 2;
-		return cmd_verb(&c, verb, argc, argv);
-	}
-	if (strcmp(verb, "maps") != 0 && strcmp(verb, "flows") != 0 &&
-	    strcmp(verb, "emergency-rollback") != 0 && strcmp(verb, "emergency-clear") != 0) {
+	verb = argv[optind];
+	fn = find_verb(verb);
+	if (!fn) {
 		fprintf(stderr, "canaryctl: unknown verb \"%s\"\n", verb);
 		usage(stderr);
 		return 2;
 	}
-	if (open_maps(&c))
-		return 1;
-	if (!strcmp(verb, "maps"))
-		rc = cmd_maps(&c);
-	else if (!strcmp(verb, "flows"))
-		rc = cmd_flows(&c, argc, argv);
-	else if (!strcmp(verb, "emergency-clear"))
-		rc = cmd_emergency_clear(&c, argc, argv);
-	else
-		rc = cmd_emergency_rollback(&c, argc, argv);
-	dp_close(c.dp);
-	return rc;
+	/* The verb's argv: "canaryctl VERB" first, for getopt's messages. */
+	snprintf(prog, sizeof(prog), "canaryctl %s", verb);
+	argv += optind;
+	argc -= optind;
+	argv[0] = prog;
+	return fn(&c, verb, argc, argv);
 }
