@@ -617,7 +617,7 @@ t track "canaryctl flows web --track "
 t names "canaryctl --socket /x.sock status "
 t status_flags "canaryctl status web --"' 2>&1)
 	fish_line() { grep -qxF "$1" <<<"$fish_out" || { echo "# expected '$1'"; return 1; }; }
-	if fish_line "verbs=abort emergency-rollback flows history maps pause plan promote resume retry set-weight status uninstall" &&
+	if fish_line "verbs=abort emergency-clear emergency-rollback flows history maps pause plan promote resume retry set-weight status uninstall" &&
 		fish_line "output_after=json text yaml" && fish_line "track=canary stable" &&
 		fish_line "names=checkout web-2" &&
 		fish_line "status_flags=--bpffs --help --output --server --socket --timeout --token-file --until-done --watch" &&
