@@ -36,8 +36,7 @@
 static const char *const fixture_pinned_maps[] = {
 	CANARY_MAP_NAME("services"), CANARY_MAP_NAME("conntrack"),  CANARY_MAP_NAME("overrides"),
 	CANARY_MAP_NAME("metrics"),  CANARY_MAP_NAME("reasons"),    CANARY_MAP_NAME("ct_stats"),
-	CANARY_MAP_NAME("frags"),    CANARY_MAP_NAME("ct_expired"),
-	CANARY_MAP_NAME("killswitch"),
+	CANARY_MAP_NAME("frags"),    CANARY_MAP_NAME("ct_expired"), CANARY_MAP_NAME("killswitch"),
 };
 #define FIXTURE_N_PINNED (sizeof(fixture_pinned_maps) / sizeof(fixture_pinned_maps[0]))
 

@@ -1828,10 +1828,11 @@ static void agent_actions(unsigned long i)
 
 		d->killed = !d->killed;
 		if (d->killed)
-			bpf_map_update_elem(bpf_map__fd(fx.skel->maps.CANARY_MAP(killswitch)), &d->key, &ks,
-					    BPF_ANY);
+			bpf_map_update_elem(bpf_map__fd(fx.skel->maps.CANARY_MAP(killswitch)),
+					    &d->key, &ks, BPF_ANY);
 		else
-			bpf_map_delete_elem(bpf_map__fd(fx.skel->maps.CANARY_MAP(killswitch)), &d->key);
+			bpf_map_delete_elem(bpf_map__fd(fx.skel->maps.CANARY_MAP(killswitch)),
+					    &d->key);
 		st.killswitch_toggles++;
 	}
 	if (i % 20011 == 0)

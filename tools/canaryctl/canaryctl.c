@@ -634,8 +634,10 @@ static int emergency_rollback(struct ctl *c, void *arg)
 	 */
 	err = dp_killswitch_set(c->dp, &key, true);
 	if (err == -ENOENT)
-		fprintf(stderr, "canaryctl: warning: the pins predate " CANARY_MAP_NAME("killswitch") ": "
-				"weight 0 only, which the agent may overwrite\n");
+		fprintf(stderr,
+			"canaryctl: warning: the pins predate " CANARY_MAP_NAME(
+				"killswitch") ": "
+					      "weight 0 only, which the agent may overwrite\n");
 	else if (err)
 		goto out;
 	/* Read again: the service may have changed since it was found. */
@@ -1296,13 +1298,20 @@ static verb_fn find_verb(const char *verb)
 		const char *name;
 		verb_fn fn;
 	} verbs[] = {
-		{ "status", cmd_status },	{ "promote", cmd_verb },
-		{ "pause", cmd_verb },		{ "resume", cmd_verb },
-		{ "abort", cmd_verb },		{ "retry", cmd_verb },
-		{ "set-weight", cmd_verb },	{ "history", cmd_history },
-		{ "plan", cmd_plan },		{ "maps", cmd_maps },
-		{ "flows", cmd_flows },		{ "emergency-rollback", cmd_emergency_rollback },
-		{ "emergency-clear", cmd_emergency_clear }, { "uninstall", cmd_uninstall },
+		{ "status", cmd_status },
+		{ "promote", cmd_verb },
+		{ "pause", cmd_verb },
+		{ "resume", cmd_verb },
+		{ "abort", cmd_verb },
+		{ "retry", cmd_verb },
+		{ "set-weight", cmd_verb },
+		{ "history", cmd_history },
+		{ "plan", cmd_plan },
+		{ "maps", cmd_maps },
+		{ "flows", cmd_flows },
+		{ "emergency-rollback", cmd_emergency_rollback },
+		{ "emergency-clear", cmd_emergency_clear },
+		{ "uninstall", cmd_uninstall },
 	};
 	size_t i;
 
