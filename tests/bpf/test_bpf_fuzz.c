@@ -1543,7 +1543,7 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 static void egress_one(unsigned long idx, const struct frame *in)
 {
 	const enum prog p = P_TC_EG;
-	struct canary_ct_entry rev, fwd;
+	struct canary_ct_entry rev, fwd, post;
 	struct canary_ct_key fkey;
 	const struct svc_def *d;
 	bool have_rev = false, fwd_ok = false;
@@ -1605,6 +1605,14 @@ static void egress_one(unsigned long idx, const struct frame *in)
 		fail_counter("reverse entry with service id %u", rev.svc_id);
 		return;
 	}
+	/*
+	 * Counted in the version the entry holds after the packet: a reply
+	 * on a generation the service has moved past takes the version whose
+	 * list holds its backend now (svcgen_check_reverse), which differs for
+	 * a canary flow reset onto a stable backend.
+	 */
+	if (ct_get(&m.tuple, &post) && (post.flags & CANARY_CT_F_REVERSE))
+		rev.version = post.version;
 	want.pk_out[d->id - 1][rev.version & 1]++;
 	want.by_out[d->id - 1][rev.version & 1] += m.ip_len;
 	if (ret == TC_ACT_SHOT) {
