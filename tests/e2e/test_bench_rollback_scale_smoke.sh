@@ -58,7 +58,7 @@ jcheck "rollback: machine and configuration recorded" "$rb" \
 	"d['config']['tick_ms'] > 0 and d['config']['labload']['rate'] >= 1000 and len(d['machine']['loadavg_start']) == 3"
 
 sc=$tmp/scale.json
-run "$SC_ID" 35 scale.sh "$LAB_ROOT/tools/bench/scale.sh" --quick --json "$sc"
+run "$SC_ID" 90 scale.sh "$LAB_ROOT/tools/bench/scale.sh" --quick --json "$sc"
 check "scale JSON written" test -s "$sc"
 jcheck "scale: conntrack filled to 100k flows (200,000 entries), counted by the agent's walk too" "$sc" \
 	"any(l['flows'] == 100000 and l['entries'] == 200000 and l['agent_walk_counted'] == 200000 for l in d['conntrack']['levels'])"
