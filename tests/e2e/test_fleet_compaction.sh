@@ -8,7 +8,9 @@ set -u
 source "$(dirname "$0")/fleet_lib.sh"
 
 CUT_S=13 # longer than a watch stream lives (10 s): the next one starts from the old revision
-STEPS="[{setWeight: 10}, {pause: {duration: 2s}}, {setWeight: 50}, {pause: {}}]"
+# The pause outlasts the checks that nodes reached 10% (three canaryctl calls a
+# round), so node 3 is cut off while the fleet still waits at 10%.
+STEPS="[{setWeight: 10}, {pause: {duration: 6s}}, {setWeight: 50}, {pause: {}}]"
 ANALYSIS="{interval: 1s, minRequests: 20, failureLimit: 1, confidence: 0.99,
             metrics: [{name: errorRate, max: 0.05}, {name: compareErrorRate}]}"
 
