@@ -1714,8 +1714,12 @@ static void check_counters(bool final)
 					(unsigned long long)want.opened[i][v]);
 				ok = false;
 			}
-			if (mt.requests > mt.packets_in || resp > mt.packets_out ||
-			    mt.latency_count != resp ||
+			/*
+			 * A turn ends once: by a response (a packet out) or
+			 * abandoned by the client's FIN or RST (a packet in).
+			 */
+			if (mt.requests > mt.packets_in || resp > mt.requests ||
+			    resp > mt.packets_out + mt.packets_in || mt.latency_count != resp ||
 			    mt.conns_refused + mt.conns_reset > mt.packets_out)
 				fail_counter(
 					"%s/%s: requests %llu, responses %llu, latency samples %llu, "

@@ -2536,6 +2536,64 @@ static void test_http_fast_open(void **state)
 	assert_false(flow_flags(&f) & CANARY_CT_F_IN_REQUEST);
 }
 
+/*
+ * A request the client gives up on (FIN or RST while it is unanswered)
+ * counts as a failed turn of its version: a 5xx with the time waited as
+ * its latency. A response after the close ends nothing; a close between
+ * turns, or one carried by the request itself, is no failure.
+ */
+static void abandoned_case(struct path *p, __u16 cport, __u8 close_flags)
+{
+	struct canary_metrics m;
+	struct flow f;
+	__u64 t0, t1;
+
+	metrics_zero(SVC_WEB_ID);
+	flow_init(&f, p, &web_def, CLIENT_A, cport);
+	flow_establish(&f);
+	t0 = monotonic_ns();
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	sleep_us(HTTP_WAIT_US);
+	flow_send(&f, close_flags, NULL, 0);
+	t1 = monotonic_ns();
+	assert_false(flow_flags(&f) & CANARY_CT_F_IN_REQUEST);
+	metrics_get(SVC_WEB_ID, f.version, &m);
+	assert_int_equal(m.requests, 2);
+	assert_int_equal(m.responses[2], 1);
+	assert_int_equal(m.responses[5], 1);
+	assert_int_equal(m.latency_count, 2);
+	assert_true(m.latency_sum_us >= HTTP_WAIT_US);
+	assert_true(m.latency_sum_us <= (t1 - t0) / 1000 + 2); /* both samples */
+	/* The backend's late answer and the client's retransmitted close: no turn. */
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
+	f.cseq -= seq_len(close_flags, 0);
+	flow_send(&f, close_flags, NULL, 0);
+	assert_turns(&f, 2, 0, 1, 1);
+	assert_flow_traffic(&f);
+}
+
+static void test_http_abandoned(void **state)
+{
+	struct flow f;
+
+	abandoned_case(test_path(state), 46900, PKT_TCP_ACK | PKT_TCP_FIN);
+	abandoned_case(test_path(state), 46901, PKT_TCP_ACK | PKT_TCP_RST);
+
+	/* A close between turns, and a request sent with the FIN: no failure. */
+	metrics_zero(SVC_WEB_ID);
+	flow_init(&f, test_path(state), &web_def, CLIENT_A, 46902);
+	flow_establish(&f);
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH | PKT_TCP_FIN, TXT(http_get));
+	assert_true(flow_flags(&f) & CANARY_CT_F_IN_REQUEST);
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_FIN, NULL, 0);
+	assert_turns(&f, 2, 0, 2, 0);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Conntrack entries lost mid-flow (LRU eviction): what comes back. */
 
@@ -3410,6 +3468,7 @@ int main(void)
 		BOTH(test_http_interim),
 		BOTH(test_http_upgrade),
 		BOTH(test_http_fast_open),
+		BOTH(test_http_abandoned),
 		BOTH(test_rst_on_recreated_entry),
 		BOTH(test_lost_forward_keeps_backend),
 		ONCE(test_ct_expiry),
