@@ -1753,7 +1753,8 @@ static int expiry_load(void)
 				 fx.ct_fd :
 			 map == expiry->maps.CANARY_MAP(ct_expired) ?
 				 bpf_map__fd(fx.skel->maps.CANARY_MAP(ct_expired)) :
-				 -1;
+			 map == expiry->maps.CANARY_MAP(metrics) ? fx.metrics_fd :
+								   -1;
 		int err = bpf_map__set_pin_path(map, NULL);
 
 		if (!err)

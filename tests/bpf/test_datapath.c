@@ -2774,6 +2774,47 @@ static void test_ct_expiry(void **state)
 	dp_close(dp);
 }
 
+/*
+ * A request never answered while its client stays connected: the expiry
+ * pass ends it as a failed turn (5xx, the time waited as latency) once it
+ * is older than the HTTP timeout, and only once; a younger one it leaves.
+ */
+static void test_http_request_timeout(void **state)
+{
+	struct canary_metrics m;
+	struct canary_ct_entry e;
+	struct canary_ct_key k;
+	struct flow f;
+	__u64 age = CANARY_HTTP_TIMEOUT_NS + 5 * SEC_NS;
+
+	(void)state;
+	metrics_zero(SVC_WEB_ID);
+	flow_init(&f, &tc_path, &web_def, CLIENT_A, 55100);
+	flow_establish(&f);
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	ct_expire_pass();
+	assert_true(flow_flags(&f) & CANARY_CT_F_IN_REQUEST);
+	metrics_get(SVC_WEB_ID, f.version, &m);
+	assert_int_equal(m.requests, 1);
+	assert_int_equal(m.responses[5] + m.latency_count, 0);
+
+	k = flow_fwd_key(&f);
+	assert_true(ct_get(&k, &e));
+	e.req_start_ns -= age; /* the request started age ago */
+	assert_int_equal(bpf_map_update_elem(fx.ct_fd, &k, &e, BPF_EXIST), 0);
+	ct_expire_pass();
+	ct_expire_pass();
+	assert_false(flow_flags(&f) & CANARY_CT_F_IN_REQUEST);
+	metrics_get(SVC_WEB_ID, f.version, &m);
+	assert_int_equal(m.responses[5], 1);
+	assert_int_equal(m.latency_count, 1);
+	assert_true(m.latency_sum_us >= age / 1000);
+	assert_true(m.latency_sum_us < (age + 10 * SEC_NS) / 1000);
+	assert_true(flow_tracked(&f)); /* the connection itself lives on */
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200)); /* too late: no turn */
+	assert_turns(&f, 1, 0, 0, 1);
+}
+
 /* ------------------------------------------------------------------------ */
 /* XDP and tc ingress: byte-identical output, identical map effects. */
 
@@ -3472,6 +3513,7 @@ int main(void)
 		BOTH(test_rst_on_recreated_entry),
 		BOTH(test_lost_forward_keeps_backend),
 		ONCE(test_ct_expiry),
+		ONCE(test_http_request_timeout),
 		ONCE(test_tc_xdp_identical),
 		BOTH(test_backend_removed_rechosen),
 		BOTH(test_backend_kept),
