@@ -173,8 +173,11 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 		m->packets_in += 1;
 		m->bytes_in += pkt->ip_len;
 	}
-	if (pkt->tuple.proto == IPPROTO_TCP)
+	if (pkt->tuple.proto == IPPROTO_TCP) {
+		/* A request in flight before this segment, abandoned by it. */
+		http_on_client_close(pkt, e, m);
 		http_on_request_data(ctx, kind, pkt, e, m);
+	}
 
 	v->addr = e->nat_addr;
 	v->port = e->nat_port;

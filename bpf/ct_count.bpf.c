@@ -14,6 +14,7 @@
  */
 #include "lib/common.h"
 #include "lib/maps.h"
+#include "lib/metrics.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -67,6 +68,30 @@ static __u64 idle_ns(const struct expire_ctx *c, const struct canary_ct_entry *e
 	return c->now > e->last_seen_ns ? c->now - e->last_seen_ns : 0;
 }
 
+/*
+ * A request unanswered for CANARY_HTTP_TIMEOUT_NS while its client stays
+ * connected: a failed turn of its version (a 5xx, the time waited as its
+ * latency), as a proxy's read timeout answers 504. A hanging canary
+ * otherwise shows requests and nothing else. The atomic fetch makes the
+ * data path's response, or the client's close, and this pass count it once.
+ * The request's start is CLOCK_MONOTONIC, read here with the same clock.
+ */
+static void request_timeout(struct canary_ct_entry *e)
+{
+	struct canary_metrics *m;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 old;
+
+	if (!(e->flags & CANARY_CT_F_IN_REQUEST) || now - e->req_start_ns <= CANARY_HTTP_TIMEOUT_NS)
+		return;
+	old = __sync_fetch_and_and(&e->flags, ~CANARY_CT_F_IN_REQUEST);
+	m = metrics_of(e->svc_id, e->version);
+	if (!(old & CANARY_CT_F_IN_REQUEST) || !m)
+		return;
+	m->responses[5] += 1;
+	metrics_latency(m, now - e->req_start_ns);
+}
+
 static void expire_key(const struct canary_ct_key *key, struct expire_ctx *c)
 {
 	if (!bpf_map_delete_elem(&CANARY_MAP(conntrack), key))
@@ -85,6 +110,7 @@ static long expire_one(struct bpf_map *map, struct canary_ct_key *key, struct ca
 	};
 
 	(void)map;
+	request_timeout(e);
 	if (idle_ns(c, e) <= ct_lifetime_ns(key, e))
 		return 0;
 	if (!(e->flags & CANARY_CT_F_REVERSE))

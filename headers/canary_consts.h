@@ -86,6 +86,12 @@ enum canary_affinity {
 #define CANARY_CT_ORPHAN_NS (60ULL * 1000000000ULL)
 
 /*
+ * An HTTP request unanswered this long is a failed turn of its version,
+ * counted by the expiry pass (60 s: nginx's proxy_read_timeout default).
+ */
+#define CANARY_HTTP_TIMEOUT_NS (60ULL * 1000000000ULL)
+
+/*
  * Latency histogram: log-linear over microseconds. Values below
  * CANARY_HIST_SUB are counted exactly; above, each power of two is cut into
  * CANARY_HIST_SUB equal buckets, so a bucket is at most 1/16 = 6.25% wide and

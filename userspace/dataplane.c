@@ -215,6 +215,7 @@ static void ct_count_load(struct canary_dp *dp)
 	bpf_object__for_each_map(map, cc->obj) {
 		int fd = map == cc->maps.CANARY_MAP(conntrack)	? dp->map_fds[DP_MAP_CONNTRACK] :
 			 map == cc->maps.CANARY_MAP(ct_expired) ? dp->map_fds[DP_MAP_CT_EXPIRED] :
+			 map == cc->maps.CANARY_MAP(metrics)	? dp->map_fds[DP_MAP_METRICS] :
 								  -1;
 
 		err = bpf_map__set_pin_path(map, NULL);

@@ -78,6 +78,31 @@ __canary_inline void http_on_request_data(void *ctx, enum canary_ctx_kind kind,
 }
 
 /*
+ * The client closes its side (FIN) or resets while a request is still
+ * unanswered: it gave up waiting (its timeout, a user going away). The
+ * request counts as a failed turn of its version, a 5xx with the time it
+ * waited as latency, as a proxy answering its own client reports a 504 for
+ * an upstream that never answered: a hanging canary otherwise counts
+ * requests and no error. nginx treats a client's FIN during a request the
+ * same way (499). The atomic fetch makes one CPU count it; a response that
+ * comes after the close ends no turn.
+ */
+__canary_inline void http_on_client_close(const struct canary_pkt *pkt, struct canary_ct_entry *e,
+					  struct canary_metrics *m)
+{
+	__u32 old;
+
+	if (!(pkt->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) ||
+	    !(e->flags & CANARY_CT_F_IN_REQUEST))
+		return;
+	old = __sync_fetch_and_and(&e->flags, ~CANARY_CT_F_IN_REQUEST);
+	if (!(old & CANARY_CT_F_IN_REQUEST) || !m)
+		return;
+	m->responses[5] += 1;
+	metrics_latency(m, bpf_ktime_get_ns() - e->req_start_ns);
+}
+
+/*
  * Backend -> client data: maybe the first byte of the response. An interim
  * response (1xx but 101) does not end the request: the final status will.
  * 101 Switching Protocols does, and what follows is another protocol

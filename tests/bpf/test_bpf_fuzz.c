@@ -1722,8 +1722,12 @@ static void check_counters(bool final)
 					(unsigned long long)want.opened[i][v]);
 				ok = false;
 			}
-			if (mt.requests > mt.packets_in || resp > mt.packets_out ||
-			    mt.latency_count != resp ||
+			/*
+			 * A turn ends once: by a response (a packet out) or
+			 * abandoned by the client's FIN or RST (a packet in).
+			 */
+			if (mt.requests > mt.packets_in || resp > mt.requests ||
+			    resp > mt.packets_out + mt.packets_in || mt.latency_count != resp ||
 			    mt.conns_refused + mt.conns_reset > mt.packets_out)
 				fail_counter(
 					"%s/%s: requests %llu, responses %llu, latency samples %llu, "
@@ -1757,7 +1761,8 @@ static int expiry_load(void)
 				 fx.ct_fd :
 			 map == expiry->maps.CANARY_MAP(ct_expired) ?
 				 bpf_map__fd(fx.skel->maps.CANARY_MAP(ct_expired)) :
-				 -1;
+			 map == expiry->maps.CANARY_MAP(metrics) ? fx.metrics_fd :
+								   -1;
 		int err = bpf_map__set_pin_path(map, NULL);
 
 		if (!err)

@@ -2536,6 +2536,64 @@ static void test_http_fast_open(void **state)
 	assert_false(flow_flags(&f) & CANARY_CT_F_IN_REQUEST);
 }
 
+/*
+ * A request the client gives up on (FIN or RST while it is unanswered)
+ * counts as a failed turn of its version: a 5xx with the time waited as
+ * its latency. A response after the close ends nothing; a close between
+ * turns, or one carried by the request itself, is no failure.
+ */
+static void abandoned_case(struct path *p, __u16 cport, __u8 close_flags)
+{
+	struct canary_metrics m;
+	struct flow f;
+	__u64 t0, t1;
+
+	metrics_zero(SVC_WEB_ID);
+	flow_init(&f, p, &web_def, CLIENT_A, cport);
+	flow_establish(&f);
+	t0 = monotonic_ns();
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	sleep_us(HTTP_WAIT_US);
+	flow_send(&f, close_flags, NULL, 0);
+	t1 = monotonic_ns();
+	assert_false(flow_flags(&f) & CANARY_CT_F_IN_REQUEST);
+	metrics_get(SVC_WEB_ID, f.version, &m);
+	assert_int_equal(m.requests, 2);
+	assert_int_equal(m.responses[2], 1);
+	assert_int_equal(m.responses[5], 1);
+	assert_int_equal(m.latency_count, 2);
+	assert_true(m.latency_sum_us >= HTTP_WAIT_US);
+	assert_true(m.latency_sum_us <= (t1 - t0) / 1000 + 2); /* both samples */
+	/* The backend's late answer and the client's retransmitted close: no turn. */
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
+	f.cseq -= seq_len(close_flags, 0);
+	flow_send(&f, close_flags, NULL, 0);
+	assert_turns(&f, 2, 0, 1, 1);
+	assert_flow_traffic(&f);
+}
+
+static void test_http_abandoned(void **state)
+{
+	struct flow f;
+
+	abandoned_case(test_path(state), 46900, PKT_TCP_ACK | PKT_TCP_FIN);
+	abandoned_case(test_path(state), 46901, PKT_TCP_ACK | PKT_TCP_RST);
+
+	/* A close between turns, and a request sent with the FIN: no failure. */
+	metrics_zero(SVC_WEB_ID);
+	flow_init(&f, test_path(state), &web_def, CLIENT_A, 46902);
+	flow_establish(&f);
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH | PKT_TCP_FIN, TXT(http_get));
+	assert_true(flow_flags(&f) & CANARY_CT_F_IN_REQUEST);
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_FIN, NULL, 0);
+	assert_turns(&f, 2, 0, 2, 0);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Conntrack entries lost mid-flow (LRU eviction): what comes back. */
 
@@ -2714,6 +2772,47 @@ static void test_ct_expiry(void **state)
 					 ct_count() + 1, 0),
 			 0);
 	dp_close(dp);
+}
+
+/*
+ * A request never answered while its client stays connected: the expiry
+ * pass ends it as a failed turn (5xx, the time waited as latency) once it
+ * is older than the HTTP timeout, and only once; a younger one it leaves.
+ */
+static void test_http_request_timeout(void **state)
+{
+	struct canary_metrics m;
+	struct canary_ct_entry e;
+	struct canary_ct_key k;
+	struct flow f;
+	__u64 age = CANARY_HTTP_TIMEOUT_NS + 5 * SEC_NS;
+
+	(void)state;
+	metrics_zero(SVC_WEB_ID);
+	flow_init(&f, &tc_path, &web_def, CLIENT_A, 55100);
+	flow_establish(&f);
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	ct_expire_pass();
+	assert_true(flow_flags(&f) & CANARY_CT_F_IN_REQUEST);
+	metrics_get(SVC_WEB_ID, f.version, &m);
+	assert_int_equal(m.requests, 1);
+	assert_int_equal(m.responses[5] + m.latency_count, 0);
+
+	k = flow_fwd_key(&f);
+	assert_true(ct_get(&k, &e));
+	e.req_start_ns -= age; /* the request started age ago */
+	assert_int_equal(bpf_map_update_elem(fx.ct_fd, &k, &e, BPF_EXIST), 0);
+	ct_expire_pass();
+	ct_expire_pass();
+	assert_false(flow_flags(&f) & CANARY_CT_F_IN_REQUEST);
+	metrics_get(SVC_WEB_ID, f.version, &m);
+	assert_int_equal(m.responses[5], 1);
+	assert_int_equal(m.latency_count, 1);
+	assert_true(m.latency_sum_us >= age / 1000);
+	assert_true(m.latency_sum_us < (age + 10 * SEC_NS) / 1000);
+	assert_true(flow_tracked(&f)); /* the connection itself lives on */
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200)); /* too late: no turn */
+	assert_turns(&f, 1, 0, 0, 1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -3410,9 +3509,11 @@ int main(void)
 		BOTH(test_http_interim),
 		BOTH(test_http_upgrade),
 		BOTH(test_http_fast_open),
+		BOTH(test_http_abandoned),
 		BOTH(test_rst_on_recreated_entry),
 		BOTH(test_lost_forward_keeps_backend),
 		ONCE(test_ct_expiry),
+		ONCE(test_http_request_timeout),
 		ONCE(test_tc_xdp_identical),
 		BOTH(test_backend_removed_rechosen),
 		BOTH(test_backend_kept),
