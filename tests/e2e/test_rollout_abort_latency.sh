@@ -4,19 +4,17 @@
 # than 1.5x stable. The absolute gates (errorRate, latencyP95 max 250 ms)
 # cannot catch it; the comparison must. Prints the detection time.
 #
-# Bound: after the change every canary sample is ~150 ms against a stable
-# well under 1 ms, so each slow sample adds the most a rank test can get
-# (P(canary > 1.5 x stable) = 1). With ~50 canary samples/s and few clean
-# samples before the change (it is made as soon as the canary has
-# minRequests of them), the mixture statistic needs about 1 s of slow
-# samples to pass log(1/0.005) = 5.3 (analysis.md: +100 ms at 200 canary/s is
-# caught within 1 s in all simulated runs); the first slow answers arrive
-# 100 ms (labsrv's control poll) + 150 ms later, and failureLimit 1 adds one
-# tick. 4 s leaves room for dilution by the clean samples and a busy machine.
+# The bound only tells "aborted by the comparison during the step" from
+# "never aborted": the step's pause is 60 s. How fast a slowdown is caught is
+# measured by tools/bench/rollback.sh (docs/analysis.md), never judged here:
+# expect about 1-3 s (the mixture statistic needs about 1 s of slow samples
+# at ~50 canary samples/s to pass log(1/0.005) = 5.3, plus the clean samples
+# before the change to outweigh, labsrv's 100 ms control poll and one tick
+# for failureLimit 1), more on a busy machine.
 set -u
 source "$(dirname "$0")/lib.sh"
 
-BOUND_MS=4000
+BOUND_MS=30000
 STEPS=$(lab_steps_10_50_100 60s)
 ANALYSIS=$LAB_ANALYSIS_ALL
 
