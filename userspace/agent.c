@@ -42,13 +42,13 @@ static void count_conntrack(struct agent *a)
 	unsigned int entries, expired;
 	long long created;
 
-	dp_ct_expire(a->dp, &expired); /* closed and idle flows' entries: once a second */
-	if (dp_ct_read(a->dp, &entries, &created) || created < 0)
+	a->ops->ct_expire(a->ops_dp, &expired); /* closed and idle flows' entries: once a second */
+	if (a->ops->ct_read(a->ops_dp, &entries, &created) || created < 0)
 		return;
 	a->conntrack_entries = entries;
 	a->conntrack_created = (__u64)created;
-	a->conntrack_evictions = dp_ct_evictions((__u64)created - dp_ct_expired(a->dp), entries,
-						 a->conntrack_evictions);
+	a->conntrack_evictions = dp_ct_evictions((__u64)created - a->ops->ct_expired(a->ops_dp),
+						 entries, a->conntrack_evictions);
 }
 
 /* The hash seeds' secret, pinned beside the maps: created on the first start, kept after. */
@@ -71,13 +71,23 @@ static int open_secret(struct agent *a)
 
 int agent_init(struct agent *a, struct canary_dp *dp, const char *bpffs, const char *state_dir)
 {
-	memset(a, 0, sizeof(*a));
+	int err = agent_init_ops(a, &dp_ops_kernel, dp, bpffs, state_dir);
+
 	a->dp = dp;
+	return err;
+}
+
+int agent_init_ops(struct agent *a, const struct dp_ops *ops, void *dp, const char *bpffs,
+		   const char *state_dir)
+{
+	memset(a, 0, sizeof(*a));
+	a->ops = ops;
+	a->ops_dp = dp;
 	a->bpffs = bpffs;
 	a->state_dir = state_dir;
 	a->secret_fd = -1;
 	if (dp) {
-		a->conntrack_capacity = dp_ct_capacity(dp);
+		a->conntrack_capacity = ops->ct_capacity(dp);
 		/* What was evicted before this start is no news, and no scrape reads 0 first. */
 		count_conntrack(a);
 		a->evictions_logged = a->conntrack_evictions;
@@ -186,7 +196,7 @@ static int sync_overrides(struct agent *a, const struct agent_rollout *r)
 			versions[n] = r->cfg.overrides[i].version;
 		}
 	}
-	return dp_override_sync(a->dp, r->svc_id, addrs, lens, versions, n);
+	return a->ops->override_sync(a->ops_dp, r->svc_id, addrs, lens, versions, n);
 }
 
 static int write_service(struct agent *a, struct agent_rollout *r)
@@ -195,7 +205,7 @@ static int write_service(struct agent *a, struct agent_rollout *r)
 	int err;
 
 	fill_service(a, r, &svc);
-	err = dp_service_put(a->dp, &r->cfg.service.key, &svc);
+	err = a->ops->service_put(a->ops_dp, &r->cfg.service.key, &svc);
 	if (!err) {
 		r->svc_id = svc.id;
 		r->svc_generation = svc.generation;
@@ -213,10 +223,12 @@ static int write_service(struct agent *a, struct agent_rollout *r)
 static int read_counters(struct agent *a, const struct agent_rollout *r,
 			 struct canary_metrics now[CANARY_V_COUNT])
 {
-	int err = dp_metrics_read(a->dp, r->svc_id, CANARY_V_STABLE, &now[CANARY_V_STABLE]);
+	int err =
+		a->ops->metrics_read(a->ops_dp, r->svc_id, CANARY_V_STABLE, &now[CANARY_V_STABLE]);
 
 	return err ? err :
-		     dp_metrics_read(a->dp, r->svc_id, CANARY_V_CANARY, &now[CANARY_V_CANARY]);
+		     a->ops->metrics_read(a->ops_dp, r->svc_id, CANARY_V_CANARY,
+					  &now[CANARY_V_CANARY]);
 }
 
 static void restart_analysis(struct agent *a, struct agent_rollout *r)
@@ -456,12 +468,12 @@ static void apply_effects(struct agent *a, struct agent_rollout *r,
 	if (fx->apply_weight || fx->promoted)
 		write_service(a, r);
 	if (fx->reset_canary_flows) {
-		int err = dp_reset_canary_flows(a->dp, r->svc_id, &reset);
+		int err = a->ops->reset_canary_flows(a->ops_dp, r->svc_id, &reset);
 		struct canary_service cur;
 		char n[16];
 
 		/* The epoch is our own write: not someone else's (notice_external_change). */
-		if (!err && !dp_service_get(a->dp, &r->cfg.service.key, &cur))
+		if (!err && !a->ops->service_get(a->ops_dp, &r->cfg.service.key, &cur))
 			r->svc_generation = cur.generation;
 		snprintf(n, sizeof(n), "%u", reset);
 		log_event(err ? CLOG_ERROR : CLOG_INFO, "canary connections reset", "rollout",
@@ -608,7 +620,8 @@ static void notice_external_change(struct agent *a, struct agent_rollout *r)
 	struct rollout_effects fx;
 	char err[AGENT_ERR_LEN];
 
-	if (dp_service_get(a->dp, &r->cfg.service.key, &cur) || cur.generation == r->svc_generation)
+	if (a->ops->service_get(a->ops_dp, &r->cfg.service.key, &cur) ||
+	    cur.generation == r->svc_generation)
 		return;
 	r->svc_generation = cur.generation;
 	if (cur.weight != 0 || rollout_effective_weight(&r->st) == 0)
@@ -635,7 +648,7 @@ static bool follow_kill_switch(struct agent *a, struct agent_rollout *r)
 	char err[AGENT_ERR_LEN];
 	bool was = r->kill_switch;
 
-	r->kill_switch = dp_killswitch_engaged(a->dp, &r->cfg.service.key);
+	r->kill_switch = a->ops->killswitch_engaged(a->ops_dp, &r->cfg.service.key);
 	if (r->kill_switch != was)
 		log_event(r->kill_switch ? CLOG_WARN : CLOG_INFO,
 			  r->kill_switch ? "kill switch engaged: rollout held" :
@@ -781,7 +794,7 @@ static void keep_pins(struct agent *a)
 
 	if (!a->bpffs)
 		return;
-	err = dp_repin_missing(a->dp, a->bpffs, &restored);
+	err = a->ops->repin_missing(a->ops_dp, a->bpffs, &restored);
 	if (!err && a->secret_fd >= 0) {
 		err = seed_secret_repin(a->secret_fd, a->bpffs);
 		restored += err > 0;
@@ -881,7 +894,7 @@ void agent_tick(struct agent *a)
 	for (i = 0; i < a->n_rollouts; i++)
 		tick_rollout(a, &a->rollouts[i]);
 	saves = collect_aborts(a, &n_saves);
-	if (dp_flow_count_is_cheap(a->dp) || a->ticks % CONNTRACK_COUNT_EVERY == 0) {
+	if (a->ops->flow_count_is_cheap(a->ops_dp) || a->ticks % CONNTRACK_COUNT_EVERY == 0) {
 		count_conntrack(a);
 		log_evictions(a);
 	}
@@ -903,7 +916,7 @@ static __u64 canary_errors(struct agent *a, const struct agent_rollout *r)
 {
 	struct canary_metrics m;
 
-	if (dp_metrics_read(a->dp, r->svc_id, CANARY_V_CANARY, &m))
+	if (a->ops->metrics_read(a->ops_dp, r->svc_id, CANARY_V_CANARY, &m))
 		return 0;
 	return m.responses[5] + m.conns_reset + m.conns_refused;
 }
@@ -916,7 +929,7 @@ bool agent_canary_errors_rose(struct agent *a)
 	pthread_mutex_lock(&a->lock);
 	n = a->n_rollouts;
 	/* Bounded per look, round robin: with many rollouts each is looked at less often. */
-	for (i = 0; i < n && looked < ERROR_POLL_ROLLOUTS && a->dp; i++) {
+	for (i = 0; i < n && looked < ERROR_POLL_ROLLOUTS && a->ops_dp; i++) {
 		struct agent_rollout *r = &a->rollouts[(a->error_poll_next + i) % n];
 		__u64 errors;
 
@@ -948,7 +961,8 @@ int agent_verb(struct agent *a, const char *name, enum rollout_verb verb, __u16 
 		struct rollout_state before = r->st;
 		int serr = 0;
 
-		if (verb != VERB_ABORT && dp_killswitch_engaged(a->dp, &r->cfg.service.key)) {
+		if (verb != VERB_ABORT &&
+		    a->ops->killswitch_engaged(a->ops_dp, &r->cfg.service.key)) {
 			snprintf(err, errlen,
 				 "the operator's kill switch is engaged for \"%s\": run "
 				 "\"canaryctl emergency-clear %s\" first",
@@ -1231,7 +1245,7 @@ static json_t *rollout_json_locked(struct agent *a, const struct agent_rollout *
 	if (obj)
 		json_object_set_new(
 			obj, "kill_switch",
-			json_boolean(dp_killswitch_engaged(a->dp, &r->cfg.service.key)));
+			json_boolean(a->ops->killswitch_engaged(a->ops_dp, &r->cfg.service.key)));
 	if (obj && a->fleet)
 		json_object_set_new(obj, "fleet", fleet_status_json(a->fleet, r->cfg.name));
 	return obj;
@@ -1298,7 +1312,7 @@ static void respect_map_rollback(struct agent *a, struct agent_rollout *r)
 	struct rollout_effects fx;
 	char err[AGENT_ERR_LEN];
 
-	if (dp_service_get(a->dp, &r->cfg.service.key, &cur) || cur.weight != 0 ||
+	if (a->ops->service_get(a->ops_dp, &r->cfg.service.key, &cur) || cur.weight != 0 ||
 	    rollout_effective_weight(&r->st) == 0)
 		return;
 	if (rollout_verb(&r->st, &r->cfg, VERB_ABORT, 0, wall_ms(), &fx, err, sizeof(err)))
@@ -1412,7 +1426,7 @@ static bool reconstruct_from_map(struct agent *a, struct agent_rollout *nr, cons
 	struct canary_service cur;
 	struct rollout_effects fx;
 
-	if (!a->dp || dp_service_get(a->dp, &nr->cfg.service.key, &cur))
+	if (!a->ops_dp || a->ops->service_get(a->ops_dp, &nr->cfg.service.key, &cur))
 		return false;
 	rollout_init(&nr->st, &nr->cfg);
 	if (cur.weight == 0 && map_has(&cur, CANARY_V_STABLE, &nr->cfg.canary)) {
@@ -1562,9 +1576,9 @@ static void remove_stale_services(struct agent *a, const struct config *cfg)
 	if (!w)
 		return;
 	w->cfg = cfg;
-	dp_service_each(a->dp, collect_stale, w);
+	a->ops->service_each(a->ops_dp, collect_stale, w);
 	for (i = 0; i < w->n; i++) {
-		dp_service_delete(a->dp, &w->stale[i]);
+		a->ops->service_delete(a->ops_dp, &w->stale[i]);
 		log_event(CLOG_INFO, "service removed", "vip",
 			  format_endpoint(w->stale[i].vip, w->stale[i].port, vip, sizeof(vip)));
 	}
@@ -1598,8 +1612,8 @@ static int check_removals(struct agent *a, const struct config *cfg, char *err, 
 
 	for (i = 0; i < a->n_rollouts; i++)
 		removed += !in_config(cfg, a->rollouts[i].cfg.name);
-	if (a->dp)
-		dp_service_each(a->dp, count_pinned, &pinned);
+	if (a->ops_dp)
+		a->ops->service_each(a->ops_dp, count_pinned, &pinned);
 	if (!cfg->n_rollouts && (a->n_rollouts || pinned) && !a->allow_empty_config) {
 		snprintf(err, errlen,
 			 "the configuration has no rollout and would remove %zu running rollouts "

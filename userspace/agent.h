@@ -16,6 +16,7 @@
 #include "canary_secret.h"
 #include "config.h"
 #include "dataplane.h"
+#include "dpops.h"
 #include "delivery.h"
 #include "notify.h"
 #include "rollout.h"
@@ -75,7 +76,11 @@ struct agent {
 	 * a slow disk delays no kernel write and no other rollout's tick.
 	 */
 	pthread_mutex_t save_lock;
-	struct canary_dp *dp;
+	struct canary_dp
+		*dp; /* the kernel's maps, for canaryd's attach and /metrics; NULL in tests */
+	/* What the agent reads and writes in the data plane: ops over ops_dp. */
+	const struct dp_ops *ops;
+	void *ops_dp;
 	const char *state_dir;
 	const char *bpffs; /* where the maps are pinned, checked every tick */
 	/* Key of the rollouts' hash seeds (zero without bpffs: tests) and its pinned map. */
@@ -122,6 +127,9 @@ struct agent {
 #define EVICTIONS_LOG_EVERY_MS 60000
 
 int agent_init(struct agent *a, struct canary_dp *dp, const char *bpffs, const char *state_dir);
+/* The same over any data plane (dp_ops_kernel, or a test double); a->dp stays NULL. */
+int agent_init_ops(struct agent *a, const struct dp_ops *ops, void *dp, const char *bpffs,
+		   const char *state_dir);
 void agent_destroy(struct agent *a);
 
 /* Evidence is saved (without fsync) this often while a rollout is judged. */
