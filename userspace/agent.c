@@ -37,20 +37,6 @@ static __u64 mono_ns(void)
 	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
 }
 
-static void count_conntrack(struct agent *a)
-{
-	unsigned int entries, expired;
-	long long created;
-
-	a->ops->ct_expire(a->ops_dp, &expired); /* closed and idle flows' entries: once a second */
-	if (a->ops->ct_read(a->ops_dp, &entries, &created) || created < 0)
-		return;
-	a->conntrack_entries = entries;
-	a->conntrack_created = (__u64)created;
-	a->conntrack_evictions = dp_ct_evictions((__u64)created - a->ops->ct_expired(a->ops_dp),
-						 entries, a->conntrack_evictions);
-}
-
 /* The hash seeds' secret, pinned beside the maps: created on the first start, kept after. */
 static int open_secret(struct agent *a)
 {
@@ -86,12 +72,7 @@ int agent_init_ops(struct agent *a, const struct dp_ops *ops, void *dp, const ch
 	a->bpffs = bpffs;
 	a->state_dir = state_dir;
 	a->secret_fd = -1;
-	if (dp) {
-		a->conntrack_capacity = ops->ct_capacity(dp);
-		/* What was evicted before this start is no news, and no scrape reads 0 first. */
-		count_conntrack(a);
-		a->evictions_logged = a->conntrack_evictions;
-	}
+	dp_watch_init(&a->watch, ops, dp, bpffs);
 	if (pthread_mutex_init(&a->save_lock, NULL))
 		return -ENOMEM;
 	if (pthread_mutex_init(&a->lock, NULL))
@@ -781,51 +762,6 @@ static void tick_rollout(struct agent *a, struct agent_rollout *r)
 	save_evidence(a, r);
 }
 
-/*
- * Someone removed the pins (rm -rf /sys/fs/bpf/canaryd): the maps live on in
- * the programs and in this process, so pin them again where operators and
- * canaryctl look for them.
- */
-static void keep_pins(struct agent *a)
-{
-	unsigned int restored = 0;
-	char n[16];
-	int err;
-
-	if (!a->bpffs)
-		return;
-	err = a->ops->repin_missing(a->ops_dp, a->bpffs, &restored);
-	if (!err && a->secret_fd >= 0) {
-		err = seed_secret_repin(a->secret_fd, a->bpffs);
-		restored += err > 0;
-		err = err < 0 ? err : 0;
-	}
-	if (!err && !restored)
-		return;
-	snprintf(n, sizeof(n), "%u", restored);
-	log_event(err ? CLOG_ERROR : CLOG_WARN,
-		  err ? "cannot pin the maps again" : "pinned maps were removed: pinned again",
-		  "bpffs", a->bpffs, "maps", n, "error", err ? strerror(-err) : "");
-}
-
-/* A full conntrack evicts flows: say so, once a minute while it goes on. */
-static void log_evictions(struct agent *a)
-{
-	__u64 now = mono_ns() / 1000000;
-	char ev[24], n[16], cap[16];
-
-	if (a->conntrack_evictions == a->evictions_logged ||
-	    (a->evictions_log_ms && now - a->evictions_log_ms < EVICTIONS_LOG_EVERY_MS))
-		return;
-	snprintf(ev, sizeof(ev), "%llu", (unsigned long long)a->conntrack_evictions);
-	snprintf(n, sizeof(n), "%u", a->conntrack_entries);
-	snprintf(cap, sizeof(cap), "%u", a->conntrack_capacity);
-	log_event(CLOG_WARN, "conntrack full: least recently used flows evicted", "evictions", ev,
-		  "entries", n, "capacity", cap, "hint", "raise --conntrack-entries");
-	a->evictions_logged = a->conntrack_evictions;
-	a->evictions_log_ms = now;
-}
-
 /* An abort already in the kernel, to be saved outside the agent's lock. */
 struct pending_save {
 	char name[CANARY_NAME_LEN];
@@ -890,14 +826,11 @@ void agent_tick(struct agent *a)
 	size_t n_saves = 0;
 
 	pthread_mutex_lock(&a->lock);
-	keep_pins(a);
+	dp_watch_pins(&a->watch, a->secret_fd);
 	for (i = 0; i < a->n_rollouts; i++)
 		tick_rollout(a, &a->rollouts[i]);
 	saves = collect_aborts(a, &n_saves);
-	if (a->ops->flow_count_is_cheap(a->ops_dp) || a->ticks % CONNTRACK_COUNT_EVERY == 0) {
-		count_conntrack(a);
-		log_evictions(a);
-	}
+	dp_watch_conntrack(&a->watch, a->ticks);
 	a->ticks++;
 	a->last_tick_ns = mono_ns() - start;
 	__atomic_store_n(&a->tick_done_ms, mono_ns() / 1000000, __ATOMIC_RELEASE);

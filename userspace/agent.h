@@ -17,6 +17,7 @@
 #include "config.h"
 #include "dataplane.h"
 #include "dpops.h"
+#include "dpwatch.h"
 #include "delivery.h"
 #include "notify.h"
 #include "rollout.h"
@@ -110,21 +111,11 @@ struct agent {
 	size_t n_pending_records;
 	/* Monotonic ms when the last tick ended (0: none yet), for /healthz: read without the lock. */
 	__u64 tick_done_ms;
-	/* Conntrack: counted every tick, or every CONNTRACK_COUNT_EVERY by walking. */
-	unsigned int conntrack_entries;
-	__u32 conntrack_capacity;
-	__u64 conntrack_created;   /* entries created since the maps were */
-	__u64 conntrack_evictions; /* entries the LRU evicted since then */
-	__u64 evictions_logged;	   /* conntrack_evictions when last logged */
-	__u64 evictions_log_ms;	   /* and when, monotonic ms */
+	/* Pins and conntrack counts of the data path, kept by the tick. */
+	struct dp_watch watch;
 	/* --coordinator: the fleet decides with this node (fleet.h); NULL: alone. */
 	struct fleet *fleet;
 };
-
-/* Walking the conntrack map costs ~1 ms per 10k entries: not every tick. */
-#define CONNTRACK_COUNT_EVERY 40
-/* Evictions are logged at most this often while they go on. */
-#define EVICTIONS_LOG_EVERY_MS 60000
 
 int agent_init(struct agent *a, struct canary_dp *dp, const char *bpffs, const char *state_dir);
 /* The same over any data plane (dp_ops_kernel, or a test double); a->dp stays NULL. */

@@ -280,10 +280,10 @@ static void agent_families(FILE *f, struct agent *a)
 
 	/* One snapshot of what the tick writes: created = entries + evictions holds in it. */
 	pthread_mutex_lock(&a->lock);
-	ct_entries = a->conntrack_entries;
-	ct_capacity = a->conntrack_capacity;
-	ct_created = a->conntrack_created;
-	ct_evictions = a->conntrack_evictions;
+	ct_entries = a->watch.conntrack_entries;
+	ct_capacity = a->watch.conntrack_capacity;
+	ct_created = a->watch.conntrack_created;
+	ct_evictions = a->watch.conntrack_evictions;
 	ticks = a->ticks;
 	tick_ns = a->last_tick_ns;
 	pthread_mutex_unlock(&a->lock);

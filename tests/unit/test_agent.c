@@ -37,6 +37,9 @@ struct fake_dp {
 	__u32 next_id;
 	struct canary_metrics metrics[FAKE_SERVICES][CANARY_V_COUNT]; /* by service id */
 	unsigned int puts;
+	unsigned int ct_entries; /* what ct_read, ct_expired say */
+	long long ct_created;
+	__u64 ct_expired;
 };
 
 static int fake_find(const struct fake_dp *f, const struct canary_service_key *key)
@@ -156,9 +159,10 @@ static bool fake_flow_count_is_cheap(void *dp)
 
 static int fake_ct_read(void *dp, unsigned int *entries, long long *created)
 {
-	(void)dp;
-	*entries = 0;
-	*created = 0;
+	struct fake_dp *f = dp;
+
+	*entries = f->ct_entries;
+	*created = f->ct_created;
 	return 0;
 }
 
@@ -171,8 +175,7 @@ static int fake_ct_expire(void *dp, unsigned int *expired)
 
 static __u64 fake_ct_expired(void *dp)
 {
-	(void)dp;
-	return 0;
+	return ((struct fake_dp *)dp)->ct_expired;
 }
 
 static int fake_repin_missing(void *dp, const char *bpffs, unsigned int *restored)
@@ -478,6 +481,26 @@ static void test_map_weight_kept_resumes(void **state)
 	assert_int_equal(service_of("10.96.0.20")->weight, 1000);
 }
 
+/* ---- the data-path watcher ---- */
+
+static void test_watch_counts_conntrack(void **state)
+{
+	(void)state;
+	assert_int_equal(agent.watch.conntrack_capacity, 1024);
+	fake.ct_entries = 10;
+	fake.ct_created = 30;
+	fake.ct_expired = 5;
+	agent_tick(&agent);
+	assert_int_equal(agent.watch.conntrack_entries, 10);
+	assert_int_equal(agent.watch.conntrack_created, 30);
+	/* Created, less what the expiry removed, less what is still there. */
+	assert_int_equal(agent.watch.conntrack_evictions, 15);
+	/* A counter never goes down, whatever two reads that are not one snapshot say. */
+	fake.ct_created = 20;
+	agent_tick(&agent);
+	assert_int_equal(agent.watch.conntrack_evictions, 15);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -494,6 +517,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_map_rollback_while_down_aborts, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_map_weight_kept_resumes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watch_counts_conntrack, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
