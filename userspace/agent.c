@@ -137,7 +137,7 @@ static void healthy_stable(const struct agent_rollout *r, struct canary_service 
 	__u8 i, n = 0;
 
 	for (i = 0; i < stable->n_endpoints && i < CANARY_MAX_BACKENDS; i++)
-		if (!r->ep_down[i])
+		if (!r->health.down[i])
 			svc->backends[CANARY_V_STABLE][n++] = stable->endpoints[i];
 	if (n == 0) {
 		memcpy(svc->backends[CANARY_V_STABLE], stable->endpoints,
@@ -443,8 +443,7 @@ static void apply_effects(struct agent *a, struct agent_rollout *r,
 
 	if (fx->promoted) {
 		/* A new stable set: what was known of the old one's endpoints is moot. */
-		memset(r->ep_down, 0, sizeof(r->ep_down));
-		memset(r->ep_failures, 0, sizeof(r->ep_failures));
+		health_forget(&r->health);
 	}
 	if (fx->apply_weight || fx->promoted)
 		write_service(a, r);
@@ -1101,9 +1100,8 @@ int agent_health_next(struct agent *a, struct health_job *job)
 		struct agent_rollout *r = &a->rollouts[i];
 		const struct version_cfg *stable = stable_set(r);
 
-		if (!r->cfg.health.enabled || r->hc_next_ms > now)
+		if (!health_due(&r->health, &r->cfg.health, now))
 			continue;
-		r->hc_next_ms = now + (__u64)r->cfg.health.interval_ms;
 		snprintf(job->rollout, sizeof(job->rollout), "%s", r->cfg.name);
 		memcpy(job->endpoints, stable->endpoints, sizeof(job->endpoints));
 		job->n = stable->n_endpoints;
@@ -1120,21 +1118,6 @@ static bool same_endpoints(const struct canary_backend *a, int na, const struct 
 	return na == nb && !memcmp(a, b, (size_t)na * sizeof(*a));
 }
 
-/* Count one check of endpoint i; true when its up/down state changed. */
-static bool health_update(struct agent_rollout *r, int i, bool ok)
-{
-	bool was_down = r->ep_down[i];
-
-	if (ok) {
-		r->ep_failures[i] = 0;
-		r->ep_down[i] = false;
-	} else if (r->ep_failures[i] < 255) {
-		r->ep_failures[i]++;
-		r->ep_down[i] = r->ep_failures[i] >= r->cfg.health.failure_threshold;
-	}
-	return was_down != r->ep_down[i];
-}
-
 void agent_health_result(struct agent *a, const struct health_job *job, const bool *ok)
 {
 	struct agent_rollout *r;
@@ -1149,14 +1132,14 @@ void agent_health_result(struct agent *a, const struct health_job *job, const bo
 		for (int i = 0; i < job->n && i < CANARY_MAX_BACKENDS; i++) {
 			char ep[32];
 
-			if (!health_update(r, i, ok[i]))
+			if (!health_update(&r->health, &r->cfg.health, i, ok[i]))
 				continue;
 			changed = true;
 			format_endpoint(job->endpoints[i].addr, job->endpoints[i].port, ep,
 					sizeof(ep));
-			log_event(r->ep_down[i] ? CLOG_WARN : CLOG_INFO,
-				  r->ep_down[i] ? "stable endpoint down: no new connections" :
-						  "stable endpoint up again",
+			log_event(r->health.down[i] ? CLOG_WARN : CLOG_INFO,
+				  r->health.down[i] ? "stable endpoint down: no new connections" :
+						      "stable endpoint up again",
 				  "rollout", r->cfg.name, "endpoint", ep);
 		}
 		if (changed)
@@ -1291,10 +1274,8 @@ static bool keep_running(struct agent *a, struct agent_rollout *nr, const struct
 	nr->promotion_approved = old->promotion_approved;
 	memcpy(nr->promotion_why, old->promotion_why, sizeof(old->promotion_why));
 	if (same_endpoints(stable_set(nr)->endpoints, stable_set(nr)->n_endpoints,
-			   stable_set(old)->endpoints, stable_set(old)->n_endpoints)) {
-		memcpy(nr->ep_down, old->ep_down, sizeof(old->ep_down));
-		memcpy(nr->ep_failures, old->ep_failures, sizeof(old->ep_failures));
-	}
+			   stable_set(old)->endpoints, stable_set(old)->n_endpoints))
+		health_keep(&nr->health, &old->health);
 	memcpy(nr->abort_verdicts, old->abort_verdicts, sizeof(old->abort_verdicts));
 	if (nr->st.steps_fingerprint != rollout_steps_fingerprint(&nr->cfg)) {
 		rollout_steps_changed(&nr->st, &nr->cfg, &fx);

@@ -18,6 +18,7 @@
 #include "dataplane.h"
 #include "dpops.h"
 #include "dpwatch.h"
+#include "healthcheck.h"
 #include "delivery.h"
 #include "notify.h"
 #include "rollout.h"
@@ -60,9 +61,7 @@ struct agent_rollout {
 	__u64 rate_prev_ms;
 	__u64 rate_base_ms;
 	/* Active checks of the stable endpoints (spec.healthCheck). */
-	__u64 hc_next_ms;
-	__u8 ep_failures[CANARY_MAX_BACKENDS]; /* failed checks in a row */
-	bool ep_down[CANARY_MAX_BACKENDS];     /* left out of new connections */
+	struct health_state health;
 	/* When each external (Prometheus) metric is next queried, monotonic ms. */
 	__u64 ext_next_ms[CONFIG_MAX_METRICS];
 	/* Verdicts evaluated, by metric and result, for /metrics. */

@@ -481,6 +481,53 @@ static void test_map_weight_kept_resumes(void **state)
 	assert_int_equal(service_of("10.96.0.20")->weight, 1000);
 }
 
+/* ---- health checks ---- */
+
+#define STABLE2 "  stable: {revision: v1, endpoints: [\"10.0.1.1:80\", \"10.0.1.2:80\"]}\n"
+#define HC_WEB                                                           \
+	HEAD("web")                                                      \
+	"  service: {vip: 10.96.0.20, port: 80}\n" STABLE2               \
+	"  canary: {revision: v2, endpoints: [\"10.0.2.1:80\"]}\n" STEPS \
+	"  healthCheck: {interval: 1s, failureThreshold: 2}\n"
+
+static void health_round(bool ok0, bool ok1)
+{
+	struct health_job job;
+	bool ok[2] = { ok0, ok1 };
+
+	rollout("web")->health.next_ms = 0; /* due now */
+	assert_int_equal(agent_health_next(&agent, &job), 1);
+	assert_string_equal(job.rollout, "web");
+	assert_int_equal(job.n, 2);
+	agent_health_result(&agent, &job, ok);
+}
+
+static void test_health_routes_around_down_endpoint(void **state)
+{
+	struct health_job job;
+
+	(void)state;
+	assert_int_equal(apply(HC_WEB), 0);
+	assert_int_equal(agent_health_next(&agent, &job), 1);
+	assert_int_equal(agent_health_next(&agent, &job), 0); /* the next one a second later */
+	assert_int_equal(service_of("10.96.0.20")->n_backends[CANARY_V_STABLE], 2);
+
+	health_round(true, false);
+	assert_int_equal(service_of("10.96.0.20")->n_backends[CANARY_V_STABLE], 2);
+	health_round(true, false); /* the threshold: out of new connections */
+	assert_int_equal(service_of("10.96.0.20")->n_backends[CANARY_V_STABLE], 1);
+	assert_int_equal(service_of("10.96.0.20")->backends[CANARY_V_STABLE][0].addr,
+			 htonl(0x0a000101));
+
+	/* Reloaded with the same endpoints: still out. */
+	assert_int_equal(apply(HC_WEB), 0);
+	assert_true(rollout("web")->health.down[1]);
+	assert_int_equal(service_of("10.96.0.20")->n_backends[CANARY_V_STABLE], 1);
+
+	health_round(true, true); /* one pass brings it back */
+	assert_int_equal(service_of("10.96.0.20")->n_backends[CANARY_V_STABLE], 2);
+}
+
 /* ---- the data-path watcher ---- */
 
 static void test_watch_counts_conntrack(void **state)
@@ -517,6 +564,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_map_rollback_while_down_aborts, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_map_weight_kept_resumes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_health_routes_around_down_endpoint, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_watch_counts_conntrack, setup, teardown),
 	};
 
