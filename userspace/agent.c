@@ -953,20 +953,15 @@ int agent_external_next(struct agent *a, struct external_job *job)
 
 		if (!is_running(r))
 			continue;
-		for (m = 0; m < an->n_metrics && m < CONFIG_MAX_METRICS; m++) {
-			if (an->metrics[m].kind != METRIC_PROMETHEUS || r->ext_next_ms[m] > now)
-				continue;
-			r->ext_next_ms[m] =
-				now + (__u64)(an->interval_ms > 0 ? an->interval_ms : 1000);
-			snprintf(job->rollout, sizeof(job->rollout), "%s", r->cfg.name);
-			job->metric = m;
-			snprintf(job->address, sizeof(job->address), "%s",
-				 an->metrics[m].prom_address);
-			snprintf(job->query, sizeof(job->query), "%s", an->metrics[m].prom_query);
-			job->auth = an->metrics[m].prom_auth;
-			found = 1;
-			break;
-		}
+		m = external_due(&r->ext, an, now);
+		if (m < 0)
+			continue;
+		snprintf(job->rollout, sizeof(job->rollout), "%s", r->cfg.name);
+		job->metric = m;
+		snprintf(job->address, sizeof(job->address), "%s", an->metrics[m].prom_address);
+		snprintf(job->query, sizeof(job->query), "%s", an->metrics[m].prom_query);
+		job->auth = an->metrics[m].prom_auth;
+		found = 1;
 	}
 	pthread_mutex_unlock(&a->lock);
 	return found;
@@ -1268,7 +1263,7 @@ static bool keep_running(struct agent *a, struct agent_rollout *nr, const struct
 	memcpy(nr->rate_prev, old->rate_prev, sizeof(old->rate_prev));
 	memcpy(nr->rate_base, old->rate_base, sizeof(old->rate_base));
 	memcpy(nr->verdict_counts, old->verdict_counts, sizeof(old->verdict_counts));
-	memcpy(nr->ext_next_ms, old->ext_next_ms, sizeof(old->ext_next_ms));
+	nr->ext = old->ext;
 	memcpy(nr->hook_next_ms, old->hook_next_ms, sizeof(old->hook_next_ms));
 	nr->promotion_next_ms = old->promotion_next_ms;
 	nr->promotion_approved = old->promotion_approved;

@@ -18,6 +18,7 @@
 #include "dataplane.h"
 #include "dpops.h"
 #include "dpwatch.h"
+#include "external.h"
 #include "healthcheck.h"
 #include "delivery.h"
 #include "notify.h"
@@ -62,8 +63,8 @@ struct agent_rollout {
 	__u64 rate_base_ms;
 	/* Active checks of the stable endpoints (spec.healthCheck). */
 	struct health_state health;
-	/* When each external (Prometheus) metric is next queried, monotonic ms. */
-	__u64 ext_next_ms[CONFIG_MAX_METRICS];
+	/* When each external (Prometheus) metric is next queried. */
+	struct external_schedule ext;
 	/* Verdicts evaluated, by metric and result, for /metrics. */
 	__u64 verdict_counts[METRIC_KIND_COUNT][VERDICT_INCONCLUSIVE + 1];
 };

@@ -528,6 +528,37 @@ static void test_health_routes_around_down_endpoint(void **state)
 	assert_int_equal(service_of("10.96.0.20")->n_backends[CANARY_V_STABLE], 2);
 }
 
+/* ---- external metrics ---- */
+
+#define PROM_WEB(interval)                                                               \
+	HEAD("web")                                                                      \
+	BODY("10.96.0.20") STEPS                                                         \
+		"  analysis:\n"                                                          \
+		"    interval: " interval "\n"                                           \
+		"    metrics:\n"                                                         \
+		"      - {name: errorRate, max: 0.02}\n"                                 \
+		"      - name: success\n"                                                \
+		"        prometheus: {address: \"http://127.0.0.1:9\", query: \"up\"}\n" \
+		"        successCondition: \"result >= 1\"\n"
+
+static void test_external_schedule(void **state)
+{
+	struct external_job job;
+
+	(void)state;
+	assert_int_equal(apply(PROM_WEB("60s")), 0);
+	assert_int_equal(agent_external_next(&agent, &job), 1);
+	assert_string_equal(job.rollout, "web");
+	assert_int_equal(job.metric, 1);
+	assert_string_equal(job.query, "up");
+	/* Next due an interval later, and a reload of the same spec keeps that. */
+	assert_int_equal(agent_external_next(&agent, &job), 0);
+	assert_int_equal(apply(PROM_WEB("60s")), 0);
+	assert_int_equal(agent_external_next(&agent, &job), 0);
+	assert_true(rollout("web")->ext.next_ms[1] > 0);
+	assert_int_equal(rollout("web")->ext.next_ms[0], 0); /* not an external metric */
+}
+
 /* ---- the data-path watcher ---- */
 
 static void test_watch_counts_conntrack(void **state)
@@ -566,6 +597,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_map_weight_kept_resumes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_health_routes_around_down_endpoint, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_external_schedule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watch_counts_conntrack, setup, teardown),
 	};
 
