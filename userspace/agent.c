@@ -492,40 +492,6 @@ static void count_verdicts(struct agent_rollout *r)
 	}
 }
 
-/* Keep counters from 5..10 s ago, for the recent rates operators see. */
-static void roll_rate_window(struct agent_rollout *r,
-			     const struct canary_metrics now[CANARY_V_COUNT], __u64 now_ms)
-{
-	if (r->rate_base_ms && now_ms - r->rate_base_ms < 5000)
-		return;
-	memcpy(r->rate_prev, r->rate_base, sizeof(r->rate_prev));
-	r->rate_prev_ms = r->rate_base_ms ? r->rate_base_ms : now_ms;
-	memcpy(r->rate_base, now, sizeof(r->rate_base));
-	r->rate_base_ms = now_ms;
-}
-
-/*
- * The service's requests per second over the last 5..10 s, both versions
- * (new connections for a service without HTTP requests).
- */
-static double service_rps(const struct agent_rollout *r,
-			  const struct canary_metrics now[CANARY_V_COUNT], __u64 now_ms)
-{
-	__u64 requests = 0, conns = 0;
-	int v;
-
-	if (!r->rate_prev_ms || now_ms <= r->rate_prev_ms)
-		return 0;
-	for (v = 0; v < CANARY_V_COUNT; v++) {
-		struct canary_metrics d;
-
-		stats_delta(&now[v], &r->rate_prev[v], &d);
-		requests += d.requests;
-		conns += d.conns_opened;
-	}
-	return (double)(requests ? requests : conns) * 1000 / (double)(now_ms - r->rate_prev_ms);
-}
-
 /*
  * Once traffic is measured: warn about a timed pause after a weight that,
  * at this traffic, cannot gather minRequests canary samples (canaryctl plan
@@ -568,7 +534,7 @@ static struct rollout_conditions traffic_now(struct agent_rollout *r,
 	struct rollout_conditions t = { 0 };
 	bool was = r->at_peak;
 
-	r->service_rps = service_rps(r, now, mono_ns() / 1000000);
+	r->service_rps = rate_window_rps(&r->rates, now, mono_ns() / 1000000);
 	check_pauses(r);
 	r->at_peak = traffic_at_peak(&r->cfg.traffic, r->service_rps, r->at_peak);
 	if (r->at_peak != was) {
@@ -722,7 +688,7 @@ static void tick_rollout(struct agent *a, struct agent_rollout *r)
 		return; /* held: nothing moves until the operator clears it */
 	if (read_counters(a, r, now))
 		return;
-	roll_rate_window(r, now, mono_ns() / 1000000);
+	rate_window_roll(&r->rates, now, mono_ns() / 1000000);
 	if (a->fleet)
 		follow_fleet(a, r);
 	if (!is_running(r))
@@ -1145,14 +1111,34 @@ void agent_health_result(struct agent *a, const struct health_job *job, const bo
 
 /* ---- reports ---- */
 
+/* The read-only view of r that report.c and metrics.c get, valid under the lock. */
+static void view_of(const struct agent_rollout *r, struct rollout_view *v)
+{
+	*v = (struct rollout_view){
+		.cfg = &r->cfg,
+		.st = &r->st,
+		.an = &r->an,
+		.rates = &r->rates,
+		.decision = r->decision,
+		.abort_verdicts = r->abort_verdicts,
+		.n_abort_verdicts = r->n_abort_verdicts,
+		.service_rps = r->service_rps,
+		.at_peak = r->at_peak,
+		.kill_switch = r->kill_switch,
+		.verdict_counts = r->verdict_counts,
+	};
+}
+
 static json_t *rollout_json_locked(struct agent *a, const struct agent_rollout *r)
 {
 	struct canary_metrics now[CANARY_V_COUNT];
+	struct rollout_view v;
 	json_t *obj;
 
 	if (read_counters(a, r, now))
 		memset(now, 0, sizeof(now));
-	obj = report_rollout(r, now, mono_ns() / 1000000, wall_ms());
+	view_of(r, &v);
+	obj = report_rollout(&v, now, mono_ns() / 1000000, wall_ms());
 	if (obj)
 		json_object_set_new(
 			obj, "kill_switch",
@@ -1163,18 +1149,20 @@ static json_t *rollout_json_locked(struct agent *a, const struct agent_rollout *
 }
 
 void agent_each_rollout(struct agent *a,
-			void (*fn)(const struct agent_rollout *r,
+			void (*fn)(const struct rollout_view *r,
 				   const struct canary_metrics now[CANARY_V_COUNT], void *arg),
 			void *arg)
 {
 	struct canary_metrics now[CANARY_V_COUNT];
+	struct rollout_view v;
 	size_t i;
 
 	pthread_mutex_lock(&a->lock);
 	for (i = 0; i < a->n_rollouts; i++) {
 		if (read_counters(a, &a->rollouts[i], now))
 			memset(now, 0, sizeof(now));
-		fn(&a->rollouts[i], now, arg);
+		view_of(&a->rollouts[i], &v);
+		fn(&v, now, arg);
 	}
 	pthread_mutex_unlock(&a->lock);
 }
@@ -1258,10 +1246,7 @@ static bool keep_running(struct agent *a, struct agent_rollout *nr, const struct
 	nr->evidence_saved_ms = old->evidence_saved_ms;
 	nr->evidence_valid = old->evidence_valid;
 	nr->n_abort_verdicts = old->n_abort_verdicts;
-	nr->rate_prev_ms = old->rate_prev_ms;
-	nr->rate_base_ms = old->rate_base_ms;
-	memcpy(nr->rate_prev, old->rate_prev, sizeof(old->rate_prev));
-	memcpy(nr->rate_base, old->rate_base, sizeof(old->rate_base));
+	nr->rates = old->rates;
 	memcpy(nr->verdict_counts, old->verdict_counts, sizeof(old->verdict_counts));
 	nr->ext = old->ext;
 	memcpy(nr->hook_next_ms, old->hook_next_ms, sizeof(old->hook_next_ms));

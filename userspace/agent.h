@@ -22,6 +22,7 @@
 #include "healthcheck.h"
 #include "delivery.h"
 #include "notify.h"
+#include "report.h"
 #include "rollout.h"
 
 #define AGENT_ERR_LEN 256
@@ -57,10 +58,7 @@ struct agent_rollout {
 	bool at_peak;
 	bool pauses_checked; /* pauses too short to judge anything were warned about */
 	/* Counters 5..10 s ago, for the recent rates operators see. */
-	struct canary_metrics rate_prev[CANARY_V_COUNT];
-	struct canary_metrics rate_base[CANARY_V_COUNT];
-	__u64 rate_prev_ms;
-	__u64 rate_base_ms;
+	struct rate_window rates;
 	/* Active checks of the stable endpoints (spec.healthCheck). */
 	struct health_state health;
 	/* When each external (Prometheus) metric is next queried. */
@@ -159,11 +157,11 @@ int agent_verb(struct agent *a, const char *name, enum rollout_verb verb, __u16 
 	       char *err, size_t errlen);
 
 /*
- * Call fn for every rollout with its counters read now, under the lock
- * (for /metrics). fn must not call back into the agent.
+ * Call fn for every rollout's read-only view with its counters read now,
+ * under the lock (for /metrics). fn must not call back into the agent.
  */
 void agent_each_rollout(struct agent *a,
-			void (*fn)(const struct agent_rollout *r,
+			void (*fn)(const struct rollout_view *r,
 				   const struct canary_metrics now[CANARY_V_COUNT], void *arg),
 			void *arg);
 

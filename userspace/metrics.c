@@ -40,7 +40,7 @@ struct collect {
 	size_t n, cap;
 };
 
-static void collect_one(const struct agent_rollout *r,
+static void collect_one(const struct rollout_view *r,
 			const struct canary_metrics now[CANARY_V_COUNT], void *arg)
 {
 	struct collect *c = arg;
@@ -58,17 +58,17 @@ static void collect_one(const struct agent_rollout *r,
 	}
 	s = &c->s[c->n++];
 	memset(s, 0, sizeof(*s));
-	snprintf(s->name, sizeof(s->name), "%s", r->cfg.name);
-	format_endpoint(r->cfg.service.key.vip, r->cfg.service.key.port, s->service,
+	snprintf(s->name, sizeof(s->name), "%s", r->cfg->name);
+	format_endpoint(r->cfg->service.key.vip, r->cfg->service.key.port, s->service,
 			sizeof(s->service));
-	s->phase = r->st.phase;
-	s->step = r->st.step;
-	s->weight_bp = rollout_effective_weight(&r->st);
-	s->aborts = r->st.aborts;
+	s->phase = r->st->phase;
+	s->step = r->st->step;
+	s->weight_bp = rollout_effective_weight(r->st);
+	s->aborts = r->st->aborts;
 	s->kill_switch = r->kill_switch;
 	memcpy(s->verdicts, r->verdict_counts, sizeof(s->verdicts));
-	for (i = 0; i < r->cfg.analysis.n_metrics; i++)
-		s->has_verdict[r->cfg.analysis.metrics[i].kind] = true;
+	for (i = 0; i < r->cfg->analysis.n_metrics; i++)
+		s->has_verdict[r->cfg->analysis.metrics[i].kind] = true;
 	memcpy(s->m, now, sizeof(s->m));
 }
 

@@ -530,16 +530,16 @@ static void test_health_routes_around_down_endpoint(void **state)
 
 /* ---- external metrics ---- */
 
-#define PROM_WEB(interval)                                                               \
-	HEAD("web")                                                                      \
-	BODY("10.96.0.20") STEPS                                                         \
-		"  analysis:\n"                                                          \
-		"    interval: " interval "\n"                                           \
-		"    metrics:\n"                                                         \
-		"      - {name: errorRate, max: 0.02}\n"                                 \
-		"      - name: success\n"                                                \
-		"        prometheus: {address: \"http://127.0.0.1:9\", query: \"up\"}\n" \
-		"        successCondition: \"result >= 1\"\n"
+#define PROM_WEB(interval)                                                             \
+	HEAD("web")                                                                    \
+	BODY("10.96.0.20")                                                             \
+	STEPS "  analysis:\n"                                                          \
+	      "    interval: " interval "\n"                                           \
+	      "    metrics:\n"                                                         \
+	      "      - {name: errorRate, max: 0.02}\n"                                 \
+	      "      - name: success\n"                                                \
+	      "        prometheus: {address: \"http://127.0.0.1:9\", query: \"up\"}\n" \
+	      "        successCondition: \"result >= 1\"\n"
 
 static void test_external_schedule(void **state)
 {
@@ -557,6 +557,50 @@ static void test_external_schedule(void **state)
 	assert_int_equal(agent_external_next(&agent, &job), 0);
 	assert_true(rollout("web")->ext.next_ms[1] > 0);
 	assert_int_equal(rollout("web")->ext.next_ms[0], 0); /* not an external metric */
+}
+
+/* ---- rates and the report ---- */
+
+static void test_rate_window(void **state)
+{
+	struct canary_metrics now[CANARY_V_COUNT] = { 0 };
+	struct rate_window w = { 0 };
+
+	(void)state;
+	rate_window_roll(&w, now, 1000);
+	assert_true(rate_window_rps(&w, now, 1000) == 0); /* nothing measured yet */
+	now[CANARY_V_STABLE].requests = 400;
+	now[CANARY_V_CANARY].requests = 100;
+	rate_window_roll(&w, now, 3000); /* too soon: the base stays */
+	assert_int_equal(w.base_ms, 1000);
+	assert_true(rate_window_rps(&w, now, 3000) == 250.0); /* 500 requests in 2 s */
+	rate_window_roll(&w, now, 6000);
+	assert_int_equal(w.prev_ms, 1000);
+	assert_int_equal(w.base_ms, 6000);
+	/* Without requests, new connections count. */
+	memset(now, 0, sizeof(now));
+	now[CANARY_V_STABLE].conns_opened = 50;
+	w = (struct rate_window){ .prev_ms = 1000 };
+	assert_true(rate_window_rps(&w, now, 6000) == 10.0);
+}
+
+static void test_report_reads_the_view(void **state)
+{
+	json_t *obj;
+
+	(void)state;
+	assert_int_equal(apply(WEB), 0);
+	agent_tick(&agent);
+	fake.metrics[rollout("web")->svc_id][CANARY_V_CANARY].requests = 7;
+	obj = agent_rollout_json(&agent, "web");
+	assert_non_null(obj);
+	assert_string_equal(json_string_value(json_object_get(obj, "name")), "web");
+	assert_true(json_real_value(json_object_get(obj, "weight")) == 10.0);
+	assert_int_equal(json_integer_value(
+				 json_object_get(json_object_get(obj, "canary"), "requests_total")),
+			 7);
+	json_decref(obj);
+	assert_null(agent_rollout_json(&agent, "nope"));
 }
 
 /* ---- the data-path watcher ---- */
@@ -598,6 +642,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_health_routes_around_down_endpoint, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_external_schedule, setup, teardown),
+		cmocka_unit_test(test_rate_window),
+		cmocka_unit_test_setup_teardown(test_report_reads_the_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watch_counts_conntrack, setup, teardown),
 	};
 
