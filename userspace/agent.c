@@ -809,6 +809,18 @@ void agent_tick(struct agent *a)
 	flush_records(a);
 }
 
+void agent_stats(struct agent *a, struct agent_stats *out)
+{
+	pthread_mutex_lock(&a->lock);
+	out->conntrack_entries = a->watch.conntrack_entries;
+	out->conntrack_capacity = a->watch.conntrack_capacity;
+	out->conntrack_created = a->watch.conntrack_created;
+	out->conntrack_evictions = a->watch.conntrack_evictions;
+	out->ticks = a->ticks;
+	out->last_tick_ns = a->last_tick_ns;
+	pthread_mutex_unlock(&a->lock);
+}
+
 /* Errors as the analysis counts them: 5xx, resets, refusals. */
 static __u64 canary_errors(struct agent *a, const struct agent_rollout *r)
 {

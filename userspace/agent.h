@@ -165,6 +165,19 @@ void agent_each_rollout(struct agent *a,
 				   const struct canary_metrics now[CANARY_V_COUNT], void *arg),
 			void *arg);
 
+/* The agent's own figures for /metrics, one snapshot taken under the lock. */
+struct agent_stats {
+	unsigned int conntrack_entries;
+	__u32 conntrack_capacity;
+	__u64 conntrack_created;
+	__u64 conntrack_evictions;
+	__u64 ticks;
+	__u64 last_tick_ns;
+};
+
+/* In that snapshot created = entries + evictions (+ expired) holds. */
+void agent_stats(struct agent *a, struct agent_stats *out);
+
 /* One external query to run, copied out so it runs without the lock. */
 struct external_job {
 	char rollout[CANARY_NAME_LEN];

@@ -607,6 +607,8 @@ static void test_report_reads_the_view(void **state)
 
 static void test_watch_counts_conntrack(void **state)
 {
+	struct agent_stats st;
+
 	(void)state;
 	assert_int_equal(agent.watch.conntrack_capacity, 1024);
 	fake.ct_entries = 10;
@@ -617,6 +619,12 @@ static void test_watch_counts_conntrack(void **state)
 	assert_int_equal(agent.watch.conntrack_created, 30);
 	/* Created, less what the expiry removed, less what is still there. */
 	assert_int_equal(agent.watch.conntrack_evictions, 15);
+	agent_stats(&agent, &st);
+	assert_int_equal(st.conntrack_entries, 10);
+	assert_int_equal(st.conntrack_created, 30);
+	assert_int_equal(st.conntrack_evictions, 15);
+	assert_int_equal(st.conntrack_capacity, 1024);
+	assert_int_equal(st.ticks, 1);
 	/* A counter never goes down, whatever two reads that are not one snapshot say. */
 	fake.ct_created = 20;
 	agent_tick(&agent);
