@@ -39,7 +39,7 @@ ROLLOUT_SRCS := userspace/config.c userspace/analysis.c userspace/rollout.c \
                 userspace/state.c userspace/evidence.c userspace/delivery.c \
                 userspace/notify.c userspace/httppost.c userspace/traffic.c \
                 userspace/plan.c userspace/fleet_rules.c
-AGENT_SRCS   := userspace/agent.c userspace/report.c userspace/api.c userspace/hooks.c \
+AGENT_SRCS   := userspace/agent.c userspace/dpops.c userspace/dpwatch.c userspace/report.c userspace/api.c userspace/hooks.c \
                 userspace/metrics.c userspace/configwatch.c userspace/promquery.c \
                 userspace/external.c userspace/caps.c userspace/healthcheck.c \
                 userspace/worker.c userspace/etcd.c userspace/coord_etcd.c userspace/fleet.c \

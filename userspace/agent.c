@@ -37,20 +37,6 @@ static __u64 mono_ns(void)
 	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
 }
 
-static void count_conntrack(struct agent *a)
-{
-	unsigned int entries, expired;
-	long long created;
-
-	dp_ct_expire(a->dp, &expired); /* closed and idle flows' entries: once a second */
-	if (dp_ct_read(a->dp, &entries, &created) || created < 0)
-		return;
-	a->conntrack_entries = entries;
-	a->conntrack_created = (__u64)created;
-	a->conntrack_evictions = dp_ct_evictions((__u64)created - dp_ct_expired(a->dp), entries,
-						 a->conntrack_evictions);
-}
-
 /* The hash seeds' secret, pinned beside the maps: created on the first start, kept after. */
 static int open_secret(struct agent *a)
 {
@@ -71,17 +57,22 @@ static int open_secret(struct agent *a)
 
 int agent_init(struct agent *a, struct canary_dp *dp, const char *bpffs, const char *state_dir)
 {
-	memset(a, 0, sizeof(*a));
+	int err = agent_init_ops(a, &dp_ops_kernel, dp, bpffs, state_dir);
+
 	a->dp = dp;
+	return err;
+}
+
+int agent_init_ops(struct agent *a, const struct dp_ops *ops, void *dp, const char *bpffs,
+		   const char *state_dir)
+{
+	memset(a, 0, sizeof(*a));
+	a->ops = ops;
+	a->ops_dp = dp;
 	a->bpffs = bpffs;
 	a->state_dir = state_dir;
 	a->secret_fd = -1;
-	if (dp) {
-		a->conntrack_capacity = dp_ct_capacity(dp);
-		/* What was evicted before this start is no news, and no scrape reads 0 first. */
-		count_conntrack(a);
-		a->evictions_logged = a->conntrack_evictions;
-	}
+	dp_watch_init(&a->watch, ops, dp, bpffs);
 	if (pthread_mutex_init(&a->save_lock, NULL))
 		return -ENOMEM;
 	if (pthread_mutex_init(&a->lock, NULL))
@@ -146,7 +137,7 @@ static void healthy_stable(const struct agent_rollout *r, struct canary_service 
 	__u8 i, n = 0;
 
 	for (i = 0; i < stable->n_endpoints && i < CANARY_MAX_BACKENDS; i++)
-		if (!r->ep_down[i])
+		if (!r->health.down[i])
 			svc->backends[CANARY_V_STABLE][n++] = stable->endpoints[i];
 	if (n == 0) {
 		memcpy(svc->backends[CANARY_V_STABLE], stable->endpoints,
@@ -186,7 +177,7 @@ static int sync_overrides(struct agent *a, const struct agent_rollout *r)
 			versions[n] = r->cfg.overrides[i].version;
 		}
 	}
-	return dp_override_sync(a->dp, r->svc_id, addrs, lens, versions, n);
+	return a->ops->override_sync(a->ops_dp, r->svc_id, addrs, lens, versions, n);
 }
 
 static int write_service(struct agent *a, struct agent_rollout *r)
@@ -195,7 +186,7 @@ static int write_service(struct agent *a, struct agent_rollout *r)
 	int err;
 
 	fill_service(a, r, &svc);
-	err = dp_service_put(a->dp, &r->cfg.service.key, &svc);
+	err = a->ops->service_put(a->ops_dp, &r->cfg.service.key, &svc);
 	if (!err) {
 		r->svc_id = svc.id;
 		r->svc_generation = svc.generation;
@@ -213,10 +204,12 @@ static int write_service(struct agent *a, struct agent_rollout *r)
 static int read_counters(struct agent *a, const struct agent_rollout *r,
 			 struct canary_metrics now[CANARY_V_COUNT])
 {
-	int err = dp_metrics_read(a->dp, r->svc_id, CANARY_V_STABLE, &now[CANARY_V_STABLE]);
+	int err =
+		a->ops->metrics_read(a->ops_dp, r->svc_id, CANARY_V_STABLE, &now[CANARY_V_STABLE]);
 
 	return err ? err :
-		     dp_metrics_read(a->dp, r->svc_id, CANARY_V_CANARY, &now[CANARY_V_CANARY]);
+		     a->ops->metrics_read(a->ops_dp, r->svc_id, CANARY_V_CANARY,
+					  &now[CANARY_V_CANARY]);
 }
 
 static void restart_analysis(struct agent *a, struct agent_rollout *r)
@@ -450,18 +443,17 @@ static void apply_effects(struct agent *a, struct agent_rollout *r,
 
 	if (fx->promoted) {
 		/* A new stable set: what was known of the old one's endpoints is moot. */
-		memset(r->ep_down, 0, sizeof(r->ep_down));
-		memset(r->ep_failures, 0, sizeof(r->ep_failures));
+		health_forget(&r->health);
 	}
 	if (fx->apply_weight || fx->promoted)
 		write_service(a, r);
 	if (fx->reset_canary_flows) {
-		int err = dp_reset_canary_flows(a->dp, r->svc_id, &reset);
+		int err = a->ops->reset_canary_flows(a->ops_dp, r->svc_id, &reset);
 		struct canary_service cur;
 		char n[16];
 
 		/* The epoch is our own write: not someone else's (notice_external_change). */
-		if (!err && !dp_service_get(a->dp, &r->cfg.service.key, &cur))
+		if (!err && !a->ops->service_get(a->ops_dp, &r->cfg.service.key, &cur))
 			r->svc_generation = cur.generation;
 		snprintf(n, sizeof(n), "%u", reset);
 		log_event(err ? CLOG_ERROR : CLOG_INFO, "canary connections reset", "rollout",
@@ -498,40 +490,6 @@ static void count_verdicts(struct agent_rollout *r)
 		if (v->metric < METRIC_KIND_COUNT && v->result <= VERDICT_INCONCLUSIVE)
 			r->verdict_counts[v->metric][v->result]++;
 	}
-}
-
-/* Keep counters from 5..10 s ago, for the recent rates operators see. */
-static void roll_rate_window(struct agent_rollout *r,
-			     const struct canary_metrics now[CANARY_V_COUNT], __u64 now_ms)
-{
-	if (r->rate_base_ms && now_ms - r->rate_base_ms < 5000)
-		return;
-	memcpy(r->rate_prev, r->rate_base, sizeof(r->rate_prev));
-	r->rate_prev_ms = r->rate_base_ms ? r->rate_base_ms : now_ms;
-	memcpy(r->rate_base, now, sizeof(r->rate_base));
-	r->rate_base_ms = now_ms;
-}
-
-/*
- * The service's requests per second over the last 5..10 s, both versions
- * (new connections for a service without HTTP requests).
- */
-static double service_rps(const struct agent_rollout *r,
-			  const struct canary_metrics now[CANARY_V_COUNT], __u64 now_ms)
-{
-	__u64 requests = 0, conns = 0;
-	int v;
-
-	if (!r->rate_prev_ms || now_ms <= r->rate_prev_ms)
-		return 0;
-	for (v = 0; v < CANARY_V_COUNT; v++) {
-		struct canary_metrics d;
-
-		stats_delta(&now[v], &r->rate_prev[v], &d);
-		requests += d.requests;
-		conns += d.conns_opened;
-	}
-	return (double)(requests ? requests : conns) * 1000 / (double)(now_ms - r->rate_prev_ms);
 }
 
 /*
@@ -576,7 +534,7 @@ static struct rollout_conditions traffic_now(struct agent_rollout *r,
 	struct rollout_conditions t = { 0 };
 	bool was = r->at_peak;
 
-	r->service_rps = service_rps(r, now, mono_ns() / 1000000);
+	r->service_rps = rate_window_rps(&r->rates, now, mono_ns() / 1000000);
 	check_pauses(r);
 	r->at_peak = traffic_at_peak(&r->cfg.traffic, r->service_rps, r->at_peak);
 	if (r->at_peak != was) {
@@ -608,7 +566,8 @@ static void notice_external_change(struct agent *a, struct agent_rollout *r)
 	struct rollout_effects fx;
 	char err[AGENT_ERR_LEN];
 
-	if (dp_service_get(a->dp, &r->cfg.service.key, &cur) || cur.generation == r->svc_generation)
+	if (a->ops->service_get(a->ops_dp, &r->cfg.service.key, &cur) ||
+	    cur.generation == r->svc_generation)
 		return;
 	r->svc_generation = cur.generation;
 	if (cur.weight != 0 || rollout_effective_weight(&r->st) == 0)
@@ -635,7 +594,7 @@ static bool follow_kill_switch(struct agent *a, struct agent_rollout *r)
 	char err[AGENT_ERR_LEN];
 	bool was = r->kill_switch;
 
-	r->kill_switch = dp_killswitch_engaged(a->dp, &r->cfg.service.key);
+	r->kill_switch = a->ops->killswitch_engaged(a->ops_dp, &r->cfg.service.key);
 	if (r->kill_switch != was)
 		log_event(r->kill_switch ? CLOG_WARN : CLOG_INFO,
 			  r->kill_switch ? "kill switch engaged: rollout held" :
@@ -729,7 +688,7 @@ static void tick_rollout(struct agent *a, struct agent_rollout *r)
 		return; /* held: nothing moves until the operator clears it */
 	if (read_counters(a, r, now))
 		return;
-	roll_rate_window(r, now, mono_ns() / 1000000);
+	rate_window_roll(&r->rates, now, mono_ns() / 1000000);
 	if (a->fleet)
 		follow_fleet(a, r);
 	if (!is_running(r))
@@ -766,51 +725,6 @@ static void tick_rollout(struct agent *a, struct agent_rollout *r)
 		return; /* held: the same transition is tried again next tick */
 	apply_effects(a, r, &fx);
 	save_evidence(a, r);
-}
-
-/*
- * Someone removed the pins (rm -rf /sys/fs/bpf/canaryd): the maps live on in
- * the programs and in this process, so pin them again where operators and
- * canaryctl look for them.
- */
-static void keep_pins(struct agent *a)
-{
-	unsigned int restored = 0;
-	char n[16];
-	int err;
-
-	if (!a->bpffs)
-		return;
-	err = dp_repin_missing(a->dp, a->bpffs, &restored);
-	if (!err && a->secret_fd >= 0) {
-		err = seed_secret_repin(a->secret_fd, a->bpffs);
-		restored += err > 0;
-		err = err < 0 ? err : 0;
-	}
-	if (!err && !restored)
-		return;
-	snprintf(n, sizeof(n), "%u", restored);
-	log_event(err ? CLOG_ERROR : CLOG_WARN,
-		  err ? "cannot pin the maps again" : "pinned maps were removed: pinned again",
-		  "bpffs", a->bpffs, "maps", n, "error", err ? strerror(-err) : "");
-}
-
-/* A full conntrack evicts flows: say so, once a minute while it goes on. */
-static void log_evictions(struct agent *a)
-{
-	__u64 now = mono_ns() / 1000000;
-	char ev[24], n[16], cap[16];
-
-	if (a->conntrack_evictions == a->evictions_logged ||
-	    (a->evictions_log_ms && now - a->evictions_log_ms < EVICTIONS_LOG_EVERY_MS))
-		return;
-	snprintf(ev, sizeof(ev), "%llu", (unsigned long long)a->conntrack_evictions);
-	snprintf(n, sizeof(n), "%u", a->conntrack_entries);
-	snprintf(cap, sizeof(cap), "%u", a->conntrack_capacity);
-	log_event(CLOG_WARN, "conntrack full: least recently used flows evicted", "evictions", ev,
-		  "entries", n, "capacity", cap, "hint", "raise --conntrack-entries");
-	a->evictions_logged = a->conntrack_evictions;
-	a->evictions_log_ms = now;
 }
 
 /* An abort already in the kernel, to be saved outside the agent's lock. */
@@ -877,14 +791,11 @@ void agent_tick(struct agent *a)
 	size_t n_saves = 0;
 
 	pthread_mutex_lock(&a->lock);
-	keep_pins(a);
+	dp_watch_pins(&a->watch, a->secret_fd);
 	for (i = 0; i < a->n_rollouts; i++)
 		tick_rollout(a, &a->rollouts[i]);
 	saves = collect_aborts(a, &n_saves);
-	if (dp_flow_count_is_cheap(a->dp) || a->ticks % CONNTRACK_COUNT_EVERY == 0) {
-		count_conntrack(a);
-		log_evictions(a);
-	}
+	dp_watch_conntrack(&a->watch, a->ticks);
 	a->ticks++;
 	a->last_tick_ns = mono_ns() - start;
 	__atomic_store_n(&a->tick_done_ms, mono_ns() / 1000000, __ATOMIC_RELEASE);
@@ -898,12 +809,24 @@ void agent_tick(struct agent *a)
 	flush_records(a);
 }
 
+void agent_stats(struct agent *a, struct agent_stats *out)
+{
+	pthread_mutex_lock(&a->lock);
+	out->conntrack_entries = a->watch.conntrack_entries;
+	out->conntrack_capacity = a->watch.conntrack_capacity;
+	out->conntrack_created = a->watch.conntrack_created;
+	out->conntrack_evictions = a->watch.conntrack_evictions;
+	out->ticks = a->ticks;
+	out->last_tick_ns = a->last_tick_ns;
+	pthread_mutex_unlock(&a->lock);
+}
+
 /* Errors as the analysis counts them: 5xx, resets, refusals. */
 static __u64 canary_errors(struct agent *a, const struct agent_rollout *r)
 {
 	struct canary_metrics m;
 
-	if (dp_metrics_read(a->dp, r->svc_id, CANARY_V_CANARY, &m))
+	if (a->ops->metrics_read(a->ops_dp, r->svc_id, CANARY_V_CANARY, &m))
 		return 0;
 	return m.responses[5] + m.conns_reset + m.conns_refused;
 }
@@ -916,7 +839,7 @@ bool agent_canary_errors_rose(struct agent *a)
 	pthread_mutex_lock(&a->lock);
 	n = a->n_rollouts;
 	/* Bounded per look, round robin: with many rollouts each is looked at less often. */
-	for (i = 0; i < n && looked < ERROR_POLL_ROLLOUTS && a->dp; i++) {
+	for (i = 0; i < n && looked < ERROR_POLL_ROLLOUTS && a->ops_dp; i++) {
 		struct agent_rollout *r = &a->rollouts[(a->error_poll_next + i) % n];
 		__u64 errors;
 
@@ -948,7 +871,8 @@ int agent_verb(struct agent *a, const char *name, enum rollout_verb verb, __u16 
 		struct rollout_state before = r->st;
 		int serr = 0;
 
-		if (verb != VERB_ABORT && dp_killswitch_engaged(a->dp, &r->cfg.service.key)) {
+		if (verb != VERB_ABORT &&
+		    a->ops->killswitch_engaged(a->ops_dp, &r->cfg.service.key)) {
 			snprintf(err, errlen,
 				 "the operator's kill switch is engaged for \"%s\": run "
 				 "\"canaryctl emergency-clear %s\" first",
@@ -1007,20 +931,15 @@ int agent_external_next(struct agent *a, struct external_job *job)
 
 		if (!is_running(r))
 			continue;
-		for (m = 0; m < an->n_metrics && m < CONFIG_MAX_METRICS; m++) {
-			if (an->metrics[m].kind != METRIC_PROMETHEUS || r->ext_next_ms[m] > now)
-				continue;
-			r->ext_next_ms[m] =
-				now + (__u64)(an->interval_ms > 0 ? an->interval_ms : 1000);
-			snprintf(job->rollout, sizeof(job->rollout), "%s", r->cfg.name);
-			job->metric = m;
-			snprintf(job->address, sizeof(job->address), "%s",
-				 an->metrics[m].prom_address);
-			snprintf(job->query, sizeof(job->query), "%s", an->metrics[m].prom_query);
-			job->auth = an->metrics[m].prom_auth;
-			found = 1;
-			break;
-		}
+		m = external_due(&r->ext, an, now);
+		if (m < 0)
+			continue;
+		snprintf(job->rollout, sizeof(job->rollout), "%s", r->cfg.name);
+		job->metric = m;
+		snprintf(job->address, sizeof(job->address), "%s", an->metrics[m].prom_address);
+		snprintf(job->query, sizeof(job->query), "%s", an->metrics[m].prom_query);
+		job->auth = an->metrics[m].prom_auth;
+		found = 1;
 	}
 	pthread_mutex_unlock(&a->lock);
 	return found;
@@ -1154,9 +1073,8 @@ int agent_health_next(struct agent *a, struct health_job *job)
 		struct agent_rollout *r = &a->rollouts[i];
 		const struct version_cfg *stable = stable_set(r);
 
-		if (!r->cfg.health.enabled || r->hc_next_ms > now)
+		if (!health_due(&r->health, &r->cfg.health, now))
 			continue;
-		r->hc_next_ms = now + (__u64)r->cfg.health.interval_ms;
 		snprintf(job->rollout, sizeof(job->rollout), "%s", r->cfg.name);
 		memcpy(job->endpoints, stable->endpoints, sizeof(job->endpoints));
 		job->n = stable->n_endpoints;
@@ -1173,21 +1091,6 @@ static bool same_endpoints(const struct canary_backend *a, int na, const struct 
 	return na == nb && !memcmp(a, b, (size_t)na * sizeof(*a));
 }
 
-/* Count one check of endpoint i; true when its up/down state changed. */
-static bool health_update(struct agent_rollout *r, int i, bool ok)
-{
-	bool was_down = r->ep_down[i];
-
-	if (ok) {
-		r->ep_failures[i] = 0;
-		r->ep_down[i] = false;
-	} else if (r->ep_failures[i] < 255) {
-		r->ep_failures[i]++;
-		r->ep_down[i] = r->ep_failures[i] >= r->cfg.health.failure_threshold;
-	}
-	return was_down != r->ep_down[i];
-}
-
 void agent_health_result(struct agent *a, const struct health_job *job, const bool *ok)
 {
 	struct agent_rollout *r;
@@ -1202,14 +1105,14 @@ void agent_health_result(struct agent *a, const struct health_job *job, const bo
 		for (int i = 0; i < job->n && i < CANARY_MAX_BACKENDS; i++) {
 			char ep[32];
 
-			if (!health_update(r, i, ok[i]))
+			if (!health_update(&r->health, &r->cfg.health, i, ok[i]))
 				continue;
 			changed = true;
 			format_endpoint(job->endpoints[i].addr, job->endpoints[i].port, ep,
 					sizeof(ep));
-			log_event(r->ep_down[i] ? CLOG_WARN : CLOG_INFO,
-				  r->ep_down[i] ? "stable endpoint down: no new connections" :
-						  "stable endpoint up again",
+			log_event(r->health.down[i] ? CLOG_WARN : CLOG_INFO,
+				  r->health.down[i] ? "stable endpoint down: no new connections" :
+						      "stable endpoint up again",
 				  "rollout", r->cfg.name, "endpoint", ep);
 		}
 		if (changed)
@@ -1220,36 +1123,58 @@ void agent_health_result(struct agent *a, const struct health_job *job, const bo
 
 /* ---- reports ---- */
 
+/* The read-only view of r that report.c and metrics.c get, valid under the lock. */
+static void view_of(const struct agent_rollout *r, struct rollout_view *v)
+{
+	*v = (struct rollout_view){
+		.cfg = &r->cfg,
+		.st = &r->st,
+		.an = &r->an,
+		.rates = &r->rates,
+		.decision = r->decision,
+		.abort_verdicts = r->abort_verdicts,
+		.n_abort_verdicts = r->n_abort_verdicts,
+		.service_rps = r->service_rps,
+		.at_peak = r->at_peak,
+		.kill_switch = r->kill_switch,
+		.verdict_counts = r->verdict_counts,
+	};
+}
+
 static json_t *rollout_json_locked(struct agent *a, const struct agent_rollout *r)
 {
 	struct canary_metrics now[CANARY_V_COUNT];
+	struct rollout_view v;
 	json_t *obj;
 
 	if (read_counters(a, r, now))
 		memset(now, 0, sizeof(now));
-	obj = report_rollout(r, now, mono_ns() / 1000000, wall_ms());
+	view_of(r, &v);
+	obj = report_rollout(&v, now, mono_ns() / 1000000, wall_ms());
 	if (obj)
 		json_object_set_new(
 			obj, "kill_switch",
-			json_boolean(dp_killswitch_engaged(a->dp, &r->cfg.service.key)));
+			json_boolean(a->ops->killswitch_engaged(a->ops_dp, &r->cfg.service.key)));
 	if (obj && a->fleet)
 		json_object_set_new(obj, "fleet", fleet_status_json(a->fleet, r->cfg.name));
 	return obj;
 }
 
 void agent_each_rollout(struct agent *a,
-			void (*fn)(const struct agent_rollout *r,
+			void (*fn)(const struct rollout_view *r,
 				   const struct canary_metrics now[CANARY_V_COUNT], void *arg),
 			void *arg)
 {
 	struct canary_metrics now[CANARY_V_COUNT];
+	struct rollout_view v;
 	size_t i;
 
 	pthread_mutex_lock(&a->lock);
 	for (i = 0; i < a->n_rollouts; i++) {
 		if (read_counters(a, &a->rollouts[i], now))
 			memset(now, 0, sizeof(now));
-		fn(&a->rollouts[i], now, arg);
+		view_of(&a->rollouts[i], &v);
+		fn(&v, now, arg);
 	}
 	pthread_mutex_unlock(&a->lock);
 }
@@ -1298,7 +1223,7 @@ static void respect_map_rollback(struct agent *a, struct agent_rollout *r)
 	struct rollout_effects fx;
 	char err[AGENT_ERR_LEN];
 
-	if (dp_service_get(a->dp, &r->cfg.service.key, &cur) || cur.weight != 0 ||
+	if (a->ops->service_get(a->ops_dp, &r->cfg.service.key, &cur) || cur.weight != 0 ||
 	    rollout_effective_weight(&r->st) == 0)
 		return;
 	if (rollout_verb(&r->st, &r->cfg, VERB_ABORT, 0, wall_ms(), &fx, err, sizeof(err)))
@@ -1333,21 +1258,16 @@ static bool keep_running(struct agent *a, struct agent_rollout *nr, const struct
 	nr->evidence_saved_ms = old->evidence_saved_ms;
 	nr->evidence_valid = old->evidence_valid;
 	nr->n_abort_verdicts = old->n_abort_verdicts;
-	nr->rate_prev_ms = old->rate_prev_ms;
-	nr->rate_base_ms = old->rate_base_ms;
-	memcpy(nr->rate_prev, old->rate_prev, sizeof(old->rate_prev));
-	memcpy(nr->rate_base, old->rate_base, sizeof(old->rate_base));
+	nr->rates = old->rates;
 	memcpy(nr->verdict_counts, old->verdict_counts, sizeof(old->verdict_counts));
-	memcpy(nr->ext_next_ms, old->ext_next_ms, sizeof(old->ext_next_ms));
+	nr->ext = old->ext;
 	memcpy(nr->hook_next_ms, old->hook_next_ms, sizeof(old->hook_next_ms));
 	nr->promotion_next_ms = old->promotion_next_ms;
 	nr->promotion_approved = old->promotion_approved;
 	memcpy(nr->promotion_why, old->promotion_why, sizeof(old->promotion_why));
 	if (same_endpoints(stable_set(nr)->endpoints, stable_set(nr)->n_endpoints,
-			   stable_set(old)->endpoints, stable_set(old)->n_endpoints)) {
-		memcpy(nr->ep_down, old->ep_down, sizeof(old->ep_down));
-		memcpy(nr->ep_failures, old->ep_failures, sizeof(old->ep_failures));
-	}
+			   stable_set(old)->endpoints, stable_set(old)->n_endpoints))
+		health_keep(&nr->health, &old->health);
 	memcpy(nr->abort_verdicts, old->abort_verdicts, sizeof(old->abort_verdicts));
 	if (nr->st.steps_fingerprint != rollout_steps_fingerprint(&nr->cfg)) {
 		rollout_steps_changed(&nr->st, &nr->cfg, &fx);
@@ -1412,7 +1332,7 @@ static bool reconstruct_from_map(struct agent *a, struct agent_rollout *nr, cons
 	struct canary_service cur;
 	struct rollout_effects fx;
 
-	if (!a->dp || dp_service_get(a->dp, &nr->cfg.service.key, &cur))
+	if (!a->ops_dp || a->ops->service_get(a->ops_dp, &nr->cfg.service.key, &cur))
 		return false;
 	rollout_init(&nr->st, &nr->cfg);
 	if (cur.weight == 0 && map_has(&cur, CANARY_V_STABLE, &nr->cfg.canary)) {
@@ -1562,9 +1482,9 @@ static void remove_stale_services(struct agent *a, const struct config *cfg)
 	if (!w)
 		return;
 	w->cfg = cfg;
-	dp_service_each(a->dp, collect_stale, w);
+	a->ops->service_each(a->ops_dp, collect_stale, w);
 	for (i = 0; i < w->n; i++) {
-		dp_service_delete(a->dp, &w->stale[i]);
+		a->ops->service_delete(a->ops_dp, &w->stale[i]);
 		log_event(CLOG_INFO, "service removed", "vip",
 			  format_endpoint(w->stale[i].vip, w->stale[i].port, vip, sizeof(vip)));
 	}
@@ -1598,8 +1518,8 @@ static int check_removals(struct agent *a, const struct config *cfg, char *err, 
 
 	for (i = 0; i < a->n_rollouts; i++)
 		removed += !in_config(cfg, a->rollouts[i].cfg.name);
-	if (a->dp)
-		dp_service_each(a->dp, count_pinned, &pinned);
+	if (a->ops_dp)
+		a->ops->service_each(a->ops_dp, count_pinned, &pinned);
 	if (!cfg->n_rollouts && (a->n_rollouts || pinned) && !a->allow_empty_config) {
 		snprintf(err, errlen,
 			 "the configuration has no rollout and would remove %zu running rollouts "

@@ -16,8 +16,13 @@
 #include "canary_secret.h"
 #include "config.h"
 #include "dataplane.h"
+#include "dpops.h"
+#include "dpwatch.h"
+#include "external.h"
+#include "healthcheck.h"
 #include "delivery.h"
 #include "notify.h"
+#include "report.h"
 #include "rollout.h"
 
 #define AGENT_ERR_LEN 256
@@ -53,16 +58,11 @@ struct agent_rollout {
 	bool at_peak;
 	bool pauses_checked; /* pauses too short to judge anything were warned about */
 	/* Counters 5..10 s ago, for the recent rates operators see. */
-	struct canary_metrics rate_prev[CANARY_V_COUNT];
-	struct canary_metrics rate_base[CANARY_V_COUNT];
-	__u64 rate_prev_ms;
-	__u64 rate_base_ms;
+	struct rate_window rates;
 	/* Active checks of the stable endpoints (spec.healthCheck). */
-	__u64 hc_next_ms;
-	__u8 ep_failures[CANARY_MAX_BACKENDS]; /* failed checks in a row */
-	bool ep_down[CANARY_MAX_BACKENDS];     /* left out of new connections */
-	/* When each external (Prometheus) metric is next queried, monotonic ms. */
-	__u64 ext_next_ms[CONFIG_MAX_METRICS];
+	struct health_state health;
+	/* When each external (Prometheus) metric is next queried. */
+	struct external_schedule ext;
 	/* Verdicts evaluated, by metric and result, for /metrics. */
 	__u64 verdict_counts[METRIC_KIND_COUNT][VERDICT_INCONCLUSIVE + 1];
 };
@@ -75,7 +75,11 @@ struct agent {
 	 * a slow disk delays no kernel write and no other rollout's tick.
 	 */
 	pthread_mutex_t save_lock;
-	struct canary_dp *dp;
+	struct canary_dp
+		*dp; /* the kernel's maps, for canaryd's attach and /metrics; NULL in tests */
+	/* What the agent reads and writes in the data plane: ops over ops_dp. */
+	const struct dp_ops *ops;
+	void *ops_dp;
 	const char *state_dir;
 	const char *bpffs; /* where the maps are pinned, checked every tick */
 	/* Key of the rollouts' hash seeds (zero without bpffs: tests) and its pinned map. */
@@ -105,23 +109,16 @@ struct agent {
 	size_t n_pending_records;
 	/* Monotonic ms when the last tick ended (0: none yet), for /healthz: read without the lock. */
 	__u64 tick_done_ms;
-	/* Conntrack: counted every tick, or every CONNTRACK_COUNT_EVERY by walking. */
-	unsigned int conntrack_entries;
-	__u32 conntrack_capacity;
-	__u64 conntrack_created;   /* entries created since the maps were */
-	__u64 conntrack_evictions; /* entries the LRU evicted since then */
-	__u64 evictions_logged;	   /* conntrack_evictions when last logged */
-	__u64 evictions_log_ms;	   /* and when, monotonic ms */
+	/* Pins and conntrack counts of the data path, kept by the tick. */
+	struct dp_watch watch;
 	/* --coordinator: the fleet decides with this node (fleet.h); NULL: alone. */
 	struct fleet *fleet;
 };
 
-/* Walking the conntrack map costs ~1 ms per 10k entries: not every tick. */
-#define CONNTRACK_COUNT_EVERY 40
-/* Evictions are logged at most this often while they go on. */
-#define EVICTIONS_LOG_EVERY_MS 60000
-
 int agent_init(struct agent *a, struct canary_dp *dp, const char *bpffs, const char *state_dir);
+/* The same over any data plane (dp_ops_kernel, or a test double); a->dp stays NULL. */
+int agent_init_ops(struct agent *a, const struct dp_ops *ops, void *dp, const char *bpffs,
+		   const char *state_dir);
 void agent_destroy(struct agent *a);
 
 /* Evidence is saved (without fsync) this often while a rollout is judged. */
@@ -160,13 +157,26 @@ int agent_verb(struct agent *a, const char *name, enum rollout_verb verb, __u16 
 	       char *err, size_t errlen);
 
 /*
- * Call fn for every rollout with its counters read now, under the lock
- * (for /metrics). fn must not call back into the agent.
+ * Call fn for every rollout's read-only view with its counters read now,
+ * under the lock (for /metrics). fn must not call back into the agent.
  */
 void agent_each_rollout(struct agent *a,
-			void (*fn)(const struct agent_rollout *r,
+			void (*fn)(const struct rollout_view *r,
 				   const struct canary_metrics now[CANARY_V_COUNT], void *arg),
 			void *arg);
+
+/* The agent's own figures for /metrics, one snapshot taken under the lock. */
+struct agent_stats {
+	unsigned int conntrack_entries;
+	__u32 conntrack_capacity;
+	__u64 conntrack_created;
+	__u64 conntrack_evictions;
+	__u64 ticks;
+	__u64 last_tick_ns;
+};
+
+/* In that snapshot created = entries + evictions (+ expired) holds. */
+void agent_stats(struct agent *a, struct agent_stats *out);
 
 /* One external query to run, copied out so it runs without the lock. */
 struct external_job {

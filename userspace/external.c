@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent.h"
 #include "external.h"
 #include "promquery.h"
 #include "worker.h"
@@ -124,4 +125,17 @@ void external_stop(struct external *e)
 		worker_stop(e->workers[i]);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
+}
+
+int external_due(struct external_schedule *s, const struct analysis_cfg *an, __u64 now)
+{
+	int m;
+
+	for (m = 0; m < an->n_metrics && m < CONFIG_MAX_METRICS; m++) {
+		if (an->metrics[m].kind != METRIC_PROMETHEUS || s->next_ms[m] > now)
+			continue;
+		s->next_ms[m] = now + (__u64)(an->interval_ms > 0 ? an->interval_ms : 1000);
+		return m;
+	}
+	return -1;
 }

@@ -8,9 +8,23 @@
 #ifndef CANARY_EXTERNAL_H
 #define CANARY_EXTERNAL_H
 
-#include "agent.h"
+#include <linux/types.h>
 
+#include "config.h"
+
+struct agent;
 struct external;
+
+/* When each of a rollout's external metrics is next queried, monotonic ms. */
+struct external_schedule {
+	__u64 next_ms[CONFIG_MAX_METRICS];
+};
+
+/*
+ * The first external metric of an that is due at now (monotonic ms), its
+ * next query scheduled an analysis interval later; -1 when none is due.
+ */
+int external_due(struct external_schedule *s, const struct analysis_cfg *an, __u64 now);
 
 int external_start(struct agent *a, struct external **out);
 /* Stops after the queries in progress (each bounded by its timeout). */

@@ -8,7 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "healthcheck.h"
+#include "worker.h"
 
 /* How long the worker rests when no check is due. */
 #define IDLE_MS 50
@@ -89,4 +91,39 @@ static bool health_step(void *arg)
 int health_start(struct agent *a, struct worker **out)
 {
 	return worker_start(health_step, a, IDLE_MS, out);
+}
+
+bool health_due(struct health_state *h, const struct health_cfg *cfg, __u64 now)
+{
+	if (!cfg->enabled || h->next_ms > now)
+		return false;
+	h->next_ms = now + (__u64)cfg->interval_ms;
+	return true;
+}
+
+bool health_update(struct health_state *h, const struct health_cfg *cfg, int i, bool ok)
+{
+	bool was_down = h->down[i];
+
+	if (ok) {
+		h->failures[i] = 0;
+		h->down[i] = false;
+	} else if (h->failures[i] < 255) {
+		h->failures[i]++;
+		h->down[i] = h->failures[i] >= cfg->failure_threshold;
+	}
+	return was_down != h->down[i];
+}
+
+void health_forget(struct health_state *h)
+{
+	memset(h->down, 0, sizeof(h->down));
+	memset(h->failures, 0, sizeof(h->failures));
+}
+
+/* The schedule is not carried: a reloaded rollout is checked at once. */
+void health_keep(struct health_state *h, const struct health_state *old)
+{
+	memcpy(h->down, old->down, sizeof(old->down));
+	memcpy(h->failures, old->failures, sizeof(old->failures));
 }

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <arpa/inet.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +39,7 @@ struct collect {
 	size_t n, cap;
 };
 
-static void collect_one(const struct agent_rollout *r,
+static void collect_one(const struct rollout_view *r,
 			const struct canary_metrics now[CANARY_V_COUNT], void *arg)
 {
 	struct collect *c = arg;
@@ -58,17 +57,17 @@ static void collect_one(const struct agent_rollout *r,
 	}
 	s = &c->s[c->n++];
 	memset(s, 0, sizeof(*s));
-	snprintf(s->name, sizeof(s->name), "%s", r->cfg.name);
-	format_endpoint(r->cfg.service.key.vip, r->cfg.service.key.port, s->service,
+	snprintf(s->name, sizeof(s->name), "%s", r->cfg->name);
+	format_endpoint(r->cfg->service.key.vip, r->cfg->service.key.port, s->service,
 			sizeof(s->service));
-	s->phase = r->st.phase;
-	s->step = r->st.step;
-	s->weight_bp = rollout_effective_weight(&r->st);
-	s->aborts = r->st.aborts;
+	s->phase = r->st->phase;
+	s->step = r->st->step;
+	s->weight_bp = rollout_effective_weight(r->st);
+	s->aborts = r->st->aborts;
 	s->kill_switch = r->kill_switch;
 	memcpy(s->verdicts, r->verdict_counts, sizeof(s->verdicts));
-	for (i = 0; i < r->cfg.analysis.n_metrics; i++)
-		s->has_verdict[r->cfg.analysis.metrics[i].kind] = true;
+	for (i = 0; i < r->cfg->analysis.n_metrics; i++)
+		s->has_verdict[r->cfg->analysis.metrics[i].kind] = true;
 	memcpy(s->m, now, sizeof(s->m));
 }
 
@@ -274,19 +273,11 @@ static void verdicts(FILE *f, const struct collect *c)
 
 static void agent_families(FILE *f, struct agent *a)
 {
-	__u64 reasons[CANARY_R_COUNT], ct_created, ct_evictions, ticks, tick_ns;
-	unsigned int ct_entries;
-	__u32 ct_capacity;
+	__u64 reasons[CANARY_R_COUNT];
+	struct agent_stats st;
 
 	/* One snapshot of what the tick writes: created = entries + evictions holds in it. */
-	pthread_mutex_lock(&a->lock);
-	ct_entries = a->conntrack_entries;
-	ct_capacity = a->conntrack_capacity;
-	ct_created = a->conntrack_created;
-	ct_evictions = a->conntrack_evictions;
-	ticks = a->ticks;
-	tick_ns = a->last_tick_ns;
-	pthread_mutex_unlock(&a->lock);
+	agent_stats(a, &st);
 
 	family(f, "canaryd_build_info", "gauge", "Build of the running agent; always 1.");
 	fprintf(f, "canaryd_build_info{version=\"%s\"} 1\n", CANARY_VERSION);
@@ -301,20 +292,21 @@ static void agent_families(FILE *f, struct agent *a)
 				(unsigned long long)reasons[i]);
 	}
 	family(f, "canaryd_conntrack_entries", "gauge", "Conntrack entries in use (two per flow).");
-	fprintf(f, "canaryd_conntrack_entries %u\n", ct_entries);
+	fprintf(f, "canaryd_conntrack_entries %u\n", st.conntrack_entries);
 	family(f, "canaryd_conntrack_capacity_entries", "gauge", "Conntrack map capacity.");
-	fprintf(f, "canaryd_conntrack_capacity_entries %u\n", ct_capacity);
+	fprintf(f, "canaryd_conntrack_capacity_entries %u\n", st.conntrack_capacity);
 	family(f, "canaryd_conntrack_entries_created_total", "counter",
 	       "Conntrack entries created (two per new flow).");
 	fprintf(f, "canaryd_conntrack_entries_created_total %llu\n",
-		(unsigned long long)ct_created);
+		(unsigned long long)st.conntrack_created);
 	family(f, "canaryd_conntrack_evictions_total", "counter",
 	       "Conntrack entries evicted by the LRU to make room for new ones.");
-	fprintf(f, "canaryd_conntrack_evictions_total %llu\n", (unsigned long long)ct_evictions);
+	fprintf(f, "canaryd_conntrack_evictions_total %llu\n",
+		(unsigned long long)st.conntrack_evictions);
 	family(f, "canaryd_tick_duration_seconds", "gauge", "How long the last agent tick took.");
-	fprintf(f, "canaryd_tick_duration_seconds %.6f\n", (double)tick_ns / 1e9);
+	fprintf(f, "canaryd_tick_duration_seconds %.6f\n", (double)st.last_tick_ns / 1e9);
 	family(f, "canaryd_ticks_total", "counter", "Agent ticks run.");
-	fprintf(f, "canaryd_ticks_total %llu\n", (unsigned long long)ticks);
+	fprintf(f, "canaryd_ticks_total %llu\n", (unsigned long long)st.ticks);
 }
 
 char *metrics_render(struct agent *a, size_t *len)

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "netparse.h"
 #include "report.h"
@@ -129,11 +130,12 @@ static json_t *version_json(const struct version_cfg *v, const struct canary_met
 	return obj;
 }
 
-json_t *report_rollout(const struct agent_rollout *r,
+json_t *report_rollout(const struct rollout_view *r,
 		       const struct canary_metrics now[CANARY_V_COUNT], __u64 now_ms, __s64 wall_ms)
 {
-	const struct rollout_state *st = &r->st;
-	double window_s = r->rate_prev_ms ? (double)(now_ms - r->rate_prev_ms) / 1000.0 : 0;
+	const struct rollout_state *st = r->st;
+	const struct rate_window *w = r->rates;
+	double window_s = w->prev_ms ? (double)(now_ms - w->prev_ms) / 1000.0 : 0;
 	json_t *pause_left = json_null();
 	char vip[32];
 
@@ -144,24 +146,54 @@ json_t *report_rollout(const struct agent_rollout *r,
 		pause_left = json_real(st->pause_until_ms > wall_ms ?
 					       (double)(st->pause_until_ms - wall_ms) / 1000.0 :
 					       0.0);
-	format_ipv4(r->cfg.service.key.vip, vip, sizeof(vip));
+	format_ipv4(r->cfg->service.key.vip, vip, sizeof(vip));
 	return json_pack(
 		"{s:s, s:s, s:s, s:i, s:i, s:o, s:f, s:b, s:o, s:i, s:{s:s, s:i, s:s}, s:o, s:o, "
 		"s:{s:s, s:s, s:o, s:o}, s:o, s:{s:f, s:b}}",
-		"name", r->cfg.name, "phase", rollout_phase_name(st->phase), "message", st->message,
-		"step", st->step, "step_count", r->cfg.n_steps, "steps", report_steps(&r->cfg),
-		"weight", rollout_effective_weight(st) / 100.0, "paused_by_operator",
-		st->user_paused, "pause_remaining_s", pause_left, "aborts", (int)st->aborts,
-		"service", "vip", vip, "port", ntohs(r->cfg.service.key.port), "protocol",
-		service_protocol_name(&r->cfg.service.key, r->cfg.service.svc_flags), "stable",
-		version_json(st->phase == PHASE_HEALTHY ? &r->cfg.canary : &r->cfg.stable,
-			     &now[CANARY_V_STABLE], &r->rate_prev[CANARY_V_STABLE], window_s),
+		"name", r->cfg->name, "phase", rollout_phase_name(st->phase), "message",
+		st->message, "step", st->step, "step_count", r->cfg->n_steps, "steps",
+		report_steps(r->cfg), "weight", rollout_effective_weight(st) / 100.0,
+		"paused_by_operator", st->user_paused, "pause_remaining_s", pause_left, "aborts",
+		(int)st->aborts, "service", "vip", vip, "port", ntohs(r->cfg->service.key.port),
+		"protocol", service_protocol_name(&r->cfg->service.key, r->cfg->service.svc_flags),
+		"stable",
+		version_json(st->phase == PHASE_HEALTHY ? &r->cfg->canary : &r->cfg->stable,
+			     &now[CANARY_V_STABLE], &w->prev[CANARY_V_STABLE], window_s),
 		"canary",
-		version_json(&r->cfg.canary, &now[CANARY_V_CANARY], &r->rate_prev[CANARY_V_CANARY],
+		version_json(&r->cfg->canary, &now[CANARY_V_CANARY], &w->prev[CANARY_V_CANARY],
 			     window_s),
-		"analysis", "decision", analysis_decision_name(r->decision), "reason", r->an.reason,
-		"config", analysis_config_json(&r->cfg.analysis), "verdicts",
-		verdicts_json(r->an.last, r->an.n_last), "abort_verdicts",
+		"analysis", "decision", analysis_decision_name(r->decision), "reason",
+		r->an->reason, "config", analysis_config_json(&r->cfg->analysis), "verdicts",
+		verdicts_json(r->an->last, r->an->n_last), "abort_verdicts",
 		verdicts_json(r->abort_verdicts, r->n_abort_verdicts), "traffic", "rps",
 		r->service_rps, "peak", r->at_peak);
+}
+
+void rate_window_roll(struct rate_window *w, const struct canary_metrics now[CANARY_V_COUNT],
+		      __u64 now_ms)
+{
+	if (w->base_ms && now_ms - w->base_ms < 5000)
+		return;
+	memcpy(w->prev, w->base, sizeof(w->prev));
+	w->prev_ms = w->base_ms ? w->base_ms : now_ms;
+	memcpy(w->base, now, sizeof(w->base));
+	w->base_ms = now_ms;
+}
+
+double rate_window_rps(const struct rate_window *w, const struct canary_metrics now[CANARY_V_COUNT],
+		       __u64 now_ms)
+{
+	__u64 requests = 0, conns = 0;
+	int v;
+
+	if (!w->prev_ms || now_ms <= w->prev_ms)
+		return 0;
+	for (v = 0; v < CANARY_V_COUNT; v++) {
+		struct canary_metrics d;
+
+		stats_delta(&now[v], &w->prev[v], &d);
+		requests += d.requests;
+		conns += d.conns_opened;
+	}
+	return (double)(requests ? requests : conns) * 1000 / (double)(now_ms - w->prev_ms);
 }
