@@ -35,7 +35,8 @@ SKEL        := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRC))
 DP_SRCS      := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
                 userspace/stats.c userspace/log.c userspace/utf8text.c \
                 userspace/httpbody.c userspace/linkwatch.c userspace/btflayout.c
-ROLLOUT_SRCS := userspace/config.c userspace/analysis.c userspace/rollout.c \
+ROLLOUT_SRCS := userspace/config.c userspace/config_load.c userspace/yamltree.c \
+                userspace/metric_kind.c userspace/analysis.c userspace/rollout.c \
                 userspace/state.c userspace/evidence.c userspace/delivery.c \
                 userspace/notify.c userspace/httppost.c userspace/traffic.c \
                 userspace/plan.c userspace/fleet_rules.c
@@ -62,7 +63,9 @@ LIBS        := $(AGENT_LIB) $(ROLLOUT_LIB) $(DP_LIB)
 DP_LDLIBS      := -lbpf -lelf -lz -ljansson -lpthread
 ROLLOUT_LDLIBS := -lyaml -lcurl -ljansson -lm -lpthread
 AGENT_LDLIBS   := -lmicrohttpd -lcurl -lseccomp -ljansson -lz -lm -lpthread
-CTL_LDLIBS     := $(ROLLOUT_LDLIBS) $(DP_LDLIBS)
+# canaryctl reads no configuration: of the rollout library it takes
+# metric_kind.o, never the YAML tree (config.c, yamltree.c), so no libyaml.
+CTL_LDLIBS     := $(filter-out -lyaml,$(ROLLOUT_LDLIBS)) $(DP_LDLIBS)
 
 PROGS       := $(BUILD)/canaryd $(BUILD)/canaryctl
 # The lab's test server and load generator: for the labs, the demo and the

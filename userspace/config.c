@@ -1,21 +1,20 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Rollout configuration (docs/configuration.md).
+ * Rollout configuration (docs/configuration.md): the schema.
  *
- * libyaml's event parser feeds a small tree per document, bounded in depth
- * and node count so a hostile file cannot make us allocate much; a schema
- * walker then turns the tree into struct rollout_cfg. A tree (rather than
+ * yamltree.c turns each YAML document into a small bounded tree; the schema
+ * walker here turns the tree into struct rollout_cfg. A tree (rather than
  * walking events directly) lets a field be checked against its siblings,
  * e.g. a metric's "max" against its "name", whatever order they come in.
+ * Files and directories are read by config_load.c; the names of metric
+ * kinds and what a successCondition means at run time are in metric_kind.c.
  *
  * Every error names "file:line:column: field.path: what" and stops the load.
  * Loading is all or nothing: the caller sees rollouts only when every
  * document of every file is good, so a bad edit never half-applies.
  */
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <locale.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -24,19 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <yaml.h>
 
-#include "config.h"
+#include "config_internal.h"
+#include "metric_kind.h"
 
 #define API_VERSION	  "canaryd.io/v1alpha1"
 #define KIND		  "Rollout"
-#define MAX_FILE_SIZE	  ((size_t)1024 * 1024)
-#define MAX_ROLLOUTS	  CANARY_MAX_SERVICES /* one service each in the maps */
-#define MAX_DEPTH	  16
-#define MAX_NODES	  8192 /* per document; a rollout with every list full needs under 1000 */
-#define MAX_FILES	  1024 /* per directory */
+#define MAX_ROLLOUTS	  CANARY_MAX_SERVICES	   /* one service each in the maps */
 #define MAX_DURATION_US	  (720LL * 3600 * 1000000) /* 30 days */
 #define MAX_MIN_REQUESTS  1000000000ULL
 #define MAX_FAILURE_LIMIT 1000000ULL
@@ -47,43 +40,6 @@
 
 #define ARRAY_SIZE(a)	  (sizeof(a) / sizeof((a)[0]))
 #define BIT(n)		  (1U << (n))
-
-/* ------------------------------------------------------------------------ */
-/* Errors */
-
-struct loader {
-	struct rollout_cfg *v; /* rollouts so far, handed over only on success */
-	size_t n, cap;
-	char err[CONFIG_ERR_LEN];
-};
-
-/* "file:line:column: path: " then the message; libyaml marks are 0-based. */
-static int vfail(struct loader *ld, const char *file, const yaml_mark_t *m, const char *path,
-		 const char *fmt, va_list ap)
-{
-	int k = snprintf(ld->err, sizeof(ld->err), "%s:%zu:%zu: %s: ", file, m->line + 1,
-			 m->column + 1, *path ? path : "(document)");
-
-	/* ap is started by the caller; clang-analyzer 14 cannot follow it. */
-	if (k > 0 && (size_t)k < sizeof(ld->err))
-		// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
-		vsnprintf(ld->err + k, sizeof(ld->err) - k, fmt, ap);
-	return -1;
-}
-
-/* For problems of a whole file (cannot open, too large): no position to give. */
-static int file_fail(struct loader *ld, const char *file, const char *fmt, ...)
-{
-	va_list ap;
-	int k = snprintf(ld->err, sizeof(ld->err), "%s: ", file);
-
-	va_start(ap, fmt);
-	if (k > 0 && (size_t)k < sizeof(ld->err))
-		// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
-		vsnprintf(ld->err + k, sizeof(ld->err) - k, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* "a, b, c" into buf, for messages that list what is allowed. */
 static const char *join_names(const char *const names[], size_t count, char *buf, size_t len)
@@ -102,327 +58,6 @@ static const char *join_names(const char *const names[], size_t count, char *buf
 }
 
 /* ------------------------------------------------------------------------ */
-/* YAML events to a tree */
-
-enum ykind {
-	Y_SCALAR,
-	Y_SEQ,
-	Y_MAP,
-};
-
-struct ynode {
-	enum ykind kind;
-	bool quoted; /* quoted or !!str: a string even when it looks like a number */
-	bool null;
-	yaml_mark_t mark;
-	const struct ynode *key; /* a mapping value's key, to point messages at it */
-	char *text;		 /* scalars only, NUL-terminated */
-	struct ynode **items;	 /* sequence items; mapping keys and values, alternating */
-	size_t n, cap;
-};
-
-struct builder {
-	struct loader *ld;
-	const char *file;
-	struct ynode *root; /* owns every node, so one free undoes a half-built tree */
-	struct ynode *stack[MAX_DEPTH];
-	int depth;
-	size_t nodes;
-};
-
-static void node_free(struct ynode *n)
-{
-	size_t i;
-
-	if (!n)
-		return;
-	for (i = 0; i < n->n; i++)
-		node_free(n->items[i]);
-	free(n->items);
-	free(n->text);
-	free(n);
-}
-
-static int node_append(struct ynode *parent, struct ynode *child)
-{
-	if (parent->n == parent->cap) {
-		size_t cap = parent->cap ? parent->cap * 2 : 8;
-		/* An array of pointers, on purpose: the sizeof check takes it for a slip. */
-		// NOLINTNEXTLINE(bugprone-sizeof-expression)
-		struct ynode **items = realloc(parent->items, cap * sizeof(*items));
-
-		if (!items)
-			return -1;
-		parent->items = items;
-		parent->cap = cap;
-	}
-	parent->items[parent->n++] = child;
-	return 0;
-}
-
-/*
- * Path of the position the next event fills, e.g. "spec.service.port", so
- * syntax errors name a field too. Ancestors hold their open child as their
- * last item; the top of the stack is about to get a new one.
- */
-static void builder_path(const struct builder *b, char *buf, size_t len)
-{
-	size_t used = 0;
-	int i;
-
-	buf[0] = '\0';
-	for (i = 0; i < b->depth; i++) {
-		const struct ynode *p = b->stack[i];
-		size_t k = i + 1 < b->depth ? p->n - 1 : p->n;
-		int w;
-
-		if (p->kind == Y_SEQ)
-			w = snprintf(buf + used, len - used, "[%zu]", k);
-		else if (k % 2)
-			w = snprintf(buf + used, len - used, "%s%s", used ? "." : "",
-				     p->items[k - 1]->text);
-		else
-			break; /* a key comes next: the mapping itself is the place */
-		if (w < 0 || (size_t)w >= len - used)
-			break;
-		used += (size_t)w;
-	}
-}
-
-static int build_fail(struct builder *b, const yaml_mark_t *m, const char *fmt, ...)
-{
-	char path[160];
-	va_list ap;
-
-	builder_path(b, path, sizeof(path));
-	va_start(ap, fmt);
-	vfail(b->ld, b->file, m, path, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-/* Takes n (freeing it on error) and hangs it under the open collection. */
-static int builder_add(struct builder *b, struct ynode *n)
-{
-	struct ynode *parent;
-
-	if (!b->depth) {
-		b->root = n;
-		return 0;
-	}
-	parent = b->stack[b->depth - 1];
-	if (parent->kind == Y_MAP && parent->n % 2 == 0 && n->kind != Y_SCALAR) {
-		yaml_mark_t m = n->mark;
-
-		node_free(n);
-		return build_fail(b, &m, "mapping keys must be strings");
-	}
-	if (parent->kind == Y_MAP && parent->n % 2)
-		n->key = parent->items[parent->n - 1];
-	if (node_append(parent, n)) {
-		node_free(n);
-		return build_fail(b, &parent->mark, "out of memory");
-	}
-	return 0;
-}
-
-static struct ynode *node_new(struct builder *b, enum ykind kind, const yaml_mark_t *m)
-{
-	struct ynode *n;
-
-	if (++b->nodes > MAX_NODES) {
-		build_fail(b, m, "document too large (more than %d YAML nodes)", MAX_NODES);
-		return NULL;
-	}
-	n = calloc(1, sizeof(*n));
-	if (!n) {
-		build_fail(b, m, "out of memory");
-		return NULL;
-	}
-	n->kind = kind;
-	n->mark = *m;
-	return n;
-}
-
-static bool tag_is(const yaml_char_t *tag, const char *want)
-{
-	return tag && !strcmp((const char *)tag, want);
-}
-
-/* Core-schema tags only: a custom one such as !Ref means another tool's file. */
-static int check_tag(struct builder *b, const yaml_char_t *tag, const yaml_mark_t *m)
-{
-	static const char *const core[] = {
-		"!",	       YAML_STR_TAG,  YAML_INT_TAG, YAML_FLOAT_TAG,
-		YAML_NULL_TAG, YAML_BOOL_TAG, YAML_MAP_TAG, YAML_SEQ_TAG,
-	};
-	size_t i;
-
-	if (!tag)
-		return 0;
-	for (i = 0; i < ARRAY_SIZE(core); i++)
-		if (!strcmp((const char *)tag, core[i]))
-			return 0;
-	return build_fail(b, m, "unsupported tag \"%s\"", (const char *)tag);
-}
-
-static bool plain_null(const char *s)
-{
-	return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-	       !strcmp(s, "NULL");
-}
-
-static int build_scalar(struct builder *b, const yaml_event_t *ev)
-{
-	const yaml_char_t *tag = ev->data.scalar.tag;
-	size_t len = ev->data.scalar.length;
-	struct ynode *n;
-
-	if (check_tag(b, tag, &ev->start_mark))
-		return -1;
-	/* "\0" is legal YAML but would silently cut every C string we hand on. */
-	if (memchr(ev->data.scalar.value, '\0', len))
-		return build_fail(b, &ev->start_mark, "NUL character in a string");
-	n = node_new(b, Y_SCALAR, &ev->start_mark);
-	if (!n)
-		return -1;
-	n->text = malloc(len + 1);
-	if (!n->text) {
-		node_free(n);
-		return build_fail(b, &ev->start_mark, "out of memory");
-	}
-	memcpy(n->text, ev->data.scalar.value, len);
-	n->text[len] = '\0';
-	if (tag) {
-		n->quoted = tag_is(tag, YAML_STR_TAG) || tag_is(tag, "!");
-		n->null = tag_is(tag, YAML_NULL_TAG);
-	} else {
-		n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
-		n->null = !n->quoted && plain_null(n->text);
-	}
-	return builder_add(b, n);
-}
-
-static int build_open(struct builder *b, enum ykind kind, const yaml_event_t *ev)
-{
-	const yaml_char_t *tag =
-		kind == Y_MAP ? ev->data.mapping_start.tag : ev->data.sequence_start.tag;
-	struct ynode *n;
-
-	if (check_tag(b, tag, &ev->start_mark))
-		return -1;
-	if (b->depth == MAX_DEPTH)
-		return build_fail(b, &ev->start_mark, "nesting deeper than %d levels", MAX_DEPTH);
-	n = node_new(b, kind, &ev->start_mark);
-	if (!n || builder_add(b, n))
-		return -1;
-	b->stack[b->depth++] = n;
-	return 0;
-}
-
-/* Adds one event to the tree. Returns 1 once the document is complete. */
-static int build_event(struct builder *b, const yaml_event_t *ev)
-{
-	switch (ev->type) {
-	case YAML_SCALAR_EVENT:
-		return build_scalar(b, ev);
-	case YAML_SEQUENCE_START_EVENT:
-		return build_open(b, Y_SEQ, ev);
-	case YAML_MAPPING_START_EVENT:
-		return build_open(b, Y_MAP, ev);
-	case YAML_SEQUENCE_END_EVENT:
-	case YAML_MAPPING_END_EVENT:
-		b->depth--;
-		return 0;
-	case YAML_ALIAS_EVENT:
-		/* Aliases would let a small file expand into a huge tree. */
-		return build_fail(b, &ev->start_mark, "aliases (*%s) are not supported",
-				  (const char *)ev->data.alias.anchor);
-	case YAML_DOCUMENT_END_EVENT:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-struct stream {
-	struct loader *ld;
-	const char *file;
-	const char *buf;
-	size_t len;
-	yaml_parser_t parser;
-};
-
-/* Reader errors (bad UTF-8, control characters) come with a byte offset only. */
-static yaml_mark_t mark_at(const char *buf, size_t len, size_t offset)
-{
-	yaml_mark_t m = { .index = offset };
-	size_t i;
-
-	for (i = 0; i < offset && i < len; i++) {
-		if (buf[i] == '\n') {
-			m.line++;
-			m.column = 0;
-		} else {
-			m.column++;
-		}
-	}
-	return m;
-}
-
-/* libyaml's own words at its mark, e.g. "did not find expected key". */
-static int yaml_fail(struct stream *s, struct builder *b)
-{
-	const yaml_parser_t *p = &s->parser;
-	yaml_mark_t m = p->problem_mark;
-	const char *problem = p->problem ? p->problem : "invalid YAML";
-
-	if (p->error == YAML_MEMORY_ERROR)
-		return file_fail(s->ld, s->file, "out of memory");
-	if (p->error == YAML_READER_ERROR) {
-		m = mark_at(s->buf, s->len, p->problem_offset);
-		if (p->problem_value != -1)
-			return build_fail(b, &m, "%s (byte 0x%02x)", problem, p->problem_value);
-	}
-	if (p->context)
-		return build_fail(b, &m, "%s (%s at %zu:%zu)", problem, p->context,
-				  p->context_mark.line + 1, p->context_mark.column + 1);
-	return build_fail(b, &m, "%s", problem);
-}
-
-/*
- * Reads the next document's tree into *root. Returns 1 with a document, 0 at
- * the end of the stream, -1 on error (with the partial tree freed).
- */
-static int read_document(struct stream *s, struct ynode **root, yaml_mark_t *start)
-{
-	struct builder b = { .ld = s->ld, .file = s->file };
-	yaml_event_t ev;
-	int rc = 0;
-
-	while (!rc) {
-		if (!yaml_parser_parse(&s->parser, &ev)) {
-			rc = yaml_fail(s, &b);
-			break;
-		}
-		if (ev.type == YAML_STREAM_END_EVENT) {
-			yaml_event_delete(&ev);
-			return 0;
-		}
-		if (ev.type == YAML_DOCUMENT_START_EVENT)
-			*start = ev.start_mark;
-		rc = build_event(&b, &ev);
-		yaml_event_delete(&ev);
-	}
-	if (rc < 0) {
-		node_free(b.root);
-		return -1;
-	}
-	*root = b.root;
-	return 1;
-}
-
-/* ------------------------------------------------------------------------ */
 /* Tree to rollout: helpers */
 
 struct doc {
@@ -436,14 +71,14 @@ struct doc {
 };
 
 /* Fails at m; key, when given, is appended to the current path. */
-static int fail(struct doc *d, const yaml_mark_t *m, const char *key, const char *fmt, ...)
+static int fail(struct doc *d, const struct ypos *m, const char *key, const char *fmt, ...)
 {
 	char path[sizeof(d->path) + 64];
 	va_list ap;
 
 	snprintf(path, sizeof(path), "%s%s%s", d->path, key && d->plen ? "." : "", key ? key : "");
 	va_start(ap, fmt);
-	vfail(d->ld, d->file, m, path, fmt, ap);
+	yfail_at(d->ld->err, sizeof(d->ld->err), d->file, m, path, fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -1227,19 +862,6 @@ enum limit_kind {
 	LIMIT_INCREASE, /* compareLatency: maxIncrease, optional */
 };
 
-static const char *const metric_names[METRIC_KIND_COUNT] = {
-	[METRIC_ERROR_RATE] = "errorRate",
-	[METRIC_RESET_RATE] = "resetRate",
-	[METRIC_LATENCY_P50] = "latencyP50",
-	[METRIC_LATENCY_P95] = "latencyP95",
-	[METRIC_LATENCY_P99] = "latencyP99",
-	[METRIC_COMPARE_ERROR_RATE] = "compareErrorRate",
-	[METRIC_COMPARE_LATENCY] = "compareLatency",
-	[METRIC_COMPARE_LATENCY_TAIL] = "compareLatencyTail",
-	[METRIC_PROMETHEUS] = "prometheus",
-	[METRIC_WEBHOOK] = "webhook",
-};
-
 static const enum limit_kind metric_limits[METRIC_KIND_COUNT] = {
 	[METRIC_ERROR_RATE] = LIMIT_FRACTION,
 	[METRIC_RESET_RATE] = LIMIT_FRACTION,
@@ -1252,11 +874,6 @@ static const enum limit_kind metric_limits[METRIC_KIND_COUNT] = {
 	[METRIC_COMPARE_LATENCY_TAIL] = LIMIT_INCREASE,
 	[METRIC_WEBHOOK] = LIMIT_NONE,
 };
-
-const char *metric_kind_name(enum metric_kind kind)
-{
-	return (unsigned int)kind < METRIC_KIND_COUNT ? metric_names[kind] : "unknown";
-}
 
 enum {
 	MET_NAME,
@@ -1288,7 +905,7 @@ static int not_allowed(struct doc *d, const struct ynode *const f[], int field,
 	if (!f[field])
 		return 0;
 	return fail(d, &f[field]->key->mark, metric_fields[field], "not allowed for %s",
-		    metric_names[kind]);
+		    metric_kind_names[kind]);
 }
 
 static int limit_fraction(struct doc *d, const struct ynode *n, const struct ynode *const f[],
@@ -1296,7 +913,7 @@ static int limit_fraction(struct doc *d, const struct ynode *n, const struct yno
 {
 	if (!f[MET_MAX])
 		return fail(d, &n->mark, NULL, "%s needs a limit (max: a fraction, 0..1)",
-			    metric_names[m->kind]);
+			    metric_kind_names[m->kind]);
 	if (not_allowed(d, f, MET_MAX_INCREASE, m->kind) ||
 	    get_double(d, f[MET_MAX], "max", &m->max))
 		return -1;
@@ -1313,7 +930,7 @@ static int limit_latency(struct doc *d, const struct ynode *n, const struct ynod
 
 	if (!f[MET_MAX])
 		return fail(d, &n->mark, NULL, "%s needs a limit (max: a duration such as 250ms)",
-			    metric_names[m->kind]);
+			    metric_kind_names[m->kind]);
 	if (not_allowed(d, f, MET_MAX_INCREASE, m->kind) ||
 	    get_duration_us(d, f[MET_MAX], "max", &us))
 		return -1;
@@ -1376,45 +993,6 @@ static int metric_quantile(struct doc *d, const struct ynode *const f[], struct 
 	return 0;
 }
 
-static const struct {
-	const char *text;
-	enum cond_op op;
-} cond_ops[] = {
-	/* Two-character operators first, so "<=" is not read as "<". */
-	{ "<=", COND_LE }, { ">=", COND_GE }, { "==", COND_EQ },
-	{ "!=", COND_NE }, { "<", COND_LT },  { ">", COND_GT },
-};
-
-bool metric_condition_holds(const struct metric_cfg *m, double v)
-{
-	switch (m->cond_op) {
-	case COND_LT:
-		return v < m->cond_value;
-	case COND_LE:
-		return v <= m->cond_value;
-	case COND_GT:
-		return v > m->cond_value;
-	case COND_GE:
-		return v >= m->cond_value;
-	case COND_EQ:
-		return v == m->cond_value;
-	case COND_NE:
-		return v != m->cond_value;
-	}
-	return false;
-}
-
-void metric_condition_format(const struct metric_cfg *m, char *buf, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(cond_ops); i++)
-		if (cond_ops[i].op == m->cond_op)
-			break;
-	snprintf(buf, len, "result %s %g", i < ARRAY_SIZE(cond_ops) ? cond_ops[i].text : "?",
-		 m->cond_value);
-}
-
 /* "result OP NUMBER", spaces allowed around each part. */
 static int parse_condition(struct doc *d, const struct ynode *n, struct metric_cfg *m)
 {
@@ -1429,13 +1007,13 @@ static int parse_condition(struct doc *d, const struct ynode *n, struct metric_c
 	if (strncmp(p, "result", 6) != 0)
 		goto bad;
 	p += 6 + strspn(p + 6, " ");
-	for (i = 0; i < ARRAY_SIZE(cond_ops); i++)
-		if (!strncmp(p, cond_ops[i].text, strlen(cond_ops[i].text)))
+	for (i = 0; i < cond_op_count; i++)
+		if (!strncmp(p, cond_op_texts[i].text, strlen(cond_op_texts[i].text)))
 			break;
-	if (i == ARRAY_SIZE(cond_ops))
+	if (i == cond_op_count)
 		goto bad;
-	m->cond_op = cond_ops[i].op;
-	p += strlen(cond_ops[i].text);
+	m->cond_op = cond_op_texts[i].op;
+	p += strlen(cond_op_texts[i].text);
 	p += strspn(p, " ");
 	c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
 	m->cond_value = c_locale ? strtod_l(p, &end, c_locale) : strtod(p, &end);
@@ -1539,7 +1117,7 @@ static int parse_external(struct doc *d, const struct ynode *const f[], struct m
 		return fail(d, &f[MET_NAME]->mark, "name",
 			    "\"%s\": 1..%zu letters, digits, '_' or '-'", name,
 			    sizeof(m->name) - 1);
-	if (find_name(metric_names, METRIC_KIND_COUNT, name) != METRIC_KIND_COUNT)
+	if (find_name(metric_kind_names, METRIC_KIND_COUNT, name) != METRIC_KIND_COUNT)
 		return fail(d, &f[MET_NAME]->mark, "name",
 			    "\"%s\" is a built-in metric: give the query its own name", name);
 	if (!f[MET_SUCCESS])
@@ -1579,7 +1157,7 @@ static int parse_webhook_metric(struct doc *d, const struct ynode *const f[], st
 	struct hook_target h = { m->hook_url, sizeof(m->hook_url), &m->hook_timeout_ms };
 	unsigned long long limit = CONFIG_DEFAULT_CONSECUTIVE_ERRORS;
 
-	if (find_name(metric_names, METRIC_KIND_COUNT, m->name) != METRIC_KIND_COUNT)
+	if (find_name(metric_kind_names, METRIC_KIND_COUNT, m->name) != METRIC_KIND_COUNT)
 		return fail(d, &f[MET_NAME]->mark, "name",
 			    "\"%s\" is a built-in metric: give the webhook its own name", m->name);
 	m->kind = METRIC_WEBHOOK;
@@ -1627,13 +1205,13 @@ static int parse_metric(struct doc *d, const struct ynode *n, void *arg)
 		a->n_metrics++;
 		return 0;
 	}
-	kind = (int)find_name(metric_names, METRIC_KIND_COUNT, s);
+	kind = (int)find_name(metric_kind_names, METRIC_KIND_COUNT, s);
 	if (kind == METRIC_PROMETHEUS || kind == METRIC_WEBHOOK)
 		return fail(d, &f[MET_NAME]->mark, "name",
 			    "a prometheus or webhook metric has its own name and a prometheus: "
 			    "{address, query} or a webhook: {url}");
 	if (kind == METRIC_KIND_COUNT)
-		return not_one_of(d, f[MET_NAME], "name", "unknown metric", metric_names,
+		return not_one_of(d, f[MET_NAME], "name", "unknown metric", metric_kind_names,
 				  METRIC_PROMETHEUS);
 	m->kind = (enum metric_kind)kind;
 	if (not_allowed(d, f, MET_SUCCESS, m->kind) || not_allowed(d, f, MET_WEBHOOK, m->kind) ||
@@ -1887,7 +1465,7 @@ static int parse_rollout(struct doc *d, const struct ynode *n, struct rollout_cf
 	return sub(d, "spec", f[TOP_SPEC], parse_spec, r);
 }
 
-static void rollout_defaults(struct rollout_cfg *r, const char *file, const yaml_mark_t *start)
+static void rollout_defaults(struct rollout_cfg *r, const char *file, const struct ypos *start)
 {
 	memset(r, 0, sizeof(*r));
 	snprintf(r->origin, sizeof(r->origin), "%s:%zu:%zu", file, start->line + 1,
@@ -1946,7 +1524,7 @@ static int loader_reserve(struct loader *ld)
 }
 
 static int load_document(struct loader *ld, const char *file, const struct ynode *root,
-			 const yaml_mark_t *start)
+			 const struct ypos *start)
 {
 	struct doc d = { .ld = ld, .file = file };
 	struct rollout_cfg *r;
@@ -1966,194 +1544,34 @@ static int load_document(struct loader *ld, const char *file, const struct ynode
 	return 0;
 }
 
-static int parse_stream(struct loader *ld, const char *file, const char *buf, size_t len)
+int config_parse_stream(struct loader *ld, const char *file, const char *buf, size_t len)
 {
-	struct stream s = { .ld = ld, .file = file, .buf = buf, .len = len };
-	yaml_mark_t start = { 0 };
+	struct ypos start = { 0 };
 	struct ynode *root = NULL;
+	struct ystream *s;
 	int rc;
 
-	if (len > MAX_FILE_SIZE)
+	if (len > CONFIG_MAX_FILE_SIZE)
 		return file_fail(ld, file, "larger than 1 MiB (%zu bytes)", len);
-	if (!yaml_parser_initialize(&s.parser))
-		return file_fail(ld, file, "out of memory");
-	yaml_parser_set_input_string(&s.parser, (const unsigned char *)buf, len);
-	while ((rc = read_document(&s, &root, &start)) > 0) {
+	if (ystream_open(&s, file, buf, len, ld->err, sizeof(ld->err)))
+		return -1;
+	while ((rc = ystream_next(s, &root, &start)) > 0) {
 		rc = load_document(ld, file, root, &start);
-		node_free(root);
+		ynode_free(root);
 		if (rc)
 			break;
 	}
-	yaml_parser_delete(&s.parser);
-	return rc;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Files and directories */
-
-/* Reads one byte past the limit to tell "exactly 1 MiB" from "larger". */
-static int load_file(struct loader *ld, const char *path, int fd)
-{
-	char *buf = malloc(MAX_FILE_SIZE + 1);
-	size_t got = 0;
-	int rc;
-
-	if (!buf)
-		return file_fail(ld, path, "out of memory");
-	while (got <= MAX_FILE_SIZE) {
-		ssize_t k = read(fd, buf + got, MAX_FILE_SIZE + 1 - got);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			file_fail(ld, path, "cannot read: %s", strerror(errno));
-			free(buf);
-			return -1;
-		}
-		if (k == 0)
-			break;
-		got += (size_t)k;
-	}
-	if (got > MAX_FILE_SIZE)
-		rc = file_fail(ld, path, "larger than 1 MiB");
-	else
-		rc = parse_stream(ld, path, buf, got);
-	free(buf);
-	return rc;
-}
-
-/* *.yaml and *.yml; hidden names are skipped, which covers Kubernetes' "..data". */
-static bool wanted_name(const char *name)
-{
-	size_t len = strlen(name);
-
-	if (name[0] == '.')
-		return false;
-	return (len > 5 && !strcmp(name + len - 5, ".yaml")) ||
-	       (len > 4 && !strcmp(name + len - 4, ".yml"));
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void free_names(char **names, size_t n)
-{
-	while (n)
-		free(names[--n]);
-	free(names);
-}
-
-static int add_name(char ***names, size_t *n, const char *name)
-{
-	char **grown = realloc(*names, (*n + 1) * sizeof(**names));
-
-	if (!grown)
-		return -1;
-	*names = grown;
-	grown[*n] = strdup(name);
-	if (!grown[*n])
-		return -1;
-	(*n)++;
-	return 0;
-}
-
-/* Takes dir (closing it) and collects the wanted names, sorted. */
-static int list_dir(struct loader *ld, const char *path, DIR *dir, char ***out, size_t *count)
-{
-	char **names = NULL;
-	size_t n = 0;
-	int rc = 0;
-
-	while (!rc) {
-		struct dirent *de;
-
-		errno = 0; /* readdir's only way to tell the end from an error */
-		de = readdir(dir);
-		if (!de) {
-			if (errno)
-				rc = file_fail(ld, path, "cannot read directory: %s",
-					       strerror(errno));
-			break;
-		}
-		if (!wanted_name(de->d_name))
-			continue;
-		if (n == MAX_FILES)
-			rc = file_fail(ld, path, "more than %d configuration files", MAX_FILES);
-		else if (add_name(&names, &n, de->d_name))
-			rc = file_fail(ld, path, "out of memory");
-	}
-	closedir(dir);
-	if (rc) {
-		free_names(names, n);
-		return -1;
-	}
-	if (n)
-		qsort(names, n, sizeof(*names), cmp_names);
-	*out = names;
-	*count = n;
-	return 0;
-}
-
-static int load_path(struct loader *ld, const char *path, bool top);
-
-/* Takes fd. Only the top directory is read: subdirectories are skipped. */
-static int load_dir(struct loader *ld, const char *path, int fd)
-{
-	DIR *dir = fdopendir(fd);
-	const char *sep = path[0] && path[strlen(path) - 1] == '/' ? "" : "/";
-	char **names, *full;
-	size_t n, i;
-	int rc = 0;
-
-	if (!dir) {
-		file_fail(ld, path, "cannot read directory: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (list_dir(ld, path, dir, &names, &n))
-		return -1;
-	for (i = 0; i < n && !rc; i++) {
-		if (asprintf(&full, "%s%s%s", path, sep, names[i]) < 0)
-			rc = file_fail(ld, path, "out of memory");
-		else {
-			rc = load_path(ld, full, false);
-			free(full);
-		}
-	}
-	free_names(names, n);
-	return rc;
-}
-
-/* Symlinks are followed; O_NONBLOCK so a stray FIFO cannot hang the open. */
-static int load_path(struct loader *ld, const char *path, bool top)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	struct stat st;
-	int rc;
-
-	if (fd < 0)
-		return file_fail(ld, path, "cannot open: %s", strerror(errno));
-	if (fstat(fd, &st)) {
-		file_fail(ld, path, "cannot stat: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (top && S_ISDIR(st.st_mode))
-		return load_dir(ld, path, fd);
-	if (S_ISREG(st.st_mode))
-		rc = load_file(ld, path, fd);
-	else
-		rc = top ? file_fail(ld, path, "not a regular file or a directory") : 0;
-	close(fd);
+	ystream_close(s);
 	return rc;
 }
 
 /* ------------------------------------------------------------------------ */
 /* API */
 
-static int finish(struct loader *ld, int rc, struct config *out, char *err, size_t errlen)
+/* ------------------------------------------------------------------------ */
+/* API */
+
+int config_finish(struct loader *ld, int rc, struct config *out, char *err, size_t errlen)
 {
 	if (rc) {
 		if (err && errlen)
@@ -2170,13 +1588,6 @@ static int finish(struct loader *ld, int rc, struct config *out, char *err, size
 	return 0;
 }
 
-int config_load(const char *path, struct config *out, char *err, size_t errlen)
-{
-	struct loader ld = { 0 };
-
-	return finish(&ld, load_path(&ld, path, true), out, err, errlen);
-}
-
 int config_parse_buffer(const char *name, const char *buf, size_t len, struct config *out,
 			char *err, size_t errlen)
 {
@@ -2185,9 +1596,10 @@ int config_parse_buffer(const char *name, const char *buf, size_t len, struct co
 	if (!buf)
 		buf = len ? NULL : "";
 	if (!buf)
-		return finish(&ld, file_fail(&ld, name ? name : "(buffer)", "no data"), out, err,
-			      errlen);
-	return finish(&ld, parse_stream(&ld, name ? name : "(buffer)", buf, len), out, err, errlen);
+		return config_finish(&ld, file_fail(&ld, name ? name : "(buffer)", "no data"), out,
+				     err, errlen);
+	return config_finish(&ld, config_parse_stream(&ld, name ? name : "(buffer)", buf, len), out,
+			     err, errlen);
 }
 
 void config_free(struct config *cfg)

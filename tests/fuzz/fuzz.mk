@@ -19,8 +19,10 @@ FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                 -fno-omit-frame-pointer -g -O1 -std=gnu11 -Wall -Wextra \
                 -Iheaders -Iuserspace -I$(BUILD) -D_GNU_SOURCE
 
-# config.c needs only the address/port/weight parsers of netparse.c.
-FUZZ_CONFIG_SRCS := userspace/config.c userspace/netparse.c
+# The schema, its YAML tree, file loading and metric names; of netparse.c
+# only the address/port/weight parsers.
+FUZZ_CONFIG_SRCS := userspace/config.c userspace/config_load.c userspace/yamltree.c \
+                    userspace/metric_kind.c userspace/netparse.c
 # api.c reaches agent.c, which links in most of the library: take all of it.
 FUZZ_API_SRCS    := $(LIB_SRCS)
 
