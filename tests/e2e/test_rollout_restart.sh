@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# kill -9 of the agent in the middle of a timed pause (8 s at 50%) under
+# kill -9 of the agent in the middle of a timed pause (20 s at 50%) under
 # traffic: the clients see nothing (programs and maps stay), and the
 # restarted agent resumes the same step with the pause time that was left
 # (deadlines are wall-clock, in the state file), then completes the rollout.
 set -u
 source "$(dirname "$0")/lib.sh"
 
-PAUSE_S=8
+PAUSE_S=20 # long enough that a restart on a busy machine (6.5 s seen) lands inside it
 STEPS="[{setWeight: 10}, {pause: {duration: 2s}}, {setWeight: 50}, {pause: {duration: ${PAUSE_S}s}},
           {setWeight: 100}]"
 ANALYSIS="{interval: 1s, minRequests: 20, failureLimit: 1, confidence: 0.99,
@@ -16,11 +16,11 @@ ANALYSIS="{interval: 1s, minRequests: 20, failureLimit: 1, confidence: 0.99,
 lab_with_warm_backends
 lab_rollout web "$LAB_VIP" "$STEPS" "$ANALYSIS"
 lab_agent
-lab_load_bg "$LAB_DIR/load.out" --mode newconn --connections 4 --rate 500 --duration-s 40 \
+lab_load_bg "$LAB_DIR/load.out" --mode newconn --connections 4 --rate 500 --duration-s 60 \
 	--timeout-ms 3000
 load=$LAB_LOAD_PID
 
-# 1.5 s into the 8 s pause at 50% (step 3).
+# 1.5 s into the 20 s pause at 50% (step 3).
 check "the rollout reaches the timed pause at 50%" \
 	lab_wait web "d['step'] == 3 and d['weight'] == 50 and d['phase'] == 'Paused' and d['pause_remaining_s'] is not None and d['pause_remaining_s'] < $PAUSE_S - 1.5" 20
 read_ms=$(date +%s%3N) # the time left below was computed between these two
@@ -51,7 +51,7 @@ check "it resumed the same step (3, the pause) at weight 50" \
 	expect "$(jget 'd["step"] == 3 and d["weight"] == 50 and d["phase"] == "Paused"' <<<"$after")"
 # The deadline is wall-clock: it lies in [read_ms, read_end_ms] + left_before,
 # so the time left after the restart is that minus the moment of the second
-# read (0.1 s for rounding). A pause started afresh would show about 8 s.
+# read (0.1 s for rounding). A pause started afresh would show about 20 s.
 lo=$(python3 -c "print(round(($read_ms - $after_end_ms) / 1000 + $left_before - 0.1, 3))")
 hi=$(python3 -c "print(round(($read_end_ms - $restarted_ms) / 1000 + $left_before + 0.1, 3))")
 check "with the remaining pause time ($left_before s -> $left_after s after ${down_s} s down; expected $lo..$hi)" \
