@@ -582,7 +582,7 @@ static bool gate_as_share(const struct metric_cfg *m, const struct canary_metric
 		break;
 	case METRIC_RESET_RATE:
 		*n = w->conns_opened;
-		*x = w->conns_reset < *n ? w->conns_reset : *n;
+		*x = w->conns_reset;
 		*p0 = m->max;
 		break;
 	default:
@@ -590,6 +590,8 @@ static bool gate_as_share(const struct metric_cfg *m, const struct canary_metric
 		*p0 = 1 - gate_quantile(m->kind);
 		break;
 	}
+	if (*x > *n) /* counters read at slightly different moments */
+		*x = *n;
 	return *p0 > 0 && *p0 < 1 && *n > 0;
 }
 
@@ -622,7 +624,7 @@ static bool gate_fails_early(struct verdict *v, const struct metric_cfg *m,
 	v->result = VERDICT_FAIL;
 	v->canary_samples = n;
 	gate_value(m, &w->counts, cx->http, &n_value, &v->canary_value);
-	v->statistic = llr;
+	v->statistic = v->canary_value; /* as for a closed window; the evidence is in the detail */
 	v->threshold = m->max;
 	fmt_value(lim, sizeof(lim), m->kind, m->max);
 	snprintf(val, sizeof(val), "%llu of %llu", (unsigned long long)x, (unsigned long long)n);

@@ -728,7 +728,8 @@ static void test_gate_fails_early(void **state)
 	assert_int_equal(analysis_tick(&st, &cfg, now, 2 * TICK_MS), ANALYSIS_FAIL);
 	assert_int_equal(st.last[0].result, VERDICT_FAIL);
 	assert_int_equal(st.last[0].canary_samples, 20);
-	assert_true(st.last[0].statistic >= log(100));
+	assert_float_equal(st.last[0].statistic, 11.0 / 20, 1e-12);
+	assert_non_null(strstr(st.last[0].detail, "(log LR "));
 	assert_non_null(strstr(st.last[0].detail, "11 of 20 samples over the limit 5.00%"));
 
 	/* A p99 gate of 250 ms: 10 responses, all at 400 ms, in the first tick. */
