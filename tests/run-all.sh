@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 BUILD=build/tests
 passed=0 failed=0 skipped=0
 failed_names=()
+durations=()
 
 # Count cmocka's summary lines in a log.
 count_cmocka() {
@@ -90,9 +91,12 @@ run_tap() {
 		[ -f "$t" ] || continue
 		log=$(mktemp)
 		echo "== $suite: $(basename "$t")"
+		local t0=$SECONDS
 		timeout 300 bash "$t" >"$log" 2>&1
 		rc=$?
 		cat "$log"
+		# Durations are reported, never judged: they show where CI time goes.
+		durations+=("$((SECONDS - t0)) $suite/$(basename "$t")")
 		p=$(grep -c '^ok ' "$log")
 		f=$(grep -c '^not ok ' "$log")
 		passed=$((passed + p))
@@ -120,6 +124,10 @@ for s in "${suites[@]}"; do
 done
 
 echo
+if [ ${#durations[@]} -gt 0 ]; then
+	echo "slowest scripts (seconds):"
+	printf '%s\n' "${durations[@]}" | sort -rn | head -8 | sed 's/^/  /'
+fi
 [ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]}"
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
