@@ -19,19 +19,21 @@
 # reason, and the trial starts again with a new revision (at most 3 times).
 #
 # Per trial:
-#   first error      5xx: the first labload snapshot holding a cn1 503; the
-#                    error lies between that snapshot and the one before it
-#                    (~100 ms apart; never before the flip). latency: flip +
-#                    150 ms, the earliest a slowed answer can arrive (labsrv
-#                    applies the flip within 100 ms).
+#   first error      the time cn1's labsrv logs sending its first bad answer
+#                    (503 or slowed) after the flip, wall clock like the
+#                    agent's log. Without that line, client-side bounds: 5xx,
+#                    the first labload snapshot holding a cn1 503 (the error
+#                    lies between it and the one before, ~100 ms apart);
+#                    latency, flip + 150 ms, the earliest a slowed answer can
+#                    arrive (labsrv applies the flip within 100 ms).
 #   weight 0         the timestamp of the abort's last "msg=verdict" log
 #                    line: the agent logs the failing verdicts and then, as
 #                    its next step, writes the service with weight 0; it then
 #                    resets canary connections, fsyncs the state file and
 #                    logs "msg=aborted" (kept as an upper bound, "logged").
-#   detection        weight 0 - first error, taking the earliest the first
-#                    error can have been (an upper bound); also weight 0 -
-#                    flip.
+#   detection        weight 0 - first error (with client-side bounds, the
+#                    earliest the first error can have been: an upper
+#                    bound); also weight 0 - flip.
 #   last canary      the first snapshot whose cn1 response count equals the
 #   response         run's final one (an upper bound on the last response).
 #   failed           requests - ok + 5xx over the trial's whole load run
@@ -230,6 +232,7 @@ run_trial() {
 for k in $(seq 1 "$TRIALS"); do run_trial 5xx "$k" error_rate=1; done
 for k in $(seq 1 "$TRIALS"); do run_trial latency "$k" latency_ms=150; done
 cp "$LAB_DIR/canaryd.log" "$WORK/canaryd.log"
+cp "$LAB_DIR/cn1.log" "$WORK/cn1.log"
 
 mkdir -p "$(dirname "$JSON")"
 python3 - "$WORK" "$JSON" "$QUICK" "$TICK_MS" "$CONNECTIONS" "$RATE" "$LOADAVG_START" "$STEPS" "$ANALYSIS" <<'EOF'
@@ -263,6 +266,13 @@ for i, l in enumerate(log):
         if m and reset is None:
             reset = int(m.group(1))
     aborts.append((ts_ms(l), l, metrics, reset, first_verdict))
+
+# labsrv logs when it sends its first bad answer after each behaviour change.
+first_bad = []
+for l in open(os.path.join(work, "cn1.log")):
+    m = re.search(r"first bad answer realtime_ms=(\d+)", l)
+    if m:
+        first_bad.append(int(m.group(1)))
 
 def failed(d):
     return d["requests"] - d["ok"] + sum(v for k, v in d["status"].items() if k[0] == "5")
@@ -334,6 +344,11 @@ for line in open(os.path.join(work, "trials.jsonl")):
         # The first slow answer cannot come before flip + 150 ms (and comes by
         # flip + 100 ms control poll + 150 ms): take the earliest.
         first_lo, first_hi = flip + 150, flip + 250
+    # The server's own log of its first bad answer is exact (same clock as
+    # the agent's log); the client-side bounds stay as a cross-check.
+    sent = next((b for b in first_bad if flip <= b <= decided_ms), None)
+    if sent is not None:
+        first_lo = first_hi = sent
     final_cn1 = final["backends"].get("cn1", 0)
     last_hi = next((at(d) for d in snaps if at(d) > flip and d["backends"].get("cn1", 0) == final_cn1), at(final))
     before_abort = base
@@ -344,6 +359,7 @@ for line in open(os.path.join(work, "trials.jsonl")):
     r.update({
         "flip_ms_after_load_start": flip - start,
         "first_error_after_flip_ms": [round(first_lo - flip), round(first_hi - flip)] if first_lo is not None else None,
+        "first_error_source": "labsrv log (exact)" if sent is not None else "client snapshots (bounds)",
         "first_error_seen_in_snapshots_after_flip_ms": [round(seen_lo - flip), round(seen_hi - flip)] if seen_lo is not None else None,
         "weight0_after_first_error_ms": round(decided_ms - first_lo) if first_lo is not None else None,
         "weight0_after_first_error_ms_lower": round(decided_ms - first_hi) if first_hi is not None else None,
@@ -420,9 +436,10 @@ res = {
     "config": {"tick_ms": tick_ms, "labload": {"mode": "newconn", "connections": conns, "rate": rate, "timeout_ms": 2000},
                "steps": steps, "analysis": analysis, "post_abort_s": 1.5},
     "method": {
-        "first_error": "5xx: first labload snapshot (every ~100 ms) with a cn1 5xx; the error lies between that snapshot "
-                       "and the previous one (not before the flip). latency: flip + 150 ms, the earliest a slowed answer "
-                       "can arrive (labsrv applies the flip within 100 ms). weight0_after_first_error_ms uses the earliest "
+        "first_error": "the time labsrv (cn1) logs sending its first bad answer after the flip (wall clock, ms, like "
+                       "the agent's log; first_error_source says so). Without that line, the client-side bounds: 5xx, "
+                       "the first labload snapshot (every ~100 ms) with a cn1 5xx, the error lying between it and the "
+                       "previous one; latency, flip + 150..250 ms. weight0_after_first_error_ms then uses the earliest "
                        "first-error time (an upper bound), _lower the latest.",
         "flip": "the time the cn1 control file was written; labsrv applies it within 100 ms",
         "weight0": "the timestamp of the agent's last msg=verdict line of the abort: tick_rollout logs the failing "
@@ -450,9 +467,11 @@ for sc, rs in trials.items():
             print("| %s | %d | - | - | FAILED: %s |||||||" % (sc, r["trial"], r["why"][:80]))
             continue
         fe = r["first_error_after_flip_ms"]
-        print("| %s | %d | %s | %s | %s | <= %s (%s) | %d | <= %d | %d / %d (%.3f%%) | %d | %s |" % (
+        bound = "<= " if fe and fe[0] != fe[1] else ""
+        print("| %s | %d | %s | %s | %s | %s%s (%s) | %d | <= %d | %d / %d (%.3f%%) | %d | %s |" % (
             sc, r["trial"], f(r["machine_cpu_busy_during_trial"] and 100 * r["machine_cpu_busy_during_trial"], "%.0f%%"),
-            f(r["loadavg_1m_at_flip"], "%.1f"), "%d..%d" % tuple(fe) if fe else "-", f(r["weight0_after_first_error_ms"]),
+            f(r["loadavg_1m_at_flip"], "%.1f"), ("%d..%d" % tuple(fe) if fe[0] != fe[1] else "%d" % fe[0]) if fe else "-",
+            bound, f(r["weight0_after_first_error_ms"]),
             f(r["weight0_logged_after_first_error_ms"]), r["weight0_after_flip_ms"],
             r["last_canary_response_after_weight0_ms"], r["failed"], r["requests"],
             100 * r["failed_share"], r["failed_after_weight0"], ",".join(r["abort_verdict_metrics"])))

@@ -70,6 +70,7 @@ struct verdict {
 	bool reset;
 	int status;
 	long latency_ms;
+	bool first_bad; /* the first bad answer since the behaviour changed */
 };
 
 /* One parsed request head. */
@@ -108,6 +109,7 @@ static struct {
 	int64_t control_checked_ns; /* CLOCK_MONOTONIC of the last stat() */
 	bool control_loaded;
 	struct stat control_st; /* version of the file last applied */
+	bool bad_logged;	/* a bad answer was logged since the last change */
 	uint64_t rng;
 } g = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -323,6 +325,7 @@ static void control_maybe_reload(void)
 	g.control_st = st;
 	g.control_loaded = true;
 	g.cur = g.base;
+	g.bad_logged = false;
 	control_apply_file(&g.cur);
 }
 
@@ -335,8 +338,30 @@ static struct verdict decide(void)
 	v.reset = rng_unit(&g.rng) < g.cur.reset_rate;
 	v.status = rng_unit(&g.rng) < g.cur.error_rate ? g.cur.error_status : g.cur.status;
 	v.latency_ms = g.cur.latency_ms;
+	v.first_bad = (v.reset || v.status >= 500 || v.latency_ms > 0) && !g.bad_logged;
+	if (v.first_bad)
+		g.bad_logged = true;
 	pthread_mutex_unlock(&g.lock);
 	return v;
+}
+
+/*
+ * Logs when the first bad answer (5xx, reset or delayed) after a behaviour
+ * change leaves, in wall-clock milliseconds like the agent's log, so a
+ * benchmark measures "time from the first error" exactly instead of
+ * between two client snapshots.
+ */
+static void log_first_bad(const struct verdict *v)
+{
+	struct timespec ts;
+
+	if (!v->first_bad)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(stderr,
+		"labsrv %s: first bad answer realtime_ms=%lld status=%d reset=%d latency_ms=%ld\n",
+		g_name ? g_name : "-", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+		v->status, v->reset, v->latency_ms);
 }
 
 /* ---- request parsing ---- */
@@ -576,6 +601,7 @@ static enum conn_end serve(struct conn *c)
 	for (served = 1; served <= MAX_REQS_PER_CONN; served++) {
 		struct request req;
 		struct verdict v;
+		bool sent;
 		enum read_result r = read_request(c, &req);
 
 		if (r == RD_EOF)
@@ -586,13 +612,17 @@ static enum conn_end serve(struct conn *c)
 		}
 		v = decide();
 		/* A reset replaces the response, so no latency is added to it. */
-		if (v.reset)
+		if (v.reset) {
+			log_first_bad(&v);
 			return END_RESET;
+		}
 		if (v.latency_ms > 0)
 			sleep_ms(v.latency_ms);
 		if (served == MAX_REQS_PER_CONN)
 			req.close = true;
-		if (!send_response(c->fd, v.status, req.head, req.close) || req.close)
+		sent = send_response(c->fd, v.status, req.head, req.close);
+		log_first_bad(&v);
+		if (!sent || req.close)
 			return END_CLOSE;
 	}
 	return END_CLOSE;
