@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The real canary skeleton, loaded for a program that drives it with
- * BPF_PROG_TEST_RUN: tests/bpf/test_datapath.c, tests/bpf/test_bpf_fuzz.c and
+ * BPF_PROG_TEST_RUN: the BPF suite (tests/bpf/harness.c), tests/bpf/test_bpf_fuzz.c and
  * tools/bench/pktcost.c (tools/bench/scale.c, which resizes conntrack before
  * loading, takes only its test-run and skip helpers, through bench_common.h). Its maps are pinned, as the agent pins them, but in a
  * private directory under /sys/fs/bpf, so that a run never touches a running

@@ -46,7 +46,7 @@ $(FUZZ_BUILD)/fuzz_text: tests/fuzz/fuzz_text.c $(FUZZ_API_OBJS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LDLIBS)
 
-# The packet fuzzer drives the real skeleton, like tests/bpf/test_datapath.c.
+# The packet fuzzer drives the real skeleton, like the BPF suite (tests/bpf/harness.c).
 $(FUZZ_BUILD)/test_bpf_fuzz: tests/bpf/test_bpf_fuzz.c tests/bpf/fixture.h tests/bpf/pkt.h $(SKEL)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -lbpf -lelf -lz
