@@ -47,6 +47,28 @@ $(TEST_BUILD)/unit/%: tests/unit/%.c $(SAN_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -o $@ $^ -Wl,--as-needed $(TEST_LIBS) -lm
 
+# libcanary-testfix.a (tests/lib/): what the BPF suite, the packet fuzzer and
+# the benchmarks share to drive the real skeleton (fixture.c: load, pins,
+# test runs, the skip rule; pkt.h: the packet builder). Built as is for the
+# fuzzer and the benchmarks, and with sanitizers for the BPF suite.
+TESTFIX_SRCS    := $(wildcard tests/lib/*.c)
+TESTFIX_HDRS    := $(wildcard tests/lib/*.h)
+TESTFIX_LIB     := $(BUILD)/libcanary-testfix.a
+SAN_TESTFIX_LIB := $(TEST_BUILD)/san/libcanary-testfix.a
+
+$(BUILD)/obj/testlib/%.o: tests/lib/%.c | $(SKEL) $(VERSION_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(TEST_BUILD)/san/testlib/%.o: tests/lib/%.c | $(SKEL) $(VERSION_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(TESTFIX_LIB): $(patsubst tests/lib/%.c,$(BUILD)/obj/testlib/%.o,$(TESTFIX_SRCS))
+$(SAN_TESTFIX_LIB): $(patsubst tests/lib/%.c,$(TEST_BUILD)/san/testlib/%.o,$(TESTFIX_SRCS))
+$(TESTFIX_LIB) $(SAN_TESTFIX_LIB):
+	rm -f $@ && $(AR) rcs $@ $^
+
 # The BPF suite drives the real programs through BPF_PROG_TEST_RUN.
 # It reads the maps through the loader library, as the agent does. One
 # binary: the harness and one file of cases per feature (tests/bpf/dp_*.c,
@@ -56,9 +78,9 @@ BPF_DP_OBJS := $(patsubst tests/bpf/%.c,$(TEST_BUILD)/bpf/%.o,$(BPF_DP_SRCS))
 
 $(TEST_BUILD)/bpf/%.o: tests/bpf/%.c | $(SKEL) $(VERSION_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -Itests/lib -c $< -o $@
 
-$(TEST_BUILD)/test_bpf: $(BPF_DP_OBJS) $(SAN_DP_LIB)
+$(TEST_BUILD)/test_bpf: $(BPF_DP_OBJS) $(SAN_TESTFIX_LIB) $(SAN_DP_LIB)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $(filter %.o %.a,$^) -lcmocka $(DP_LDLIBS)
 	@rm -f $@.d
 
