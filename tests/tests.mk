@@ -45,7 +45,7 @@ $(SAN_LIBS):
 
 $(TEST_BUILD)/unit/%: tests/unit/%.c $(SAN_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -o $@ $^ -Wl,--as-needed $(TEST_LIBS) -lm
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -o $@ $(filter %.c %.a,$^) -Wl,--as-needed $(TEST_LIBS) -lm
 
 # libcanary-testfix.a (tests/lib/): what the BPF suite, the packet fuzzer and
 # the benchmarks share to drive the real skeleton (fixture.c: load, pins,
