@@ -21,7 +21,8 @@ LDLIBS      := -lbpf -lelf -lz -ljansson -lyaml -lmicrohttpd -lcurl -lseccomp -l
 
 # canary: the data path. ct_count: the agent's O(1) conntrack count, apart so
 # that a kernel without the kfunc it calls still loads the data path.
-BPF_SRC     := bpf/canary.bpf.c bpf/ct_count.bpf.c
+# sock: host-local clients, split at connect() (cgroup programs).
+BPF_SRC     := bpf/canary.bpf.c bpf/ct_count.bpf.c bpf/sock.bpf.c
 BPF_OBJ     := $(patsubst bpf/%.c,$(BUILD)/%.o,$(BPF_SRC))
 SKEL        := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRC))
 
