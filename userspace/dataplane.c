@@ -19,6 +19,7 @@
 #include "canary_layout.h"
 #include "canary_reasons.h"
 #include "dataplane.h"
+#include "hostsock.h"
 #include "log.h"
 
 struct canary_dp {
@@ -483,6 +484,9 @@ int dp_unpin(const char *bpffs)
 	snprintf(path, sizeof(path), "%s/%s", bpffs, CANARY_MAP_NAME("layout"));
 	if (unlink(path) && errno != ENOENT)
 		err = -errno;
+	/* The host sockets' links (which detaches them) and their map. */
+	if (!err)
+		err = hostsock_unpin(bpffs);
 	/* Other files in the directory are not ours: leave them and it. */
 	if (rmdir(bpffs) && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
 		err = err ? err : -errno;
