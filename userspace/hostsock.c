@@ -175,8 +175,10 @@ static int hs_load(struct canary_dp *dp, const char *bpffs, __u64 netns, bool wi
 	struct sock *skel = sock__open();
 	int err;
 
-	if (!skel)
-		return -errno ? -errno : -ENOMEM;
+	if (!skel) {
+		err = -errno;
+		return err < 0 ? err : -ENOMEM;
+	}
 	skel->rodata->host_netns_cookie = netns;
 	bpf_program__set_autoload(skel->progs.canary_sock_reset_tcp, with_iters);
 	bpf_program__set_autoload(skel->progs.canary_sock_reset_udp, with_iters);
@@ -223,7 +225,7 @@ static int hs_attach_one(struct bpf_program *prog, int cg_fd, __u64 cg_id, const
 			return -errno;
 	}
 	link = bpf_program__attach_cgroup(prog, cg_fd);
-	err = libbpf_get_error(link);
+	err = (int)libbpf_get_error(link);
 	if (err)
 		return err;
 	err = bpf_link__pin(link, path);
@@ -307,6 +309,9 @@ int hostsock_start(struct canary_dp *dp, const char *bpffs, const struct hostsoc
 	if (!err)
 		err = hs_attach(skel, bpffs, cgroup);
 	if (err) {
+		/* No half set: a connect4 without its getpeername4 would leak backends. */
+		if (skel)
+			hostsock_unpin(bpffs);
 		hs.skel = skel;
 		hostsock_stop();
 		return err;
