@@ -3,8 +3,9 @@
 # never cross an attached interface's ingress, is split at connect() by the
 # cgroup programs (bpf/sock.bpf.c): 400 new connections at weight 20 land
 # 20 +- 7% on the canary with no failure, getpeername() shows the VIP, the
-# kernel counts each connection for its version, and an abort (reset) moves
-# the established canary connections and sends every new one to stable.
+# kernel counts each connection for its version, UDP answers come from the
+# VIP, and an abort (reset) moves the established canary connections and
+# sends every new one to stable.
 #
 # The programs go on a child cgroup made for this test, never on the root:
 # the root holds every process of the machine, other tests' too. Only the
@@ -36,8 +37,39 @@ lab_wait_backends
 mkdir "$CG"
 lab_rollout web "$LAB_VIP" "[{setWeight: 20}, {pause: {}}]" "{minRequests: 20}" \
 	"  abort: {connections: reset}"
+# A UDP service too (sendmsg4/recvmsg4): each backend answers with its name.
+LAB_UDP_VIP=198.19.0.11
+cat >"$LAB_CONFIG_DIR/dns.yaml" <<YAML
+apiVersion: canaryd.io/v1alpha1
+kind: Rollout
+metadata: {name: dns}
+spec:
+  service: {vip: $LAB_UDP_VIP, port: 53, protocol: udp}
+  stable: {revision: v1, endpoints: [$(lab_endpoints_yaml st1 st2)]}
+  canary: {revision: v2, endpoints: [$(lab_endpoints_yaml cn1)]}
+  strategy: {steps: [{setWeight: 50}, {pause: {}}]}
+  analysis: {minRequests: 20}
+YAML
+UDP_SERVER='
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+while True:
+    d, a = s.recvfrom(2048)
+    s.sendto(sys.argv[3].encode(), a)'
+for b in "${LAB_BACKENDS[@]}"; do
+	in_ns "$b" python3 -c "$UDP_SERVER" "$(backend_addr "$b")" "$LAB_BACKEND_PORT" "$b" &
+	echo $! >"$LAB_DIR/udp-$b.pid"
+done
 lab_agent --host-cgroup "$CG"
 lab_wait web "d['weight'] == 20" 5
+lab_wait dns "d['weight'] == 50" 5
+for b in "${LAB_BACKENDS[@]}"; do
+	for i in $(seq 1 100); do
+		in_ns "$b" ss -Hlun "sport = :$LAB_BACKEND_PORT" | grep -q . && break
+		sleep 0.05
+	done
+done
 
 # in_cg CMD...: run CMD in the node namespace, inside the lab cgroup.
 in_cg() { in_ns node sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG" "$@"; }
@@ -65,9 +97,10 @@ check "400 host-local connections answered, 0 failures ($n ok, $failed failed)" 
 # Binomial sd at n=400, p=0.2 is 2 points: +-7 points is 3.5 sd.
 check "canary share $cn/$n within 20 +- 7%" \
 	test "$n" -gt 0 -a $((100 * cn)) -ge $((13 * n)) -a $((100 * cn)) -le $((27 * n))
+WEB='[s for s in d["services"] if s["name"] == "web"][0]'
 read -r k_cn k_st <<<"$(fields "$(canaryctl -o json maps)" \
-	'd["services"][0]["canary"]["metrics"]["conns_opened"]' \
-	'd["services"][0]["stable"]["metrics"]["conns_opened"]')"
+	"$WEB[\"canary\"][\"metrics\"][\"conns_opened\"]" \
+	"$WEB[\"stable\"][\"metrics\"][\"conns_opened\"]")"
 check "kernel canary connections == client's ($k_cn, $cn)" test "$k_cn" -eq "$cn"
 check "kernel stable connections == client's ($k_st, $((n - cn)))" test "$k_st" -eq $((n - cn))
 
@@ -76,6 +109,40 @@ import socket, sys
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
 print("%s:%d" % s.getpeername())' "$LAB_VIP" "$LAB_PORT" 2>&1)
 check "getpeername() returns the VIP ($peer)" test "$peer" = "$LAB_VIP:$LAB_PORT"
+
+# UDP, unconnected sockets: 100 sockets, 3 datagrams each. Every answer
+# comes from the VIP (recvmsg4), each socket keeps its backend, and the
+# kernel counts each socket once for its version.
+read -r u_cn u_n u_badsrc u_moved u_fail <<<"$(in_cg python3 -c '
+import collections, socket, sys
+vip, port = sys.argv[1], int(sys.argv[2])
+got, bad_src, moved, fail = collections.Counter(), 0, 0, 0
+for i in range(100):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(1)
+    names = set()
+    for j in range(3):
+        try:
+            s.sendto(b"q", (vip, port))
+            d, a = s.recvfrom(100)
+        except OSError:
+            fail += 1
+            continue
+        bad_src += a != (vip, port)
+        names.add(d.decode())
+    if len(names) == 1:
+        got[names.pop()] += 1
+    moved += len(names) > 1
+    s.close()
+print(got["cn1"], sum(got.values()), bad_src, moved, fail)' "$LAB_UDP_VIP" 53)"
+echo "# UDP: $u_cn of $u_n sockets on the canary at weight 50, $u_badsrc answers not from the VIP, $u_moved sockets moved, $u_fail failed"
+check "UDP: 100 sockets answered, every answer from the VIP, none moved ($u_n, $u_badsrc, $u_moved, $u_fail)" \
+	test "$u_n" -eq 100 -a "$u_badsrc" -eq 0 -a "$u_moved" -eq 0 -a "$u_fail" -eq 0
+# Binomial sd at n=100, p=0.5 is 5 points: +-17 is 3.4 sd.
+check "UDP: canary share $u_cn/100 within 50 +- 17%" test "$u_cn" -ge 33 -a "$u_cn" -le 67
+read -r k_ucn <<<"$(fields "$(canaryctl -o json maps)" \
+	'[s for s in d["services"] if s["name"] == "dns"][0]["canary"]["metrics"]["conns_opened"]')"
+check "UDP: kernel canary connections == client's sockets ($k_ucn, $u_cn)" test "$k_ucn" -eq "$u_cn"
 
 # Fail static: the links are pinned, so with the agent stopped host clients
 # are still split, and a restarted agent takes the links over.
