@@ -185,4 +185,10 @@ echo "# after the abort: $out"
 read -r n failed cn <<<"$(fields "$out" "${HOST_COUNTS[@]}")"
 check "after the abort: 200 new connections ($n), 0 failures ($failed), 0 on the canary ($cn)" \
 	test "$n" -eq 200 -a "$failed" -eq 0 -a "$cn" -eq 0
+
+# canaryd --cleanup removes the pinned links, which detaches the programs.
+lab_agent_stop
+in_ns node "$LAB_BUILD/canaryd" --cleanup --bpffs "$LAB_BPFFS" >>"$LAB_DIR/canaryd.log" 2>&1
+check "--cleanup detached the host programs" \
+	test "$(bpftool cgroup show "$CG" | grep -c canary_sock_)" -eq 0
 lab_finish
