@@ -35,9 +35,9 @@
 #include "fleet.h"
 #include "healthcheck.h"
 #include "hooks.h"
+#include "hostsock.h"
 #include "linkwatch.h"
 #include "log.h"
-#include "hostsock.h"
 #include "metrics.h"
 #include "probe.h"
 #include "sandbox.h"
@@ -650,7 +650,8 @@ static int start_host_sockets(struct canary_dp *dp, const struct options *o)
 		return 0;
 	log_event(o->host.cgroup ? CLOG_ERROR : CLOG_WARN, "cannot attach for host sockets",
 		  "cgroup", o->host.cgroup ? o->host.cgroup : "(cgroup v2 root)", "error",
-		  strerror(-err), "hint", "--host-cgroup off splits only traffic on interfaces");
+		  strerror(-err), "hint",
+		  "--host-cgroup off: split only what crosses the interfaces");
 	return o->host.cgroup ? err : 0;
 }
 
