@@ -71,7 +71,11 @@ struct bpf_iter_meta {
 
 struct sock_common {
 	unsigned short skc_family;
+	volatile unsigned char skc_state;
 } __attribute__((preserve_access_index));
+
+/* sk_state of a connected UDP socket, as of an established TCP one. */
+#define CANARY_SK_ESTABLISHED 1
 
 struct sock;
 struct tcp_sock;
@@ -118,12 +122,18 @@ int canary_sock_reset_tcp(struct bpf_iter__tcp *ctx)
 	return 0;
 }
 
+/*
+ * Connected UDP sockets only: an unconnected one chooses again at its next
+ * datagram after the reset epoch (socklb_keep), and destroying it would
+ * only fail its next call.
+ */
 SEC("iter/udp")
 int canary_sock_reset_udp(struct bpf_iter__udp *ctx)
 {
 	struct udp_sock *up = ctx->udp_sk;
+	struct sock_common *skc = (struct sock_common *)up;
 
-	if (up)
-		sock_reset_one(up, (struct sock_common *)up);
+	if (up && skc->skc_state == CANARY_SK_ESTABLISHED)
+		sock_reset_one(up, skc);
 	return 0;
 }
