@@ -35,6 +35,7 @@
 #include "fleet.h"
 #include "healthcheck.h"
 #include "hooks.h"
+#include "hostsock.h"
 #include "linkwatch.h"
 #include "log.h"
 #include "metrics.h"
@@ -59,6 +60,7 @@ struct options {
 	int tick_ms;
 	__u32 conntrack_entries;   /* 0: the pinned map's size, or the default */
 	unsigned int max_removals; /* 0: no limit */
+	struct hostsock_opts host; /* --host-cgroup, --host-netns-only */
 	bool allow_empty_config;
 	bool check_config;
 	bool cleanup;
@@ -92,6 +94,7 @@ static void usage(FILE *out)
 		"               [--log-format logfmt|json] [--attach tc|xdp]\n"
 		"               [--tick-ms N] [--conntrack-entries N] [--check-config]\n"
 		"               [--allow-empty-config] [--max-removals N]\n"
+		"               [--host-cgroup PATH|off] [--host-netns-only]\n"
 		"               [--coordinator etcd --etcd-endpoints URL[,URL...]\n"
 		"                [--etcd-prefix PREFIX] [--node-name NAME]\n"
 		"                [--etcd-cacert FILE --etcd-cert FILE --etcd-key FILE]]\n"
@@ -100,7 +103,8 @@ static void usage(FILE *out)
 		"       canaryd --version\n"
 		"defaults: --interfaces '%s' --bpffs %s --state-dir %s\n"
 		"          --api-socket %s, no TCP listener, --attach tc --tick-ms %d\n"
-		"          --conntrack-entries %d (two per flow)\n",
+		"          --conntrack-entries %d (two per flow)\n"
+		"          --host-cgroup: the cgroup v2 root (every process of the node)\n",
 		DEFAULT_INTERFACES, DP_DEFAULT_BPFFS, STATE_DEFAULT_DIR, API_DEFAULT_SOCKET,
 		DEFAULT_TICK_MS, CANARY_CT_MAX_ENTRIES);
 }
@@ -171,6 +175,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		O_PROBE,
 		O_TLS_CERT,
 		O_TLS_KEY,
+		O_HOST_CGROUP,
+		O_HOST_NETNS_ONLY,
 	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'f' },
@@ -197,6 +203,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "etcd-cert", required_argument, NULL, O_ETCD_CERT },
 		{ "etcd-key", required_argument, NULL, O_ETCD_KEY },
 		{ "probe", required_argument, NULL, O_PROBE },
+		{ "host-cgroup", required_argument, NULL, O_HOST_CGROUP },
+		{ "host-netns-only", no_argument, NULL, O_HOST_NETNS_ONLY },
 		{ "cleanup", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -297,6 +305,14 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case O_TLS_KEY:
 			o->api.tls_key = optarg;
+			break;
+		case O_HOST_CGROUP:
+			if (!*optarg)
+				die_usage("--host-cgroup", "expected a cgroup v2 directory or off");
+			o->host.cgroup = optarg;
+			break;
+		case O_HOST_NETNS_ONLY:
+			o->host.netns_only = true;
 			break;
 		case 'c':
 			o->cleanup = true;
@@ -622,6 +638,23 @@ static int start_fleet(struct agent *a, const struct options *o)
 	return err;
 }
 
+/*
+ * Host-local clients. A cgroup named on the command line must work; the
+ * default (the root) is best effort: the data path runs without it.
+ */
+static int start_host_sockets(struct canary_dp *dp, const struct options *o)
+{
+	int err = hostsock_start(dp, o->bpffs, &o->host);
+
+	if (!err)
+		return 0;
+	log_event(o->host.cgroup ? CLOG_ERROR : CLOG_WARN, "cannot attach for host sockets",
+		  "cgroup", o->host.cgroup ? o->host.cgroup : "(cgroup v2 root)", "error",
+		  strerror(-err), "hint",
+		  "--host-cgroup off: split only what crosses the interfaces");
+	return o->host.cgroup ? err : 0;
+}
+
 static int start(const struct options *o, struct canary_dp **dp, struct agent *a,
 		 struct pollfd fds[FD_COUNT])
 {
@@ -654,6 +687,8 @@ static int start(const struct options *o, struct canary_dp **dp, struct agent *a
 		err = 0;
 	if (!err)
 		err = attach_matching(*dp, o->interfaces, o->mode, &attached);
+	if (!err)
+		err = start_host_sockets(*dp, o);
 	if (err)
 		return err;
 	fds[FD_LINKS].fd = linkwatch_open();
@@ -775,6 +810,7 @@ int main(int argc, char **argv)
 		agent_destroy(&agent);
 	if (agent.delivery)
 		delivery_destroy(&delivery);
+	hostsock_stop(); /* the pinned links stay: host sockets keep their split */
 	dp_close(dp);
 	for (i = 0; i < LOCK_COUNT; i++)
 		close(lock_fds[i]);
