@@ -94,7 +94,7 @@ static void usage(FILE *out)
 		"               [--log-format logfmt|json] [--attach tc|xdp]\n"
 		"               [--tick-ms N] [--conntrack-entries N] [--check-config]\n"
 		"               [--allow-empty-config] [--max-removals N]\n"
-		"               [--host-cgroup PATH|off] [--host-netns-only]\n"
+		"               [--host-cgroup PATH|off] [--host-netns-only|--host-all-netns]\n"
 		"               [--coordinator etcd --etcd-endpoints URL[,URL...]\n"
 		"                [--etcd-prefix PREFIX] [--node-name NAME]\n"
 		"                [--etcd-cacert FILE --etcd-cert FILE --etcd-key FILE]]\n"
@@ -177,6 +177,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		O_TLS_KEY,
 		O_HOST_CGROUP,
 		O_HOST_NETNS_ONLY,
+		O_HOST_ALL_NETNS,
 	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'f' },
@@ -205,6 +206,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "probe", required_argument, NULL, O_PROBE },
 		{ "host-cgroup", required_argument, NULL, O_HOST_CGROUP },
 		{ "host-netns-only", no_argument, NULL, O_HOST_NETNS_ONLY },
+		{ "host-all-netns", no_argument, NULL, O_HOST_ALL_NETNS },
 		{ "cleanup", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -313,6 +315,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case O_HOST_NETNS_ONLY:
 			o->host.netns_only = true;
+			break;
+		case O_HOST_ALL_NETNS:
+			o->host.netns_only = false;
 			break;
 		case 'c':
 			o->cleanup = true;
@@ -756,6 +761,8 @@ int main(int argc, char **argv)
 		.interfaces = DEFAULT_INTERFACES,
 		.tick_ms = DEFAULT_TICK_MS,
 		.api = { .socket_path = API_DEFAULT_SOCKET },
+		/* Pods keep their request metrics: their traffic crosses the veths. */
+		.host = { .netns_only = true },
 	};
 	struct api_server *api = NULL;
 	struct external *ext = NULL;
