@@ -249,7 +249,7 @@ int canary_tc_ingress(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	if (!v.translate)
 		return TC_ACT_OK;
-	if (nat_rewrite_tc(skb, &pkt, NAT_DST, v.addr, v.port))
+	if (nat_rewrite(skb, CANARY_CTX_TC, &pkt, NAT_DST, v.addr, v.port))
 		return TC_ACT_SHOT;
 	return TC_ACT_OK;
 }
@@ -270,7 +270,7 @@ int canary_xdp_ingress(struct xdp_md *ctx)
 		return XDP_DROP;
 	if (!v.translate)
 		return XDP_PASS;
-	if (nat_rewrite_dst_xdp(ctx, &pkt, v.addr, v.port))
+	if (nat_rewrite(ctx, CANARY_CTX_XDP, &pkt, NAT_DST, v.addr, v.port))
 		return XDP_DROP;
 	return XDP_PASS;
 }
@@ -353,7 +353,7 @@ int canary_tc_egress(struct __sk_buff *skb)
 		http_on_response_data(skb, &pkt, fwd, m);
 	}
 
-	if (nat_rewrite_tc(skb, &pkt, NAT_SRC, vip, vport))
+	if (nat_rewrite(skb, CANARY_CTX_TC, &pkt, NAT_SRC, vip, vport))
 		return TC_ACT_SHOT;
 	return TC_ACT_OK;
 }

@@ -21,8 +21,8 @@
  * the bench-identity service's one backend is its own VIP and port, so the
  * established path does all its work (conntrack hit, counters, checksum
  * fix-ups, stores) and the frame comes out as it went in, ready for the
- * next run. On tc the unchanged port skips the port's checksum fix-up and
- * store (nat_rewrite_tc); XDP rewrites the ports word either way.
+ * next run. On both hooks the unchanged port skips the port's checksum
+ * fix-up and store (nat_rewrite()).
  *
  * Every path is first checked to take the intended branch (reasons_v<N>,
  * metrics_v<N>, rewritten bytes) and checked again after the run: a benchmark
@@ -923,7 +923,7 @@ static void print_table(const struct machine *m)
 	printf("\nrepeat: the kernel's mean over `repeat` runs of one packet; loop: one syscall per "
 	       "packet (adds its cache effects and clock steps).\n");
 	printf("identity NAT: the backend is the service's own VIP:port, so output = input and "
-	       "repeat applies; tc skips the port fix-up.\n");
+	       "repeat applies; the unchanged port skips the port fix-up.\n");
 }
 
 static json_t *row_json(const struct row *r)
