@@ -80,7 +80,11 @@ $(TEST_BUILD)/bpf/%.o: tests/bpf/%.c | $(SKEL) $(VERSION_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -Itests/lib -c $< -o $@
 
+# A dp_NAME.c missing from DP_SUITES would link and never run: refuse it.
 $(TEST_BUILD)/test_bpf: $(BPF_DP_OBJS) $(SAN_TESTFIX_LIB) $(SAN_DP_LIB)
+	@for f in $(wildcard tests/bpf/dp_*.c); do n=$${f#tests/bpf/dp_}; n=$${n%.c}; \
+		grep -q "X($$n)" tests/bpf/harness.h || \
+		{ echo "$$f: add X($$n) to DP_SUITES in tests/bpf/harness.h" >&2; exit 1; }; done
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $(filter %.o %.a,$^) -lcmocka $(DP_LDLIBS)
 	@rm -f $@.d
 
