@@ -53,7 +53,13 @@ $(TEST_BUILD)/test_bpf: tests/bpf/test_datapath.c $(SKEL) $(SAN_DP_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -o $@ $< $(SAN_DP_LIB) -lcmocka $(DP_LDLIBS)
 
-BPF_TESTS   := $(if $(wildcard tests/bpf/test_datapath.c),$(TEST_BUILD)/test_bpf)
+# The half-open table's suite (bpf/lib/synstate.h), built the same way.
+$(TEST_BUILD)/test_synstate: tests/bpf/test_synstate.c $(SKEL) $(SAN_DP_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -o $@ $< $(SAN_DP_LIB) -lcmocka $(DP_LDLIBS)
+
+BPF_TESTS   := $(if $(wildcard tests/bpf/test_datapath.c),$(TEST_BUILD)/test_bpf) \
+               $(TEST_BUILD)/test_synstate
 
 # A services map with two same-size fields swapped: canaryd must refuse its pin.
 $(BUILD)/reordered.bpf.o: tests/bpf/reordered.bpf.c | depcheck

@@ -37,6 +37,7 @@ static const char *const fixture_pinned_maps[] = {
 	CANARY_MAP_NAME("services"), CANARY_MAP_NAME("conntrack"),  CANARY_MAP_NAME("overrides"),
 	CANARY_MAP_NAME("metrics"),  CANARY_MAP_NAME("reasons"),    CANARY_MAP_NAME("ct_stats"),
 	CANARY_MAP_NAME("frags"),    CANARY_MAP_NAME("ct_expired"), CANARY_MAP_NAME("killswitch"),
+	CANARY_MAP_NAME("ct_syn"),
 };
 #define FIXTURE_N_PINNED (sizeof(fixture_pinned_maps) / sizeof(fixture_pinned_maps[0]))
 
@@ -63,7 +64,7 @@ struct canary_fixture {
 	char pin_path[FIXTURE_N_PINNED][FIXTURE_PIN_DIR_MAX + 32];
 	volatile sig_atomic_t have_dir; /* read by the signal handler */
 	int svc_fd, ct_fd, ovr_fd, metrics_fd, reasons_fd, ct_stats_fd, frags_fd, ct_expired_fd;
-	int killswitch_fd;
+	int killswitch_fd, ct_syn_fd;
 	int tc_in_fd, xdp_fd, tc_eg_fd;
 	int ncpus;
 	__u64 *pcpu; /* one per-CPU value of the largest per-CPU map, read or zeroed */
@@ -180,6 +181,7 @@ static inline int fixture_load(struct canary_fixture *fx, const char *template)
 	fx->frags_fd = bpf_map__fd(fx->skel->maps.CANARY_MAP(frags));
 	fx->ct_expired_fd = bpf_map__fd(fx->skel->maps.CANARY_MAP(ct_expired));
 	fx->killswitch_fd = bpf_map__fd(fx->skel->maps.CANARY_MAP(killswitch));
+	fx->ct_syn_fd = bpf_map__fd(fx->skel->maps.CANARY_MAP(ct_syn));
 	fx->tc_in_fd = bpf_program__fd(fx->skel->progs.canary_tc_ingress);
 	fx->xdp_fd = bpf_program__fd(fx->skel->progs.canary_xdp_ingress);
 	fx->tc_eg_fd = bpf_program__fd(fx->skel->progs.canary_tc_egress);
