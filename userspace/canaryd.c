@@ -29,6 +29,7 @@
 #include "caps.h"
 #include "config.h"
 #include "configwatch.h"
+#include "ctlifetimes.h"
 #include "dataplane.h"
 #include "etcd.h"
 #include "external.h"
@@ -57,8 +58,9 @@ struct options {
 	enum attach_mode mode;
 	enum log_format log_format;
 	int tick_ms;
-	__u32 conntrack_entries;   /* 0: the pinned map's size, or the default */
-	unsigned int max_removals; /* 0: no limit */
+	__u32 conntrack_entries;	  /* 0: the pinned map's size, or the default */
+	struct ct_lifetimes ct_lifetimes; /* --conntrack-lifetimes over the defaults */
+	unsigned int max_removals;	  /* 0: no limit */
 	bool allow_empty_config;
 	bool check_config;
 	bool cleanup;
@@ -90,7 +92,8 @@ static void usage(FILE *out)
 		"               [--state-dir DIR] [--api-socket PATH] [--listen ADDR:PORT]\n"
 		"               [--token-file FILE] [--tls-cert FILE --tls-key FILE]\n"
 		"               [--log-format logfmt|json] [--attach tc|xdp]\n"
-		"               [--tick-ms N] [--conntrack-entries N] [--check-config]\n"
+		"               [--tick-ms N] [--conntrack-entries N]\n"
+		"               [--conntrack-lifetimes NAME=DURATION[,...]] [--check-config]\n"
 		"               [--allow-empty-config] [--max-removals N]\n"
 		"               [--coordinator etcd --etcd-endpoints URL[,URL...]\n"
 		"                [--etcd-prefix PREFIX] [--node-name NAME]\n"
@@ -100,7 +103,8 @@ static void usage(FILE *out)
 		"       canaryd --version\n"
 		"defaults: --interfaces '%s' --bpffs %s --state-dir %s\n"
 		"          --api-socket %s, no TCP listener, --attach tc --tick-ms %d\n"
-		"          --conntrack-entries %d (two per flow)\n",
+		"          --conntrack-entries %d (two per flow)\n"
+		"          --conntrack-lifetimes closed=10s,syn=60s,established=6h,udp=60s,reply=60s\n",
 		DEFAULT_INTERFACES, DP_DEFAULT_BPFFS, STATE_DEFAULT_DIR, API_DEFAULT_SOCKET,
 		DEFAULT_TICK_MS, CANARY_CT_MAX_ENTRIES);
 }
@@ -171,6 +175,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		O_PROBE,
 		O_TLS_CERT,
 		O_TLS_KEY,
+		O_CT_LIFETIMES,
 	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'f' },
@@ -181,6 +186,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "log-format", required_argument, NULL, 'l' },
 		{ "tick-ms", required_argument, NULL, O_TICK },
 		{ "conntrack-entries", required_argument, NULL, O_CT_ENTRIES },
+		{ "conntrack-lifetimes", required_argument, NULL, O_CT_LIFETIMES },
 		{ "api-socket", required_argument, NULL, O_SOCKET },
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "token-file", required_argument, NULL, O_TOKEN },
@@ -202,10 +208,12 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
+	char why[160];
 	char *end;
 	long ct;
 	int c;
 
+	ct_lifetimes_default(&o->ct_lifetimes);
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
@@ -240,6 +248,10 @@ static void parse_args(int argc, char **argv, struct options *o)
 				die_usage("--conntrack-entries", "expected %d..%d, got \"%s\"",
 					  DP_CT_ENTRIES_MIN, DP_CT_ENTRIES_MAX, optarg);
 			o->conntrack_entries = (__u32)ct;
+			break;
+		case O_CT_LIFETIMES:
+			if (ct_lifetimes_parse(optarg, &o->ct_lifetimes, why, sizeof(why)))
+				die_usage("--conntrack-lifetimes", "%s", why);
 			break;
 		case O_CHECK:
 			o->check_config = true;
@@ -637,6 +649,7 @@ static int start(const struct options *o, struct canary_dp **dp, struct agent *a
 	err = dp_load(o->bpffs, o->conntrack_entries, dp);
 	if (err)
 		return err;
+	dp_set_ct_lifetimes(*dp, &o->ct_lifetimes);
 	err = agent_init(a, *dp, o->bpffs, o->state_dir);
 	if (!err)
 		err = delivery_init(&delivery, o->state_dir);
