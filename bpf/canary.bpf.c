@@ -389,8 +389,14 @@ int canary_tc_egress(struct __sk_buff *skb)
 		fwd = NULL;
 	} else if (!fwd) {
 		reason_count(CANARY_R_REPLY_NO_FORWARD);
-		/* A handshake's lost forward entry is the client's SYN to retransmit. */
-		fwd = svc && !half_open ? ct_rebuild_forward(&fkey, &pkt, rev, svc, now) : NULL;
+		/*
+		 * A handshake's lost forward entry is the client's SYN to
+		 * retransmit; a late reply of an older flow on a client port
+		 * now in its handshake again must not take that flow over.
+		 */
+		fwd = svc && !half_open && !syn_lookup(&fkey) ?
+			      ct_rebuild_forward(&fkey, &pkt, rev, svc, now) :
+			      NULL;
 	}
 	if (fwd && pkt.tuple.proto == IPPROTO_TCP) {
 		egress_tcp_state(&pkt, fwd, m);

@@ -106,18 +106,17 @@ static int parse_item(const char *item, size_t len, struct ct_lifetimes *out,
 int ct_lifetimes_parse(const char *text, struct ct_lifetimes *lt, char *err, size_t err_size)
 {
 	struct ct_lifetimes out = *lt, seen = { 0 };
-	const char *p = text, *end;
-	size_t len;
-	int rc;
+	const char *p = text;
 
 	if (!*text) {
 		snprintf(err, err_size, "expected name=duration[,name=duration...], got \"\"");
 		return -EINVAL;
 	}
 	for (;;) {
-		end = strchr(p, ',');
-		len = end ? (size_t)(end - p) : strlen(p);
-		rc = parse_item(p, len, &out, &seen, err, err_size);
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		int rc = parse_item(p, len, &out, &seen, err, err_size);
+
 		if (rc)
 			return rc;
 		if (!end)

@@ -52,14 +52,14 @@ static const struct canary_backend ss_backends[CANARY_V_COUNT][2] = {
 
 static struct canary_fixture fx;
 
+/* An ingress program and its verdict for "let it through". */
 struct ss_path {
-	const char *name;
 	const int *fd;
 	int pass;
 };
 
-static struct ss_path ss_tc = { "tc", &fx.tc_in_fd, TC_ACT_OK };
-static struct ss_path ss_xdp = { "xdp", &fx.xdp_fd, XDP_PASS };
+static struct ss_path ss_tc = { &fx.tc_in_fd, TC_ACT_OK };
+static struct ss_path ss_xdp = { &fx.xdp_fd, XDP_PASS };
 
 static void ss_unload(void)
 {
@@ -383,6 +383,37 @@ static void test_refused_half_open(void **state)
 }
 
 /*
+ * A late reply of an older flow whose forward entry expired, on a client
+ * port now in a new handshake to another backend: restored, but it writes
+ * no conntrack forward entry that would take the new flow to the old
+ * backend.
+ */
+static void test_stale_reply_keeps_half_open(void **state)
+{
+	struct canary_ct_key fk;
+	struct canary_ct_entry e;
+	struct ss_flow old, f;
+
+	ss_service(0);
+	ss_flow_init(&old, ss_path_of(state), PKT_IP4(192, 168, 1, 104), 40004);
+	ss_establish(&old);
+	fk = ss_key(old.client, old.cport, SS_VIP, SS_PORT);
+	assert_int_equal(bpf_map_delete_elem(fx.ct_fd, &fk), 0); /* its forward entry expired */
+	ss_service(CANARY_WEIGHT_MAX);
+	f = old;
+	f.cseq += 100000;
+	ss_open(&f);
+	assert_int_not_equal(f.be_addr, old.be_addr);
+	assert_true(ss_reply(&old, PKT_TCP_ACK | PKT_TCP_FIN)); /* the old backend, late */
+	assert_int_not_equal(bpf_map_lookup_elem(fx.ct_fd, &fk, &e), 0);
+	assert_int_equal(ss_send(&f, PKT_TCP_ACK, 0, NULL), f.be_addr);
+	assert_true(ss_reply(&f, PKT_TCP_SYN | PKT_TCP_ACK));
+	assert_int_equal(ss_send(&f, PKT_TCP_ACK, f.sseq, NULL), f.be_addr);
+	assert_int_equal(bpf_map_lookup_elem(fx.ct_fd, &fk, &e), 0);
+	assert_int_equal(e.nat_addr, f.be_addr);
+}
+
+/*
  * The flood: SS_ESTABLISHED established flows, then as many distinct SYNs
  * as conntrack has entries, each answered by its backend's SYN-ACK (a
  * backend answers spoofed SYNs too) and never acknowledged. Every
@@ -520,11 +551,17 @@ static void ss_install_cleanup(void)
 
 int main(void)
 {
+	/* clang-format off */
 	const struct CMUnitTest tests[] = {
-		SS_BOTH(test_syn_half_open_then_promoted), SS_BOTH(test_syn_retransmit_half_open),
-		SS_BOTH(test_ack_must_answer_synack),	   SS_BOTH(test_refused_half_open),
-		SS_ONCE(test_syn_flood_keeps_established), SS_ONCE(test_half_open_expiry),
+		SS_BOTH(test_syn_half_open_then_promoted),
+		SS_BOTH(test_syn_retransmit_half_open),
+		SS_BOTH(test_ack_must_answer_synack),
+		SS_BOTH(test_refused_half_open),
+		SS_BOTH(test_stale_reply_keeps_half_open),
+		SS_ONCE(test_syn_flood_keeps_established),
+		SS_ONCE(test_half_open_expiry),
 	};
+	/* clang-format on */
 	char why[128];
 	int err;
 
