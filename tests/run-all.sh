@@ -62,23 +62,20 @@ run_unit() {
 }
 
 run_bpf() {
-	local log rc t
+	local log rc
 	if ! is_privileged; then skip_or_fail "bpf"; return; fi
 	ensure_bpffs
-	for t in "$BUILD"/test_bpf "$BUILD"/test_synstate; do
-		[ -x "$t" ] || continue
-		log=$(mktemp)
-		echo "== bpf: BPF_PROG_TEST_RUN suite $(basename "$t")"
-		"$t" >"$log" 2>&1
-		rc=$?
-		grep -vE '^\[ RUN      \]|^\[       OK \]' "$log"
-		count_cmocka "$log" bpf
-		if [ $rc -ne 0 ] && ! grep -q '^\[  FAILED  \]' "$log"; then
-			failed=$((failed + 1))
-			failed_names+=("bpf/$(basename "$t")")
-		fi
-		rm -f "$log"
-	done
+	log=$(mktemp)
+	echo "== bpf: BPF_PROG_TEST_RUN suite"
+	"$BUILD"/test_bpf >"$log" 2>&1
+	rc=$?
+	grep -vE '^\[ RUN      \]|^\[       OK \]' "$log"
+	count_cmocka "$log" bpf
+	if [ $rc -ne 0 ] && ! grep -q '^\[  FAILED  \]' "$log"; then
+		failed=$((failed + 1))
+		failed_names+=("bpf")
+	fi
+	rm -f "$log"
 }
 
 # Scripts print "ok - NAME" / "not ok - NAME" per check (TAP style).

@@ -45,21 +45,50 @@ $(SAN_LIBS):
 
 $(TEST_BUILD)/unit/%: tests/unit/%.c $(SAN_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -o $@ $^ -Wl,--as-needed $(TEST_LIBS) -lm
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -o $@ $(filter %.c %.a,$^) -Wl,--as-needed $(TEST_LIBS) -lm
+
+# libcanary-testfix.a (tests/lib/): what the BPF suite, the packet fuzzer and
+# the benchmarks share to drive the real skeleton (fixture.c: load, pins,
+# test runs, the skip rule; pkt.h: the packet builder). Built as is for the
+# fuzzer and the benchmarks, and with sanitizers for the BPF suite.
+TESTFIX_SRCS    := $(wildcard tests/lib/*.c)
+TESTFIX_HDRS    := $(wildcard tests/lib/*.h)
+TESTFIX_LIB     := $(BUILD)/libcanary-testfix.a
+SAN_TESTFIX_LIB := $(TEST_BUILD)/san/libcanary-testfix.a
+
+$(BUILD)/obj/testlib/%.o: tests/lib/%.c | $(SKEL) $(VERSION_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(TEST_BUILD)/san/testlib/%.o: tests/lib/%.c | $(SKEL) $(VERSION_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(TESTFIX_LIB): $(patsubst tests/lib/%.c,$(BUILD)/obj/testlib/%.o,$(TESTFIX_SRCS))
+$(SAN_TESTFIX_LIB): $(patsubst tests/lib/%.c,$(TEST_BUILD)/san/testlib/%.o,$(TESTFIX_SRCS))
+$(TESTFIX_LIB) $(SAN_TESTFIX_LIB):
+	rm -f $@ && $(AR) rcs $@ $^
 
 # The BPF suite drives the real programs through BPF_PROG_TEST_RUN.
-# It reads the maps through the loader library, as the agent does.
-$(TEST_BUILD)/test_bpf: tests/bpf/test_datapath.c $(SKEL) $(SAN_DP_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -o $@ $< $(SAN_DP_LIB) -lcmocka $(DP_LDLIBS)
+# It reads the maps through the loader library, as the agent does. One
+# binary: the harness and one file of cases per feature (tests/bpf/dp_*.c,
+# listed in DP_SUITES of tests/bpf/harness.h).
+BPF_DP_SRCS := tests/bpf/harness.c $(wildcard tests/bpf/dp_*.c)
+BPF_DP_OBJS := $(patsubst tests/bpf/%.c,$(TEST_BUILD)/bpf/%.o,$(BPF_DP_SRCS))
 
-# The half-open table's suite (bpf/lib/synstate.h), built the same way.
-$(TEST_BUILD)/test_synstate: tests/bpf/test_synstate.c $(SKEL) $(SAN_DP_LIB)
+$(TEST_BUILD)/bpf/%.o: tests/bpf/%.c | $(SKEL) $(VERSION_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -o $@ $< $(SAN_DP_LIB) -lcmocka $(DP_LDLIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(DEPFLAGS) -Itests/lib -c $< -o $@
 
-BPF_TESTS   := $(if $(wildcard tests/bpf/test_datapath.c),$(TEST_BUILD)/test_bpf) \
-               $(TEST_BUILD)/test_synstate
+$(TEST_BUILD)/test_bpf: $(BPF_DP_OBJS) $(SAN_TESTFIX_LIB) $(SAN_DP_LIB)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $(filter %.o %.a,$^) -lcmocka $(DP_LDLIBS)
+	@rm -f $@.d
+
+# The suite was one file, test_datapath.c, compiled and linked in one step:
+# a build directory from then has a test_bpf.d that still names it.
+tests/bpf/test_datapath.c: ;
+
+BPF_TESTS   := $(if $(wildcard tests/bpf/harness.c),$(TEST_BUILD)/test_bpf)
 
 # A services map with two same-size fields swapped: canaryd must refuse its pin.
 $(BUILD)/reordered.bpf.o: tests/bpf/reordered.bpf.c | depcheck
@@ -69,7 +98,7 @@ $(BUILD)/reordered.bpf.o: tests/bpf/reordered.bpf.c | depcheck
 test-build: all lab $(UNIT_TESTS) $(BPF_TESTS) $(BUILD)/reordered.bpf.o
 
 # Keep the sanitizer objects between runs (make would delete them as intermediates).
-.SECONDARY: $(SAN_OBJS)
+.SECONDARY: $(SAN_OBJS) $(BPF_DP_OBJS)
 
 # The long tests (agent stopped for 60 s, ...): at most 30 minutes.
 soak: all lab

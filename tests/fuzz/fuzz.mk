@@ -46,10 +46,10 @@ $(FUZZ_BUILD)/fuzz_text: tests/fuzz/fuzz_text.c $(FUZZ_API_OBJS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LDLIBS)
 
-# The packet fuzzer drives the real skeleton, like tests/bpf/test_datapath.c.
-$(FUZZ_BUILD)/test_bpf_fuzz: tests/bpf/test_bpf_fuzz.c tests/bpf/fixture.h tests/bpf/pkt.h $(SKEL)
+# The packet fuzzer drives the real skeleton, like the BPF suite (tests/bpf/harness.c).
+$(FUZZ_BUILD)/test_bpf_fuzz: tests/bpf/test_bpf_fuzz.c $(TESTFIX_HDRS) $(TESTFIX_LIB) $(SKEL)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< -lbpf -lelf -lz
+	$(CC) $(CFLAGS) -Itests/lib -o $@ $< $(TESTFIX_LIB) -lbpf -lelf -lz
 
 FUZZ_PROGS := $(FUZZ_BUILD)/fuzz_config $(FUZZ_BUILD)/fuzz_api $(FUZZ_BUILD)/fuzz_text \
               $(FUZZ_BUILD)/test_bpf_fuzz

@@ -2,17 +2,19 @@
 # DP_LDLIBS, CLANG, BPF_CFLAGS and BPFTOOL come from there).
 #
 # pktcost times each canaryd program path with BPF_PROG_TEST_RUN next to
-# empty programs of the same types, so it needs those compiled too. What it
-# shares with scale (scale.mk) is in tools/bench/bench_common.h.
+# empty programs of the same types (empty.bpf.c), so it needs those compiled
+# too. What it shares with scale (scale.mk) is in tools/bench/bench_common.h;
+# both drive the skeleton through the tests' fixture library (tests/tests.mk,
+# libcanary-testfix.a).
 
-$(BUILD)/empty.bpf.o: tests/bpf/empty.bpf.c
+$(BUILD)/empty.bpf.o: tools/bench/empty.bpf.c
 	@mkdir -p $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(BUILD)/empty.skel.h: $(BUILD)/empty.bpf.o
 	$(BPFTOOL) gen skeleton $< name empty > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/pktcost: tools/bench/pktcost.c tools/bench/bench_common.h tests/bpf/fixture.h \
-		  tests/bpf/pkt.h $(wildcard headers/*.h) $(SKEL) $(BUILD)/empty.skel.h
+$(BUILD)/pktcost: tools/bench/pktcost.c tools/bench/bench_common.h $(TESTFIX_HDRS) \
+		  $(TESTFIX_LIB) $(wildcard headers/*.h) $(SKEL) $(BUILD)/empty.skel.h
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) -Itests/bpf -o $@ $< $(DP_LDLIBS)
+	$(CC) $(CFLAGS) -Itests/lib -o $@ $< $(TESTFIX_LIB) $(DP_LDLIBS)

@@ -7,7 +7,8 @@
  * took the wrong branch, time the established path on the same identity
  * service, and take the same command line. Keeping that here means their
  * repeat rows are measured alike and can be read side by side. Header only,
- * like tests/bpf/fixture.h, whose test-run call and skip rule it builds on.
+ * building on the test-run call and skip rule of the tests' fixture library
+ * (tests/lib/fixture.h, libcanary-testfix.a).
  *
  * The includer defines BENCH_TOOL, its name, before including this: every
  * message starts with it. What each tool measures, its rows, tables and JSON

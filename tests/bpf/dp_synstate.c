@@ -1,43 +1,18 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * BPF_PROG_TEST_RUN suite for the half-open table (ct_syn_v<N>,
- * bpf/lib/synstate.h): a SYN's choice waits there until the client's ACK of
- * the SYN-ACK moves the flow to conntrack, so a flood of spoofed SYNs cannot
- * evict established flows. Every ingress case runs on tc and on XDP.
+ * The half-open table (ct_syn_v<N>, bpf/lib/synstate.h): a SYN's choice
+ * waits there until the client's ACK of the SYN-ACK moves the flow to
+ * conntrack, so a flood of spoofed SYNs cannot evict established flows.
+ * The cases install their own "web" service (VIP_WEB, two backends per
+ * version) over the harness's.
  */
-#include <errno.h>
-#include <setjmp.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <arpa/inet.h>
-
-#include <cmocka.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include <linux/bpf.h>
-#include <linux/pkt_cls.h>
-
-#include "canary_consts.h"
-#include "canary_structs.h"
-#include "canary.skel.h"
+#include "harness.h"
 #include "ctlifetimes.h"
-#include "dataplane.h"
-#include "fixture.h"
-#include "pkt.h"
 
-#define SS_PIN_TEMPLATE "/sys/fs/bpf/canary-synstate-XXXXXX"
-
-#define SS_VIP		PKT_IP4(10, 96, 0, 10)
-#define SS_PORT		PKT_BE16(80)
-#define SS_SVC_ID	1
-#define SS_SEC_NS	1000000000ULL
+#define SS_VIP	  PKT_IP4(10, 96, 0, 10)
+#define SS_PORT	  PKT_BE16(80)
+#define SS_SVC_ID 1
+#define SS_SEC_NS 1000000000ULL
 
 /* Established flows the flood must leave alone, and SYNs per conntrack entry. */
 #define SS_ESTABLISHED 64
@@ -50,22 +25,6 @@ static const struct canary_backend ss_backends[CANARY_V_COUNT][2] = {
 	  { PKT_IP4(10, 0, 2, 22), PKT_BE16(9090), 0 } },
 };
 
-static struct canary_fixture fx;
-
-/* An ingress program and its verdict for "let it through". */
-struct ss_path {
-	const int *fd;
-	int pass;
-};
-
-static struct ss_path ss_tc = { &fx.tc_in_fd, TC_ACT_OK };
-static struct ss_path ss_xdp = { &fx.xdp_fd, XDP_PASS };
-
-static void ss_unload(void)
-{
-	fixture_unload(&fx);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Maps. */
 
@@ -74,16 +33,6 @@ static size_t ss_count(int fd)
 	static struct canary_ct_key keys[CANARY_CT_MAX_ENTRIES];
 
 	return fixture_map_keys(fd, keys, sizeof(keys[0]), CANARY_CT_MAX_ENTRIES);
-}
-
-static void ss_clear(int fd)
-{
-	static struct canary_ct_key keys[CANARY_CT_MAX_ENTRIES];
-	size_t i, n = fixture_map_keys(fd, keys, sizeof(keys[0]), CANARY_CT_MAX_ENTRIES);
-
-	for (i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, &keys[i]);
-	assert_int_equal(ss_count(fd), 0);
 }
 
 static void ss_service(__u16 weight)
@@ -118,29 +67,11 @@ static __u64 ss_opened(int version)
 	return m.conns_opened;
 }
 
-static int ss_reset(void **state)
-{
-	struct canary_metrics zero[1];
-	int v;
-
-	(void)state;
-	ss_clear(fx.ct_fd);
-	ss_clear(fx.ct_syn_fd);
-	for (v = 0; v < CANARY_V_COUNT; v++) {
-		__u32 key = SS_SVC_ID * CANARY_V_COUNT + (__u32)v;
-
-		memset(fx.pcpu, 0, (size_t)fx.ncpus * sizeof(zero[0]));
-		assert_int_equal(bpf_map_update_elem(fx.metrics_fd, &key, fx.pcpu, BPF_ANY), 0);
-	}
-	ss_service(5000);
-	return 0;
-}
-
 /* ------------------------------------------------------------------------ */
 /* A client's flow through the programs. */
 
 struct ss_flow {
-	struct ss_path *path;
+	struct path *path;
 	__be32 client;
 	__be16 cport;
 	__u32 cseq, sseq;
@@ -154,7 +85,7 @@ struct ss_frame {
 	struct fixture_run run;
 };
 
-static void ss_flow_init(struct ss_flow *f, struct ss_path *p, __be32 client, __u16 cport)
+static void ss_flow_init(struct ss_flow *f, struct path *p, __be32 client, __u16 cport)
 {
 	memset(f, 0, sizeof(*f));
 	f->path = p;
@@ -264,11 +195,6 @@ static bool ss_in(int fd, const struct ss_flow *f)
 	return fwd && rev;
 }
 
-static struct ss_path *ss_path_of(void **state)
-{
-	return *state;
-}
-
 /* ------------------------------------------------------------------------ */
 
 /*
@@ -282,7 +208,8 @@ static void test_syn_half_open_then_promoted(void **state)
 	struct canary_ct_entry e;
 	struct ss_flow f;
 
-	ss_flow_init(&f, ss_path_of(state), PKT_IP4(192, 168, 1, 100), 40000);
+	ss_service(5000);
+	ss_flow_init(&f, test_path(state), PKT_IP4(192, 168, 1, 100), 40000);
 	ss_open(&f);
 	assert_true(ss_in(fx.ct_syn_fd, &f));
 	assert_int_equal(ss_count(fx.ct_syn_fd), 2);
@@ -316,7 +243,8 @@ static void test_syn_retransmit_half_open(void **state)
 	__be16 port;
 	int v;
 
-	ss_flow_init(&f, ss_path_of(state), PKT_IP4(192, 168, 1, 101), 40001);
+	ss_service(5000);
+	ss_flow_init(&f, test_path(state), PKT_IP4(192, 168, 1, 101), 40001);
 	ss_open(&f);
 	v = f.be_addr == ss_backends[CANARY_V_CANARY][0].addr ||
 	    f.be_addr == ss_backends[CANARY_V_CANARY][1].addr;
@@ -343,7 +271,8 @@ static void test_ack_must_answer_synack(void **state)
 {
 	struct ss_flow f;
 
-	ss_flow_init(&f, ss_path_of(state), PKT_IP4(192, 168, 1, 102), 40002);
+	ss_service(5000);
+	ss_flow_init(&f, test_path(state), PKT_IP4(192, 168, 1, 102), 40002);
 	ss_open(&f);
 	assert_int_equal(ss_send(&f, PKT_TCP_ACK, f.sseq, NULL), f.be_addr); /* no SYN-ACK yet */
 	assert_int_equal(ss_count(fx.ct_fd), 0);
@@ -365,7 +294,8 @@ static void test_refused_half_open(void **state)
 	struct ss_flow f;
 	int v;
 
-	ss_flow_init(&f, ss_path_of(state), PKT_IP4(192, 168, 1, 103), 40003);
+	ss_service(5000);
+	ss_flow_init(&f, test_path(state), PKT_IP4(192, 168, 1, 103), 40003);
 	ss_open(&f);
 	assert_true(ss_reply(&f, PKT_TCP_RST | PKT_TCP_ACK));
 	for (v = 0; v < CANARY_V_COUNT; v++) {
@@ -395,7 +325,7 @@ static void test_stale_reply_keeps_half_open(void **state)
 	struct ss_flow old, f;
 
 	ss_service(0);
-	ss_flow_init(&old, ss_path_of(state), PKT_IP4(192, 168, 1, 104), 40004);
+	ss_flow_init(&old, test_path(state), PKT_IP4(192, 168, 1, 104), 40004);
 	ss_establish(&old);
 	fk = ss_key(old.client, old.cport, SS_VIP, SS_PORT);
 	assert_int_equal(bpf_map_delete_elem(fx.ct_fd, &fk), 0); /* its forward entry expired */
@@ -427,14 +357,15 @@ static void test_syn_flood_keeps_established(void **state)
 	size_t kept = 0, conntrack;
 	__u32 i;
 
+	(void)state;
+	ss_service(5000);
 	for (i = 0; i < SS_ESTABLISHED; i++) {
-		ss_flow_init(&est[i], ss_path_of(state), PKT_IP4(192, 168, 2, 1 + i),
-			     (__u16)(41000 + i));
+		ss_flow_init(&est[i], &tc_path, PKT_IP4(192, 168, 2, 1 + i), (__u16)(41000 + i));
 		ss_establish(&est[i]);
 	}
 	for (i = 0; i < SS_FLOOD_SYNS; i++) {
 		/* Spoofed sources: 10.128.0.0/9, one port each. */
-		ss_flow_init(&syn, ss_path_of(state), htonl(0x0a800000U + (i >> 4)),
+		ss_flow_init(&syn, &tc_path, htonl(0x0a800000U + (i >> 4)),
 			     (__u16)(1024 + (i & 15)));
 		ss_open(&syn);
 		ss_reply(&syn, PKT_TCP_SYN | PKT_TCP_ACK);
@@ -505,12 +436,13 @@ static void test_half_open_expiry(void **state)
 	struct ss_flow a, b, c;
 
 	(void)state;
-	ss_flow_init(&a, &ss_tc, PKT_IP4(192, 168, 3, 1), 42000);
+	ss_service(5000);
+	ss_flow_init(&a, &tc_path, PKT_IP4(192, 168, 3, 1), 42000);
 	ss_open(&a);
-	ss_flow_init(&b, &ss_tc, PKT_IP4(192, 168, 3, 2), 42001);
+	ss_flow_init(&b, &tc_path, PKT_IP4(192, 168, 3, 2), 42001);
 	ss_open(&b);
 	assert_true(ss_reply(&b, PKT_TCP_SYN | PKT_TCP_ACK));
-	ss_flow_init(&c, &ss_tc, PKT_IP4(192, 168, 3, 3), 42002);
+	ss_flow_init(&c, &tc_path, PKT_IP4(192, 168, 3, 3), 42002);
 	ss_open(&c);
 	assert_true(ss_reply(&c, PKT_TCP_RST | PKT_TCP_ACK));
 	assert_int_equal(ss_count(fx.ct_syn_fd), 6);
@@ -536,41 +468,12 @@ static void test_half_open_expiry(void **state)
 }
 
 /* clang-format off */
-#define SS_BOTH(fn) \
-	{ #fn "/tc", fn, ss_reset, NULL, &ss_tc }, \
-	{ #fn "/xdp", fn, ss_reset, NULL, &ss_xdp }
-#define SS_ONCE(fn) { #fn, fn, ss_reset, NULL, &ss_tc }
+DP_SUITE(synstate,
+	BOTH(test_syn_half_open_then_promoted),
+	BOTH(test_syn_retransmit_half_open),
+	BOTH(test_ack_must_answer_synack),
+	BOTH(test_refused_half_open),
+	BOTH(test_stale_reply_keeps_half_open),
+	ONCE(test_syn_flood_keeps_established),
+	ONCE(test_half_open_expiry));
 /* clang-format on */
-
-static void ss_install_cleanup(void)
-{
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-
-	fixture_cleanup_on_exit(&fx, ss_unload, sigs, sizeof(sigs) / sizeof(sigs[0]));
-}
-
-int main(void)
-{
-	/* clang-format off */
-	const struct CMUnitTest tests[] = {
-		SS_BOTH(test_syn_half_open_then_promoted),
-		SS_BOTH(test_syn_retransmit_half_open),
-		SS_BOTH(test_ack_must_answer_synack),
-		SS_BOTH(test_refused_half_open),
-		SS_BOTH(test_stale_reply_keeps_half_open),
-		SS_ONCE(test_syn_flood_keeps_established),
-		SS_ONCE(test_half_open_expiry),
-	};
-	/* clang-format on */
-	char why[128];
-	int err;
-
-	err = fixture_start(&fx, SS_PIN_TEMPLATE, ss_install_cleanup, why, sizeof(why));
-	if (err == FIXTURE_SKIP)
-		return fixture_skip(stderr, "bpf tests cannot run: %s\n", why);
-	if (err) {
-		fprintf(stderr, "cannot load the skeleton: %s\n", strerror(-err));
-		return 1;
-	}
-	return cmocka_run_group_tests_name("bpf_synstate", tests, NULL, NULL);
-}
