@@ -21,7 +21,8 @@ LDLIBS      := -lbpf -lelf -lz -ljansson -lyaml -lmicrohttpd -lcurl -lseccomp -l
 
 # canary: the data path. ct_count: the agent's O(1) conntrack count, apart so
 # that a kernel without the kfunc it calls still loads the data path.
-BPF_SRC     := bpf/canary.bpf.c bpf/ct_count.bpf.c
+# sock: host-local clients, split at connect() (cgroup programs).
+BPF_SRC     := bpf/canary.bpf.c bpf/ct_count.bpf.c bpf/sock.bpf.c
 BPF_OBJ     := $(patsubst bpf/%.c,$(BUILD)/%.o,$(BPF_SRC))
 SKEL        := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRC))
 
@@ -35,7 +36,8 @@ SKEL        := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRC))
 DP_SRCS      := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
                 userspace/stats.c userspace/log.c userspace/utf8text.c \
                 userspace/httpbody.c userspace/linkwatch.c userspace/btflayout.c \
-                userspace/ctlifetimes.c
+                userspace/ctlifetimes.c \
+                userspace/hostsock.c
 ROLLOUT_SRCS := userspace/config.c userspace/config_load.c userspace/yamltree.c \
                 userspace/metric_kind.c userspace/analysis.c userspace/rollout.c \
                 userspace/state.c userspace/evidence.c userspace/delivery.c \
@@ -188,16 +190,17 @@ lint: $(SKEL) $(VERSION_H) check-layers
 demo: all lab
 	@DEMO=$(DEMO) tools/demo.sh
 
-# clang-tidy on our own sources. dataplane.c includes the generated
-# skeleton, whose error path the malloc checker misreads (it cannot see that
-# canary__destroy frees what canary__open allocated): that one check is off
-# for that one file.
-TIDY_SRCS := $(filter-out userspace/dataplane.c,$(LIB_SRCS)) userspace/canaryd.c \
+# clang-tidy on our own sources. dataplane.c and hostsock.c include
+# generated skeletons, whose error path the malloc checker misreads (it
+# cannot see that canary__destroy frees what canary__open allocated): that
+# one check is off for those files.
+SKEL_USERS := userspace/dataplane.c userspace/hostsock.c
+TIDY_SRCS := $(filter-out $(SKEL_USERS),$(LIB_SRCS)) userspace/canaryd.c \
              $(CTL_SRCS)
 TIDY_ARGS := -- -std=gnu11 -D_GNU_SOURCE -Iheaders -Iuserspace -I$(BUILD)
 tidy: $(SKEL) $(VERSION_H)
 	clang-tidy --quiet $(TIDY_SRCS) $(TIDY_ARGS)
-	clang-tidy --quiet --checks=-clang-analyzer-unix.Malloc userspace/dataplane.c $(TIDY_ARGS)
+	clang-tidy --quiet --checks=-clang-analyzer-unix.Malloc $(SKEL_USERS) $(TIDY_ARGS)
 
 # Removes the lab that "make demo DEMO=interactive" leaves running.
 demo-clean:

@@ -181,4 +181,22 @@ struct canary_metrics {
 	__u64 latency_hist[CANARY_HIST_BUCKETS];
 };
 
+/*
+ * sock_lb_v<N> value (socket storage, one per socket): what a host-local
+ * client's connect() or first sendmsg() chose for it (bpf/sock.bpf.c). The
+ * socket itself only knows the backend; getpeername() and recvmsg() give
+ * the VIP back from here, and an abort finds the canary sockets by it.
+ */
+struct canary_sock_lb {
+	__be32 vip;
+	__be32 backend;
+	__be16 vport;
+	__be16 bport;
+	__u32 svc_id;
+	__u8 version; /* enum canary_version */
+	__u8 proto;   /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad[6];
+	__u64 created_ns; /* CLOCK_MONOTONIC_COARSE, compared with a service's reset_ns */
+};
+
 #endif /* CANARY_STRUCTS_H */

@@ -36,6 +36,7 @@
 #include "fleet.h"
 #include "healthcheck.h"
 #include "hooks.h"
+#include "hostsock.h"
 #include "linkwatch.h"
 #include "log.h"
 #include "metrics.h"
@@ -61,6 +62,7 @@ struct options {
 	__u32 conntrack_entries;	  /* 0: the pinned map's size, or the default */
 	struct ct_lifetimes ct_lifetimes; /* --conntrack-lifetimes over the defaults */
 	unsigned int max_removals;	  /* 0: no limit */
+	struct hostsock_opts host;	  /* --host-cgroup, --host-netns-only */
 	bool allow_empty_config;
 	bool check_config;
 	bool cleanup;
@@ -95,6 +97,7 @@ static void usage(FILE *out)
 		"               [--tick-ms N] [--conntrack-entries N]\n"
 		"               [--conntrack-lifetimes NAME=DURATION[,...]] [--check-config]\n"
 		"               [--allow-empty-config] [--max-removals N]\n"
+		"               [--host-cgroup PATH|off] [--host-netns-only|--host-all-netns]\n"
 		"               [--coordinator etcd --etcd-endpoints URL[,URL...]\n"
 		"                [--etcd-prefix PREFIX] [--node-name NAME]\n"
 		"                [--etcd-cacert FILE --etcd-cert FILE --etcd-key FILE]]\n"
@@ -104,7 +107,8 @@ static void usage(FILE *out)
 		"defaults: --interfaces '%s' --bpffs %s --state-dir %s\n"
 		"          --api-socket %s, no TCP listener, --attach tc --tick-ms %d\n"
 		"          --conntrack-entries %d (two per flow)\n"
-		"          --conntrack-lifetimes closed=10s,syn=60s,established=6h,udp=60s,reply=60s\n",
+		"          --conntrack-lifetimes closed=10s,syn=60s,established=6h,udp=60s,reply=60s\n"
+		"          --host-cgroup: the cgroup v2 root (every process of the node)\n",
 		DEFAULT_INTERFACES, DP_DEFAULT_BPFFS, STATE_DEFAULT_DIR, API_DEFAULT_SOCKET,
 		DEFAULT_TICK_MS, CANARY_CT_MAX_ENTRIES);
 }
@@ -176,6 +180,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 		O_TLS_CERT,
 		O_TLS_KEY,
 		O_CT_LIFETIMES,
+		O_HOST_CGROUP,
+		O_HOST_NETNS_ONLY,
+		O_HOST_ALL_NETNS,
 	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'f' },
@@ -203,6 +210,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "etcd-cert", required_argument, NULL, O_ETCD_CERT },
 		{ "etcd-key", required_argument, NULL, O_ETCD_KEY },
 		{ "probe", required_argument, NULL, O_PROBE },
+		{ "host-cgroup", required_argument, NULL, O_HOST_CGROUP },
+		{ "host-netns-only", no_argument, NULL, O_HOST_NETNS_ONLY },
+		{ "host-all-netns", no_argument, NULL, O_HOST_ALL_NETNS },
 		{ "cleanup", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -309,6 +319,17 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case O_TLS_KEY:
 			o->api.tls_key = optarg;
+			break;
+		case O_HOST_CGROUP:
+			if (!*optarg)
+				die_usage("--host-cgroup", "expected a cgroup v2 directory or off");
+			o->host.cgroup = optarg;
+			break;
+		case O_HOST_NETNS_ONLY:
+			o->host.netns_only = true;
+			break;
+		case O_HOST_ALL_NETNS:
+			o->host.netns_only = false;
 			break;
 		case 'c':
 			o->cleanup = true;
@@ -634,6 +655,23 @@ static int start_fleet(struct agent *a, const struct options *o)
 	return err;
 }
 
+/*
+ * Host-local clients. A cgroup named on the command line must work; the
+ * default (the root) is best effort: the data path runs without it.
+ */
+static int start_host_sockets(struct canary_dp *dp, const struct options *o)
+{
+	int err = hostsock_start(dp, o->bpffs, &o->host);
+
+	if (!err)
+		return 0;
+	log_event(o->host.cgroup ? CLOG_ERROR : CLOG_WARN, "cannot attach for host sockets",
+		  "cgroup", o->host.cgroup ? o->host.cgroup : "(cgroup v2 root)", "error",
+		  strerror(-err), "hint",
+		  "--host-cgroup off: split only what crosses the interfaces");
+	return o->host.cgroup ? err : 0;
+}
+
 static int start(const struct options *o, struct canary_dp **dp, struct agent *a,
 		 struct pollfd fds[FD_COUNT])
 {
@@ -667,6 +705,8 @@ static int start(const struct options *o, struct canary_dp **dp, struct agent *a
 		err = 0;
 	if (!err)
 		err = attach_matching(*dp, o->interfaces, o->mode, &attached);
+	if (!err)
+		err = start_host_sockets(*dp, o);
 	if (err)
 		return err;
 	fds[FD_LINKS].fd = linkwatch_open();
@@ -734,6 +774,8 @@ int main(int argc, char **argv)
 		.interfaces = DEFAULT_INTERFACES,
 		.tick_ms = DEFAULT_TICK_MS,
 		.api = { .socket_path = API_DEFAULT_SOCKET },
+		/* Pods keep their request metrics: their traffic crosses the veths. */
+		.host = { .netns_only = true },
 	};
 	struct api_server *api = NULL;
 	struct external *ext = NULL;
@@ -788,6 +830,7 @@ int main(int argc, char **argv)
 		agent_destroy(&agent);
 	if (agent.delivery)
 		delivery_destroy(&delivery);
+	hostsock_stop(); /* the pinned links stay: host sockets keep their split */
 	dp_close(dp);
 	for (i = 0; i < LOCK_COUNT; i++)
 		close(lock_fds[i]);

@@ -20,6 +20,7 @@
 #include "canary_reasons.h"
 #include "ctlifetimes.h"
 #include "dataplane.h"
+#include "hostsock.h"
 #include "log.h"
 
 struct canary_dp {
@@ -492,7 +493,7 @@ fail:
 int dp_unpin(const char *bpffs)
 {
 	char path[PATH_MAX];
-	int i, err = 0;
+	int i, err = 0, host_err;
 
 	for (i = 0; i < DP_MAP_COUNT; i++) {
 		snprintf(path, sizeof(path), "%s/%s", bpffs, map_names[i]);
@@ -506,6 +507,10 @@ int dp_unpin(const char *bpffs)
 	snprintf(path, sizeof(path), "%s/%s", bpffs, CANARY_MAP_NAME("layout"));
 	if (unlink(path) && errno != ENOENT)
 		err = -errno;
+	/* The host sockets' links (which detaches them) and their map. */
+	host_err = hostsock_unpin(bpffs);
+	if (!err)
+		err = host_err;
 	/* Other files in the directory are not ours: leave them and it. */
 	if (rmdir(bpffs) && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
 		err = err ? err : -errno;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* The data plane interface of the agent over the kernel's maps (dataplane.c). */
 #include "dpops.h"
+#include "hostsock.h"
 
 static int k_service_put(void *dp, const struct canary_service_key *key, struct canary_service *svc)
 {
@@ -28,9 +29,20 @@ static int k_override_sync(void *dp, __u32 svc_id, const __be32 *addrs, const __
 	return dp_override_sync(dp, svc_id, addrs, prefixlens, versions, n);
 }
 
+/*
+ * The data path resets its canary flows by the service's reset epoch; host
+ * sockets, which it never sees, are destroyed by the same epoch now.
+ */
 static int k_reset_canary_flows(void *dp, __u32 svc_id, unsigned int *count)
 {
-	return dp_reset_canary_flows(dp, svc_id, count);
+	unsigned int destroyed = 0;
+	int err = dp_reset_canary_flows(dp, svc_id, count);
+
+	if (!err)
+		hostsock_reset(&destroyed);
+	if (count)
+		*count += destroyed;
+	return err;
 }
 
 static bool k_killswitch_engaged(void *dp, const struct canary_service_key *key)

@@ -190,7 +190,7 @@ fleet_agent() {
 	[ -f "$log" ] && before=$(grep -c 'msg=ready' "$log")
 	mkdir -p "$LAB_DIR/state-n$i"
 	nsenter --net=/run/netns/"$(fns "n$i")" "$LAB_BUILD/canaryd" \
-		--bpffs "/sys/fs/bpf/canaryd-fleet-$LAB_ID-n$i" --interfaces 'to-*' \
+		--bpffs "/sys/fs/bpf/canaryd-fleet-$LAB_ID-n$i" --host-cgroup off --interfaces 'to-*' \
 		--config "$LAB_DIR/config" --state-dir "$LAB_DIR/state-n$i" \
 		--api-socket "$LAB_DIR/api-n$i.sock" --tick-ms 100 \
 		$(fleet_coord_flags "$i") "$@" >>"$log" 2>&1 &

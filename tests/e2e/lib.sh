@@ -184,7 +184,7 @@ lab_agent() {
 	[ -f "$LAB_DIR/canaryd.log" ] && ready_before=$(grep -c 'msg=ready' "$LAB_DIR/canaryd.log")
 	# nsenter execs canaryd, so $! is the agent's own PID (kill -9 hits it).
 	nsenter --net=/run/netns/"$(ns node)" "$LAB_BUILD/canaryd" --bpffs "$LAB_BPFFS" \
-		--interfaces 'to-*' \
+		--host-cgroup off --interfaces 'to-*' \
 		--config "$LAB_CONFIG_DIR" --state-dir "$LAB_STATE_DIR" --api-socket "$LAB_SOCKET" \
 		--tick-ms 100 "$@" >>"$LAB_DIR/canaryd.log" 2>&1 &
 	echo $! >"$LAB_DIR/canaryd.pid"

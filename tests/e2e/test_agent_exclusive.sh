@@ -13,7 +13,7 @@ OTHER_BPFFS=/sys/fs/bpf/canaryd-lab-$LAB_ID-other
 # second AGENT-ARGS...: a second agent in the "up" namespace; prints its exit status.
 second() {
 	timeout 20 nsenter --net=/run/netns/"$(ns up)" "$LAB_BUILD/canaryd" --bpffs "$OTHER_BPFFS" \
-		--interfaces 'nomatch*' --config "$LAB_CONFIG_DIR" "$@" >"$LAB_DIR/second.log" 2>&1 &
+		--host-cgroup off --interfaces 'nomatch*' --config "$LAB_CONFIG_DIR" "$@" >"$LAB_DIR/second.log" 2>&1 &
 	echo $! >"$LAB_DIR/second.pid"
 	wait "$(cat "$LAB_DIR/second.pid")"
 	echo $?
@@ -41,7 +41,7 @@ for i in $(seq 1 50); do
 done
 check "after rm -rf of the bpffs the agent pins its maps again" [ -e "$LAB_BPFFS/$(pin_name services)" ]
 rc=$(timeout 10 nsenter --net=/run/netns/"$(ns up)" "$LAB_BUILD/canaryd" --bpffs "$LAB_BPFFS" \
-	--interfaces 'nomatch*' --config "$LAB_CONFIG_DIR" --state-dir "$LAB_DIR/other-state" \
+	--host-cgroup off --interfaces 'nomatch*' --config "$LAB_CONFIG_DIR" --state-dir "$LAB_DIR/other-state" \
 	--api-socket "$LAB_DIR/other.sock" >"$LAB_DIR/second.log" 2>&1
 	echo $?)
 check "then a second agent on the same bpffs exits 1 (got $rc): $(grep -o 'msg="[^"]*"' "$LAB_DIR/second.log" | tail -1)" \

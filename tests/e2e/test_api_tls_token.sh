@@ -17,7 +17,7 @@ start_fails() {
 	local desc=$1 pattern=$2 rc
 	shift 2
 	timeout 20 nsenter --net=/run/netns/"$(ns node)" "$LAB_BUILD/canaryd" --bpffs "$LAB_BPFFS" \
-		--interfaces 'to-*' --config "$LAB_CONFIG_DIR" --state-dir "$LAB_STATE_DIR" \
+		--host-cgroup off --interfaces 'to-*' --config "$LAB_CONFIG_DIR" --state-dir "$LAB_STATE_DIR" \
 		--api-socket "$LAB_SOCKET" "$@" >"$LAB_DIR/fail.log" 2>&1
 	rc=$?
 	check "$desc: exit 1 (got $rc), log says \"$pattern\"" \

@@ -25,7 +25,7 @@ lab_rollout web "$LAB_VIP" "[{setWeight: 20}, {pause: {}}]"
 start_agent() {
 	: >"$LAB_DIR/canaryd.log"
 	nsenter --net=/run/netns/"$(ns node)" "$@" "$LAB_BUILD/canaryd" --bpffs "$LAB_BPFFS" \
-		--interfaces 'to-*' --config "$LAB_CONFIG_DIR" --state-dir "$LAB_STATE_DIR" \
+		--host-cgroup off --interfaces 'to-*' --config "$LAB_CONFIG_DIR" --state-dir "$LAB_STATE_DIR" \
 		--api-socket "$LAB_SOCKET" --tick-ms 100 >>"$LAB_DIR/canaryd.log" 2>&1 &
 	echo $! >"$LAB_DIR/canaryd.pid"
 	for i in $(seq 1 100); do

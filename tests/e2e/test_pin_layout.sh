@@ -29,7 +29,7 @@ mkdir -p "$WORK/config" "$BPFFS"
 agent() {
 	: >"$WORK/canaryd.log"
 	timeout 20 nsenter --net=/run/netns/"$NETNS" ${LAUNCH:-} "$LAB_BUILD/canaryd" --bpffs "$BPFFS" \
-		--interfaces 'nomatch*' --config "$WORK/config" --allow-empty-config \
+		--host-cgroup off --interfaces 'nomatch*' --config "$WORK/config" --allow-empty-config \
 		--state-dir "$WORK/state" --api-socket "$WORK/api.sock" >"$WORK/canaryd.log" 2>&1 &
 	AGENT_PID=$!
 	local i

@@ -112,7 +112,7 @@ check "the last 'config applied' has both rollouts" \
 check "web still in its place" expect "$(view) == ('Paused', 3, 50.0)"
 
 # 5. A second agent on the same bpffs refuses to start.
-timeout 10 nsenter --net=/run/netns/"$(ns node)" "$LAB_BUILD/canaryd" --bpffs "$LAB_BPFFS" \
+timeout 10 nsenter --net=/run/netns/"$(ns node)" "$LAB_BUILD/canaryd" --bpffs "$LAB_BPFFS" --host-cgroup off \
 	--config "$LAB_CONFIG_DIR" --state-dir "$LAB_DIR/state2" --api-socket "$LAB_DIR/api2.sock" \
 	>"$LAB_DIR/agent2.log" 2>&1
 rc=$?

@@ -62,7 +62,7 @@ check "and a restart after that keeps the seed ($s1 = $s4)" [ -n "$s4" -a "$s1" 
 # Another node: its own bpffs, state and socket, same configuration, attaching nothing.
 mkdir -p "$OTHER_DIR"
 nsenter --net=/run/netns/"$(ns up)" "$LAB_BUILD/canaryd" --bpffs "$OTHER_BPFFS" \
-	--interfaces 'nomatch*' --config "$LAB_CONFIG_DIR" --state-dir "$OTHER_DIR/state" \
+	--host-cgroup off --interfaces 'nomatch*' --config "$LAB_CONFIG_DIR" --state-dir "$OTHER_DIR/state" \
 	--api-socket "$OTHER_DIR/api.sock" --tick-ms 100 >"$OTHER_DIR/canaryd.log" 2>&1 &
 echo $! >"$LAB_DIR/other.pid"
 s3=

@@ -34,7 +34,7 @@ nsenter --net=/run/netns/"$(ns node)" valgrind --leak-check=full \
 	--show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect \
 	--suppressions="$LAB_ROOT/tests/valgrind/libbpf.supp" --error-exitcode=3 \
 	--log-file="$LAB_DIR/valgrind.log" "$LAB_BUILD/canaryd" --bpffs "$LAB_BPFFS" \
-	--interfaces 'to-*' --config "$LAB_CONFIG_DIR" --state-dir "$LAB_STATE_DIR" \
+	--host-cgroup off --interfaces 'to-*' --config "$LAB_CONFIG_DIR" --state-dir "$LAB_STATE_DIR" \
 	--api-socket "$LAB_SOCKET" --tick-ms 100 --listen 127.0.0.1:$PORT --token-file "$TOKEN_FILE" \
 	>>"$LAB_DIR/canaryd.log" 2>&1 &
 vg=$!

@@ -157,7 +157,7 @@ start_agent() {
 	local bin=$1 i t0 t1
 	: >"$LAB_DIR/canaryd.log"
 	t0=$(date +%s%N)
-	nsenter --net=/run/netns/"$(ns node)" "$bin" --bpffs "$LAB_BPFFS" --interfaces 'to-*' \
+	nsenter --net=/run/netns/"$(ns node)" "$bin" --bpffs "$LAB_BPFFS" --host-cgroup off --interfaces 'to-*' \
 		--config "$LAB_CONFIG_DIR" --state-dir "$LAB_STATE_DIR" --api-socket "$LAB_SOCKET" \
 		--tick-ms "$TICK_MS" >>"$LAB_DIR/canaryd.log" 2>&1 &
 	AGENT_PID=$!
