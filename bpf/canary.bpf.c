@@ -22,6 +22,7 @@
 #include "lib/nat.h"
 #include "lib/parse.h"
 #include "lib/svcgen.h"
+#include "lib/synstate.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -31,6 +32,7 @@ struct ingress_verdict {
 	__be16 port;
 	__u8 translate; /* ... when set; otherwise pass the packet untouched */
 	__u8 drop;	/* a flow of ours that could not be tracked */
+	__u8 half_open; /* the flow's entry is in the half-open table */
 };
 
 /*
@@ -74,13 +76,17 @@ __canary_inline int ingress_reset_wanted(const struct canary_ct_entry *e,
 
 /*
  * First packet of a flow (or one whose entry was lost): choose and record.
+ * A SYN with no conntrack entry is recorded in the half-open table; a SYN
+ * reusing the port of a tracked flow replaces that flow's entries in
+ * conntrack, as before, so no stale forward entry shadows the new flow.
  * When the entries cannot be written, v says to drop the packet: sent on
  * untranslated it would reach whatever else answers for the VIP, and its
  * replies could not be restored. The client retransmits; Cilium drops too.
  */
 __canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt *pkt,
 							 const struct canary_service *svc,
-							 __u64 now, struct ingress_verdict *v)
+							 int tracked, __u64 now,
+							 struct ingress_verdict *v)
 {
 	const struct canary_backend *be;
 	struct canary_metrics *m;
@@ -108,7 +114,9 @@ __canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt
 		reason_count(CANARY_R_NO_BACKEND);
 		return NULL;
 	}
-	e = ct_create(pkt, svc, be, version, now);
+	v->half_open = opening && pkt->tuple.proto == IPPROTO_TCP && !tracked;
+	e = v->half_open ? syn_create(pkt, svc, be, version, now) :
+			   ct_create(pkt, svc, be, version, now);
 	if (!e) {
 		reason_count(CANARY_R_CT_FULL);
 		v->drop = 1;
@@ -119,6 +127,26 @@ __canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt
 	if (m && opening)
 		m->conns_opened += 1;
 	return e;
+}
+
+/*
+ * A packet of a flow still in its handshake: its half-open entry, or the
+ * conntrack entry it was just promoted to when this is the client's ACK of
+ * the SYN-ACK.
+ */
+__canary_inline struct canary_ct_entry *ingress_half_open(const struct canary_pkt *pkt,
+							  struct canary_ct_entry *half, __u64 now,
+							  struct ingress_verdict *v)
+{
+	struct canary_ct_entry *e;
+
+	if (syn_handshake_done(pkt, half)) {
+		e = syn_promote(pkt, half, now);
+		if (e)
+			return e;
+	}
+	v->half_open = 1;
+	return half;
 }
 
 /* An unfragmented ICMP message parse_ipv4() declined: maybe an error about a flow. */
@@ -136,8 +164,8 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 	struct canary_service *svc;
 	struct canary_ct_entry *e;
 	struct canary_metrics *m;
+	int reason, tracked;
 	__u64 now;
-	int reason;
 
 	reason = parse_ipv4(data, data_end, gso_len, pkt);
 	if (reason != PARSE_OK) {
@@ -150,9 +178,17 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 	e = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &pkt->tuple);
 	if (e && (e->flags & CANARY_CT_F_REVERSE))
 		return; /* a backend's packet seen on ingress: not ours to change */
+	tracked = e != NULL;
+	if (!e) {
+		e = syn_lookup(&pkt->tuple);
+		if (e && (e->flags & CANARY_CT_F_REVERSE))
+			return; /* the same, in its flow's handshake */
+	}
 	svc = svcgen_service(pkt->tuple.daddr, pkt->tuple.dport, pkt->tuple.proto);
+	if (e && !tracked)
+		e = ingress_half_open(pkt, e, now, v);
 	if (!e || ct_is_port_reuse(pkt, e)) {
-		e = ingress_new_flow(pkt, svc, now, v);
+		e = ingress_new_flow(pkt, svc, tracked, now, v);
 	} else {
 		reason_count(CANARY_R_FORWARD);
 		count = svcgen_check_forward(pkt, e, svc, now);
@@ -160,13 +196,17 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 	if (!e)
 		return;
 
-	if (svc && ingress_reset_wanted(e, svc))
+	/* A half-open flow is reset, if asked, once its handshake moves it to conntrack. */
+	if (svc && !v->half_open && ingress_reset_wanted(e, svc))
 		ingress_resteer(pkt, e, svc, now);
 	if (pkt->tcp_flags & TCP_FLAG_FIN)
 		ct_set_flags(e, CANARY_CT_F_FIN_SEEN | CANARY_CT_F_CLIENT_FIN);
 	if (pkt->tcp_flags & TCP_FLAG_RST)
 		ct_set_flags(e, CANARY_CT_F_CLOSED);
-	ct_refresh_forward(pkt, e, now);
+	if (v->half_open)
+		ct_touch(e, now); /* its reverse entry is in the half-open table */
+	else
+		ct_refresh_forward(pkt, e, now);
 
 	m = count == SVCGEN_COUNT ? metrics_of(e->svc_id, e->version) : NULL;
 	if (m) {
@@ -306,7 +346,7 @@ int canary_tc_egress(struct __sk_buff *skb)
 	struct canary_ct_key fkey;
 	__be32 vip;
 	__be16 vport;
-	int reason;
+	int reason, half_open;
 	__u64 now;
 
 	reason = egress_parse(skb, &pkt);
@@ -317,6 +357,9 @@ int canary_tc_egress(struct __sk_buff *skb)
 	if (reason != PARSE_OK)
 		return TC_ACT_OK;
 	rev = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &pkt.tuple);
+	half_open = !rev;
+	if (half_open)
+		rev = syn_lookup(&pkt.tuple); /* a SYN-ACK, or a refusal */
 	if (!rev || !(rev->flags & CANARY_CT_F_REVERSE))
 		return TC_ACT_OK;
 
@@ -334,7 +377,7 @@ int canary_tc_egress(struct __sk_buff *skb)
 	}
 
 	ct_forward_key_of_reply(&fkey, &pkt.tuple, rev);
-	fwd = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &fkey);
+	fwd = half_open ? syn_lookup(&fkey) : bpf_map_lookup_elem(&CANARY_MAP(conntrack), &fkey);
 	/*
 	 * A reverse entry outlives its flow when the client port is reused for
 	 * a flow to another backend: a late packet of the old backend must not
@@ -346,7 +389,14 @@ int canary_tc_egress(struct __sk_buff *skb)
 		fwd = NULL;
 	} else if (!fwd) {
 		reason_count(CANARY_R_REPLY_NO_FORWARD);
-		fwd = svc ? ct_rebuild_forward(&fkey, &pkt, rev, svc, now) : NULL;
+		/*
+		 * A handshake's lost forward entry is the client's SYN to
+		 * retransmit; a late reply of an older flow on a client port
+		 * now in its handshake again must not take that flow over.
+		 */
+		fwd = svc && !half_open && !syn_lookup(&fkey) ?
+			      ct_rebuild_forward(&fkey, &pkt, rev, svc, now) :
+			      NULL;
 	}
 	if (fwd && pkt.tuple.proto == IPPROTO_TCP) {
 		egress_tcp_state(&pkt, fwd, m);

@@ -39,7 +39,8 @@ int canary_ct_count(struct canary_ct_count_args *args)
  * entry is judged by its flow's state, and its reverse entry goes with it.
  * A reverse entry carries no state: it goes after CANARY_CT_ORPHAN_NS
  * without a reply, and a live flow's forward entry writes it again when the
- * client next speaks (ct_refresh_forward). The pass looks nothing up: a BPF
+ * client next speaks (ct_refresh_forward). Half-open entries (ct_syn_v<N>)
+ * go after the SYN lifetime, or the closed one once refused. The pass looks nothing up: a BPF
  * lookup marks an LRU entry as used, and marking every entry once a second
  * would leave the LRU no idea which flows are quiet.
  */
@@ -48,19 +49,45 @@ struct expire_ctx {
 	__u64 expired;
 };
 
-static __u64 ct_lifetime_ns(const struct canary_ct_key *key, const struct canary_ct_entry *e)
+/*
+ * The lifetimes, set by the agent before it loads this object (canaryd
+ * --conntrack-lifetimes); the defaults are Cilium's.
+ */
+const volatile __u64 ct_closed_ns = CANARY_CT_CLOSED_NS;
+const volatile __u64 ct_syn_ns = CANARY_CT_SYN_NS;
+const volatile __u64 ct_tcp_ns = CANARY_CT_TCP_NS;
+const volatile __u64 ct_udp_ns = CANARY_CT_UDP_NS;
+const volatile __u64 ct_reply_ns = CANARY_CT_ORPHAN_NS;
+
+static int ct_is_closed(const struct canary_ct_entry *e)
 {
 	__u32 closed_fins = CANARY_CT_F_CLIENT_FIN | CANARY_CT_F_SERVER_FIN;
 
+	return (e->flags & CANARY_CT_F_CLOSED) || (e->flags & closed_fins) == closed_fins;
+}
+
+static __u64 ct_lifetime_ns(const struct canary_ct_key *key, const struct canary_ct_entry *e)
+{
 	if (e->flags & CANARY_CT_F_REVERSE)
-		return CANARY_CT_ORPHAN_NS;
+		return ct_reply_ns;
 	if (key->proto != IPPROTO_TCP)
-		return CANARY_CT_UDP_NS;
-	if ((e->flags & CANARY_CT_F_CLOSED) || (e->flags & closed_fins) == closed_fins)
-		return CANARY_CT_CLOSED_NS;
+		return ct_udp_ns;
+	if (ct_is_closed(e))
+		return ct_closed_ns;
 	if (!(e->flags & (CANARY_CT_F_ESTABLISHED | CANARY_CT_F_MIDFLOW)))
-		return CANARY_CT_SYN_NS;
-	return CANARY_CT_TCP_NS;
+		return ct_syn_ns;
+	return ct_tcp_ns;
+}
+
+/*
+ * A half-open entry lives as a handshake never answered does, whatever its
+ * flags say: a SYN-ACK without the client's ACK is still no connection.
+ */
+static __u64 syn_lifetime_ns(const struct canary_ct_entry *e)
+{
+	if (ct_is_closed(e))
+		return ct_closed_ns;
+	return ct_syn_ns;
 }
 
 static __u64 idle_ns(const struct expire_ctx *c, const struct canary_ct_entry *e)
@@ -98,24 +125,55 @@ static void expire_key(const struct canary_ct_key *key, struct expire_ctx *c)
 		c->expired++;
 }
 
+/* The key of the other direction of an entry's flow. */
+static void other_key(struct canary_ct_key *other, const struct canary_ct_key *key,
+		      const struct canary_ct_entry *e)
+{
+	__builtin_memset(other, 0, sizeof(*other));
+	other->saddr = e->nat_addr;
+	other->sport = e->nat_port;
+	other->daddr = key->saddr;
+	other->dport = key->sport;
+	other->proto = key->proto;
+}
+
 static long expire_one(struct bpf_map *map, struct canary_ct_key *key, struct canary_ct_entry *e,
 		       struct expire_ctx *c)
 {
-	struct canary_ct_key rkey = {
-		.saddr = e->nat_addr,
-		.sport = e->nat_port,
-		.daddr = key->saddr,
-		.dport = key->sport,
-		.proto = key->proto,
-	};
+	struct canary_ct_key rkey;
 
 	(void)map;
 	request_timeout(e);
 	if (idle_ns(c, e) <= ct_lifetime_ns(key, e))
 		return 0;
-	if (!(e->flags & CANARY_CT_F_REVERSE))
+	if (!(e->flags & CANARY_CT_F_REVERSE)) {
+		other_key(&rkey, key, e);
 		expire_key(&rkey, c); /* the flow's reply side goes with it */
+	}
 	expire_key(key, c);
+	return 0;
+}
+
+static void expire_half_open_key(const struct canary_ct_key *key, struct expire_ctx *c)
+{
+	if (!bpf_map_delete_elem(&CANARY_MAP(ct_syn), key))
+		c->expired++;
+}
+
+/* The same for the half-open table: a reverse entry outlives its forward one by no more. */
+static long expire_half_open(struct bpf_map *map, struct canary_ct_key *key,
+			     struct canary_ct_entry *e, struct expire_ctx *c)
+{
+	struct canary_ct_key rkey;
+
+	(void)map;
+	if (idle_ns(c, e) <= syn_lifetime_ns(e))
+		return 0;
+	if (!(e->flags & CANARY_CT_F_REVERSE)) {
+		other_key(&rkey, key, e);
+		expire_half_open_key(&rkey, c);
+	}
+	expire_half_open_key(key, c);
 	return 0;
 }
 
@@ -123,11 +181,15 @@ SEC("syscall")
 int canary_ct_expire(struct canary_ct_expire_args *args)
 {
 	struct expire_ctx c = { .now = args->now_ns };
+	struct expire_ctx half = { .now = args->now_ns };
 	struct canary_ct_expired *total;
 	__u32 zero = 0;
 
 	bpf_for_each_map_elem(&CANARY_MAP(conntrack), expire_one, &c, 0);
+	/* Not in ct_expired: that total is conntrack's, the evictions are derived from it. */
+	bpf_for_each_map_elem(&CANARY_MAP(ct_syn), expire_half_open, &half, 0);
 	args->expired = c.expired;
+	args->syn_expired = half.expired;
 	total = bpf_map_lookup_elem(&CANARY_MAP(ct_expired), &zero);
 	if (total)
 		__sync_fetch_and_add(&total->entries, c.expired);

@@ -36,6 +36,9 @@
 #define CANARY_NAME_LEN	      32
 #define CANARY_MAX_FRAGS      8192 /* IP datagrams in fragments at once */
 
+/* Half-open table (ct_syn_v<N>): forward + reverse, so 8,192 handshakes. */
+#define CANARY_CT_SYN_MAX_ENTRIES 16384
+
 /* Weights are basis points: 10000 = 100%, so 1 = 0.01%. */
 #define CANARY_WEIGHT_MAX 10000
 
@@ -77,7 +80,9 @@ enum canary_affinity {
  * the same defaults. A closed TCP flow (RST, or FIN both ways) goes after
  * 10 s, a handshake never answered after 60 s, an established TCP flow
  * after 6 h, a UDP flow after 60 s; a reverse entry (which has no state of
- * its own) after 60 s without a reply.
+ * its own) after 60 s without a reply. A handshake's entries in ct_syn_v<N>
+ * go after the SYN lifetime (the closed one once refused). The operator
+ * sets each with canaryd --conntrack-lifetimes; these are the defaults.
  */
 #define CANARY_CT_CLOSED_NS (10ULL * 1000000000ULL)
 #define CANARY_CT_SYN_NS    (60ULL * 1000000000ULL)

@@ -142,7 +142,8 @@ struct canary_ct_count_args {
  */
 struct canary_ct_expire_args {
 	__u64 now_ns;
-	__u64 expired;
+	__u64 expired;	   /* conntrack entries */
+	__u64 syn_expired; /* half-open entries (ct_syn_v<N>) */
 };
 
 /* ct_expired_v<N> value (array, one entry): entries the expiry passes removed, ever. */

@@ -29,6 +29,7 @@
 #include "caps.h"
 #include "config.h"
 #include "configwatch.h"
+#include "ctlifetimes.h"
 #include "dataplane.h"
 #include "etcd.h"
 #include "external.h"
@@ -58,9 +59,10 @@ struct options {
 	enum attach_mode mode;
 	enum log_format log_format;
 	int tick_ms;
-	__u32 conntrack_entries;   /* 0: the pinned map's size, or the default */
-	unsigned int max_removals; /* 0: no limit */
-	struct hostsock_opts host; /* --host-cgroup, --host-netns-only */
+	__u32 conntrack_entries;	  /* 0: the pinned map's size, or the default */
+	struct ct_lifetimes ct_lifetimes; /* --conntrack-lifetimes over the defaults */
+	unsigned int max_removals;	  /* 0: no limit */
+	struct hostsock_opts host;	  /* --host-cgroup, --host-netns-only */
 	bool allow_empty_config;
 	bool check_config;
 	bool cleanup;
@@ -92,7 +94,8 @@ static void usage(FILE *out)
 		"               [--state-dir DIR] [--api-socket PATH] [--listen ADDR:PORT]\n"
 		"               [--token-file FILE] [--tls-cert FILE --tls-key FILE]\n"
 		"               [--log-format logfmt|json] [--attach tc|xdp]\n"
-		"               [--tick-ms N] [--conntrack-entries N] [--check-config]\n"
+		"               [--tick-ms N] [--conntrack-entries N]\n"
+		"               [--conntrack-lifetimes NAME=DURATION[,...]] [--check-config]\n"
 		"               [--allow-empty-config] [--max-removals N]\n"
 		"               [--host-cgroup PATH|off] [--host-netns-only|--host-all-netns]\n"
 		"               [--coordinator etcd --etcd-endpoints URL[,URL...]\n"
@@ -104,6 +107,7 @@ static void usage(FILE *out)
 		"defaults: --interfaces '%s' --bpffs %s --state-dir %s\n"
 		"          --api-socket %s, no TCP listener, --attach tc --tick-ms %d\n"
 		"          --conntrack-entries %d (two per flow)\n"
+		"          --conntrack-lifetimes closed=10s,syn=60s,established=6h,udp=60s,reply=60s\n"
 		"          --host-cgroup: the cgroup v2 root (every process of the node)\n",
 		DEFAULT_INTERFACES, DP_DEFAULT_BPFFS, STATE_DEFAULT_DIR, API_DEFAULT_SOCKET,
 		DEFAULT_TICK_MS, CANARY_CT_MAX_ENTRIES);
@@ -175,6 +179,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		O_PROBE,
 		O_TLS_CERT,
 		O_TLS_KEY,
+		O_CT_LIFETIMES,
 		O_HOST_CGROUP,
 		O_HOST_NETNS_ONLY,
 		O_HOST_ALL_NETNS,
@@ -188,6 +193,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "log-format", required_argument, NULL, 'l' },
 		{ "tick-ms", required_argument, NULL, O_TICK },
 		{ "conntrack-entries", required_argument, NULL, O_CT_ENTRIES },
+		{ "conntrack-lifetimes", required_argument, NULL, O_CT_LIFETIMES },
 		{ "api-socket", required_argument, NULL, O_SOCKET },
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "token-file", required_argument, NULL, O_TOKEN },
@@ -212,10 +218,12 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
+	char why[160];
 	char *end;
 	long ct;
 	int c;
 
+	ct_lifetimes_default(&o->ct_lifetimes);
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
@@ -250,6 +258,10 @@ static void parse_args(int argc, char **argv, struct options *o)
 				die_usage("--conntrack-entries", "expected %d..%d, got \"%s\"",
 					  DP_CT_ENTRIES_MIN, DP_CT_ENTRIES_MAX, optarg);
 			o->conntrack_entries = (__u32)ct;
+			break;
+		case O_CT_LIFETIMES:
+			if (ct_lifetimes_parse(optarg, &o->ct_lifetimes, why, sizeof(why)))
+				die_usage("--conntrack-lifetimes", "%s", why);
 			break;
 		case O_CHECK:
 			o->check_config = true;
@@ -675,6 +687,7 @@ static int start(const struct options *o, struct canary_dp **dp, struct agent *a
 	err = dp_load(o->bpffs, o->conntrack_entries, dp);
 	if (err)
 		return err;
+	dp_set_ct_lifetimes(*dp, &o->ct_lifetimes);
 	err = agent_init(a, *dp, o->bpffs, o->state_dir);
 	if (!err)
 		err = delivery_init(&delivery, o->state_dir);

@@ -18,16 +18,18 @@
 #include "btflayout.h"
 #include "canary_layout.h"
 #include "canary_reasons.h"
+#include "ctlifetimes.h"
 #include "dataplane.h"
 #include "hostsock.h"
 #include "log.h"
 
 struct canary_dp {
-	struct canary *skel;	   /* NULL when only the pinned maps are open */
-	struct ct_count *ct_count; /* NULL where the kernel cannot count entries */
-	bool ct_count_tried;	   /* loaded on first use: canaryctl rarely needs it */
-	__u64 last_expire_ms;	   /* CLOCK_MONOTONIC of the last expiry pass */
-	__u32 ct_max;		   /* conntrack_v<N>'s size, which bounds a walk */
+	struct canary *skel;	       /* NULL when only the pinned maps are open */
+	struct ct_count *ct_count;     /* NULL where the kernel cannot count entries */
+	bool ct_count_tried;	       /* loaded on first use: canaryctl rarely needs it */
+	struct ct_lifetimes lifetimes; /* the expiry pass's, set in it before load */
+	__u64 last_expire_ms;	       /* CLOCK_MONOTONIC of the last expiry pass */
+	__u32 ct_max;		       /* conntrack_v<N>'s size, which bounds a walk */
 	int map_fds[DP_MAP_COUNT];
 	int ncpus;
 	/* One metrics value per possible CPU; the API's and the tick's threads share it. */
@@ -46,6 +48,7 @@ static const char *const map_names[DP_MAP_COUNT] = {
 	[DP_MAP_FRAGS] = CANARY_MAP_NAME("frags"),
 	[DP_MAP_CT_EXPIRED] = CANARY_MAP_NAME("ct_expired"),
 	[DP_MAP_KILLSWITCH] = CANARY_MAP_NAME("killswitch"),
+	[DP_MAP_CT_SYN] = CANARY_MAP_NAME("ct_syn"),
 };
 
 /* Per-CPU values are laid out at 8-byte strides. */
@@ -103,6 +106,7 @@ static struct canary_dp *dp_alloc(void)
 		return NULL;
 	for (i = 0; i < DP_MAP_COUNT; i++)
 		dp->map_fds[i] = -1;
+	ct_lifetimes_default(&dp->lifetimes);
 	dp->ncpus = libbpf_num_possible_cpus();
 	if (dp->ncpus <= 0) {
 		free(dp);
@@ -178,6 +182,8 @@ static struct bpf_map *skel_map(struct canary *skel, enum dp_map map)
 		return skel->maps.CANARY_MAP(ct_expired);
 	case DP_MAP_KILLSWITCH:
 		return skel->maps.CANARY_MAP(killswitch);
+	case DP_MAP_CT_SYN:
+		return skel->maps.CANARY_MAP(ct_syn);
 	default:
 		return NULL;
 	}
@@ -215,10 +221,13 @@ static void ct_count_load(struct canary_dp *dp)
 		return;
 	bpf_object__for_each_map(map, cc->obj) {
 		int fd = map == cc->maps.CANARY_MAP(conntrack)	? dp->map_fds[DP_MAP_CONNTRACK] :
+			 map == cc->maps.CANARY_MAP(ct_syn)	? dp->map_fds[DP_MAP_CT_SYN] :
 			 map == cc->maps.CANARY_MAP(ct_expired) ? dp->map_fds[DP_MAP_CT_EXPIRED] :
 			 map == cc->maps.CANARY_MAP(metrics)	? dp->map_fds[DP_MAP_METRICS] :
 								  -1;
 
+		if (bpf_map__is_internal(map))
+			continue; /* its .rodata: the lifetimes */
 		err = bpf_map__set_pin_path(map, NULL);
 		if (!err)
 			err = fd >= 0 ? bpf_map__reuse_fd(map, fd) :
@@ -226,6 +235,11 @@ static void ct_count_load(struct canary_dp *dp)
 		if (err)
 			goto fail;
 	}
+	cc->rodata->ct_closed_ns = dp->lifetimes.closed_ns;
+	cc->rodata->ct_syn_ns = dp->lifetimes.syn_ns;
+	cc->rodata->ct_tcp_ns = dp->lifetimes.established_ns;
+	cc->rodata->ct_udp_ns = dp->lifetimes.udp_ns;
+	cc->rodata->ct_reply_ns = dp->lifetimes.reply_ns;
 	err = ct_count__load(cc);
 	if (err)
 		goto fail;
@@ -235,6 +249,15 @@ fail:
 	log_event(CLOG_WARN, "conntrack entries are counted by walking the map", "error",
 		  strerror(-err));
 	ct_count__destroy(cc);
+}
+
+void dp_set_ct_lifetimes(struct canary_dp *dp, const struct ct_lifetimes *lt)
+{
+	dp->lifetimes = *lt;
+	/* They are constants of the loaded object: the next use loads it again. */
+	ct_count__destroy(dp->ct_count);
+	dp->ct_count = NULL;
+	dp->ct_count_tried = false;
 }
 
 /* Size of a map pinned at bpffs/name, or 0 when there is none to read. */
@@ -431,7 +454,7 @@ fail:
 static bool pin_is_optional(int map)
 {
 	return map == DP_MAP_CT_STATS || map == DP_MAP_FRAGS || map == DP_MAP_CT_EXPIRED ||
-	       map == DP_MAP_KILLSWITCH;
+	       map == DP_MAP_KILLSWITCH || map == DP_MAP_CT_SYN;
 }
 
 int dp_open_pinned(const char *bpffs, struct canary_dp **out)

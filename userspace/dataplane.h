@@ -24,6 +24,7 @@ enum dp_map {
 	DP_MAP_FRAGS,
 	DP_MAP_CT_EXPIRED,
 	DP_MAP_KILLSWITCH,
+	DP_MAP_CT_SYN,
 	DP_MAP_COUNT,
 };
 
@@ -146,6 +147,13 @@ __u64 dp_ct_evictions(__u64 created, __u64 entries, __u64 prev);
  * how many this call removed. -ENOTSUP where the kernel cannot run the pass.
  */
 int dp_ct_expire(struct canary_dp *dp, unsigned int *expired);
+/*
+ * The lifetimes the expiry pass applies from now on (default: those of
+ * headers/canary_consts.h). They are constants of its program, which is
+ * loaded again on its next use.
+ */
+struct ct_lifetimes;
+void dp_set_ct_lifetimes(struct canary_dp *dp, const struct ct_lifetimes *lt);
 /* Entries the expiry passes ever removed (ct_expired_v<N>); 0 with older pins. */
 __u64 dp_ct_expired(const struct canary_dp *dp);
 

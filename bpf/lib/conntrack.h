@@ -108,6 +108,31 @@ __canary_inline int ct_put_reverse(const struct canary_ct_key *fwd, const struct
 	return ct_put(&rkey, &rev, st);
 }
 
+/* The forward entry of a new flow of pkt, sent to backend be. */
+__canary_inline void ct_forward_init(struct canary_ct_entry *fwd, const struct canary_pkt *pkt,
+				     const struct canary_service *svc,
+				     const struct canary_backend *be, __u8 version, __u64 now)
+{
+	__builtin_memset(fwd, 0, sizeof(*fwd));
+	fwd->nat_addr = be->addr;
+	fwd->nat_port = be->port;
+	fwd->version = version;
+	fwd->svc_id = svc->id;
+	fwd->created_ns = now;
+	fwd->last_seen_ns = now;
+	fwd->svc_gen = svc->generation;
+	if (svc->flags & CANARY_SVC_F_HTTP)
+		fwd->flags |= CANARY_CT_F_HTTP;
+	if (pkt->tuple.proto == IPPROTO_TCP && (pkt->tcp_flags & TCP_FLAG_SYN)) {
+		/* The SYN takes one sequence number; data starts after it. */
+		fwd->client_seq_end = pkt->seq + 1;
+		fwd->flags |= CANARY_CT_F_CSEQ_VALID;
+	} else if (pkt->tuple.proto == IPPROTO_TCP) {
+		/* An entry lost and made again: the connection was set up before. */
+		fwd->flags |= CANARY_CT_F_MIDFLOW;
+	}
+}
+
 /*
  * Create both entries of a new flow. Returns the forward entry as stored in
  * the map, or NULL if the map refused the insert.
@@ -117,27 +142,10 @@ __canary_inline struct canary_ct_entry *ct_create(const struct canary_pkt *pkt,
 						  const struct canary_backend *be, __u8 version,
 						  __u64 now)
 {
-	struct canary_ct_entry fwd = {
-		.nat_addr = be->addr,
-		.nat_port = be->port,
-		.version = version,
-		.svc_id = svc->id,
-		.created_ns = now,
-		.last_seen_ns = now,
-		.svc_gen = svc->generation,
-	};
 	struct canary_ct_stats *st = ct_stats();
+	struct canary_ct_entry fwd;
 
-	if (svc->flags & CANARY_SVC_F_HTTP)
-		fwd.flags |= CANARY_CT_F_HTTP;
-	if (pkt->tuple.proto == IPPROTO_TCP && (pkt->tcp_flags & TCP_FLAG_SYN)) {
-		/* The SYN takes one sequence number; data starts after it. */
-		fwd.client_seq_end = pkt->seq + 1;
-		fwd.flags |= CANARY_CT_F_CSEQ_VALID;
-	} else if (pkt->tuple.proto == IPPROTO_TCP) {
-		/* An entry lost and made again: the connection was set up before. */
-		fwd.flags |= CANARY_CT_F_MIDFLOW;
-	}
+	ct_forward_init(&fwd, pkt, svc, be, version, now);
 	if (ct_put_reverse(&pkt->tuple, be, svc->id, svc->generation, version, now, st))
 		return NULL;
 	if (ct_put(&pkt->tuple, &fwd, st))

@@ -36,6 +36,20 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } CANARY_MAP(conntrack) SEC(".maps");
 
+/*
+ * Half-open TCP flows: a SYN's choice (forward entry) and the VIP of its
+ * SYN-ACK (reverse entry), kept out of conntrack until the client's ACK
+ * answers the SYN-ACK (bpf/lib/synstate.h). Spoofed SYNs churn this small
+ * table only, not the established flows'. Same key and value as conntrack.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CANARY_CT_SYN_MAX_ENTRIES);
+	__type(key, struct canary_ct_key);
+	__type(value, struct canary_ct_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} CANARY_MAP(ct_syn) SEC(".maps");
+
 /* Ports of fragmented datagrams, learnt from their first fragment. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -24,8 +24,9 @@ struct canary_pkt {
 	__u32 l4_off;
 	__u32 payload_off;
 	__u32 payload_len;
-	__u32 ip_len; /* whole datagram, from the IP header */
-	__u32 seq;    /* TCP sequence number, host order */
+	__u32 ip_len;  /* whole datagram, from the IP header */
+	__u32 seq;     /* TCP sequence number, host order */
+	__u32 ack_seq; /* TCP acknowledgment number, host order */
 	__u8 tcp_flags;
 	__u8 no_l4_hdr; /* a later fragment: ports from its first one, none here */
 };
@@ -50,6 +51,7 @@ __canary_inline int parse_tcp(void *l4, void *data_end, struct canary_pkt *pkt)
 	pkt->tuple.sport = tcp->source;
 	pkt->tuple.dport = tcp->dest;
 	pkt->seq = bpf_ntohl(tcp->seq);
+	pkt->ack_seq = bpf_ntohl(tcp->ack_seq);
 	pkt->tcp_flags = ((__u8 *)tcp)[13];
 	pkt->payload_off = pkt->l4_off + hdr_len;
 	return PARSE_OK;

@@ -174,16 +174,24 @@ void metrics_zero(__u32 svc_id)
 			  sizeof(struct canary_metrics));
 }
 
+/* Entries of tracked flows: in conntrack, and in the half-open table (ct_syn_v<N>). */
 size_t ct_count(void)
 {
 	static struct canary_ct_key keys[CANARY_CT_MAX_ENTRIES];
 
-	return fixture_map_keys(fx.ct_fd, keys, sizeof(keys[0]), CANARY_CT_MAX_ENTRIES);
+	return fixture_map_keys(fx.ct_fd, keys, sizeof(keys[0]), CANARY_CT_MAX_ENTRIES) +
+	       fixture_map_keys(fx.ct_syn_fd, keys, sizeof(keys[0]), CANARY_CT_SYN_MAX_ENTRIES);
 }
 
 void ct_clear(void)
 {
+	static struct canary_ct_key keys[CANARY_CT_SYN_MAX_ENTRIES];
+	size_t i, n = fixture_map_keys(fx.ct_syn_fd, keys, sizeof(keys[0]),
+				       CANARY_CT_SYN_MAX_ENTRIES);
+
 	fixture_ct_clear(&fx);
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(fx.ct_syn_fd, &keys[i]);
 	assert_int_equal(ct_count(), 0);
 }
 
@@ -209,9 +217,11 @@ struct canary_ct_key ct_key(__be32 saddr, __be16 sport, __be32 daddr, __be16 dpo
 	return k;
 }
 
+/* A flow's entry: in conntrack, or still in the half-open table. */
 bool ct_get(const struct canary_ct_key *k, struct canary_ct_entry *e)
 {
-	return bpf_map_lookup_elem(fx.ct_fd, k, e) == 0;
+	return bpf_map_lookup_elem(fx.ct_fd, k, e) == 0 ||
+	       bpf_map_lookup_elem(fx.ct_syn_fd, k, e) == 0;
 }
 
 /* ------------------------------------------------------------------------ */

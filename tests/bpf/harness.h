@@ -49,7 +49,8 @@
 	X(svcgen)     \
 	X(reset)      \
 	X(killswitch) \
-	X(icmp)
+	X(icmp)       \
+	X(synstate)
 
 /* One suite's cases, run with reset_maps() as their setup. */
 #define DP_SUITE(name_, ...)                                          \

@@ -106,6 +106,7 @@
 #define MAX_SAVED	10 /* failing frames written to --save-dir */
 #define POOL_SIZE	4096
 #define CT_CLEAR_AT	40000 /* flows created before conntrack is emptied */
+#define SYN_CLEAR_AT	4096  /* half-open flows (2 entries each) before ct_syn is */
 
 /* ------------------------------------------------------------------------ */
 /* Services: a TCP HTTP one and a UDP one. Addresses and ports network order. */
@@ -217,12 +218,13 @@ static void install_cleanup(void)
 /* ------------------------------------------------------------------------ */
 /* Reporting. */
 
-enum check { C_A, C_B, C_C, C_D, C_COUNT };
+enum check { C_A, C_B, C_C, C_D, C_E, C_COUNT };
 static const char *const check_names[C_COUNT] = {
 	"(a) rewrites only to a configured backend (ingress) or VIP:port (egress)",
 	"(b) IPv4 and TCP/UDP checksums of rewritten packets",
 	"(c) return codes, and bytes outside the rewritten fields unchanged",
 	"(d) counters consistent with the program's design",
+	"(e) a SYN waits in ct_syn; only the client's ACK of the SYN-ACK moves it to conntrack",
 };
 
 static unsigned long failures[C_COUNT];
@@ -378,6 +380,16 @@ static bool ct_get(const struct canary_ct_key *k, struct canary_ct_entry *e)
 	return bpf_map_lookup_elem(fx.ct_fd, k, e) == 0;
 }
 
+/* A flow's entry in conntrack or, *half set, in the half-open table (ct_syn_v<N>). */
+static bool ct_find(const struct canary_ct_key *k, struct canary_ct_entry *e, bool *half)
+{
+	*half = false;
+	if (ct_get(k, e))
+		return true;
+	*half = bpf_map_lookup_elem(fx.ct_syn_fd, k, e) == 0;
+	return *half;
+}
+
 /* ------------------------------------------------------------------------ */
 /* A model of parse_ipv4() (bpf/lib/parse.h), on the frame bytes. */
 
@@ -385,7 +397,7 @@ static bool ct_get(const struct canary_ct_key *k, struct canary_ct_entry *e)
 
 struct mpkt {
 	struct canary_ct_key tuple;
-	__u32 l4_off, payload_off, payload_len, ip_len, seq;
+	__u32 l4_off, payload_off, payload_len, ip_len, seq, ack_seq;
 	__u8 tcp_flags;
 	bool no_l4_hdr; /* a later fragment: ports from frags_v<N> */
 };
@@ -443,6 +455,7 @@ static int model_parse(const __u8 *f, size_t len, struct mpkt *p)
 		memcpy(&p->tuple.sport, tcp, 2);
 		memcpy(&p->tuple.dport, tcp + 2, 2);
 		p->seq = pkt_get32(tcp + PKT_TCP_SEQ);
+		p->ack_seq = pkt_get32(tcp + PKT_TCP_SEQ + 4);
 		p->tcp_flags = tcp[13];
 		p->payload_off = p->l4_off + (__u32)(tcp[12] >> 4) * 4;
 	} else if (p->tuple.proto == IPPROTO_UDP) {
@@ -534,6 +547,21 @@ static bool model_port_reuse(const struct mpkt *p, const struct canary_ct_entry 
 	return (e->flags & (CANARY_CT_F_ESTABLISHED | CANARY_CT_F_MIDFLOW)) != 0;
 }
 
+/*
+ * syn_handshake_done() of bpf/lib/synstate.h: the client's plain ACK of the
+ * SYN-ACK seen on egress moves a half-open flow to conntrack.
+ */
+static bool model_handshake_done(const struct mpkt *p, const struct canary_ct_entry *e)
+{
+	__u32 answered = CANARY_CT_F_ESTABLISHED | CANARY_CT_F_SSEQ_VALID;
+
+	if (p->tuple.proto != IPPROTO_TCP || p->no_l4_hdr)
+		return false;
+	if ((p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK | PKT_TCP_RST)) != PKT_TCP_ACK)
+		return false;
+	return (e->flags & answered) == answered && e->server_seq_end - p->ack_seq < 65536U;
+}
+
 /* http_probe() counting opaque: first client payload of an HTTP flow is TLS or "PRI ". */
 static bool model_opaque(const struct frame *in, const struct mpkt *p, __u32 flags, bool xdp)
 {
@@ -568,6 +596,7 @@ static struct {
 	unsigned long egress_unparsed; /* counted under malformed or fragment */
 	unsigned long expiry_passes, expired;
 	unsigned long created_since_clear;
+	unsigned long half_open_since_clear, half_open_created, promoted;
 	unsigned long icmp_errors;	  /* generated */
 	unsigned long icmp_translated[2]; /* [0] egress, [1] ingress */
 	unsigned long egress_icmp;	  /* counted on egress: icmp_error_out, icmp_no_flow */
@@ -1406,6 +1435,7 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 	struct canary_ct_entry pre, post;
 	const struct svc_def *d = NULL;
 	bool have_pre = false, new_flow, steer = false, translated;
+	bool pre_half = false, post_half, promote = false, want_half;
 	struct frame out = { .len = 0 };
 	struct mpkt m;
 	int reason, err;
@@ -1413,7 +1443,7 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 
 	reason = model_parse(in->b, in->len, &m);
 	if (reason == M_OK)
-		have_pre = ct_get(&m.tuple, &pre);
+		have_pre = ct_find(&m.tuple, &pre, &pre_half);
 	err = run_prog(p, in, &out, &ret);
 	if (err == -EINVAL && kernel_may_refuse(p, in)) {
 		st.refused[p]++;
@@ -1470,8 +1500,17 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 			return;
 	}
 
+	/*
+	 * (e) The half-open table: a SYN that opens a flow without a conntrack
+	 * entry is kept there; only the client's ACK of the SYN-ACK moves it to
+	 * conntrack; nothing else does.
+	 */
+	promote = pre_half && !new_flow && model_handshake_done(&m, &pre);
+	want_half = new_flow ?
+			    m.tuple.proto == IPPROTO_TCP && opening(&m) && (!have_pre || pre_half) :
+			    pre_half && !promote;
 	translated = memcmp(in->b, out.b, in->len) != 0;
-	if (!ct_get(&m.tuple, &post)) {
+	if (!ct_find(&m.tuple, &post, &post_half)) {
 		if (new_flow && !translated && ret == drop) {
 			want.reasons[CANARY_R_CT_FULL]++; /* the insert was refused: dropped */
 			return;
@@ -1479,9 +1518,32 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 		fail_pkt(C_D, idx, p, in, &out, "no forward entry after the packet");
 		return;
 	}
+	if (post_half != want_half) {
+		fail_pkt(C_E, idx, p, in, &out,
+			 "flow entry in %s after the packet, wanted in %s (%s, flags %#x, ack %#x, "
+			 "server seq end %#x)",
+			 post_half ? "ct_syn" : "conntrack", want_half ? "ct_syn" : "conntrack",
+			 new_flow ? "new flow" :
+			 pre_half ? "half-open" :
+				    "tracked",
+			 pre.flags, m.ack_seq, pre.server_seq_end);
+		return;
+	}
+	if (promote) {
+		struct canary_ct_entry left;
+
+		st.promoted++;
+		if (!bpf_map_lookup_elem(fx.ct_syn_fd, &m.tuple, &left))
+			fail_pkt(C_E, idx, p, in, &out, "promoted flow left in ct_syn");
+	}
 	if (new_flow) {
 		want.reasons[CANARY_R_NEW_FLOW]++;
-		st.created_since_clear++;
+		if (post_half) {
+			st.half_open_since_clear++;
+			st.half_open_created++;
+		} else {
+			st.created_since_clear++;
+		}
 	}
 	if (steer)
 		want.reasons[CANARY_R_RESET_STEERED]++;
@@ -1546,7 +1608,7 @@ static void egress_one(unsigned long idx, const struct frame *in)
 	struct canary_ct_entry rev, fwd, post;
 	struct canary_ct_key fkey;
 	const struct svc_def *d;
-	bool have_rev = false, fwd_ok = false;
+	bool have_rev = false, fwd_ok = false, half = false, post_half;
 	struct frame out = { .len = 0 };
 	struct mpkt m;
 	int reason, err;
@@ -1554,7 +1616,8 @@ static void egress_one(unsigned long idx, const struct frame *in)
 
 	reason = model_parse(in->b, in->len, &m);
 	if (reason == M_OK) {
-		have_rev = ct_get(&m.tuple, &rev) && (rev.flags & CANARY_CT_F_REVERSE);
+		/* A SYN-ACK or refusal finds its reverse entry in the half-open table. */
+		have_rev = ct_find(&m.tuple, &rev, &half) && (rev.flags & CANARY_CT_F_REVERSE);
 		if (have_rev) {
 			memset(&fkey, 0, sizeof(fkey));
 			fkey.saddr = m.tuple.daddr;
@@ -1562,8 +1625,9 @@ static void egress_one(unsigned long idx, const struct frame *in)
 			fkey.daddr = rev.nat_addr;
 			fkey.dport = rev.nat_port;
 			fkey.proto = m.tuple.proto;
-			fwd_ok = ct_get(&fkey, &fwd) && fwd.nat_addr == m.tuple.saddr &&
-				 fwd.nat_port == m.tuple.sport;
+			fwd_ok = (half ? !bpf_map_lookup_elem(fx.ct_syn_fd, &fkey, &fwd) :
+					 ct_get(&fkey, &fwd)) &&
+				 fwd.nat_addr == m.tuple.saddr && fwd.nat_port == m.tuple.sport;
 		}
 	}
 	err = run_prog(p, in, &out, &ret);
@@ -1611,7 +1675,7 @@ static void egress_one(unsigned long idx, const struct frame *in)
 	 * list holds its backend now (svcgen_check_reverse), which differs for
 	 * a canary flow reset onto a stable backend.
 	 */
-	if (ct_get(&m.tuple, &post) && (post.flags & CANARY_CT_F_REVERSE))
+	if (ct_find(&m.tuple, &post, &post_half) && (post.flags & CANARY_CT_F_REVERSE))
 		rev.version = post.version;
 	want.pk_out[d->id - 1][rev.version & 1]++;
 	want.by_out[d->id - 1][rev.version & 1] += m.ip_len;
@@ -1759,12 +1823,17 @@ static int expiry_load(void)
 	while ((map = bpf_object__next_map(expiry->obj, map))) {
 		int fd = map == expiry->maps.CANARY_MAP(conntrack) ?
 				 fx.ct_fd :
+			 map == expiry->maps.CANARY_MAP(ct_syn) ?
+				 fx.ct_syn_fd :
 			 map == expiry->maps.CANARY_MAP(ct_expired) ?
 				 bpf_map__fd(fx.skel->maps.CANARY_MAP(ct_expired)) :
 			 map == expiry->maps.CANARY_MAP(metrics) ? fx.metrics_fd :
 								   -1;
-		int err = bpf_map__set_pin_path(map, NULL);
+		int err;
 
+		if (bpf_map__is_internal(map))
+			continue; /* .rodata: the lifetimes, the defaults here */
+		err = bpf_map__set_pin_path(map, NULL);
 		if (!err)
 			err = fd >= 0 ? bpf_map__reuse_fd(map, fd) :
 					bpf_map__set_autocreate(map, false);
@@ -1803,6 +1872,17 @@ static void expiry_pass(void)
 /* The agent's side: weight changes and reset marks, as agent.c/dataplane.c do. */
 
 static __u32 generation = 1;
+
+/* Empty the half-open table: its LRU would evict, and the model would guess. */
+static void syn_clear(void)
+{
+	static struct canary_ct_key keys[CANARY_CT_SYN_MAX_ENTRIES];
+	size_t i, n = fixture_map_keys(fx.ct_syn_fd, keys, sizeof(keys[0]),
+				       CANARY_CT_SYN_MAX_ENTRIES);
+
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(fx.ct_syn_fd, &keys[i]);
+}
 
 static void agent_actions(unsigned long i)
 {
@@ -1851,10 +1931,12 @@ static void agent_actions(unsigned long i)
 	if (i % 20011 == 0)
 		expiry_pass();
 	/* Keep conntrack far from full: LRU eviction would make the model guess. */
-	if (st.created_since_clear >= CT_CLEAR_AT) {
+	if (st.created_since_clear >= CT_CLEAR_AT || st.half_open_since_clear >= SYN_CLEAR_AT) {
 		fixture_ct_clear(&fx);
+		syn_clear();
 		pool_n = pool_next = 0;
 		st.created_since_clear = 0;
+		st.half_open_since_clear = 0;
 		st.ct_clears++;
 	}
 }
@@ -2001,6 +2083,9 @@ int main(int argc, char **argv)
 	       "counter checks\n",
 	       st.weight_changes, st.resets_marked, st.ct_clears, st.expiry_passes, st.expired,
 	       st.killswitch_toggles, st.checks);
+	printf("# half-open table: %lu flows began there, %lu moved to conntrack by the client's "
+	       "ACK of the SYN-ACK\n",
+	       st.half_open_created, st.promoted);
 	printf("# reasons:");
 	for (int r = 0; r < CANARY_R_COUNT; r++)
 		printf(" %s=%llu", canary_reason_names[r], (unsigned long long)actual_reasons[r]);

@@ -17,6 +17,7 @@ const char *const fixture_pinned_maps[FIXTURE_N_PINNED] = {
 	CANARY_MAP_NAME("services"), CANARY_MAP_NAME("conntrack"),  CANARY_MAP_NAME("overrides"),
 	CANARY_MAP_NAME("metrics"),  CANARY_MAP_NAME("reasons"),    CANARY_MAP_NAME("ct_stats"),
 	CANARY_MAP_NAME("frags"),    CANARY_MAP_NAME("ct_expired"), CANARY_MAP_NAME("killswitch"),
+	CANARY_MAP_NAME("ct_syn"),
 };
 
 /* The fixture the signal handler cleans up: a handler gets no argument. */
@@ -125,6 +126,7 @@ int fixture_load(struct canary_fixture *fx, const char *template)
 	fx->frags_fd = bpf_map__fd(fx->skel->maps.CANARY_MAP(frags));
 	fx->ct_expired_fd = bpf_map__fd(fx->skel->maps.CANARY_MAP(ct_expired));
 	fx->killswitch_fd = bpf_map__fd(fx->skel->maps.CANARY_MAP(killswitch));
+	fx->ct_syn_fd = bpf_map__fd(fx->skel->maps.CANARY_MAP(ct_syn));
 	fx->tc_in_fd = bpf_program__fd(fx->skel->progs.canary_tc_ingress);
 	fx->xdp_fd = bpf_program__fd(fx->skel->progs.canary_xdp_ingress);
 	fx->tc_eg_fd = bpf_program__fd(fx->skel->progs.canary_tc_egress);

@@ -30,7 +30,7 @@
 #include "canary_structs.h"
 
 /* Every map the object pins; removed by name, also from a signal handler. */
-#define FIXTURE_N_PINNED 9
+#define FIXTURE_N_PINNED 10
 extern const char *const fixture_pinned_maps[FIXTURE_N_PINNED];
 
 /* What a skipped run prints: the words of every suite that needs BPF (docs/testing.md). */
@@ -58,7 +58,7 @@ struct canary_fixture {
 	char pin_path[FIXTURE_N_PINNED][FIXTURE_PIN_DIR_MAX + 32];
 	volatile sig_atomic_t have_dir; /* read by the signal handler */
 	int svc_fd, ct_fd, ovr_fd, metrics_fd, reasons_fd, ct_stats_fd, frags_fd, ct_expired_fd;
-	int killswitch_fd;
+	int killswitch_fd, ct_syn_fd;
 	int tc_in_fd, xdp_fd, tc_eg_fd;
 	int ncpus;
 	__u64 *pcpu; /* one per-CPU value of the largest per-CPU map, read or zeroed */

@@ -26,7 +26,7 @@ static const char *const bases[DP_MAP_COUNT] = {
 	[DP_MAP_OVERRIDES] = "overrides",   [DP_MAP_METRICS] = "metrics",
 	[DP_MAP_REASONS] = "reasons",	    [DP_MAP_CT_STATS] = "ct_stats",
 	[DP_MAP_FRAGS] = "frags",	    [DP_MAP_CT_EXPIRED] = "ct_expired",
-	[DP_MAP_KILLSWITCH] = "killswitch",
+	[DP_MAP_KILLSWITCH] = "killswitch", [DP_MAP_CT_SYN] = "ct_syn",
 };
 
 /* The agent's pin names are "<base>_v<version>", whatever the version is. */
