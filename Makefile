@@ -48,7 +48,8 @@ AGENT_SRCS   := userspace/agent.c userspace/dpops.c userspace/dpwatch.c userspac
                 userspace/external.c userspace/caps.c userspace/healthcheck.c \
                 userspace/worker.c userspace/etcd.c userspace/coord_etcd.c userspace/fleet.c \
                 userspace/conndeadline.c userspace/probe.c userspace/sandbox.c \
-                userspace/secretfile.c userspace/siphash.c userspace/seedsecret.c
+                userspace/secretfile.c userspace/siphash.c userspace/seedsecret.c \
+                userspace/kube.c
 # Every library source. A file added here and to no list above goes into
 # the agent's library.
 LIB_SRCS    := $(DP_SRCS) $(ROLLOUT_SRCS) $(AGENT_SRCS)
@@ -143,6 +144,11 @@ $(BUILD)/canaryd: $(BUILD)/obj/canaryd.o $(LIBS)
 # canaryctl works on the pinned maps and talks to the API: no agent library.
 $(BUILD)/canaryctl: $(CTL_OBJS) $(ROLLOUT_LIB) $(DP_LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(CTL_LDLIBS)
+
+# kubewatch: the EndpointSlice watcher of userspace/kube.c on its own, for
+# debugging and tests/e2e/test_kube_endpoints.sh; not installed.
+$(BUILD)/kubewatch: tools/kubewatch/kubewatch.c $(LIBS) | $(VERSION_H)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
 $(BUILD)/lab%: tools/lab/lab%.c
 	@mkdir -p $(BUILD)

@@ -1,0 +1,748 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "httpbody.h"
+#include "kube.h"
+#include "log.h"
+
+/* A list page of 500 slices of 100 endpoints each stays well under this. */
+#define MAX_REPLY (32 << 20)
+/* One watch event: one object. */
+#define MAX_EVENT_LINE (4 << 20)
+/* The service-name label's value is a DNS label (63) or a Service name. */
+#define MAX_QUERY 2048
+
+/* ---- client ---- */
+
+static int copy(char *dst, size_t size, const char *src)
+{
+	if (!src)
+		src = "";
+	if (strlen(src) >= size)
+		return -EINVAL;
+	snprintf(dst, size, "%s", src);
+	return 0;
+}
+
+int kube_client_init(struct kube_client *c, const char *server, const char *token_file,
+		     const char *ca_file)
+{
+	size_t n;
+
+	memset(c, 0, sizeof(*c));
+	if (!server || strncmp(server, "http", 4) != 0 ||
+	    copy(c->server, sizeof(c->server), server) ||
+	    copy(c->token_file, sizeof(c->token_file), token_file) ||
+	    copy(c->ca_file, sizeof(c->ca_file), ca_file))
+		return -EINVAL;
+	n = strlen(c->server);
+	if (n && c->server[n - 1] == '/')
+		c->server[n - 1] = '\0';
+	c->timeout_ms = KUBE_TIMEOUT_MS;
+	c->curl = curl_easy_init();
+	return c->curl ? 0 : -ENOMEM;
+}
+
+int kube_client_in_cluster(struct kube_client *c, const char *sa_dir)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+	const char *port = getenv("KUBERNETES_SERVICE_PORT");
+	char server[KUBE_URL_LEN], token[PATH_MAX], ca[PATH_MAX];
+
+	if (!host || !*host || !port || !*port)
+		return -ENOENT;
+	/* An IPv6 service address needs brackets in a URL. */
+	snprintf(server, sizeof(server), strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s",
+		 host, port);
+	snprintf(token, sizeof(token), "%s/token", sa_dir);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", sa_dir);
+	return kube_client_init(c, server, token, ca);
+}
+
+void kube_client_close(struct kube_client *c)
+{
+	if (c->curl)
+		curl_easy_cleanup(c->curl);
+	c->curl = NULL;
+}
+
+/*
+ * The token, read again whenever its file changed: the kubelet rotates a
+ * projected service-account token (about hourly) by renaming a new file in.
+ * The file is the kubelet's (mode 0644 in a pod), so no mode check here.
+ */
+static int refresh_token(struct kube_client *c)
+{
+	FILE *f;
+	size_t n;
+
+	if (!c->token_file[0] || !file_stamp_changed(c->token_file, &c->token_seen))
+		return 0;
+	f = fopen(c->token_file, "re");
+	if (!f) {
+		c->token[0] = '\0';
+		return -EACCES;
+	}
+	n = fread(c->token, 1, sizeof(c->token) - 1, f);
+	fclose(f);
+	while (n && (c->token[n - 1] == '\n' || c->token[n - 1] == ' '))
+		n--;
+	c->token[n] = '\0';
+	return n ? 0 : -EACCES;
+}
+
+static int curl_errno(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+/* Reset the handle for a GET of path; *headers is the list to free afterwards. */
+static int prepare(struct kube_client *c, const char *path, struct curl_slist **headers)
+{
+	char url[KUBE_URL_LEN + MAX_QUERY];
+	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
+	int err = refresh_token(c);
+
+	if (!h)
+		return -ENOMEM;
+	if (!err && c->token[0]) {
+		char auth[KUBE_TOKEN_LEN + 32];
+		struct curl_slist *t;
+
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
+		t = curl_slist_append(h, auth);
+		err = t ? 0 : -ENOMEM;
+		h = t ? t : h;
+	}
+	*headers = h;
+	if (err)
+		return err;
+	snprintf(url, sizeof(url), "%s%s", c->server, path);
+	curl_easy_reset(c->curl);
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L); /* we run in threads */
+	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)KUBE_CONNECT_MS);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
+	if (c->ca_file[0])
+		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file);
+	return 0;
+}
+
+int kube_get(struct kube_client *c, const char *path, long *status, json_t **resp)
+{
+	struct http_body r = { .max = MAX_REPLY };
+	struct curl_slist *headers = NULL;
+	CURLcode cc;
+	int err;
+
+	*resp = NULL;
+	*status = 0;
+	err = prepare(c, path, &headers);
+	if (!err) {
+		curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+		curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, http_body_write);
+		curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &r);
+		cc = curl_easy_perform(c->curl);
+		if (cc == CURLE_OK)
+			curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
+		err = cc != CURLE_OK ? curl_errno(cc) : 0;
+	}
+	curl_slist_free_all(headers);
+	if (!err) {
+		*resp = r.data ? json_loadb(r.data, r.len, 0, NULL) : NULL;
+		err = *resp ? 0 : -EPROTO;
+	}
+	free(r.data);
+	return err;
+}
+
+/* ---- EndpointSlices: parsing ---- */
+
+const char *kube_ep_state_name(enum kube_ep_state s)
+{
+	static const char *const names[] = { [KUBE_EP_READY] = "ready",
+					     [KUBE_EP_TERMINATING] = "terminating",
+					     [KUBE_EP_NOT_READY] = "not-ready" };
+
+	return (unsigned int)s < 3 ? names[s] : "unknown";
+}
+
+void kube_slice_free(struct kube_slice *s)
+{
+	free(s->b);
+	memset(s, 0, sizeof(*s));
+}
+
+/*
+ * conditions.ready absent means ready (the API's rule for an unknown
+ * state). terminating (v1; v1beta1 with the EndpointSliceTerminatingCondition
+ * gate) wins over ready: a terminating pod may still pass its readiness
+ * probe, and it must get no new connection either way.
+ */
+static enum kube_ep_state ep_state(const json_t *ep)
+{
+	const json_t *cond = json_object_get(ep, "conditions");
+	const json_t *ready = json_object_get(cond, "ready");
+
+	if (json_is_true(json_object_get(cond, "terminating")))
+		return KUBE_EP_TERMINATING;
+	return !ready || json_is_true(ready) ? KUBE_EP_READY : KUBE_EP_NOT_READY;
+}
+
+static int valid_addr(const char *type, const char *addr)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	if (!addr || strlen(addr) >= INET6_ADDRSTRLEN)
+		return 0;
+	return inet_pton(strcmp(type, "IPv6") ? AF_INET : AF_INET6, addr, buf) == 1;
+}
+
+/* The slice's ports: a port of 0 or none at all is "every port", which canaryd cannot use. */
+static int slice_ports(const json_t *ports, __u16 *out, size_t max, size_t *n)
+{
+	const json_t *p;
+	size_t i;
+
+	*n = 0;
+	json_array_foreach(ports, i, p)
+	{
+		json_int_t port = json_integer_value(json_object_get(p, "port"));
+
+		if (port < 1 || port > 65535 || *n == max)
+			return -EINVAL;
+		out[(*n)++] = (__u16)port;
+	}
+	return 0;
+}
+
+static int add_endpoint(struct kube_slice *s, const json_t *ep, const char *type,
+			const __u16 *ports, size_t n_ports)
+{
+	enum kube_ep_state st = ep_state(ep);
+	const json_t *addrs = json_object_get(ep, "addresses"), *a;
+	size_t i, j;
+
+	json_array_foreach(addrs, i, a)
+	{
+		struct kube_backend *grown;
+
+		if (!valid_addr(type, json_string_value(a)))
+			return -EINVAL;
+		grown = realloc(s->b, (s->n + n_ports) * sizeof(*s->b));
+		if (!grown)
+			return -ENOMEM;
+		s->b = grown;
+		for (j = 0; j < n_ports; j++) {
+			struct kube_backend *b = &s->b[s->n++];
+
+			memset(b, 0, sizeof(*b));
+			snprintf(b->addr, sizeof(b->addr), "%s", json_string_value(a));
+			b->port = ports[j];
+			b->state = st;
+		}
+	}
+	return 0;
+}
+
+int kube_slice_from_json(const json_t *obj, struct kube_slice *s)
+{
+	const char *name =
+		json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+	const char *type = json_string_value(json_object_get(obj, "addressType"));
+	const json_t *eps = json_object_get(obj, "endpoints"), *ep;
+	__u16 ports[64];
+	size_t i, n_ports;
+	int err = 0;
+
+	memset(s, 0, sizeof(*s));
+	if (!name || !*name || strlen(name) >= sizeof(s->name) || !type)
+		return -EINVAL;
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	/* FQDN slices name hosts, not addresses: nothing the data path can use. */
+	if (strcmp(type, "IPv4") != 0 && strcmp(type, "IPv6") != 0)
+		return 0;
+	if (slice_ports(json_object_get(obj, "ports"), ports, 64, &n_ports))
+		return -EINVAL;
+	json_array_foreach(eps, i, ep)
+	{
+		err = add_endpoint(s, ep, type, ports, n_ports);
+		if (err)
+			break;
+	}
+	if (err) {
+		kube_slice_free(s);
+		snprintf(s->name, sizeof(s->name), "%s", name);
+	}
+	return err;
+}
+
+/* ---- EndpointSlices: the state ---- */
+
+void kube_slices_free(struct kube_slices *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		kube_slice_free(&s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+void kube_slices_replace(struct kube_slices *dst, struct kube_slices *src)
+{
+	kube_slices_free(dst);
+	*dst = *src;
+	memset(src, 0, sizeof(*src));
+}
+
+static const char *object_rv(const json_t *obj)
+{
+	return json_string_value(
+		json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+}
+
+static int set_rv(struct kube_slices *s, const char *rv)
+{
+	if (!rv || !*rv || strlen(rv) >= sizeof(s->rv))
+		return -EINVAL;
+	snprintf(s->rv, sizeof(s->rv), "%s", rv);
+	return 0;
+}
+
+static long find_slice(const struct kube_slices *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (!strcmp(s->v[i].name, name))
+			return (long)i;
+	return -1;
+}
+
+/* Put slice (taken) in s, replacing the one of the same name. */
+static int upsert(struct kube_slices *s, struct kube_slice *slice)
+{
+	long i = find_slice(s, slice->name);
+	struct kube_slice *grown;
+
+	if (i >= 0) {
+		kube_slice_free(&s->v[i]);
+		s->v[i] = *slice;
+		return 0;
+	}
+	grown = realloc(s->v, (s->n + 1) * sizeof(*s->v));
+	if (!grown) {
+		kube_slice_free(slice);
+		return -ENOMEM;
+	}
+	s->v = grown;
+	s->v[s->n++] = *slice;
+	return 0;
+}
+
+static void remove_slice(struct kube_slices *s, const char *name)
+{
+	long i = find_slice(s, name);
+
+	if (i < 0)
+		return;
+	kube_slice_free(&s->v[i]);
+	s->v[i] = s->v[--s->n];
+}
+
+int kube_slices_add_page(struct kube_slices *out, const json_t *list, char *cont, size_t contlen)
+{
+	const json_t *meta = json_object_get(list, "metadata"),
+		     *items = json_object_get(list, "items");
+	const char *next = json_string_value(json_object_get(meta, "continue"));
+	const json_t *item;
+	size_t i;
+
+	if (!json_is_array(items) ||
+	    set_rv(out, json_string_value(json_object_get(meta, "resourceVersion"))))
+		return -EINVAL;
+	if (strlen(next ? next : "") >= contlen)
+		return -E2BIG;
+	snprintf(cont, contlen, "%s", next ? next : "");
+	json_array_foreach(items, i, item)
+	{
+		struct kube_slice s;
+		int err = kube_slice_from_json(item, &s);
+
+		if (!err)
+			err = upsert(out, &s);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int kube_event_parse(const char *line, size_t len, struct kube_event *ev)
+{
+	static const char *const types[] = {
+		[KUBE_EV_ADDED] = "ADDED",     [KUBE_EV_MODIFIED] = "MODIFIED",
+		[KUBE_EV_DELETED] = "DELETED", [KUBE_EV_BOOKMARK] = "BOOKMARK",
+		[KUBE_EV_GONE] = "",	       [KUBE_EV_ERROR] = "ERROR"
+	};
+	json_t *root = json_loadb(line, len, 0, NULL);
+	const char *type = json_string_value(json_object_get(root, "type"));
+	json_t *obj = json_object_get(root, "object");
+	size_t i;
+
+	memset(ev, 0, sizeof(*ev));
+	for (i = 0; type && i < sizeof(types) / sizeof(types[0]); i++)
+		if (types[i][0] && !strcmp(type, types[i]))
+			break;
+	if (!type || !json_is_object(obj) || i == sizeof(types) / sizeof(types[0])) {
+		json_decref(root);
+		return -EINVAL;
+	}
+	ev->type = (enum kube_event_type)i;
+	ev->object = json_incref(obj);
+	json_decref(root);
+	if (ev->type == KUBE_EV_ERROR) {
+		ev->code = (long)json_integer_value(json_object_get(obj, "code"));
+		if (ev->code == 410)
+			ev->type = KUBE_EV_GONE;
+	}
+	return 0;
+}
+
+void kube_event_free(struct kube_event *ev)
+{
+	json_decref(ev->object);
+	memset(ev, 0, sizeof(*ev));
+}
+
+int kube_slices_apply(struct kube_slices *s, const struct kube_event *ev)
+{
+	const char *rv = object_rv(ev->object);
+	struct kube_slice slice;
+	int err;
+
+	switch (ev->type) {
+	case KUBE_EV_GONE:
+		return -ESTALE;
+	case KUBE_EV_ERROR:
+		return -EPROTO;
+	case KUBE_EV_BOOKMARK:
+		return set_rv(s, rv);
+	default:
+		break;
+	}
+	err = kube_slice_from_json(ev->object, &slice);
+	if (err) {
+		kube_slice_free(&slice);
+		return err;
+	}
+	if (ev->type == KUBE_EV_DELETED) {
+		remove_slice(s, slice.name);
+		kube_slice_free(&slice);
+	} else {
+		err = upsert(s, &slice);
+	}
+	return err ? err : set_rv(s, rv);
+}
+
+static int backend_cmp(const void *a, const void *b)
+{
+	const struct kube_backend *x = a, *y = b;
+	int c = strcmp(x->addr, y->addr);
+
+	if (c)
+		return c;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return (int)x->state - (int)y->state; /* the best state first */
+}
+
+long kube_slices_backends(const struct kube_slices *s, struct kube_backend **out)
+{
+	size_t total = 0, i, n = 0;
+	struct kube_backend *v;
+
+	*out = NULL;
+	for (i = 0; i < s->n; i++)
+		total += s->v[i].n;
+	if (!total)
+		return 0;
+	v = malloc(total * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < s->n; i++) {
+		memcpy(v + n, s->v[i].b, s->v[i].n * sizeof(*v));
+		n += s->v[i].n;
+	}
+	qsort(v, n, sizeof(*v), backend_cmp);
+	/* Sorted with the best state first: keep the first of each address:port. */
+	for (i = 0, n = 0; i < total; i++)
+		if (!n || strcmp(v[n - 1].addr, v[i].addr) != 0 || v[n - 1].port != v[i].port)
+			v[n++] = v[i];
+	*out = v;
+	return (long)n;
+}
+
+long kube_backoff_ms(unsigned int attempt, long base_ms, long max_ms, double r)
+{
+	long d = base_ms, half;
+
+	while (attempt-- && d < max_ms)
+		d *= 2;
+	if (d > max_ms)
+		d = max_ms;
+	if (r < 0)
+		r = 0;
+	if (r > 1)
+		r = 1;
+	half = d / 2;
+	return half + (long)((double)(d - half) * r);
+}
+
+/* ---- the watcher ---- */
+
+struct watch_ctx {
+	struct kube_watch_opts *o;
+	struct kube_slices *state;
+	struct http_body line;
+	int err; /* why the stream ended early: -ESTALE (410), -EPROTO, -ENOMEM; 1: fn said stop */
+	bool done; /* err is set */
+};
+
+/* Sleep ms, in steps, so that a stop is seen within 50 ms. */
+static void nap(long ms, const atomic_bool *stop)
+{
+	struct timespec ts = { 0, 50 * 1000000L };
+
+	for (; ms > 0 && !atomic_load(stop); ms -= 50)
+		nanosleep(&ts, NULL);
+}
+
+static double rand01(void)
+{
+	return (double)random() / (double)RAND_MAX;
+}
+
+static void watch_line(struct watch_ctx *w, const char *line, size_t len)
+{
+	struct kube_event ev;
+	int err = kube_event_parse(line, len, &ev);
+
+	if (!err)
+		err = kube_slices_apply(w->state, &ev);
+	if (err == -EPROTO)
+		log_event(CLOG_WARN, "kube watch error event", "message",
+			  json_string_value(json_object_get(ev.object, "message")));
+	kube_event_free(&ev);
+	if (err) {
+		w->err = err;
+		w->done = true;
+	} else if (!w->o->fn(w->state, w->o->arg)) {
+		w->err = 1;
+		w->done = true;
+	}
+}
+
+static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct watch_ctx *w = arg;
+	size_t n = size * nmemb, i, start = 0;
+
+	for (i = 0; i < n && !w->done; i++) {
+		if (ptr[i] != '\n')
+			continue;
+		if (!http_body_write(ptr + start, 1, i - start, &w->line) && i > start)
+			return 0;
+		if (w->line.len)
+			watch_line(w, w->line.data, w->line.len);
+		w->line.len = 0;
+		start = i + 1;
+	}
+	if (!w->done && start < n && !http_body_write(ptr + start, 1, n - start, &w->line))
+		return 0;
+	return w->done ? 0 : n; /* 0 ends the transfer */
+}
+
+static int watch_progress(void *arg, curl_off_t dlt, curl_off_t dl, curl_off_t ult, curl_off_t ul)
+{
+	const struct watch_ctx *w = arg;
+
+	(void)dlt;
+	(void)dl;
+	(void)ult;
+	(void)ul;
+	return atomic_load(w->o->stop) ? 1 : 0;
+}
+
+static void slices_path(const struct kube_watch_opts *o, char *path, size_t len, const char *query)
+{
+	snprintf(path, len,
+		 "/apis/discovery.k8s.io/%s/namespaces/%s/endpointslices"
+		 "?labelSelector=kubernetes.io%%2Fservice-name%%3D%s&%s",
+		 o->api, o->ns, o->service, query);
+}
+
+/* Which EndpointSlice API the server has: v1 (1.21+), else v1beta1 (1.17..1.24). */
+static int discover(struct kube_client *c, struct kube_watch_opts *o)
+{
+	static const char *const apis[] = { "v1", "v1beta1" };
+	char path[64];
+	json_t *resp;
+	long status = 0;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		int err;
+
+		snprintf(path, sizeof(path), "/apis/discovery.k8s.io/%s", apis[i]);
+		err = kube_get(c, path, &status, &resp);
+		json_decref(resp);
+		if (err && err != -EPROTO)
+			return err;
+		if (!err && status == 200) {
+			snprintf(o->api, sizeof(o->api), "%s", apis[i]);
+			return 0;
+		}
+	}
+	return status == 404 ? -ENOENT : -EIO;
+}
+
+/* One list, page by page, into a new state. -ESTALE: a continue token expired (410). */
+static int list_all(struct kube_client *c, struct kube_watch_opts *o, struct kube_slices *out)
+{
+	char path[KUBE_URL_LEN + MAX_QUERY], query[KUBE_CONTINUE_LEN + 64];
+	char cont[KUBE_CONTINUE_LEN] = "";
+	json_t *resp;
+	long status;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	do {
+		snprintf(query, sizeof(query), "limit=%u%s%s", o->limit ? o->limit : 500,
+			 cont[0] ? "&continue=" : "", cont);
+		slices_path(o, path, sizeof(path), query);
+		err = kube_get(c, path, &status, &resp);
+		if (!err && status != 200)
+			err = status == 410 ? -ESTALE : -EIO;
+		if (!err)
+			err = kube_slices_add_page(out, resp, cont, sizeof(cont));
+		json_decref(resp);
+	} while (!err && cont[0]);
+	if (err)
+		kube_slices_free(out);
+	return err;
+}
+
+/*
+ * One watch request from state->rv. 0: the server ended it (timeoutSeconds);
+ * 1: fn asked to stop; -ESTALE: 410, list again; other: an error.
+ */
+static int watch_once(struct kube_client *c, struct kube_watch_opts *o, struct kube_slices *state)
+{
+	struct watch_ctx w = { .o = o, .state = state, .line = { .max = MAX_EVENT_LINE } };
+	char path[KUBE_URL_LEN + MAX_QUERY], query[KUBE_RV_LEN + 128];
+	struct curl_slist *headers = NULL;
+	/* 5..10 min, as client-go's reflector: watches started together end apart. */
+	long timeout_s = 300 + random() % 301, status = 0;
+	CURLcode cc;
+	int err;
+
+	snprintf(query, sizeof(query),
+		 "watch=1&allowWatchBookmarks=true&timeoutSeconds=%ld&resourceVersion=%s",
+		 timeout_s, state->rv);
+	slices_path(o, path, sizeof(path), query);
+	err = prepare(c, path, &headers);
+	if (err) {
+		curl_slist_free_all(headers);
+		return err;
+	}
+	/* The server ends the stream at timeoutSeconds; a margin for a silent one. */
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (timeout_s + 30) * 1000L);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, watch_write);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &w);
+	curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, watch_progress);
+	curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, &w);
+	cc = curl_easy_perform(c->curl);
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(headers);
+	free(w.line.data);
+	if (w.done || atomic_load(o->stop))
+		return w.err;
+	if (status == 410)
+		return -ESTALE;
+	if (status != 200)
+		return -EIO;
+	return cc == CURLE_OK ? 0 : curl_errno(cc);
+}
+
+/* List until it works (or stop), then hand the whole new state over. */
+static int relist(struct kube_client *c, struct kube_watch_opts *o, struct kube_slices *state)
+{
+	long base = o->backoff_base_ms ? o->backoff_base_ms : 200;
+	long max = o->backoff_max_ms ? o->backoff_max_ms : 30000;
+	struct kube_slices fresh;
+	unsigned int attempt = 0;
+
+	while (!atomic_load(o->stop)) {
+		int err = o->api[0] ? 0 : discover(c, o);
+		if (err == -ENOENT || err == -ENOMEM)
+			return err;
+		if (!err)
+			err = list_all(c, o, &fresh);
+		if (!err) {
+			/* Wholesale: whatever the lost events did, the list is the truth. */
+			kube_slices_replace(state, &fresh);
+			return o->fn(state, o->arg) ? 0 : 1;
+		}
+		if (err == -ENOMEM)
+			return err;
+		nap(kube_backoff_ms(attempt++, base, max, rand01()), o->stop);
+	}
+	return 1;
+}
+
+int kube_watch_endpointslices(struct kube_client *c, struct kube_watch_opts *o)
+{
+	long base = o->backoff_base_ms ? o->backoff_base_ms : 200;
+	long max = o->backoff_max_ms ? o->backoff_max_ms : 30000;
+	struct kube_slices state = { 0 };
+	unsigned int attempt = 0;
+	int err = relist(c, o, &state);
+
+	while (!err && !atomic_load(o->stop)) {
+		err = watch_once(c, o, &state);
+		if (err > 0 || err == -ENOMEM)
+			break;
+		if (err == -ESTALE) {
+			log_event(CLOG_INFO, "kube watch expired (410): listing again", "rv",
+				  state.rv);
+			o->relists++;
+			err = relist(c, o, &state);
+			attempt = 0;
+		} else if (err) {
+			nap(kube_backoff_ms(attempt++, base, max, rand01()), o->stop);
+			err = 0;
+		} else {
+			attempt = 0; /* a watch that ran its time: resume from state.rv */
+		}
+	}
+	kube_slices_free(&state);
+	return err > 0 ? 0 : err;
+}
