@@ -21,3 +21,27 @@ size_t http_body_write(char *ptr, size_t size, size_t nmemb, void *arg)
 	b->data[b->len] = '\0';
 	return n;
 }
+
+size_t http_lines_feed(struct http_body *line, char *p, size_t n, http_line_fn fn, void *arg)
+{
+	size_t i, start = 0;
+	bool more;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] != '\n')
+			continue;
+		/* http_body_write returns 0 for an empty piece too */
+		if (i > start && !http_body_write(p + start, 1, i - start, line))
+			return 0;
+		start = i + 1;
+		if (!line->len)
+			continue;
+		more = fn(arg, line->data, line->len);
+		line->len = 0;
+		if (!more)
+			return 0;
+	}
+	if (start < n && !http_body_write(p + start, 1, n - start, line))
+		return 0;
+	return n;
+}

@@ -559,24 +559,21 @@ static void watch_line(struct watch_ctx *w, const char *line, size_t len)
 	}
 }
 
+static bool watch_take_line(void *arg, const char *line, size_t len)
+{
+	struct watch_ctx *w = arg;
+
+	watch_line(w, line, len);
+	return !w->done;
+}
+
 static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *arg)
 {
 	struct watch_ctx *w = arg;
-	size_t n = size * nmemb, i, start = 0;
 
-	for (i = 0; i < n && !w->done; i++) {
-		if (ptr[i] != '\n')
-			continue;
-		if (!http_body_write(ptr + start, 1, i - start, &w->line) && i > start)
-			return 0;
-		if (w->line.len)
-			watch_line(w, w->line.data, w->line.len);
-		w->line.len = 0;
-		start = i + 1;
-	}
-	if (!w->done && start < n && !http_body_write(ptr + start, 1, n - start, &w->line))
-		return 0;
-	return w->done ? 0 : n; /* 0 ends the transfer */
+	if (w->done)
+		return 0; /* 0 ends the transfer */
+	return http_lines_feed(&w->line, ptr, size * nmemb, watch_take_line, w);
 }
 
 static int watch_progress(void *arg, curl_off_t dlt, curl_off_t dl, curl_off_t ult, curl_off_t ul)

@@ -170,24 +170,11 @@ static void ss_establish(struct ss_flow *f)
 	assert_int_equal(ss_send(f, PKT_TCP_ACK, f->sseq, NULL), f->be_addr);
 }
 
-static struct canary_ct_key ss_key(__be32 saddr, __be16 sport, __be32 daddr, __be16 dport)
-{
-	struct canary_ct_key k;
-
-	memset(&k, 0, sizeof(k));
-	k.saddr = saddr;
-	k.sport = sport;
-	k.daddr = daddr;
-	k.dport = dport;
-	k.proto = IPPROTO_TCP;
-	return k;
-}
-
 /* Both entries of f are in the table fd. */
 static bool ss_in(int fd, const struct ss_flow *f)
 {
-	struct canary_ct_key fk = ss_key(f->client, f->cport, SS_VIP, SS_PORT);
-	struct canary_ct_key rk = ss_key(f->be_addr, f->be_port, f->client, f->cport);
+	struct canary_ct_key fk = ct_key(f->client, f->cport, SS_VIP, SS_PORT, IPPROTO_TCP);
+	struct canary_ct_key rk = ct_key(f->be_addr, f->be_port, f->client, f->cport, IPPROTO_TCP);
 	struct canary_ct_entry e;
 	bool fwd = !bpf_map_lookup_elem(fd, &fk, &e) && e.nat_addr == f->be_addr;
 	bool rev = !bpf_map_lookup_elem(fd, &rk, &e) && (e.flags & CANARY_CT_F_REVERSE);
@@ -222,7 +209,7 @@ static void test_syn_half_open_then_promoted(void **state)
 	assert_true(ss_in(fx.ct_fd, &f));
 	assert_int_equal(ss_count(fx.ct_fd), 2);
 	assert_int_equal(ss_count(fx.ct_syn_fd), 0);
-	fk = ss_key(f.client, f.cport, SS_VIP, SS_PORT);
+	fk = ct_key(f.client, f.cport, SS_VIP, SS_PORT, IPPROTO_TCP);
 	assert_int_equal(bpf_map_lookup_elem(fx.ct_fd, &fk, &e), 0);
 	assert_true(e.flags & CANARY_CT_F_ESTABLISHED);
 	assert_true(e.flags & CANARY_CT_F_SSEQ_VALID);
@@ -327,7 +314,7 @@ static void test_stale_reply_keeps_half_open(void **state)
 	ss_service(0);
 	ss_flow_init(&old, test_path(state), PKT_IP4(192, 168, 1, 104), 40004);
 	ss_establish(&old);
-	fk = ss_key(old.client, old.cport, SS_VIP, SS_PORT);
+	fk = ct_key(old.client, old.cport, SS_VIP, SS_PORT, IPPROTO_TCP);
 	assert_int_equal(bpf_map_delete_elem(fx.ct_fd, &fk), 0); /* its forward entry expired */
 	ss_service(CANARY_WEIGHT_MAX);
 	f = old;
