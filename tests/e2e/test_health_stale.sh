@@ -74,9 +74,11 @@ check "frozen: /healthz still 200 while the last tick is recent ($early_ok round
 	expect "$early_ok >= 1"
 check "frozen: /healthz and /readyz 503 and both probes fail once the tick is stale ($stale rounds, first 503 after ${first_503:-never} ms)" \
 	expect "$stale >= 2 and ${first_503:-0} >= 4000"
-last_age=$(tail -1 "$LAB_DIR/during" | cut -d' ' -f3)
-check "frozen: the reported tick age grows with the stop (${last_age:-?} s at the end)" \
-	expect "float('${last_age:-0}') >= 6"
+# The oldest age reported: the last round can land just after the thread
+# is let go, when a fresh tick has already run.
+max_age=$(awk '$3 + 0 > m { m = $3 + 0 } END { print m + 0 }' "$LAB_DIR/during")
+check "frozen: the reported tick age grows with the stop (up to ${max_age:-?} s)" \
+	expect "float('${max_age:-0}') >= 6"
 ok_again=0
 for i in $(seq 1 20); do
 	read -r code age <<<"$(get /healthz)"
