@@ -79,9 +79,44 @@ run_bpf() {
 }
 
 # Scripts print "ok - NAME" / "not ok - NAME" per check (TAP style).
+# Count one finished script: LOG holds its output, RC its exit status.
+count_tap() {
+	local suite=$1 t=$2 log=$3 rc=$4 secs=$5 p f
+	cat "$log"
+	# Durations are reported, never judged: they show where CI time goes.
+	durations+=("$secs $suite/$(basename "$t")")
+	p=$(grep -c '^ok ' "$log")
+	f=$(grep -c '^not ok ' "$log")
+	passed=$((passed + p))
+	failed=$((failed + f))
+	if [ "$f" -gt 0 ] || [ "$rc" -ne 0 ]; then
+		failed_names+=("$suite/$(basename "$t")")
+		# A script that died before reporting counts as one failure.
+		[ "$f" -eq 0 ] && failed=$((failed + 1))
+	fi
+}
+
+# Run one script into LOG; its header line goes first so that output
+# from lanes running side by side stays readable once printed.
+run_script() {
+	local suite=$1 t=$2 log=$3 t0=$SECONDS rc
+	echo "== $suite: $(basename "$t")" >"$log"
+	timeout 300 bash "$t" >>"$log" 2>&1
+	rc=$?
+	echo "$rc $((SECONDS - t0))" >"$log.rc"
+}
+
+# A script whose header says "# run-all: alone" is CPU-bound or judges
+# timing loosely enough that a neighbour could upset it: it runs by itself.
+runs_alone() { grep -q '^# run-all: alone' "$1"; }
+
 # run_tap SUITE NEEDS_ROOT SCRIPT...
+# Lab scripts name their namespaces, pins and directories after their PID,
+# so up to TEST_JOBS of them run side by side; the rest run one at a time.
 run_tap() {
-	local suite=$1 needs_root=$2 t log rc p f
+	local suite=$1 needs_root=$2 t jobs=${TEST_JOBS:-$default_jobs}
+	local -a lanes=() alone=()
+	local -A log_of=()
 	shift 2
 	if [ "$needs_root" = yes ]; then
 		is_privileged || { skip_or_fail "$suite"; return; }
@@ -89,26 +124,49 @@ run_tap() {
 	fi
 	for t in "$@"; do
 		[ -f "$t" ] || continue
+		if [ "$jobs" -gt 1 ] && ! runs_alone "$t"; then lanes+=("$t"); else alone+=("$t"); fi
+	done
+	local pid done_pid log rc secs
+	for t in "${lanes[@]}"; do
+		while [ "$(jobs -pr | wc -l)" -ge "$jobs" ]; do
+			wait -n -p done_pid
+			finish_lane "$suite" "${log_of[$done_pid]}"
+			unset "log_of[$done_pid]"
+		done
 		log=$(mktemp)
-		echo "== $suite: $(basename "$t")"
-		local t0=$SECONDS
-		timeout 300 bash "$t" >"$log" 2>&1
-		rc=$?
-		cat "$log"
-		# Durations are reported, never judged: they show where CI time goes.
-		durations+=("$((SECONDS - t0)) $suite/$(basename "$t")")
-		p=$(grep -c '^ok ' "$log")
-		f=$(grep -c '^not ok ' "$log")
-		passed=$((passed + p))
-		failed=$((failed + f))
-		if [ "$f" -gt 0 ] || [ $rc -ne 0 ]; then
-			failed_names+=("$suite/$(basename "$t")")
-			# A script that died before reporting counts as one failure.
-			[ "$f" -eq 0 ] && failed=$((failed + 1))
-		fi
-		rm -f "$log"
+		run_script "$suite" "$t" "$log" &
+		pid=$!
+		log_of[$pid]="$t $log"
+	done
+	while [ ${#log_of[@]} -gt 0 ]; do
+		done_pid=
+		wait -n -p done_pid
+		# 127: nothing left to wait for; whatever is listed has ended.
+		[ -n "$done_pid" ] || break
+		finish_lane "$suite" "${log_of[$done_pid]}"
+		unset "log_of[$done_pid]"
+	done
+	for pid in "${!log_of[@]}"; do finish_lane "$suite" "${log_of[$pid]}"; done
+	for t in "${alone[@]}"; do
+		log=$(mktemp)
+		run_script "$suite" "$t" "$log"
+		read -r rc secs <"$log.rc"
+		count_tap "$suite" "$t" "$log" "$rc" "$secs"
+		rm -f "$log" "$log.rc"
 	done
 }
+
+# finish_lane SUITE "SCRIPT LOG": count a script that ran in a lane.
+finish_lane() {
+	local suite=$1 t=${2% *} log=${2#* } rc secs
+	read -r rc secs <"$log.rc"
+	count_tap "$suite" "$t" "$log" "$rc" "$secs"
+	rm -f "$log" "$log.rc"
+}
+
+# Two lanes by default where there are two CPUs: the lab scripts mostly
+# wait on timers, so two overlap well; more starve the timing-sensitive ones.
+default_jobs=$(($(nproc) >= 2 ? 2 : 1))
 
 suites=("$@")
 [ ${#suites[@]} -eq 0 ] && suites=(unit bpf e2e deploy docs)

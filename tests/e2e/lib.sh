@@ -271,6 +271,8 @@ lab_down() {
 		ip netns pids "$(ns "$name")" 2>/dev/null | xargs -r kill -9 2>/dev/null
 		ip netns del "$(ns "$name")" 2>/dev/null
 	done
+	# LAB_KEEP=DIR: keep the lab's logs and state for a post-mortem.
+	[ -n "${LAB_KEEP:-}" ] && [ -d "$LAB_DIR" ] && cp -r "$LAB_DIR" "$LAB_KEEP" 2>/dev/null
 	# Programs went with the namespaces' interfaces; the pins are ours to remove.
 	rm -rf "$LAB_BPFFS"
 	rm -rf "$LAB_DIR"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-all: alone (benchmarks load both CPUs)
 # The rollback-speed and scale benchmarks run: tools/bench/rollback.sh --quick
 # and tools/bench/scale.sh --quick each exit 0, and their JSON has the
 # expected fields with sane values (a detection time between 0 and 10 s,

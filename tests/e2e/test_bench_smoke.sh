@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-all: alone (benchmarks load both CPUs)
 # The end-to-end benchmark runs: tools/bench/e2e.sh --quick exits 0 (bounded
 # by a 3-minute timeout, not judged by its time), its JSON has the 8 rows
 # (direct, canaryd, iptables, haproxy; each keep-alive and new connection per

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-all: alone (CPU-bound: a million frames through the program)
 # CI entry for the packet fuzzer (tests/bpf/test_bpf_fuzz.c): at least
 # 1,000,000 random and mutated frames through canary_tc_ingress,
 # canary_xdp_ingress and canary_tc_egress with BPF_PROG_TEST_RUN, every

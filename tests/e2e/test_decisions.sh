@@ -83,8 +83,9 @@ check "3: logged at error level" grep -q 'level=error msg="rollout state file un
 LAB_CANARY_REVISION=v4 lab_rollout web "$LAB_VIP" \
 	"[{setWeight: 10}, {pause: {duration: 1s}}, {setWeight: 50}, {pause: {duration: 6s}}, {setWeight: 100}]" \
 	"$ANALYSIS"
+# v3 is held at the same step and weight: wait for v4's own pause, not v3's.
 check "4: the new revision reaches its last pause at 50%" \
-	lab_wait web "d['weight'] == 50 and d['phase'] == 'Paused' and d['step'] == 3" 20
+	lab_wait web "d['canary']['revision'] == 'v4' and d['weight'] == 50 and d['phase'] == 'Paused' and d['step'] == 3" 20
 agent=$(cat "$LAB_DIR/canaryd.pid")
 kill -9 "$agent"
 wait "$agent" 2>/dev/null

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-all: alone (CPU-bound: three fuzzers side by side, each needs its CPU time)
 # CI entry for the libFuzzer targets (tests/fuzz/): fuzz_config over
 # config_parse_buffer(), fuzz_api over the API's request path (with two
 # rollouts on a real dataplane as root) and fuzz_text, FUZZ_SECONDS each

@@ -57,7 +57,7 @@ hi=$(python3 -c "print(round(($read_end_ms - $restarted_ms) / 1000 + $left_befor
 check "with the remaining pause time ($left_before s -> $left_after s after ${down_s} s down; expected $lo..$hi)" \
 	expect "0 < $left_after < $left_before and $lo <= $left_after <= $hi"
 
-check "the rollout then continues to completion (Healthy)" lab_wait web "d['phase'] == 'Healthy'" 15
+check "the rollout then continues to completion (Healthy)" lab_wait web "d['phase'] == 'Healthy'" 30
 done_ms=$(date +%s%3N)
 kill -TERM "$load"
 wait "$load"

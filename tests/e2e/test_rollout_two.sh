@@ -13,9 +13,12 @@ set -u
 source "$(dirname "$0")/lib.sh"
 
 VIP2=198.19.0.11
+# Answers take about 0.1 ms here, so a busy CPU alone can make one backend
+# half again as slow as the others: the latency comparison allows 2x more
+# (three times as slow) so that only the errors this test injects abort.
 ANALYSIS="{interval: 1s, minRequests: 20, failureLimit: 1, confidence: 0.99,
             metrics: [{name: errorRate, max: 0.02}, {name: compareErrorRate},
-                      {name: compareLatency, maxIncrease: 0.5}]}"
+                      {name: compareLatency, maxIncrease: 2}]}"
 
 # rollout NAME VIP STABLE-ENDPOINTS CANARY-ENDPOINTS STEPS (endpoints as YAML list items)
 rollout() {

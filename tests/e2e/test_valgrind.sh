@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-all: alone (the agent under Valgrind is CPU-bound and slow to start)
 # The agent under Valgrind through a whole rollout with traffic, the API and
 # /metrics, a health check, Prometheus queries (http, and https with a
 # bearer token file), a SIGHUP reload, the TCP
@@ -39,8 +40,10 @@ nsenter --net=/run/netns/"$(ns node)" valgrind --leak-check=full \
 	>>"$LAB_DIR/canaryd.log" 2>&1 &
 vg=$!
 echo "$vg" >"$LAB_DIR/valgrind.pid"
-for i in $(seq 1 300); do grep -q msg=ready "$LAB_DIR/canaryd.log" 2>/dev/null && break; sleep 0.1; done
+# Up to 90 s: under Valgrind, verifying and loading the programs is slow.
+for i in $(seq 1 900); do grep -q msg=ready "$LAB_DIR/canaryd.log" 2>/dev/null && break; sleep 0.1; done
 check "the agent starts under valgrind" grep -q msg=ready "$LAB_DIR/canaryd.log"
+grep -q msg=ready "$LAB_DIR/canaryd.log" || tail -5 "$LAB_DIR/canaryd.log" "$LAB_DIR/valgrind.log" | sed 's/^/# /'
 lab_load_bg "$LAB_DIR/load.out" --mode newconn --connections 2 --rate 200 --duration-s 20
 check "the rollout is promoted under valgrind" lab_wait web "d['phase'] == 'Healthy'" 20
 # The TCP listener with the token: refused, accepted, then a rotated token.

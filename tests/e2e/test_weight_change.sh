@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-all: alone (its clients load both CPUs for 25 s)
 # Changing the weight mid-traffic (canaryctl set-weight through the API),
 # killing the agent outright and restarting it cost the clients nothing:
 # established flows keep their backend, new ones follow the new weight, and
