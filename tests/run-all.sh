@@ -109,6 +109,41 @@ run_script() {
 # A script whose header says "# run-all: alone" is CPU-bound or judges
 # timing loosely enough that a neighbour could upset it: it runs by itself.
 runs_alone() { grep -q '^# run-all: alone' "$1"; }
+# "# run-all: needs kube-apiserver": it runs last, once the build is done.
+needs_kube() { grep -q '^# run-all: needs kube-apiserver' "$1"; }
+
+# The Kubernetes labs run a kube-apiserver built from Debian's source package
+# (tools/kube-apiserver.sh, about 10 CPU-minutes, cached once built). A
+# machine without it starts that build here, at the lowest priority, so that
+# it uses what the other suites leave idle; the labs that need it wait.
+kube_build_pid=
+kube_build_log=build/tests/kube-apiserver-build.log
+start_kube_build() {
+	is_privileged || return 0
+	tools/kube-apiserver.sh --check && return 0
+	mkdir -p "$(dirname "$kube_build_log")"
+	echo "== kube-apiserver: not cached; building it in the background ($kube_build_log)"
+	nice -n 19 tools/kube-apiserver.sh >"$kube_build_log" 2>&1 &
+	kube_build_pid=$!
+}
+kube_build_rc=0
+wait_kube_build() {
+	if [ -n "$kube_build_pid" ]; then
+		echo "== kube-apiserver: waiting for its build to end"
+		wait "$kube_build_pid"
+		kube_build_rc=$?
+		kube_build_pid=
+	fi
+	[ "$kube_build_rc" -eq 0 ] || tail -20 "$kube_build_log"
+	return "$kube_build_rc"
+}
+# wait -n in the lanes reaps any child, the build included: keep its status.
+other_child_ended() {
+	if [ "$1" = "$kube_build_pid" ]; then
+		kube_build_rc=$2
+		kube_build_pid=
+	fi
+}
 
 # run_tap SUITE NEEDS_ROOT SCRIPT...
 # Lab scripts name their namespaces, pins and directories after their PID,
@@ -122,14 +157,28 @@ run_tap() {
 		is_privileged || { skip_or_fail "$suite"; return; }
 		ensure_bpffs
 	fi
+	local -a kube=()
 	for t in "$@"; do
 		[ -f "$t" ] || continue
-		if [ "$jobs" -gt 1 ] && ! runs_alone "$t"; then lanes+=("$t"); else alone+=("$t"); fi
+		if needs_kube "$t"; then
+			kube+=("$t")
+		elif [ "$jobs" -gt 1 ] && ! runs_alone "$t"; then
+			lanes+=("$t")
+		else
+			alone+=("$t")
+		fi
 	done
-	local pid done_pid log rc secs
+	local pid done_pid log rc
 	for t in "${lanes[@]}"; do
-		while [ "$(jobs -pr | wc -l)" -ge "$jobs" ]; do
+		while [ ${#log_of[@]} -ge "$jobs" ]; do
+			done_pid=
 			wait -n -p done_pid
+			rc=$?
+			[ -n "$done_pid" ] || break
+			if [ -z "${log_of[$done_pid]:-}" ]; then
+				other_child_ended "$done_pid" "$rc"
+				continue
+			fi
 			finish_lane "$suite" "${log_of[$done_pid]}"
 			unset "log_of[$done_pid]"
 		done
@@ -141,19 +190,31 @@ run_tap() {
 	while [ ${#log_of[@]} -gt 0 ]; do
 		done_pid=
 		wait -n -p done_pid
+		rc=$?
 		# 127: nothing left to wait for; whatever is listed has ended.
 		[ -n "$done_pid" ] || break
+		if [ -z "${log_of[$done_pid]:-}" ]; then
+			other_child_ended "$done_pid" "$rc"
+			continue
+		fi
 		finish_lane "$suite" "${log_of[$done_pid]}"
 		unset "log_of[$done_pid]"
 	done
 	for pid in "${!log_of[@]}"; do finish_lane "$suite" "${log_of[$pid]}"; done
-	for t in "${alone[@]}"; do
-		log=$(mktemp)
-		run_script "$suite" "$t" "$log"
-		read -r rc secs <"$log.rc"
-		count_tap "$suite" "$t" "$log" "$rc" "$secs"
-		rm -f "$log" "$log.rc"
-	done
+	for t in "${alone[@]}"; do run_alone "$suite" "$t"; done
+	[ ${#kube[@]} -eq 0 ] && return
+	# A failed build leaves no binary: each script then reports that itself.
+	wait_kube_build || true
+	for t in "${kube[@]}"; do run_alone "$suite" "$t"; done
+}
+
+run_alone() {
+	local suite=$1 t=$2 log rc secs
+	log=$(mktemp)
+	run_script "$suite" "$t" "$log"
+	read -r rc secs <"$log.rc"
+	count_tap "$suite" "$t" "$log" "$rc" "$secs"
+	rm -f "$log" "$log.rc"
 }
 
 # finish_lane SUITE "SCRIPT LOG": count a script that ran in a lane.
@@ -170,6 +231,7 @@ default_jobs=$(($(nproc) >= 2 ? 2 : 1))
 
 suites=("$@")
 [ ${#suites[@]} -eq 0 ] && suites=(unit bpf e2e deploy docs)
+case " ${suites[*]} " in *" e2e "*) start_kube_build ;; esac
 for s in "${suites[@]}"; do
 	case $s in
 	unit) run_unit ;;

@@ -18,9 +18,16 @@ PACKAGES=(
 	zsh fish  # tests/deploy: canaryctl's zsh and fish completions
 	wrk nginx haproxy iptables  # benchmarks: tools/bench/e2e.sh
 	etcd-server etcd-client  # the fleet lab: a real 3-member etcd cluster (--coordinator etcd)
+	# the Kubernetes labs: tools/kube-apiserver.sh builds the API server from
+	# Debian's kubernetes source package with these (the build runs in make test)
+	golang-go golang-github-modern-go-reflect2-dev dpkg-dev
 	# code checks
 	clang-format clang-tidy cppcheck
 )
+
+# kubectl for the Kubernetes labs: Debian's kubernetes-client, unless the
+# machine already has a kubectl (any 1.20 or later client works).
+command -v kubectl >/dev/null || PACKAGES+=(kubernetes-client)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
