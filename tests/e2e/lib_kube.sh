@@ -90,8 +90,10 @@ EOF
 	done
 }
 
+# Background processes start through nsenter itself, not in_kns: $! is then
+# the process (nsenter execs it), not a subshell whose kill would leave it.
 kube_etcd_start() {
-	in_kns api etcd --name kube-etcd --data-dir "$KUBE_DIR/etcd" \
+	nsenter --net=/run/netns/"$(kns api)" etcd --name kube-etcd --data-dir "$KUBE_DIR/etcd" \
 		--listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
 		--listen-peer-urls http://127.0.0.1:2380 \
 		--initial-advertise-peer-urls http://127.0.0.1:2380 \
@@ -110,7 +112,7 @@ kube_etcd_start() {
 # kube_apiserver_start: start it (again) and wait for /readyz, 30 s at most.
 kube_apiserver_start() {
 	# shellcheck disable=SC2086 # KUBE_APISERVER_FLAGS is a list of flags
-	in_kns api "$KUBE_APISERVER" --etcd-servers http://127.0.0.1:2379 \
+	nsenter --net=/run/netns/"$(kns api)" "$KUBE_APISERVER" --etcd-servers http://127.0.0.1:2379 \
 		--bind-address "$KUBE_ADDR" --advertise-address "$KUBE_ADDR" --secure-port 6443 \
 		--insecure-port 0 --cert-dir "$KUBE_DIR/certs" \
 		--tls-cert-file "$KUBE_DIR/server.pem" --tls-private-key-file "$KUBE_DIR/server-key.pem" \
@@ -124,6 +126,7 @@ kube_apiserver_start() {
 		--enable-priority-and-fairness=false --profiling=false \
 		$KUBE_APISERVER_FLAGS >>"$KUBE_DIR/apiserver.log" 2>&1 &
 	echo $! >"$LAB_DIR/kube-apiserver.pid"
+	disown # its SIGKILL is ours, not worth a "Killed" line from bash
 	local i
 	for i in $(seq 1 300); do
 		[ "$(in_kns api curl -s -m 1 --cacert "$KUBE_DIR/ca.pem" \
@@ -136,16 +139,17 @@ kube_apiserver_start() {
 	lab_fail "kube-apiserver not ready within 30 s"
 }
 
-# kube_apiserver_stop: SIGTERM, then SIGKILL after 5 s.
+# kube_apiserver_stop: SIGKILL, and wait until it is gone (5 s at most). A
+# crash, not a drain: 1.20's graceful shutdown keeps watches open for
+# seconds, and what the watchers must survive is the connection's loss.
 kube_apiserver_stop() {
 	local pid i
 	pid=$(cat "$LAB_DIR/kube-apiserver.pid" 2>/dev/null) || return 0
-	kill "$pid" 2>/dev/null
+	kill -9 "$pid" 2>/dev/null
 	for i in $(seq 1 50); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -9 "$pid" 2>/dev/null
 	rm -f "$LAB_DIR/kube-apiserver.pid"
 	return 0
 }
