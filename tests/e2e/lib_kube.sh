@@ -100,8 +100,7 @@ kube_etcd_start() {
 		--initial-cluster kube-etcd=http://127.0.0.1:2380 --initial-cluster-state new \
 		>>"$KUBE_DIR/etcd.log" 2>&1 &
 	echo $! >"$LAB_DIR/kube-etcd.pid"
-	local i
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		in_kns api curl -s -m 1 http://127.0.0.1:2379/health 2>/dev/null | grep -q true && return 0
 		sleep 0.1
 	done
@@ -127,8 +126,7 @@ kube_apiserver_start() {
 		$KUBE_APISERVER_FLAGS >>"$KUBE_DIR/apiserver.log" 2>&1 &
 	echo $! >"$LAB_DIR/kube-apiserver.pid"
 	disown # its SIGKILL is ours, not worth a "Killed" line from bash
-	local i
-	for i in $(seq 1 300); do
+	for _ in $(seq 1 300); do
 		[ "$(in_kns api curl -s -m 1 --cacert "$KUBE_DIR/ca.pem" \
 			-H "Authorization: Bearer $(cat "$KUBE_DIR/admin.token")" \
 			"$KUBE_SERVER/readyz" 2>/dev/null)" = ok ] && return 0
@@ -143,10 +141,10 @@ kube_apiserver_start() {
 # crash, not a drain: 1.20's graceful shutdown keeps watches open for
 # seconds, and what the watchers must survive is the connection's loss.
 kube_apiserver_stop() {
-	local pid i
+	local pid
 	pid=$(cat "$LAB_DIR/kube-apiserver.pid" 2>/dev/null) || return 0
 	kill -9 "$pid" 2>/dev/null
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done

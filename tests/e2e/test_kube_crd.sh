@@ -92,7 +92,7 @@ for c in "${INVALID[@]}"; do
 		test "$rc" -ne 0 -a "$(grep -c -- "$field" "$CASES/$name.check")" -gt 0
 	# --validate=false: the API server judges, not kubectl's client-side check.
 	kctl apply --validate=false -f "$CASES/$name.yaml" >"$CASES/$name.apply" 2>&1
-	echo "# $name: $(grep -o "$field[^,]*" "$CASES/$name.apply" | head -1 | cut -c1-110)"
+	echo "# $name: $(grep -o "${field}[^,]*" "$CASES/$name.apply" | head -1 | cut -c1-110)"
 	check "$name: the API server refuses it, naming $field" \
 		refused_naming "$CASES/$name.apply" "$field"
 	check "$name: nothing was stored" fails kctl get rollout "$name"

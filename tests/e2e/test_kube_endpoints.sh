@@ -16,6 +16,7 @@ source "$(dirname "$0")/lib_kube.sh"
 
 # The terminating condition is alpha in 1.20: without the gate the API
 # server drops it from what it stores.
+# shellcheck disable=SC2034 # read by lib_kube.sh
 KUBE_APISERVER_FLAGS="--watch-cache=false --feature-gates=EndpointSliceTerminatingCondition=true"
 kube_require
 trap kube_down EXIT
@@ -79,7 +80,7 @@ change() {
 		n=$((n - 1))
 	done
 	if seen "$pat"; then
-		echo "# $desc: apply $((($t1 - $t0) / 1000000)) ms, then in kubewatch's output after $((($(date +%s%N) - $t1) / 1000000)) ms"
+		echo "# $desc: apply $(((t1 - t0) / 1000000)) ms, then in kubewatch's output after $((($(date +%s%N) - t1) / 1000000)) ms"
 		echo "ok - $desc"
 	else
 		echo "not ok - $desc (last: $(tail -1 "$KW_OUT" 2>/dev/null))"
