@@ -82,6 +82,9 @@ INVALID=(
 	'affinity-sticky|d["spec"]["affinity"] = "sticky"|spec.affinity'
 	'endpoints-17|d["spec"]["canary"]["endpoints"] = ["198.18.3.%d:8080" % i for i in range(2, 19)]|spec.canary.endpoints'
 	'abort-kill|d["spec"]["abort"] = {"connections": "kill"}|spec.abort.connections'
+	'metric-twice|d["spec"]["analysis"]["metrics"].append({"name": "errorRate", "max": 0.1})|spec.analysis.metrics'
+	'name-32-chars|d["metadata"]["name"] = "n" * 32|metadata.name'
+	'endpoints-and-service|d["spec"]["canary"]["service"] = "web-canary"|spec.canary'
 )
 for c in "${INVALID[@]}"; do
 	IFS='|' read -r name edit field <<<"$c"
@@ -97,6 +100,13 @@ for c in "${INVALID[@]}"; do
 		refused_naming "$CASES/$name.apply" "$field"
 	check "$name: nothing was stored" fails kctl get rollout "$name"
 done
+
+# A version given as a Service name: the CRD takes it (exactly one of
+# endpoints and service; both were refused above); canaryd's files do not yet.
+rollout by-service 'd["spec"]["canary"] = {"revision": "v2", "service": "web-canary"}'
+check "a version given as service: (a Service name) is accepted by the API server" \
+	quiet kctl apply -f "$CASES/by-service.yaml"
+"$CANARYD" --config "$CASES/by-service.yaml" --check-config 2>&1 | sed 's/^/# not yet in canaryd: /'
 
 # The status subresource: a merge patch changes status only.
 gen0=$(kctl get rollout web -o jsonpath='{.metadata.generation}')
