@@ -88,6 +88,13 @@ change() {
 	fi
 }
 
+api_code() {
+	in_kns node curl -s -o /dev/null -w '%{http_code}' --cacert "$KUBE_DIR/ca.pem" \
+		-H "Authorization: Bearer $(cat "$KUBE_DIR/agent.token")" "$KUBE_SERVER$1"
+}
+check "this server has no discovery.k8s.io/v1 (404), only v1beta1 (200)" \
+	test "$(api_code /apis/discovery.k8s.io/v1)/$(api_code /apis/discovery.k8s.io/v1beta1)" = 404/200
+
 slice web-a "198.18.1.2"
 nsenter --net=/run/netns/"$(kns node)" "$LAB_BUILD/kubewatch" --server "$KUBE_SERVER" --token-file "$KUBE_DIR/agent.token" \
 	--ca-file "$KUBE_DIR/ca.pem" --namespace default --service web >"$KW_OUT" 2>"$KW_ERR" &
@@ -120,9 +127,20 @@ check "web-b deleted in etcd while the API server is down" \
 rev=$(kube_etcdctl put /lab/bump x -w json | jget 'd["header"]["revision"]')
 check "etcd compacted to revision $rev, past kubewatch's resourceVersion" \
 	quiet kube_etcdctl compact "$rev"
+old_rv=$(tail -1 "$KW_OUT" | sed -n 's/^rv=\([0-9]*\) .*/\1/p')
 kube_apiserver_start || echo "# the API server did not come back"
+t0=$(date +%s%N)
 check "kubewatch got 410 Gone and listed again (relists=1)" \
 	kube_wait 20 seen ' relists=1 ready=198.18.1.2:8080 terminating=- not-ready=-$'
+echo "# re-listed $((($(date +%s%N) - t0) / 1000000)) ms after the API server was ready again (0.2 s polls; backoff up to 2 s)"
+# The same watch from curl: the 410 is the server's, not kubewatch's idea.
+in_kns node curl -s -m 5 --cacert "$KUBE_DIR/ca.pem" \
+	-H "Authorization: Bearer $(cat "$KUBE_DIR/agent.token")" \
+	"$KUBE_SERVER/apis/discovery.k8s.io/v1beta1/namespaces/default/endpointslices?watch=1&resourceVersion=$old_rv&timeoutSeconds=1" \
+	>"$LAB_DIR/watch410.out" 2>&1
+echo "# watch from rv=$old_rv: $(cut -c1-160 "$LAB_DIR/watch410.out" | head -1)"
+check "a watch from kubewatch's old resourceVersion ($old_rv) is answered 410 Gone" \
+	grep -q '"code":410' "$LAB_DIR/watch410.out"
 check "kubewatch logged the expired watch" \
 	grep -q 'kube watch expired (410): listing again' "$KW_ERR"
 grep -E 'kube watch (error event|expired)' "$KW_ERR" | head -2 | cut -c1-200 | sed 's/^/# /'
