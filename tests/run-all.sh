@@ -134,7 +134,9 @@ wait_kube_build() {
 		kube_build_rc=$?
 		kube_build_pid=
 	fi
-	[ "$kube_build_rc" -eq 0 ] || tail -20 "$kube_build_log"
+	[ "$kube_build_rc" -eq 0 ] && return 0
+	echo "== kube-apiserver: the build failed (exit $kube_build_rc); the end of its log:"
+	tail -20 "$kube_build_log"
 	return "$kube_build_rc"
 }
 # wait -n in the lanes reaps any child, the build included: keep its status.
@@ -151,7 +153,6 @@ other_child_ended() {
 run_tap() {
 	local suite=$1 needs_root=$2 t jobs=${TEST_JOBS:-$default_jobs}
 	local -a lanes=() alone=()
-	local -A log_of=()
 	shift 2
 	if [ "$needs_root" = yes ]; then
 		is_privileged || { skip_or_fail "$suite"; return; }
@@ -168,44 +169,42 @@ run_tap() {
 			alone+=("$t")
 		fi
 	done
-	local pid done_pid log rc
+	local pid log
 	for t in "${lanes[@]}"; do
-		while [ ${#log_of[@]} -ge "$jobs" ]; do
-			done_pid=
-			wait -n -p done_pid
-			rc=$?
-			[ -n "$done_pid" ] || break
-			if [ -z "${log_of[$done_pid]:-}" ]; then
-				other_child_ended "$done_pid" "$rc"
-				continue
-			fi
-			finish_lane "$suite" "${log_of[$done_pid]}"
-			unset "log_of[$done_pid]"
-		done
+		while [ ${#lane_log[@]} -ge "$jobs" ]; do reap_lane "$suite" || break; done
 		log=$(mktemp)
 		run_script "$suite" "$t" "$log" &
 		pid=$!
-		log_of[$pid]="$t $log"
+		lane_log[$pid]="$t $log"
 	done
-	while [ ${#log_of[@]} -gt 0 ]; do
-		done_pid=
-		wait -n -p done_pid
-		rc=$?
-		# 127: nothing left to wait for; whatever is listed has ended.
-		[ -n "$done_pid" ] || break
-		if [ -z "${log_of[$done_pid]:-}" ]; then
-			other_child_ended "$done_pid" "$rc"
-			continue
-		fi
-		finish_lane "$suite" "${log_of[$done_pid]}"
-		unset "log_of[$done_pid]"
+	while [ ${#lane_log[@]} -gt 0 ]; do reap_lane "$suite" || break; done
+	# Nothing left to wait for: whatever is still listed has ended.
+	for pid in "${!lane_log[@]}"; do
+		finish_lane "$suite" "${lane_log[$pid]}"
+		unset "lane_log[$pid]"
 	done
-	for pid in "${!log_of[@]}"; do finish_lane "$suite" "${log_of[$pid]}"; done
 	for t in "${alone[@]}"; do run_alone "$suite" "$t"; done
 	[ ${#kube[@]} -eq 0 ] && return
 	# A failed build leaves no binary: each script then reports that itself.
 	wait_kube_build || true
 	for t in "${kube[@]}"; do run_alone "$suite" "$t"; done
+}
+
+# The scripts running in lanes: PID -> "SCRIPT LOG".
+declare -A lane_log=()
+
+# Wait for one child to end and count it if it ran a script; 1: no child left.
+reap_lane() {
+	local suite=$1 done_pid= rc
+	wait -n -p done_pid
+	rc=$?
+	[ -n "$done_pid" ] || return 1
+	if [ -z "${lane_log[$done_pid]:-}" ]; then
+		other_child_ended "$done_pid" "$rc"
+		return 0
+	fi
+	finish_lane "$suite" "${lane_log[$done_pid]}"
+	unset "lane_log[$done_pid]"
 }
 
 run_alone() {
