@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-all: alone (700 keep-alive connections load both CPUs)
 # More concurrent flows than the conntrack holds. The agent runs with the
 # smallest conntrack (--conntrack-entries 1024: 512 flows) and 700 keep-alive
 # connections each send a request every 2 s, while new connections keep
@@ -97,6 +98,8 @@ wait "$new"
 echo "# after a weight change 30% -> 60% under eviction: $(lab_failed "$LAB_DIR/keep2.out") of" \
 	"$(tail -1 "$LAB_DIR/keep2.out" | jget 'd["requests"]') keep-alive requests failed" \
 	"($(tail -1 "$LAB_DIR/keep2.out" | jget 'd["errors"]'))"
+echo "# new connections meanwhile: $(lab_failed "$LAB_DIR/new2.out") failed" \
+	"($(tail -1 "$LAB_DIR/new2.out" | jget 'd["errors"]'))"
 check "new connections are not affected by it" expect "$(lab_failed "$LAB_DIR/new2.out") == 0"
 
 # A restart asking for another size keeps the pinned map, and its flows.
