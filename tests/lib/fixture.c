@@ -88,6 +88,35 @@ void fixture_cleanup_on_exit(struct canary_fixture *fx, void (*at_exit)(void), c
 		signal(sigs[i], fixture_on_signal);
 }
 /*
+ * Open the skeleton from its own object, or from fx->elf when set (another
+ * build of the same programs and maps: pktcost --base). Returns NULL and
+ * sets errno on failure.
+ */
+static struct canary *fixture_open(const struct canary_fixture *fx,
+				   const struct bpf_object_open_opts *opts)
+{
+	struct canary *skel;
+	int err;
+
+	if (!fx->elf)
+		return canary__open_opts(opts);
+	skel = calloc(1, sizeof(*skel));
+	if (!skel)
+		return NULL;
+	err = canary__create_skeleton(skel);
+	if (!err) {
+		skel->skeleton->data = (void *)fx->elf;
+		skel->skeleton->data_sz = fx->elf_sz;
+		err = bpf_object__open_skeleton(skel->skeleton, opts);
+	}
+	if (!err)
+		return skel;
+	canary__destroy(skel);
+	errno = err < 0 ? -err : err;
+	return NULL;
+}
+
+/*
  * Open and load the skeleton with its maps pinned in a fresh directory made
  * from template (mkdtemp), and take the descriptors of its maps and programs.
  * Returns 0 or -errno; on error fixture_unload() undoes what was done.
@@ -111,7 +140,7 @@ int fixture_load(struct canary_fixture *fx, const char *template)
 			 fixture_pinned_maps[i]);
 	/* Only now: the signal handler must find every path in place. */
 	fx->have_dir = 1;
-	fx->skel = canary__open_opts(&opts);
+	fx->skel = fixture_open(fx, &opts);
 	if (!fx->skel)
 		return -errno;
 	err = canary__load(fx->skel);
