@@ -155,26 +155,26 @@ __canary_inline int pkt_is_icmp(int reason, const struct canary_pkt *pkt)
 	return reason == CANARY_R_NOT_TCP_UDP && pkt->tuple.proto == IPPROTO_ICMP;
 }
 
-/* Decide for one packet; pkt is left parsed for the caller's rewrite. */
-__canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *data,
-				    void *data_end, __u32 gso_len, struct canary_pkt *pkt,
-				    struct ingress_verdict *v)
+/*
+ * Decide for one packet, parsed by the caller into pkt with parse result
+ * reason; pkt is left as it is for the caller's rewrite.
+ */
+__canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, int reason,
+				    struct canary_pkt *pkt, struct ingress_verdict *v)
 {
 	enum svcgen_verdict count = SVCGEN_COUNT;
 	struct canary_service *svc;
 	struct canary_ct_entry *e;
 	struct canary_metrics *m;
-	int reason, tracked;
+	int tracked;
 	__u64 now;
 
-	reason = parse_ipv4(data, data_end, gso_len, pkt);
 	if (reason != PARSE_OK) {
 		/* ICMP is counted by icmp_ingress(), which the caller runs. */
 		if (!pkt_is_icmp(reason, pkt))
 			reason_count(reason);
 		return;
 	}
-	now = bpf_ktime_get_coarse_ns(); /* conntrack ages need no more precision */
 	e = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &pkt->tuple);
 	if (e && (e->flags & CANARY_CT_F_REVERSE))
 		return; /* a backend's packet seen on ingress: not ours to change */
@@ -185,6 +185,11 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 			return; /* the same, in its flow's handshake */
 	}
 	svc = svcgen_service(pkt->tuple.daddr, pkt->tuple.dport, pkt->tuple.proto);
+	if (!e && !svc) {
+		reason_count(CANARY_R_NO_SERVICE);
+		return; /* not ours: no clock read for it */
+	}
+	now = bpf_ktime_get_coarse_ns(); /* conntrack ages need no more precision */
 	if (e && !tracked)
 		e = ingress_half_open(pkt, e, now, v);
 	if (!e || ct_is_port_reuse(pkt, e)) {
@@ -268,16 +273,33 @@ __canary_inline int skb_pull_headers(struct __sk_buff *skb)
 	return !bpf_skb_pull_data(skb, skb->len < MAX_PAYLOAD_OFF ? skb->len : MAX_PAYLOAD_OFF);
 }
 
+/*
+ * Parse on tc. Most packets have their headers in the linear part, so the
+ * pull is tried only when they ran past it (MALFORMED): after VXLAN or
+ * Geneve decapsulation, or from drivers that build skbs from page fragments
+ * (napi_gro_frags, virtio-net past 128 bytes), the TCP header may sit in the
+ * fragments. Pulling is not free, and on a cloned skb (tcpdump running) it
+ * copies the data: traffic that is not IPv4 TCP/UDP, or whose headers are
+ * linear, is never pulled. Whatever else failed, a pull would not change.
+ */
+__canary_inline int tc_parse(struct __sk_buff *skb, struct canary_pkt *pkt)
+{
+	int reason = parse_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end,
+				skb_gso_len(skb), pkt);
+
+	if (reason == CANARY_R_MALFORMED && skb_pull_headers(skb))
+		reason = parse_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end,
+				    skb_gso_len(skb), pkt);
+	return reason;
+}
+
 SEC("tc")
 int canary_tc_ingress(struct __sk_buff *skb)
 {
 	struct ingress_verdict v = {};
 	struct canary_pkt pkt = {};
 
-	skb_pull_headers(skb);
-
-	ingress_handle(skb, CANARY_CTX_TC, (void *)(long)skb->data, (void *)(long)skb->data_end,
-		       skb_gso_len(skb), &pkt, &v);
+	ingress_handle(skb, CANARY_CTX_TC, tc_parse(skb, &pkt), &pkt, &v);
 	if (pkt.tuple.proto == IPPROTO_ICMP) {
 		icmp_pull_tc(skb);
 		return icmp_ingress(skb, CANARY_CTX_TC, (void *)(long)skb->data,
@@ -302,7 +324,7 @@ int canary_xdp_ingress(struct xdp_md *ctx)
 	struct ingress_verdict v = {};
 	struct canary_pkt pkt = {};
 
-	ingress_handle(ctx, CANARY_CTX_XDP, data, data_end, 0, &pkt, &v);
+	ingress_handle(ctx, CANARY_CTX_XDP, parse_ipv4(data, data_end, 0, &pkt), &pkt, &v);
 	if (pkt.tuple.proto == IPPROTO_ICMP)
 		return icmp_ingress(ctx, CANARY_CTX_XDP, data, data_end, &pkt) ? XDP_DROP :
 										 XDP_PASS;
@@ -316,21 +338,14 @@ int canary_xdp_ingress(struct xdp_md *ctx)
 }
 
 /*
- * Parse a packet on egress. Most replies have their headers in the linear
- * part, so the pull is tried only when parsing fails: after VXLAN or Geneve
- * decapsulation, or from drivers that build skbs from page fragments
- * (napi_gro_frags), the TCP header may sit in the fragments. An IPv4 TCP/UDP
- * packet that still cannot be read counts its reason: were it a reply, it
- * would leave with the backend's address.
+ * Parse a packet on egress (tc_parse()). An IPv4 TCP/UDP packet that cannot
+ * be read counts its reason: were it a reply, it would leave with the
+ * backend's address.
  */
 __canary_inline int egress_parse(struct __sk_buff *skb, struct canary_pkt *pkt)
 {
-	int reason = parse_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end,
-				skb_gso_len(skb), pkt);
+	int reason = tc_parse(skb, pkt);
 
-	if (reason != PARSE_OK && skb_pull_headers(skb))
-		reason = parse_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end,
-				    skb_gso_len(skb), pkt);
 	if (reason == CANARY_R_MALFORMED || reason == CANARY_R_FRAGMENT)
 		reason_count(reason);
 	return reason;
