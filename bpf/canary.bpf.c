@@ -75,7 +75,9 @@ __canary_inline int ingress_reset_wanted(const struct canary_ct_entry *e,
 }
 
 /*
- * First packet of a flow (or one whose entry was lost): choose and record.
+ * First packet of a flow (or one whose entry was lost): choose and record,
+ * and give the caller the counters of the flow's service and version in *mp
+ * (NULL if none), so that a SYN looks them up once.
  * A SYN with no conntrack entry is recorded in the half-open table; a SYN
  * reusing the port of a tracked flow replaces that flow's entries in
  * conntrack, as before, so no stale forward entry shadows the new flow.
@@ -83,10 +85,9 @@ __canary_inline int ingress_reset_wanted(const struct canary_ct_entry *e,
  * untranslated it would reach whatever else answers for the VIP, and its
  * replies could not be restored. The client retransmits; Cilium drops too.
  */
-__canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt *pkt,
-							 const struct canary_service *svc,
-							 int tracked, __u64 now,
-							 struct ingress_verdict *v)
+__canary_inline struct canary_ct_entry *
+ingress_new_flow(const struct canary_pkt *pkt, const struct canary_service *svc, int tracked,
+		 __u64 now, struct ingress_verdict *v, struct canary_metrics **mp)
 {
 	const struct canary_backend *be;
 	struct canary_metrics *m;
@@ -126,6 +127,7 @@ __canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt
 	m = metrics_of(svc->id, version);
 	if (m && opening)
 		m->conns_opened += 1;
+	*mp = m;
 	return e;
 }
 
@@ -164,8 +166,8 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, int re
 {
 	enum svcgen_verdict count = SVCGEN_COUNT;
 	struct canary_service *svc;
+	struct canary_metrics *m = NULL;
 	struct canary_ct_entry *e;
-	struct canary_metrics *m;
 	int tracked;
 	__u64 now;
 
@@ -193,7 +195,7 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, int re
 	if (e && !tracked)
 		e = ingress_half_open(pkt, e, now, v);
 	if (!e || ct_is_port_reuse(pkt, e)) {
-		e = ingress_new_flow(pkt, svc, tracked, now, v);
+		e = ingress_new_flow(pkt, svc, tracked, now, v, &m);
 	} else {
 		reason_count(CANARY_R_FORWARD);
 		count = svcgen_check_forward(pkt, e, svc, now);
@@ -213,7 +215,9 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, int re
 	else
 		ct_refresh_forward(pkt, e, now);
 
-	m = count == SVCGEN_COUNT ? metrics_of(e->svc_id, e->version) : NULL;
+	/* A new flow's counters are those ingress_new_flow() found: same svc_id and version. */
+	if (!m && count == SVCGEN_COUNT)
+		m = metrics_of(e->svc_id, e->version);
 	if (m) {
 		m->packets_in += 1;
 		m->bytes_in += pkt->ip_len;
