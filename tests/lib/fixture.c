@@ -20,8 +20,9 @@ const char *const fixture_pinned_maps[FIXTURE_N_PINNED] = {
 	CANARY_MAP_NAME("ct_syn"),
 };
 
-/* The fixture the signal handler cleans up: a handler gets no argument. */
-static struct canary_fixture *fixture_signalled;
+/* The fixtures the signal handler cleans up (pktcost --base has two): a handler gets no argument. */
+#define FIXTURE_MAX_SIGNALLED 2
+static struct canary_fixture *fixture_signalled[FIXTURE_MAX_SIGNALLED];
 
 /* Async-signal-safe: unlink and rmdir of paths computed at load time. */
 static void fixture_unpin_all(struct canary_fixture *fx)
@@ -67,8 +68,11 @@ void fixture_unload(struct canary_fixture *fx)
 /* The pins go, then the signal does what it would have done. */
 static void fixture_on_signal(int sig)
 {
-	if (fixture_signalled)
-		fixture_unpin_all(fixture_signalled);
+	size_t i;
+
+	for (i = 0; i < FIXTURE_MAX_SIGNALLED; i++)
+		if (fixture_signalled[i])
+			fixture_unpin_all(fixture_signalled[i]);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -82,7 +86,12 @@ void fixture_cleanup_on_exit(struct canary_fixture *fx, void (*at_exit)(void), c
 {
 	size_t i;
 
-	fixture_signalled = fx;
+	for (i = 0; i < FIXTURE_MAX_SIGNALLED; i++) {
+		if (!fixture_signalled[i] || fixture_signalled[i] == fx) {
+			fixture_signalled[i] = fx;
+			break;
+		}
+	}
 	atexit(at_exit);
 	for (i = 0; i < n_sigs; i++)
 		signal(sigs[i], fixture_on_signal);

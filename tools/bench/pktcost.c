@@ -213,7 +213,9 @@ static void install_cleanup(void)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 
+	/* Both variants' pins go on a signal; teardown runs twice at exit, harmlessly. */
 	fixture_cleanup_on_exit(&fxs[V_NEW], teardown, sigs, sizeof(sigs) / sizeof(sigs[0]));
+	fixture_cleanup_on_exit(&fxs[V_BASE], teardown, sigs, sizeof(sigs) / sizeof(sigs[0]));
 }
 
 /* Read the whole of file into *buf. Returns its size, or 0 (said why). */
