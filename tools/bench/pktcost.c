@@ -1189,8 +1189,15 @@ int main(int argc, char **argv)
 	if (err >= 0)
 		return err;
 	err = bench_args(argc, argv, QUICK_HELP, &b.div, &json_file);
-	if (err >= 0)
+	if (err >= 0) {
+		/* The options only pktcost has, after the usage bench_args() printed. */
+		fprintf(err ? stderr : stdout,
+			"  --base FILE  also measure FILE, another build of canary.bpf.o\n"
+			"  --rounds N   rounds of every path, medians reported (1..%d; 3 with"
+			" --base, else 1)\n",
+			MAX_ROUNDS);
 		return err;
+	}
 	if (!rounds)
 		rounds = base ? 3 : 1;
 	if (base) {
