@@ -1183,7 +1183,7 @@ int main(int argc, char **argv)
 	const char *json_file, *base = NULL;
 	unsigned int rounds = 0;
 	struct machine m;
-	int err, i;
+	int err;
 
 	err = pktcost_args(&argc, argv, &base, &rounds);
 	if (err >= 0)
@@ -1215,6 +1215,8 @@ int main(int argc, char **argv)
 		return 1;
 	machine_read(&m);
 	if (base) {
+		int i;
+
 		rows_of_rounds(V_BASE, rounds);
 		for (i = 0; i < b.n_rows; i++)
 			base_above[i] = above_empty(&b.rows[i]);
