@@ -161,9 +161,9 @@ include deploy/install.mk
 include tests/fuzz/fuzz.mk
 
 # Benchmarks print figures and ratios; they never pass or fail on speed.
-bench: all lab $(BUILD)/pktcost $(BUILD)/scale
+bench: all lab $(BUILD)/pktcost $(BUILD)/scale $(PKTCOST_BASE_DIR)/canary.bpf.o
 	@mkdir -p $(BUILD)/bench
-	$(BUILD)/pktcost --json $(BUILD)/bench/pktcost.json
+	$(BUILD)/pktcost --base $(PKTCOST_BASE_DIR)/canary.bpf.o --json $(BUILD)/bench/pktcost.json
 	tools/bench/e2e.sh --json $(BUILD)/bench/e2e.json
 	tools/bench/rollback.sh --json $(BUILD)/bench/rollback.json
 	tools/bench/scale.sh --json $(BUILD)/bench/scale.json

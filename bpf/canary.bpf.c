@@ -75,7 +75,9 @@ __canary_inline int ingress_reset_wanted(const struct canary_ct_entry *e,
 }
 
 /*
- * First packet of a flow (or one whose entry was lost): choose and record.
+ * First packet of a flow (or one whose entry was lost): choose and record,
+ * and give the caller the counters of the flow's service and version in *mp
+ * (NULL if none), so that a SYN looks them up once.
  * A SYN with no conntrack entry is recorded in the half-open table; a SYN
  * reusing the port of a tracked flow replaces that flow's entries in
  * conntrack, as before, so no stale forward entry shadows the new flow.
@@ -83,10 +85,9 @@ __canary_inline int ingress_reset_wanted(const struct canary_ct_entry *e,
  * untranslated it would reach whatever else answers for the VIP, and its
  * replies could not be restored. The client retransmits; Cilium drops too.
  */
-__canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt *pkt,
-							 const struct canary_service *svc,
-							 int tracked, __u64 now,
-							 struct ingress_verdict *v)
+__canary_inline struct canary_ct_entry *
+ingress_new_flow(const struct canary_pkt *pkt, const struct canary_service *svc, int tracked,
+		 __u64 now, struct ingress_verdict *v, struct canary_metrics **mp)
 {
 	const struct canary_backend *be;
 	struct canary_metrics *m;
@@ -126,6 +127,7 @@ __canary_inline struct canary_ct_entry *ingress_new_flow(const struct canary_pkt
 	m = metrics_of(svc->id, version);
 	if (m && opening)
 		m->conns_opened += 1;
+	*mp = m;
 	return e;
 }
 
@@ -155,26 +157,26 @@ __canary_inline int pkt_is_icmp(int reason, const struct canary_pkt *pkt)
 	return reason == CANARY_R_NOT_TCP_UDP && pkt->tuple.proto == IPPROTO_ICMP;
 }
 
-/* Decide for one packet; pkt is left parsed for the caller's rewrite. */
-__canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *data,
-				    void *data_end, __u32 gso_len, struct canary_pkt *pkt,
-				    struct ingress_verdict *v)
+/*
+ * Decide for one packet, parsed by the caller into pkt with parse result
+ * reason; pkt is left as it is for the caller's rewrite.
+ */
+__canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, int reason,
+				    struct canary_pkt *pkt, struct ingress_verdict *v)
 {
 	enum svcgen_verdict count = SVCGEN_COUNT;
 	struct canary_service *svc;
+	struct canary_metrics *m = NULL;
 	struct canary_ct_entry *e;
-	struct canary_metrics *m;
-	int reason, tracked;
+	int tracked;
 	__u64 now;
 
-	reason = parse_ipv4(data, data_end, gso_len, pkt);
 	if (reason != PARSE_OK) {
 		/* ICMP is counted by icmp_ingress(), which the caller runs. */
 		if (!pkt_is_icmp(reason, pkt))
 			reason_count(reason);
 		return;
 	}
-	now = bpf_ktime_get_coarse_ns(); /* conntrack ages need no more precision */
 	e = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &pkt->tuple);
 	if (e && (e->flags & CANARY_CT_F_REVERSE))
 		return; /* a backend's packet seen on ingress: not ours to change */
@@ -185,10 +187,15 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 			return; /* the same, in its flow's handshake */
 	}
 	svc = svcgen_service(pkt->tuple.daddr, pkt->tuple.dport, pkt->tuple.proto);
+	if (!e && !svc) {
+		reason_count(CANARY_R_NO_SERVICE);
+		return; /* not ours: no clock read for it */
+	}
+	now = bpf_ktime_get_coarse_ns(); /* conntrack ages need no more precision */
 	if (e && !tracked)
 		e = ingress_half_open(pkt, e, now, v);
 	if (!e || ct_is_port_reuse(pkt, e)) {
-		e = ingress_new_flow(pkt, svc, tracked, now, v);
+		e = ingress_new_flow(pkt, svc, tracked, now, v, &m);
 	} else {
 		reason_count(CANARY_R_FORWARD);
 		count = svcgen_check_forward(pkt, e, svc, now);
@@ -208,7 +215,9 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, void *
 	else
 		ct_refresh_forward(pkt, e, now);
 
-	m = count == SVCGEN_COUNT ? metrics_of(e->svc_id, e->version) : NULL;
+	/* A new flow's counters are those ingress_new_flow() found: same svc_id and version. */
+	if (!m && count == SVCGEN_COUNT)
+		m = metrics_of(e->svc_id, e->version);
 	if (m) {
 		m->packets_in += 1;
 		m->bytes_in += pkt->ip_len;
@@ -268,16 +277,33 @@ __canary_inline int skb_pull_headers(struct __sk_buff *skb)
 	return !bpf_skb_pull_data(skb, skb->len < MAX_PAYLOAD_OFF ? skb->len : MAX_PAYLOAD_OFF);
 }
 
+/*
+ * Parse on tc. Most packets have their headers in the linear part, so the
+ * pull is tried only when they ran past it (MALFORMED): after VXLAN or
+ * Geneve decapsulation, or from drivers that build skbs from page fragments
+ * (napi_gro_frags, virtio-net past 128 bytes), the TCP header may sit in the
+ * fragments. Pulling is not free, and on a cloned skb (tcpdump running) it
+ * copies the data: traffic that is not IPv4 TCP/UDP, or whose headers are
+ * linear, is never pulled. Whatever else failed, a pull would not change.
+ */
+__canary_inline int tc_parse(struct __sk_buff *skb, struct canary_pkt *pkt)
+{
+	int reason = parse_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end,
+				skb_gso_len(skb), pkt);
+
+	if (reason == CANARY_R_MALFORMED && skb_pull_headers(skb))
+		reason = parse_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end,
+				    skb_gso_len(skb), pkt);
+	return reason;
+}
+
 SEC("tc")
 int canary_tc_ingress(struct __sk_buff *skb)
 {
 	struct ingress_verdict v = {};
 	struct canary_pkt pkt = {};
 
-	skb_pull_headers(skb);
-
-	ingress_handle(skb, CANARY_CTX_TC, (void *)(long)skb->data, (void *)(long)skb->data_end,
-		       skb_gso_len(skb), &pkt, &v);
+	ingress_handle(skb, CANARY_CTX_TC, tc_parse(skb, &pkt), &pkt, &v);
 	if (pkt.tuple.proto == IPPROTO_ICMP) {
 		icmp_pull_tc(skb);
 		return icmp_ingress(skb, CANARY_CTX_TC, (void *)(long)skb->data,
@@ -302,7 +328,7 @@ int canary_xdp_ingress(struct xdp_md *ctx)
 	struct ingress_verdict v = {};
 	struct canary_pkt pkt = {};
 
-	ingress_handle(ctx, CANARY_CTX_XDP, data, data_end, 0, &pkt, &v);
+	ingress_handle(ctx, CANARY_CTX_XDP, parse_ipv4(data, data_end, 0, &pkt), &pkt, &v);
 	if (pkt.tuple.proto == IPPROTO_ICMP)
 		return icmp_ingress(ctx, CANARY_CTX_XDP, data, data_end, &pkt) ? XDP_DROP :
 										 XDP_PASS;
@@ -316,21 +342,14 @@ int canary_xdp_ingress(struct xdp_md *ctx)
 }
 
 /*
- * Parse a packet on egress. Most replies have their headers in the linear
- * part, so the pull is tried only when parsing fails: after VXLAN or Geneve
- * decapsulation, or from drivers that build skbs from page fragments
- * (napi_gro_frags), the TCP header may sit in the fragments. An IPv4 TCP/UDP
- * packet that still cannot be read counts its reason: were it a reply, it
- * would leave with the backend's address.
+ * Parse a packet on egress (tc_parse()). An IPv4 TCP/UDP packet that cannot
+ * be read counts its reason: were it a reply, it would leave with the
+ * backend's address.
  */
 __canary_inline int egress_parse(struct __sk_buff *skb, struct canary_pkt *pkt)
 {
-	int reason = parse_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end,
-				skb_gso_len(skb), pkt);
+	int reason = tc_parse(skb, pkt);
 
-	if (reason != PARSE_OK && skb_pull_headers(skb))
-		reason = parse_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end,
-				    skb_gso_len(skb), pkt);
 	if (reason == CANARY_R_MALFORMED || reason == CANARY_R_FRAGMENT)
 		reason_count(reason);
 	return reason;

@@ -20,8 +20,9 @@ const char *const fixture_pinned_maps[FIXTURE_N_PINNED] = {
 	CANARY_MAP_NAME("ct_syn"),
 };
 
-/* The fixture the signal handler cleans up: a handler gets no argument. */
-static struct canary_fixture *fixture_signalled;
+/* The fixtures the signal handler cleans up (pktcost --base has two): a handler gets no argument. */
+#define FIXTURE_MAX_SIGNALLED 2
+static struct canary_fixture *fixture_signalled[FIXTURE_MAX_SIGNALLED];
 
 /* Async-signal-safe: unlink and rmdir of paths computed at load time. */
 static void fixture_unpin_all(struct canary_fixture *fx)
@@ -67,8 +68,11 @@ void fixture_unload(struct canary_fixture *fx)
 /* The pins go, then the signal does what it would have done. */
 static void fixture_on_signal(int sig)
 {
-	if (fixture_signalled)
-		fixture_unpin_all(fixture_signalled);
+	size_t i;
+
+	for (i = 0; i < FIXTURE_MAX_SIGNALLED; i++)
+		if (fixture_signalled[i])
+			fixture_unpin_all(fixture_signalled[i]);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -82,11 +86,45 @@ void fixture_cleanup_on_exit(struct canary_fixture *fx, void (*at_exit)(void), c
 {
 	size_t i;
 
-	fixture_signalled = fx;
+	for (i = 0; i < FIXTURE_MAX_SIGNALLED; i++) {
+		if (!fixture_signalled[i] || fixture_signalled[i] == fx) {
+			fixture_signalled[i] = fx;
+			break;
+		}
+	}
 	atexit(at_exit);
 	for (i = 0; i < n_sigs; i++)
 		signal(sigs[i], fixture_on_signal);
 }
+/*
+ * Open the skeleton from its own object, or from fx->elf when set (another
+ * build of the same programs and maps: pktcost --base). Returns NULL and
+ * sets errno on failure.
+ */
+static struct canary *fixture_open(const struct canary_fixture *fx,
+				   const struct bpf_object_open_opts *opts)
+{
+	struct canary *skel;
+	int err;
+
+	if (!fx->elf)
+		return canary__open_opts(opts);
+	skel = calloc(1, sizeof(*skel));
+	if (!skel)
+		return NULL;
+	err = canary__create_skeleton(skel);
+	if (!err) {
+		skel->skeleton->data = (void *)fx->elf;
+		skel->skeleton->data_sz = fx->elf_sz;
+		err = bpf_object__open_skeleton(skel->skeleton, opts);
+	}
+	if (!err)
+		return skel;
+	canary__destroy(skel);
+	errno = err < 0 ? -err : err;
+	return NULL;
+}
+
 /*
  * Open and load the skeleton with its maps pinned in a fresh directory made
  * from template (mkdtemp), and take the descriptors of its maps and programs.
@@ -111,7 +149,7 @@ int fixture_load(struct canary_fixture *fx, const char *template)
 			 fixture_pinned_maps[i]);
 	/* Only now: the signal handler must find every path in place. */
 	fx->have_dir = 1;
-	fx->skel = canary__open_opts(&opts);
+	fx->skel = fixture_open(fx, &opts);
 	if (!fx->skel)
 		return -errno;
 	err = canary__load(fx->skel);

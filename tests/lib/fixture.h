@@ -61,6 +61,9 @@ struct canary_fixture {
 	int killswitch_fd, ct_syn_fd;
 	int tc_in_fd, xdp_fd, tc_eg_fd;
 	int ncpus;
+	/* Set before fixture_load() to load this object instead of the built-in one. */
+	const void *elf;
+	size_t elf_sz;
 	__u64 *pcpu; /* one per-CPU value of the largest per-CPU map, read or zeroed */
 };
 

@@ -18,3 +18,14 @@ $(BUILD)/pktcost: tools/bench/pktcost.c tools/bench/bench_common.h $(TESTFIX_HDR
 		  $(TESTFIX_LIB) $(wildcard headers/*.h) $(SKEL) $(BUILD)/empty.skel.h
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -Itests/lib -o $@ $< $(TESTFIX_LIB) $(DP_LDLIBS)
+
+# The programs pktcost compares with (--base): bpf/ and headers/ of revision
+# PKTCOST_BASE, built with today's compiler and flags. Rebuilt every time,
+# as the revision is a name, not a file make can date.
+PKTCOST_BASE ?= 84accd3
+PKTCOST_BASE_DIR := $(BUILD)/bench/base
+
+$(PKTCOST_BASE_DIR)/canary.bpf.o: FORCE
+	@rm -rf $(PKTCOST_BASE_DIR) && mkdir -p $(PKTCOST_BASE_DIR)/src
+	git archive $(PKTCOST_BASE) bpf headers | tar -x -C $(PKTCOST_BASE_DIR)/src
+	cd $(PKTCOST_BASE_DIR)/src && $(CLANG) $(BPF_CFLAGS) -c bpf/canary.bpf.c -o ../canary.bpf.o

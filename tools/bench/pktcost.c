@@ -28,12 +28,20 @@
  * metrics_v<N>, rewritten bytes) and checked again after the run: a benchmark
  * of the wrong path is worse than none, so pktcost aborts instead.
  *
- * Usage: pktcost [--quick] [--json FILE]
+ * Old and new in one run: --base FILE loads FILE (canary.bpf.o built from
+ * another revision with the same maps and programs; `make bench` builds
+ * PKTCOST_BASE's) next to the built-in programs. Every path runs --rounds
+ * times (default 3 with a base, else 1) for each, base and new alternating
+ * which goes first; each figure is the median of its rounds' figures, and a
+ * second table puts the base's cost above empty next to the new one.
+ *
+ * Usage: pktcost [--quick] [--json FILE] [--base FILE] [--rounds N]
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -161,7 +169,29 @@ struct bench {
 	int n_rows;
 };
 
-static struct canary_fixture fx; /* canary's skeleton, maps and pins */
+/*
+ * The programs measured: the built ones (V_NEW) and, with --base, another
+ * build of the same programs and maps (V_BASE, e.g. from an older revision),
+ * measured in alternating rounds of the same run. fx is the one being run.
+ */
+enum variant {
+	V_NEW = 0,
+	V_BASE = 1,
+	V_COUNT = 2,
+};
+
+#define MAX_ROUNDS 9
+
+static struct canary_fixture fxs[V_COUNT]; /* skeletons, maps and pins */
+static struct canary_fixture *fx = &fxs[V_NEW];
+static struct bench_hooks hooks_of[V_COUNT];
+/* Each round's rows, per variant. */
+static struct row round_rows[V_COUNT][MAX_ROUNDS][MAX_ROWS];
+static int round_n_rows[V_COUNT][MAX_ROUNDS];
+static void *base_elf;
+/* With --base: the base's figures above empty, row by row (same order as the new rows). */
+static bool have_base;
+static double base_above[MAX_ROWS];
 static struct bench b;
 
 /* ------------------------------------------------------------------------ */
@@ -169,8 +199,11 @@ static struct bench b;
 
 static void teardown(void)
 {
-	fixture_unload(&fx);
+	fixture_unload(&fxs[V_NEW]);
+	fixture_unload(&fxs[V_BASE]);
 	empty__destroy(b.empty);
+	free(base_elf);
+	base_elf = NULL;
 	b.empty = NULL;
 	free(b.dur);
 	b.dur = NULL;
@@ -180,22 +213,83 @@ static void install_cleanup(void)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 
-	fixture_cleanup_on_exit(&fx, teardown, sigs, sizeof(sigs) / sizeof(sigs[0]));
+	/* Both variants' pins go on a signal; teardown runs twice at exit, harmlessly. */
+	fixture_cleanup_on_exit(&fxs[V_NEW], teardown, sigs, sizeof(sigs) / sizeof(sigs[0]));
+	fixture_cleanup_on_exit(&fxs[V_BASE], teardown, sigs, sizeof(sigs) / sizeof(sigs[0]));
 }
 
-/* Open and load both objects, canary's maps pinned in a fresh directory. Returns -errno. */
-static int bench_load(void)
+/* Read the whole of file into *buf. Returns its size, or 0 (said why). */
+static size_t read_file(const char *file, void **buf)
 {
-	int err = fixture_load(&fx, PIN_TEMPLATE);
+	size_t size = 0, cap = 0, n;
+	char *p = NULL, *q;
+	FILE *f = fopen(file, "rb");
+
+	if (!f) {
+		bench_fail("opening %s: %s", file, strerror(errno));
+		return 0;
+	}
+	do {
+		if (size == cap) {
+			cap = cap ? cap * 2 : 1 << 20;
+			q = realloc(p, cap);
+			if (!q) {
+				size = 0;
+				break;
+			}
+			p = q;
+		}
+		n = fread(p + size, 1, cap - size, f);
+		size += n;
+	} while (n);
+	if (ferror(f) || !size) {
+		bench_fail("reading %s", file);
+		size = 0;
+	}
+	fclose(f);
+	if (!size)
+		free(p);
+	*buf = size ? p : NULL;
+	return size;
+}
+
+/* Load one variant, its maps pinned in a fresh directory. Returns -errno. */
+static int variant_load(enum variant v)
+{
+	int err = fixture_load(&fxs[v], PIN_TEMPLATE);
 
 	if (err)
 		return err;
-	bench_hooks_canary(&b.hooks, fx.skel);
+	bench_hooks_canary(&hooks_of[v], fxs[v].skel);
+	return 0;
+}
+
+/* Open and load canary (and its base with --base) and the empty programs. Returns -errno. */
+static int bench_load(void)
+{
+	int err = variant_load(V_NEW);
+
+	if (err)
+		return err;
+	if (base_elf) {
+		err = variant_load(V_BASE);
+		if (err)
+			return err;
+	}
 	err = bench_empty_load(&b.hooks, &b.empty);
 	if (err)
 		return err;
 	b.dur = calloc(N_MAX_LOOP, sizeof(*b.dur));
 	return b.dur ? 0 : -ENOMEM;
+}
+
+/* Run from now on the programs and maps of variant v. */
+static void variant_use(enum variant v)
+{
+	fx = &fxs[v];
+	b.hooks.tc_in = hooks_of[v].tc_in;
+	b.hooks.xdp_in = hooks_of[v].xdp_in;
+	b.hooks.tc_eg = hooks_of[v].tc_eg;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -204,7 +298,7 @@ static int bench_load(void)
 /* Sum n u64 counters of a per-CPU value over all possible CPUs; say so if it cannot. */
 static int pcpu_sum(int fd, __u32 key, __u64 *out, size_t n)
 {
-	int err = fixture_pcpu_sum(&fx, fd, key, out, n);
+	int err = fixture_pcpu_sum(fx, fd, key, out, n);
 
 	if (err)
 		return bench_fail("reading per-CPU map: %s", strerror(-err));
@@ -216,7 +310,7 @@ static int reasons_read(struct bench_reasons *r)
 	int i;
 
 	for (i = 0; i < CANARY_R_COUNT; i++)
-		if (pcpu_sum(fx.reasons_fd, (__u32)i, &r->n[i], 1))
+		if (pcpu_sum(fx->reasons_fd, (__u32)i, &r->n[i], 1))
 			return -1;
 	return 0;
 }
@@ -256,7 +350,7 @@ static int svc_counters(const struct bench_svc *d, struct turns *t, struct traff
 	if (tr)
 		memset(tr, 0, sizeof(*tr));
 	for (v = 0; v < CANARY_V_COUNT; v++) {
-		if (pcpu_sum(fx.metrics_fd, d->id * CANARY_V_COUNT + (__u32)v, (__u64 *)&m,
+		if (pcpu_sum(fx->metrics_fd, d->id * CANARY_V_COUNT + (__u32)v, (__u64 *)&m,
 			     sizeof(m) / sizeof(__u64)))
 			return -1;
 		if (t) {
@@ -313,8 +407,8 @@ static int traffic_moved(const struct bench_svc *d, const struct traffic *before
 	return 0;
 }
 
-/* Empty conntrack: every path starts from the same table. */
-static int ct_clear(void)
+/* Empty one conntrack table; name says which. */
+static int table_clear(int fd, const char *name)
 {
 	static struct canary_ct_key keys[CT_BATCH];
 	static struct canary_ct_entry vals[CT_BATCH];
@@ -325,16 +419,24 @@ static int ct_clear(void)
 
 	do {
 		count = CT_BATCH;
-		err = bpf_map_lookup_and_delete_batch(fx.ct_fd, in, &out_tok, keys, vals, &count,
-						      NULL);
+		err = bpf_map_lookup_and_delete_batch(fd, in, &out_tok, keys, vals, &count, NULL);
 		in_tok = out_tok;
 		in = &in_tok;
 	} while (!err);
 	if (err != -ENOENT)
-		return bench_fail("clearing conntrack: %s", strerror(-err));
-	if (!bpf_map_get_next_key(fx.ct_fd, NULL, &k))
-		return bench_fail("clearing conntrack: entries left");
+		return bench_fail("clearing %s: %s", name, strerror(-err));
+	if (!bpf_map_get_next_key(fd, NULL, &k))
+		return bench_fail("clearing %s: entries left", name);
 	return 0;
+}
+
+/*
+ * Empty conntrack and the half-open table: every path starts from the same
+ * state, and a SYN replayed from an earlier run opens a new flow again.
+ */
+static int ct_clear(void)
+{
+	return table_clear(fx->ct_fd, "conntrack") || table_clear(fx->ct_syn_fd, "ct_syn") ? -1 : 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -635,8 +737,10 @@ static int bench_established(const struct bench_hook *h)
 }
 
 /*
- * SYN in and SYN-ACK out on a flow of bench-identity: the flow is established,
- * pinned to the VIP itself, and neither frame changed on the way.
+ * SYN in and SYN-ACK out on a flow of bench-identity: the flow's half-open
+ * entry is established, pinned to the VIP itself, and neither frame changed
+ * on the way. The first data segment (the caller's probe) moves it to
+ * conntrack.
  */
 static int identity_open(struct flow *f, const struct bench_hook *h, const char *path)
 {
@@ -659,8 +763,8 @@ static int identity_open(struct flow *f, const struct bench_hook *h, const char 
 	k.sport = f->cport;
 	k.dport = f->svc->key.port;
 	k.proto = IPPROTO_TCP;
-	if (bpf_map_lookup_elem(fx.ct_fd, &k, &e))
-		return bench_wrong_branch(path, h->name, "the SYN left no conntrack entry");
+	if (bpf_map_lookup_elem(fx->ct_syn_fd, &k, &e))
+		return bench_wrong_branch(path, h->name, "the SYN left no half-open entry");
 	if (e.nat_addr != BENCH_VIP || e.nat_port != BENCH_ID_PORT ||
 	    (e.flags & CANARY_CT_F_REVERSE) || e.svc_id != f->svc->id)
 		return bench_wrong_branch(path, h->name,
@@ -678,7 +782,7 @@ static int identity_open(struct flow *f, const struct bench_hook *h, const char 
 		return bench_wrong_branch(path, h->name, "the SYN-ACK was changed");
 	if (reasons_moved(&before, want, path, h->name))
 		return -1;
-	if (bpf_map_lookup_elem(fx.ct_fd, &k, &e) || !(e.flags & CANARY_CT_F_ESTABLISHED))
+	if (bpf_map_lookup_elem(fx->ct_syn_fd, &k, &e) || !(e.flags & CANARY_CT_F_ESTABLISHED))
 		return bench_wrong_branch(path, h->name, "the SYN-ACK did not establish the flow");
 	f->sseq++;
 	return 0;
@@ -845,8 +949,8 @@ static int bench_empty(const struct bench_hook *h, const char *path)
 
 static int bench_all(void)
 {
-	if (bench_svc_install(fx.svc_fd, &svc_tcp) || bench_svc_install(fx.svc_fd, &svc_http) ||
-	    bench_svc_install(fx.svc_fd, &bench_svc_identity))
+	if (bench_svc_install(fx->svc_fd, &svc_tcp) || bench_svc_install(fx->svc_fd, &svc_http) ||
+	    bench_svc_install(fx->svc_fd, &bench_svc_identity))
 		return -1;
 	if (bench_empty(&b.hooks.empty_tc, "empty_tc") ||
 	    bench_empty(&b.hooks.empty_xdp, "empty_xdp"))
@@ -930,13 +1034,15 @@ static json_t *row_json(const struct row *r)
 {
 	const struct row *e = empty_ref(r);
 	bool cmp = e && !r->empty;
+	double nb = have_base ? base_above[r - b.rows] : NAN;
 
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:f, s:f, s:o, s:o}", "path", r->path,
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:f, s:f, s:o, s:o, s:o}", "path", r->path,
 			 "hook", r->hook, "method", r->method == M_REPEAT ? "repeat" : "loop",
 			 "calls", (json_int_t)r->calls, "repeat", (json_int_t)r->repeat,
 			 "median_ns", r->st.median, "mean_ns", r->st.mean, "p99_ns", r->st.p99,
 			 "empty_ns", cmp ? json_real(e->st.median) : json_null(), "above_empty_ns",
-			 cmp ? json_real(r->st.median - e->st.median) : json_null());
+			 cmp ? json_real(r->st.median - e->st.median) : json_null(),
+			 "base_above_empty_ns", isnan(nb) ? json_null() : json_real(nb));
 }
 
 static int write_json(const char *file, const struct machine *m)
@@ -954,23 +1060,171 @@ static int write_json(const char *file, const struct machine *m)
 
 /* ------------------------------------------------------------------------ */
 
+/*
+ * --base FILE and --rounds N, taken out of argv before the options every
+ * bench tool shares (bench_args). Returns -1 to go on, or 2 on a bad value.
+ */
+static int pktcost_args(int *argc, char **argv, const char **base, unsigned int *rounds)
+{
+	int i, n = 1;
+
+	for (i = 1; i < *argc; i++) {
+		if (!strcmp(argv[i], "--base") && i + 1 < *argc) {
+			*base = argv[++i];
+		} else if (!strcmp(argv[i], "--rounds") && i + 1 < *argc) {
+			*rounds = (unsigned int)strtoul(argv[++i], NULL, 10);
+			if (*rounds < 1 || *rounds > MAX_ROUNDS) {
+				fprintf(stderr, "pktcost: --rounds takes 1..%d\n", MAX_ROUNDS);
+				return 2;
+			}
+		} else {
+			argv[n++] = argv[i];
+		}
+	}
+	*argc = n;
+	return -1;
+}
+
+/* One round: every path of variant v, its rows kept as round r's. */
+static int run_round(enum variant v, unsigned int r)
+{
+	int err;
+
+	variant_use(v);
+	b.n_rows = 0;
+	err = bench_all();
+	memcpy(round_rows[v][r], b.rows, sizeof(b.rows));
+	round_n_rows[v][r] = b.n_rows;
+	return err;
+}
+
+static int cmp_double(const void *pa, const void *pb)
+{
+	double x = *(const double *)pa, y = *(const double *)pb;
+
+	return (x > y) - (x < y);
+}
+
+static double median_of(double *v, unsigned int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Variant v's rows into b.rows: each figure the median of its rounds' figures. */
+static void rows_of_rounds(enum variant v, unsigned int rounds)
+{
+	double med[MAX_ROUNDS], mean[MAX_ROUNDS], p99[MAX_ROUNDS];
+	unsigned int r;
+	int i;
+
+	b.n_rows = round_n_rows[v][0];
+	memcpy(b.rows, round_rows[v][0], sizeof(b.rows));
+	for (i = 0; i < b.n_rows; i++) {
+		for (r = 0; r < rounds; r++) {
+			med[r] = round_rows[v][r][i].st.median;
+			mean[r] = round_rows[v][r][i].st.mean;
+			p99[r] = round_rows[v][r][i].st.p99;
+		}
+		b.rows[i].st.median = median_of(med, rounds);
+		b.rows[i].st.mean = median_of(mean, rounds);
+		b.rows[i].st.p99 = median_of(p99, rounds);
+	}
+}
+
+/* Every path, rounds times; with a base, base and new alternate which goes first. */
+static int run_rounds(unsigned int rounds)
+{
+	unsigned int r;
+
+	for (r = 0; r < rounds; r++) {
+		if (base_elf && r % 2 == 0 && run_round(V_BASE, r))
+			return -1;
+		if (run_round(V_NEW, r))
+			return -1;
+		if (base_elf && r % 2 == 1 && run_round(V_BASE, r))
+			return -1;
+	}
+	return 0;
+}
+
+/* What a row of b.rows costs above its empty program, or NAN for an empty row. */
+static double above_empty(const struct row *r)
+{
+	const struct row *e = empty_ref(r);
+
+	return r->empty || !e ? NAN : r->st.median - e->st.median;
+}
+
+/* Base next to new, above empty; b.rows holds the new rows. */
+static void print_compare(const char *base_name, unsigned int rounds)
+{
+	char label[64];
+	int i;
+
+	printf("\nbase %s and new, above empty, each the median of %u interleaved rounds:\n\n",
+	       base_name, rounds);
+	printf("| path | hook | method | base ns | new ns | new - base | new / base |\n");
+	printf("|---|---|---|---:|---:|---:|---:|\n");
+	for (i = 0; i < b.n_rows; i++) {
+		const struct row *r = &b.rows[i];
+		double nb = base_above[i], nn = above_empty(r);
+
+		if (isnan(nn) || isnan(nb))
+			continue;
+		method_label(r, label, sizeof(label));
+		printf("| %s | %s | %s | %.1f | %.1f | %+.1f | %s%.2f |\n", r->path, r->hook, label,
+		       nb, nn, nn - nb, nb > 0 ? "" : "~", nb > 0 ? nn / nb : 0.0);
+	}
+}
+
 int main(int argc, char **argv)
 {
-	const char *json_file;
+	const char *json_file, *base = NULL;
+	unsigned int rounds = 0;
 	struct machine m;
 	int err;
 
-	err = bench_args(argc, argv, QUICK_HELP, &b.div, &json_file);
+	err = pktcost_args(&argc, argv, &base, &rounds);
 	if (err >= 0)
 		return err;
+	err = bench_args(argc, argv, QUICK_HELP, &b.div, &json_file);
+	if (err >= 0) {
+		/* The options only pktcost has, after the usage bench_args() printed. */
+		fprintf(err ? stderr : stdout,
+			"  --base FILE  also measure FILE, another build of canary.bpf.o\n"
+			"  --rounds N   rounds of every path, medians reported (1..%d; 3 with"
+			" --base, else 1)\n",
+			MAX_ROUNDS);
+		return err;
+	}
+	if (!rounds)
+		rounds = base ? 3 : 1;
+	if (base) {
+		fxs[V_BASE].elf_sz = read_file(base, &base_elf);
+		if (!fxs[V_BASE].elf_sz)
+			return 1;
+		fxs[V_BASE].elf = base_elf;
+	}
 	err = bench_start(install_cleanup, bench_load, teardown, "the programs");
 	if (err >= 0)
 		return err;
-	err = bench_all();
+	err = run_rounds(rounds);
 	teardown();
 	if (err)
 		return 1;
 	machine_read(&m);
+	if (base) {
+		int i;
+
+		rows_of_rounds(V_BASE, rounds);
+		for (i = 0; i < b.n_rows; i++)
+			base_above[i] = above_empty(&b.rows[i]);
+		have_base = true;
+	}
+	rows_of_rounds(V_NEW, rounds);
 	print_table(&m);
+	if (base)
+		print_compare(base, rounds);
 	return json_file && write_json(json_file, &m) ? 1 : 0;
 }
