@@ -113,12 +113,32 @@ for d in docs:
     kinds.setdefault(d["kind"], []).append(d)
 want = {"Namespace", "ServiceAccount", "ConfigMap", "DaemonSet", "Service", "PodMonitor"}
 t(want <= set(kinds), "rendered output has " + ", ".join(sorted(want)), sorted(kinds))
-t(all(d["metadata"].get("namespace") == "canaryd-system" for d in docs if d["kind"] != "Namespace")
+cluster_scoped = ("Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding")
+t(all(d["metadata"].get("namespace") == "canaryd-system" for d in docs if d["kind"] not in cluster_scoped)
   and kinds.get("Namespace", [{}])[0].get("metadata", {}).get("name") == "canaryd-system",
   "every object is in namespace canaryd-system",
   [(d["kind"], d["metadata"].get("namespace")) for d in docs])
-rbac = [d["kind"] for d in docs if d["kind"] in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")]
-t(not rbac, "RBAC grants nothing (the agent makes no Kubernetes API calls)", rbac)
+# Least privilege (deploy/kubernetes/rbac.yaml): exactly these rules, read
+# only but for the Rollouts' status, events and the agent's own leases.
+def rules(kind):
+    return sorted((tuple(g), tuple(r), tuple(v)) for d in kinds.get(kind, [])
+                  for x in d.get("rules", [])
+                  for g, r, v in [(x.get("apiGroups", []), x.get("resources", []), x.get("verbs", []))])
+want_cluster = sorted([(("canaryd.io",), ("rollouts",), ("get", "list", "watch")),
+                       (("canaryd.io",), ("rollouts/status",), ("get", "update", "patch")),
+                       (("discovery.k8s.io",), ("endpointslices",), ("get", "list", "watch")),
+                       (("",), ("services",), ("get", "list", "watch")),
+                       (("", "events.k8s.io"), ("events",), ("create",))])
+t(rules("ClusterRole") == want_cluster, "ClusterRole canaryd: exactly the agent's rules", rules("ClusterRole"))
+t(rules("Role") == [(("coordination.k8s.io",), ("leases",), ("get", "watch", "create", "update"))]
+  and all(d["metadata"].get("namespace") == "canaryd-system" for d in kinds.get("Role", [])),
+  "Role: leases only, in canaryd-system", rules("Role"))
+t(all(x.get("subjects") == [{"kind": "ServiceAccount", "name": "canaryd", "namespace": "canaryd-system"}]
+      for k in ("ClusterRoleBinding", "RoleBinding") for x in kinds.get(k, []))
+  and len(kinds.get("ClusterRoleBinding", [])) == 1 and len(kinds.get("RoleBinding", [])) == 1,
+  "RBAC binds the roles to ServiceAccount canaryd only")
+crd = kinds.get("CustomResourceDefinition", [{}])[0]
+t(crd.get("metadata", {}).get("name") == "rollouts.canaryd.io", "the Rollout CRD is part of the kustomization")
 sa = kinds.get("ServiceAccount", [{}])[0]
 t(sa.get("automountServiceAccountToken") is False, "ServiceAccount does not automount its token")
 
