@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-all: needs kube-apiserver
 # The Rollout CRD and the agent's RBAC on a real kube-apiserver (lib_kube.sh):
 # the CRD is established; a valid Rollout, written as a lab config file, is
 # accepted by the API server as it is by `canaryd --check-config`, and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-all: needs kube-apiserver
 # The agent's EndpointSlice watcher (userspace/kube.c, run as build/kubewatch
 # from the node namespace with the agent user's token, bound to the roles of
 # deploy/kubernetes/rbac.yaml) against a real kube-apiserver 1.20, which
