@@ -124,12 +124,28 @@ check "traffic through the VIP reaches st1, st2 and cn1" \
 	expect "$(served all st1) > 0 and $(served all st2) > 0 and $(served all cn1) > 0"
 check "no request failed" test "$(lab_failed "$LAB_DIR/all.out")" = 0
 
+writes() { grep -c 'msg="endpoints programmed from service"' "$LAB_DIR/canaryd.log"; }
+
+# programmed_ms T0 N: ms from T0 (date +%s%N) to the agent's last logged map
+# write, when there are more than N writes logged.
+programmed_ms() {
+	local ts
+	[ "$(writes)" -gt "$2" ] || {
+		echo "(no write logged)"
+		return
+	}
+	ts=$(grep 'msg="endpoints programmed from service"' "$LAB_DIR/canaryd.log" | tail -1 |
+		sed -n 's/^ts=\([^ ]*\) .*/\1/p')
+	echo "$((($(date -d "$ts" +%s%N) - $1) / 1000000)) ms"
+}
+
 # change DESC VERSION WANT CMD...: run CMD (a kubectl apply); wait (10 s at
 # most, 20 ms polls) until the map's VERSION endpoints are WANT; print how
 # long kubectl took and how long after it returned the map had the change.
 change() {
-	local desc=$1 v=$2 want=$3 t0 t1 n=500
+	local desc=$1 v=$2 want=$3 t0 t1 n=500 before
 	shift 3
+	before=$(writes)
 	t0=$(date +%s%N)
 	"$@"
 	t1=$(date +%s%N)
@@ -138,7 +154,7 @@ change() {
 		n=$((n - 1))
 	done
 	if map_is "$v" "$want"; then
-		echo "# $desc: kubectl apply $(((t1 - t0) / 1000000)) ms, in the map $((($(date +%s%N) - t1) / 1000000)) ms after it returned"
+		echo "# $desc: kubectl apply $(((t1 - t0) / 1000000)) ms; seen in the map $((($(date +%s%N) - t1) / 1000000)) ms after it returned (polls of canaryctl maps); the agent logged the map write $(programmed_ms "$t0" "$before") after the kubectl call started"
 		echo "ok - $desc"
 	else
 		echo "not ok - $desc (map: $(map_eps "$v"))"
@@ -192,7 +208,9 @@ kube_apiserver_start || echo "# the API server did not come back"
 echo "# API server ready again after $((($(date +%s%N) - t0) / 1000000)) ms"
 change "API server back: st2 ready again is followed" stable "$(ep st1 st2)" \
 	slice web-stable "st1 st2"
-change "API server back: cn1 ready again is followed" canary "$(ep cn1)" slice web-canary "cn1"
+change "API server back: web-canary gets st2 as well" canary "$(ep st2 cn1)" \
+	slice web-canary "cn1 st2"
+change "API server back: web-canary back to cn1 alone" canary "$(ep cn1)" slice web-canary "cn1"
 grep -c 'msg="endpoints programmed from service"' "$LAB_DIR/canaryd.log" |
 	sed 's/^/# map writes from Service changes: /'
 if [ "$LAB_FAILURES" -gt 0 ]; then
