@@ -345,7 +345,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case O_KUBE_NAMESPACE:
 			if (!*optarg || strlen(optarg) >= CONFIG_KUBE_NAME_LEN)
-				die_usage("--kube-namespace", "expected 1..%d characters, got \"%s\"",
+				die_usage("--kube-namespace",
+					  "expected 1..%d characters, got \"%s\"",
 					  CONFIG_KUBE_NAME_LEN - 1, optarg);
 			o->kube_namespace = optarg;
 			break;
@@ -572,8 +573,7 @@ static int reload(struct agent *a, const struct options *o)
 	}
 	rc = fill_from_services(&cfg, err, sizeof(err));
 	if (rc) {
-		log_event(CLOG_ERROR, "config not applied: keeping the running one", "error",
-			  err);
+		log_event(CLOG_ERROR, "config not applied: keeping the running one", "error", err);
 		config_free(&cfg);
 		return rc;
 	}

@@ -490,8 +490,7 @@ static int parse_metadata(struct doc *d, const struct ynode *n, void *arg)
 	const char *s;
 
 	if (map_fields(d, n, names, ARRAY_SIZE(names), BIT(0), f) ||
-	    get_string(d, f[0], "name", &s) ||
-	    (f[1] && copy_label(d, f[1], "namespace", r->ns)))
+	    get_string(d, f[0], "name", &s) || (f[1] && copy_label(d, f[1], "namespace", r->ns)))
 		return -1;
 	if (!valid_name(s))
 		return fail(

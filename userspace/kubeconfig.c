@@ -8,15 +8,17 @@
 #include "kubeconfig.h"
 #include "yamltree.h"
 
-#define KUBECONFIG_MAX_SIZE (1024 * 1024)
+#define KUBECONFIG_MAX_SIZE ((size_t)1024 * 1024)
 
-static int kfail(char *err, size_t errlen, const char *path, const char *fmt, ...)
+static int __attribute__((format(printf, 4, 5)))
+kfail(char *err, size_t errlen, const char *path, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* clang-analyzer 14 misses this va_start too (see canaryd.c's die_usage). */
+	vsnprintf(msg, sizeof(msg), fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
 	va_end(ap);
 	snprintf(err, errlen, "%s: %s", path, msg);
 	return -1;
@@ -72,8 +74,8 @@ static int file_field(char *dst, size_t size, const char *kpath, const char *fil
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
-static int read_cluster(const struct ynode *cl, const char *path, struct kube_conn *out,
-			char *err, size_t errlen)
+static int read_cluster(const struct ynode *cl, const char *path, struct kube_conn *out, char *err,
+			size_t errlen)
 {
 	const char *server = text(cl, "server"), *ca = text(cl, "certificate-authority");
 
@@ -96,19 +98,24 @@ static int read_cluster(const struct ynode *cl, const char *path, struct kube_co
 static int read_user(const struct ynode *u, const char *path, struct kube_conn *out, char *err,
 		     size_t errlen)
 {
-	static const char *const refused[] = { "client-certificate", "client-certificate-data",
-					       "client-key",	     "client-key-data",
-					       "exec",		     "auth-provider",
-					       "username",	     "password" };
+	static const char *const refused[] = { "client-certificate",
+					       "client-certificate-data",
+					       "client-key",
+					       "client-key-data",
+					       "exec",
+					       "auth-provider",
+					       "username",
+					       "password" };
 	const char *token = text(u, "token"), *file = text(u, "tokenFile");
 	size_t i;
 
 	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 		if (value(u, refused[i]))
-			return kfail(err, errlen, path,
-				     "user.%s: not supported; the agent authenticates with a bearer "
-				     "token (token or tokenFile)",
-				     refused[i]);
+			return kfail(
+				err, errlen, path,
+				"user.%s: not supported; the agent authenticates with a bearer "
+				"token (token or tokenFile)",
+				refused[i]);
 	if (token && strlen(token) >= sizeof(out->token))
 		return kfail(err, errlen, path, "user.token: too long");
 	if (token)

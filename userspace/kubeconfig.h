@@ -18,9 +18,9 @@
 
 struct kube_conn {
 	char server[KUBE_URL_LEN];
-	char ca_file[PATH_MAX];	   /* "": the system's CAs */
-	char token_file[PATH_MAX]; /* read again on every change (rotation) */
-	char token[KUBE_TOKEN_LEN]; /* inline token of a kubeconfig (token_file empty) */
+	char ca_file[PATH_MAX];	       /* "": the system's CAs */
+	char token_file[PATH_MAX];     /* read again on every change (rotation) */
+	char token[KUBE_TOKEN_LEN];    /* inline token of a kubeconfig (token_file empty) */
 	char ns[CONFIG_KUBE_NAME_LEN]; /* the context's or the pod's namespace ("": none) */
 };
 

@@ -127,7 +127,7 @@ static struct kube_svc *get(struct kubeeps *ke, const char *ns, const char *name
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	v = realloc(ke->v, (ke->n + 1) * sizeof(*v));
+	v = realloc(ke->v, (ke->n + 1) * sizeof(struct kube_svc *));
 	if (!v) {
 		free(s);
 		return NULL;
@@ -173,7 +173,7 @@ static int take(struct kube_svc *s, const struct kube_slices *sl, const char *ap
 	count_states(b, n, &term, &unready);
 	free(b);
 	pthread_mutex_lock(&s->ke->lock);
-	changed = k && (k != s->n || memcmp(ready, s->ready, (size_t)k * sizeof(ready[0])));
+	changed = k && (k != s->n || memcmp(ready, s->ready, (size_t)k * sizeof(ready[0])) != 0);
 	if (changed) {
 		memcpy(s->ready, ready, (size_t)k * sizeof(ready[0]));
 		s->n = k;
@@ -190,8 +190,8 @@ static int take(struct kube_svc *s, const struct kube_slices *sl, const char *ap
 	snprintf(c[3], sizeof(c[3]), "%d", skipped);
 	if (!k)
 		log_event(CLOG_WARN, "service has no ready endpoint: keeping the last list",
-			  "namespace", s->ns, "service", s->name, "terminating", c[1],
-			  "not_ready", c[2], "api", api, "rv", sl->rv);
+			  "namespace", s->ns, "service", s->name, "terminating", c[1], "not_ready",
+			  c[2], "api", api, "rv", sl->rv);
 	else if (changed)
 		log_event(CLOG_INFO, "service endpoints changed", "namespace", s->ns, "service",
 			  s->name, "ready", c[0], "terminating", c[1], "not_ready", c[2],
@@ -225,7 +225,6 @@ static void *watch_thread(void *arg)
 	struct kube_svc *s = arg;
 	struct watch_arg w = { .s = s };
 	struct kube_client c;
-	int err;
 
 	w.o.ns = s->ns;
 	w.o.service = s->name;
@@ -235,7 +234,8 @@ static void *watch_thread(void *arg)
 	w.o.backoff_base_ms = 200;
 	w.o.backoff_max_ms = 5000;
 	while (!atomic_load(&s->stop)) {
-		err = kube_conn_client(&s->ke->conn, &c);
+		int err = kube_conn_client(&s->ke->conn, &c);
+
 		if (!err) {
 			c.timeout_ms = KUBEEPS_REQUEST_MS;
 			err = kube_watch_endpointslices(&c, &w.o);
@@ -262,8 +262,7 @@ static int svc_start(struct kube_svc *s)
 	if (err)
 		return -err;
 	s->running = true;
-	log_event(CLOG_INFO, "watching service endpoints", "namespace", s->ns, "service",
-		  s->name);
+	log_event(CLOG_INFO, "watching service endpoints", "namespace", s->ns, "service", s->name);
 	return 0;
 }
 
@@ -313,8 +312,8 @@ static int fill_version(struct kubeeps *ke, const char *ns, struct version_cfg *
 	if (v->n_endpoints)
 		return 0;
 	if (err && errlen)
-		snprintf(err, errlen, "Service %s/%s: no ready endpoint known yet (%s)", ns, v->service,
-			 rc < 0 ? strerror(-rc) : "none ready");
+		snprintf(err, errlen, "Service %s/%s: no ready endpoint known yet (%s)", ns,
+			 v->service, rc < 0 ? strerror(-rc) : "none ready");
 	return -EAGAIN;
 }
 

@@ -636,14 +636,14 @@ static void test_err_endpoints(void **state)
 /* A side given as a Kubernetes Service, the other one static, in a namespace. */
 static void test_service_versions(void **state)
 {
-	static const char yaml[] = "apiVersion: canaryd.io/v1alpha1\n"
-				   "kind: Rollout\n"
-				   "metadata: {name: web, namespace: shop}\n"
-				   "spec:\n" SVC "  stable: {revision: v1, service: web-stable}\n"
-				   "  canary: {revision: v2, service: web-canary}\n" STEPS
-				   "---\n" HEAD_NAMED("api")
-				   "  service: {vip: 10.96.0.21, port: 80}\n"
-				   "  stable: {service: api}\n" CANARY STEPS;
+	static const char yaml[] =
+		"apiVersion: canaryd.io/v1alpha1\n"
+		"kind: Rollout\n"
+		"metadata: {name: web, namespace: shop}\n"
+		"spec:\n" SVC "  stable: {revision: v1, service: web-stable}\n"
+		"  canary: {revision: v2, service: web-canary}\n" STEPS
+		"---\n" HEAD_NAMED("api") "  service: {vip: 10.96.0.21, port: 80}\n"
+					  "  stable: {service: api}\n" CANARY STEPS;
 	struct config cfg;
 	char err[CONFIG_ERR_LEN];
 
@@ -684,9 +684,10 @@ static void test_err_service_versions(void **state)
 		  "t.yaml:7:21: spec.stable.service: ", "expected a string" },
 		{ HEAD SVC "  stable: {service: \"\"}\n" CANARY STEPS,
 		  "t.yaml:7:21: spec.stable.service: ", "invalid service \"\"" },
-		{ HEAD SVC "  canary: {service: "
-			   "a234567890123456789012345678901234567890123456789012345678901234}\n" STABLE
-			   STEPS,
+		{ HEAD SVC
+		  "  canary: {service: "
+		  "a234567890123456789012345678901234567890123456789012345678901234}\n" STABLE
+			  STEPS,
 		  "t.yaml:7:21: spec.canary.service: ", "invalid service" },
 		{ "apiVersion: canaryd.io/v1alpha1\nkind: Rollout\n"
 		  "metadata: {name: web, namespace: Shop_1}\nspec:\n" SVC STABLE CANARY STEPS,

@@ -21,8 +21,10 @@
 static void test_ready_only(void **state)
 {
 	const struct kube_backend b[] = {
-		{ "10.0.1.11", 8080, KUBE_EP_READY },	    { "10.0.1.12", 8080, KUBE_EP_TERMINATING },
-		{ "10.0.1.13", 8080, KUBE_EP_NOT_READY }, { "fd00::1", 8080, KUBE_EP_READY },
+		{ "10.0.1.11", 8080, KUBE_EP_READY },
+		{ "10.0.1.12", 8080, KUBE_EP_TERMINATING },
+		{ "10.0.1.13", 8080, KUBE_EP_NOT_READY },
+		{ "fd00::1", 8080, KUBE_EP_READY },
 		{ "10.0.1.14", 8081, KUBE_EP_READY },
 	};
 	struct canary_backend out[CANARY_MAX_BACKENDS];
@@ -44,7 +46,7 @@ static void test_ready_only(void **state)
 
 static void test_ready_at_most_max(void **state)
 {
-	struct kube_backend b[20];
+	struct kube_backend b[20] = { 0 };
 	struct canary_backend out[CANARY_MAX_BACKENDS];
 	int i, skipped;
 
@@ -79,7 +81,7 @@ static const char *write_file(const char *name, const char *text)
 	"apiVersion: v1\nkind: Config\n"                                        \
 	"clusters:\n- name: other\n  cluster: {server: \"https://10.9.9.9\"}\n" \
 	"- name: lab\n  cluster:\n    server: \"https://198.18.110.1:6443/\"\n"
-#define KC_TAIL                                                                       \
+#define KC_TAIL                                                                             \
 	"contexts:\n- name: lab\n  context: {cluster: lab, user: agent, namespace: shop}\n" \
 	"current-context: lab\n"
 
@@ -91,8 +93,9 @@ static void test_kubeconfig_token(void **state)
 	const char *p;
 
 	(void)state;
-	p = write_file("a.kubeconfig", KC_HEAD "    certificate-authority: ca.pem\n"
-					       "users:\n- name: agent\n  user: {token: abc123}\n" KC_TAIL);
+	p = write_file("a.kubeconfig",
+		       KC_HEAD "    certificate-authority: ca.pem\n"
+			       "users:\n- name: agent\n  user: {token: abc123}\n" KC_TAIL);
 	assert_int_equal(kubeconfig_load(p, &k, err, sizeof(err)), 0);
 	assert_string_equal(k.server, "https://198.18.110.1:6443/");
 	assert_string_equal(k.token, "abc123");
@@ -105,8 +108,9 @@ static void test_kubeconfig_token(void **state)
 	assert_string_equal(c.token, "abc123");
 	kube_client_close(&c);
 
-	p = write_file("b.kubeconfig", KC_HEAD "    certificate-authority: /etc/ca.pem\n"
-					       "users:\n- name: agent\n  user: {tokenFile: /run/t}\n" KC_TAIL);
+	p = write_file("b.kubeconfig",
+		       KC_HEAD "    certificate-authority: /etc/ca.pem\n"
+			       "users:\n- name: agent\n  user: {tokenFile: /run/t}\n" KC_TAIL);
 	assert_int_equal(kubeconfig_load(p, &k, err, sizeof(err)), 0);
 	assert_string_equal(k.token_file, "/run/t");
 	assert_string_equal(k.ca_file, "/etc/ca.pem");
@@ -185,7 +189,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	static const char *const names[] = { "a.kubeconfig", "b.kubeconfig", "bad.kubeconfig",
-					      "c.kubeconfig", "namespace" };
+					     "c.kubeconfig", "namespace" };
 	char path[256];
 	size_t i;
 
@@ -200,10 +204,8 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ready_only),
-		cmocka_unit_test(test_ready_at_most_max),
-		cmocka_unit_test(test_kubeconfig_token),
-		cmocka_unit_test(test_kubeconfig_refused),
+		cmocka_unit_test(test_ready_only),	 cmocka_unit_test(test_ready_at_most_max),
+		cmocka_unit_test(test_kubeconfig_token), cmocka_unit_test(test_kubeconfig_refused),
 		cmocka_unit_test(test_in_cluster),
 	};
 
