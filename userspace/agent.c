@@ -1121,6 +1121,51 @@ void agent_health_result(struct agent *a, const struct health_job *job, const bo
 	pthread_mutex_unlock(&a->lock);
 }
 
+/* ---- endpoints from Kubernetes Services ---- */
+
+/* Version v takes b[0..n) when it names ns/service; true when that changed it. */
+static bool take_endpoints(const struct agent_rollout *r, struct version_cfg *v, const char *ns,
+			   const char *service, const struct canary_backend *b, int n)
+{
+	if (strcmp(v->service, service) != 0 || strcmp(r->cfg.ns, ns) != 0 ||
+	    same_endpoints(v->endpoints, v->n_endpoints, b, n))
+		return false;
+	memset(v->endpoints, 0, sizeof(v->endpoints));
+	memcpy(v->endpoints, b, (size_t)n * sizeof(*b));
+	v->n_endpoints = (__u8)n;
+	return true;
+}
+
+void agent_set_service_endpoints(struct agent *a, const char *ns, const char *service,
+				 const struct canary_backend *b, int n)
+{
+	char count[16];
+	size_t i;
+
+	if (n <= 0 || n > CANARY_MAX_BACKENDS)
+		return;
+	snprintf(count, sizeof(count), "%d", n);
+	pthread_mutex_lock(&a->lock);
+	for (i = 0; i < a->n_rollouts; i++) {
+		struct agent_rollout *r = &a->rollouts[i];
+		const struct version_cfg *stable = stable_set(r);
+		bool st = take_endpoints(r, &r->cfg.stable, ns, service, b, n);
+		bool cn = take_endpoints(r, &r->cfg.canary, ns, service, b, n);
+
+		if (!st && !cn)
+			continue;
+		/* Health checks count by index: a new stable list starts them afresh. */
+		if ((st && stable == &r->cfg.stable) || (cn && stable == &r->cfg.canary))
+			health_forget(&r->health);
+		log_event(CLOG_INFO, "endpoints programmed from service", "rollout", r->cfg.name,
+			  "service", service, "version",
+			  st && cn ? "stable,canary" : (st ? "stable" : "canary"), "endpoints",
+			  count);
+		write_service(a, r);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
 /* ---- reports ---- */
 
 /* The read-only view of r that report.c and metrics.c get, valid under the lock. */

@@ -224,6 +224,14 @@ int agent_health_next(struct agent *a, struct health_job *job);
 /* ok[i] for job->endpoints[i]: update failures, route around down endpoints. */
 void agent_health_result(struct agent *a, const struct health_job *job, const bool *ok);
 
+/*
+ * The ready endpoints of Kubernetes Service ns/service (kubeeps.h): every
+ * version of a rollout that names it takes them, and its service is written
+ * at once. n > 0: an empty list is never programmed.
+ */
+void agent_set_service_endpoints(struct agent *a, const char *ns, const char *service,
+				 const struct canary_backend *b, int n);
+
 /* The history of ended revisions of rollout name (a JSON array; NULL without records). */
 struct json_t *agent_history_json(struct agent *a, const char *name);
 

@@ -37,6 +37,7 @@
 #include "healthcheck.h"
 #include "hooks.h"
 #include "hostsock.h"
+#include "kubeeps.h"
 #include "linkwatch.h"
 #include "log.h"
 #include "metrics.h"
@@ -63,6 +64,8 @@ struct options {
 	struct ct_lifetimes ct_lifetimes; /* --conntrack-lifetimes over the defaults */
 	unsigned int max_removals;	  /* 0: no limit */
 	struct hostsock_opts host;	  /* --host-cgroup, --host-netns-only */
+	const char *kubeconfig;		  /* --kubeconfig; NULL: in-cluster when in a pod */
+	const char *kube_namespace;	  /* --kube-namespace: for rollouts without one */
 	bool allow_empty_config;
 	bool check_config;
 	bool cleanup;
@@ -98,6 +101,7 @@ static void usage(FILE *out)
 		"               [--conntrack-lifetimes NAME=DURATION[,...]] [--check-config]\n"
 		"               [--allow-empty-config] [--max-removals N]\n"
 		"               [--host-cgroup PATH|off] [--host-netns-only|--host-all-netns]\n"
+		"               [--kubeconfig FILE] [--kube-namespace NS]\n"
 		"               [--coordinator etcd --etcd-endpoints URL[,URL...]\n"
 		"                [--etcd-prefix PREFIX] [--node-name NAME]\n"
 		"                [--etcd-cacert FILE --etcd-cert FILE --etcd-key FILE]]\n"
@@ -108,7 +112,8 @@ static void usage(FILE *out)
 		"          --api-socket %s, no TCP listener, --attach tc --tick-ms %d\n"
 		"          --conntrack-entries %d (two per flow)\n"
 		"          --conntrack-lifetimes closed=10s,syn=60s,established=6h,udp=60s,reply=60s\n"
-		"          --host-cgroup: the cgroup v2 root (every process of the node)\n",
+		"          --host-cgroup: the cgroup v2 root (every process of the node)\n"
+		"          Kubernetes API (spec.*.service): in-cluster in a pod, else --kubeconfig\n",
 		DEFAULT_INTERFACES, DP_DEFAULT_BPFFS, STATE_DEFAULT_DIR, API_DEFAULT_SOCKET,
 		DEFAULT_TICK_MS, CANARY_CT_MAX_ENTRIES);
 }
@@ -183,6 +188,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		O_HOST_CGROUP,
 		O_HOST_NETNS_ONLY,
 		O_HOST_ALL_NETNS,
+		O_KUBECONFIG,
+		O_KUBE_NAMESPACE,
 	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'f' },
@@ -213,6 +220,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "host-cgroup", required_argument, NULL, O_HOST_CGROUP },
 		{ "host-netns-only", no_argument, NULL, O_HOST_NETNS_ONLY },
 		{ "host-all-netns", no_argument, NULL, O_HOST_ALL_NETNS },
+		{ "kubeconfig", required_argument, NULL, O_KUBECONFIG },
+		{ "kube-namespace", required_argument, NULL, O_KUBE_NAMESPACE },
 		{ "cleanup", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -330,6 +339,16 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case O_HOST_ALL_NETNS:
 			o->host.netns_only = false;
+			break;
+		case O_KUBECONFIG:
+			o->kubeconfig = optarg;
+			break;
+		case O_KUBE_NAMESPACE:
+			if (!*optarg || strlen(optarg) >= CONFIG_KUBE_NAME_LEN)
+				die_usage("--kube-namespace",
+					  "expected 1..%d characters, got \"%s\"",
+					  CONFIG_KUBE_NAME_LEN - 1, optarg);
+			o->kube_namespace = optarg;
 			break;
 		case 'c':
 			o->cleanup = true;
@@ -513,6 +532,34 @@ static int lock_dirs(const struct options *o, int fds[LOCK_COUNT])
 	return 0;
 }
 
+/* Endpoints of Kubernetes Services (spec.*.service); NULL without an API to ask. */
+static struct kubeeps *kube_eps;
+
+/*
+ * Service-backed versions take the Services' ready endpoints before the
+ * config is applied. Without any yet the config waits (-ECANCELED: the
+ * running one stays), and is applied again once they come.
+ */
+static int fill_from_services(struct config *cfg, char *err, size_t errlen)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < cfg->n_rollouts && !kube_eps; i++)
+		if (config_uses_services(&cfg->rollouts[i])) {
+			snprintf(err, errlen,
+				 "rollout \"%s\" names a Service, and the agent has no Kubernetes "
+				 "API (--kubeconfig FILE, or run in a pod)",
+				 cfg->rollouts[i].name);
+			return -EINVAL;
+		}
+	if (!kube_eps)
+		return 0;
+	rc = kubeeps_fill(kube_eps, cfg, err, errlen);
+	kubeeps_follow(kube_eps, cfg, false);
+	return rc == -EAGAIN ? -ECANCELED : rc;
+}
+
 static int reload(struct agent *a, const struct options *o)
 {
 	const char *path = o->config;
@@ -524,7 +571,15 @@ static int reload(struct agent *a, const struct options *o)
 		log_event(CLOG_ERROR, "config rejected: keeping the running one", "error", err);
 		return -EINVAL;
 	}
+	rc = fill_from_services(&cfg, err, sizeof(err));
+	if (rc) {
+		log_event(CLOG_ERROR, "config not applied: keeping the running one", "error", err);
+		config_free(&cfg);
+		return rc;
+	}
 	rc = agent_apply_config(a, &cfg, err, sizeof(err));
+	if (!rc && kube_eps)
+		kubeeps_follow(kube_eps, &cfg, true);
 	snprintf(n, sizeof(n), "%zu", cfg.n_rollouts);
 	config_free(&cfg);
 	if (rc)
@@ -590,6 +645,22 @@ static int poll_timeout(__u64 now, __u64 next_tick, __u64 reload_at, __u64 next_
 	return next > now ? (int)(next - now) : 0;
 }
 
+static void set_endpoints(const char *ns, const char *service, const struct canary_backend *b,
+			  int n, void *arg)
+{
+	agent_set_service_endpoints(arg, ns, service, b, n);
+}
+
+/* Services' endpoint changes go to the maps within one error poll (20 ms). */
+static void follow_services(struct agent *a, __u64 *reload_at)
+{
+	if (!kube_eps)
+		return;
+	kubeeps_deliver(kube_eps, set_endpoints, a);
+	if (kubeeps_reload_wanted(kube_eps) && !*reload_at)
+		*reload_at = mono_ms();
+}
+
 /* Until a stop signal: ticks, link events, configuration changes. */
 static void run(struct agent *a, const struct options *o, struct pollfd fds[FD_COUNT])
 {
@@ -616,6 +687,7 @@ static void run(struct agent *a, const struct options *o, struct pollfd fds[FD_C
 		/* A canary error does not wait for the tick: judge it now. */
 		if (now >= next_error_poll) {
 			next_error_poll = now + ERROR_POLL_MS;
+			follow_services(a, &reload_at);
 			if (agent_canary_errors_rose(a))
 				next_tick = now;
 		}
@@ -763,7 +835,35 @@ static int start_threads(struct agent *a, const struct options *o, struct api_se
 		err = health_start(a, health);
 	if (!err)
 		err = hooks_start(a, hooks);
+	if (!err && kube_eps)
+		err = kubeeps_run(kube_eps);
 	return err;
+}
+
+/* The Kubernetes API, when there is one: --kubeconfig, or the pod's service account. */
+static int kube_setup(const struct options *o)
+{
+	char err[CONFIG_ERR_LEN];
+	struct kube_conn conn;
+	const char *ns;
+	int rc;
+
+	if (o->kubeconfig)
+		rc = kubeconfig_load(o->kubeconfig, &conn, err, sizeof(err));
+	else if (getenv("KUBERNETES_SERVICE_HOST"))
+		rc = kube_conn_in_cluster(&conn, KUBE_SA_DIR, err, sizeof(err));
+	else
+		return 0; /* spec.*.service is then refused, naming what is missing */
+	if (rc) {
+		log_event(CLOG_ERROR, "cannot use the Kubernetes API", "error", err);
+		return -EINVAL;
+	}
+	ns = o->kube_namespace ? o->kube_namespace : (conn.ns[0] ? conn.ns : "default");
+	rc = kubeeps_create(&conn, ns, &kube_eps);
+	if (!rc)
+		log_event(CLOG_INFO, "kubernetes api", "server", conn.server, "namespace", ns,
+			  "from", o->kubeconfig ? o->kubeconfig : "service account");
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -803,7 +903,9 @@ int main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	/* Before any thread: curl's global set-up is not thread-safe. */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	err = start(&o, &dp, &agent, fds);
+	err = kube_setup(&o);
+	if (!err)
+		err = start(&o, &dp, &agent, fds);
 	if (!err)
 		err = start_threads(&agent, &o, &api, &ext, &health, &hooks);
 	if (!err) {
@@ -816,6 +918,7 @@ int main(int argc, char **argv)
 	} else {
 		log_event(CLOG_ERROR, "start-up failed", "error", strerror(-err));
 	}
+	kubeeps_destroy(kube_eps); /* its threads stop within about a second */
 	worker_stop(hooks);
 	worker_stop(health);
 	external_stop(ext);

@@ -453,15 +453,44 @@ static bool valid_name(const char *s)
 	return true;
 }
 
+/* A DNS-1123 label, as Kubernetes names Services and namespaces. */
+static bool valid_label(const char *s)
+{
+	size_t len = strlen(s), i;
+
+	if (!len || len >= CONFIG_KUBE_NAME_LEN || !isalnum((unsigned char)s[0]) ||
+	    s[len - 1] == '-')
+		return false;
+	for (i = 0; i < len; i++)
+		if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && s[i] != '-')
+			return false;
+	return true;
+}
+
+static int copy_label(struct doc *d, const struct ynode *n, const char *key, char *dst)
+{
+	const char *s;
+
+	if (get_string(d, n, key, &s))
+		return -1;
+	if (!valid_label(s))
+		return fail(d, &n->mark, key,
+			    "invalid %s \"%s\" (1..%d of a-z, 0-9 and '-', starting and ending "
+			    "with a letter or digit)",
+			    key, s, CONFIG_KUBE_NAME_LEN - 1);
+	memcpy(dst, s, strlen(s) + 1);
+	return 0;
+}
+
 static int parse_metadata(struct doc *d, const struct ynode *n, void *arg)
 {
-	static const char *const names[] = { "name" };
+	static const char *const names[] = { "name", "namespace" };
 	struct rollout_cfg *r = arg;
 	const struct ynode *f[ARRAY_SIZE(names)];
 	const char *s;
 
 	if (map_fields(d, n, names, ARRAY_SIZE(names), BIT(0), f) ||
-	    get_string(d, f[0], "name", &s))
+	    get_string(d, f[0], "name", &s) || (f[1] && copy_label(d, f[1], "namespace", r->ns)))
 		return -1;
 	if (!valid_name(s))
 		return fail(
@@ -551,17 +580,26 @@ static int copy_revision(struct doc *d, const struct ynode *n, char *dst)
 	return 0;
 }
 
-enum { VER_REVISION, VER_ENDPOINTS, VER_N };
+enum { VER_REVISION, VER_ENDPOINTS, VER_SERVICE, VER_N };
 
+/* Endpoints listed, or a Service whose EndpointSlices list them: exactly one. */
 static int parse_version(struct doc *d, const struct ynode *n, void *arg)
 {
-	static const char *const names[VER_N] = { "revision", "endpoints" };
+	static const char *const names[VER_N] = { "revision", "endpoints", "service" };
 	struct version_cfg *v = arg;
 	const struct ynode *f[VER_N];
 
-	if (map_fields(d, n, names, VER_N, BIT(VER_ENDPOINTS), f) ||
+	if (map_fields(d, n, names, VER_N, 0, f) ||
 	    (f[VER_REVISION] && copy_revision(d, f[VER_REVISION], v->revision)))
 		return -1;
+	if (f[VER_ENDPOINTS] && f[VER_SERVICE])
+		return fail(d, &f[VER_SERVICE]->key->mark, "service",
+			    "give either endpoints or service, not both");
+	if (!f[VER_ENDPOINTS] && !f[VER_SERVICE])
+		return fail(d, &n->mark, "endpoints",
+			    "missing required field (or service: a Kubernetes Service's name)");
+	if (f[VER_SERVICE])
+		return copy_label(d, f[VER_SERVICE], "service", v->service);
 	return sub(d, "endpoints", f[VER_ENDPOINTS], parse_endpoints, v);
 }
 
@@ -1600,6 +1638,11 @@ int config_parse_buffer(const char *name, const char *buf, size_t len, struct co
 				     err, errlen);
 	return config_finish(&ld, config_parse_stream(&ld, name ? name : "(buffer)", buf, len), out,
 			     err, errlen);
+}
+
+bool config_uses_services(const struct rollout_cfg *r)
+{
+	return r->stable.service[0] || r->canary.service[0];
 }
 
 void config_free(struct config *cfg)

@@ -132,10 +132,20 @@ enum abort_connections {
 	ABORT_CONNECTIONS_DRAIN,
 };
 
+/* A Kubernetes object name of a Service or namespace (a DNS-1123 label). */
+#define CONFIG_KUBE_NAME_LEN 64
+
+/*
+ * A version's backends: the endpoints listed in the file, or (service set)
+ * the ready endpoints of that Kubernetes Service's EndpointSlices, which the
+ * agent writes into endpoints as they change (kubeeps.h). Exactly one of the
+ * two is given in the file.
+ */
 struct version_cfg {
 	char revision[CONFIG_REVISION_LEN];
 	struct canary_backend endpoints[CANARY_MAX_BACKENDS];
 	__u8 n_endpoints;
+	char service[CONFIG_KUBE_NAME_LEN]; /* "": the endpoints are static */
 };
 
 /*
@@ -208,6 +218,8 @@ const char *notify_event_name(enum notify_event e);
 
 struct rollout_cfg {
 	char name[CANARY_NAME_LEN];
+	/* metadata.namespace: where spec.*.service live ("": the agent's default). */
+	char ns[CONFIG_KUBE_NAME_LEN];
 	char origin[256]; /* "file:line:column" of the document, for messages */
 	struct service_spec service;
 	struct version_cfg stable;
@@ -248,5 +260,8 @@ int config_parse_buffer(const char *name, const char *buf, size_t len, struct co
 void config_free(struct config *cfg);
 
 const char *metric_kind_name(enum metric_kind kind);
+
+/* Does a side of the rollout take its endpoints from a Kubernetes Service? */
+bool config_uses_services(const struct rollout_cfg *r);
 
 #endif /* CANARY_CONFIG_H */

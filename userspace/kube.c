@@ -689,6 +689,15 @@ static int watch_once(struct kube_client *c, struct kube_watch_opts *o, struct k
 	return cc == CURLE_OK ? 0 : curl_errno(cc);
 }
 
+int kube_list_endpointslices(struct kube_client *c, struct kube_watch_opts *o,
+			     struct kube_slices *out)
+{
+	int err = o->api[0] ? 0 : discover(c, o);
+
+	memset(out, 0, sizeof(*out));
+	return err ? err : list_all(c, o, out);
+}
+
 /* List until it works (or stop), then hand the whole new state over. */
 static int relist(struct kube_client *c, struct kube_watch_opts *o, struct kube_slices *state)
 {

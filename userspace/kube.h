@@ -170,4 +170,12 @@ struct kube_watch_opts {
  */
 int kube_watch_endpointslices(struct kube_client *c, struct kube_watch_opts *o);
 
+/*
+ * One list, no watch and no retry (o->fn, stop and backoff unused): what a
+ * caller that must not wait long reads before its watcher runs. 0 (out
+ * holds the slices; kube_slices_free it), or the first error.
+ */
+int kube_list_endpointslices(struct kube_client *c, struct kube_watch_opts *o,
+			     struct kube_slices *out);
+
 #endif /* CANARY_KUBE_H */

@@ -459,7 +459,7 @@ static void test_err_unknown_field(void **state)
 		{ MIN "status: {}\n", "t.yaml:10:1: status: ", "unknown field" },
 		{ HEAD SVC STABLE "  canary: {weight: 10, endpoints: [\"10.0.2.1:80\"]}\n" STEPS,
 		  "t.yaml:8:12: spec.canary.weight: ",
-		  "unknown field (expected one of: revision, endpoints)" },
+		  "unknown field (expected one of: revision, endpoints, service)" },
 		{ MIN "  analysis: {metrics: [{name: errorRate, max: 0.1, min: 0}]}\n",
 		  "t.yaml:10:52: spec.analysis.metrics[0].min: ", "unknown field" },
 		{ HEAD SVC STABLE CANARY "  strategy: {steps: [{setWeight: 50, wait: 1}]}\n",
@@ -631,6 +631,71 @@ static void test_err_endpoints(void **state)
 	sprintf(p, "%s", STEPS);
 	check_error(yaml, strlen(yaml),
 		    "t.yaml:26:9: spec.canary.endpoints[16]: ", "too many endpoints (at most 16)");
+}
+
+/* A side given as a Kubernetes Service, the other one static, in a namespace. */
+static void test_service_versions(void **state)
+{
+	static const char yaml[] =
+		"apiVersion: canaryd.io/v1alpha1\n"
+		"kind: Rollout\n"
+		"metadata: {name: web, namespace: shop}\n"
+		"spec:\n" SVC "  stable: {revision: v1, service: web-stable}\n"
+		"  canary: {revision: v2, service: web-canary}\n" STEPS
+		"---\n" HEAD_NAMED("api") "  service: {vip: 10.96.0.21, port: 80}\n"
+					  "  stable: {service: api}\n" CANARY STEPS;
+	struct config cfg;
+	char err[CONFIG_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(parse(yaml, &cfg, err), 0);
+	assert_int_equal(cfg.n_rollouts, 2);
+	assert_string_equal(cfg.rollouts[0].ns, "shop");
+	assert_string_equal(cfg.rollouts[0].stable.service, "web-stable");
+	assert_string_equal(cfg.rollouts[0].stable.revision, "v1");
+	assert_int_equal(cfg.rollouts[0].stable.n_endpoints, 0);
+	assert_string_equal(cfg.rollouts[0].canary.service, "web-canary");
+	assert_true(config_uses_services(&cfg.rollouts[0]));
+	assert_string_equal(cfg.rollouts[1].ns, "");
+	assert_string_equal(cfg.rollouts[1].stable.service, "api");
+	assert_string_equal(cfg.rollouts[1].canary.service, "");
+	assert_int_equal(cfg.rollouts[1].canary.n_endpoints, 1);
+	assert_true(config_uses_services(&cfg.rollouts[1]));
+	config_free(&cfg);
+	assert_int_equal(parse(MIN, &cfg, err), 0);
+	assert_false(config_uses_services(&cfg.rollouts[0]));
+	config_free(&cfg);
+}
+
+static void test_err_service_versions(void **state)
+{
+	static const struct bad cases[] = {
+		{ HEAD SVC "  stable: {service: web, endpoints: [\"10.0.1.1:80\"]}\n" CANARY STEPS,
+		  "t.yaml:7:12: spec.stable.service: ", "either endpoints or service, not both" },
+		{ HEAD SVC "  stable: {endpoints: [\"10.0.1.1:80\"], service: web}\n" CANARY STEPS,
+		  "t.yaml:7:40: spec.stable.service: ", "either endpoints or service, not both" },
+		{ HEAD SVC STABLE "  canary: {revision: v2}\n" STEPS,
+		  "t.yaml:8:11: spec.canary.endpoints: ", "or service" },
+		{ HEAD SVC "  stable: {service: Web}\n" CANARY STEPS,
+		  "t.yaml:7:21: spec.stable.service: ", "invalid service \"Web\"" },
+		{ HEAD SVC "  stable: {service: web-}\n" CANARY STEPS,
+		  "t.yaml:7:21: spec.stable.service: ", "invalid service \"web-\"" },
+		{ HEAD SVC "  stable: {service: [web]}\n" CANARY STEPS,
+		  "t.yaml:7:21: spec.stable.service: ", "expected a string" },
+		{ HEAD SVC "  stable: {service: \"\"}\n" CANARY STEPS,
+		  "t.yaml:7:21: spec.stable.service: ", "invalid service \"\"" },
+		{ HEAD SVC
+		  "  canary: {service: "
+		  "a234567890123456789012345678901234567890123456789012345678901234}\n" STABLE
+			  STEPS,
+		  "t.yaml:7:21: spec.canary.service: ", "invalid service" },
+		{ "apiVersion: canaryd.io/v1alpha1\nkind: Rollout\n"
+		  "metadata: {name: web, namespace: Shop_1}\nspec:\n" SVC STABLE CANARY STEPS,
+		  "t.yaml:3:34: metadata.namespace: ", "invalid namespace \"Shop_1\"" },
+	};
+
+	(void)state;
+	CHECK_BAD(cases);
 }
 
 static void test_err_duplicate_name(void **state)
@@ -1331,6 +1396,8 @@ int main(void)
 		cmocka_unit_test(test_err_cidr),
 		cmocka_unit_test(test_err_weight),
 		cmocka_unit_test(test_err_endpoints),
+		cmocka_unit_test(test_service_versions),
+		cmocka_unit_test(test_err_service_versions),
 		cmocka_unit_test(test_err_duplicate_name),
 		cmocka_unit_test(test_err_vip_clash),
 		cmocka_unit_test(test_err_duration),

@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kubeconfig.h"
+#include "yamltree.h"
+
+#define KUBECONFIG_MAX_SIZE ((size_t)1024 * 1024)
+
+static int __attribute__((format(printf, 4, 5)))
+kfail(char *err, size_t errlen, const char *path, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	/* clang-analyzer 14 misses this va_start too (see canaryd.c's die_usage). */
+	vsnprintf(msg, sizeof(msg), fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
+	va_end(ap);
+	snprintf(err, errlen, "%s: %s", path, msg);
+	return -1;
+}
+
+static const struct ynode *value(const struct ynode *map, const char *key)
+{
+	size_t i;
+
+	if (!map || map->kind != Y_MAP)
+		return NULL;
+	for (i = 0; i + 1 < map->n; i += 2)
+		if (map->items[i]->text && !strcmp(map->items[i]->text, key))
+			return map->items[i + 1];
+	return NULL;
+}
+
+static const char *text(const struct ynode *map, const char *key)
+{
+	const struct ynode *n = value(map, key);
+
+	return n && n->kind == Y_SCALAR && !n->null ? n->text : NULL;
+}
+
+/* The item of list (clusters, users, contexts) whose name is name: its inner map. */
+static const struct ynode *named(const struct ynode *root, const char *list, const char *inner,
+				 const char *name)
+{
+	const struct ynode *seq = value(root, list);
+	size_t i;
+
+	if (!seq || seq->kind != Y_SEQ || !name)
+		return NULL;
+	for (i = 0; i < seq->n; i++) {
+		const char *n = text(seq->items[i], "name");
+
+		if (n && !strcmp(n, name))
+			return value(seq->items[i], inner);
+	}
+	return NULL;
+}
+
+/* A relative file is relative to the kubeconfig's directory, as kubectl reads it. */
+static int file_field(char *dst, size_t size, const char *kpath, const char *file)
+{
+	const char *slash = strrchr(kpath, '/');
+	int n;
+
+	if (file[0] == '/' || !slash)
+		n = snprintf(dst, size, "%s", file);
+	else
+		n = snprintf(dst, size, "%.*s/%s", (int)(slash - kpath), kpath, file);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+static int read_cluster(const struct ynode *cl, const char *path, struct kube_conn *out, char *err,
+			size_t errlen)
+{
+	const char *server = text(cl, "server"), *ca = text(cl, "certificate-authority");
+
+	if (!server || strncmp(server, "http", 4) != 0 || strlen(server) >= sizeof(out->server))
+		return kfail(err, errlen, path, "cluster.server: missing or not an http(s) URL");
+	snprintf(out->server, sizeof(out->server), "%s", server);
+	if (value(cl, "certificate-authority-data"))
+		return kfail(err, errlen, path,
+			     "cluster.certificate-authority-data: not supported; give the CA as "
+			     "certificate-authority: FILE");
+	if (value(cl, "insecure-skip-tls-verify"))
+		return kfail(err, errlen, path,
+			     "cluster.insecure-skip-tls-verify: not supported; give "
+			     "certificate-authority: FILE");
+	if (ca && file_field(out->ca_file, sizeof(out->ca_file), path, ca))
+		return kfail(err, errlen, path, "cluster.certificate-authority: path too long");
+	return 0;
+}
+
+static int read_user(const struct ynode *u, const char *path, struct kube_conn *out, char *err,
+		     size_t errlen)
+{
+	static const char *const refused[] = { "client-certificate",
+					       "client-certificate-data",
+					       "client-key",
+					       "client-key-data",
+					       "exec",
+					       "auth-provider",
+					       "username",
+					       "password" };
+	const char *token = text(u, "token"), *file = text(u, "tokenFile");
+	size_t i;
+
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		if (value(u, refused[i]))
+			return kfail(
+				err, errlen, path,
+				"user.%s: not supported; the agent authenticates with a bearer "
+				"token (token or tokenFile)",
+				refused[i]);
+	if (token && strlen(token) >= sizeof(out->token))
+		return kfail(err, errlen, path, "user.token: too long");
+	if (token)
+		snprintf(out->token, sizeof(out->token), "%s", token);
+	if (file && file_field(out->token_file, sizeof(out->token_file), path, file))
+		return kfail(err, errlen, path, "user.tokenFile: path too long");
+	if (!token && !file)
+		return kfail(err, errlen, path, "user: needs token or tokenFile");
+	return 0;
+}
+
+static int read_context(const struct ynode *root, const char *path, struct kube_conn *out,
+			char *err, size_t errlen)
+{
+	const char *cur = text(root, "current-context");
+	const struct ynode *ctx = named(root, "contexts", "context", cur), *cl, *u;
+	const char *ns;
+
+	if (!ctx)
+		return kfail(err, errlen, path, "current-context: missing or names no context");
+	cl = named(root, "clusters", "cluster", text(ctx, "cluster"));
+	if (!cl)
+		return kfail(err, errlen, path, "context.cluster: names no cluster");
+	u = named(root, "users", "user", text(ctx, "user"));
+	if (!u)
+		return kfail(err, errlen, path, "context.user: names no user");
+	ns = text(ctx, "namespace");
+	if (ns && strlen(ns) < sizeof(out->ns))
+		snprintf(out->ns, sizeof(out->ns), "%s", ns);
+	if (read_cluster(cl, path, out, err, errlen))
+		return -1;
+	return read_user(u, path, out, err, errlen);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	char *buf;
+
+	if (!f)
+		return NULL;
+	buf = malloc(KUBECONFIG_MAX_SIZE + 1);
+	if (buf)
+		*len = fread(buf, 1, KUBECONFIG_MAX_SIZE + 1, f);
+	fclose(f);
+	return buf;
+}
+
+int kubeconfig_load(const char *path, struct kube_conn *out, char *err, size_t errlen)
+{
+	struct ypos start = { 0 };
+	struct ynode *root = NULL;
+	struct ystream *s;
+	size_t len = 0;
+	char *buf;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	buf = slurp(path, &len);
+	if (!buf)
+		return kfail(err, errlen, path, "cannot read: %s", strerror(errno));
+	if (len > KUBECONFIG_MAX_SIZE) {
+		free(buf);
+		return kfail(err, errlen, path, "larger than 1 MiB");
+	}
+	if (ystream_open(&s, path, buf, len, err, errlen)) {
+		free(buf);
+		return -1;
+	}
+	rc = ystream_next(s, &root, &start);
+	if (rc > 0)
+		rc = read_context(root, path, out, err, errlen);
+	else if (rc == 0)
+		rc = kfail(err, errlen, path, "empty");
+	ynode_free(root);
+	ystream_close(s);
+	free(buf);
+	return rc;
+}
+
+int kube_conn_in_cluster(struct kube_conn *out, const char *sa_dir, char *err, size_t errlen)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+	const char *port = getenv("KUBERNETES_SERVICE_PORT");
+	char nsfile[PATH_MAX];
+	FILE *f;
+
+	memset(out, 0, sizeof(*out));
+	if (!host || !*host || !port || !*port) {
+		snprintf(err, errlen,
+			 "not in a pod (no KUBERNETES_SERVICE_HOST/PORT): give --kubeconfig FILE");
+		return -1;
+	}
+	/* An IPv6 service address needs brackets in a URL. */
+	snprintf(out->server, sizeof(out->server),
+		 strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port);
+	snprintf(out->token_file, sizeof(out->token_file), "%s/token", sa_dir);
+	snprintf(out->ca_file, sizeof(out->ca_file), "%s/ca.crt", sa_dir);
+	snprintf(nsfile, sizeof(nsfile), "%s/namespace", sa_dir);
+	f = fopen(nsfile, "re");
+	if (f) {
+		if (fgets(out->ns, sizeof(out->ns), f))
+			out->ns[strcspn(out->ns, "\n")] = '\0';
+		fclose(f);
+	}
+	return 0;
+}
+
+int kube_conn_client(const struct kube_conn *k, struct kube_client *c)
+{
+	int err = kube_client_init(c, k->server, k->token_file[0] ? k->token_file : NULL,
+				   k->ca_file[0] ? k->ca_file : NULL);
+
+	if (!err && !k->token_file[0])
+		snprintf(c->token, sizeof(c->token), "%s", k->token);
+	return err;
+}

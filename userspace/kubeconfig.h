@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Where the agent finds the Kubernetes API: a kubeconfig file (--kubeconfig,
+ * outside a cluster) or the pod's service account (in-cluster). Of a
+ * kubeconfig only what a token and CA one holds is read: the current
+ * context's server, certificate-authority (a file), token or tokenFile, and
+ * namespace. Client certificates, exec and auth-provider plugins are refused
+ * with a message naming the field, never silently ignored.
+ */
+#ifndef CANARY_KUBECONFIG_H
+#define CANARY_KUBECONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "kube.h"
+
+struct kube_conn {
+	char server[KUBE_URL_LEN];
+	char ca_file[PATH_MAX];	       /* "": the system's CAs */
+	char token_file[PATH_MAX];     /* read again on every change (rotation) */
+	char token[KUBE_TOKEN_LEN];    /* inline token of a kubeconfig (token_file empty) */
+	char ns[CONFIG_KUBE_NAME_LEN]; /* the context's or the pod's namespace ("": none) */
+};
+
+/* Parse a kubeconfig. 0, or -1 with "path: field: what" in err. */
+int kubeconfig_load(const char *path, struct kube_conn *out, char *err, size_t errlen);
+/* The service account of the pod (sa_dir) and KUBERNETES_SERVICE_HOST/PORT. 0 or -1, err. */
+int kube_conn_in_cluster(struct kube_conn *out, const char *sa_dir, char *err, size_t errlen);
+/* A client for one thread. 0, -EINVAL, -ENOMEM. */
+int kube_conn_client(const struct kube_conn *k, struct kube_client *c);
+
+#endif /* CANARY_KUBECONFIG_H */
