@@ -29,6 +29,7 @@
 #include "caps.h"
 #include "config.h"
 #include "configwatch.h"
+#include "coord_kube.h"
 #include "ctlifetimes.h"
 #include "dataplane.h"
 #include "etcd.h"
@@ -37,6 +38,7 @@
 #include "healthcheck.h"
 #include "hooks.h"
 #include "hostsock.h"
+#include "kubeconfig.h"
 #include "linkwatch.h"
 #include "log.h"
 #include "metrics.h"
@@ -66,10 +68,13 @@ struct options {
 	bool allow_empty_config;
 	bool check_config;
 	bool cleanup;
-	/* --coordinator etcd: one rollout across a fleet (fleet.h) */
+	/* --coordinator etcd|kube: one rollout across a fleet (fleet.h) */
 	struct {
 		const char *kind; /* NULL: this node decides alone */
 		const char *endpoints;
+		const char *kubeconfig; /* kube: NULL: in-cluster */
+		const char *kube_ns;	/* kube: NULL: the service account's, else "default" */
+		long kube_lease_s;
 		const char *prefix;
 		const char *node; /* default: the hostname */
 		struct etcd_tls tls;
@@ -101,6 +106,8 @@ static void usage(FILE *out)
 		"               [--coordinator etcd --etcd-endpoints URL[,URL...]\n"
 		"                [--etcd-prefix PREFIX] [--node-name NAME]\n"
 		"                [--etcd-cacert FILE --etcd-cert FILE --etcd-key FILE]]\n"
+		"               [--coordinator kube [--kubeconfig FILE] [--kube-namespace NS]\n"
+		"                [--kube-lease-duration SECONDS] [--node-name NAME]]\n"
 		"       canaryd --cleanup [--bpffs DIR]\n"
 		"       canaryd --probe /healthz|/readyz [--api-socket PATH]\n"
 		"       canaryd --version\n"
@@ -130,6 +137,43 @@ die_usage(const char *flag, const char *fmt, ...)
 
 #define NODE_NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
+/* The namespace of a pod's service account, if there is one. */
+static const char *sa_namespace(void)
+{
+	static char ns[KUBE_NAME_LEN];
+	FILE *f = fopen(KUBE_SA_DIR "/namespace", "re");
+	size_t n = f ? fread(ns, 1, sizeof(ns) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	while (n && (ns[n - 1] == '\n' || ns[n - 1] == ' '))
+		n--;
+	ns[n] = '\0';
+	return n ? ns : "default";
+}
+
+/* Node names go into Lease names and labels: a DNS label's characters. */
+#define KUBE_NODE_CHARS "abcdefghijklmnopqrstuvwxyz0123456789-"
+
+static void check_kube_args(struct options *o)
+{
+	static char host[COORD_NODE_LEN];
+
+	if (o->coord.endpoints)
+		die_usage("--etcd-endpoints", "only means something with --coordinator etcd");
+	if (!o->coord.node) {
+		if (gethostname(host, sizeof(host) - 1))
+			die_usage("--node-name", "no hostname to default to: give one");
+		o->coord.node = host;
+	}
+	if (!*o->coord.node || strlen(o->coord.node) >= COORD_NODE_LEN ||
+	    strspn(o->coord.node, KUBE_NODE_CHARS) != strlen(o->coord.node))
+		die_usage("--node-name", "1..%d characters of [a-z0-9-] with kube, got \"%s\"",
+			  COORD_NODE_LEN - 1, o->coord.node);
+	if (!o->coord.kube_ns)
+		o->coord.kube_ns = sa_namespace();
+}
+
 static void check_coord_args(struct options *o)
 {
 	static char host[COORD_NODE_LEN];
@@ -138,6 +182,12 @@ static void check_coord_args(struct options *o)
 		if (o->coord.endpoints)
 			die_usage("--etcd-endpoints",
 				  "only means something with --coordinator etcd");
+		if (o->coord.kubeconfig || o->coord.kube_ns || o->coord.kube_lease_s)
+			die_usage("--kubeconfig", "only means something with --coordinator kube");
+		return;
+	}
+	if (!strcmp(o->coord.kind, "kube")) {
+		check_kube_args(o);
 		return;
 	}
 	if (!o->coord.endpoints)
@@ -176,6 +226,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 		O_ETCD_CACERT,
 		O_ETCD_CERT,
 		O_ETCD_KEY,
+		O_KUBECONFIG,
+		O_KUBE_NS,
+		O_KUBE_LEASE,
 		O_PROBE,
 		O_TLS_CERT,
 		O_TLS_KEY,
@@ -209,6 +262,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "etcd-cacert", required_argument, NULL, O_ETCD_CACERT },
 		{ "etcd-cert", required_argument, NULL, O_ETCD_CERT },
 		{ "etcd-key", required_argument, NULL, O_ETCD_KEY },
+		{ "kubeconfig", required_argument, NULL, O_KUBECONFIG },
+		{ "kube-namespace", required_argument, NULL, O_KUBE_NS },
+		{ "kube-lease-duration", required_argument, NULL, O_KUBE_LEASE },
 		{ "probe", required_argument, NULL, O_PROBE },
 		{ "host-cgroup", required_argument, NULL, O_HOST_CGROUP },
 		{ "host-netns-only", no_argument, NULL, O_HOST_NETNS_ONLY },
@@ -292,12 +348,25 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->api.token_file = optarg;
 			break;
 		case O_COORDINATOR:
-			if (strcmp(optarg, "etcd") != 0)
-				die_usage("--coordinator", "expected etcd, got \"%s\"", optarg);
+			if (strcmp(optarg, "etcd") != 0 && strcmp(optarg, "kube") != 0)
+				die_usage("--coordinator", "expected etcd or kube, got \"%s\"",
+					  optarg);
 			o->coord.kind = optarg;
 			break;
 		case O_ETCD_ENDPOINTS:
 			o->coord.endpoints = optarg;
+			break;
+		case O_KUBECONFIG:
+			o->coord.kubeconfig = optarg;
+			break;
+		case O_KUBE_NS:
+			o->coord.kube_ns = optarg;
+			break;
+		case O_KUBE_LEASE:
+			o->coord.kube_lease_s = strtol(optarg, &end, 10);
+			if (*end || o->coord.kube_lease_s < 3 || o->coord.kube_lease_s > 300)
+				die_usage("--kube-lease-duration", "3..300 seconds, got \"%s\"",
+					  optarg);
 			break;
 		case O_ETCD_PREFIX:
 			o->coord.prefix = optarg;
@@ -637,6 +706,29 @@ static struct delivery delivery;
 /* How long a starting node waits to read the fleet's state before it goes on alone. */
 #define FLEET_START_WAIT_MS 3000
 
+static int start_fleet_kube(struct agent *a, const struct options *o)
+{
+	struct kube_client cl;
+	struct coord c;
+	char msg[256] = "";
+	int err = o->coord.kubeconfig ?
+			  kubeconfig_load(o->coord.kubeconfig, &cl, msg, sizeof(msg)) :
+			  kube_client_in_cluster(&cl, KUBE_SA_DIR);
+
+	if (!err) {
+		err = coord_kube_open(&c, &cl, o->coord.kube_ns, o->coord.node,
+				      o->coord.kube_lease_s);
+		kube_client_close(&cl);
+	}
+	if (!err)
+		err = fleet_start(&c, o->coord.node, FLEET_START_WAIT_MS, &a->fleet);
+	if (err)
+		log_event(CLOG_ERROR, "cannot start the coordinator", "coordinator", "kube",
+			  "kubeconfig", o->coord.kubeconfig ? o->coord.kubeconfig : "in-cluster",
+			  "error", msg[0] ? msg : strerror(-err));
+	return err;
+}
+
 /* Before the config is applied: the shared state comes before the maps. */
 static int start_fleet(struct agent *a, const struct options *o)
 {
@@ -645,6 +737,8 @@ static int start_fleet(struct agent *a, const struct options *o)
 
 	if (!o->coord.kind)
 		return 0;
+	if (!strcmp(o->coord.kind, "kube"))
+		return start_fleet_kube(a, o);
 	err = coord_etcd_open(&c, o->coord.endpoints, o->coord.prefix, o->coord.node,
 			      &o->coord.tls);
 	if (!err)
