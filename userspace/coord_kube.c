@@ -46,6 +46,7 @@ struct kube_be {
 	long lease_s;
 	bool session;
 	__s64 renewed_us;
+	long last_refused; /* the status last logged by refused() */
 	struct held *held;
 	size_t n_held;
 };
@@ -306,6 +307,22 @@ static __s64 now_us(void)
 	return (__s64)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/*
+ * An answer other than the expected: say what the API server said (RBAC
+ * forbidden, schema refused), once per distinct status in a row.
+ */
+static void refused(struct kube_be *b, const char *path, long status, const json_t *resp)
+{
+	char code[24];
+
+	if (status == b->last_refused)
+		return;
+	b->last_refused = status;
+	snprintf(code, sizeof(code), "%ld", status);
+	log_event(CLOG_WARN, "kube coordinator: request refused", "path", path, "status", code,
+		  "message", json_string_value(json_object_get(resp, "message")));
+}
+
 static int status_errno(long status)
 {
 	if (status == 404)
@@ -322,6 +339,11 @@ static int call(struct kube_be *b, const char *method, const char *path, const c
 	json_t *r = NULL;
 	int err = kube_request(&b->cl, method, path, type, body, status, &r);
 
+	/* 404 and 409 are answers the callers expect; anything else is worth a line. */
+	if (!err && *status >= 400 && *status != 404 && *status != 409)
+		refused(b, path, *status, r);
+	else if (!err && *status < 300)
+		b->last_refused = 0;
 	if (resp)
 		*resp = r;
 	else
@@ -330,7 +352,7 @@ static int call(struct kube_be *b, const char *method, const char *path, const c
 }
 
 static int call_json(struct kube_be *b, const char *method, const char *path, json_t *body,
-		     long *status, json_t **resp)
+		     long *status, json_t **resp, const char *type)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	int err;
@@ -338,7 +360,7 @@ static int call_json(struct kube_be *b, const char *method, const char *path, js
 	json_decref(body);
 	if (!text)
 		return -ENOMEM;
-	err = call(b, method, path, JSON_TYPE, text, status, resp);
+	err = call(b, method, path, type, text, status, resp);
 	free(text);
 	return err;
 }
@@ -393,7 +415,7 @@ static int put_leader(struct kube_be *b, struct held *h, __s64 tenure, bool *ok)
 	int err;
 
 	lease_path(b, path, h->rollout, NULL);
-	err = call_json(b, "PUT", path, coord_kube_lease_json(&l), &status, &resp);
+	err = call_json(b, "PUT", path, coord_kube_lease_json(&l), &status, &resp, JSON_TYPE);
 	*ok = !err && status == 200 && resp_rv(resp) > 0;
 	if (*ok)
 		h->rv = resp_rv(resp);
@@ -496,7 +518,7 @@ static void release(struct kube_be *b, struct held *h)
 	long status;
 
 	lease_path(b, path, h->rollout, NULL);
-	call_json(b, "PUT", path, coord_kube_lease_json(&l), &status, NULL);
+	call_json(b, "PUT", path, coord_kube_lease_json(&l), &status, NULL, JSON_TYPE);
 	h->rv = 0;
 }
 
@@ -691,6 +713,7 @@ static int publish_evidence(void *be, const char *rollout, const char *value)
 				      .renew_us = now,
 				      .evidence = value };
 	char path[PATH_LEN];
+	json_t *resp = NULL;
 	long status;
 	int err;
 
@@ -700,13 +723,16 @@ static int publish_evidence(void *be, const char *rollout, const char *value)
 		return -ENOMEM;
 	/* A merge patch of the whole Lease but its version: it is this node's alone. */
 	lease_path(b, path, rollout, b->node);
-	err = call_json(b, "PATCH", path, coord_kube_lease_json(&l), &status, NULL);
+	err = call_json(b, "PATCH", path, coord_kube_lease_json(&l), &status, &resp, MERGE_PATCH);
 	if (!err && status == 404) {
+		json_decref(resp);
 		snprintf(path, sizeof(path), LEASES_API "%s/leases", b->ns);
-		err = call_json(b, "POST", path, coord_kube_lease_json(&l), &status, NULL);
+		err = call_json(b, "POST", path, coord_kube_lease_json(&l), &status, &resp,
+				JSON_TYPE);
 	}
 	if (!err && status != 200 && status != 201)
 		err = status_errno(status);
+	json_decref(resp);
 	h->node = !err;
 	return err;
 }
@@ -747,7 +773,7 @@ static int campaign(void *be, const char *rollout, bool *won, __s64 *leader_rev)
 	if (!h)
 		return -ENOMEM;
 	snprintf(path, sizeof(path), LEASES_API "%s/leases", b->ns);
-	err = call_json(b, "POST", path, coord_kube_lease_json(&l), &status, &resp);
+	err = call_json(b, "POST", path, coord_kube_lease_json(&l), &status, &resp, JSON_TYPE);
 	if (!err && status == 201) {
 		*won = resp_rv(resp) > 0;
 		h->rv = resp_rv(resp);
