@@ -190,6 +190,8 @@ static void check_coord_args(struct options *o)
 		check_kube_args(o);
 		return;
 	}
+	if (o->coord.kubeconfig || o->coord.kube_ns || o->coord.kube_lease_s)
+		die_usage("--kubeconfig", "only means something with --coordinator kube");
 	if (!o->coord.endpoints)
 		die_usage("--coordinator", "etcd needs --etcd-endpoints URL[,URL...]");
 	if (!o->coord.node) {

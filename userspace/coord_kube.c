@@ -69,7 +69,7 @@ int coord_kube_time_parse(const char *s, __s64 *us)
 {
 	struct tm tm = { 0 };
 	long frac = 0;
-	int n = 0, digits;
+	int n = 0;
 	const char *p;
 
 	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
@@ -77,6 +77,8 @@ int coord_kube_time_parse(const char *s, __s64 *us)
 		return -EINVAL;
 	p = s + n;
 	if (*p == '.') {
+		int digits;
+
 		for (digits = 0, p++; *p >= '0' && *p <= '9'; p++, digits++)
 			if (digits < 6)
 				frac = frac * 10 + (*p - '0');
@@ -218,10 +220,11 @@ static json_t *lease_meta(const struct coord_kube_lease *l, const char *name)
 static json_t *lease_spec(const struct coord_kube_lease *l)
 {
 	json_t *s = json_object();
-	char t[48];
 	int err = !s;
 
 	if (!err && l->holder) {
+		char t[48];
+
 		coord_kube_time_format(l->acquire_us, t, sizeof(t));
 		err = set_str(s, "holderIdentity", l->holder) || set_str(s, "acquireTime", t);
 		coord_kube_time_format(l->renew_us, t, sizeof(t));
@@ -280,11 +283,13 @@ static int status_columns(json_t *status, const char *shared)
 char *coord_kube_status_patch(const char *shared, __s64 rv)
 {
 	json_t *p = json_object(), *status = json_object(), *meta = json_object();
-	char rvs[24], *text = NULL;
+	char *text = NULL;
 	int err = !p || !status || !meta;
 
 	err = err || set_str(status, "shared", shared) || status_columns(status, shared);
 	if (!err && rv > 0) {
+		char rvs[24];
+
 		snprintf(rvs, sizeof(rvs), "%lld", (long long)rv);
 		err = set_str(meta, "resourceVersion", rvs) || json_object_set(p, "metadata", meta);
 	}
@@ -522,14 +527,28 @@ static void release(struct kube_be *b, struct held *h)
 	h->rv = 0;
 }
 
+/* A node's evidence Lease without holder: the others see it gone now, not at its expiry. */
+static void release_node(struct kube_be *b, const char *rollout)
+{
+	static const char patch[] = "{\"spec\":{\"holderIdentity\":null}}";
+	char path[PATH_LEN];
+	long status;
+
+	lease_path(b, path, rollout, b->node);
+	call(b, "PATCH", path, MERGE_PATCH, patch, &status, NULL);
+}
+
 static void session_close(void *be)
 {
 	struct kube_be *b = be;
 	size_t i;
 
-	for (i = 0; i < b->n_held; i++)
+	for (i = 0; i < b->n_held; i++) {
 		if (b->held[i].rv)
 			release(b, &b->held[i]);
+		if (b->held[i].node)
+			release_node(b, b->held[i].rollout);
+	}
 	forget_held(b);
 }
 

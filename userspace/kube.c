@@ -156,7 +156,6 @@ int kube_request(struct kube_client *c, const char *method, const char *path,
 {
 	struct http_body r = { .max = MAX_REPLY };
 	struct curl_slist *headers = NULL, *t;
-	char ct[128];
 	CURLcode cc;
 	int err;
 
@@ -164,6 +163,8 @@ int kube_request(struct kube_client *c, const char *method, const char *path,
 	*status = 0;
 	err = prepare(c, path, &headers);
 	if (!err && body) {
+		char ct[128];
+
 		snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
 		t = curl_slist_append(headers, ct);
 		err = t ? 0 : -ENOMEM;
