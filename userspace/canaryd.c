@@ -29,6 +29,7 @@
 #include "caps.h"
 #include "config.h"
 #include "configwatch.h"
+#include "coord_kube.h"
 #include "ctlifetimes.h"
 #include "dataplane.h"
 #include "etcd.h"
@@ -37,6 +38,7 @@
 #include "healthcheck.h"
 #include "hooks.h"
 #include "hostsock.h"
+#include "kubeconfig.h"
 #include "kubeeps.h"
 #include "linkwatch.h"
 #include "log.h"
@@ -69,10 +71,11 @@ struct options {
 	bool allow_empty_config;
 	bool check_config;
 	bool cleanup;
-	/* --coordinator etcd: one rollout across a fleet (fleet.h) */
+	/* --coordinator etcd|kube: one rollout across a fleet (fleet.h) */
 	struct {
 		const char *kind; /* NULL: this node decides alone */
 		const char *endpoints;
+		long kube_lease_s; /* kube: --kube-lease-duration (0: the default) */
 		const char *prefix;
 		const char *node; /* default: the hostname */
 		struct etcd_tls tls;
@@ -105,6 +108,8 @@ static void usage(FILE *out)
 		"               [--coordinator etcd --etcd-endpoints URL[,URL...]\n"
 		"                [--etcd-prefix PREFIX] [--node-name NAME]\n"
 		"                [--etcd-cacert FILE --etcd-cert FILE --etcd-key FILE]]\n"
+		"               [--coordinator kube [--kubeconfig FILE] [--kube-namespace NS]\n"
+		"                [--kube-lease-duration SECONDS] [--node-name NAME]]\n"
 		"       canaryd --cleanup [--bpffs DIR]\n"
 		"       canaryd --probe /healthz|/readyz [--api-socket PATH]\n"
 		"       canaryd --version\n"
@@ -135,6 +140,26 @@ die_usage(const char *flag, const char *fmt, ...)
 
 #define NODE_NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
+/* Node names go into Lease names and labels: a DNS label's characters. */
+#define KUBE_NODE_CHARS "abcdefghijklmnopqrstuvwxyz0123456789-"
+
+static void check_kube_args(struct options *o)
+{
+	static char host[COORD_NODE_LEN];
+
+	if (o->coord.endpoints)
+		die_usage("--etcd-endpoints", "only means something with --coordinator etcd");
+	if (!o->coord.node) {
+		if (gethostname(host, sizeof(host) - 1))
+			die_usage("--node-name", "no hostname to default to: give one");
+		o->coord.node = host;
+	}
+	if (!*o->coord.node || strlen(o->coord.node) >= COORD_NODE_LEN ||
+	    strspn(o->coord.node, KUBE_NODE_CHARS) != strlen(o->coord.node))
+		die_usage("--node-name", "1..%d characters of [a-z0-9-] with kube, got \"%s\"",
+			  COORD_NODE_LEN - 1, o->coord.node);
+}
+
 static void check_coord_args(struct options *o)
 {
 	static char host[COORD_NODE_LEN];
@@ -143,8 +168,17 @@ static void check_coord_args(struct options *o)
 		if (o->coord.endpoints)
 			die_usage("--etcd-endpoints",
 				  "only means something with --coordinator etcd");
+		if (o->coord.kube_lease_s)
+			die_usage("--kube-lease-duration",
+				  "only means something with --coordinator kube");
 		return;
 	}
+	if (!strcmp(o->coord.kind, "kube")) {
+		check_kube_args(o);
+		return;
+	}
+	if (o->coord.kube_lease_s)
+		die_usage("--kube-lease-duration", "only means something with --coordinator kube");
 	if (!o->coord.endpoints)
 		die_usage("--coordinator", "etcd needs --etcd-endpoints URL[,URL...]");
 	if (!o->coord.node) {
@@ -181,6 +215,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		O_ETCD_CACERT,
 		O_ETCD_CERT,
 		O_ETCD_KEY,
+		O_KUBE_LEASE,
 		O_PROBE,
 		O_TLS_CERT,
 		O_TLS_KEY,
@@ -216,6 +251,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "etcd-cacert", required_argument, NULL, O_ETCD_CACERT },
 		{ "etcd-cert", required_argument, NULL, O_ETCD_CERT },
 		{ "etcd-key", required_argument, NULL, O_ETCD_KEY },
+		{ "kube-lease-duration", required_argument, NULL, O_KUBE_LEASE },
 		{ "probe", required_argument, NULL, O_PROBE },
 		{ "host-cgroup", required_argument, NULL, O_HOST_CGROUP },
 		{ "host-netns-only", no_argument, NULL, O_HOST_NETNS_ONLY },
@@ -301,12 +337,19 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->api.token_file = optarg;
 			break;
 		case O_COORDINATOR:
-			if (strcmp(optarg, "etcd") != 0)
-				die_usage("--coordinator", "expected etcd, got \"%s\"", optarg);
+			if (strcmp(optarg, "etcd") != 0 && strcmp(optarg, "kube") != 0)
+				die_usage("--coordinator", "expected etcd or kube, got \"%s\"",
+					  optarg);
 			o->coord.kind = optarg;
 			break;
 		case O_ETCD_ENDPOINTS:
 			o->coord.endpoints = optarg;
+			break;
+		case O_KUBE_LEASE:
+			o->coord.kube_lease_s = strtol(optarg, &end, 10);
+			if (*end || o->coord.kube_lease_s < 3 || o->coord.kube_lease_s > 300)
+				die_usage("--kube-lease-duration", "3..300 seconds, got \"%s\"",
+					  optarg);
 			break;
 		case O_ETCD_PREFIX:
 			o->coord.prefix = optarg;
@@ -709,6 +752,41 @@ static struct delivery delivery;
 /* How long a starting node waits to read the fleet's state before it goes on alone. */
 #define FLEET_START_WAIT_MS 3000
 
+/* The API server and namespace: --kubeconfig (and its context's namespace) or the pod's. */
+static int kube_conn_of(const struct options *o, struct kube_conn *conn, const char **ns,
+			char *msg, size_t msglen)
+{
+	int rc = o->kubeconfig ? kubeconfig_load(o->kubeconfig, conn, msg, msglen) :
+				 kube_conn_in_cluster(conn, KUBE_SA_DIR, msg, msglen);
+
+	*ns = o->kube_namespace ? o->kube_namespace : (conn->ns[0] ? conn->ns : "default");
+	return rc ? -EINVAL : 0;
+}
+
+static int start_fleet_kube(struct agent *a, const struct options *o)
+{
+	struct kube_conn conn;
+	struct kube_client cl;
+	struct coord c;
+	char msg[CONFIG_ERR_LEN] = "";
+	const char *ns;
+	int err = kube_conn_of(o, &conn, &ns, msg, sizeof(msg));
+
+	if (!err)
+		err = kube_conn_client(&conn, &cl);
+	if (!err) {
+		err = coord_kube_open(&c, &cl, ns, o->coord.node, o->coord.kube_lease_s);
+		kube_client_close(&cl);
+	}
+	if (!err)
+		err = fleet_start(&c, o->coord.node, FLEET_START_WAIT_MS, &a->fleet);
+	if (err)
+		log_event(CLOG_ERROR, "cannot start the coordinator", "coordinator", "kube",
+			  "kubeconfig", o->kubeconfig ? o->kubeconfig : "in-cluster",
+			  "error", msg[0] ? msg : strerror(-err));
+	return err;
+}
+
 /* Before the config is applied: the shared state comes before the maps. */
 static int start_fleet(struct agent *a, const struct options *o)
 {
@@ -717,6 +795,8 @@ static int start_fleet(struct agent *a, const struct options *o)
 
 	if (!o->coord.kind)
 		return 0;
+	if (!strcmp(o->coord.kind, "kube"))
+		return start_fleet_kube(a, o);
 	err = coord_etcd_open(&c, o->coord.endpoints, o->coord.prefix, o->coord.node,
 			      &o->coord.tls);
 	if (!err)
@@ -848,17 +928,12 @@ static int kube_setup(const struct options *o)
 	const char *ns;
 	int rc;
 
-	if (o->kubeconfig)
-		rc = kubeconfig_load(o->kubeconfig, &conn, err, sizeof(err));
-	else if (getenv("KUBERNETES_SERVICE_HOST"))
-		rc = kube_conn_in_cluster(&conn, KUBE_SA_DIR, err, sizeof(err));
-	else
+	if (!o->kubeconfig && !getenv("KUBERNETES_SERVICE_HOST"))
 		return 0; /* spec.*.service is then refused, naming what is missing */
-	if (rc) {
+	if (kube_conn_of(o, &conn, &ns, err, sizeof(err))) {
 		log_event(CLOG_ERROR, "cannot use the Kubernetes API", "error", err);
 		return -EINVAL;
 	}
-	ns = o->kube_namespace ? o->kube_namespace : (conn.ns[0] ? conn.ns : "default");
 	rc = kubeeps_create(&conn, ns, &kube_eps);
 	if (!rc)
 		log_event(CLOG_INFO, "kubernetes api", "server", conn.server, "namespace", ns,

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The coordinator: where the nodes of a fleet keep one shared record per
- * rollout. A backend (etcd today, the Kubernetes API later) implements
- * these operations; the rules of the fleet (userspace/fleet.c) use nothing
- * else. Values are JSON text; revisions are the backend's (etcd store
+ * rollout. A backend (etcd: coord_etcd.c; the Kubernetes API:
+ * coord_kube.c) implements these operations; the rules of the fleet
+ * (userspace/fleet.c) use nothing else. Values are JSON text; revisions are the backend's (etcd store
  * revisions, or Kubernetes resourceVersions mapped to numbers).
  *
  * Per rollout there are three kinds of record:
@@ -77,7 +77,7 @@ struct coord {
 	void *be_watch; /* a second one for the watch thread: its own connection */
 };
 
-/* The etcd backend (coord_etcd.c). */
+/* The etcd backend (coord_etcd.c); the Kubernetes one is in coord_kube.h. */
 struct etcd_tls;
 int coord_etcd_open(struct coord *c, const char *endpoints, const char *prefix, const char *node,
 		    const struct etcd_tls *tls);

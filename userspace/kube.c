@@ -65,6 +65,13 @@ int kube_client_in_cluster(struct kube_client *c, const char *sa_dir)
 	return kube_client_init(c, server, token, ca);
 }
 
+int kube_client_clone(struct kube_client *dst, const struct kube_client *src)
+{
+	*dst = *src;
+	dst->curl = curl_easy_init();
+	return dst->curl ? 0 : -ENOMEM;
+}
+
 void kube_client_close(struct kube_client *c)
 {
 	if (c->curl)
@@ -144,17 +151,30 @@ static int prepare(struct kube_client *c, const char *path, struct curl_slist **
 	return 0;
 }
 
-int kube_get(struct kube_client *c, const char *path, long *status, json_t **resp)
+int kube_request(struct kube_client *c, const char *method, const char *path,
+		 const char *content_type, const char *body, long *status, json_t **resp)
 {
 	struct http_body r = { .max = MAX_REPLY };
-	struct curl_slist *headers = NULL;
+	struct curl_slist *headers = NULL, *t;
 	CURLcode cc;
 	int err;
 
 	*resp = NULL;
 	*status = 0;
 	err = prepare(c, path, &headers);
+	if (!err && body) {
+		char ct[128];
+
+		snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+		t = curl_slist_append(headers, ct);
+		err = t ? 0 : -ENOMEM;
+		headers = t ? t : headers;
+	}
 	if (!err) {
+		curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
+		curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
+		if (body)
+			curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
 		curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, http_body_write);
 		curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &r);
@@ -170,6 +190,11 @@ int kube_get(struct kube_client *c, const char *path, long *status, json_t **res
 	}
 	free(r.data);
 	return err;
+}
+
+int kube_get(struct kube_client *c, const char *path, long *status, json_t **resp)
+{
+	return kube_request(c, "GET", path, NULL, NULL, status, resp);
 }
 
 /* ---- EndpointSlices: parsing ---- */
@@ -751,4 +776,78 @@ int kube_watch_endpointslices(struct kube_client *c, struct kube_watch_opts *o)
 	}
 	kube_slices_free(&state);
 	return err > 0 ? 0 : err;
+}
+
+/* ---- a generic watch stream ---- */
+
+struct stream_ctx {
+	struct http_body line;
+	bool (*fn)(void *arg, const char *line, size_t len);
+	void *arg;
+	const atomic_bool *stop;
+	bool done;
+};
+
+static bool stream_take_line(void *arg, const char *line, size_t len)
+{
+	struct stream_ctx *s = arg;
+
+	if (!s->fn(s->arg, line, len))
+		s->done = true;
+	return !s->done;
+}
+
+static size_t stream_write(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct stream_ctx *s = arg;
+
+	if (s->done)
+		return 0;
+	return http_lines_feed(&s->line, ptr, size * nmemb, stream_take_line, s);
+}
+
+static int stream_progress(void *arg, curl_off_t dlt, curl_off_t dl, curl_off_t ult, curl_off_t ul)
+{
+	const struct stream_ctx *s = arg;
+
+	(void)dlt;
+	(void)dl;
+	(void)ult;
+	(void)ul;
+	return atomic_load(s->stop) ? 1 : 0;
+}
+
+int kube_stream(struct kube_client *c, const char *path, long timeout_s,
+		bool (*fn)(void *arg, const char *line, size_t len), void *arg,
+		const atomic_bool *stop)
+{
+	struct stream_ctx s = {
+		.line = { .max = MAX_EVENT_LINE }, .fn = fn, .arg = arg, .stop = stop
+	};
+	struct curl_slist *headers = NULL;
+	long status = 0;
+	CURLcode cc;
+	int err = prepare(c, path, &headers);
+
+	if (err) {
+		curl_slist_free_all(headers);
+		return err;
+	}
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (timeout_s + 30) * 1000L);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, stream_write);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
+	curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, stream_progress);
+	curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, &s);
+	cc = curl_easy_perform(c->curl);
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(headers);
+	free(s.line.data);
+	if (s.done || atomic_load(stop))
+		return 1;
+	if (status == 410)
+		return -ESTALE;
+	if (status != 200)
+		return -EIO;
+	return cc == CURLE_OK ? 0 : curl_errno(cc);
 }

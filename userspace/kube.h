@@ -59,6 +59,8 @@ int kube_client_init(struct kube_client *c, const char *server, const char *toke
 		     const char *ca_file);
 /* In-cluster: KUBERNETES_SERVICE_HOST/PORT and sa_dir's token and ca.crt. */
 int kube_client_in_cluster(struct kube_client *c, const char *sa_dir);
+/* The same settings (token included) with a handle of its own, for another thread. */
+int kube_client_clone(struct kube_client *dst, const struct kube_client *src);
 void kube_client_close(struct kube_client *c);
 
 /*
@@ -67,6 +69,17 @@ void kube_client_close(struct kube_client *c);
  * -ECONNREFUSED, -EIO, -EPROTO (not JSON), -ENOMEM, -EACCES (token).
  */
 int kube_get(struct kube_client *c, const char *path, long *status, json_t **resp);
+/* Any method; body (NULL: none) is sent as content_type. Returns as kube_get. */
+int kube_request(struct kube_client *c, const char *method, const char *path,
+		 const char *content_type, const char *body, long *status, json_t **resp);
+/*
+ * A watch request (path with its query): fn gets every line until it
+ * returns false or *stop: 1; the server ended it: 0; -ESTALE: HTTP 410;
+ * -EIO another status; else the transfer's error.
+ */
+int kube_stream(struct kube_client *c, const char *path, long timeout_s,
+		bool (*fn)(void *arg, const char *line, size_t len), void *arg,
+		const atomic_bool *stop);
 
 /* ---- EndpointSlices: the state (pure, no I/O) ---- */
 

@@ -130,7 +130,7 @@ want_cluster = sorted([(("canaryd.io",), ("rollouts",), ("get", "list", "watch")
                        (("",), ("services",), ("get", "list", "watch")),
                        (("", "events.k8s.io"), ("events",), ("create",))])
 t(rules("ClusterRole") == want_cluster, "ClusterRole canaryd: exactly the agent's rules", rules("ClusterRole"))
-t(rules("Role") == [(("coordination.k8s.io",), ("leases",), ("get", "watch", "create", "update"))]
+t(rules("Role") == [(("coordination.k8s.io",), ("leases",), ("get", "list", "watch", "create", "update", "patch"))]
   and all(d["metadata"].get("namespace") == "canaryd-system" for d in kinds.get("Role", [])),
   "Role: leases only, in canaryd-system", rules("Role"))
 t(all(x.get("subjects") == [{"kind": "ServiceAccount", "name": "canaryd", "namespace": "canaryd-system"}]

@@ -172,6 +172,19 @@ kube_up() {
 	echo "# kube_up: etcd and kube-apiserver ready in $KUBE_UP_MS ms"
 }
 
+# kube_link NETNS I: a veth from the API server's namespace to another
+# namespace (a fleet node), 198.18.112.(4I+1) <-> .(4I+2), and a host route
+# to the API server over it: nothing else of that namespace changes.
+kube_link() {
+	local ns=$1 i=$2
+	ip -n "$(kns api)" link add "kx$i" type veth peer name kube0 netns "$ns"
+	ip -n "$(kns api)" addr add "198.18.112.$((4 * i + 1))/30" dev "kx$i"
+	ip -n "$ns" addr add "198.18.112.$((4 * i + 2))/30" dev kube0
+	ip -n "$(kns api)" link set "kx$i" up
+	ip -n "$ns" link set kube0 up
+	ip -n "$ns" route add "$KUBE_ADDR/32" via "198.18.112.$((4 * i + 1))"
+}
+
 kube_down() {
 	local name
 	kube_apiserver_stop

@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The Kubernetes coordinator's pure parts (userspace/coord_kube.c), and a
+ * kubeconfig of several clusters (userspace/kubeconfig.c), on recorded objects: the
+ * Leases and status patches it writes, the records it reads back from
+ * Leases and Rollouts, and the expiry rule that turns a stale Lease into
+ * the deletion etcd would have made.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "coord_kube.h"
+#include "kubeconfig.h"
+
+/* 2026-12-05T21:00:00.250000Z */
+#define T0 (1796504400LL * 1000000 + 250000)
+
+/* A leader Lease as a 1.20 server returns it after its holder's first renewal. */
+static const char leader_lease[] =
+	"{\"kind\":\"Lease\",\"apiVersion\":\"coordination.k8s.io/v1\","
+	"\"metadata\":{\"name\":\"canaryd-web.leader\",\"namespace\":\"canaryd-system\","
+	"\"uid\":\"0b9c6a0e-3d51-4d2e-9a7d-6f6e2f3b1c11\",\"resourceVersion\":\"912\","
+	"\"labels\":{\"app.kubernetes.io/managed-by\":\"canaryd\",\"canaryd.io/role\":\"leader\","
+	"\"canaryd.io/rollout\":\"web\"},\"annotations\":{\"canaryd.io/tenure\":\"870\"}},"
+	"\"spec\":{\"holderIdentity\":\"n2\",\"leaseDurationSeconds\":15,"
+	"\"acquireTime\":\"2026-12-05T20:59:50.000000Z\","
+	"\"renewTime\":\"2026-12-05T21:00:00.250000Z\",\"leaseTransitions\":1}}";
+
+static const char node_lease[] =
+	"{\"kind\":\"Lease\",\"metadata\":{\"name\":\"canaryd-web.node.n1\",\"resourceVersion\":\"915\","
+	"\"labels\":{\"app.kubernetes.io/managed-by\":\"canaryd\",\"canaryd.io/role\":\"node\","
+	"\"canaryd.io/rollout\":\"web\",\"canaryd.io/node\":\"n1\"},"
+	"\"annotations\":{\"canaryd.io/evidence\":\"{\\\"epoch\\\":3}\"}},"
+	"\"spec\":{\"holderIdentity\":\"n1\",\"leaseDurationSeconds\":15,"
+	"\"renewTime\":\"2026-12-05T21:00:00.250000Z\"}}";
+
+static const char rollout_obj[] =
+	"{\"apiVersion\":\"canaryd.io/v1alpha1\",\"kind\":\"Rollout\","
+	"\"metadata\":{\"name\":\"web\",\"namespace\":\"canaryd-system\",\"resourceVersion\":\"920\","
+	"\"generation\":1},\"spec\":{},"
+	"\"status\":{\"phase\":\"Progressing\",\"step\":2,\"weight\":25,"
+	"\"shared\":\"{\\\"phase\\\":\\\"Progressing\\\",\\\"step\\\":2}\"}}";
+
+static json_t *load(const char *text)
+{
+	json_t *o = json_loads(text, 0, NULL);
+
+	assert_non_null(o);
+	return o;
+}
+
+static void test_rv_and_time(void **state)
+{
+	char buf[48];
+	__s64 us;
+
+	(void)state;
+	assert_int_equal(coord_kube_rv("912"), 912);
+	assert_int_equal(coord_kube_rv(""), -1);
+	assert_int_equal(coord_kube_rv("0"), -1);
+	assert_int_equal(coord_kube_rv("12a"), -1);
+	assert_int_equal(coord_kube_rv("-3"), -1);
+	assert_int_equal(coord_kube_rv(NULL), -1);
+	assert_int_equal(coord_kube_time_parse("2026-12-05T21:00:00.250000Z", &us), 0);
+	assert_int_equal(us, T0);
+	/* A Time (seconds) and a MicroTime with fewer digits both read. */
+	assert_int_equal(coord_kube_time_parse("2026-12-05T21:00:00Z", &us), 0);
+	assert_int_equal(us, T0 - 250000);
+	assert_int_equal(coord_kube_time_parse("2026-12-05T21:00:00.25Z", &us), 0);
+	assert_int_equal(us, T0);
+	assert_int_equal(coord_kube_time_parse("2026-12-05T21:00:00+01:00", &us), -EINVAL);
+	assert_int_equal(coord_kube_time_parse("yesterday", &us), -EINVAL);
+	coord_kube_time_format(T0, buf, sizeof(buf));
+	assert_string_equal(buf, "2026-12-05T21:00:00.250000Z");
+}
+
+static void test_lease_names(void **state)
+{
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(coord_kube_lease_name(buf, sizeof(buf), "web", NULL), 0);
+	assert_string_equal(buf, "canaryd-web.leader");
+	assert_int_equal(coord_kube_lease_name(buf, sizeof(buf), "web", "n1"), 0);
+	assert_string_equal(buf, "canaryd-web.node.n1");
+	/* Rollout names have no dot: "web-x" and node "x" of "web" cannot meet. */
+	assert_int_equal(coord_kube_lease_name(buf, sizeof(buf), "web-x", NULL), 0);
+	assert_string_equal(buf, "canaryd-web-x.leader");
+	assert_int_equal(coord_kube_lease_name(buf, 8, "web", NULL), -ENAMETOOLONG);
+}
+
+static void test_expiry(void **state)
+{
+	json_t *l = load(leader_lease);
+
+	(void)state;
+	assert_false(coord_kube_lease_expired(l, T0));
+	assert_false(coord_kube_lease_expired(l, T0 + 15 * 1000000LL));
+	assert_true(coord_kube_lease_expired(l, T0 + 15 * 1000000LL + 1));
+	/* Released (no holder): free at once. */
+	json_object_set_new(json_object_get(l, "spec"), "holderIdentity", json_string(""));
+	assert_true(coord_kube_lease_expired(l, T0));
+	json_object_del(json_object_get(l, "spec"), "holderIdentity");
+	assert_true(coord_kube_lease_expired(l, T0));
+	json_decref(l);
+	l = load("{\"spec\":{\"holderIdentity\":\"n1\",\"leaseDurationSeconds\":15}}");
+	assert_true(coord_kube_lease_expired(l, T0)); /* no renewTime */
+	json_decref(l);
+}
+
+static void test_lease_records(void **state)
+{
+	json_t *l = load(leader_lease), *n = load(node_lease);
+	struct coord_record rec;
+
+	(void)state;
+	assert_int_equal(coord_kube_lease_record(l, T0, &rec), 0);
+	assert_int_equal(rec.kind, COORD_LEADER);
+	assert_string_equal(rec.rollout, "web");
+	assert_string_equal(rec.value, "n2");
+	assert_int_equal(rec.create_revision, 870); /* the tenure: the fence */
+	assert_int_equal(rec.mod_revision, 912);
+	/* Expired: the same record, as a deletion at its own revision. */
+	assert_int_equal(coord_kube_lease_record(l, T0 + 16 * 1000000LL, &rec), 0);
+	assert_null(rec.value);
+	assert_int_equal(rec.mod_revision, 912);
+	/* Before its first renewal a tenure is the Lease's own version. */
+	json_object_del(json_object_get(json_object_get(l, "metadata"), "annotations"),
+			"canaryd.io/tenure");
+	assert_int_equal(coord_kube_lease_record(l, T0, &rec), 0);
+	assert_int_equal(rec.create_revision, 912);
+	assert_int_equal(coord_kube_lease_record(n, T0, &rec), 0);
+	assert_int_equal(rec.kind, COORD_NODE);
+	assert_string_equal(rec.node, "n1");
+	assert_string_equal(rec.value, "{\"epoch\":3}");
+	/* Not one of ours: no labels. */
+	json_object_del(json_object_get(n, "metadata"), "labels");
+	assert_int_equal(coord_kube_lease_record(n, T0, &rec), -EINVAL);
+	json_decref(l);
+	json_decref(n);
+}
+
+static void test_rollout_record(void **state)
+{
+	json_t *r = load(rollout_obj);
+	struct coord_record rec;
+
+	(void)state;
+	assert_int_equal(coord_kube_rollout_record(r, &rec), 0);
+	assert_int_equal(rec.kind, COORD_STATE);
+	assert_string_equal(rec.rollout, "web");
+	assert_string_equal(rec.value, "{\"phase\":\"Progressing\",\"step\":2}");
+	assert_int_equal(rec.mod_revision, 920);
+	/* Applied by the operator, no fleet state yet: no record. */
+	json_object_del(r, "status");
+	assert_int_equal(coord_kube_rollout_record(r, &rec), -ENOENT);
+	json_decref(r);
+}
+
+static void test_lease_json(void **state)
+{
+	struct coord_kube_lease l = { .ns = "ns1",
+				      .rollout = "web",
+				      .holder = "n1",
+				      .duration_s = 15,
+				      .acquire_us = T0,
+				      .renew_us = T0 + 1,
+				      .transitions = 2,
+				      .rv = 912,
+				      .tenure = 870 };
+	json_t *o = coord_kube_lease_json(&l), *back;
+	struct coord_record rec;
+	char *text;
+
+	(void)state;
+	assert_non_null(o);
+	text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(
+		text,
+		"{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\",\"metadata\":"
+		"{\"annotations\":{\"canaryd.io/tenure\":\"870\"},\"labels\":"
+		"{\"app.kubernetes.io/managed-by\":\"canaryd\",\"canaryd.io/role\":\"leader\","
+		"\"canaryd.io/rollout\":\"web\"},\"name\":\"canaryd-web.leader\",\"namespace\":\"ns1\","
+		"\"resourceVersion\":\"912\"},\"spec\":{\"acquireTime\":\"2026-12-05T21:00:00.250000Z\","
+		"\"holderIdentity\":\"n1\",\"leaseDurationSeconds\":15,\"leaseTransitions\":2,"
+		"\"renewTime\":\"2026-12-05T21:00:00.250001Z\"}}");
+	free(text);
+	/* What it writes reads back as the record it means. */
+	assert_int_equal(coord_kube_lease_record(o, T0, &rec), 0);
+	assert_int_equal(rec.create_revision, 870);
+	assert_string_equal(rec.value, "n1");
+	json_decref(o);
+	/* Released: no holder, no times; a node's Lease carries its evidence. */
+	l.holder = NULL;
+	o = coord_kube_lease_json(&l);
+	assert_null(json_object_get(json_object_get(o, "spec"), "holderIdentity"));
+	assert_true(coord_kube_lease_expired(o, T0));
+	json_decref(o);
+	l = (struct coord_kube_lease){ .ns = "ns1",
+				       .rollout = "web",
+				       .node = "n1",
+				       .holder = "n1",
+				       .duration_s = 15,
+				       .acquire_us = T0,
+				       .renew_us = T0,
+				       .evidence = "{\"epoch\":1}" };
+	back = coord_kube_lease_json(&l);
+	assert_null(json_object_get(json_object_get(back, "metadata"), "resourceVersion"));
+	/* The server gives it a version; without one it is no record. */
+	assert_int_equal(coord_kube_lease_record(back, T0, &rec), -EINVAL);
+	json_object_set_new(json_object_get(back, "metadata"), "resourceVersion",
+			    json_string("930"));
+	assert_int_equal(coord_kube_lease_record(back, T0, &rec), 0);
+	assert_int_equal(rec.kind, COORD_NODE);
+	assert_string_equal(rec.value, "{\"epoch\":1}");
+	json_decref(back);
+}
+
+static void test_status_patch(void **state)
+{
+	char *p = coord_kube_status_patch(
+		"{\"phase\":\"Progressing\",\"step\":3,\"weightBp\":2550}", 920);
+	json_t *o;
+
+	(void)state;
+	assert_non_null(p);
+	o = load(p);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "metadata"),
+							      "resourceVersion")),
+			    "920");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(o, "status"), "phase")),
+		"Progressing");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "status"), "step")),
+			 3);
+	assert_true(json_real_value(json_object_get(json_object_get(o, "status"), "weight")) ==
+		    25.5);
+	assert_false(json_is_true(json_object_get(json_object_get(o, "status"), "abort")));
+	json_decref(o);
+	free(p);
+	/* An abort: no precondition, and the printer's abort column set. */
+	p = coord_kube_status_patch("{\"phase\":\"Degraded\",\"step\":3,\"weightBp\":0}", 0);
+	o = load(p);
+	assert_null(json_object_get(o, "metadata"));
+	assert_true(json_is_true(json_object_get(json_object_get(o, "status"), "abort")));
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(o, "status"), "shared")),
+		"{\"phase\":\"Degraded\",\"step\":3,\"weightBp\":0}");
+	json_decref(o);
+	free(p);
+	/* Text the agent cannot read is still stored, without the columns. */
+	p = coord_kube_status_patch("not json", 0);
+	o = load(p);
+	assert_null(json_object_get(json_object_get(o, "status"), "phase"));
+	json_decref(o);
+	free(p);
+}
+
+static const char kubeconfig_text[] =
+	"apiVersion: v1\nkind: Config\ncurrent-context: agent\n"
+	"clusters:\n- name: other\n  cluster: {server: \"https://10.9.9.9:6443\"}\n"
+	"- name: lab\n  cluster: {server: \"https://198.18.110.1:6443\", "
+	"certificate-authority: /tmp/ca.pem}\n"
+	"contexts:\n- name: agent\n  context: {cluster: lab, user: agent}\n"
+	"users:\n- name: agent\n  user: {token: s3cret}\n";
+
+/* Write text to a new temporary file; its path goes to path (PATH_MAX). */
+static void temp_file(const char *text, char *path)
+{
+	int fd;
+
+	snprintf(path, PATH_MAX, "/tmp/test_coord_kube.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* The current context picks its cluster among several (the reader is kubeconfig.c's). */
+static void test_kubeconfig(void **state)
+{
+	char path[PATH_MAX], err[CONFIG_ERR_LEN];
+	struct kube_conn k;
+
+	(void)state;
+	temp_file(kubeconfig_text, path);
+	assert_int_equal(kubeconfig_load(path, &k, err, sizeof(err)), 0);
+	unlink(path);
+	assert_string_equal(k.server, "https://198.18.110.1:6443");
+	assert_string_equal(k.ca_file, "/tmp/ca.pem");
+	assert_string_equal(k.token, "s3cret");
+	assert_string_equal(k.token_file, "");
+	temp_file("current-context: nope\n", path);
+	assert_int_equal(kubeconfig_load(path, &k, err, sizeof(err)), -1);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rv_and_time),    cmocka_unit_test(test_lease_names),
+		cmocka_unit_test(test_expiry),	       cmocka_unit_test(test_lease_records),
+		cmocka_unit_test(test_rollout_record), cmocka_unit_test(test_lease_json),
+		cmocka_unit_test(test_status_patch),   cmocka_unit_test(test_kubeconfig),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The coordinator on the Kubernetes API (coord_kube.c; docs/kubernetes.md):
+ *
+ *   state   the Rollout NAME's .status.shared (the fleet's JSON, as text),
+ *           with phase, step and weight beside it for `kubectl get`
+ *   leader  the Lease canaryd-NAME.leader: holderIdentity is the leader
+ *   node    the Lease canaryd-NAME.node.NODE: its annotation
+ *           canaryd.io/evidence is the node's evidence
+ *
+ * Revisions are resourceVersions read as integers (etcd revisions under
+ * the API server, so they order). A Lease past renewTime + duration, or
+ * with no holder, reads as absent: the deletion etcd's lease would do.
+ * The pure functions are here for tests/unit/test_kube.c.
+ */
+#ifndef CANARY_COORD_KUBE_H
+#define CANARY_COORD_KUBE_H
+
+#include <jansson.h>
+
+#include "coord.h"
+#include "kube.h"
+
+/* A Lease's duration; renewed every third of it (fleet.c). See docs/kubernetes.md. */
+#define COORD_KUBE_LEASE_S	 15
+
+#define COORD_KUBE_LABEL_MANAGED "app.kubernetes.io/managed-by"
+#define COORD_KUBE_LABEL_ROLLOUT "canaryd.io/rollout"
+#define COORD_KUBE_LABEL_ROLE	 "canaryd.io/role"
+#define COORD_KUBE_LABEL_NODE	 "canaryd.io/node"
+#define COORD_KUBE_ANN_EVIDENCE	 "canaryd.io/evidence"
+/* The resourceVersion that made this holder the holder: the leader's fence. */
+#define COORD_KUBE_ANN_TENURE "canaryd.io/tenure"
+
+/* "123" -> 123; -1 when it is not a positive decimal number. */
+__s64 coord_kube_rv(const char *rv);
+/* RFC 3339 with microseconds (a MicroTime), UTC, to and from microseconds. */
+int coord_kube_time_parse(const char *s, __s64 *us);
+void coord_kube_time_format(__s64 us, char *buf, size_t len);
+
+/* The Lease's names: "canaryd-ROLLOUT.leader", "canaryd-ROLLOUT.node.NODE". */
+int coord_kube_lease_name(char *buf, size_t len, const char *rollout, const char *node);
+
+/* Does the Lease hold nobody now (no holder, or renewTime + duration < now)? */
+bool coord_kube_lease_expired(const json_t *lease, __s64 now_us);
+
+/*
+ * A Lease of ours as a record; *rec->value points into lease (NULL when it
+ * expired). 0, or -EINVAL when it is not one of ours.
+ */
+int coord_kube_lease_record(const json_t *lease, __s64 now_us, struct coord_record *rec);
+/* A Rollout as the state record. -ENOENT: it has no shared state yet. */
+int coord_kube_rollout_record(const json_t *rollout, struct coord_record *rec);
+
+struct coord_kube_lease {
+	const char *ns, *rollout, *node; /* node NULL: the leader Lease */
+	const char *holder;		 /* NULL: released */
+	long duration_s;
+	__s64 acquire_us, renew_us;
+	long transitions;
+	__s64 rv;     /* > 0: the precondition of an update */
+	__s64 tenure; /* > 0: kept in the tenure annotation */
+	const char *evidence;
+};
+
+json_t *coord_kube_lease_json(const struct coord_kube_lease *l);
+/* A merge patch of a Rollout's status with the shared JSON (rv > 0: a precondition). */
+char *coord_kube_status_patch(const char *shared, __s64 rv);
+
+/* The backend: client settings, namespace, this node's name, Lease duration (0: default). */
+int coord_kube_open(struct coord *c, const struct kube_client *proto, const char *ns,
+		    const char *node, long lease_s);
+
+#endif /* CANARY_COORD_KUBE_H */
