@@ -117,7 +117,7 @@ static void usage(FILE *out)
 		"          --api-socket %s, no TCP listener, --attach tc --tick-ms %d\n"
 		"          --conntrack-entries %d (two per flow)\n"
 		"          --conntrack-lifetimes closed=10s,syn=60s,established=6h,udp=60s,reply=60s\n"
-		"          --host-cgroup: the cgroup v2 root (every process of the node)\n"
+		"          --host-cgroup: the cgroup v2 root, sockets of the host's namespace\n"
 		"          Kubernetes API (spec.*.service): in-cluster in a pod, else --kubeconfig\n",
 		DEFAULT_INTERFACES, DP_DEFAULT_BPFFS, STATE_DEFAULT_DIR, API_DEFAULT_SOCKET,
 		DEFAULT_TICK_MS, CANARY_CT_MAX_ENTRIES);
