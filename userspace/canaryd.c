@@ -753,8 +753,8 @@ static struct delivery delivery;
 #define FLEET_START_WAIT_MS 3000
 
 /* The API server and namespace: --kubeconfig (and its context's namespace) or the pod's. */
-static int kube_conn_of(const struct options *o, struct kube_conn *conn, const char **ns,
-			char *msg, size_t msglen)
+static int kube_conn_of(const struct options *o, struct kube_conn *conn, const char **ns, char *msg,
+			size_t msglen)
 {
 	int rc = o->kubeconfig ? kubeconfig_load(o->kubeconfig, conn, msg, msglen) :
 				 kube_conn_in_cluster(conn, KUBE_SA_DIR, msg, msglen);
@@ -782,8 +782,8 @@ static int start_fleet_kube(struct agent *a, const struct options *o)
 		err = fleet_start(&c, o->coord.node, FLEET_START_WAIT_MS, &a->fleet);
 	if (err)
 		log_event(CLOG_ERROR, "cannot start the coordinator", "coordinator", "kube",
-			  "kubeconfig", o->kubeconfig ? o->kubeconfig : "in-cluster",
-			  "error", msg[0] ? msg : strerror(-err));
+			  "kubeconfig", o->kubeconfig ? o->kubeconfig : "in-cluster", "error",
+			  msg[0] ? msg : strerror(-err));
 	return err;
 }
 
