@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end benchmark: HTTP through the lab's node, six ways, same backends.
+# End-to-end benchmark: HTTP through the lab's node, seven ways, same backends.
 #
 #   direct    client -> st1 198.18.1.2:8080, routed by the node, no translation
 #   canaryd1  client -> VIP 198.19.0.11:80, canaryd with st1 as the only stable
@@ -7,6 +7,8 @@
 #   direct3   the split without translation: three wrk processes started
 #             together, 14/14/4 of the 32 connections straight to st1/st2/cn1
 #   canaryd   client -> VIP 198.19.0.10:80, canaryd splitting 90/10 (tc)
+#   canaryd3  canaryd with direct3's client: three wrk processes, 14/14/4
+#             connections, all to the VIP (the control for direct3's client)
 #   iptables  client -> 198.19.0.20:80, kube-proxy-style DNAT with
 #             "-m statistic --mode random" (st1 45%, st2 45%, cn1 10%)
 #   haproxy   client -> 198.18.0.1:8081, haproxy on the node (weights 45/45/10),
@@ -16,7 +18,8 @@
 # runs with keep-alive (wrk's default) and with a new connection per request
 # (Connection: close): wrk -t2 -c32 -d10s --latency (direct3: three wrk -t1),
 # 3 rounds (the variants interleaved, so drift hits all of them alike),
-# medians reported. canaryd is compared with direct3, canaryd1 with direct.
+# medians reported. canaryd and canaryd3 are compared with direct3, canaryd1
+# with direct.
 # Only one of canaryd, the iptables rules and haproxy exists at a time: the
 # other variants never pay for canaryd's programs (or conntrack), and
 # canaryd's row is not measured under someone else's.
@@ -62,10 +65,11 @@ WARMUP=1                    # seconds of keep-alive traffic after a variant is s
 IPT_VIP=198.19.0.20
 HAPROXY_ADDR=198.18.0.1:8081
 VIP1=198.19.0.11 # canaryd1's service: st1 only
-# direct3: connections per backend (st1 st2 cn1), the split's 45/45/10 of 32.
+# direct3 and canaryd3: connections per wrk process (direct3: to st1 st2 cn1),
+# the split's 45/45/10 of 32.
 DIRECT3_CONNS=(14 14 4)
 # Run order within a round: each fair baseline next to what it is compared with.
-VARIANTS=(direct canaryd1 direct3 canaryd iptables haproxy)
+VARIANTS=(direct canaryd1 direct3 canaryd3 canaryd iptables haproxy)
 
 die() {
 	echo "e2e: $*" >&2
@@ -270,6 +274,7 @@ variant_url() {
 	direct3) echo "http://$(backend_addr st1):$LAB_BACKEND_PORT/ http://$(backend_addr st2):$LAB_BACKEND_PORT/ http://$(backend_addr cn1):$LAB_BACKEND_PORT/" ;;
 	canaryd) echo "http://$LAB_VIP:$LAB_PORT/" ;;
 	canaryd1) echo "http://$VIP1:$LAB_PORT/" ;;
+	canaryd3) echo "http://$LAB_VIP:$LAB_PORT/ http://$LAB_VIP:$LAB_PORT/ http://$LAB_VIP:$LAB_PORT/" ;;
 	iptables) echo "http://$IPT_VIP:$LAB_PORT/" ;;
 	haproxy) echo "http://$HAPROXY_ADDR/" ;;
 	esac
@@ -283,13 +288,13 @@ variant_url() {
 variant_ports() {
 	local i
 	for i in "${!VARIANTS[@]}"; do
-		[ "${VARIANTS[$i]}" = "$1" ] && echo "$((1024 + i * 10000)) $((1024 + i * 10000 + 9999))"
+		[ "${VARIANTS[$i]}" = "$1" ] && echo "$((1024 + i * 9000)) $((1024 + i * 9000 + 8999))"
 	done
 }
 variant_up() {
 	in_ns cl sysctl -qw net.ipv4.ip_local_port_range="$(variant_ports "$1")"
 	case $1 in
-	canaryd) canaryd_up ;;
+	canaryd | canaryd3) canaryd_up ;;
 	canaryd1) canaryd1_up ;;
 	iptables) iptables_up ;;
 	haproxy) haproxy_up ;;
@@ -297,7 +302,7 @@ variant_up() {
 }
 variant_down() {
 	case $1 in
-	canaryd | canaryd1) canaryd_down ;;
+	canaryd | canaryd1 | canaryd3) canaryd_down ;;
 	iptables) iptables_down ;;
 	haproxy) haproxy_down ;;
 	esac
@@ -321,33 +326,38 @@ lab_pids() {
 	pgrep '^ksoftirqd/'
 }
 lab_ticks() {
-	local p
+	local p agent=
+	[ $CANARYD_ON = 1 ] && agent=$(cat "$LAB_DIR/canaryd.pid" 2>/dev/null)
 	for p in $(lab_pids); do
-		awk -v p="$p" '{print p ":" ($14 + $15)}' /proc/"$p"/stat 2>/dev/null
+		# The agent's entry is marked "a" (its share is reported on its own).
+		awk -v p="$p" -v a="$agent" '{print (p == a ? "a" : "") p ":" ($14 + $15)}' /proc/"$p"/stat 2>/dev/null
 	done | tr '\n' ' '
 }
 
 # wrk_to VARIANT SECONDS OUT [wrk args...]: wrk against the variant, output in
 # OUT, bounded by SECONDS + 20; returns wrk's exit status. direct3 starts three
-# wrk -t1 together, one per backend with DIRECT3_CONNS connections, waits for
-# all three, and puts their outputs one after the other in OUT, each after a
-# "### wrk part" line; its status is the last non-zero one.
+# wrk -t1 together, one per backend with DIRECT3_CONNS connections (canaryd3
+# the same three to the VIP), waits for all three, and puts their outputs one
+# after the other in OUT, each after a "### wrk part" line; its status is the
+# last non-zero one.
 wrk_to() {
 	local variant=$1 secs=$2 out=$3 url i rc=0 pids=()
 	shift 3
-	if [ "$variant" = direct3 ]; then
+	if [ "$variant" = direct3 ] || [ "$variant" = canaryd3 ]; then
+		local urls=()
 		i=0
-		for url in $(variant_url direct3); do
+		for url in $(variant_url "$variant"); do
 			in_ns cl timeout -k 2 $((secs + 20)) wrk -t1 -c"${DIRECT3_CONNS[$i]}" -d"${secs}s" "$@" \
 				"$url" >"$out.$i" 2>&1 &
 			pids+=($!)
+			urls+=("$url")
 			i=$((i + 1))
 		done
 		for i in "${!pids[@]}"; do
 			wait "${pids[$i]}" || rc=$?
 		done
 		for i in "${!pids[@]}"; do
-			echo "### wrk part $i: ${LAB_BACKENDS[$i]}, ${DIRECT3_CONNS[$i]} connections"
+			echo "### wrk part $i: ${urls[$i]}, ${DIRECT3_CONNS[$i]} connections"
 			cat "$out.$i"
 			rm -f "$out.$i"
 		done >"$out"
@@ -357,9 +367,12 @@ wrk_to() {
 		"$(variant_url "$variant")" >"$out" 2>&1
 }
 
-# wrk's done() hook: the whole latency histogram (microseconds, count per
-# value), so direct3's three processes' latencies can be merged.
-HIST_LUA=$LAB_DIR/hist.lua
+# wrk's done() hook: the latency quantiles (microseconds) at every 0.1% up to
+# 89.9% and every 0.01% from 90% to 99.99%, and the maximum, so that the
+# latencies of direct3's (canaryd3's) three processes can be merged. (wrk's
+# latency(i), the i-th distinct value, scans the histogram from the start on
+# every call: the whole histogram takes minutes with a long tail.)
+HIST_LUA=$LAB_DIR/quantiles.lua
 
 # run_wrk VARIANT MODE ROUND: one measured run; appends a line to the manifest.
 run_wrk() {
@@ -430,12 +443,14 @@ spec:
 YAML
 cat >"$HIST_LUA" <<'LUA'
 done = function(summary, latency, requests)
-  io.write("HIST_BEGIN\n")
-  for i = 1, #latency do
-    local v, c = latency(i)
-    io.write(string.format("%d %d\n", v, c))
+  io.write(string.format("QUANTILES_BEGIN %d\n", summary.requests))
+  for i = 1, 899 do
+    io.write(string.format("%.2f %d\n", i / 10, latency:percentile(i / 10)))
   end
-  io.write("HIST_END\n")
+  for i = 9000, 9999 do
+    io.write(string.format("%.2f %d\n", i / 100, latency:percentile(i / 100)))
+  end
+  io.write(string.format("100.00 %d\nQUANTILES_END\n", latency.max))
 end
 LUA
 
@@ -454,7 +469,7 @@ for round in $(seq 1 "$ROUNDS"); do
 		for mode in keepalive newconn; do
 			run_wrk "$v" "$mode" "$round"
 		done
-		if [ "$v" = canaryd ] || [ "$v" = canaryd1 ]; then
+		if [ "${v#canaryd}" != "$v" ]; then
 			canaryctl -o json maps >"$LAB_DIR/$v-maps-$round.json" 2>/dev/null
 		fi
 		variant_down "$v"
@@ -471,16 +486,16 @@ IDLE2_AFTER=$(cpu_line)
 python3 - "$MANIFEST" "$JSON" "$QUICK" "$THREADS" "$CONNS" "$DURATION" "$ROUNDS" \
 	"$LOAD_BEFORE" "$LOAD_AFTER" "$IDLE_BEFORE" "$IDLE_AFTER" "$IDLE_SAMPLE" "$ELAPSED" \
 	"$IDLE2_BEFORE" "$IDLE2_AFTER" <<'PY'
-import json, os, platform, re, statistics, sys
+import bisect, json, os, platform, re, statistics, sys
 
 (manifest, out_path, quick, threads, conns, duration, rounds, load_before, load_after,
  idle_before, idle_after, idle_sample, elapsed, idle2_before, idle2_after) = sys.argv[1:]
 HZ = os.sysconf("SC_CLK_TCK")
 BACKENDS = ["st1", "st2", "cn1"]
-VARIANTS = ["direct", "direct3", "canaryd", "canaryd1", "iptables", "haproxy"]
+VARIANTS = ["direct", "direct3", "canaryd", "canaryd3", "canaryd1", "iptables", "haproxy"]
 BASES = ("direct", "direct3", "iptables", "haproxy")
 # The fair comparisons: (variant, its baseline).
-FAIR = (("canaryd", "direct3"), ("canaryd1", "direct"))
+FAIR = (("canaryd", "direct3"), ("canaryd3", "direct3"), ("canaryd1", "direct"))
 MODES = ["keepalive", "newconn"]
 MODE_LABEL = {"keepalive": "keep-alive", "newconn": "new conn/request"}
 
@@ -491,44 +506,48 @@ def ms(value):
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}[m.group(2)]
     return float(m.group(1)) * scale
 
-def hist_percentile(hist, p):
-    # wrk's own rule (stats_percentile): the value at rank round(p% * n + 0.5).
-    n = sum(c for _, c in hist)
-    if not n:
-        return None
-    rank, seen = round(p / 100.0 * n + 0.5), 0
-    for v, c in hist:
-        seen += c
-        if seen >= rank:
-            return v / 1000.0
-    return hist[-1][0] / 1000.0
-
-def parse_hist(text):
-    m = re.search(r"HIST_BEGIN\n(.*?)HIST_END", text, re.S)
+def parse_quantiles(text):
+    # The done() hook's output: (requests, [(percent, microseconds), ...]).
+    m = re.search(r"QUANTILES_BEGIN (\d+)\n(.*?)QUANTILES_END", text, re.S)
     if not m:
         return None
-    return [tuple(int(x) for x in line.split()) for line in m.group(1).splitlines() if line.strip()]
+    q = [(float(a), int(b)) for a, b in (line.split() for line in m.group(2).splitlines() if line.strip())]
+    return int(m.group(1)), q
+
+def merged_percentile(parts, p):
+    # parts: [(requests, quantiles)]. Each process's CDF at x is taken as the
+    # highest grid percent whose quantile is <= x (a lower bound, by at most
+    # one grid step: 0.01 points above 90%); the merged CDF is their mean
+    # weighted by requests; the answer is the smallest quantile value of any
+    # process at which it reaches p. For one process it is its own quantile.
+    total = sum(n for n, _ in parts)
+    if not total:
+        return None
+    cols = [(n, [v for _, v in q], [pc for pc, _ in q]) for n, q in parts]
+    for x in sorted({v for _, q in parts for _, v in q}):
+        cdf = 0.0
+        for n, vals, pcs in cols:
+            i = bisect.bisect_right(vals, x)
+            cdf += n * (pcs[i - 1] if i else 0.0)
+        if cdf / total >= p - 1e-9:
+            return x / 1000.0
+    return None
 
 def parse_wrk(text):
-    # direct3: three wrk outputs, each after a "### wrk part" line. rps,
-    # requests and errors are summed; p50/p99 come from the three latency
-    # histograms merged (count per microsecond value), by wrk's own rule.
+    # direct3, canaryd3: three wrk outputs, each after a "### wrk part" line. rps,
+    # requests and errors are summed; p50/p99 come from the three processes'
+    # latency quantiles merged (merged_percentile).
     parts = re.split(r"^### wrk part .*\n", text, flags=re.M)[1:]
     if parts:
         rr = [parse_wrk(t) for t in parts]
-        hists = [parse_hist(t) for t in parts]
+        hists = [parse_quantiles(t) for t in parts]
         r = {"rps": sum(x["rps"] for x in rr), "requests": sum(x["requests"] for x in rr),
              "socket_errors": {k: sum(x["socket_errors"][k] for x in rr)
                                for k in ("connect", "read", "write", "timeout")},
              "non2xx": sum(x["non2xx"] for x in rr), "p50_ms": None, "p99_ms": None,
              "parts": [{k: x[k] for k in ("rps", "requests", "p50_ms", "p99_ms", "errors")} for x in rr]}
         if all(h is not None for h in hists) and all(x["parsed"] for x in rr):
-            merged = {}
-            for h in hists:
-                for v, c in h:
-                    merged[v] = merged.get(v, 0) + c
-            merged = sorted(merged.items())
-            r["p50_ms"], r["p99_ms"] = hist_percentile(merged, 50), hist_percentile(merged, 99)
+            r["p50_ms"], r["p99_ms"] = merged_percentile(hists, 50), merged_percentile(hists, 99)
         r["errors"] = sum(r["socket_errors"].values()) + r["non2xx"]
         r["parsed"] = bool(len(rr) == 3 and all(x["parsed"] for x in rr) and r["p99_ms"] is not None)
         return r
@@ -552,10 +571,10 @@ def parse_wrk(text):
         r["non2xx"] = int(m.group(1))
     r["errors"] = sum(r["socket_errors"].values()) + r["non2xx"]
     r["parsed"] = bool(r["rps"] > 0 and r["p99_ms"] is not None)
-    # The same percentile from the histogram the done() hook printed: a
-    # check that the merge above follows wrk's own rule.
-    h = parse_hist(text)
-    r["p99_ms_from_histogram"] = hist_percentile(h, 99) if h else None
+    # The same percentile through the merge, from this process alone: a
+    # check that the merge reproduces wrk's own p99.
+    h = parse_quantiles(text)
+    r["p99_ms_from_quantiles"] = merged_percentile([h], 99) if h else None
     return r
 
 def cpu_fields(line):
@@ -571,10 +590,10 @@ def cpu_delta(a, b):
     d["busy"] = d["user"] + d["system"] + d["irq"] + d["softirq"]
     return d
 
-def lab_cpu(before, after):
+def lab_cpu(before, after, agent_only=False):
     b = dict(x.split(":") for x in before.split())
     a = dict(x.split(":") for x in after.split())
-    return sum(int(a[p]) - int(b[p]) for p in a if p in b) / HZ
+    return sum(int(a[p]) - int(b[p]) for p in a if p in b and (not agent_only or p.startswith("a"))) / HZ
 
 def shell_children_s(line):
     # bash "times" second line: children's user and system, "1m2.345s 0m0.500s"
@@ -598,6 +617,9 @@ for line in open(manifest):
     lab = lab_cpu(tb, ta) + shell_children_s(wa) - shell_children_s(wb)
     r["lab_cpu_s"] = round(lab, 3)
     r["lab_cpu_s_per_1k"] = round(lab / r["requests"] * 1000, 5) if r["requests"] else None
+    agent = lab_cpu(tb, ta, agent_only=True)
+    r["agent_cpu_s"] = round(agent, 3)
+    r["agent_cpu_s_per_1k"] = round(agent / r["requests"] * 1000, 5) if r["requests"] else None
     try:
         served = [int(y) - int(x) for x, y in zip(nb.split(), na.split())]
         total = sum(served)
@@ -631,6 +653,7 @@ for v in VARIANTS:
             "requests": sum(r["requests"] for r in rr),
             "cpu_s_per_1k": med([r["cpu_s_per_1k"] for r in rr]),
             "lab_cpu_s_per_1k": med([r["lab_cpu_s_per_1k"] for r in rr]),
+            "agent_cpu_s_per_1k": med([r["agent_cpu_s_per_1k"] for r in rr]),
             "canary_share": med([r["canary_share"] for r in rr]),
             "runs": rr,
         })
@@ -667,6 +690,7 @@ for v, base in FAIR:
                      "lab_cpu_per_req": ratio(a["lab_cpu_s_per_1k"], b["lab_cpu_s_per_1k"]),
                      "lab_cpu_us_per_req": [None if x["lab_cpu_s_per_1k"] is None else round(x["lab_cpu_s_per_1k"] * 1000, 2)
                                             for x in (a, b)],
+                     "agent_cpu_us_per_req": None if a["agent_cpu_s_per_1k"] is None else round(a["agent_cpu_s_per_1k"] * 1000, 2),
                      "per_round": per_round})
 
 goals = []
@@ -721,6 +745,7 @@ doc = {
                "direct3": "three wrk -t1 -c14/-c14/-c4 -d%ss --latency started together, to st1/st2/cn1; "
                           "rps, requests, errors summed; p50/p99 from the merged latency histograms" % duration,
                "canaryd1": "canaryd, rollout web1 (VIP 198.19.0.11): stable st1 only, weight 0",
+               "canaryd3": "canaryd (rollout web) with direct3's client: three wrk -t1 -c14/-c14/-c4 to the VIP",
                "rounds": int(rounds), "split": "90/10 (st1 45, st2 45, cn1 10)",
                "statistic": "median over rounds; errors and requests summed"},
     "machine": {"kernel": platform.release(), "cpu": cpu_model, "nproc": ncpu,
@@ -767,13 +792,13 @@ for r in rows:
         *["%s, %s" % (fx(q["rps_vs_" + b]), fx(q["p99_vs_" + b])) for b in BASES]))
 print()
 print("| fair comparison | connections | rps ratio | p50 ratio | p99 ratio | CPU/req ratio, machine "
-      "| CPU/req ratio, lab | lab CPU µs/req (variant / baseline) | per round: rps, p99 |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+      "| CPU/req ratio, lab | lab CPU µs/req (variant / baseline) | of which agent | per round: rps, p99 |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
 for f in fair:
-    print("| %s vs %s | %s | %s | %s | %s | %s | %s | %s / %s | %s |" % (
+    print("| %s vs %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s |" % (
         f["variant"], f["baseline"], MODE_LABEL[f["mode"]], fx(f["rps"], 3), fx(f["p50"], 3), fx(f["p99"], 3),
         fx(f["cpu_per_req"], 3), fx(f["lab_cpu_per_req"], 3),
-        fx(f["lab_cpu_us_per_req"][0], 1), fx(f["lab_cpu_us_per_req"][1], 1),
+        fx(f["lab_cpu_us_per_req"][0], 1), fx(f["lab_cpu_us_per_req"][1], 1), fx(f["agent_cpu_us_per_req"], 1),
         "; ".join("%s, %s" % (fx(x["rps"]), fx(x["p99"])) for x in f["per_round"])))
 print()
 print("| goal | value | holds |")
