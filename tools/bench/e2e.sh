@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# End-to-end benchmark: HTTP through the lab's node, four ways, same backends.
+# End-to-end benchmark: HTTP through the lab's node, seven ways, same backends.
 #
 #   direct    client -> st1 198.18.1.2:8080, routed by the node, no translation
+#   canaryd1  client -> VIP 198.19.0.11:80, canaryd with st1 as the only stable
+#             endpoint at canary weight 0: direct's baseline plus translation
+#   direct3   the split without translation: three wrk processes started
+#             together, 14/14/4 of the 32 connections straight to st1/st2/cn1
 #   canaryd   client -> VIP 198.19.0.10:80, canaryd splitting 90/10 (tc)
+#   canaryd3  canaryd with direct3's client: three wrk processes, 14/14/4
+#             connections, all to the VIP (the control for direct3's client)
 #   iptables  client -> 198.19.0.20:80, kube-proxy-style DNAT with
 #             "-m statistic --mode random" (st1 45%, st2 45%, cn1 10%)
 #   haproxy   client -> 198.18.0.1:8081, haproxy on the node (weights 45/45/10),
@@ -10,8 +16,10 @@
 #
 # Backends are nginx (one worker each) answering a small body. Each variant
 # runs with keep-alive (wrk's default) and with a new connection per request
-# (Connection: close): wrk -t2 -c32 -d10s --latency, 3 rounds (the variants
-# interleaved, so drift hits all of them alike), medians reported.
+# (Connection: close): wrk -t2 -c32 -d10s --latency (direct3: three wrk -t1),
+# 3 rounds (the variants interleaved, so drift hits all of them alike),
+# medians reported. canaryd and canaryd3 are compared with direct3, canaryd1
+# with direct.
 # Only one of canaryd, the iptables rules and haproxy exists at a time: the
 # other variants never pay for canaryd's programs (or conntrack), and
 # canaryd's row is not measured under someone else's.
@@ -54,10 +62,14 @@ else
 	DURATION=10 ROUNDS=3 IDLE_SAMPLE=3
 fi
 WARMUP=1                    # seconds of keep-alive traffic after a variant is set up
-WRK_LIMIT=$((DURATION + 20)) # hard bound on one wrk run
 IPT_VIP=198.19.0.20
 HAPROXY_ADDR=198.18.0.1:8081
-VARIANTS=(direct canaryd iptables haproxy)
+VIP1=198.19.0.11 # canaryd1's service: st1 only
+# direct3 and canaryd3: connections per wrk process (direct3: to st1 st2 cn1),
+# the split's 45/45/10 of 32.
+DIRECT3_CONNS=(14 14 4)
+# Run order within a round: each fair baseline next to what it is compared with.
+VARIANTS=(direct canaryd1 direct3 canaryd3 canaryd iptables haproxy)
 
 die() {
 	echo "e2e: $*" >&2
@@ -172,6 +184,20 @@ canaryd_up() {
 	CANARYD_ON=1
 	lab_wait web "d['weight'] == 10" 10 || die "rollout web did not reach weight 10"
 }
+# canaryd1: its own config and state directories, rollout web1 only.
+canaryd1_up() {
+	LAB_CONFIG_DIR=$LAB_DIR/config1 LAB_STATE_DIR=$LAB_DIR/state1 lab_agent || die "canaryd (web1) did not start"
+	CANARYD_ON=1
+	# At weight 0 the first step waits for canary requests that never come:
+	# the rollout stays Progressing at step 0, weight 0, which is the point.
+	lab_wait web1 "d['weight'] == 0 and d['phase'] == 'Progressing'" 10 || die "rollout web1 not at weight 0"
+	local i
+	for i in $(seq 1 50); do
+		[ "$(in_ns cl curl -s --max-time 1 "http://$VIP1:$LAB_PORT/")" = "hello from st1" ] && return 0
+		sleep 0.1
+	done
+	die "VIP $VIP1 does not answer from st1"
+}
 canaryd_down() {
 	lab_agent_stop
 	rm -f "$LAB_DIR/canaryd.pid"
@@ -245,7 +271,10 @@ haproxy_down() {
 variant_url() {
 	case $1 in
 	direct) echo "http://$(backend_addr st1):$LAB_BACKEND_PORT/" ;;
+	direct3) echo "http://$(backend_addr st1):$LAB_BACKEND_PORT/ http://$(backend_addr st2):$LAB_BACKEND_PORT/ http://$(backend_addr cn1):$LAB_BACKEND_PORT/" ;;
 	canaryd) echo "http://$LAB_VIP:$LAB_PORT/" ;;
+	canaryd1) echo "http://$VIP1:$LAB_PORT/" ;;
+	canaryd3) echo "http://$LAB_VIP:$LAB_PORT/ http://$LAB_VIP:$LAB_PORT/ http://$LAB_VIP:$LAB_PORT/" ;;
 	iptables) echo "http://$IPT_VIP:$LAB_PORT/" ;;
 	haproxy) echo "http://$HAPROXY_ADDR/" ;;
 	esac
@@ -259,20 +288,21 @@ variant_url() {
 variant_ports() {
 	local i
 	for i in "${!VARIANTS[@]}"; do
-		[ "${VARIANTS[$i]}" = "$1" ] && echo "$((1024 + i * 16000)) $((1024 + i * 16000 + 15999))"
+		[ "${VARIANTS[$i]}" = "$1" ] && echo "$((1024 + i * 9000)) $((1024 + i * 9000 + 8999))"
 	done
 }
 variant_up() {
 	in_ns cl sysctl -qw net.ipv4.ip_local_port_range="$(variant_ports "$1")"
 	case $1 in
-	canaryd) canaryd_up ;;
+	canaryd | canaryd3) canaryd_up ;;
+	canaryd1) canaryd1_up ;;
 	iptables) iptables_up ;;
 	haproxy) haproxy_up ;;
 	esac
 }
 variant_down() {
 	case $1 in
-	canaryd) canaryd_down ;;
+	canaryd | canaryd1 | canaryd3) canaryd_down ;;
 	iptables) iptables_down ;;
 	haproxy) haproxy_down ;;
 	esac
@@ -296,17 +326,58 @@ lab_pids() {
 	pgrep '^ksoftirqd/'
 }
 lab_ticks() {
-	local p
+	local p agent=
+	[ $CANARYD_ON = 1 ] && agent=$(cat "$LAB_DIR/canaryd.pid" 2>/dev/null)
 	for p in $(lab_pids); do
-		awk -v p="$p" '{print p ":" ($14 + $15)}' /proc/"$p"/stat 2>/dev/null
+		# The agent's entry is marked "a" (its share is reported on its own).
+		awk -v p="$p" -v a="$agent" '{print (p == a ? "a" : "") p ":" ($14 + $15)}' /proc/"$p"/stat 2>/dev/null
 	done | tr '\n' ' '
 }
 
+# wrk_to VARIANT SECONDS OUT [wrk args...]: wrk against the variant, output in
+# OUT, bounded by SECONDS + 20; returns wrk's exit status. direct3 starts three
+# wrk -t1 together, one per backend with DIRECT3_CONNS connections (canaryd3
+# the same three to the VIP), waits for all three, and puts their outputs one
+# after the other in OUT, each after a "### wrk part" line; its status is the
+# last non-zero one.
+wrk_to() {
+	local variant=$1 secs=$2 out=$3 url i rc=0 pids=()
+	shift 3
+	if [ "$variant" = direct3 ] || [ "$variant" = canaryd3 ]; then
+		local urls=()
+		i=0
+		for url in $(variant_url "$variant"); do
+			in_ns cl timeout -k 2 $((secs + 20)) wrk -t1 -c"${DIRECT3_CONNS[$i]}" -d"${secs}s" "$@" \
+				"$url" >"$out.$i" 2>&1 &
+			pids+=($!)
+			urls+=("$url")
+			i=$((i + 1))
+		done
+		for i in "${!pids[@]}"; do
+			wait "${pids[$i]}" || rc=$?
+		done
+		for i in "${!pids[@]}"; do
+			echo "### wrk part $i: ${urls[$i]}, ${DIRECT3_CONNS[$i]} connections"
+			cat "$out.$i"
+			rm -f "$out.$i"
+		done >"$out"
+		return $rc
+	fi
+	in_ns cl timeout -k 2 $((secs + 20)) wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" "$@" \
+		"$(variant_url "$variant")" >"$out" 2>&1
+}
+
+# wrk's done() hook: the latency quantiles (microseconds) at every 0.1% up to
+# 89.9% and every 0.01% from 90% to 99.99%, and the maximum, so that the
+# latencies of direct3's (canaryd3's) three processes can be merged. (wrk's
+# latency(i), the i-th distinct value, scans the histogram from the start on
+# every call: the whole histogram takes minutes with a long tail.)
+HIST_LUA=$LAB_DIR/quantiles.lua
+
 # run_wrk VARIANT MODE ROUND: one measured run; appends a line to the manifest.
 run_wrk() {
-	local variant=$1 mode=$2 round=$3 url out hdr=() before after counts_before counts_after ct
+	local variant=$1 mode=$2 round=$3 out hdr=() before after counts_before counts_after ct
 	local ticks_before ticks_after
-	url=$(variant_url "$variant")
 	out=$LAB_DIR/wrk-$variant-$mode-$round.txt
 	[ "$mode" = newconn ] && hdr=(-H "Connection: close")
 	counts_before=$(nginx_counts)
@@ -315,8 +386,7 @@ run_wrk() {
 	# "times" in this shell (not a subshell): its children line grows by
 	# exactly what wrk (and nsenter/timeout) used between the two calls.
 	times >"$LAB_DIR/times.before"
-	in_ns cl timeout -k 2 "$WRK_LIMIT" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency \
-		"${hdr[@]}" "$url" >"$out" 2>&1
+	wrk_to "$variant" "$DURATION" "$out" --latency -s "$HIST_LUA" "${hdr[@]}"
 	local rc=$?
 	times >"$LAB_DIR/times.after"
 	after=$(cpu_line)
@@ -330,13 +400,13 @@ run_wrk() {
 	python3 - "$out" "$variant" "$mode" "$round" <<'PY'
 import re, sys, time
 t = open(sys.argv[1]).read()
-rps = re.search(r"Requests/sec:\s*([\d.]+)", t)
-p99 = re.search(r"^\s*99%\s+(\S+)", t, re.M)
-err = re.search(r"Socket errors: (.*)", t)
-n2 = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+rps = [float(x) for x in re.findall(r"Requests/sec:\s*([\d.]+)", t)]
+p99 = re.findall(r"^\s*99%\s+(\S+)", t, re.M)
+err = re.findall(r"Socket errors: (.*)", t)
+n2 = re.findall(r"Non-2xx or 3xx responses: (\d+)", t)
 print("  %s %-8s %-9s round %s: %s rps, p99 %s%s%s" % (time.strftime("%H:%M:%S"), sys.argv[2], sys.argv[3], sys.argv[4],
-      rps.group(1) if rps else "?", p99.group(1) if p99 else "?",
-      ", socket errors: " + err.group(1) if err else "", ", non-2xx: " + n2.group(1) if n2 else ""))
+      "%.2f" % sum(rps) if rps else "?", "/".join(p99) if p99 else "?",
+      ", socket errors: " + "; ".join(err) if err else "", ", non-2xx: " + "/".join(n2) if n2 else ""))
 PY
 }
 
@@ -354,6 +424,35 @@ for b in "${LAB_BACKENDS[@]}"; do
 		{ cat "$LAB_DIR/nginx-$b/error.log" "$LAB_DIR/nginx-$b.log" >&2; die "nginx in $b did not listen"; }
 done
 lab_rollout web "$LAB_VIP" "[{setWeight: 10}, {pause: {}}]"
+# canaryd1's rollout, alone in its own config directory: st1 the only stable
+# endpoint, weight 0, so every connection goes to st1, as direct's do. (A
+# canary endpoint is required; at weight 0 it gets no connection.)
+mkdir -p "$LAB_DIR/config1"
+cat >"$LAB_DIR/config1/web1.yaml" <<YAML
+apiVersion: canaryd.io/v1alpha1
+kind: Rollout
+metadata:
+  name: web1
+spec:
+  service: {vip: $VIP1, port: $LAB_PORT, protocol: http}
+  stable: {revision: v1, endpoints: [$(lab_endpoints_yaml st1)]}
+  canary: {revision: v2, endpoints: [$(lab_endpoints_yaml cn1)]}
+  strategy:
+    steps: [{setWeight: 0}, {pause: {}}]
+  analysis: {minRequests: 20}
+YAML
+cat >"$HIST_LUA" <<'LUA'
+done = function(summary, latency, requests)
+  io.write(string.format("QUANTILES_BEGIN %d\n", summary.requests))
+  for i = 1, 899 do
+    io.write(string.format("%.2f %d\n", i / 10, latency:percentile(i / 10)))
+  end
+  for i = 9000, 9999 do
+    io.write(string.format("%.2f %d\n", i / 100, latency:percentile(i / 100)))
+  end
+  io.write(string.format("100.00 %d\nQUANTILES_END\n", latency.max))
+end
+LUA
 
 LOAD_BEFORE=$(cat /proc/loadavg)
 IDLE_BEFORE=$(cpu_line)
@@ -366,30 +465,37 @@ for round in $(seq 1 "$ROUNDS"); do
 	for v in "${VARIANTS[@]}"; do
 		variant_up "$v"
 		# Warm-up, not measured: neighbour entries, accept queues, caches.
-		in_ns cl timeout -k 2 $((WARMUP + 10)) wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" \
-			"$(variant_url "$v")" >/dev/null 2>&1
+		wrk_to "$v" "$WARMUP" "$LAB_DIR/warmup.txt"
 		for mode in keepalive newconn; do
 			run_wrk "$v" "$mode" "$round"
 		done
-		if [ "$v" = canaryd ]; then
-			canaryctl -o json maps >"$LAB_DIR/canaryd-maps-$round.json" 2>/dev/null
+		if [ "${v#canaryd}" != "$v" ]; then
+			canaryctl -o json maps >"$LAB_DIR/$v-maps-$round.json" 2>/dev/null
 		fi
 		variant_down "$v"
 	done
 done
 ELAPSED=$(($(date +%s) - START))
 LOAD_AFTER=$(cat /proc/loadavg)
+# The same idle sample after the runs (the lab's nginx idle, nothing else of ours).
+IDLE2_BEFORE=$(cpu_line)
+sleep "$IDLE_SAMPLE"
+IDLE2_AFTER=$(cpu_line)
 
 # --- medians, ratios, goals: Markdown on stdout, JSON to $JSON.
 python3 - "$MANIFEST" "$JSON" "$QUICK" "$THREADS" "$CONNS" "$DURATION" "$ROUNDS" \
-	"$LOAD_BEFORE" "$LOAD_AFTER" "$IDLE_BEFORE" "$IDLE_AFTER" "$IDLE_SAMPLE" "$ELAPSED" <<'PY'
-import json, os, platform, re, statistics, sys
+	"$LOAD_BEFORE" "$LOAD_AFTER" "$IDLE_BEFORE" "$IDLE_AFTER" "$IDLE_SAMPLE" "$ELAPSED" \
+	"$IDLE2_BEFORE" "$IDLE2_AFTER" <<'PY'
+import bisect, json, os, platform, re, statistics, sys
 
 (manifest, out_path, quick, threads, conns, duration, rounds, load_before, load_after,
- idle_before, idle_after, idle_sample, elapsed) = sys.argv[1:]
+ idle_before, idle_after, idle_sample, elapsed, idle2_before, idle2_after) = sys.argv[1:]
 HZ = os.sysconf("SC_CLK_TCK")
 BACKENDS = ["st1", "st2", "cn1"]
-VARIANTS = ["direct", "canaryd", "iptables", "haproxy"]
+VARIANTS = ["direct", "direct3", "canaryd", "canaryd3", "canaryd1", "iptables", "haproxy"]
+BASES = ("direct", "direct3", "iptables", "haproxy")
+# The fair comparisons: (variant, its baseline).
+FAIR = (("canaryd", "direct3"), ("canaryd3", "direct3"), ("canaryd1", "direct"))
 MODES = ["keepalive", "newconn"]
 MODE_LABEL = {"keepalive": "keep-alive", "newconn": "new conn/request"}
 
@@ -400,7 +506,51 @@ def ms(value):
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}[m.group(2)]
     return float(m.group(1)) * scale
 
+def parse_quantiles(text):
+    # The done() hook's output: (requests, [(percent, microseconds), ...]).
+    m = re.search(r"QUANTILES_BEGIN (\d+)\n(.*?)QUANTILES_END", text, re.S)
+    if not m:
+        return None
+    q = [(float(a), int(b)) for a, b in (line.split() for line in m.group(2).splitlines() if line.strip())]
+    return int(m.group(1)), q
+
+def merged_percentile(parts, p):
+    # parts: [(requests, quantiles)]. Each process's CDF at x is taken as the
+    # highest grid percent whose quantile is <= x (a lower bound, by at most
+    # one grid step: 0.01 points above 90%); the merged CDF is their mean
+    # weighted by requests; the answer is the smallest quantile value of any
+    # process at which it reaches p. For one process it is its own quantile.
+    total = sum(n for n, _ in parts)
+    if not total:
+        return None
+    cols = [(n, [v for _, v in q], [pc for pc, _ in q]) for n, q in parts]
+    for x in sorted({v for _, q in parts for _, v in q}):
+        cdf = 0.0
+        for n, vals, pcs in cols:
+            i = bisect.bisect_right(vals, x)
+            cdf += n * (pcs[i - 1] if i else 0.0)
+        if cdf / total >= p - 1e-9:
+            return x / 1000.0
+    return None
+
 def parse_wrk(text):
+    # direct3, canaryd3: three wrk outputs, each after a "### wrk part" line. rps,
+    # requests and errors are summed; p50/p99 come from the three processes'
+    # latency quantiles merged (merged_percentile).
+    parts = re.split(r"^### wrk part .*\n", text, flags=re.M)[1:]
+    if parts:
+        rr = [parse_wrk(t) for t in parts]
+        hists = [parse_quantiles(t) for t in parts]
+        r = {"rps": sum(x["rps"] for x in rr), "requests": sum(x["requests"] for x in rr),
+             "socket_errors": {k: sum(x["socket_errors"][k] for x in rr)
+                               for k in ("connect", "read", "write", "timeout")},
+             "non2xx": sum(x["non2xx"] for x in rr), "p50_ms": None, "p99_ms": None,
+             "parts": [{k: x[k] for k in ("rps", "requests", "p50_ms", "p99_ms", "errors")} for x in rr]}
+        if all(h is not None for h in hists) and all(x["parsed"] for x in rr):
+            r["p50_ms"], r["p99_ms"] = merged_percentile(hists, 50), merged_percentile(hists, 99)
+        r["errors"] = sum(r["socket_errors"].values()) + r["non2xx"]
+        r["parsed"] = bool(len(rr) == 3 and all(x["parsed"] for x in rr) and r["p99_ms"] is not None)
+        return r
     r = {"rps": 0.0, "requests": 0, "p50_ms": None, "p99_ms": None,
          "socket_errors": {"connect": 0, "read": 0, "write": 0, "timeout": 0}, "non2xx": 0}
     m = re.search(r"Requests/sec:\s*([\d.]+)", text)
@@ -421,6 +571,10 @@ def parse_wrk(text):
         r["non2xx"] = int(m.group(1))
     r["errors"] = sum(r["socket_errors"].values()) + r["non2xx"]
     r["parsed"] = bool(r["rps"] > 0 and r["p99_ms"] is not None)
+    # The same percentile through the merge, from this process alone: a
+    # check that the merge reproduces wrk's own p99.
+    h = parse_quantiles(text)
+    r["p99_ms_from_quantiles"] = merged_percentile([h], 99) if h else None
     return r
 
 def cpu_fields(line):
@@ -436,10 +590,10 @@ def cpu_delta(a, b):
     d["busy"] = d["user"] + d["system"] + d["irq"] + d["softirq"]
     return d
 
-def lab_cpu(before, after):
+def lab_cpu(before, after, agent_only=False):
     b = dict(x.split(":") for x in before.split())
     a = dict(x.split(":") for x in after.split())
-    return sum(int(a[p]) - int(b[p]) for p in a if p in b) / HZ
+    return sum(int(a[p]) - int(b[p]) for p in a if p in b and (not agent_only or p.startswith("a"))) / HZ
 
 def shell_children_s(line):
     # bash "times" second line: children's user and system, "1m2.345s 0m0.500s"
@@ -463,6 +617,9 @@ for line in open(manifest):
     lab = lab_cpu(tb, ta) + shell_children_s(wa) - shell_children_s(wb)
     r["lab_cpu_s"] = round(lab, 3)
     r["lab_cpu_s_per_1k"] = round(lab / r["requests"] * 1000, 5) if r["requests"] else None
+    agent = lab_cpu(tb, ta, agent_only=True)
+    r["agent_cpu_s"] = round(agent, 3)
+    r["agent_cpu_s_per_1k"] = round(agent / r["requests"] * 1000, 5) if r["requests"] else None
     try:
         served = [int(y) - int(x) for x, y in zip(nb.split(), na.split())]
         total = sum(served)
@@ -496,6 +653,7 @@ for v in VARIANTS:
             "requests": sum(r["requests"] for r in rr),
             "cpu_s_per_1k": med([r["cpu_s_per_1k"] for r in rr]),
             "lab_cpu_s_per_1k": med([r["lab_cpu_s_per_1k"] for r in rr]),
+            "agent_cpu_s_per_1k": med([r["agent_cpu_s_per_1k"] for r in rr]),
             "canary_share": med([r["canary_share"] for r in rr]),
             "runs": rr,
         })
@@ -506,10 +664,34 @@ def ratio(a, b):
 
 for r in rows:
     r["ratios"] = {}
-    for base in ("direct", "iptables", "haproxy"):
+    for base in BASES:
         b = by[(base, r["mode"])]
         r["ratios"]["rps_vs_" + base] = ratio(r["rps"], b["rps"])
         r["ratios"]["p99_vs_" + base] = ratio(r["p99_ms"], b["p99_ms"])
+        r["ratios"]["p50_vs_" + base] = ratio(r["p50_ms"], b["p50_ms"])
+        r["ratios"]["cpu_per_req_vs_" + base] = ratio(r["cpu_s_per_1k"], b["cpu_s_per_1k"])
+        r["ratios"]["lab_cpu_per_req_vs_" + base] = ratio(r["lab_cpu_s_per_1k"], b["lab_cpu_s_per_1k"])
+
+# The fair comparisons, with each round's ratio (the variant and its
+# baseline run back to back in a round) next to the ratio of the medians.
+fair = []
+for v, base in FAIR:
+    for m in MODES:
+        a, b = by[(v, m)], by[(base, m)]
+        rb = {x["round"]: x for x in b["runs"]}
+        per_round = [{"round": x["round"],
+                      "rps": ratio(x["rps"], rb[x["round"]]["rps"]) if x["round"] in rb else None,
+                      "p99": ratio(x["p99_ms"], rb[x["round"]]["p99_ms"]) if x["round"] in rb else None}
+                     for x in a["runs"]]
+        fair.append({"variant": v, "baseline": base, "mode": m,
+                     "rps": ratio(a["rps"], b["rps"]), "p50": ratio(a["p50_ms"], b["p50_ms"]),
+                     "p99": ratio(a["p99_ms"], b["p99_ms"]),
+                     "cpu_per_req": ratio(a["cpu_s_per_1k"], b["cpu_s_per_1k"]),
+                     "lab_cpu_per_req": ratio(a["lab_cpu_s_per_1k"], b["lab_cpu_s_per_1k"]),
+                     "lab_cpu_us_per_req": [None if x["lab_cpu_s_per_1k"] is None else round(x["lab_cpu_s_per_1k"] * 1000, 2)
+                                            for x in (a, b)],
+                     "agent_cpu_us_per_req": None if a["agent_cpu_s_per_1k"] is None else round(a["agent_cpu_s_per_1k"] * 1000, 2),
+                     "per_round": per_round})
 
 goals = []
 def goal(name, desc, value, op, threshold, holds):
@@ -523,6 +705,16 @@ for m in MODES:
     pv = c["ratios"]["p99_vs_direct"]
     goal("p99_within_3pct_of_direct_" + m, "canaryd p99 <= 103%% of direct (%s)" % MODE_LABEL[m],
          pv, "<=", 1.03, pv is not None and pv <= 1.03)
+for v, base in FAIR:
+    for m in MODES:
+        c = by[(v, m)]
+        pre = "" if v == "canaryd" else v + "_"
+        rv = c["ratios"]["rps_vs_" + base]
+        goal("%srps_within_3pct_of_%s_%s" % (pre, base, m), "%s rps >= 97%% of %s (%s)" % (v, base, MODE_LABEL[m]),
+             rv, ">=", 0.97, rv is not None and rv >= 0.97)
+        pv = c["ratios"]["p99_vs_" + base]
+        goal("%sp99_within_3pct_of_%s_%s" % (pre, base, m), "%s p99 <= 103%% of %s (%s)" % (v, base, MODE_LABEL[m]),
+             pv, "<=", 1.03, pv is not None and pv <= 1.03)
 rv = by[("canaryd", "newconn")]["ratios"]["rps_vs_iptables"]
 goal("ahead_of_iptables_newconn", "canaryd rps > iptables rps (new conn/request)", rv, ">", 1.0,
      rv is not None and rv > 1.0)
@@ -532,6 +724,7 @@ for m in MODES:
          rv is not None and rv >= 2.0)
 
 idle = cpu_delta(idle_before, idle_after)
+idle2 = cpu_delta(idle2_before, idle2_after)
 ncpu = os.cpu_count()
 cpu_model = ""
 try:
@@ -549,11 +742,16 @@ doc = {
     "tool": "tools/bench/e2e.sh",
     "quick": quick == "1",
     "config": {"wrk": "-t%s -c%s -d%ss --latency" % (threads, conns, duration),
+               "direct3": "three wrk -t1 -c14/-c14/-c4 -d%ss --latency started together, to st1/st2/cn1; "
+                          "rps, requests, errors summed; p50/p99 from the merged latency histograms" % duration,
+               "canaryd1": "canaryd, rollout web1 (VIP 198.19.0.11): stable st1 only, weight 0",
+               "canaryd3": "canaryd (rollout web) with direct3's client: three wrk -t1 -c14/-c14/-c4 to the VIP",
                "rounds": int(rounds), "split": "90/10 (st1 45, st2 45, cn1 10)",
                "statistic": "median over rounds; errors and requests summed"},
     "machine": {"kernel": platform.release(), "cpu": cpu_model, "nproc": ncpu,
                 "loadavg_before": load_before.split()[:3], "loadavg_after": load_after.split()[:3],
                 "busy_cpus_before_idle_sample": round(idle["busy"] / float(idle_sample), 3),
+                "busy_cpus_after_idle_sample": round(idle2["busy"] / float(idle_sample), 3),
                 "versions": versions},
     "cpu_note": "cpu_s_per_1k is machine-wide busy CPU (user+nice+system+irq+softirq from "
                 "/proc/stat) during the run, per 1,000 requests: client, node, backends and "
@@ -562,6 +760,7 @@ doc = {
                 "their time. Compare variants, not absolutes.",
     "elapsed_s": int(elapsed),
     "rows": rows,
+    "fair": fair,
     "goals": goals,
     "broken_runs": broken,
 }
@@ -575,21 +774,32 @@ def fx(v, nd=2, suffix=""):
 print()
 print("End to end, kernel %s, %s, %d CPUs; wrk %s, %s round(s), medians" % (
     platform.release(), cpu_model or "?", ncpu, doc["config"]["wrk"], rounds))
-print("load average %s before, %s after; %.2f CPUs busy before the runs (nothing of ours running)" % (
+print("load average %s before, %s after; %.2f CPUs busy before the runs, %.2f after "
+      "(%s s samples, nothing of ours running)" % (
     " ".join(doc["machine"]["loadavg_before"]), " ".join(doc["machine"]["loadavg_after"]),
-    doc["machine"]["busy_cpus_before_idle_sample"]))
+    doc["machine"]["busy_cpus_before_idle_sample"], doc["machine"]["busy_cpus_after_idle_sample"], idle_sample))
 print()
 print("| variant | connections | rps | p50 ms | p99 ms | errors | CPU s/1k req, machine "
-      "| CPU s/1k req, lab | canary share | vs direct: rps, p99 | vs iptables: rps, p99 "
-      "| vs haproxy: rps, p99 |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "| CPU s/1k req, lab | canary share | vs direct: rps, p99 | vs direct3: rps, p99 "
+      "| vs iptables: rps, p99 | vs haproxy: rps, p99 |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in rows:
     q = r["ratios"]
-    print("| %s | %s | %.0f | %s | %s | %d | %s | %s | %s | %s | %s | %s |" % (
+    print("| %s | %s | %.0f | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
         r["variant"], MODE_LABEL[r["mode"]], r["rps"], fx(r["p50_ms"]), fx(r["p99_ms"]), r["errors"],
         fx(r["cpu_s_per_1k"], 3), fx(r["lab_cpu_s_per_1k"], 3),
         fx(None if r["canary_share"] is None else 100 * r["canary_share"], 1, "%"),
-        *["%s, %s" % (fx(q["rps_vs_" + b]), fx(q["p99_vs_" + b])) for b in ("direct", "iptables", "haproxy")]))
+        *["%s, %s" % (fx(q["rps_vs_" + b]), fx(q["p99_vs_" + b])) for b in BASES]))
+print()
+print("| fair comparison | connections | rps ratio | p50 ratio | p99 ratio | CPU/req ratio, machine "
+      "| CPU/req ratio, lab | lab CPU µs/req (variant / baseline) | of which agent | per round: rps, p99 |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+for f in fair:
+    print("| %s vs %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s |" % (
+        f["variant"], f["baseline"], MODE_LABEL[f["mode"]], fx(f["rps"], 3), fx(f["p50"], 3), fx(f["p99"], 3),
+        fx(f["cpu_per_req"], 3), fx(f["lab_cpu_per_req"], 3),
+        fx(f["lab_cpu_us_per_req"][0], 1), fx(f["lab_cpu_us_per_req"][1], 1), fx(f["agent_cpu_us_per_req"], 1),
+        "; ".join("%s, %s" % (fx(x["rps"]), fx(x["p99"])) for x in f["per_round"])))
 print()
 print("| goal | value | holds |")
 print("|---|---:|---|")
