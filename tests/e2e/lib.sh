@@ -188,9 +188,10 @@ lab_agent() {
 		--config "$LAB_CONFIG_DIR" --state-dir "$LAB_STATE_DIR" --api-socket "$LAB_SOCKET" \
 		--tick-ms 100 "$@" >>"$LAB_DIR/canaryd.log" 2>&1 &
 	echo $! >"$LAB_DIR/canaryd.pid"
-	local i
+	local i ready
 	for i in $(seq 1 100); do
-		[ "$(grep -sc 'msg=ready' "$LAB_DIR/canaryd.log")" -gt "$ready_before" ] && return 0
+		ready=$(grep -sc 'msg=ready' "$LAB_DIR/canaryd.log") # nothing while there is no log yet
+		[ "${ready:-0}" -gt "$ready_before" ] && return 0
 		kill -0 "$(cat "$LAB_DIR/canaryd.pid")" 2>/dev/null || break
 		sleep 0.05
 	done
