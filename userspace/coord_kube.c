@@ -165,11 +165,35 @@ int coord_kube_lease_record(const json_t *lease, __s64 now_us, struct coord_reco
 	return 0;
 }
 
-int coord_kube_rollout_record(const json_t *rollout, struct coord_record *rec)
+#define OPERATOR_ABORT_MSG "aborted: status.abort set on the Rollout through the Kubernetes API"
+
+char *coord_kube_operator_abort(const char *shared)
+{
+	json_t *s = json_loads(shared, 0, NULL);
+	const char *phase = json_string_value(json_object_get(s, "phase"));
+	char *text = NULL;
+
+	/* Only a running rollout has something to abort (Argo ignores it too). */
+	if (phase && (!strcmp(phase, "Progressing") || !strcmp(phase, "Paused")) &&
+	    !json_object_set_new(s, "phase", json_string("Degraded")) &&
+	    !json_object_set_new(s, "weightBp", json_integer(0)) &&
+	    !json_object_set_new(s, "userPaused", json_false()) &&
+	    !json_object_set_new(
+		    s, "aborts",
+		    json_integer(json_integer_value(json_object_get(s, "aborts")) + 1)) &&
+	    !json_object_set_new(s, "message", json_string(OPERATOR_ABORT_MSG)) &&
+	    !json_object_set_new(s, "writer", json_string("kubernetes-api")))
+		text = json_dumps(s, JSON_COMPACT);
+	json_decref(s);
+	return text;
+}
+
+int coord_kube_rollout_record(const json_t *rollout, struct coord_record *rec, char **owned)
 {
 	const char *name = str2(rollout, "metadata", "name");
 	__s64 rv = coord_kube_rv(str2(rollout, "metadata", "resourceVersion"));
 
+	*owned = NULL;
 	memset(rec, 0, sizeof(*rec));
 	if (!name || !*name || strlen(name) >= sizeof(rec->rollout) || rv <= 0)
 		return -EINVAL;
@@ -178,7 +202,18 @@ int coord_kube_rollout_record(const json_t *rollout, struct coord_record *rec)
 	rec->mod_revision = rv;
 	rec->create_revision = rv;
 	rec->value = str2(rollout, "status", "shared");
-	return rec->value ? 0 : -ENOENT;
+	if (!rec->value)
+		return -ENOENT;
+	/*
+	 * The agents write status.abort from the shared state's phase, so
+	 * true beside a running phase is someone else's: an operator's abort,
+	 * which needs no agent and no leader. Every node reads it alike.
+	 */
+	if (json_is_true(path2(rollout, "status", "abort")))
+		*owned = coord_kube_operator_abort(rec->value);
+	if (*owned)
+		rec->value = *owned;
+	return 0;
 }
 
 static int set_str(json_t *o, const char *k, const char *v)
@@ -592,7 +627,14 @@ static int read_all(void *be, coord_record_fn fn, void *arg, __s64 *rev)
 		json_decref(rollouts);
 		return err;
 	}
-	json_array_foreach(rollouts, i, it) if (!coord_kube_rollout_record(it, &rec)) fn(&rec, arg);
+	json_array_foreach(rollouts, i, it)
+	{
+		char *owned;
+
+		if (!coord_kube_rollout_record(it, &rec, &owned))
+			fn(&rec, arg);
+		free(owned);
+	}
 	/* An expired Lease comes as a deletion, the one etcd would have made. */
 	json_array_foreach(leases, i, it) if (!coord_kube_lease_record(it, now, &rec))
 		fn(&rec, arg);
@@ -622,8 +664,9 @@ struct stream {
 static void deliver_event(struct stream *s, const struct kube_event *ev)
 {
 	struct coord_record rec;
+	char *owned = NULL;
 	int err = s->leases ? coord_kube_lease_record(ev->object, now_us(), &rec) :
-			      coord_kube_rollout_record(ev->object, &rec);
+			      coord_kube_rollout_record(ev->object, &rec, &owned);
 
 	if (err == -EINVAL)
 		return;
@@ -631,6 +674,7 @@ static void deliver_event(struct stream *s, const struct kube_event *ev)
 	if (ev->type == KUBE_EV_DELETED || err == -ENOENT)
 		rec.value = NULL;
 	s->fn(&rec, s->arg);
+	free(owned);
 }
 
 static bool stream_line(void *arg, const char *line, size_t len)

@@ -49,8 +49,19 @@ bool coord_kube_lease_expired(const json_t *lease, __s64 now_us);
  * expired). 0, or -EINVAL when it is not one of ours.
  */
 int coord_kube_lease_record(const json_t *lease, __s64 now_us, struct coord_record *rec);
-/* A Rollout as the state record. -ENOENT: it has no shared state yet. */
-int coord_kube_rollout_record(const json_t *rollout, struct coord_record *rec);
+/*
+ * A Rollout as the state record. -ENOENT: it has no shared state yet.
+ * rec->value points into rollout, or, when an operator set status.abort on
+ * a running rollout (kubectl patch, as `kubectl argo rollouts abort` does),
+ * to an aborted copy of the shared state in *owned, which the caller frees.
+ */
+int coord_kube_rollout_record(const json_t *rollout, struct coord_record *rec, char **owned);
+/*
+ * The shared state (JSON text) aborted by an operator: phase Degraded at
+ * weight 0, one more abort, the message saying who. NULL when it is not a
+ * running rollout (nothing to abort) or on -ENOMEM. The caller frees it.
+ */
+char *coord_kube_operator_abort(const char *shared);
 
 struct coord_kube_lease {
 	const char *ns, *rollout, *node; /* node NULL: the leader Lease */

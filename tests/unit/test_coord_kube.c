@@ -153,16 +153,57 @@ static void test_rollout_record(void **state)
 {
 	json_t *r = load(rollout_obj);
 	struct coord_record rec;
+	char *owned;
 
 	(void)state;
-	assert_int_equal(coord_kube_rollout_record(r, &rec), 0);
+	assert_int_equal(coord_kube_rollout_record(r, &rec, &owned), 0);
+	assert_null(owned);
 	assert_int_equal(rec.kind, COORD_STATE);
 	assert_string_equal(rec.rollout, "web");
 	assert_string_equal(rec.value, "{\"phase\":\"Progressing\",\"step\":2}");
 	assert_int_equal(rec.mod_revision, 920);
 	/* Applied by the operator, no fleet state yet: no record. */
 	json_object_del(r, "status");
-	assert_int_equal(coord_kube_rollout_record(r, &rec), -ENOENT);
+	assert_int_equal(coord_kube_rollout_record(r, &rec, &owned), -ENOENT);
+	assert_null(owned);
+	json_decref(r);
+}
+
+/* status.abort set by someone beside a running phase: the state read is aborted. */
+static void test_operator_abort(void **state)
+{
+	json_t *r = load(rollout_obj), *st, *got;
+	struct coord_record rec;
+	char *owned;
+
+	(void)state;
+	st = json_object_get(r, "status");
+	json_object_set_new(st, "shared",
+			    json_string("{\"phase\":\"Paused\",\"step\":3,\"weightBp\":5000,"
+					"\"aborts\":1,\"userPaused\":true,\"epoch\":4}"));
+	json_object_set_new(st, "abort", json_true());
+	assert_int_equal(coord_kube_rollout_record(r, &rec, &owned), 0);
+	assert_non_null(owned);
+	assert_ptr_equal(rec.value, owned);
+	got = json_loads(rec.value, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(got, "phase")), "Degraded");
+	assert_int_equal(json_integer_value(json_object_get(got, "weightBp")), 0);
+	assert_int_equal(json_integer_value(json_object_get(got, "aborts")), 2);
+	assert_int_equal(json_integer_value(json_object_get(got, "step")), 3);
+	assert_true(json_is_false(json_object_get(got, "userPaused")));
+	assert_non_null(strstr(json_string_value(json_object_get(got, "message")), "status.abort"));
+	json_decref(got);
+	free(owned);
+	/* A finished rollout has nothing to abort: its state is read as it is. */
+	json_object_set_new(st, "shared", json_string("{\"phase\":\"Healthy\",\"step\":5}"));
+	assert_int_equal(coord_kube_rollout_record(r, &rec, &owned), 0);
+	assert_null(owned);
+	assert_string_equal(rec.value, "{\"phase\":\"Healthy\",\"step\":5}");
+	/* abort false (what the agents write beside a running phase): as it is. */
+	json_object_set_new(st, "shared", json_string("{\"phase\":\"Paused\"}"));
+	json_object_set_new(st, "abort", json_false());
+	assert_int_equal(coord_kube_rollout_record(r, &rec, &owned), 0);
+	assert_null(owned);
 	json_decref(r);
 }
 
@@ -309,8 +350,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rv_and_time),    cmocka_unit_test(test_lease_names),
 		cmocka_unit_test(test_expiry),	       cmocka_unit_test(test_lease_records),
-		cmocka_unit_test(test_rollout_record), cmocka_unit_test(test_lease_json),
-		cmocka_unit_test(test_status_patch),   cmocka_unit_test(test_kubeconfig),
+		cmocka_unit_test(test_rollout_record), cmocka_unit_test(test_operator_abort),
+		cmocka_unit_test(test_lease_json),     cmocka_unit_test(test_status_patch),
+		cmocka_unit_test(test_kubeconfig),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
