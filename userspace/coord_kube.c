@@ -19,6 +19,7 @@
 
 #include "coord_kube.h"
 #include "log.h"
+#include "rollout.h"
 
 #define PATH_LEN     (KUBE_NAME_LEN * 3 + 256)
 #define LEASE_NAME   (CANARY_NAME_LEN + COORD_NODE_LEN + 32)
@@ -47,6 +48,8 @@ struct kube_be {
 	bool session;
 	__s64 renewed_us;
 	long last_refused; /* the status last logged by refused() */
+	bool event_failed; /* the last Event was not recorded (logged once) */
+	char last_event[CANARY_NAME_LEN + ROLLOUT_MESSAGE_LEN + 96]; /* its key */
 	struct held *held;
 	size_t n_held;
 };
@@ -300,6 +303,65 @@ char *coord_kube_status_patch(const char *shared, __s64 rv)
 	json_decref(status);
 	json_decref(meta);
 	return text;
+}
+
+/* Reason and type of the Event that records a write leading to phase. */
+static const char *event_reason(enum coord_kube_write w, const char *phase, const char *msg,
+				bool *warning)
+{
+	*warning = w == COORD_KUBE_WRITE_ABORT || !strcmp(phase, "Degraded");
+	if (*warning)
+		return "Aborted";
+	if (!strcmp(phase, "Healthy") || !strncmp(msg, "promoted", 8))
+		return "Promoted";
+	if (!strcmp(phase, "Paused"))
+		return "Paused";
+	if (w == COORD_KUBE_WRITE_STEP)
+		return "StepAdvanced";
+	return !strncmp(msg, "retried", 7) ? "Retried" : "Resumed";
+}
+
+static json_t *event_meta(const struct coord_kube_event *e)
+{
+	char name[CANARY_NAME_LEN + 24];
+
+	/* As client-go names them: the object's name and a unique suffix. */
+	snprintf(name, sizeof(name), "%s.%llx", e->rollout, (unsigned long long)e->now_us * 1000);
+	return json_pack("{s:s, s:s, s:{s:s}}", "name", name, "namespace", e->ns, "labels",
+			 COORD_KUBE_LABEL_MANAGED, "canaryd");
+}
+
+json_t *coord_kube_event_json(const struct coord_kube_event *e, char *key, size_t len)
+{
+	json_t *st = json_loads(e->shared, 0, NULL), *o = NULL;
+	const char *phase = json_string_value(json_object_get(st, "phase"));
+	const char *msg = json_string_value(json_object_get(st, "message"));
+	const char *reason;
+	char t[32], full[ROLLOUT_MESSAGE_LEN + 64];
+	time_t sec = (time_t)(e->now_us / 1000000);
+	struct tm tm;
+	bool warning;
+
+	if (phase) {
+		msg = msg && *msg ? msg : phase;
+		reason = event_reason(e->write, phase, msg, &warning);
+		snprintf(full, sizeof(full), "step %lld: %s",
+			 (long long)json_integer_value(json_object_get(st, "step")), msg);
+		snprintf(key, len, "%s/%s/%s", e->rollout, reason, full);
+		gmtime_r(&sec, &tm);
+		strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		o = json_pack("{s:s, s:s, s:o, s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:s, s:s,"
+			      " s:{s:s, s:s}, s:s, s:s, s:i}",
+			      "apiVersion", "v1", "kind", "Event", "metadata", event_meta(e),
+			      "involvedObject", "apiVersion", "canaryd.io/v1alpha1", "kind",
+			      "Rollout", "name", e->rollout, "namespace", e->ns, "uid",
+			      e->uid ? e->uid : "", "reason", reason, "type",
+			      warning ? "Warning" : "Normal", "message", full, "source",
+			      "component", "canaryd", "host", e->node, "firstTimestamp", t,
+			      "lastTimestamp", t, "count", 1);
+	}
+	json_decref(st);
+	return o;
 }
 
 /* ---- requests ---- */
@@ -827,9 +889,51 @@ static int resign(void *be, const char *rollout, __s64 leader_rev)
 	return 0;
 }
 
+/*
+ * Record a write on the Rollout as an Event, for `kubectl describe`. Only
+ * the node that wrote records it (the others only read the state), and a
+ * write that changes neither reason, step nor message (the leader noting a
+ * pause began) records nothing new. This runs on the fleet's request
+ * thread, after the write: never on the tick. One try; a failure is logged
+ * once until one succeeds again, and the Event is dropped.
+ */
+static void record_event(struct kube_be *b, const char *rollout, const char *value,
+			 enum coord_kube_write w, const json_t *rollout_obj)
+{
+	struct coord_kube_event e = { .ns = b->ns,
+				      .rollout = rollout,
+				      .uid = str2(rollout_obj, "metadata", "uid"),
+				      .node = b->node,
+				      .shared = value,
+				      .write = w,
+				      .now_us = now_us() };
+	char key[sizeof(b->last_event)], path[PATH_LEN], code[24];
+	json_t *ev = coord_kube_event_json(&e, key, sizeof(key));
+	long status = 0;
+	int err;
+
+	if (!ev || !strcmp(key, b->last_event)) {
+		json_decref(ev);
+		return;
+	}
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events", b->ns);
+	err = call_json(b, "POST", path, ev, &status, NULL, JSON_TYPE);
+	if (!err && status == 201) {
+		snprintf(b->last_event, sizeof(b->last_event), "%s", key);
+		b->event_failed = false;
+		return;
+	}
+	if (b->event_failed)
+		return;
+	b->event_failed = true;
+	snprintf(code, sizeof(code), "%ld", status);
+	log_event(CLOG_WARN, "kube coordinator: Event not recorded (dropped)", "rollout", rollout,
+		  "status", code, "error", err ? strerror(-err) : "refused");
+}
+
 /* Merge-patch the status; base_rev > 0 is the precondition, 0: there must be no state. */
 static int write_state(struct kube_be *b, const char *rollout, const char *value, __s64 base_rev,
-		       bool *ok)
+		       enum coord_kube_write w, bool *ok)
 {
 	char path[PATH_LEN], *patch;
 	json_t *resp = NULL;
@@ -853,9 +957,12 @@ static int write_state(struct kube_be *b, const char *rollout, const char *value
 	if (!patch)
 		return -ENOMEM;
 	strncat(path, "/status", sizeof(path) - strlen(path) - 1);
-	err = call(b, "PATCH", path, MERGE_PATCH, patch, &status, NULL);
+	err = call(b, "PATCH", path, MERGE_PATCH, patch, &status, &resp);
 	free(patch);
 	*ok = !err && status == 200;
+	if (*ok)
+		record_event(b, rollout, value, w, resp);
+	json_decref(resp);
 	return !err && !*ok && status != 409 ? status_errno(status) : err;
 }
 
@@ -886,26 +993,30 @@ static int write_fenced(void *be, const char *rollout, const char *value, __s64 
 
 	if (err || !*ok)
 		return err;
-	return write_state(b, rollout, value, base_rev, ok);
+	return write_state(b, rollout, value, base_rev, COORD_KUBE_WRITE_STEP, ok);
 }
 
 static int write_if(void *be, const char *rollout, const char *value, __s64 base_rev, bool *ok)
 {
-	return write_state(be, rollout, value, base_rev, ok);
+	return write_state(be, rollout, value, base_rev, COORD_KUBE_WRITE_VERB, ok);
 }
 
 static int write_abort(void *be, const char *rollout, const char *value)
 {
 	struct kube_be *b = be;
 	char path[PATH_LEN], *patch = coord_kube_status_patch(value, 0);
+	json_t *resp = NULL;
 	long status;
 	int err;
 
 	if (!patch)
 		return -ENOMEM;
 	snprintf(path, sizeof(path), ROLLOUTS_API "%s/rollouts/%s/status", b->ns, rollout);
-	err = call(b, "PATCH", path, MERGE_PATCH, patch, &status, NULL);
+	err = call(b, "PATCH", path, MERGE_PATCH, patch, &status, &resp);
 	free(patch);
+	if (!err && status == 200)
+		record_event(b, rollout, value, COORD_KUBE_WRITE_ABORT, resp);
+	json_decref(resp);
 	return !err && status != 200 ? status_errno(status) : err;
 }
 
