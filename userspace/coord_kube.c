@@ -345,8 +345,9 @@ json_t *coord_kube_event_json(const struct coord_kube_event *e, char *key, size_
 	if (phase) {
 		msg = msg && *msg ? msg : phase;
 		reason = event_reason(e->write, phase, msg, &warning);
-		snprintf(full, sizeof(full), "step %lld: %s",
-			 (long long)json_integer_value(json_object_get(st, "step")), msg);
+		snprintf(full, sizeof(full), "step %lld, weight %g%%: %s",
+			 (long long)json_integer_value(json_object_get(st, "step")),
+			 (double)json_integer_value(json_object_get(st, "weightBp")) / 100, msg);
 		snprintf(key, len, "%s/%s/%s", e->rollout, reason, full);
 		gmtime_r(&sec, &tm);
 		strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);

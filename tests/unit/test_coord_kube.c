@@ -274,14 +274,15 @@ static const char *ev_str(const json_t *o, const char *a, const char *b)
 
 static void test_event_json(void **state)
 {
-	struct coord_kube_event e = { .ns = "canaryd-system",
-				      .rollout = "web",
-				      .uid = "1f0e-42",
-				      .node = "n2",
-				      .shared =
-					      "{\"phase\":\"Paused\",\"step\":1,\"message\":\"\"}",
-				      .write = COORD_KUBE_WRITE_STEP,
-				      .now_us = 1700000000123456LL };
+	struct coord_kube_event e = {
+		.ns = "canaryd-system",
+		.rollout = "web",
+		.uid = "1f0e-42",
+		.node = "n2",
+		.shared = "{\"phase\":\"Paused\",\"step\":1,\"weightBp\":2050,\"message\":\"\"}",
+		.write = COORD_KUBE_WRITE_STEP,
+		.now_us = 1700000000123456LL
+	};
 	char key[128];
 	json_t *o = coord_kube_event_json(&e, key, sizeof(key));
 
@@ -298,13 +299,13 @@ static void test_event_json(void **state)
 	assert_string_equal(ev_str(o, "involvedObject", "uid"), "1f0e-42");
 	assert_string_equal(ev_str(o, "reason", NULL), "Paused");
 	assert_string_equal(ev_str(o, "type", NULL), "Normal");
-	assert_string_equal(ev_str(o, "message", NULL), "step 1: Paused");
+	assert_string_equal(ev_str(o, "message", NULL), "step 1, weight 20.5%: Paused");
 	assert_string_equal(ev_str(o, "source", "component"), "canaryd");
 	assert_string_equal(ev_str(o, "source", "host"), "n2");
 	assert_string_equal(ev_str(o, "firstTimestamp", NULL), "2023-11-14T22:13:20Z");
 	assert_string_equal(ev_str(o, "lastTimestamp", NULL), "2023-11-14T22:13:20Z");
 	assert_int_equal(json_integer_value(json_object_get(o, "count")), 1);
-	assert_string_equal(key, "web/Paused/step 1: Paused");
+	assert_string_equal(key, "web/Paused/step 1, weight 20.5%: Paused");
 	json_decref(o);
 	/* A step on: StepAdvanced; an abort: a Warning with the message. */
 	e.shared = "{\"phase\":\"Progressing\",\"step\":2,\"message\":\"\"}";
@@ -316,7 +317,7 @@ static void test_event_json(void **state)
 	o = coord_kube_event_json(&e, key, sizeof(key));
 	assert_string_equal(ev_str(o, "reason", NULL), "Aborted");
 	assert_string_equal(ev_str(o, "type", NULL), "Warning");
-	assert_string_equal(ev_str(o, "message", NULL), "step 2: aborted: errorRate");
+	assert_string_equal(ev_str(o, "message", NULL), "step 2, weight 0%: aborted: errorRate");
 	json_decref(o);
 	/* Verbs: a resume, a promote; the end of the steps is Promoted too. */
 	e.write = COORD_KUBE_WRITE_VERB;
