@@ -29,6 +29,25 @@
 #define ROLLOUTS_API "/apis/canaryd.io/v1alpha1/namespaces/"
 #define OUR_LEASES   "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dcanaryd"
 
+/*
+ * Events waiting to be posted, by a thread of their own with its own
+ * connection: a slow API server delays the next Event, never a write of
+ * the state (an abort behind an Event could wait a request's timeout).
+ */
+#define EVENT_QUEUE 16
+
+struct event_queue {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	bool stop;
+	bool failed; /* logged; quiet until an Event is recorded again */
+	char *items[EVENT_QUEUE];
+	size_t head, n;
+	struct kube_client cl;
+	char path[PATH_LEN];
+};
+
 /* A Lease this node keeps renewing. */
 struct held {
 	char rollout[CANARY_NAME_LEN];
@@ -47,8 +66,8 @@ struct kube_be {
 	long lease_s;
 	bool session;
 	__s64 renewed_us;
-	long last_refused; /* the status last logged by refused() */
-	bool event_failed; /* the last Event was not recorded (logged once) */
+	long last_refused;	    /* the status last logged by refused() */
+	struct event_queue *events; /* started with the first Event */
 	char last_event[CANARY_NAME_LEN + ROLLOUT_MESSAGE_LEN + 96]; /* its key */
 	struct held *held;
 	size_t n_held;
@@ -890,13 +909,114 @@ static int resign(void *be, const char *rollout, __s64 leader_rev)
 	return 0;
 }
 
+/* A failure, once until an Event is recorded again; called under q->mu. */
+static void event_failed(struct event_queue *q, const char *why, long status)
+{
+	char code[24];
+
+	if (q->failed)
+		return;
+	q->failed = true;
+	snprintf(code, sizeof(code), "%ld", status);
+	log_event(CLOG_WARN, "kube coordinator: Event not recorded (dropped)", "error", why,
+		  "status", code);
+}
+
+static void *event_main(void *arg)
+{
+	struct event_queue *q = arg;
+	json_t *resp;
+	char *text;
+	long status;
+	int err;
+
+	pthread_mutex_lock(&q->mu);
+	while (!q->stop) {
+		if (!q->n) {
+			pthread_cond_wait(&q->cv, &q->mu);
+			continue;
+		}
+		text = q->items[q->head];
+		q->head = (q->head + 1) % EVENT_QUEUE;
+		q->n--;
+		pthread_mutex_unlock(&q->mu);
+		status = 0;
+		err = kube_request(&q->cl, "POST", q->path, JSON_TYPE, text, &status, &resp);
+		json_decref(resp);
+		free(text);
+		pthread_mutex_lock(&q->mu);
+		if (!err && status == 201)
+			q->failed = false;
+		else
+			event_failed(q, err ? strerror(-err) : "refused", status);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+static void events_stop(struct event_queue *q)
+{
+	if (!q)
+		return;
+	pthread_mutex_lock(&q->mu);
+	q->stop = true;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	pthread_join(q->thread, NULL);
+	while (q->n) {
+		free(q->items[q->head]);
+		q->head = (q->head + 1) % EVENT_QUEUE;
+		q->n--;
+	}
+	kube_client_close(&q->cl);
+	pthread_cond_destroy(&q->cv);
+	pthread_mutex_destroy(&q->mu);
+	free(q);
+}
+
+static struct event_queue *events_start(struct kube_be *b)
+{
+	struct event_queue *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return NULL;
+	if (kube_client_clone(&q->cl, &b->cl)) {
+		free(q);
+		return NULL;
+	}
+	snprintf(q->path, sizeof(q->path), "/api/v1/namespaces/%s/events", b->ns);
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+	if (pthread_create(&q->thread, NULL, event_main, q)) {
+		kube_client_close(&q->cl);
+		pthread_cond_destroy(&q->cv);
+		pthread_mutex_destroy(&q->mu);
+		free(q);
+		return NULL;
+	}
+	return q;
+}
+
+/* Queue text (taken) for the Event thread; a full queue drops it. */
+static void event_push(struct event_queue *q, char *text)
+{
+	pthread_mutex_lock(&q->mu);
+	if (q->n == EVENT_QUEUE) {
+		event_failed(q, "queue full", 0);
+		free(text);
+	} else {
+		q->items[(q->head + q->n++) % EVENT_QUEUE] = text;
+		pthread_cond_signal(&q->cv);
+	}
+	pthread_mutex_unlock(&q->mu);
+}
+
 /*
  * Record a write on the Rollout as an Event, for `kubectl describe`. Only
  * the node that wrote records it (the others only read the state), and a
- * write that changes neither reason, step nor message (the leader noting a
- * pause began) records nothing new. This runs on the fleet's request
- * thread, after the write: never on the tick. One try; a failure is logged
- * once until one succeeds again, and the Event is dropped.
+ * write that changes neither reason, step, weight nor message (the leader
+ * noting a pause began) records nothing new. One try, on the Event thread;
+ * a failure is logged once until one succeeds again, and the Event dropped.
  */
 static void record_event(struct kube_be *b, const char *rollout, const char *value,
 			 enum coord_kube_write w, const json_t *rollout_obj)
@@ -908,28 +1028,19 @@ static void record_event(struct kube_be *b, const char *rollout, const char *val
 				      .shared = value,
 				      .write = w,
 				      .now_us = now_us() };
-	char key[sizeof(b->last_event)], path[PATH_LEN], code[24];
+	char key[sizeof(b->last_event)], *text;
 	json_t *ev = coord_kube_event_json(&e, key, sizeof(key));
-	long status = 0;
-	int err;
 
-	if (!ev || !strcmp(key, b->last_event)) {
-		json_decref(ev);
-		return;
+	if (ev && strcmp(key, b->last_event)) {
+		if (!b->events)
+			b->events = events_start(b);
+		text = b->events ? json_dumps(ev, JSON_COMPACT) : NULL;
+		if (text) {
+			snprintf(b->last_event, sizeof(b->last_event), "%s", key);
+			event_push(b->events, text);
+		}
 	}
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events", b->ns);
-	err = call_json(b, "POST", path, ev, &status, NULL, JSON_TYPE);
-	if (!err && status == 201) {
-		snprintf(b->last_event, sizeof(b->last_event), "%s", key);
-		b->event_failed = false;
-		return;
-	}
-	if (b->event_failed)
-		return;
-	b->event_failed = true;
-	snprintf(code, sizeof(code), "%ld", status);
-	log_event(CLOG_WARN, "kube coordinator: Event not recorded (dropped)", "rollout", rollout,
-		  "status", code, "error", err ? strerror(-err) : "refused");
+	json_decref(ev);
 }
 
 /* Merge-patch the status; base_rev > 0 is the precondition, 0: there must be no state. */
@@ -1027,6 +1138,7 @@ static void destroy(void *be)
 
 	if (!b)
 		return;
+	events_stop(b->events);
 	kube_client_close(&b->cl);
 	kube_client_close(&b->cl2);
 	free(b->held);
