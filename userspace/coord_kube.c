@@ -1031,7 +1031,7 @@ static void record_event(struct kube_be *b, const char *rollout, const char *val
 	char key[sizeof(b->last_event)], *text;
 	json_t *ev = coord_kube_event_json(&e, key, sizeof(key));
 
-	if (ev && strcmp(key, b->last_event)) {
+	if (ev && strcmp(key, b->last_event) != 0) {
 		if (!b->events)
 			b->events = events_start(b);
 		text = b->events ? json_dumps(ev, JSON_COMPACT) : NULL;
