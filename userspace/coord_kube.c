@@ -350,36 +350,42 @@ static json_t *event_meta(const struct coord_kube_event *e)
 			 COORD_KUBE_LABEL_MANAGED, "canaryd");
 }
 
-json_t *coord_kube_event_json(const struct coord_kube_event *e, char *key, size_t len)
+/* The Event of a state st with a phase. */
+static json_t *event_of(const struct coord_kube_event *e, const json_t *st, const char *phase,
+			char *key, size_t len)
 {
-	json_t *st = json_loads(e->shared, 0, NULL), *o = NULL;
-	const char *phase = json_string_value(json_object_get(st, "phase"));
 	const char *msg = json_string_value(json_object_get(st, "message"));
-	const char *reason;
 	char t[32], full[ROLLOUT_MESSAGE_LEN + 64];
 	time_t sec = (time_t)(e->now_us / 1000000);
 	struct tm tm;
 	bool warning;
+	const char *reason;
 
-	if (phase) {
-		msg = msg && *msg ? msg : phase;
-		reason = event_reason(e->write, phase, msg, &warning);
-		snprintf(full, sizeof(full), "step %lld, weight %g%%: %s",
-			 (long long)json_integer_value(json_object_get(st, "step")),
-			 (double)json_integer_value(json_object_get(st, "weightBp")) / 100, msg);
-		snprintf(key, len, "%s/%s/%s", e->rollout, reason, full);
-		gmtime_r(&sec, &tm);
-		strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		o = json_pack("{s:s, s:s, s:o, s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:s, s:s,"
-			      " s:{s:s, s:s}, s:s, s:s, s:i}",
-			      "apiVersion", "v1", "kind", "Event", "metadata", event_meta(e),
-			      "involvedObject", "apiVersion", "canaryd.io/v1alpha1", "kind",
-			      "Rollout", "name", e->rollout, "namespace", e->ns, "uid",
-			      e->uid ? e->uid : "", "reason", reason, "type",
-			      warning ? "Warning" : "Normal", "message", full, "source",
-			      "component", "canaryd", "host", e->node, "firstTimestamp", t,
-			      "lastTimestamp", t, "count", 1);
-	}
+	msg = msg && *msg ? msg : phase;
+	reason = event_reason(e->write, phase, msg, &warning);
+	snprintf(full, sizeof(full), "step %lld, weight %g%%: %s",
+		 (long long)json_integer_value(json_object_get(st, "step")),
+		 (double)json_integer_value(json_object_get(st, "weightBp")) / 100, msg);
+	snprintf(key, len, "%s/%s/%s", e->rollout, reason, full);
+	gmtime_r(&sec, &tm);
+	strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_pack("{s:s, s:s, s:o, s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:s, s:s,"
+			 " s:{s:s, s:s}, s:s, s:s, s:i}",
+			 "apiVersion", "v1", "kind", "Event", "metadata", event_meta(e),
+			 "involvedObject", "apiVersion", "canaryd.io/v1alpha1", "kind", "Rollout",
+			 "name", e->rollout, "namespace", e->ns, "uid", e->uid ? e->uid : "",
+			 "reason", reason, "type", warning ? "Warning" : "Normal", "message", full,
+			 "source", "component", "canaryd", "host", e->node, "firstTimestamp", t,
+			 "lastTimestamp", t, "count", 1);
+}
+
+json_t *coord_kube_event_json(const struct coord_kube_event *e, char *key, size_t len)
+{
+	json_t *st = json_loads(e->shared, 0, NULL), *o = NULL;
+	const char *phase = json_string_value(json_object_get(st, "phase"));
+
+	if (phase)
+		o = event_of(e, st, phase, key, len);
 	json_decref(st);
 	return o;
 }
@@ -1030,17 +1036,16 @@ static void record_event(struct kube_be *b, const char *rollout, const char *val
 				      .now_us = now_us() };
 	char key[sizeof(b->last_event)], *text;
 	json_t *ev = coord_kube_event_json(&e, key, sizeof(key));
+	bool fresh = ev && strcmp(key, b->last_event) != 0;
 
-	if (ev && strcmp(key, b->last_event) != 0) {
-		if (!b->events)
-			b->events = events_start(b);
-		text = b->events ? json_dumps(ev, JSON_COMPACT) : NULL;
-		if (text) {
-			snprintf(b->last_event, sizeof(b->last_event), "%s", key);
-			event_push(b->events, text);
-		}
-	}
+	if (fresh && !b->events)
+		b->events = events_start(b);
+	text = fresh && b->events ? json_dumps(ev, JSON_COMPACT) : NULL;
 	json_decref(ev);
+	if (!text)
+		return;
+	snprintf(b->last_event, sizeof(b->last_event), "%s", key);
+	event_push(b->events, text);
 }
 
 /* Merge-patch the status; base_rev > 0 is the precondition, 0: there must be no state. */
