@@ -19,6 +19,7 @@
 
 #include "coord_kube.h"
 #include "log.h"
+#include "rollout.h"
 
 #define PATH_LEN     (KUBE_NAME_LEN * 3 + 256)
 #define LEASE_NAME   (CANARY_NAME_LEN + COORD_NODE_LEN + 32)
@@ -27,6 +28,25 @@
 #define LEASES_API   "/apis/coordination.k8s.io/v1/namespaces/"
 #define ROLLOUTS_API "/apis/canaryd.io/v1alpha1/namespaces/"
 #define OUR_LEASES   "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dcanaryd"
+
+/*
+ * Events waiting to be posted, by a thread of their own with its own
+ * connection: a slow API server delays the next Event, never a write of
+ * the state (an abort behind an Event could wait a request's timeout).
+ */
+#define EVENT_QUEUE 16
+
+struct event_queue {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	bool stop;
+	bool failed; /* logged; quiet until an Event is recorded again */
+	char *items[EVENT_QUEUE];
+	size_t head, n;
+	struct kube_client cl;
+	char path[PATH_LEN];
+};
 
 /* A Lease this node keeps renewing. */
 struct held {
@@ -46,7 +66,9 @@ struct kube_be {
 	long lease_s;
 	bool session;
 	__s64 renewed_us;
-	long last_refused; /* the status last logged by refused() */
+	long last_refused;	    /* the status last logged by refused() */
+	struct event_queue *events; /* started with the first Event */
+	char last_event[CANARY_NAME_LEN + ROLLOUT_MESSAGE_LEN + 96]; /* its key */
 	struct held *held;
 	size_t n_held;
 };
@@ -335,6 +357,72 @@ char *coord_kube_status_patch(const char *shared, __s64 rv)
 	json_decref(status);
 	json_decref(meta);
 	return text;
+}
+
+/* Reason and type of the Event that records a write leading to phase. */
+static const char *event_reason(enum coord_kube_write w, const char *phase, const char *msg,
+				bool *warning)
+{
+	*warning = w == COORD_KUBE_WRITE_ABORT || !strcmp(phase, "Degraded");
+	if (*warning)
+		return "Aborted";
+	if (!strcmp(phase, "Healthy") || !strncmp(msg, "promoted", 8))
+		return "Promoted";
+	if (!strcmp(phase, "Paused"))
+		return "Paused";
+	if (w == COORD_KUBE_WRITE_STEP)
+		return "StepAdvanced";
+	return !strncmp(msg, "retried", 7) ? "Retried" : "Resumed";
+}
+
+static json_t *event_meta(const struct coord_kube_event *e)
+{
+	char name[CANARY_NAME_LEN + 24];
+
+	/* As client-go names them: the object's name and a unique suffix. */
+	snprintf(name, sizeof(name), "%s.%llx", e->rollout, (unsigned long long)e->now_us * 1000);
+	return json_pack("{s:s, s:s, s:{s:s}}", "name", name, "namespace", e->ns, "labels",
+			 COORD_KUBE_LABEL_MANAGED, "canaryd");
+}
+
+/* The Event of a state st with a phase. */
+static json_t *event_of(const struct coord_kube_event *e, const json_t *st, const char *phase,
+			char *key, size_t len)
+{
+	const char *msg = json_string_value(json_object_get(st, "message"));
+	char t[32], full[ROLLOUT_MESSAGE_LEN + 64];
+	time_t sec = (time_t)(e->now_us / 1000000);
+	struct tm tm;
+	bool warning;
+	const char *reason;
+
+	msg = msg && *msg ? msg : phase;
+	reason = event_reason(e->write, phase, msg, &warning);
+	snprintf(full, sizeof(full), "step %lld, weight %g%%: %s",
+		 (long long)json_integer_value(json_object_get(st, "step")),
+		 (double)json_integer_value(json_object_get(st, "weightBp")) / 100, msg);
+	snprintf(key, len, "%s/%s/%s", e->rollout, reason, full);
+	gmtime_r(&sec, &tm);
+	strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_pack("{s:s, s:s, s:o, s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:s, s:s,"
+			 " s:{s:s, s:s}, s:s, s:s, s:i}",
+			 "apiVersion", "v1", "kind", "Event", "metadata", event_meta(e),
+			 "involvedObject", "apiVersion", "canaryd.io/v1alpha1", "kind", "Rollout",
+			 "name", e->rollout, "namespace", e->ns, "uid", e->uid ? e->uid : "",
+			 "reason", reason, "type", warning ? "Warning" : "Normal", "message", full,
+			 "source", "component", "canaryd", "host", e->node, "firstTimestamp", t,
+			 "lastTimestamp", t, "count", 1);
+}
+
+json_t *coord_kube_event_json(const struct coord_kube_event *e, char *key, size_t len)
+{
+	json_t *st = json_loads(e->shared, 0, NULL), *o = NULL;
+	const char *phase = json_string_value(json_object_get(st, "phase"));
+
+	if (phase)
+		o = event_of(e, st, phase, key, len);
+	json_decref(st);
+	return o;
 }
 
 /* ---- requests ---- */
@@ -871,9 +959,142 @@ static int resign(void *be, const char *rollout, __s64 leader_rev)
 	return 0;
 }
 
+/* A failure, once until an Event is recorded again; called under q->mu. */
+static void event_failed(struct event_queue *q, const char *why, long status)
+{
+	char code[24];
+
+	if (q->failed)
+		return;
+	q->failed = true;
+	snprintf(code, sizeof(code), "%ld", status);
+	log_event(CLOG_WARN, "kube coordinator: Event not recorded (dropped)", "error", why,
+		  "status", code);
+}
+
+static void *event_main(void *arg)
+{
+	struct event_queue *q = arg;
+	json_t *resp;
+	char *text;
+	long status;
+	int err;
+
+	pthread_mutex_lock(&q->mu);
+	while (!q->stop) {
+		if (!q->n) {
+			pthread_cond_wait(&q->cv, &q->mu);
+			continue;
+		}
+		text = q->items[q->head];
+		q->head = (q->head + 1) % EVENT_QUEUE;
+		q->n--;
+		pthread_mutex_unlock(&q->mu);
+		status = 0;
+		err = kube_request(&q->cl, "POST", q->path, JSON_TYPE, text, &status, &resp);
+		json_decref(resp);
+		free(text);
+		pthread_mutex_lock(&q->mu);
+		if (!err && status == 201)
+			q->failed = false;
+		else
+			event_failed(q, err ? strerror(-err) : "refused", status);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+static void events_stop(struct event_queue *q)
+{
+	if (!q)
+		return;
+	pthread_mutex_lock(&q->mu);
+	q->stop = true;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	pthread_join(q->thread, NULL);
+	while (q->n) {
+		free(q->items[q->head]);
+		q->head = (q->head + 1) % EVENT_QUEUE;
+		q->n--;
+	}
+	kube_client_close(&q->cl);
+	pthread_cond_destroy(&q->cv);
+	pthread_mutex_destroy(&q->mu);
+	free(q);
+}
+
+static struct event_queue *events_start(struct kube_be *b)
+{
+	struct event_queue *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return NULL;
+	if (kube_client_clone(&q->cl, &b->cl)) {
+		free(q);
+		return NULL;
+	}
+	snprintf(q->path, sizeof(q->path), "/api/v1/namespaces/%s/events", b->ns);
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+	if (pthread_create(&q->thread, NULL, event_main, q)) {
+		kube_client_close(&q->cl);
+		pthread_cond_destroy(&q->cv);
+		pthread_mutex_destroy(&q->mu);
+		free(q);
+		return NULL;
+	}
+	return q;
+}
+
+/* Queue text (taken) for the Event thread; a full queue drops it. */
+static void event_push(struct event_queue *q, char *text)
+{
+	pthread_mutex_lock(&q->mu);
+	if (q->n == EVENT_QUEUE) {
+		event_failed(q, "queue full", 0);
+		free(text);
+	} else {
+		q->items[(q->head + q->n++) % EVENT_QUEUE] = text;
+		pthread_cond_signal(&q->cv);
+	}
+	pthread_mutex_unlock(&q->mu);
+}
+
+/*
+ * Record a write on the Rollout as an Event, for `kubectl describe`. Only
+ * the node that wrote records it (the others only read the state), and a
+ * write that changes neither reason, step, weight nor message (the leader
+ * noting a pause began) records nothing new. One try, on the Event thread;
+ * a failure is logged once until one succeeds again, and the Event dropped.
+ */
+static void record_event(struct kube_be *b, const char *rollout, const char *value,
+			 enum coord_kube_write w, const json_t *rollout_obj)
+{
+	struct coord_kube_event e = { .ns = b->ns,
+				      .rollout = rollout,
+				      .uid = str2(rollout_obj, "metadata", "uid"),
+				      .node = b->node,
+				      .shared = value,
+				      .write = w,
+				      .now_us = now_us() };
+	char key[sizeof(b->last_event)], *text;
+	json_t *ev = coord_kube_event_json(&e, key, sizeof(key));
+	bool fresh = ev && strcmp(key, b->last_event) != 0;
+
+	if (fresh && !b->events)
+		b->events = events_start(b);
+	text = fresh && b->events ? json_dumps(ev, JSON_COMPACT) : NULL;
+	json_decref(ev);
+	if (!text)
+		return;
+	snprintf(b->last_event, sizeof(b->last_event), "%s", key);
+	event_push(b->events, text);
+}
+
 /* Merge-patch the status; base_rev > 0 is the precondition, 0: there must be no state. */
 static int write_state(struct kube_be *b, const char *rollout, const char *value, __s64 base_rev,
-		       bool *ok)
+		       enum coord_kube_write w, bool *ok)
 {
 	char path[PATH_LEN], *patch;
 	json_t *resp = NULL;
@@ -897,9 +1118,12 @@ static int write_state(struct kube_be *b, const char *rollout, const char *value
 	if (!patch)
 		return -ENOMEM;
 	strncat(path, "/status", sizeof(path) - strlen(path) - 1);
-	err = call(b, "PATCH", path, MERGE_PATCH, patch, &status, NULL);
+	err = call(b, "PATCH", path, MERGE_PATCH, patch, &status, &resp);
 	free(patch);
 	*ok = !err && status == 200;
+	if (*ok)
+		record_event(b, rollout, value, w, resp);
+	json_decref(resp);
 	return !err && !*ok && status != 409 ? status_errno(status) : err;
 }
 
@@ -930,26 +1154,30 @@ static int write_fenced(void *be, const char *rollout, const char *value, __s64 
 
 	if (err || !*ok)
 		return err;
-	return write_state(b, rollout, value, base_rev, ok);
+	return write_state(b, rollout, value, base_rev, COORD_KUBE_WRITE_STEP, ok);
 }
 
 static int write_if(void *be, const char *rollout, const char *value, __s64 base_rev, bool *ok)
 {
-	return write_state(be, rollout, value, base_rev, ok);
+	return write_state(be, rollout, value, base_rev, COORD_KUBE_WRITE_VERB, ok);
 }
 
 static int write_abort(void *be, const char *rollout, const char *value)
 {
 	struct kube_be *b = be;
 	char path[PATH_LEN], *patch = coord_kube_status_patch(value, 0);
+	json_t *resp = NULL;
 	long status;
 	int err;
 
 	if (!patch)
 		return -ENOMEM;
 	snprintf(path, sizeof(path), ROLLOUTS_API "%s/rollouts/%s/status", b->ns, rollout);
-	err = call(b, "PATCH", path, MERGE_PATCH, patch, &status, NULL);
+	err = call(b, "PATCH", path, MERGE_PATCH, patch, &status, &resp);
 	free(patch);
+	if (!err && status == 200)
+		record_event(b, rollout, value, COORD_KUBE_WRITE_ABORT, resp);
+	json_decref(resp);
 	return !err && status != 200 ? status_errno(status) : err;
 }
 
@@ -959,6 +1187,7 @@ static void destroy(void *be)
 
 	if (!b)
 		return;
+	events_stop(b->events);
 	kube_client_close(&b->cl);
 	kube_client_close(&b->cl2);
 	free(b->held);

@@ -78,6 +78,28 @@ json_t *coord_kube_lease_json(const struct coord_kube_lease *l);
 /* A merge patch of a Rollout's status with the shared JSON (rv > 0: a precondition). */
 char *coord_kube_status_patch(const char *shared, __s64 rv);
 
+/* Which write of the shared state an Event records. */
+enum coord_kube_write {
+	COORD_KUBE_WRITE_STEP,	/* the leader's fenced step */
+	COORD_KUBE_WRITE_VERB,	/* an operator's verb, versioned */
+	COORD_KUBE_WRITE_ABORT, /* a node's abort on its own evidence */
+};
+
+struct coord_kube_event {
+	const char *ns, *rollout, *uid, *node;
+	const char *shared; /* the state written */
+	enum coord_kube_write write;
+	__s64 now_us;
+};
+
+/*
+ * The core/v1 Event that records a write of the shared state on the
+ * Rollout (reason from the phase the write leads to; Warning for an
+ * abort), or NULL when the state cannot be read. key (len bytes) gets what
+ * tells it from the previous Event: rollout, reason, step and message.
+ */
+json_t *coord_kube_event_json(const struct coord_kube_event *e, char *key, size_t len);
+
 /* The backend: client settings, namespace, this node's name, Lease duration (0: default). */
 int coord_kube_open(struct coord *c, const struct kube_client *proto, const char *ns,
 		    const char *node, long lease_s);

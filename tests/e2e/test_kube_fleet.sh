@@ -12,7 +12,10 @@
 #     it expired (--kube-lease-duration 6 here; the gap is printed), an
 #     operator's promote on a survivor, and the new leader walks the steps;
 #  3. node 1's canary fails: every node ends at weight 0 (the time from node
-#     1's decision to the last node's is printed) and .status says Degraded.
+#     1's decision to the last node's is printed) and .status says Degraded;
+#  4. the transitions are Events on the Rollout (kubectl get events), each
+#     recorded once, by the node that wrote it: the pause at step 1, the
+#     operator's promote, and node 1's abort (a Warning).
 set -u
 source "$(dirname "$0")/fleet_lib.sh"
 source "$(dirname "$0")/lib_kube.sh"
@@ -130,5 +133,25 @@ check ".status says Degraded, abort true, weight 0 (kubectl)" \
 kctl -n "$NS" get rollouts 2>&1 | sed 's/^/# /'
 check "nodes 2 and 3 never failed on their own evidence" \
 	expect "$(grep -c 'msg=aborted ' "$LAB_DIR/canaryd-n2.log" "$LAB_DIR/canaryd-n3.log" | awk -F: '{s+=$2} END {print s}') == 0"
+
+# ---- 4: the transitions as Events on the Rollout, each once ----
+events() {
+	kctl -n "$NS" get events --field-selector involvedObject.name=web,involvedObject.kind=Rollout \
+		-o jsonpath='{range .items[*]}{.reason}|{.type}|{.source.host}|{.count}|{.message}{"\n"}{end}' \
+		2>/dev/null
+}
+n_events() { events | grep -c -- "$1"; }
+has_abort_event() { [ "$(n_events '^Aborted|Warning|n1|')" -ge 1 ]; }
+kube_wait 5 has_abort_event
+events | sed 's/^/# event: /'
+check "the pause at step 1 is one Event (Paused, Normal)" \
+	expect "$(n_events '^Paused|Normal|n[123]|1|step 1, weight 20%: ')" == 1
+check "the operator's promote is one Event (Promoted, by n${others[1]})" \
+	expect "$(n_events "^Promoted|Normal|n${others[1]}|1|step 2, weight [0-9.]*%: promoted")" == 1
+check "the step to 60% is one Event (StepAdvanced, by the new leader)" \
+	expect "$(n_events "^StepAdvanced|Normal|$new_leader|1|step 4, weight 60%: ")" == 1
+check "node 1's abort is one Event (Aborted, Warning, by n1)" \
+	expect "$(n_events '^Aborted|Warning|n1|1|')" == 1
+check "no other node recorded an abort" expect "$(n_events '^Aborted|')" == 1
 echo "# whole test: $((($(date +%s%N) - t0) / 1000000)) ms"
 lab_finish

@@ -306,6 +306,81 @@ static void test_status_patch(void **state)
 	free(p);
 }
 
+static const char *ev_str(const json_t *o, const char *a, const char *b)
+{
+	const json_t *v = json_object_get(o, a);
+
+	return json_string_value(b ? json_object_get(v, b) : v);
+}
+
+static void test_event_json(void **state)
+{
+	struct coord_kube_event e = {
+		.ns = "canaryd-system",
+		.rollout = "web",
+		.uid = "1f0e-42",
+		.node = "n2",
+		.shared = "{\"phase\":\"Paused\",\"step\":1,\"weightBp\":2050,\"message\":\"\"}",
+		.write = COORD_KUBE_WRITE_STEP,
+		.now_us = 1700000000123456LL
+	};
+	char key[128];
+	json_t *o = coord_kube_event_json(&e, key, sizeof(key));
+
+	(void)state;
+	assert_non_null(o);
+	assert_string_equal(ev_str(o, "kind", NULL), "Event");
+	assert_string_equal(ev_str(o, "apiVersion", NULL), "v1");
+	assert_string_equal(ev_str(o, "metadata", "namespace"), "canaryd-system");
+	assert_non_null(strstr(ev_str(o, "metadata", "name"), "web."));
+	assert_string_equal(ev_str(o, "involvedObject", "kind"), "Rollout");
+	assert_string_equal(ev_str(o, "involvedObject", "apiVersion"), "canaryd.io/v1alpha1");
+	assert_string_equal(ev_str(o, "involvedObject", "name"), "web");
+	assert_string_equal(ev_str(o, "involvedObject", "namespace"), "canaryd-system");
+	assert_string_equal(ev_str(o, "involvedObject", "uid"), "1f0e-42");
+	assert_string_equal(ev_str(o, "reason", NULL), "Paused");
+	assert_string_equal(ev_str(o, "type", NULL), "Normal");
+	assert_string_equal(ev_str(o, "message", NULL), "step 1, weight 20.5%: Paused");
+	assert_string_equal(ev_str(o, "source", "component"), "canaryd");
+	assert_string_equal(ev_str(o, "source", "host"), "n2");
+	assert_string_equal(ev_str(o, "firstTimestamp", NULL), "2023-11-14T22:13:20Z");
+	assert_string_equal(ev_str(o, "lastTimestamp", NULL), "2023-11-14T22:13:20Z");
+	assert_int_equal(json_integer_value(json_object_get(o, "count")), 1);
+	assert_string_equal(key, "web/Paused/step 1, weight 20.5%: Paused");
+	json_decref(o);
+	/* A step on: StepAdvanced; an abort: a Warning with the message. */
+	e.shared = "{\"phase\":\"Progressing\",\"step\":2,\"message\":\"\"}";
+	o = coord_kube_event_json(&e, key, sizeof(key));
+	assert_string_equal(ev_str(o, "reason", NULL), "StepAdvanced");
+	json_decref(o);
+	e.shared = "{\"phase\":\"Degraded\",\"step\":2,\"message\":\"aborted: errorRate\"}";
+	e.write = COORD_KUBE_WRITE_ABORT;
+	o = coord_kube_event_json(&e, key, sizeof(key));
+	assert_string_equal(ev_str(o, "reason", NULL), "Aborted");
+	assert_string_equal(ev_str(o, "type", NULL), "Warning");
+	assert_string_equal(ev_str(o, "message", NULL), "step 2, weight 0%: aborted: errorRate");
+	json_decref(o);
+	/* Verbs: a resume, a promote; the end of the steps is Promoted too. */
+	e.write = COORD_KUBE_WRITE_VERB;
+	e.shared = "{\"phase\":\"Progressing\",\"step\":2,\"message\":\"\"}";
+	o = coord_kube_event_json(&e, key, sizeof(key));
+	assert_string_equal(ev_str(o, "reason", NULL), "Resumed");
+	json_decref(o);
+	e.shared = "{\"phase\":\"Progressing\",\"step\":3,"
+		   "\"message\":\"promoted to step 3 by an operator\"}";
+	o = coord_kube_event_json(&e, key, sizeof(key));
+	assert_string_equal(ev_str(o, "reason", NULL), "Promoted");
+	json_decref(o);
+	e.write = COORD_KUBE_WRITE_STEP;
+	e.shared = "{\"phase\":\"Healthy\",\"step\":6}";
+	o = coord_kube_event_json(&e, key, sizeof(key));
+	assert_string_equal(ev_str(o, "reason", NULL), "Promoted");
+	json_decref(o);
+	/* A state that cannot be read records nothing. */
+	e.shared = "not json";
+	assert_null(coord_kube_event_json(&e, key, sizeof(key)));
+}
+
 static const char kubeconfig_text[] =
 	"apiVersion: v1\nkind: Config\ncurrent-context: agent\n"
 	"clusters:\n- name: other\n  cluster: {server: \"https://10.9.9.9:6443\"}\n"
@@ -352,7 +427,7 @@ int main(void)
 		cmocka_unit_test(test_expiry),	       cmocka_unit_test(test_lease_records),
 		cmocka_unit_test(test_rollout_record), cmocka_unit_test(test_operator_abort),
 		cmocka_unit_test(test_lease_json),     cmocka_unit_test(test_status_patch),
-		cmocka_unit_test(test_kubeconfig),
+		cmocka_unit_test(test_kubeconfig),     cmocka_unit_test(test_event_json),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
