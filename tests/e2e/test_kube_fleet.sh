@@ -15,7 +15,9 @@
 #     1's decision to the last node's is printed) and .status says Degraded;
 #  4. the transitions are Events on the Rollout (kubectl get events), each
 #     recorded once, by the node that wrote it: the pause at step 1, the
-#     operator's promote, and node 1's abort (a Warning).
+#     operator's promote, and node 1's abort (a Warning);
+#  5. after a retry, an operator's abort from outside the nodes: kubectl
+#     patches the Rollout's status.abort, and every node ends at weight 0.
 set -u
 source "$(dirname "$0")/fleet_lib.sh"
 source "$(dirname "$0")/lib_kube.sh"
@@ -153,5 +155,24 @@ check "the step to 60% is one Event (StepAdvanced, by the new leader)" \
 check "node 1's abort is one Event (Aborted, Warning, by n1)" \
 	expect "$(n_events '^Aborted|Warning|n1|1|')" == 1
 check "no other node recorded an abort" expect "$(n_events '^Aborted|')" == 1
+# ---- 5: an operator's abort from outside the nodes: kubectl patches .status ----
+lab_backend_set k1 error_rate=0
+check "a retry through n2 runs the rollout again" fctl 2 retry web
+check "every node is back at its pause at 20%" \
+	fleet_wait 20 "d['phase'] == 'Paused' and d['step'] == 1 and d['weight'] == 20" 1 2 3
+check ".status says abort false again (kubectl)" kube_wait 5 status_is Paused/false/20
+patch_ms=$(date +%s%3N)
+check "kubectl patches status.abort, asking no agent" \
+	kctl -n "$NS" patch rollouts.canaryd.io web --subresource=status --type=merge \
+	-p '{"status":{"abort":true}}'
+check "every node aborts" fleet_wait 10 "d['phase'] == 'Degraded'" 1 2 3
+echo "# every node Degraded $(($(date +%s%3N) - patch_ms)) ms after the patch (polled)"
+for i in "${FLEET_NODES[@]}"; do
+	check "weight 0 in node $i's kernel map after the operator's abort" \
+		expect "$(fleet_weight "$i") == 0"
+done
+check "the message names the cause" \
+	expect "$(fleet_get 3 "'status.abort set on the Rollout' in d['message']")"
+kctl -n "$NS" get rollouts 2>&1 | sed 's/^/# /'
 echo "# whole test: $((($(date +%s%N) - t0) / 1000000)) ms"
 lab_finish
