@@ -19,10 +19,8 @@
 #  5. after a retry, an operator's abort from outside the nodes: kubectl
 #     patches the Rollout's status.abort, and every node ends at weight 0.
 set -u
-source "$(dirname "$0")/fleet_lib.sh"
-source "$(dirname "$0")/lib_kube.sh"
+source "$(dirname "$0")/kube_fleet_lib.sh"
 
-NS=canaryd-system
 LEASE_S=6
 # An indefinite pause at step 1: the leader is killed there, and an
 # operator's promote (a versioned write, from a survivor) then needs the
@@ -32,14 +30,6 @@ STEPS="[{setWeight: 20}, {pause: {}}, {setWeight: 40}, {pause: {duration: 1s}},
 ANALYSIS="{interval: 1s, minRequests: 20, failureLimit: 1, confidence: 0.99,
             metrics: [{name: errorRate, max: 0.05}, {name: compareErrorRate}]}"
 
-fleet_coord_flags() {
-	echo "--coordinator kube --kubeconfig $KUBE_DIR/agent.kubeconfig --kube-namespace $NS" \
-		"--kube-lease-duration $LEASE_S --node-name n$1"
-}
-cleanup() {
-	fleet_down
-	kube_down
-}
 log_ms_after() {
 	tail -n +"$(($3 + 1))" "$1" | grep -m1 -- "$2" |
 		sed -n 's/^ts=\([^ ]*\) .*/\1/p' | xargs -r -I{} date -d {} +%s%3N
@@ -55,23 +45,9 @@ holder_other_than() {
 }
 
 kube_require
-trap cleanup EXIT
+trap kube_fleet_down EXIT
 t0=$(date +%s%N)
-kube_up || exit 1
-fleet_up
-for i in "${FLEET_NODES[@]}"; do kube_link "$(fns "n$i")" "$i"; done
-K=$LAB_ROOT/deploy/kubernetes
-kctl apply -f "$K/namespace.yaml" -f "$K/crd.yaml" -f "$K/rbac.yaml" >/dev/null
-kctl create clusterrolebinding lab-agent --clusterrole=canaryd --user=canaryd-agent >/dev/null
-kctl -n "$NS" create rolebinding lab-agent --role=canaryd-leader-election \
-	--user=canaryd-agent >/dev/null
-kctl wait --for condition=established --timeout=20s crd/rollouts.canaryd.io >/dev/null
-fleet_backends
-fleet_rollout "$STEPS" "$ANALYSIS"
-check "the Rollout is applied with kubectl from the agents' file" \
-	kube_wait 10 kctl -n "$NS" apply -f "$LAB_DIR/config/web.yaml"
-for i in "${FLEET_NODES[@]}"; do fleet_agent "$i"; done
-echo "# lab up (API server, 3 nodes, agents) in $((($(date +%s%N) - t0) / 1000000)) ms"
+kube_fleet_up "$STEPS" "$ANALYSIS"
 for i in "${FLEET_NODES[@]}"; do
 	fleet_load_bg "$i" "$LAB_DIR/load-$i.out" --mode newconn --connections 2 --rate 150 \
 		--duration-s 600 --timeout-ms 3000

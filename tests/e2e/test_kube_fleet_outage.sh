@@ -8,42 +8,19 @@
 # server is back the nodes converge again: an operator's promote through
 # one node reaches every node (the time is printed).
 set -u
-source "$(dirname "$0")/fleet_lib.sh"
-source "$(dirname "$0")/lib_kube.sh"
+source "$(dirname "$0")/kube_fleet_lib.sh"
 
-NS=canaryd-system
 LEASE_S=6
 OUTAGE_S=8
 STEPS="[{setWeight: 20}, {pause: {}}, {setWeight: 40}, {pause: {}}]"
 ANALYSIS="{interval: 1s, minRequests: 20, failureLimit: 1, confidence: 0.99,
             metrics: [{name: errorRate, max: 0.05}, {name: compareErrorRate}]}"
 
-fleet_coord_flags() {
-	echo "--coordinator kube --kubeconfig $KUBE_DIR/agent.kubeconfig --kube-namespace $NS" \
-		"--kube-lease-duration $LEASE_S --node-name n$1"
-}
-cleanup() {
-	fleet_down
-	kube_down
-}
 
 kube_require
-trap cleanup EXIT
+trap kube_fleet_down EXIT
 t0=$(date +%s%N)
-kube_up || exit 1
-fleet_up
-for i in "${FLEET_NODES[@]}"; do kube_link "$(fns "n$i")" "$i"; done
-K=$LAB_ROOT/deploy/kubernetes
-kctl apply -f "$K/namespace.yaml" -f "$K/crd.yaml" -f "$K/rbac.yaml" >/dev/null
-kctl create clusterrolebinding lab-agent --clusterrole=canaryd --user=canaryd-agent >/dev/null
-kctl -n "$NS" create rolebinding lab-agent --role=canaryd-leader-election \
-	--user=canaryd-agent >/dev/null
-kctl wait --for condition=established --timeout=20s crd/rollouts.canaryd.io >/dev/null
-fleet_backends
-fleet_rollout "$STEPS" "$ANALYSIS"
-check "the Rollout is applied" kube_wait 10 kctl -n "$NS" apply -f "$LAB_DIR/config/web.yaml"
-for i in "${FLEET_NODES[@]}"; do fleet_agent "$i"; done
-echo "# lab up (API server, 3 nodes, agents) in $((($(date +%s%N) - t0) / 1000000)) ms"
+kube_fleet_up "$STEPS" "$ANALYSIS"
 for i in "${FLEET_NODES[@]}"; do
 	fleet_load_bg "$i" "$LAB_DIR/load-$i.out" --mode newconn --connections 2 --rate 150 \
 		--duration-s 600 --timeout-ms 3000
