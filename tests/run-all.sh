@@ -123,13 +123,22 @@ start_kube_build() {
 	tools/kube-apiserver.sh --check && return 0
 	mkdir -p "$(dirname "$kube_build_log")"
 	echo "== kube-apiserver: not cached; building it in the background ($kube_build_log)"
-	nice -n 19 tools/kube-apiserver.sh >"$kube_build_log" 2>&1 &
+	# A session of its own, so that a stuck build is stopped with its children.
+	setsid nice -n 19 tools/kube-apiserver.sh >"$kube_build_log" 2>&1 &
 	kube_build_pid=$!
 }
 kube_build_rc=0
+# Bounded: a build stuck (say on the package archive) is stopped after 40 min.
+KUBE_BUILD_MAX_S=2400
 wait_kube_build() {
+	local waited=0
 	if [ -n "$kube_build_pid" ]; then
 		echo "== kube-apiserver: waiting for its build to end"
+		while kill -0 "$kube_build_pid" 2>/dev/null && [ $waited -lt $KUBE_BUILD_MAX_S ]; do
+			sleep 2
+			waited=$((waited + 2))
+		done
+		kill -0 "$kube_build_pid" 2>/dev/null && kill -- -"$kube_build_pid" 2>/dev/null
 		wait "$kube_build_pid"
 		kube_build_rc=$?
 		kube_build_pid=
