@@ -115,9 +115,16 @@ void log_emit(enum log_level level, const char *msg, ...)
 		return;
 	timestamp(ts, sizeof(ts));
 	va_start(ap, msg);
+	/*
+	 * stderr is unbuffered: a logfmt line is a dozen writes, and another
+	 * thread's line could land between them. Holding the stream's lock for
+	 * the whole line keeps every line whole (stdio's lock is recursive).
+	 */
+	flockfile(stderr);
 	if (log_fmt == CLOG_FMT_JSON)
 		log_json(ts, level, msg, ap);
 	else
 		log_logfmt(ts, level, msg, ap);
+	funlockfile(stderr);
 	va_end(ap);
 }

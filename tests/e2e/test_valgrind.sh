@@ -43,7 +43,7 @@ echo "$vg" >"$LAB_DIR/valgrind.pid"
 # Up to 90 s: under Valgrind, verifying and loading the programs is slow.
 for i in $(seq 1 900); do grep -q msg=ready "$LAB_DIR/canaryd.log" 2>/dev/null && break; sleep 0.1; done
 check "the agent starts under valgrind" grep -q msg=ready "$LAB_DIR/canaryd.log"
-grep -q msg=ready "$LAB_DIR/canaryd.log" || tail -5 "$LAB_DIR/canaryd.log" "$LAB_DIR/valgrind.log" | sed 's/^/# /'
+grep -q msg=ready "$LAB_DIR/canaryd.log" || tail -n 5 "$LAB_DIR/canaryd.log" "$LAB_DIR/valgrind.log" | sed 's/^/# /'
 lab_load_bg "$LAB_DIR/load.out" --mode newconn --connections 2 --rate 200 --duration-s 20
 check "the rollout is promoted under valgrind" lab_wait web "d['phase'] == 'Healthy'" 20
 # The TCP listener with the token: refused, accepted, then a rotated token.
