@@ -545,7 +545,6 @@ long kube_backoff_ms(unsigned int attempt, long base_ms, long max_ms, double r)
 struct watch_ctx {
 	struct kube_watch_opts *o;
 	struct kube_slices *state;
-	struct http_body line;
 	int err; /* why the stream ended early: -ESTALE (410), -EPROTO, -ENOMEM; 1: fn said stop */
 	bool done; /* err is set */
 };
@@ -590,26 +589,6 @@ static bool watch_take_line(void *arg, const char *line, size_t len)
 
 	watch_line(w, line, len);
 	return !w->done;
-}
-
-static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct watch_ctx *w = arg;
-
-	if (w->done)
-		return 0; /* 0 ends the transfer */
-	return http_lines_feed(&w->line, ptr, size * nmemb, watch_take_line, w);
-}
-
-static int watch_progress(void *arg, curl_off_t dlt, curl_off_t dl, curl_off_t ult, curl_off_t ul)
-{
-	const struct watch_ctx *w = arg;
-
-	(void)dlt;
-	(void)dl;
-	(void)ult;
-	(void)ul;
-	return atomic_load(w->o->stop) ? 1 : 0;
 }
 
 static void slices_path(const struct kube_watch_opts *o, char *path, size_t len, const char *query)
@@ -677,41 +656,19 @@ static int list_all(struct kube_client *c, struct kube_watch_opts *o, struct kub
  */
 static int watch_once(struct kube_client *c, struct kube_watch_opts *o, struct kube_slices *state)
 {
-	struct watch_ctx w = { .o = o, .state = state, .line = { .max = MAX_EVENT_LINE } };
+	struct watch_ctx w = { .o = o, .state = state };
 	char path[KUBE_URL_LEN + MAX_QUERY], query[KUBE_RV_LEN + 128];
-	struct curl_slist *headers = NULL;
 	/* 5..10 min, as client-go's reflector: watches started together end apart. */
-	long timeout_s = 300 + random() % 301, status = 0;
-	CURLcode cc;
-	int err;
+	long timeout_s = 300 + random() % 301;
+	int rc;
 
 	snprintf(query, sizeof(query),
 		 "watch=1&allowWatchBookmarks=true&timeoutSeconds=%ld&resourceVersion=%s",
 		 timeout_s, state->rv);
 	slices_path(o, path, sizeof(path), query);
-	err = prepare(c, path, &headers);
-	if (err) {
-		curl_slist_free_all(headers);
-		return err;
-	}
-	/* The server ends the stream at timeoutSeconds; a margin for a silent one. */
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (timeout_s + 30) * 1000L);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, watch_write);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &w);
-	curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, watch_progress);
-	curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, &w);
-	cc = curl_easy_perform(c->curl);
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-	curl_slist_free_all(headers);
-	free(w.line.data);
-	if (w.done || atomic_load(o->stop))
-		return w.err;
-	if (status == 410)
-		return -ESTALE;
-	if (status != 200)
-		return -EIO;
-	return cc == CURLE_OK ? 0 : curl_errno(cc);
+	rc = kube_stream(c, path, timeout_s, watch_take_line, &w, o->stop);
+	/* 1: ended on our side, by a line (w.err says why) or a stop (w.err 0). */
+	return rc == 1 ? w.err : rc;
 }
 
 int kube_list_endpointslices(struct kube_client *c, struct kube_watch_opts *o,
