@@ -2,10 +2,10 @@
 # An abort reaches the kernel before the state directory is written: with
 # every fsync of the agent slowed to 6 s (strace injects the delay into the
 # real syscalls), a canary that starts answering 503 is at weight 0 in the
-# pinned map before one fsync could have finished. Before, the abort
-# waited for two fsyncs (file and directory) under the agent's lock, so it
-# took at least 12 s. The delay is long so that a loaded machine's slower
-# detection (seconds, not the bench's 0.2 s) cannot be mistaken for a wait.
+# pinned map while its state file still says Paused; the abort reaches the
+# file afterwards. Before, the abort waited for two fsyncs (file and
+# directory) under the agent's lock, so the file said Degraded first. The
+# time to weight 0 is printed, not judged.
 set -u
 source "$(dirname "$0")/lib.sh"
 
@@ -33,10 +33,12 @@ kernel_weight_zero() { canaryctl -o json maps | jget '[s["weight"] for s in d["s
 bad_ms=$(date +%s%3N)
 lab_backend_set cn1 error_rate=1
 zero_ms=""
+disk_at_zero=""
 deadline=$((bad_ms + 20000))
 while [ "$(date +%s%3N)" -lt "$deadline" ]; do
 	if [ "$(kernel_weight_zero)" = True ]; then
 		zero_ms=$(date +%s%3N)
+		disk_at_zero=$(grep -o '"phase": "[A-Za-z]*"' "$LAB_STATE_DIR/web.json")
 		break
 	fi
 	sleep 0.05
@@ -44,8 +46,10 @@ done
 check "the kernel's weight went to 0" test -n "$zero_ms"
 took=$((${zero_ms:-$deadline} - bad_ms))
 echo "# weight 0 in the pinned map ${took} ms after the canary turned bad (each fsync takes $((FSYNC_DELAY_US / 1000)) ms)"
-check "before a single slowed fsync could finish (${took} ms < $((FSYNC_DELAY_US / 1000)) ms)" \
-	expect "$took < $FSYNC_DELAY_US / 1000"
+# Order, not time: had the abort waited for its save, the file would say
+# Degraded before the kernel's weight was 0.
+check "when the kernel's weight was 0 the state file did not say Degraded yet (${disk_at_zero:-none})" \
+	test "${disk_at_zero:-}" = '"phase": "Paused"'
 check "the agent reports the abort" \
 	lab_wait web "d['phase'] == 'Degraded'" 30
 # The state file is renamed into place after its own slowed fsync, and a save
