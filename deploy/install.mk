@@ -5,7 +5,8 @@
 #   make install PREFIX=/usr DESTDIR=/tmp/pkgroot
 #
 # Installs:
-#   $(DESTDIR)$(PREFIX)/bin/canaryd, canaryctl
+#   $(DESTDIR)$(PREFIX)/bin/canaryd, canaryctl, and kubectl-canary (a
+#                                         symlink to canaryctl: kubectl canary)
 #   $(DESTDIR)/lib/systemd/system/canaryd.service   (ExecStart -> $(PREFIX)/bin)
 #   $(DESTDIR)/etc/canaryd/checkout.yaml           (only when /etc/canaryd holds
 #                                                   no rollout file yet)
@@ -27,6 +28,7 @@ FISH_COMPLETIONDIR ?= /usr/share/fish/vendor_completions.d
 install: all
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(BINDIR)
 	$(INSTALL) -m 0755 $(PROGS) $(DESTDIR)$(BINDIR)/
+	ln -sfn canaryctl $(DESTDIR)$(BINDIR)/kubectl-canary
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(UNITDIR)
 	sed 's#/usr/local/bin/canaryd#$(BINDIR)/canaryd#g' deploy/systemd/canaryd.service \
 		> $(DESTDIR)$(UNITDIR)/canaryd.service.tmp

@@ -542,15 +542,17 @@ else
 		[ -f "$DEST/$f" ] || missing+=" $f"
 	done
 	[ -x "$DEST/usr/local/bin/canaryd" ] && [ -x "$DEST/usr/local/bin/canaryctl" ] || missing+=" (binaries not executable)"
+	[ "$(readlink "$DEST/usr/local/bin/kubectl-canary")" = canaryctl ] ||
+		missing+=" (kubectl-canary not a symlink to canaryctl)"
 	for f in labsrv labload; do
 		[ ! -e "$DEST/usr/local/bin/$f" ] || missing+=" (lab tool $f installed)"
 	done
 	grep -q '^ExecStart=/usr/local/bin/canaryd ' "$DEST/lib/systemd/system/canaryd.service" 2>/dev/null ||
 		missing+=" (unit ExecStart not /usr/local/bin/canaryd)"
 	if [ -z "$missing" ]; then
-		ok "make install DESTDIR=\$tmp PREFIX=/usr/local: binaries (no lab tools), unit, /etc/canaryd/checkout.yaml, bash/zsh/fish completion"
+		ok "make install DESTDIR=\$tmp PREFIX=/usr/local: binaries (no lab tools), the kubectl-canary symlink, unit, /etc/canaryd/checkout.yaml, bash/zsh/fish completion"
 	else
-		not_ok "make install DESTDIR=\$tmp PREFIX=/usr/local: binaries (no lab tools), unit, /etc/canaryd/checkout.yaml, bash/zsh/fish completion"
+		not_ok "make install DESTDIR=\$tmp PREFIX=/usr/local: binaries (no lab tools), the kubectl-canary symlink, unit, /etc/canaryd/checkout.yaml, bash/zsh/fish completion"
 		echo "# missing:$missing"
 	fi
 	# A second install keeps the administrator's configuration, and PREFIX

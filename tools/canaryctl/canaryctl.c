@@ -22,6 +22,7 @@
 #include "attach.h"
 #include "client.h"
 #include "plan.h"
+#include "plugin.h"
 #include "dataplane.h"
 #include "duration.h"
 #include "defaults.h"
@@ -1314,6 +1315,9 @@ int main(int argc, char **argv)
 	verb_fn fn;
 	int opt;
 
+	/* Installed as kubectl-canary: the kubectl plugin, on the API server. */
+	if (argc > 0 && plugin_invoked(argv[0]))
+		return plugin_main(argc, argv);
 	merge_opts(longopts, own);
 	/* "+": the options before the verb; verb_args takes those after it. */
 	while ((opt = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
