@@ -6,7 +6,8 @@
 # run in the API server's namespace with the lab's admin kubeconfig
 # ($KUBECONFIG), asking no agent:
 #
-#  1. get lists the Rollout (table and -o json);
+#  1. get lists the Rollout (table and -o json); kubectl's completion of
+#     `kubectl canary` offers the verbs and the Rollout's name;
 #  2. pause: every node Paused by the operator; resume: every node goes on;
 #  3. set-weight: every node's kernel map carries the weight;
 #  4. promote: every node at the next steps; status --watch --timeout ends
@@ -80,6 +81,15 @@ check "the first step is taken on every node (20%, the timed pause at step 1)" \
 check "kubectl finds the plugin and get lists the Rollout" kcanary_ok get
 listed() { kcanary get | grep -Eq '^web +Paused +1 +20\.00 '; }
 check "get shows web Paused at step 1, 20.00%" listed
+# Completion: kubectl runs kubectl_complete-canary (deploy/completion/) from PATH.
+kcomplete() {
+	in_kns api env PATH="$LAB_BUILD:$LAB_ROOT/deploy/completion:$PATH" \
+		KUBECONFIG="$KUBE_DIR/admin.kubeconfig" kubectl __complete canary "$@" 2>/dev/null
+}
+check "completion offers the verbs (kubectl __complete canary se)" \
+	eval '[ "$(kcomplete se | tr "\n" " ")" = "set-weight :4 " ]'
+check "completion offers the Rollout names from the API server" \
+	eval 'kcomplete -n "$NS" pause "" | grep -qx web'
 listed_json() { [ "$(kcanary get -o json | jget '",".join(r["metadata"]["name"] for r in d["items"])')" = web ]; }
 check "get -o json is the Rollout list" listed_json
 
