@@ -122,7 +122,10 @@ static int report(const struct plugin *p, int err, long status, const json_t *re
 	const char *kind =
 		json_string_value(json_object_get(json_object_get(resp, "details"), "kind"));
 
-	if (err)
+	if (err == -EACCES)
+		fprintf(stderr, "kubectl canary: cannot read the kubeconfig's tokenFile %s\n",
+			p->cl.token_file);
+	else if (err)
 		fprintf(stderr, "kubectl canary: cannot reach the API server %s: %s\n",
 			p->cl.server, strerror(-err));
 	else if (status == 404 && kind && !strcmp(kind, "rollouts"))
