@@ -141,6 +141,32 @@ int kuberollout_verb_patch(const json_t *rollout, enum rollout_verb verb, __u16 
 	return rc;
 }
 
+json_t *kuberollout_event(const json_t *rollout, bool abort, __s64 now_us)
+{
+	struct coord_kube_event e = {
+		.ns = str2(rollout, "metadata", "namespace"),
+		.rollout = str2(rollout, "metadata", "name"),
+		.uid = str2(rollout, "metadata", "uid"),
+		.node = KUBEROLLOUT_WRITER,
+		.write = abort ? COORD_KUBE_WRITE_ABORT : COORD_KUBE_WRITE_VERB,
+		.now_us = now_us,
+	};
+	char key[CANARY_NAME_LEN + ROLLOUT_MESSAGE_LEN + 96], *text = NULL;
+	struct fleet_shared s;
+	json_t *j = NULL, *ev = NULL;
+
+	/* The state as the agents read it: an abort's, not the running one beside abort: true. */
+	if (e.ns && e.rollout && !kuberollout_shared(rollout, &s))
+		j = fleet_shared_to_json(&s);
+	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	e.shared = text;
+	if (text)
+		ev = coord_kube_event_json(&e, key, sizeof(key));
+	free(text);
+	json_decref(j);
+	return ev;
+}
+
 enum kuberollout_outcome kuberollout_outcome(const json_t *rollout)
 {
 	struct fleet_shared s;

@@ -11,6 +11,7 @@
 #define CANARY_KUBEROLLOUT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <linux/types.h>
 
@@ -47,6 +48,15 @@ int kuberollout_shared(const json_t *rollout, struct fleet_shared *out);
  */
 int kuberollout_verb_patch(const json_t *rollout, enum rollout_verb verb, __u16 weight_bp,
 			   __s64 now_ms, char **patch, char *err, size_t errlen);
+
+/*
+ * The core/v1 Event that records the write on the Rollout as the API
+ * server answered it (rollout: the PATCH's answer), as an agent records its
+ * own writes (coord_kube_event_json; source host KUBEROLLOUT_WRITER): so
+ * that `kubectl describe` shows an operator's verbs too. abort: the
+ * status.abort patch. NULL when the answer holds no shared state.
+ */
+json_t *kuberollout_event(const json_t *rollout, bool abort, __s64 now_us);
 
 /* How a watched rollout stands, for `status --watch`. */
 enum kuberollout_outcome {

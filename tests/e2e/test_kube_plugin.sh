@@ -12,7 +12,8 @@
 #  3. set-weight: every node's kernel map carries the weight;
 #  4. promote: every node at the next steps; status --watch --timeout ends
 #     with exit 3 while the rollout waits;
-#  5. abort: every node at weight 0 in its kernel map; retry: running again;
+#  5. abort: every node at weight 0 in its kernel map; the verbs are Events
+#     on the Rollout by kubectl-canary; retry: running again;
 #  6. status --watch exits 0 once promote --full made it Healthy;
 #  7. a verb on a missing Rollout, on a Rollout no agent runs, and a verb
 #     that makes no sense in the phase fail with a message saying so.
@@ -128,6 +129,17 @@ echo "# every node Degraded $(($(date +%s%3N) - abort_ms)) ms after kubectl cana
 for i in "${FLEET_NODES[@]}"; do
 	check "weight 0 in node $i's kernel map" expect "$(fleet_weight "$i") == 0"
 done
+events() {
+	kctl -n "$NS" get events --field-selector involvedObject.name=web,involvedObject.kind=Rollout \
+		-o jsonpath='{range .items[*]}{.reason}|{.type}|{.source.host}|{.message}{"\n"}{end}' \
+		2>/dev/null
+}
+events | sed 's/^/# event: /'
+check "the plugin's pause is an Event by kubectl-canary" \
+	expect "$(events | grep -c '^Paused|Normal|kubectl-canary|step 1, weight 20%: paused by an operator')" == 1
+check "the plugin's abort is one Warning Event by kubectl-canary" \
+	expect "$(events | grep -c '^Aborted|Warning|kubectl-canary|step 3, weight 0%: aborted')" == 1
+check "no agent recorded the operator's abort again" expect "$(events | grep -c '^Aborted|')" == 1
 check "get shows the abort" eval "kcanary get web | grep -Eq '^web +Degraded +3 +0\.00 '"
 check "retry is accepted" kcanary_ok retry web
 check "every node runs it again, back at the pause at 20%" timed_wait "retry on every node" \

@@ -334,6 +334,46 @@ static void test_verb_refusals(void **state)
 	free(paused);
 }
 
+static const char *evstr(const json_t *ev, const char *a, const char *b)
+{
+	const json_t *o = b ? json_object_get(ev, a) : ev;
+
+	return json_string_value(json_object_get(o, b ? b : a));
+}
+
+/* An operator's write recorded as the agents record theirs: by kubectl-canary. */
+static void test_events(void **state)
+{
+	char *paused = shared_text(PHASE_PAUSED, 1, 2000, true);
+	json_t *o = rollout_obj(SPEC, paused, false), *aborted = rollout_obj(SPEC, paused, true);
+	json_t *none = rollout_obj(SPEC, NULL, false), *ev;
+
+	(void)state;
+	ev = kuberollout_event(o, false, 1796504400LL * 1000000);
+	assert_non_null(ev);
+	assert_string_equal(evstr(ev, "reason", NULL), "Paused");
+	assert_string_equal(evstr(ev, "type", NULL), "Normal");
+	assert_string_equal(evstr(ev, "source", "host"), KUBEROLLOUT_WRITER);
+	assert_string_equal(evstr(ev, "involvedObject", "uid"),
+			    "6c1f8d2e-0000-4000-8000-000000000001");
+	assert_string_equal(evstr(ev, "involvedObject", "namespace"), "canaryd-system");
+	assert_string_equal(evstr(ev, "firstTimestamp", NULL), "2026-12-05T21:00:00Z");
+	json_decref(ev);
+	/* The abort patch: the aborted state, not the running one beside abort: true. */
+	ev = kuberollout_event(aborted, true, 1796504400LL * 1000000);
+	assert_non_null(ev);
+	assert_string_equal(evstr(ev, "reason", NULL), "Aborted");
+	assert_string_equal(evstr(ev, "type", NULL), "Warning");
+	assert_non_null(
+		strstr(evstr(ev, "message", NULL), "step 1, weight 0%: aborted: status.abort"));
+	json_decref(ev);
+	assert_null(kuberollout_event(none, false, 1));
+	json_decref(o);
+	json_decref(aborted);
+	json_decref(none);
+	free(paused);
+}
+
 static char *render(const json_t *obj, __s64 now_s)
 {
 	char *buf = NULL;
@@ -404,6 +444,7 @@ int main(void)
 		cmocka_unit_test(test_verbs_next_state),
 		cmocka_unit_test(test_retry_after_an_operators_abort),
 		cmocka_unit_test(test_verb_refusals),
+		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_age),
 	};

@@ -251,6 +251,39 @@ static int write_judged(struct plugin *p, const json_t *obj, enum rollout_verb v
 	return rc ? report(p, rc, 0, NULL) : 0;
 }
 
+/*
+ * The write as an Event on the Rollout, as the agents record theirs, for
+ * `kubectl describe`. The state in .status is the record: a failure
+ * (RBAC without events create) is a warning, not the verb's failure.
+ */
+static void record_event(struct plugin *p, const json_t *written, bool abort)
+{
+	struct timespec ts;
+	char path[PATH_LEN], *text;
+	json_t *ev, *resp = NULL;
+	long status = 0;
+	int err;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ev = kuberollout_event(written, abort, (__s64)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+	text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+	json_decref(ev);
+	if (!text)
+		return;
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events", p->ns);
+	err = kube_request(&p->cl, "POST", path, "application/json", text, &status, &resp);
+	free(text);
+	if (err || status != 201)
+		fprintf(stderr,
+			"kubectl canary: warning: the Event of this %s was not recorded (%s)\n",
+			plugin_verb_name(p->a.verb),
+			err ? strerror(-err) :
+			json_string_value(json_object_get(resp, "message")) ?
+			      json_string_value(json_object_get(resp, "message")) :
+			      "no message");
+	json_decref(resp);
+}
+
 /* One try of a verb: read, judge, write. 0, 1 (an error), or -EAGAIN (409: judge again). */
 static int verb_once(struct plugin *p, enum rollout_verb verb)
 {
@@ -273,6 +306,7 @@ static int verb_once(struct plugin *p, enum rollout_verb verb)
 	} else if (!rc) {
 		printf("%s: ", plugin_verb_name(p->a.verb));
 		kuberollout_status_line(stdout, resp);
+		record_event(p, resp, verb == VERB_ABORT);
 	}
 	json_decref(resp);
 	json_decref(obj);
