@@ -151,17 +151,21 @@ json_t *kuberollout_event(const json_t *rollout, bool abort, __s64 now_us)
 		.write = abort ? COORD_KUBE_WRITE_ABORT : COORD_KUBE_WRITE_VERB,
 		.now_us = now_us,
 	};
-	char key[CANARY_NAME_LEN + ROLLOUT_MESSAGE_LEN + 96], *text = NULL;
 	struct fleet_shared s;
 	json_t *j = NULL, *ev = NULL;
+	char *text = NULL;
 
 	/* The state as the agents read it: an abort's, not the running one beside abort: true. */
 	if (e.ns && e.rollout && !kuberollout_shared(rollout, &s))
 		j = fleet_shared_to_json(&s);
 	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	e.shared = text;
-	if (text)
+	if (text) {
+		char key[CANARY_NAME_LEN + ROLLOUT_MESSAGE_LEN +
+			 96]; /* unused: no previous Event */
+
 		ev = coord_kube_event_json(&e, key, sizeof(key));
+	}
 	free(text);
 	json_decref(j);
 	return ev;
