@@ -35,7 +35,7 @@ SKEL        := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRC))
 #   agent:   the daemon's own modules: API, metrics, workers, fleet, sandbox
 DP_SRCS      := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
                 userspace/stats.c userspace/log.c userspace/utf8text.c \
-                userspace/httpbody.c userspace/linkwatch.c userspace/btflayout.c \
+                userspace/httpbody.c userspace/base64.c userspace/linkwatch.c userspace/btflayout.c \
                 userspace/ctlifetimes.c \
                 userspace/hostsock.c
 ROLLOUT_SRCS := userspace/config.c userspace/config_load.c userspace/yamltree.c \

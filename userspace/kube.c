@@ -153,6 +153,30 @@ static void set_keepalive(CURL *curl)
 	curl_easy_setopt(curl, CURLOPT_SOCKOPTFUNCTION, set_user_timeout);
 }
 
+/* libcurl copies a blob (CURL_BLOB_COPY), so the client's buffers may change afterwards. */
+static void set_blob(CURL *curl, CURLoption opt, const char *pem)
+{
+	struct curl_blob blob = { .data = (void *)pem,
+				  .len = strlen(pem),
+				  .flags = CURL_BLOB_COPY };
+
+	curl_easy_setopt(curl, opt, &blob);
+}
+
+static void set_tls(CURL *curl, const struct kube_tls *t)
+{
+	if (t->ca_pem[0])
+		set_blob(curl, CURLOPT_CAINFO_BLOB, t->ca_pem);
+	if (t->cert_file[0])
+		curl_easy_setopt(curl, CURLOPT_SSLCERT, t->cert_file);
+	if (t->key_file[0])
+		curl_easy_setopt(curl, CURLOPT_SSLKEY, t->key_file);
+	if (t->cert_pem[0])
+		set_blob(curl, CURLOPT_SSLCERT_BLOB, t->cert_pem);
+	if (t->key_pem[0])
+		set_blob(curl, CURLOPT_SSLKEY_BLOB, t->key_pem);
+}
+
 /* Reset the handle for a GET of path; *headers is the list to free afterwards. */
 static int prepare(struct kube_client *c, const char *path, struct curl_slist **headers)
 {
@@ -184,6 +208,7 @@ static int prepare(struct kube_client *c, const char *path, struct curl_slist **
 	set_keepalive(c->curl);
 	if (c->ca_file[0])
 		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file);
+	set_tls(c->curl, &c->tls);
 	return 0;
 }
 

@@ -177,6 +177,45 @@ check "a namespace without the Rollout" \
 	kcanary_fails 'Rollout "web" not found in namespace "default"' -n default pause web
 check "a bad kubeconfig is named" \
 	kcanary_fails "kubeconfig /nonexistent: cannot read" --kubeconfig /nonexistent get
+
+# ---- 8: a kubeconfig as kubeadm and kind write it ----
+# The CA, a client certificate and its key inline as *-data (no token): the
+# lab's CA signs the certificate, and the API server (--client-ca-file)
+# takes its CN and O as user and group.
+cert_kubeconfig() {
+	local d=$KUBE_DIR
+	openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=lab-cert-admin" \
+		-keyout "$d/cert-admin.key" -out "$d/cert-admin.csr" 2>/dev/null &&
+		openssl x509 -req -in "$d/cert-admin.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
+			-CAcreateserial -days 1 -out "$d/cert-admin.crt" 2>/dev/null || return 1
+	cat >"$d/cert.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: lab
+  cluster:
+    server: "$KUBE_SERVER"
+    certificate-authority-data: $(base64 -w0 <"$d/ca.pem")
+users:
+- name: cert-admin
+  user:
+    client-certificate-data: $(base64 -w0 <"$d/cert-admin.crt")
+    client-key-data: $(base64 -w0 <"$d/cert-admin.key")
+contexts:
+- name: lab
+  context: {cluster: lab, user: cert-admin, namespace: $NS}
+current-context: lab
+EOF
+}
+check "a kubeconfig with certificate-authority-data and a client certificate as data" \
+	cert_kubeconfig
+kubectl_cert() { in_kns api kubectl --kubeconfig "$KUBE_DIR/cert.kubeconfig" "$@" >/dev/null; }
+check "kubectl itself accepts it (the check of the check)" kubectl_cert get rollouts.canaryd.io web
+cert_get() {
+	in_kns api env PATH="$LAB_BUILD:$PATH" kubectl canary --kubeconfig "$KUBE_DIR/cert.kubeconfig" \
+		get web | grep -Eq '^web +Healthy '
+}
+check "kubectl canary get authenticates with the client certificate" cert_get
 echo "# whole test: $((($(date +%s%N) - t0) / 1000000)) ms"
 fleet_load_stop
 lab_finish
