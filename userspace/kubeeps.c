@@ -248,10 +248,13 @@ static const char *cluster_ip(const json_t *svc)
 	return ip ? ip : "";
 }
 
-static void log_vip_read(const struct kube_svc *s, const json_t *svc)
+/* had: the Service was there before (a VIP from it may be in the maps). */
+static void log_vip_read(const struct kube_svc *s, const json_t *svc, bool had)
 {
 	if (!svc)
-		log_event(CLOG_WARN, "VIP service not found: the maps keep the last VIP",
+		log_event(CLOG_WARN,
+			  had ? "VIP service gone: the maps keep its last VIP" :
+				"VIP service not found",
 			  "namespace", s->ns, "service", s->name);
 	else
 		log_event(CLOG_INFO, "VIP service read", "namespace", s->ns, "service", s->name,
@@ -266,9 +269,10 @@ static void log_vip_read(const struct kube_svc *s, const json_t *svc)
 static bool take_vip(json_t *svc, void *arg)
 {
 	struct kube_svc *s = arg;
-	bool changed;
+	bool changed, had;
 
 	pthread_mutex_lock(&s->ke->lock);
+	had = s->object != NULL;
 	changed = !s->known || !kubesvc_same_vip(s->object, svc);
 	if (changed && (s->known || s->awaited))
 		s->ke->reload_wanted = true;
@@ -277,7 +281,7 @@ static bool take_vip(json_t *svc, void *arg)
 	s->known = true;
 	pthread_mutex_unlock(&s->ke->lock);
 	if (changed)
-		log_vip_read(s, svc);
+		log_vip_read(s, svc, had);
 	return true;
 }
 
@@ -416,7 +420,7 @@ static int read_vip_now(struct kubeeps *ke, struct kube_svc *s)
 	s->object = svc;
 	s->known = true;
 	pthread_mutex_unlock(&ke->lock);
-	log_vip_read(s, svc);
+	log_vip_read(s, svc, false);
 	return 0;
 }
 
