@@ -27,7 +27,7 @@ struct kube_svc {
 	struct canary_backend set[CANARY_MAX_BACKENDS]; /* ready, then draining */
 	int n;		     /* ready ones; 0: no ready endpoint seen yet */
 	int n_draining;	     /* after them */
-	unsigned long gen;   /* bumped on every change of ready */
+	unsigned long gen;   /* bumped on every change of set */
 	unsigned long given; /* gen last handed to the tick loop */
 	bool awaited;	     /* a configuration was refused for want of it */
 	bool wanted;	     /* named by the configuration last followed */

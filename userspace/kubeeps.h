@@ -34,8 +34,8 @@ void kubeeps_destroy(struct kubeeps *ke);
 /*
  * Before cfg is applied: set each rollout's namespace to the one it uses,
  * and fill every Service-backed version's endpoints with the ready ones
- * known, listing a Service never listed before once (a few seconds at
- * most). -EAGAIN, err naming the Service, when one has no ready endpoint
+ * known (and its draining ones), listing a Service never listed before
+ * once (a few seconds at most). -EAGAIN, err naming the Service, when one has no ready endpoint
  * known: that configuration must not be applied yet; a reload is asked
  * for (kubeeps_reload_wanted) once that Service has some.
  */
