@@ -195,10 +195,12 @@ lab_load_bg "$LAB_DIR/drain.out" --mode keepalive --connections 32 --rate 256 --
 	--snapshot-on-usr1
 sleep 2
 resteered0=$(reason ct_resteered)
-kill -USR1 "$LAB_LOAD_PID"
-sleep 0.3
 change "st2 marked terminating (serving): it leaves the selectable list" stable "$(ep st1)" \
 	slice web-stable "st1 st2:terminating"
+# Snapshot once the map has the change: what st2 serves after it came from
+# connections that were open before.
+kill -USR1 "$LAB_LOAD_PID"
+sleep 0.3
 check "st2 is draining in the map" kube_wait 5 map_draining_is stable "$(ep st2)"
 check "the draining endpoint was counted as such" \
 	grep -q 'msg="service endpoints changed".*service=web-stable ready=1 draining=1 terminating=1' \
@@ -212,7 +214,7 @@ wait "$LAB_LOAD_PID"
 st2_before=$(head -1 "$LAB_DIR/drain.out" | jget "d['backends'].get('st2', 0)")
 st2_after=$(served drain st2)
 resteered1=$(reason ct_resteered)
-echo "# kept-alive: st2 served $st2_before requests before it turned terminating, $st2_after in all; failed $(lab_failed "$LAB_DIR/drain.out") of $(tail -1 "$LAB_DIR/drain.out" | jget "d['requests']"); ct_resteered $resteered0 -> $resteered1"
+echo "# kept-alive: st2 served $st2_before requests until the map had it draining, $st2_after in all; failed $(lab_failed "$LAB_DIR/drain.out") of $(tail -1 "$LAB_DIR/drain.out" | jget "d['requests']"); ct_resteered $resteered0 -> $resteered1"
 check "st2 went on serving its kept-alive connections while terminating" \
 	expect "$st2_after > $st2_before > 0"
 check "no kept-alive request failed (no reset)" test "$(lab_failed "$LAB_DIR/drain.out")" = 0
