@@ -43,6 +43,14 @@ struct canary_service {
 	__u8 n_backends[CANARY_V_COUNT];
 	__u8 pad[2];
 	char name[CANARY_NAME_LEN]; /* rollout name, for people reading the map */
+	/*
+	 * backends[v][0..n_backends[v]) get new flows. The slots after them
+	 * that hold an address are draining backends (terminating endpoints
+	 * still serving): no new flow goes there, flows already on one stay.
+	 * Every slot after the last draining one is zero. Writers have always
+	 * zeroed the value before filling it, so a value written before
+	 * draining existed has no draining backend: same bytes, same layout.
+	 */
 	struct canary_backend backends[CANARY_V_COUNT][CANARY_MAX_BACKENDS];
 	__u32 pad2;
 	/*

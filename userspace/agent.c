@@ -147,6 +147,19 @@ static void healthy_stable(const struct agent_rollout *r, struct canary_service 
 	svc->n_backends[CANARY_V_STABLE] = n;
 }
 
+/*
+ * A version's draining endpoints go after its selectable ones, in the room
+ * left: new flows never get one, established flows keep theirs (the data
+ * path's bpf/lib/backends.h).
+ */
+static void add_draining(struct canary_service *svc, int v, const struct version_cfg *ver)
+{
+	__u8 i, n = svc->n_backends[v];
+
+	for (i = 0; i < ver->n_draining && n < CANARY_MAX_BACKENDS; i++)
+		svc->backends[v][n++] = ver->draining[i];
+}
+
 static void fill_service(const struct agent *a, const struct agent_rollout *r,
 			 struct canary_service *svc)
 {
@@ -160,6 +173,8 @@ static void fill_service(const struct agent *a, const struct agent_rollout *r,
 	svc->n_backends[CANARY_V_CANARY] = r->cfg.canary.n_endpoints;
 	memcpy(svc->backends[CANARY_V_CANARY], r->cfg.canary.endpoints,
 	       sizeof(r->cfg.canary.endpoints));
+	add_draining(svc, CANARY_V_STABLE, stable_set(r));
+	add_draining(svc, CANARY_V_CANARY, &r->cfg.canary);
 }
 
 /* Overrides send chosen clients to a version only while a rollout runs. */
@@ -1123,34 +1138,45 @@ void agent_health_result(struct agent *a, const struct health_job *job, const bo
 
 /* ---- endpoints from Kubernetes Services ---- */
 
-/* Version v takes b[0..n) when it names ns/service; true when that changed it. */
+/*
+ * Version v takes ready[0..n) and draining[0..d) when it names ns/service;
+ * true when that changed it.
+ */
 static bool take_endpoints(const struct agent_rollout *r, struct version_cfg *v, const char *ns,
-			   const char *service, const struct canary_backend *b, int n)
+			   const char *service, const struct canary_backend *ready, int n,
+			   const struct canary_backend *draining, int d)
 {
 	if (strcmp(v->service, service) != 0 || strcmp(r->cfg.ns, ns) != 0 ||
-	    same_endpoints(v->endpoints, v->n_endpoints, b, n))
+	    (same_endpoints(v->endpoints, v->n_endpoints, ready, n) &&
+	     same_endpoints(v->draining, v->n_draining, draining, d)))
 		return false;
 	memset(v->endpoints, 0, sizeof(v->endpoints));
-	memcpy(v->endpoints, b, (size_t)n * sizeof(*b));
+	memset(v->draining, 0, sizeof(v->draining));
+	memcpy(v->endpoints, ready, (size_t)n * sizeof(*ready));
+	if (d)
+		memcpy(v->draining, draining, (size_t)d * sizeof(*draining));
 	v->n_endpoints = (__u8)n;
+	v->n_draining = (__u8)d;
 	return true;
 }
 
 void agent_set_service_endpoints(struct agent *a, const char *ns, const char *service,
-				 const struct canary_backend *b, int n)
+				 const struct canary_backend *ready, int n,
+				 const struct canary_backend *draining, int d)
 {
-	char count[16];
+	char count[16], drain[16];
 	size_t i;
 
-	if (n <= 0 || n > CANARY_MAX_BACKENDS)
+	if (n <= 0 || d < 0 || n + d > CANARY_MAX_BACKENDS)
 		return;
 	snprintf(count, sizeof(count), "%d", n);
+	snprintf(drain, sizeof(drain), "%d", d);
 	pthread_mutex_lock(&a->lock);
 	for (i = 0; i < a->n_rollouts; i++) {
 		struct agent_rollout *r = &a->rollouts[i];
 		const struct version_cfg *stable = stable_set(r);
-		bool st = take_endpoints(r, &r->cfg.stable, ns, service, b, n);
-		bool cn = take_endpoints(r, &r->cfg.canary, ns, service, b, n);
+		bool st = take_endpoints(r, &r->cfg.stable, ns, service, ready, n, draining, d);
+		bool cn = take_endpoints(r, &r->cfg.canary, ns, service, ready, n, draining, d);
 
 		if (!st && !cn)
 			continue;
@@ -1160,7 +1186,7 @@ void agent_set_service_endpoints(struct agent *a, const char *ns, const char *se
 		log_event(CLOG_INFO, "endpoints programmed from service", "rollout", r->cfg.name,
 			  "service", service, "version",
 			  st && cn ? "stable,canary" : (st ? "stable" : "canary"), "endpoints",
-			  count);
+			  count, "draining", drain);
 		write_service(a, r);
 	}
 	pthread_mutex_unlock(&a->lock);

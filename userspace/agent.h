@@ -225,12 +225,14 @@ int agent_health_next(struct agent *a, struct health_job *job);
 void agent_health_result(struct agent *a, const struct health_job *job, const bool *ok);
 
 /*
- * The ready endpoints of Kubernetes Service ns/service (kubeeps.h): every
- * version of a rollout that names it takes them, and its service is written
- * at once. n > 0: an empty list is never programmed.
+ * The ready endpoints of Kubernetes Service ns/service (kubeeps.h) and its
+ * draining ones (terminating, still serving): every version of a rollout
+ * that names it takes them, and its service is written at once. n > 0: an
+ * empty list is never programmed; n + d <= CANARY_MAX_BACKENDS.
  */
 void agent_set_service_endpoints(struct agent *a, const char *ns, const char *service,
-				 const struct canary_backend *b, int n);
+				 const struct canary_backend *ready, int n,
+				 const struct canary_backend *draining, int d);
 
 /* The history of ended revisions of rollout name (a JSON array; NULL without records). */
 struct json_t *agent_history_json(struct agent *a, const char *name);

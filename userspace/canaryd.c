@@ -708,10 +708,11 @@ static int poll_timeout(__u64 now, __u64 next_tick, __u64 reload_at, __u64 next_
 	return next > now ? (int)(next - now) : 0;
 }
 
-static void set_endpoints(const char *ns, const char *service, const struct canary_backend *b,
-			  int n, void *arg)
+static void set_endpoints(const char *ns, const char *service, const struct canary_backend *ready,
+			  int n_ready, const struct canary_backend *draining, int n_draining,
+			  void *arg)
 {
-	agent_set_service_endpoints(arg, ns, service, b, n);
+	agent_set_service_endpoints(arg, ns, service, ready, n_ready, draining, n_draining);
 }
 
 /* Services' endpoint changes go to the maps within one error poll (20 ms). */

@@ -139,12 +139,17 @@ enum abort_connections {
  * A version's backends: the endpoints listed in the file, or (service set)
  * the ready endpoints of that Kubernetes Service's EndpointSlices, which the
  * agent writes into endpoints as they change (kubeeps.h). Exactly one of the
- * two is given in the file.
+ * two is given in the file. A Service's terminating endpoints that still
+ * serve are draining: they keep their flows and get no new one; a file's
+ * endpoints never drain.
  */
 struct version_cfg {
 	char revision[CONFIG_REVISION_LEN];
 	struct canary_backend endpoints[CANARY_MAX_BACKENDS];
 	__u8 n_endpoints;
+	/* n_endpoints + n_draining <= CANARY_MAX_BACKENDS (one list in the map). */
+	struct canary_backend draining[CANARY_MAX_BACKENDS];
+	__u8 n_draining;
 	char service[CONFIG_KUBE_NAME_LEN]; /* "": the endpoints are static */
 };
 

@@ -291,6 +291,18 @@ static enum kube_ep_state ep_state(const json_t *ep)
 	return !ready || json_is_true(ready) ? KUBE_EP_READY : KUBE_EP_NOT_READY;
 }
 
+/* conditions.serving, else (absent: an older server or writer) the ready condition's value. */
+static bool ep_serving(const json_t *ep)
+{
+	const json_t *cond = json_object_get(ep, "conditions");
+	const json_t *serving = json_object_get(cond, "serving");
+	const json_t *ready = json_object_get(cond, "ready");
+
+	if (serving)
+		return json_is_true(serving);
+	return !ready || json_is_true(ready);
+}
+
 static int valid_addr(const char *type, const char *addr)
 {
 	unsigned char buf[sizeof(struct in6_addr)];
@@ -322,6 +334,7 @@ static int add_endpoint(struct kube_slice *s, const json_t *ep, const char *type
 			const __u16 *ports, size_t n_ports)
 {
 	enum kube_ep_state st = ep_state(ep);
+	bool serving = ep_serving(ep);
 	const json_t *addrs = json_object_get(ep, "addresses"), *a;
 	size_t i, j;
 
@@ -342,6 +355,7 @@ static int add_endpoint(struct kube_slice *s, const json_t *ep, const char *type
 			snprintf(b->addr, sizeof(b->addr), "%s", json_string_value(a));
 			b->port = ports[j];
 			b->state = st;
+			b->serving = serving;
 		}
 	}
 	return 0;
@@ -556,7 +570,9 @@ static int backend_cmp(const void *a, const void *b)
 		return c;
 	if (x->port != y->port)
 		return x->port < y->port ? -1 : 1;
-	return (int)x->state - (int)y->state; /* the best state first */
+	if (x->state != y->state)
+		return (int)x->state - (int)y->state; /* the best state first */
+	return (int)y->serving - (int)x->serving;     /* then serving first */
 }
 
 long kube_slices_backends(const struct kube_slices *s, struct kube_backend **out)

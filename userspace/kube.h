@@ -103,6 +103,12 @@ struct kube_backend {
 	char addr[INET6_ADDRSTRLEN];
 	__u16 port;
 	enum kube_ep_state state;
+	/*
+	 * conditions.serving: the endpoint answers, terminating or not (absent:
+	 * the ready condition's value, as the API says). A terminating endpoint
+	 * that serves is drained, one that does not is gone.
+	 */
+	bool serving;
 };
 
 struct kube_slice {

@@ -27,9 +27,10 @@ struct kube_svc {
 	bool running;
 	atomic_bool stop;
 	/* Under ke->lock from here on. */
-	struct canary_backend ready[CANARY_MAX_BACKENDS];
-	int n;		     /* 0: no ready endpoint seen yet */
-	unsigned long gen;   /* bumped on every change of ready */
+	struct canary_backend set[CANARY_MAX_BACKENDS]; /* ready, then draining */
+	int n;		     /* ready ones; 0: no ready endpoint seen yet */
+	int n_draining;	     /* after them */
+	unsigned long gen;   /* bumped on every change of set */
 	unsigned long given; /* gen last handed to the tick loop */
 	bool awaited;	     /* a configuration was refused for want of it */
 	bool wanted;	     /* named by the configuration last followed */
@@ -49,8 +50,17 @@ struct kubeeps {
 	bool reload_wanted;
 };
 
-int kubeeps_ready(const struct kube_backend *b, long n, struct canary_backend *out, int max,
-		  int *skipped)
+enum kubeeps_role kubeeps_role(const struct kube_backend *b)
+{
+	if (b->state == KUBE_EP_READY)
+		return KUBEEPS_READY;
+	if (b->state == KUBE_EP_TERMINATING && b->serving)
+		return KUBEEPS_DRAINING;
+	return KUBEEPS_LEFT;
+}
+
+int kubeeps_backends(const struct kube_backend *b, long n, enum kubeeps_role role,
+		     struct canary_backend *out, int max, int *skipped)
 {
 	int k = 0;
 	long i;
@@ -59,7 +69,7 @@ int kubeeps_ready(const struct kube_backend *b, long n, struct canary_backend *o
 	for (i = 0; i < n; i++) {
 		struct in_addr a;
 
-		if (b[i].state != KUBE_EP_READY)
+		if (kubeeps_role(&b[i]) != role)
 			continue;
 		if (k == max || inet_pton(AF_INET, b[i].addr, &a) != 1) {
 			++*skipped;
@@ -175,28 +185,48 @@ static void count_states(const struct kube_backend *b, long n, int *term, int *u
 }
 
 /*
- * A new view of the Service: keep its ready set when it changed and is not
- * empty. Returns -ENOMEM or 0.
+ * The Service's backends into set: the ready ones first, then the draining
+ * ones in the room left (*n_draining of them). Returns the ready count.
+ */
+static int split_backends(const struct kube_backend *b, long n, struct canary_backend *set,
+			  int *n_draining, int *skipped)
+{
+	int k, skipped_draining;
+
+	memset(set, 0, CANARY_MAX_BACKENDS * sizeof(*set));
+	k = kubeeps_backends(b, n, KUBEEPS_READY, set, CANARY_MAX_BACKENDS, skipped);
+	*n_draining = kubeeps_backends(b, n, KUBEEPS_DRAINING, set + k, CANARY_MAX_BACKENDS - k,
+				       &skipped_draining);
+	*skipped += skipped_draining;
+	return k;
+}
+
+/*
+ * A new view of the Service: keep its backends when they changed and one
+ * is ready (with none ready, the last list stays as it was, selectable).
+ * Returns -ENOMEM or 0.
  */
 static int take(struct kube_svc *s, const struct kube_slices *sl, const char *api)
 {
-	struct canary_backend ready[CANARY_MAX_BACKENDS];
+	struct canary_backend set[CANARY_MAX_BACKENDS];
 	struct kube_backend *b;
 	long n = kube_slices_backends(sl, &b);
-	int k, skipped, term, unready;
-	char c[4][16];
+	int k, d, skipped, term, unready;
+	char c[5][16];
 	bool changed;
 
 	if (n < 0)
 		return (int)n;
-	k = kubeeps_ready(b, n, ready, CANARY_MAX_BACKENDS, &skipped);
+	k = split_backends(b, n, set, &d, &skipped);
 	count_states(b, n, &term, &unready);
 	free(b);
 	pthread_mutex_lock(&s->ke->lock);
-	changed = k && (k != s->n || memcmp(ready, s->ready, (size_t)k * sizeof(ready[0])) != 0);
+	changed = k && (k != s->n || d != s->n_draining ||
+			memcmp(set, s->set, (size_t)(k + d) * sizeof(set[0])) != 0);
 	if (changed) {
-		memcpy(s->ready, ready, (size_t)k * sizeof(ready[0]));
+		memcpy(s->set, set, sizeof(set));
 		s->n = k;
+		s->n_draining = d;
 		s->gen++;
 		if (s->awaited)
 			s->ke->reload_wanted = true;
@@ -208,14 +238,15 @@ static int take(struct kube_svc *s, const struct kube_slices *sl, const char *ap
 	snprintf(c[1], sizeof(c[1]), "%d", term);
 	snprintf(c[2], sizeof(c[2]), "%d", unready);
 	snprintf(c[3], sizeof(c[3]), "%d", skipped);
+	snprintf(c[4], sizeof(c[4]), "%d", d);
 	if (!k)
 		log_event(CLOG_WARN, "service has no ready endpoint: keeping the last list",
 			  "namespace", s->ns, "service", s->name, "terminating", c[1], "not_ready",
 			  c[2], "api", api, "rv", sl->rv);
 	else if (changed)
 		log_event(CLOG_INFO, "service endpoints changed", "namespace", s->ns, "service",
-			  s->name, "ready", c[0], "terminating", c[1], "not_ready", c[2],
-			  "left_out", c[3], "api", api, "rv", sl->rv);
+			  s->name, "ready", c[0], "draining", c[4], "terminating", c[1],
+			  "not_ready", c[2], "left_out", c[3], "api", api, "rv", sl->rv);
 	return 0;
 }
 
@@ -387,8 +418,11 @@ static int fill_version(struct kubeeps *ke, const char *ns, struct version_cfg *
 		rc = list_now(ke, s);
 	pthread_mutex_lock(&ke->lock);
 	memset(v->endpoints, 0, sizeof(v->endpoints));
-	memcpy(v->endpoints, s->ready, (size_t)s->n * sizeof(s->ready[0]));
+	memset(v->draining, 0, sizeof(v->draining));
+	memcpy(v->endpoints, s->set, (size_t)s->n * sizeof(s->set[0]));
+	memcpy(v->draining, s->set + s->n, (size_t)s->n_draining * sizeof(s->set[0]));
 	v->n_endpoints = (__u8)s->n;
+	v->n_draining = (__u8)s->n_draining;
 	s->awaited = !s->n;
 	pthread_mutex_unlock(&ke->lock);
 	if (v->n_endpoints)
@@ -623,17 +657,18 @@ void kubeeps_deliver(struct kubeeps *ke, kubeeps_fn fn, void *arg)
 
 	for (i = 0; i < ke->n; i++) {
 		struct kube_svc *s = ke->v[i];
-		int n = -1;
+		int n = -1, d = 0;
 
 		pthread_mutex_lock(&ke->lock);
 		if (s->given != s->gen) {
 			s->given = s->gen;
 			n = s->n;
-			memcpy(b, s->ready, sizeof(b));
+			d = s->n_draining;
+			memcpy(b, s->set, sizeof(b));
 		}
 		pthread_mutex_unlock(&ke->lock);
 		if (n > 0)
-			fn(s->ns, s->name, b, n, arg);
+			fn(s->ns, s->name, b, n, b + n, d, arg);
 	}
 }
 

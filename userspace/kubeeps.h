@@ -3,12 +3,15 @@
  * The endpoints of Service-backed versions (spec.stable.service,
  * spec.canary.service): one watcher thread per Service follows its
  * EndpointSlices (kube.h) and keeps its READY endpoints, the only ones
- * that get new connections. The tick loop takes each change under a mutex
- * and a generation counter (kubeeps_deliver) and programs the maps.
+ * that get new connections, and its DRAINING ones (terminating, still
+ * serving), whose established flows stay. The tick loop takes each change
+ * under a mutex and a generation counter (kubeeps_deliver) and programs the
+ * maps.
  *
- * An endpoint that is terminating, not ready or gone leaves the list. An
- * empty ready set is never handed over: the last non-empty list stays (a
- * Service scaled to zero or an API hiccup must not empty a version), and
+ * An endpoint that is not ready, terminating and no longer serving, or gone
+ * leaves the list. An empty ready set is never handed over: the last list
+ * with a ready endpoint stays as it was (a Service scaled to zero, every
+ * pod terminating at once or an API hiccup must not empty a version), and
  * that is logged. Only IPv4 endpoints are taken (the data path's backends).
  *
  * A rollout's VIP may come from a Service too (spec.service.fromService):
@@ -34,14 +37,14 @@ void kubeeps_destroy(struct kubeeps *ke);
 
 /*
  * Before cfg is applied: set each rollout's namespace to the one it uses,
- * fill every Service-backed version's endpoints with the ready ones known,
- * and every VIP from a Service with its ClusterIP and port, reading a
- * Service never read before once (a few seconds at most). -EAGAIN, err
- * naming the rollout and the Service, when one has no ready endpoint known
- * or gives no VIP (missing, headless, IPv6, several ports and none asked
- * for, a VIP another rollout has): that configuration must not be applied
- * yet; a reload is asked for (kubeeps_reload_wanted) once that Service
- * changes.
+ * fill every Service-backed version's endpoints with the ready ones known
+ * (and its draining ones), and every VIP from a Service with its ClusterIP
+ * and port, reading a Service never read before once (a few seconds at
+ * most). -EAGAIN, err naming the rollout and the Service, when one has no
+ * ready endpoint known or gives no VIP (missing, headless, IPv6, several
+ * ports and none asked for, a VIP another rollout has): that configuration
+ * must not be applied yet; a reload is asked for (kubeeps_reload_wanted)
+ * once that Service changes.
  */
 int kubeeps_fill(struct kubeeps *ke, struct config *cfg, char *err, size_t errlen);
 
@@ -53,19 +56,30 @@ int kubeeps_follow(struct kubeeps *ke, const struct config *cfg, bool prune);
 /* Threads may start from now on (after the agent dropped its privileges). */
 int kubeeps_run(struct kubeeps *ke);
 
-typedef void (*kubeeps_fn)(const char *ns, const char *service, const struct canary_backend *b,
-			   int n, void *arg);
-/* Hand every Service whose ready set changed since the last call to fn (outside the lock). */
+typedef void (*kubeeps_fn)(const char *ns, const char *service, const struct canary_backend *ready,
+			   int n_ready, const struct canary_backend *draining, int n_draining,
+			   void *arg);
+/* Hand every Service whose backends changed since the last call to fn (outside the lock). */
 void kubeeps_deliver(struct kubeeps *ke, kubeeps_fn fn, void *arg);
 /* A Service a refused configuration waited for has ready endpoints now (asked once). */
 bool kubeeps_reload_wanted(struct kubeeps *ke);
 
+/* What an endpoint is to the data path. */
+enum kubeeps_role {
+	KUBEEPS_READY,	  /* ready: new connections may go to it */
+	KUBEEPS_DRAINING, /* terminating, still serving: its flows stay, no new one */
+	KUBEEPS_LEFT,	  /* not ready, or terminating and not serving: not listed */
+};
+
+/* The role of one endpoint. Pure: for tests. */
+enum kubeeps_role kubeeps_role(const struct kube_backend *b);
+
 /*
- * The IPv4 READY backends of b[0..n) into out (at most max), sorted as
- * given; *skipped counts the ready ones left out (IPv6, or beyond max).
- * Pure: for tests.
+ * The IPv4 backends of b[0..n) whose role is role into out (at most max),
+ * sorted as given; *skipped counts those of that role left out (IPv6, or
+ * beyond max). Pure: for tests.
  */
-int kubeeps_ready(const struct kube_backend *b, long n, struct canary_backend *out, int max,
-		  int *skipped);
+int kubeeps_backends(const struct kube_backend *b, long n, enum kubeeps_role role,
+		     struct canary_backend *out, int max, int *skipped);
 
 #endif /* CANARY_KUBEEPS_H */

@@ -7,6 +7,7 @@
 #ifndef CANARY_BPF_CONNTRACK_H
 #define CANARY_BPF_CONNTRACK_H
 
+#include "backends.h"
 #include "maps.h"
 #include "parse.h"
 
@@ -210,7 +211,7 @@ __canary_inline void ct_refresh_forward(const struct canary_pkt *pkt, struct can
 /*
  * The backend a mid-flow packet's flow was on, found by its reverse entry
  * when only the forward one was lost (the LRU evicts entries one at a time):
- * each listed backend's reverse key is probed, at most 2 x 16 lookups, on
+ * each listed backend's reverse key, draining ones too, is probed, at most 2 x 16 lookups, on
  * this rare path only. NULL when none is there; *version is the list the
  * backend is in now.
  */
@@ -223,8 +224,10 @@ ct_backend_of_reverse(const struct canary_service *svc, const struct canary_pkt 
 	__u32 v, i;
 
 	for (v = 0; v < CANARY_V_COUNT; v++) {
-		for (i = 0; i < CANARY_MAX_BACKENDS && i < svc->n_backends[v]; i++) {
+		for (i = 0; i < CANARY_MAX_BACKENDS; i++) {
 			be = &svc->backends[v][i];
+			if (!backend_slot_used(be))
+				continue;
 			ct_reverse_key(&rkey, &pkt->tuple, be);
 			rev = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &rkey);
 			if (rev && (rev->flags & CANARY_CT_F_REVERSE) &&

@@ -8,8 +8,9 @@
  * matches the service that reuses its VIP or its id by chance.
  *
  * On a packet whose entry's generation differs, the flow's backend is looked
- * up in the service's lists: still listed, the entry takes the new generation
- * (and the version whose list holds the backend now); gone, the flow is sent
+ * up in the service's lists: still listed, selectable or draining
+ * (backends.h), the entry takes the new generation (and the version whose
+ * list holds the backend now); gone, the flow is sent
  * to another backend, of its own version first, as Cilium and Katran do for
  * a backend removed from a service. A flow whose service is gone is still
  * translated, to let it end, but counted nowhere: its packets must not be
@@ -18,6 +19,7 @@
 #ifndef CANARY_BPF_SVCGEN_H
 #define CANARY_BPF_SVCGEN_H
 
+#include "backends.h"
 #include "conntrack.h"
 #include "lb.h"
 #include "metrics.h"
@@ -27,21 +29,6 @@ enum svcgen_verdict {
 	SVCGEN_COUNT = 0, /* the entry is current: count into its svc_id/version */
 	SVCGEN_STALE = 1, /* the service or the backend is gone: count nothing */
 };
-
-/* Version whose list holds addr:port in svc now, or -1. At most 2 x 16 compares. */
-__canary_inline int svcgen_backend_version(const struct canary_service *svc, __be32 addr,
-					   __be16 port)
-{
-	__u32 v, i;
-
-	for (v = 0; v < CANARY_V_COUNT; v++) {
-		for (i = 0; i < CANARY_MAX_BACKENDS && i < svc->n_backends[v]; i++) {
-			if (svc->backends[v][i].addr == addr && svc->backends[v][i].port == port)
-				return (int)v;
-		}
-	}
-	return -1;
-}
 
 /* The service a flow's VIP:port names now, or NULL. */
 __canary_inline struct canary_service *svcgen_service(__be32 vip, __be16 port, __u8 proto)
@@ -101,7 +88,7 @@ __canary_inline enum svcgen_verdict svcgen_check_forward(const struct canary_pkt
 	}
 	if (svcgen_current(svc, e))
 		return SVCGEN_COUNT;
-	v = svcgen_backend_version(svc, e->nat_addr, e->nat_port);
+	v = backend_version(svc, e->nat_addr, e->nat_port);
 	if (v >= 0)
 		e->version = (__u8)v;
 	else if (svcgen_resteer(pkt, e, svc, now))
@@ -125,7 +112,7 @@ __canary_inline enum svcgen_verdict svcgen_check_reverse(struct canary_ct_entry 
 
 	if (svc && svcgen_current(svc, rev))
 		return SVCGEN_COUNT;
-	v = svc ? svcgen_backend_version(svc, addr, port) : -1;
+	v = svc ? backend_version(svc, addr, port) : -1;
 	if (v < 0) {
 		reason_count(CANARY_R_SVC_STALE);
 		return SVCGEN_STALE;

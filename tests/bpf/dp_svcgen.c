@@ -221,6 +221,8 @@ static void test_svc_recreated(void **state)
 	assert_int_equal(bpf_map_delete_elem(fx.svc_fd, &web_def.key), 0);
 	svc_fill(&s, &web_def, 0);
 	s.generation = 0x7a11e5U;
+	/* Slots after the lists are draining backends (backends.h): clear them. */
+	memset(s.backends, 0, sizeof(s.backends));
 	s.n_backends[CANARY_V_STABLE] = N_OF(web_stable_alt);
 	memcpy(s.backends[CANARY_V_STABLE], web_stable_alt, sizeof(web_stable_alt));
 	s.n_backends[CANARY_V_CANARY] = N_OF(web_canary_alt);

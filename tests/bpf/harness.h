@@ -47,6 +47,7 @@
 	X(conntrack)  \
 	X(frags)      \
 	X(svcgen)     \
+	X(drain)      \
 	X(reset)      \
 	X(killswitch) \
 	X(icmp)       \

@@ -6,9 +6,12 @@
 # backends st1, st2, cn1), and the agent runs with --kubeconfig (the agent
 # user's token, bound to deploy/kubernetes/rbac.yaml's roles). Traffic
 # through the VIP reaches the slices' backends; st2 removed from its slice,
-# added back, marked terminating: the pinned map follows (the time from the
-# kubectl call to the map change is printed), and new connections follow the
-# map. A Service with no ready endpoint keeps its last list. With the API
+# added back: the pinned map follows (the time from the kubectl call to the
+# map change is printed), and new connections follow the map. st2 marked
+# terminating while still serving drains: kept-alive connections to it go
+# on without a reset while new connections avoid it; removed from the slice
+# then, new connections are unaffected. A Service with no ready endpoint
+# keeps its last list. With the API
 # server killed, the weights and backends stay and requests do not fail;
 # started again, changes are followed again.
 set -u
@@ -99,6 +102,14 @@ map_eps() {
 		jget '",".join(d["services"][0]["'"$1"'"]["endpoints"])' 2>/dev/null
 }
 map_is() { [ "$(map_eps "$1")" = "$2" ]; }
+# map_draining VERSION: its draining endpoints in the pinned map, comma-separated.
+map_draining() {
+	canaryctl -o json maps 2>/dev/null |
+		jget '",".join(d["services"][0]["'"$1"'"]["draining"])' 2>/dev/null
+}
+map_draining_is() { [ "$(map_draining "$1")" = "$2" ]; }
+# reason NAME: a per-reason packet counter of the pinned maps.
+reason() { canaryctl -o json maps 2>/dev/null | jget "d['reasons']['$1']" 2>/dev/null; }
 ep() { lab_endpoints "$@"; }
 
 check "the map holds the slices' endpoints (stable st1,st2; canary cn1)" \
@@ -175,14 +186,48 @@ load back
 show back
 check "st2 gets new connections again" expect "$(served back st2) > 0"
 
-change "st2 marked terminating: the map drops it" stable "$(ep st1)" \
+# Draining: 32 kept-alive connections (8 requests/s each) run through the
+# change, so some ride on st2 (all 32 missing it: 0.75^32, 1e-4); st2 turns
+# terminating, still serving, 2 s in. Its connections must go on without a
+# reset (a re-steered one would be reset by its new backend: a failed
+# request), while new connections avoid it.
+lab_load_bg "$LAB_DIR/drain.out" --mode keepalive --connections 32 --rate 256 --duration-s 8 \
+	--snapshot-on-usr1
+sleep 2
+resteered0=$(reason ct_resteered)
+change "st2 marked terminating (serving): it leaves the selectable list" stable "$(ep st1)" \
 	slice web-stable "st1 st2:terminating"
+# Snapshot once the map has the change: what st2 serves after it came from
+# connections that were open before.
+kill -USR1 "$LAB_LOAD_PID"
+sleep 0.3
+check "st2 is draining in the map" kube_wait 5 map_draining_is stable "$(ep st2)"
+check "the draining endpoint was counted as such" \
+	grep -q 'msg="service endpoints changed".*service=web-stable ready=1 draining=1 terminating=1' \
+	"$LAB_DIR/canaryd.log"
 load terminating
 show terminating
 check "no new connection reaches the terminating st2" test "$(served terminating st2)" = 0
-check "the terminating endpoint was counted as such" \
-	grep -q 'msg="service endpoints changed".*service=web-stable ready=1 terminating=1' \
-	"$LAB_DIR/canaryd.log"
+check "st1 and cn1 take the new connections, nothing failed" \
+	expect "$(served terminating st1) > 0 and $(served terminating cn1) > 0 and $(lab_failed "$LAB_DIR/terminating.out") == 0"
+wait "$LAB_LOAD_PID"
+st2_before=$(head -1 "$LAB_DIR/drain.out" | jget "d['backends'].get('st2', 0)")
+st2_after=$(served drain st2)
+resteered1=$(reason ct_resteered)
+echo "# kept-alive: st2 served $st2_before requests until the map had it draining, $st2_after in all; failed $(lab_failed "$LAB_DIR/drain.out") of $(tail -1 "$LAB_DIR/drain.out" | jget "d['requests']"); ct_resteered $resteered0 -> $resteered1"
+check "st2 went on serving its kept-alive connections while terminating" \
+	expect "$st2_after > $st2_before > 0"
+check "no kept-alive request failed (no reset)" test "$(lab_failed "$LAB_DIR/drain.out")" = 0
+check "no flow was re-steered away from the draining st2" test "$resteered1" = "$resteered0"
+
+# st2 removed from the slice: its draining slot goes, new connections are unaffected.
+slice web-stable "st1"
+check "st2 removed from the slice: no longer draining in the map" \
+	kube_wait 5 map_draining_is stable ""
+load removed_drained
+show removed_drained
+check "after the removal, new connections go to st1 and cn1 and none fails" \
+	expect "$(served removed_drained st2) == 0 and $(served removed_drained st1) > 0 and $(lab_failed "$LAB_DIR/removed_drained.out") == 0"
 
 # No ready canary at all: the last list stays, and that is logged.
 slice web-canary "cn1:unready"

@@ -528,6 +528,53 @@ static void test_health_routes_around_down_endpoint(void **state)
 	assert_int_equal(service_of("10.96.0.20")->n_backends[CANARY_V_STABLE], 2);
 }
 
+/* ---- endpoints from a Kubernetes Service ---- */
+
+/*
+ * A Service's draining endpoints go after the ready ones in the map (slots
+ * past n_backends), the rest of the list zero; they go when the Service
+ * drops them. A version whose endpoints come from a file has none.
+ */
+static void test_service_draining_endpoints(void **state)
+{
+	const struct canary_backend ready[] = { { htonl(0x0a000103), htons(80), 0 } };
+	const struct canary_backend draining[] = { { htonl(0x0a000101), htons(80), 0 },
+						   { htonl(0x0a000102), htons(80), 0 } };
+	struct agent_rollout *r;
+	struct canary_service *web;
+
+	(void)state;
+	assert_int_equal(apply(WEB), 0);
+	web = service_of("10.96.0.20");
+	assert_int_equal(web->backends[CANARY_V_STABLE][1].addr, 0);
+	/* As if spec.stable named a Service (kubeeps_fill sets ns and service). */
+	r = rollout("web");
+	snprintf(r->cfg.ns, sizeof(r->cfg.ns), "shop");
+	snprintf(r->cfg.stable.service, sizeof(r->cfg.stable.service), "web-stable");
+
+	agent_set_service_endpoints(&agent, "shop", "web-stable", ready, 1, draining, 2);
+	web = service_of("10.96.0.20");
+	assert_int_equal(web->n_backends[CANARY_V_STABLE], 1);
+	assert_int_equal(web->backends[CANARY_V_STABLE][0].addr, ready[0].addr);
+	assert_int_equal(web->backends[CANARY_V_STABLE][1].addr, draining[0].addr);
+	assert_int_equal(web->backends[CANARY_V_STABLE][2].addr, draining[1].addr);
+	assert_int_equal(web->backends[CANARY_V_STABLE][3].addr, 0);
+	/* The canary's file endpoints: nothing after them. */
+	assert_int_equal(web->n_backends[CANARY_V_CANARY], 1);
+	assert_int_equal(web->backends[CANARY_V_CANARY][1].addr, 0);
+
+	/* One drained away: only the other stays behind the ready one. */
+	agent_set_service_endpoints(&agent, "shop", "web-stable", ready, 1, draining + 1, 1);
+	web = service_of("10.96.0.20");
+	assert_int_equal(web->backends[CANARY_V_STABLE][1].addr, draining[1].addr);
+	assert_int_equal(web->backends[CANARY_V_STABLE][2].addr, 0);
+	/* Too many for one list: refused, the map keeps what it had. */
+	agent_set_service_endpoints(&agent, "shop", "web-stable", ready, 1, draining,
+				    CANARY_MAX_BACKENDS);
+	assert_int_equal(service_of("10.96.0.20")->backends[CANARY_V_STABLE][1].addr,
+			 draining[1].addr);
+}
+
 /* ---- external metrics ---- */
 
 #define PROM_WEB(interval)                                                             \
@@ -647,6 +694,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_map_rollback_while_down_aborts, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_map_weight_kept_resumes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_service_draining_endpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_health_routes_around_down_endpoint, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_external_schedule, setup, teardown),

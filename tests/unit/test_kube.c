@@ -47,6 +47,24 @@ static const char slice_v1beta1[] =
 	"\"ports\":[{\"name\":\"http\",\"protocol\":\"TCP\",\"port\":80},"
 	"{\"name\":\"admin\",\"protocol\":\"TCP\",\"port\":9090}]}";
 
+/*
+ * serving as a 1.20 server stores it with EndpointSliceTerminatingCondition:
+ * given both ways on terminating endpoints, and absent (defer to ready).
+ */
+static const char slice_serving[] =
+	"{\"kind\":\"EndpointSlice\",\"apiVersion\":\"discovery.k8s.io/v1beta1\","
+	"\"metadata\":{\"name\":\"web-t\",\"namespace\":\"default\",\"resourceVersion\":\"91\"},"
+	"\"addressType\":\"IPv4\","
+	"\"endpoints\":["
+	"{\"addresses\":[\"10.0.3.1\"],\"conditions\":{\"ready\":false,\"serving\":true,"
+	"\"terminating\":true}},"
+	"{\"addresses\":[\"10.0.3.2\"],\"conditions\":{\"ready\":false,\"serving\":false,"
+	"\"terminating\":true}},"
+	"{\"addresses\":[\"10.0.3.3\"],\"conditions\":{\"ready\":false,\"terminating\":true}},"
+	"{\"addresses\":[\"10.0.3.4\"],\"conditions\":{\"terminating\":true}},"
+	"{\"addresses\":[\"10.0.3.5\"]}],"
+	"\"ports\":[{\"name\":\"http\",\"protocol\":\"TCP\",\"port\":80}]}";
+
 static json_t *load(const char *text)
 {
 	json_t *j = json_loads(text, 0, NULL);
@@ -68,7 +86,9 @@ static void test_slice_v1(void **state)
 	assert_int_equal(s.b[0].port, 8080);
 	assert_int_equal(s.b[0].state, KUBE_EP_READY);
 	assert_int_equal(s.b[1].state, KUBE_EP_TERMINATING);
+	assert_true(s.b[1].serving);
 	assert_int_equal(s.b[2].state, KUBE_EP_NOT_READY);
+	assert_false(s.b[2].serving);
 	kube_slice_free(&s);
 	json_decref(j);
 }
@@ -85,6 +105,24 @@ static void test_slice_v1beta1(void **state)
 	assert_string_equal(s.b[3].addr, "10.0.2.22");
 	assert_int_equal(s.b[3].port, 9090);
 	assert_int_equal(s.b[3].state, KUBE_EP_READY);
+	kube_slice_free(&s);
+	json_decref(j);
+}
+
+static void test_slice_serving(void **state)
+{
+	json_t *j = load(slice_serving);
+	struct kube_slice s;
+	static const bool serving[] = { true, false, false, true, true };
+	size_t i;
+
+	(void)state;
+	assert_int_equal(kube_slice_from_json(j, &s), 0);
+	assert_int_equal(s.n, 5);
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(s.b[i].state, i < 4 ? KUBE_EP_TERMINATING : KUBE_EP_READY);
+		assert_int_equal(s.b[i].serving, serving[i]);
+	}
 	kube_slice_free(&s);
 	json_decref(j);
 }
@@ -348,11 +386,17 @@ static void test_client_init(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_slice_v1),       cmocka_unit_test(test_slice_v1beta1),
-		cmocka_unit_test(test_slice_invalid),  cmocka_unit_test(test_slice_fqdn_and_ipv6),
-		cmocka_unit_test(test_list_pages),     cmocka_unit_test(test_events),
-		cmocka_unit_test(test_error_events),   cmocka_unit_test(test_gone_then_replace),
-		cmocka_unit_test(test_backends_merge), cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_slice_v1),
+		cmocka_unit_test(test_slice_v1beta1),
+		cmocka_unit_test(test_slice_serving),
+		cmocka_unit_test(test_slice_invalid),
+		cmocka_unit_test(test_slice_fqdn_and_ipv6),
+		cmocka_unit_test(test_list_pages),
+		cmocka_unit_test(test_events),
+		cmocka_unit_test(test_error_events),
+		cmocka_unit_test(test_gone_then_replace),
+		cmocka_unit_test(test_backends_merge),
+		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_client_init),
 	};
 

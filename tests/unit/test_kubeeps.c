@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Endpoints from Kubernetes Services: which endpoints become backends
- * (ready IPv4 ones, 16 at most), and what of a kubeconfig the agent reads
+ * (ready IPv4 ones, 16 at most), which drain (terminating and still
+ * serving), and what of a kubeconfig the agent reads
  * and what it refuses, with the field named.
  */
 #include <arpa/inet.h>
@@ -21,17 +22,17 @@
 static void test_ready_only(void **state)
 {
 	const struct kube_backend b[] = {
-		{ "10.0.1.11", 8080, KUBE_EP_READY },
-		{ "10.0.1.12", 8080, KUBE_EP_TERMINATING },
-		{ "10.0.1.13", 8080, KUBE_EP_NOT_READY },
-		{ "fd00::1", 8080, KUBE_EP_READY },
-		{ "10.0.1.14", 8081, KUBE_EP_READY },
+		{ "10.0.1.11", 8080, KUBE_EP_READY, true },
+		{ "10.0.1.12", 8080, KUBE_EP_TERMINATING, true },
+		{ "10.0.1.13", 8080, KUBE_EP_NOT_READY, false },
+		{ "fd00::1", 8080, KUBE_EP_READY, true },
+		{ "10.0.1.14", 8081, KUBE_EP_READY, true },
 	};
 	struct canary_backend out[CANARY_MAX_BACKENDS];
 	int skipped = -1, n;
 
 	(void)state;
-	n = kubeeps_ready(b, 5, out, CANARY_MAX_BACKENDS, &skipped);
+	n = kubeeps_backends(b, 5, KUBEEPS_READY, out, CANARY_MAX_BACKENDS, &skipped);
 	assert_int_equal(n, 2);
 	assert_int_equal(skipped, 1); /* the IPv6 one */
 	assert_int_equal(out[0].addr, inet_addr("10.0.1.11"));
@@ -40,7 +41,8 @@ static void test_ready_only(void **state)
 	assert_int_equal(out[1].addr, inet_addr("10.0.1.14"));
 	assert_int_equal(out[1].port, htons(8081));
 	/* Nothing ready: nothing, which the watcher never programs. */
-	assert_int_equal(kubeeps_ready(b + 1, 2, out, CANARY_MAX_BACKENDS, &skipped), 0);
+	assert_int_equal(
+		kubeeps_backends(b + 1, 2, KUBEEPS_READY, out, CANARY_MAX_BACKENDS, &skipped), 0);
 	assert_int_equal(skipped, 0);
 }
 
@@ -56,10 +58,65 @@ static void test_ready_at_most_max(void **state)
 		b[i].port = 80;
 		b[i].state = KUBE_EP_READY;
 	}
-	assert_int_equal(kubeeps_ready(b, 20, out, CANARY_MAX_BACKENDS, &skipped),
+	assert_int_equal(kubeeps_backends(b, 20, KUBEEPS_READY, out, CANARY_MAX_BACKENDS, &skipped),
 			 CANARY_MAX_BACKENDS);
 	assert_int_equal(skipped, 4);
 	assert_int_equal(out[15].addr, inet_addr("10.0.2.16"));
+}
+
+/* Ready: new connections; terminating and serving: drains; anything else: left out. */
+static void test_roles(void **state)
+{
+	static const struct {
+		enum kube_ep_state state;
+		bool serving;
+		enum kubeeps_role role;
+	} cases[] = {
+		{ KUBE_EP_READY, true, KUBEEPS_READY },
+		/* ready wins: serving false on a ready endpoint is a writer's slip */
+		{ KUBE_EP_READY, false, KUBEEPS_READY },
+		{ KUBE_EP_TERMINATING, true, KUBEEPS_DRAINING },
+		{ KUBE_EP_TERMINATING, false, KUBEEPS_LEFT },
+		{ KUBE_EP_NOT_READY, true, KUBEEPS_LEFT },
+		{ KUBE_EP_NOT_READY, false, KUBEEPS_LEFT },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct kube_backend b = { "10.0.1.11", 80, cases[i].state, cases[i].serving };
+
+		assert_int_equal(kubeeps_role(&b), cases[i].role);
+	}
+}
+
+/* The draining ones, from the same list: terminating and serving, IPv4, in the room given. */
+static void test_draining(void **state)
+{
+	const struct kube_backend b[] = {
+		{ "10.0.1.11", 8080, KUBE_EP_READY, true },
+		{ "10.0.1.12", 8080, KUBE_EP_TERMINATING, true },
+		{ "10.0.1.13", 8080, KUBE_EP_TERMINATING, false },
+		{ "fd00::2", 8080, KUBE_EP_TERMINATING, true },
+		{ "10.0.1.15", 8080, KUBE_EP_NOT_READY, true },
+		{ "10.0.1.16", 8081, KUBE_EP_TERMINATING, true },
+	};
+	struct canary_backend out[CANARY_MAX_BACKENDS];
+	int skipped = -1;
+
+	(void)state;
+	assert_int_equal(
+		kubeeps_backends(b, 6, KUBEEPS_DRAINING, out, CANARY_MAX_BACKENDS, &skipped), 2);
+	assert_int_equal(skipped, 1); /* the IPv6 one */
+	assert_int_equal(out[0].addr, inet_addr("10.0.1.12"));
+	assert_int_equal(out[1].addr, inet_addr("10.0.1.16"));
+	assert_int_equal(out[1].port, htons(8081));
+	/* Room for one only (the ready ones took the rest): the other is left out. */
+	assert_int_equal(kubeeps_backends(b, 6, KUBEEPS_DRAINING, out, 1, &skipped), 1);
+	assert_int_equal(skipped, 2);
+	/* No room at all. */
+	assert_int_equal(kubeeps_backends(b, 6, KUBEEPS_DRAINING, out, 0, &skipped), 0);
+	assert_int_equal(skipped, 3);
 }
 
 static char dir[] = "/tmp/test_kubeeps.XXXXXX";
@@ -257,6 +314,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ready_only),
 		cmocka_unit_test(test_ready_at_most_max),
+		cmocka_unit_test(test_roles),
+		cmocka_unit_test(test_draining),
 		cmocka_unit_test(test_kubeconfig_token),
 		cmocka_unit_test(test_kubeconfig_client_cert),
 		cmocka_unit_test(test_kubeconfig_refused),

@@ -238,13 +238,19 @@ static json_t *metrics_json(const struct canary_metrics *m)
 	return obj;
 }
 
-static json_t *endpoints_json(const struct canary_service *svc, int v)
+/*
+ * Version v's endpoints: the selectable ones (draining false), or the
+ * draining ones after them (true; see canary_service.backends).
+ */
+static json_t *endpoints_json(const struct canary_service *svc, int v, bool draining)
 {
 	json_t *arr = json_array();
 	char ep[32];
-	int i;
+	int i = draining ? svc->n_backends[v] : 0;
 
-	for (i = 0; i < svc->n_backends[v] && i < CANARY_MAX_BACKENDS; i++)
+	for (; i < CANARY_MAX_BACKENDS &&
+	       (draining ? svc->backends[v][i].addr != 0 : i < svc->n_backends[v]);
+	     i++)
 		json_array_append_new(arr, json_string(format_endpoint(svc->backends[v][i].addr,
 								       svc->backends[v][i].port, ep,
 								       sizeof(ep))));
@@ -307,7 +313,8 @@ static int show_service(const struct canary_service_key *key, const struct canar
 	for (v = 0; v < CANARY_V_COUNT; v++) {
 		json_t *ver = json_object();
 
-		json_object_set_new(ver, "endpoints", endpoints_json(svc, v));
+		json_object_set_new(ver, "endpoints", endpoints_json(svc, v, false));
+		json_object_set_new(ver, "draining", endpoints_json(svc, v, true));
 		json_object_set_new(ver, "metrics", metrics_json(&m[v]));
 		json_object_set_new(obj, version_names[v], ver);
 	}
