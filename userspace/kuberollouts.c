@@ -105,6 +105,7 @@ void kr_set_free(struct kr_set *set)
 	for (i = 0; i < set->n; i++)
 		entry_free(&set->v[i]);
 	free(set->v);
+	json_decref(set->events);
 	memset(set, 0, sizeof(*set));
 }
 
@@ -188,6 +189,47 @@ static int check_service_free(const struct kr_set *set, const struct kr_entry *s
 	return 0;
 }
 
+json_t *kuberollouts_rejection_event(const json_t *obj, const char *why, bool kept, long now_s)
+{
+	const char *name = meta_string(obj, "name"), *ns = meta_string(obj, "namespace"),
+		   *rv = meta_string(obj, "resourceVersion"), *uid = meta_string(obj, "uid");
+	char ev_name[KUBE_NAME_LEN + KUBE_RV_LEN + 16], msg[CONFIG_ERR_LEN + 96], t[32];
+	time_t sec = (time_t)now_s;
+	struct tm tm;
+
+	if (!name || !ns || !rv)
+		return NULL;
+	snprintf(ev_name, sizeof(ev_name), "%s.rejected.%s", name, rv);
+	snprintf(msg, sizeof(msg), "%s: %s",
+		 kept ? "spec not applied, the last accepted spec keeps running" :
+			"spec not applied, the rollout does not run",
+		 why);
+	gmtime_r(&sec, &tm);
+	strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:s, s:s,"
+			 " s:s, s:{s:s}, s:s, s:s, s:i}",
+			 "apiVersion", "v1", "kind", "Event", "metadata", "name", ev_name,
+			 "namespace", ns, "involvedObject", "apiVersion", API_VERSION, "kind",
+			 "Rollout", "name", name, "namespace", ns, "uid", uid ? uid : "",
+			 "resourceVersion", rv, "reason", "SpecRejected", "type", "Warning",
+			 "message", msg, "source", "component", "canaryd", "firstTimestamp", t,
+			 "lastTimestamp", t, "count", 1);
+}
+
+/* Queue the Event of a refusal; losing it (no memory) loses only a view of the log line. */
+static void queue_rejection(struct kr_set *set, const json_t *obj, const char *why, bool kept)
+{
+	json_t *ev = kuberollouts_rejection_event(obj, why, kept, (long)time(NULL));
+
+	if (!ev)
+		return;
+	if (!set->events)
+		set->events = json_array();
+	if (set->events)
+		json_array_append(set->events, ev);
+	json_decref(ev);
+}
+
 /* One object whose spec is new to the set. Returns whether the accepted set changed. */
 static bool take_object(struct kr_set *set, struct kr_entry *e, const json_t *obj)
 {
@@ -198,6 +240,7 @@ static bool take_object(struct kr_set *set, struct kr_entry *e, const json_t *ob
 	if (kuberollouts_from_object(obj, &cfg, err, sizeof(err)) ||
 	    check_service_free(set, e, &cfg, origin, err, sizeof(err))) {
 		set->rejected++;
+		queue_rejection(set, obj, err, e->good);
 		log_event(CLOG_ERROR,
 			  e->good ? "rollout rejected: keeping its last accepted spec" :
 				    "rollout rejected: not run",
@@ -268,6 +311,9 @@ int kr_set_config(const struct kr_set *set, struct config *out)
 
 struct kuberollouts {
 	struct kube_conn conn;
+	struct kube_client events; /* its own connection: the watch's is streaming */
+	bool events_ready;
+	long last_event_status; /* so that a lasting refusal is logged once */
 	char ns[CONFIG_KUBE_NAME_LEN];
 	pthread_t thread;
 	bool running;
@@ -305,6 +351,8 @@ void kuberollouts_destroy(struct kuberollouts *kr)
 	atomic_store(&kr->stop, true);
 	if (kr->running)
 		pthread_join(kr->thread, NULL);
+	if (kr->events_ready)
+		kube_client_close(&kr->events);
 	kr_set_free(&kr->set);
 	pthread_mutex_destroy(&kr->lock);
 	free(kr);
@@ -377,10 +425,55 @@ static const struct kube_lw_ops objects_ops = {
 	.rv = objects_rv,
 };
 
+/* POST one Event; 409 (another node created it first) is success. */
+static void post_event(struct kuberollouts *kr, const json_t *ev)
+{
+	char path[KUBE_URL_LEN];
+	char *body = json_dumps(ev, JSON_COMPACT);
+	json_t *resp = NULL;
+	long status = 0;
+	int err;
+
+	if (!body)
+		return;
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events", kr->ns);
+	err = kube_request(&kr->events, "POST", path, "application/json", body, &status, &resp);
+	free(body);
+	if (err)
+		status = -1; /* no answer */
+	else if (status == 201 || status == 409)
+		status = 0;
+	if (status && status != kr->last_event_status) {
+		char code[24];
+
+		snprintf(code, sizeof(code), "%ld", status);
+		log_event(CLOG_WARN, "cannot record the Event of a refused Rollout", "status", code,
+			  "error",
+			  err ? strerror(-err) :
+				json_string_value(json_object_get(resp, "message")));
+	}
+	kr->last_event_status = status;
+	json_decref(resp);
+}
+
+/* The Events queued by the last update, sent outside the lock (2 s each at most). */
+static void send_events(struct kuberollouts *kr, json_t *events)
+{
+	json_t *ev;
+	size_t i;
+
+	if (!kr->events_ready && kube_conn_client(&kr->conn, &kr->events) == 0) {
+		kr->events.timeout_ms = REQUEST_MS;
+		kr->events_ready = true;
+	}
+	json_array_foreach(events, i, ev) if (kr->events_ready) post_event(kr, ev);
+}
+
 static bool on_change(const void *state, void *arg)
 {
 	struct kuberollouts *kr = arg;
 	const struct kube_objects *objs = state;
+	json_t *events;
 	int rc;
 
 	pthread_mutex_lock(&kr->lock);
@@ -396,7 +489,12 @@ static bool on_change(const void *state, void *arg)
 		kr->listed = true;
 		atomic_store(&kr->changed, true);
 	}
+	events = kr->set.events;
+	kr->set.events = NULL;
 	pthread_mutex_unlock(&kr->lock);
+	if (events)
+		send_events(kr, events);
+	json_decref(events);
 	return rc >= 0;
 }
 

@@ -9,8 +9,9 @@
  * metadata.name and metadata.namespace and its spec, field for field, so
  * that what the CRD's schema cannot check (two decimals of a weight, a
  * duration's upper bound, an endpoint equal to the VIP...) is refused as
- * it is in a file. A refused object is logged with its name and the field,
- * and its last accepted spec stays in the set (a new object refused is
+ * it is in a file. A refused object is logged with its name and the field
+ * (and the same said by a Warning Event on it, sent on a connection of its
+ * own), and its last accepted spec stays in the set (a new object refused is
  * simply absent): one bad `kubectl apply` never takes a running rollout
  * away. A status change (the coordinator's writes) is not a change: only
  * the spec, the name and the namespace are compared.
@@ -58,7 +59,16 @@ struct kr_set {
 	size_t n;
 	unsigned long generation; /* moves when the accepted set changes */
 	unsigned long rejected;	  /* objects refused so far (each distinct spec once) */
+	json_t *events;		  /* Events of refusals not sent yet (an array; NULL: none) */
 };
+
+/*
+ * The core/v1 Event that says on a Rollout (obj) why its spec was refused:
+ * type Warning, reason SpecRejected. Its name is the Rollout's and its
+ * resourceVersion's, so that every node of a fleet that refuses the same
+ * version creates the same Event: the first one wins, the others get 409.
+ */
+json_t *kuberollouts_rejection_event(const json_t *obj, const char *why, bool kept, long now_s);
 
 /*
  * Bring set up to objs (every Rollout the server has): new and changed

@@ -6,9 +6,10 @@
 # its service appears in the pinned map and it walks its steps; a second
 # Rollout does not restart the first; a changed canary restarts only that
 # Rollout; a spec the CRD's schema accepts but the agent refuses (a weight
-# with three decimals) is logged naming the object and the field while the
-# last accepted spec keeps running; `kubectl delete` takes the service out
-# of the map. The API server killed: the agent keeps running what it has,
+# with three decimals) is logged naming the object and the field, and is a
+# Warning Event on the Rollout, while the last accepted spec keeps running;
+# `kubectl delete` takes the service out of the map. The API server killed:
+# the agent keeps running what it has,
 # and follows changes again once it is back. Last, the agent with
 # --coordinator kube as well: the Rollout's status is written. The time
 # from each kubectl call to the map change is printed, never judged.
@@ -182,6 +183,14 @@ check "the agent refuses it, naming the Rollout and the field" kube_wait 5 grep 
 	'msg="rollout rejected: keeping its last accepted spec" rollout=web .*spec.strategy.steps\[0\].setWeight' \
 	"$LAB_DIR/canaryd.log"
 grep 'msg="rollout rejected' "$LAB_DIR/canaryd.log" | tail -1 | sed 's/^/# canaryd: /'
+rejected_event() {
+	kctl -n "$NS" get events --field-selector involvedObject.name=web,reason=SpecRejected \
+		-o jsonpath='{range .items[*]}{.type} {.message}{"\n"}{end}' >"$LAB_DIR/events.out" 2>&1
+	grep -q '^Warning spec not applied, the last accepted spec keeps running: .*setWeight' \
+		"$LAB_DIR/events.out"
+}
+check "the refusal is a Warning Event (SpecRejected) on the Rollout" kube_wait 5 rejected_event
+sed 's/^/# event: /' "$LAB_DIR/events.out"
 check "web keeps its last accepted spec: canary st2, 40%, not restarted" \
 	expect "$(started web) == 2 and $(lab_status web "d['weight'] == 40") and '$(map_field "$LAB_VIP" "','.join(s['canary']['endpoints'])")' == '$(lab_endpoints st2)'"
 

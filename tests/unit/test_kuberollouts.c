@@ -207,6 +207,33 @@ static __be32 web_canary(const struct kr_set *set)
 	return addr;
 }
 
+/*
+ * The one Event a refusal queued: a Warning SpecRejected on the Rollout,
+ * named after its version (every node of a fleet makes the same one).
+ */
+static void expect_event(struct kr_set *set, const char *name, const char *what)
+{
+	const json_t *ev = json_array_get(set->events, 0), *inv;
+	const char *msg;
+
+	assert_int_equal(json_array_size(set->events), 1);
+	inv = json_object_get(ev, "involvedObject");
+	msg = json_string_value(json_object_get(ev, "message"));
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(ev, "metadata"), "name")), name);
+	assert_string_equal(json_string_value(json_object_get(ev, "type")), "Warning");
+	assert_string_equal(json_string_value(json_object_get(ev, "reason")), "SpecRejected");
+	assert_string_equal(json_string_value(json_object_get(inv, "kind")), "Rollout");
+	assert_string_equal(json_string_value(json_object_get(inv, "namespace")), "shop");
+	assert_string_equal(json_string_value(json_object_get(inv, "uid")),
+			    "8e7a3c52-1c2f-4b8e-9d57-5b0f1b2a9c11");
+	assert_non_null(msg);
+	if (!strstr(msg, what) || !strstr(msg, "spec."))
+		fail_msg("event message \"%s\" lacks \"%s\" or the field", msg, what);
+	json_decref(set->events);
+	set->events = NULL;
+}
+
 static void test_set_follows_objects(void **state)
 {
 	const char *const items[] = { web_v1, api_v1 };
@@ -243,6 +270,7 @@ static void test_set_follows_objects(void **state)
 	assert_int_equal(web_canary(&set), first);
 	assert_int_equal(kr_set_update(&set, &objs), 0);
 	assert_int_equal(set.rejected, 1);
+	expect_event(&set, "web.rejected.1004", "the last accepted spec keeps running");
 
 	/* Deleted: gone from the set. */
 	assert_int_equal(event(&objs, "DELETED", api_v1), 0);
@@ -297,6 +325,7 @@ static void test_service_clash(void **state)
 	assert_int_equal(event(&objs, "ADDED", clash), 0);
 	assert_int_equal(kr_set_update(&set, &objs), 0);
 	assert_int_equal(set.rejected, 1);
+	expect_event(&set, "clash.rejected.1011", "the rollout does not run");
 	assert_int_equal(kr_set_config(&set, &cfg), 0);
 	assert_int_equal(cfg.n_rollouts, 1);
 	assert_string_equal(cfg.rollouts[0].name, "web");
