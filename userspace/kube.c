@@ -797,7 +797,8 @@ int kube_list_watch(struct kube_client *c, struct kube_lw *lw)
 		if (err == -ESTALE) {
 			log_event(CLOG_INFO, "kube watch expired (410): listing again", "rv",
 				  lw->ops->rv(state));
-			lw->relists++;
+			if (lw->relists)
+				(*lw->relists)++; /* read as it runs (kubewatch prints it) */
 			err = relist(c, lw, state);
 			attempt = 0;
 		} else if (err) {
@@ -905,6 +906,7 @@ static void slices_lw(struct kube_watch_opts *o, struct kube_lw *lw)
 	lw->limit = o->limit;
 	lw->backoff_base_ms = o->backoff_base_ms;
 	lw->backoff_max_ms = o->backoff_max_ms;
+	lw->relists = &o->relists;
 }
 
 int kube_list_endpointslices(struct kube_client *c, struct kube_watch_opts *o,
@@ -919,12 +921,9 @@ int kube_list_endpointslices(struct kube_client *c, struct kube_watch_opts *o,
 int kube_watch_endpointslices(struct kube_client *c, struct kube_watch_opts *o)
 {
 	struct kube_lw lw;
-	int err;
 
 	slices_lw(o, &lw);
-	err = kube_list_watch(c, &lw);
-	o->relists += lw.relists;
-	return err;
+	return kube_list_watch(c, &lw);
 }
 
 /* ---- a generic watch stream ---- */

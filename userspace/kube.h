@@ -201,10 +201,10 @@ struct kube_lw {
 	bool (*fn)(const void *state, void *arg);
 	void *arg;
 	const atomic_bool *stop;
-	unsigned int limit;    /* list page size (0: 500) */
-	long backoff_base_ms;  /* 0: 200 */
-	long backoff_max_ms;   /* 0: 30000 */
-	unsigned long relists; /* lists after the first one (after a 410) */
+	unsigned int limit;	/* list page size (0: 500) */
+	long backoff_base_ms;	/* 0: 200 */
+	long backoff_max_ms;	/* 0: 30000 */
+	unsigned long *relists; /* counts lists after the first (after a 410); NULL: none */
 };
 
 /*
