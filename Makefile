@@ -35,7 +35,7 @@ SKEL        := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRC))
 #   agent:   the daemon's own modules: API, metrics, workers, fleet, sandbox
 DP_SRCS      := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
                 userspace/stats.c userspace/log.c userspace/utf8text.c \
-                userspace/httpbody.c userspace/linkwatch.c userspace/btflayout.c \
+                userspace/httpbody.c userspace/base64.c userspace/linkwatch.c userspace/btflayout.c \
                 userspace/ctlifetimes.c \
                 userspace/hostsock.c
 ROLLOUT_SRCS := userspace/config.c userspace/config_load.c userspace/yamltree.c \
@@ -50,7 +50,8 @@ AGENT_SRCS   := userspace/agent.c userspace/dpops.c userspace/dpwatch.c userspac
                 userspace/conndeadline.c userspace/probe.c userspace/sandbox.c \
                 userspace/secretfile.c userspace/siphash.c userspace/seedsecret.c \
                  userspace/kube.c userspace/kubeconfig.c userspace/kubeeps.c \
-                 userspace/coord_kube.c userspace/kuberollouts.c
+                 userspace/kubesvc.c \
+                 userspace/coord_kube.c userspace/kuberollout.c userspace/kuberollouts.c
 # Every library source. A file added here and to no list above goes into
 # the agent's library.
 LIB_SRCS    := $(DP_SRCS) $(ROLLOUT_SRCS) $(AGENT_SRCS)
@@ -68,9 +69,10 @@ LIBS        := $(AGENT_LIB) $(ROLLOUT_LIB) $(DP_LIB)
 DP_LDLIBS      := -lbpf -lelf -lz -ljansson -lpthread
 ROLLOUT_LDLIBS := -lyaml -lcurl -ljansson -lm -lpthread
 AGENT_LDLIBS   := -lmicrohttpd -lcurl -lseccomp -ljansson -lz -lm -lpthread
-# canaryctl reads no configuration: of the rollout library it takes
-# metric_kind.o, never the YAML tree (config.c, yamltree.c), so no libyaml.
-CTL_LDLIBS     := $(filter-out -lyaml,$(ROLLOUT_LDLIBS)) $(DP_LDLIBS)
+# canaryctl links the rollout library (the config module reads a Rollout's
+# spec for kubectl canary) and, of the agent library, only what the archive
+# gives it: the Kubernetes client, kubeconfig and the Rollout's status.
+CTL_LDLIBS     := $(ROLLOUT_LDLIBS) $(DP_LDLIBS)
 
 PROGS       := $(BUILD)/canaryd $(BUILD)/canaryctl
 # The lab's test server and load generator: for the labs, the demo and the
@@ -82,7 +84,7 @@ VERSION_H   := $(BUILD)/version.h
 
 .DEFAULT_GOAL := all
 
-all: $(PROGS)
+all: $(PROGS) $(BUILD)/kubectl-canary
 
 lab: $(LAB_PROGS)
 
@@ -142,9 +144,15 @@ $(LIBS):
 $(BUILD)/canaryd: $(BUILD)/obj/canaryd.o $(LIBS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-# canaryctl works on the pinned maps and talks to the API: no agent library.
-$(BUILD)/canaryctl: $(CTL_OBJS) $(ROLLOUT_LIB) $(DP_LIB)
+# canaryctl works on the pinned maps and talks to the agent's API; as
+# kubectl-canary (argv[0]) to the API server: of the agent library it takes
+# the Kubernetes client only (the archive links just the members it calls).
+$(BUILD)/canaryctl: $(CTL_OBJS) $(LIBS)
 	$(CC) $(CFLAGS) -o $@ $^ $(CTL_LDLIBS)
+
+# The kubectl plugin: kubectl finds kubectl-canary on PATH (kubectl canary ...).
+$(BUILD)/kubectl-canary: $(BUILD)/canaryctl
+	ln -sf canaryctl $@
 
 # kubewatch: the EndpointSlice watcher of userspace/kube.c on its own, for
 # debugging and tests/e2e/test_kube_endpoints.sh; not installed.

@@ -5,7 +5,9 @@
 #   make install PREFIX=/usr DESTDIR=/tmp/pkgroot
 #
 # Installs:
-#   $(DESTDIR)$(PREFIX)/bin/canaryd, canaryctl
+#   $(DESTDIR)$(PREFIX)/bin/canaryd, canaryctl, and kubectl-canary (a
+#                                         symlink to canaryctl: kubectl canary)
+#                                         and kubectl_complete-canary (its completion)
 #   $(DESTDIR)/lib/systemd/system/canaryd.service   (ExecStart -> $(PREFIX)/bin)
 #   $(DESTDIR)/etc/canaryd/checkout.yaml           (only when /etc/canaryd holds
 #                                                   no rollout file yet)
@@ -27,6 +29,8 @@ FISH_COMPLETIONDIR ?= /usr/share/fish/vendor_completions.d
 install: all
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(BINDIR)
 	$(INSTALL) -m 0755 $(PROGS) $(DESTDIR)$(BINDIR)/
+	ln -sfn canaryctl $(DESTDIR)$(BINDIR)/kubectl-canary
+	$(INSTALL) -m 0755 deploy/completion/kubectl_complete-canary $(DESTDIR)$(BINDIR)/
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(UNITDIR)
 	sed 's#/usr/local/bin/canaryd#$(BINDIR)/canaryd#g' deploy/systemd/canaryd.service \
 		> $(DESTDIR)$(UNITDIR)/canaryd.service.tmp

@@ -107,3 +107,6 @@ test-build: all lab $(UNIT_TESTS) $(BPF_TESTS) $(BUILD)/reordered.bpf.o $(BUILD)
 # The long tests (agent stopped for 60 s, ...): at most 30 minutes.
 soak: all lab
 	@tests/soak/run.sh
+
+# kubectl canary's command line lives with canaryctl (tools/canaryctl/).
+$(TEST_BUILD)/unit/test_kubeplugin: tools/canaryctl/plugin_args.c tools/canaryctl/duration.c

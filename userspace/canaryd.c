@@ -466,6 +466,24 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	return fputs(line, stderr);
 }
 
+/*
+ * Offline, a VIP read from a Service cannot be checked: say which ones, on
+ * stderr, so that stdout stays the one line scripts read.
+ */
+static void print_unchecked_vips(const struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_rollouts; i++)
+		if (cfg->rollouts[i].vip_service[0])
+			fprintf(stderr,
+				"%s: rollout \"%s\": spec.service.fromService %s: the VIP is that "
+				"Service's ClusterIP, read by the agent through the Kubernetes API "
+				"(not checked here)\n",
+				cfg->rollouts[i].origin, cfg->rollouts[i].name,
+				cfg->rollouts[i].vip_service);
+}
+
 static int check_config(const struct options *o)
 {
 	char err[CONFIG_ERR_LEN];
@@ -476,6 +494,7 @@ static int check_config(const struct options *o)
 		return 1;
 	}
 	printf("%s: %zu rollout(s), valid\n", o->config, cfg.n_rollouts);
+	print_unchecked_vips(&cfg);
 	config_free(&cfg);
 	return 0;
 }
@@ -601,13 +620,14 @@ static int lock_dirs(const struct options *o, int fds[LOCK_COUNT])
 	return 0;
 }
 
-/* Endpoints of Kubernetes Services (spec.*.service); NULL without an API to ask. */
+/* Kubernetes Services (spec.*.service, spec.service.fromService); NULL without an API to ask. */
 static struct kubeeps *kube_eps;
 
 /*
- * Service-backed versions take the Services' ready endpoints before the
- * config is applied. Without any yet the config waits (-ECANCELED: the
- * running one stays), and is applied again once they come.
+ * Service-backed versions take the Services' ready endpoints, and a VIP
+ * from a Service its ClusterIP, before the config is applied. Without them
+ * yet the config waits (-ECANCELED: the running one stays), and is applied
+ * again once they come.
  */
 static int fill_from_services(struct config *cfg, char *err, size_t errlen)
 {

@@ -503,30 +503,64 @@ static int parse_metadata(struct doc *d, const struct ynode *n, void *arg)
 	return 0;
 }
 
-enum { SVC_VIP, SVC_PORT, SVC_PROTOCOL, SVC_N };
+enum { SVC_VIP, SVC_PORT, SVC_PROTOCOL, SVC_FROM_SERVICE, SVC_N };
+
+/* vip, or fromService (a Service whose ClusterIP the agent reads): exactly one. */
+static int parse_vip_source(struct doc *d, const struct ynode *const f[SVC_N],
+			    const struct ynode *n, struct rollout_cfg *r)
+{
+	char why[NETPARSE_ERR_LEN];
+	const char *vip;
+
+	if (f[SVC_VIP] && f[SVC_FROM_SERVICE])
+		return fail(d, &f[SVC_FROM_SERVICE]->key->mark, "fromService",
+			    "give either vip or fromService, not both");
+	if (f[SVC_FROM_SERVICE])
+		return copy_label(d, f[SVC_FROM_SERVICE], "fromService", r->vip_service);
+	if (!f[SVC_VIP])
+		return fail(d, &n->mark, "vip",
+			    "missing required field (or fromService: a Kubernetes Service whose "
+			    "ClusterIP is the VIP)");
+	if (!f[SVC_PORT])
+		return fail(d, &n->mark, "port", "missing required field (with vip)");
+	if (get_string(d, f[SVC_VIP], "vip", &vip))
+		return -1;
+	if (parse_ipv4_addr(vip, &r->service.key.vip, why, sizeof(why)))
+		return fail(d, &f[SVC_VIP]->mark, "vip", "%s", why);
+	if (r->service.key.vip == 0 || r->service.key.vip == INADDR_BROADCAST)
+		return fail(d, &f[SVC_VIP]->mark, "vip",
+			    "invalid vip \"%s\": not a unicast address", vip);
+	return 0;
+}
+
+static int parse_service_port(struct doc *d, const struct ynode *n, __be16 *port)
+{
+	char why[NETPARSE_ERR_LEN];
+	const char *s;
+
+	if (get_number(d, n, "port", &s))
+		return -1;
+	if (parse_port(s, port, why, sizeof(why)))
+		return fail(d, &n->mark, "port", "%s", why);
+	return 0;
+}
 
 static int parse_service(struct doc *d, const struct ynode *n, void *arg)
 {
-	static const char *const names[SVC_N] = { "vip", "port", "protocol" };
+	static const char *const names[SVC_N] = { "vip", "port", "protocol", "fromService" };
 	static const char *const protocols[] = { "tcp", "http", "udp" };
-	struct service_spec *svc = arg;
+	struct rollout_cfg *r = arg;
+	struct service_spec *svc = &r->service;
 	const struct ynode *f[SVC_N];
-	char why[NETPARSE_ERR_LEN];
-	const char *vip, *port;
 	int proto = 0;
 
-	if (map_fields(d, n, names, SVC_N, BIT(SVC_VIP) | BIT(SVC_PORT), f) ||
-	    get_string(d, f[SVC_VIP], "vip", &vip) || get_number(d, f[SVC_PORT], "port", &port) ||
+	if (map_fields(d, n, names, SVC_N, 0, f) || parse_vip_source(d, f, n, r) ||
 	    (f[SVC_PROTOCOL] &&
 	     get_enum(d, f[SVC_PROTOCOL], "protocol", protocols, ARRAY_SIZE(protocols), &proto)))
 		return -1;
-	if (parse_ipv4_addr(vip, &svc->key.vip, why, sizeof(why)))
-		return fail(d, &f[SVC_VIP]->mark, "vip", "%s", why);
-	if (svc->key.vip == 0 || svc->key.vip == INADDR_BROADCAST)
-		return fail(d, &f[SVC_VIP]->mark, "vip",
-			    "invalid vip \"%s\": not a unicast address", vip);
-	if (parse_port(port, &svc->key.port, why, sizeof(why)))
-		return fail(d, &f[SVC_PORT]->mark, "port", "%s", why);
+	r->port_given = f[SVC_PORT] != NULL;
+	if (f[SVC_PORT] && parse_service_port(d, f[SVC_PORT], &svc->key.port))
+		return -1;
 	svc->key.proto = proto == 2 ? IPPROTO_UDP : IPPROTO_TCP;
 	svc->svc_flags = proto == 1 ? CANARY_SVC_F_HTTP : 0;
 	d->service_node = n;
@@ -1455,7 +1489,7 @@ static int parse_spec(struct doc *d, const struct ynode *n, void *arg)
 	int affinity = CANARY_AFFINITY_NONE;
 
 	if (map_fields(d, n, names, SPEC_N, required, f) ||
-	    sub(d, "service", f[SPEC_SERVICE], parse_service, &r->service) ||
+	    sub(d, "service", f[SPEC_SERVICE], parse_service, r) ||
 	    sub(d, "stable", f[SPEC_STABLE], parse_version, &r->stable) ||
 	    sub(d, "canary", f[SPEC_CANARY], parse_version, &r->canary) ||
 	    (f[SPEC_AFFINITY] && get_enum(d, f[SPEC_AFFINITY], "affinity", affinities,
@@ -1532,7 +1566,8 @@ static int check_unique(struct doc *d, const struct rollout_cfg *r)
 			return fail(d, &d->name_node->mark, "metadata.name",
 				    "duplicate rollout name \"%s\" (first defined at %s)", r->name,
 				    d->ld->v[i].origin);
-	for (i = 0; i < d->ld->n; i++) {
+	/* A VIP read from a Service is known only to the agent, which checks it there. */
+	for (i = 0; i < d->ld->n && !r->vip_service[0]; i++) {
 		const struct canary_service_key *o = &d->ld->v[i].service.key;
 
 		if (o->vip == k->vip && o->port == k->port && o->proto == k->proto)
@@ -1642,7 +1677,7 @@ int config_parse_buffer(const char *name, const char *buf, size_t len, struct co
 
 bool config_uses_services(const struct rollout_cfg *r)
 {
-	return r->stable.service[0] || r->canary.service[0];
+	return r->vip_service[0] || r->stable.service[0] || r->canary.service[0];
 }
 
 void config_free(struct config *cfg)

@@ -222,6 +222,14 @@ struct rollout_cfg {
 	char ns[CONFIG_KUBE_NAME_LEN];
 	char origin[256]; /* "file:line:column" of the document, for messages */
 	struct service_spec service;
+	/*
+	 * spec.service.fromService: the VIP is this Kubernetes Service's
+	 * ClusterIP, which the agent reads into service.key before the config is
+	 * applied (kubeeps.h); "": service.key.vip is spec.service.vip. Without
+	 * port_given the port is the Service's only one.
+	 */
+	char vip_service[CONFIG_KUBE_NAME_LEN];
+	bool port_given;
 	struct version_cfg stable;
 	struct version_cfg canary;
 	enum canary_affinity affinity;
@@ -261,7 +269,7 @@ void config_free(struct config *cfg);
 
 const char *metric_kind_name(enum metric_kind kind);
 
-/* Does a side of the rollout take its endpoints from a Kubernetes Service? */
+/* Does the rollout take its VIP or a side's endpoints from a Kubernetes Service? */
 bool config_uses_services(const struct rollout_cfg *r);
 
 #endif /* CANARY_CONFIG_H */

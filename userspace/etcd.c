@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "etcd.h"
 #include "httpbody.h"
 
@@ -12,80 +13,6 @@
 #define MAX_REPLY (8 << 20)
 /* One line of a watch stream: a batch of events. */
 #define MAX_WATCH_LINE (8 << 20)
-
-/* ---- codec ---- */
-
-static const char b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-char *etcd_b64_encode(const void *data, size_t len)
-{
-	const unsigned char *in = data;
-	char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
-	size_t i;
-
-	if (!out)
-		return NULL;
-	for (i = 0; i + 2 < len; i += 3) {
-		__u32 v = (__u32)in[i] << 16 | (__u32)in[i + 1] << 8 | in[i + 2];
-
-		*o++ = b64_alphabet[v >> 18 & 63];
-		*o++ = b64_alphabet[v >> 12 & 63];
-		*o++ = b64_alphabet[v >> 6 & 63];
-		*o++ = b64_alphabet[v & 63];
-	}
-	if (i < len) {
-		__u32 v = (__u32)in[i] << 16 | (i + 1 < len ? (__u32)in[i + 1] << 8 : 0);
-
-		*o++ = b64_alphabet[v >> 18 & 63];
-		*o++ = b64_alphabet[v >> 12 & 63];
-		*o++ = (char)(i + 1 < len ? b64_alphabet[v >> 6 & 63] : '=');
-		*o++ = '=';
-	}
-	*o = '\0';
-	return out;
-}
-
-static int b64_value(char ch)
-{
-	const char *p = ch ? strchr(b64_alphabet, ch) : NULL;
-
-	return p ? (int)(p - b64_alphabet) : -1;
-}
-
-int etcd_b64_decode(const char *s, char **out, size_t *len)
-{
-	size_t n = strlen(s), i, o = 0;
-	unsigned char *buf;
-	__u32 acc = 0;
-	int bits = 0;
-
-	while (n && s[n - 1] == '=')
-		n--;
-	if (n % 4 == 1)
-		return -EINVAL;
-	buf = malloc(n / 4 * 3 + 3);
-	if (!buf)
-		return -ENOMEM;
-	for (i = 0; i < n; i++) {
-		int v = b64_value(s[i]);
-
-		if (v < 0) {
-			free(buf);
-			return -EINVAL;
-		}
-		acc = acc << 6 | (__u32)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[o++] = (unsigned char)(acc >> bits);
-		}
-	}
-	buf[o] = '\0';
-	*out = (char *)buf;
-	*len = o;
-	return 0;
-}
 
 int etcd_json_i64(const json_t *obj, const char *field, __s64 *out)
 {
@@ -139,9 +66,9 @@ int etcd_kv_from_json(const json_t *obj, struct etcd_kv *kv)
 	if (!err)
 		err = etcd_json_i64(obj, "lease", &kv->lease);
 	if (!err)
-		err = etcd_b64_decode(key, &kv->key, &klen);
+		err = base64_decode(key, &kv->key, &klen);
 	if (!err)
-		err = etcd_b64_decode(value ? value : "", &kv->value, &kv->value_len);
+		err = base64_decode(value ? value : "", &kv->value, &kv->value_len);
 	if (err)
 		etcd_kv_free(kv);
 	return err;
@@ -273,7 +200,7 @@ int etcd_call(struct etcd_client *c, const char *path, json_t *req, json_t **res
 /* json_object_set_new with a base64 value; -ENOMEM when it fails. */
 static int set_b64(json_t *obj, const char *field, const char *s)
 {
-	char *enc = etcd_b64_encode(s, strlen(s));
+	char *enc = base64_encode(s, strlen(s));
 	int err = enc && !json_object_set_new(obj, field, json_string(enc)) ? 0 : -ENOMEM;
 
 	free(enc);

@@ -60,10 +60,6 @@ void etcd_close(struct etcd_client *c);
 
 /* ---- the codec (pure, no I/O) ---- */
 
-/* Base64 of len bytes, malloc'd and NUL-terminated; NULL on ENOMEM. */
-char *etcd_b64_encode(const void *data, size_t len);
-/* Decode s into a malloc'd, NUL-terminated buffer. -EINVAL, -ENOMEM or 0. */
-int etcd_b64_decode(const char *s, char **out, size_t *len);
 /* A 64-bit field that etcd sends as a string (or a number); absent: 0. -EINVAL if malformed. */
 int etcd_json_i64(const json_t *obj, const char *field, __s64 *out);
 /* "prefix" -> the range_end that covers every key starting with it (last byte + 1). */

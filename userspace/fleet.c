@@ -832,7 +832,6 @@ void fleet_abort(struct fleet *f, const struct rollout_cfg *cfg, const struct ro
 int fleet_verb(struct fleet *f, const struct rollout_cfg *cfg, enum rollout_verb verb,
 	       __u16 weight_bp, char *err, size_t errlen)
 {
-	struct rollout_effects fx;
 	struct fleet_rollout *fr;
 	struct fleet_shared next;
 	int rc = -EAGAIN;
@@ -843,17 +842,10 @@ int fleet_verb(struct fleet *f, const struct rollout_cfg *cfg, enum rollout_verb
 		snprintf(err, errlen, "the fleet's state of this rollout is not known yet");
 		goto out;
 	}
-	next = fr->shared;
-	rc = rollout_verb(&next.st, cfg, verb, weight_bp, wall_ms(), &fx, err, errlen);
+	rc = fleet_verb_next(&fr->shared, cfg, verb, weight_bp, f->node, wall_ms(), &next, err,
+			     errlen);
 	if (rc)
 		goto out;
-	/* A retried rollout is judged afresh on every node, as a new weight is. */
-	if (fx.apply_weight || fx.restart_analysis || verb == VERB_RETRY) {
-		next.epoch++;
-		next.epoch_wall_ms = wall_ms();
-	}
-	snprintf(next.writer, sizeof(next.writer), "%s", f->node);
-	next.written_ms = wall_ms();
 	queue_json(&fr->verb_json, fleet_shared_to_json(&next));
 	fr->verb_base = fr->shared_rev;
 out:

@@ -84,6 +84,17 @@ void fleet_adopt_effects(const struct rollout_state *local, __u32 local_epoch,
 			 const struct fleet_shared *shared, const struct rollout_cfg *cfg,
 			 struct rollout_effects *fx);
 
+/*
+ * An operator's verb (not abort) on the shared state cur, as any writer
+ * judges it (an agent's fleet_verb, or kubectl canary on the API server):
+ * rollout_verb on cur's state, and a new epoch when the weight changes or
+ * the rollout is retried, so that every node judges it afresh. next is the
+ * state to write, by writer at now_ms. 0, or as rollout_verb (err says why).
+ */
+int fleet_verb_next(const struct fleet_shared *cur, const struct rollout_cfg *cfg,
+		    enum rollout_verb verb, __u16 weight_bp, const char *writer, __s64 now_ms,
+		    struct fleet_shared *next, char *err, size_t errlen);
+
 json_t *fleet_shared_to_json(const struct fleet_shared *s);
 int fleet_shared_from_json(const char *text, struct fleet_shared *s);
 json_t *fleet_evidence_to_json(const struct fleet_evidence *e);

@@ -92,6 +92,27 @@ void fleet_adopt_effects(const struct rollout_state *local, __u32 local_epoch,
 	}
 }
 
+int fleet_verb_next(const struct fleet_shared *cur, const struct rollout_cfg *cfg,
+		    enum rollout_verb verb, __u16 weight_bp, const char *writer, __s64 now_ms,
+		    struct fleet_shared *next, char *err, size_t errlen)
+{
+	struct rollout_effects fx;
+	int rc;
+
+	*next = *cur;
+	rc = rollout_verb(&next->st, cfg, verb, weight_bp, now_ms, &fx, err, errlen);
+	if (rc)
+		return rc;
+	/* A retried rollout is judged afresh on every node, as a new weight is. */
+	if (fx.apply_weight || fx.restart_analysis || verb == VERB_RETRY) {
+		next->epoch++;
+		next->epoch_wall_ms = now_ms;
+	}
+	snprintf(next->writer, sizeof(next->writer), "%s", writer);
+	next->written_ms = now_ms;
+	return 0;
+}
+
 /* ---- records ---- */
 
 static int set_int(json_t *o, const char *k, long long v)

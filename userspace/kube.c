@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <curl/curl.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,19 @@
 #define MAX_EVENT_LINE (4 << 20)
 /* The service-name label's value is a DNS label (63) or a Service name. */
 #define MAX_QUERY 2048
+/*
+ * A watch is silent for as long as nothing changes, so a server that
+ * vanished without a FIN or an RST (its host lost, its packets dropped) is
+ * otherwise noticed only when the watch's own timeout (5-10 min) ends it:
+ * minutes of stale endpoints or state. TCP keepalive probes an idle
+ * connection after KEEPIDLE, every KEEPINTVL; TCP_USER_TIMEOUT closes it once
+ * probes go unanswered that long. A server that restarted answers the first
+ * probe with an RST (15 s); one that is gone is given up after about 45 s.
+ * client-go's dialer uses 30 s keepalives, plus HTTP/2 pings we do not have.
+ */
+#define KEEPIDLE_S	15L
+#define KEEPINTVL_S	5L
+#define USER_TIMEOUT_MS 30000U
 
 /* ---- client ---- */
 
@@ -118,6 +133,50 @@ static int curl_errno(CURLcode cc)
 	}
 }
 
+static int set_user_timeout(void *arg, curl_socket_t fd, curlsocktype purpose)
+{
+	unsigned int ms = USER_TIMEOUT_MS;
+
+	(void)arg;
+	/* Best effort: without it keepalive still ends the connection, later. */
+	if (purpose == CURLSOCKTYPE_IPCXN)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms));
+	return CURL_SOCKOPT_OK;
+}
+
+/* Every connection of the handle, since a watch may reuse a request's. */
+static void set_keepalive(CURL *curl)
+{
+	curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(curl, CURLOPT_TCP_KEEPIDLE, KEEPIDLE_S);
+	curl_easy_setopt(curl, CURLOPT_TCP_KEEPINTVL, KEEPINTVL_S);
+	curl_easy_setopt(curl, CURLOPT_SOCKOPTFUNCTION, set_user_timeout);
+}
+
+/* libcurl copies a blob (CURL_BLOB_COPY), so the client's buffers may change afterwards. */
+static void set_blob(CURL *curl, CURLoption opt, const char *pem)
+{
+	struct curl_blob blob = { .data = (void *)pem,
+				  .len = strlen(pem),
+				  .flags = CURL_BLOB_COPY };
+
+	curl_easy_setopt(curl, opt, &blob);
+}
+
+static void set_tls(CURL *curl, const struct kube_tls *t)
+{
+	if (t->ca_pem[0])
+		set_blob(curl, CURLOPT_CAINFO_BLOB, t->ca_pem);
+	if (t->cert_file[0])
+		curl_easy_setopt(curl, CURLOPT_SSLCERT, t->cert_file);
+	if (t->key_file[0])
+		curl_easy_setopt(curl, CURLOPT_SSLKEY, t->key_file);
+	if (t->cert_pem[0])
+		set_blob(curl, CURLOPT_SSLCERT_BLOB, t->cert_pem);
+	if (t->key_pem[0])
+		set_blob(curl, CURLOPT_SSLKEY_BLOB, t->key_pem);
+}
+
 /* Reset the handle for a GET of path; *headers is the list to free afterwards. */
 static int prepare(struct kube_client *c, const char *path, struct curl_slist **headers)
 {
@@ -146,8 +205,10 @@ static int prepare(struct kube_client *c, const char *path, struct curl_slist **
 	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)KUBE_CONNECT_MS);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
+	set_keepalive(c->curl);
 	if (c->ca_file[0])
 		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file);
+	set_tls(c->curl, &c->tls);
 	return 0;
 }
 

@@ -44,9 +44,22 @@
 /* In a pod: the service account's files, and the API server from the environment. */
 #define KUBE_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
+/* PEM text of a kubeconfig's *-data field, decoded: a CA bundle, a certificate or a key. */
+#define KUBE_PEM_LEN 16384
+
+/* TLS beyond a CA file: what a kubeconfig may hold ("": not given). */
+struct kube_tls {
+	char ca_pem[KUBE_PEM_LEN];   /* certificate-authority-data */
+	char cert_file[PATH_MAX];    /* client-certificate */
+	char key_file[PATH_MAX];     /* client-key */
+	char cert_pem[KUBE_PEM_LEN]; /* client-certificate-data */
+	char key_pem[KUBE_PEM_LEN];  /* client-key-data */
+};
+
 struct kube_client {
 	char server[KUBE_URL_LEN];    /* https://host:port, no trailing slash */
 	char ca_file[PATH_MAX];	      /* empty: the system's CAs */
+	struct kube_tls tls;	      /* set after kube_client_init (kube_conn_client) */
 	char token_file[PATH_MAX];    /* empty: no Authorization header */
 	char token[KUBE_TOKEN_LEN];   /* what token_file held when last read */
 	struct file_stamp token_seen; /* a changed file (rotation) is read again */

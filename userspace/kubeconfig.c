@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "kubeconfig.h"
 #include "yamltree.h"
 
@@ -74,56 +75,108 @@ static int file_field(char *dst, size_t size, const char *kpath, const char *fil
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
+/* A *-data field: base64 of PEM text, decoded into dst. 0, or -1 with err. */
+static int data_field(char *dst, size_t size, const char *path, const char *field, const char *b64,
+		      char *err, size_t errlen)
+{
+	size_t len = 0;
+	char *pem = NULL;
+	int rc = base64_decode(b64, &pem, &len);
+
+	if (rc == -ENOMEM)
+		return kfail(err, errlen, path, "%s: out of memory", field);
+	if (rc || !len || strlen(pem) != len || !strstr(pem, "-----BEGIN ")) {
+		free(pem);
+		return kfail(err, errlen, path, "%s: not base64 of PEM text", field);
+	}
+	if (len >= size) {
+		free(pem);
+		return kfail(err, errlen, path, "%s: longer than %zu bytes", field, size - 1);
+	}
+	memcpy(dst, pem, len + 1);
+	free(pem);
+	return 0;
+}
+
 static int read_cluster(const struct ynode *cl, const char *path, struct kube_conn *out, char *err,
 			size_t errlen)
 {
 	const char *server = text(cl, "server"), *ca = text(cl, "certificate-authority");
+	const char *ca_data = text(cl, "certificate-authority-data");
 
 	if (!server || strncmp(server, "http", 4) != 0 || strlen(server) >= sizeof(out->server))
 		return kfail(err, errlen, path, "cluster.server: missing or not an http(s) URL");
 	snprintf(out->server, sizeof(out->server), "%s", server);
-	if (value(cl, "certificate-authority-data"))
-		return kfail(err, errlen, path,
-			     "cluster.certificate-authority-data: not supported; give the CA as "
-			     "certificate-authority: FILE");
 	if (value(cl, "insecure-skip-tls-verify"))
 		return kfail(err, errlen, path,
 			     "cluster.insecure-skip-tls-verify: not supported; give "
-			     "certificate-authority: FILE");
+			     "certificate-authority or certificate-authority-data");
+	if (ca && ca_data)
+		return kfail(err, errlen, path,
+			     "cluster: certificate-authority and certificate-authority-data both "
+			     "given; keep one");
 	if (ca && file_field(out->ca_file, sizeof(out->ca_file), path, ca))
 		return kfail(err, errlen, path, "cluster.certificate-authority: path too long");
+	if (ca_data)
+		return data_field(out->tls.ca_pem, sizeof(out->tls.ca_pem), path,
+				  "cluster.certificate-authority-data", ca_data, err, errlen);
+	return 0;
+}
+
+/* A client certificate and its key: both, each as a file or as data. */
+static int read_client_cert(const struct ynode *u, const char *path, struct kube_conn *out,
+			    char *err, size_t errlen)
+{
+	const char *cert = text(u, "client-certificate"), *key = text(u, "client-key");
+	const char *cert_data = text(u, "client-certificate-data");
+	const char *key_data = text(u, "client-key-data");
+	struct kube_tls *t = &out->tls;
+
+	if ((cert && cert_data) || (key && key_data))
+		return kfail(err, errlen, path,
+			     "user: a client certificate or key given both as a file and as data");
+	if (!(cert || cert_data) != !(key || key_data))
+		return kfail(err, errlen, path,
+			     "user: client-certificate and client-key go together (each as a file "
+			     "or as *-data)");
+	if (cert && file_field(t->cert_file, sizeof(t->cert_file), path, cert))
+		return kfail(err, errlen, path, "user.client-certificate: path too long");
+	if (key && file_field(t->key_file, sizeof(t->key_file), path, key))
+		return kfail(err, errlen, path, "user.client-key: path too long");
+	if (cert_data && data_field(t->cert_pem, sizeof(t->cert_pem), path,
+				    "user.client-certificate-data", cert_data, err, errlen))
+		return -1;
+	if (key_data && data_field(t->key_pem, sizeof(t->key_pem), path, "user.client-key-data",
+				   key_data, err, errlen))
+		return -1;
 	return 0;
 }
 
 static int read_user(const struct ynode *u, const char *path, struct kube_conn *out, char *err,
 		     size_t errlen)
 {
-	static const char *const refused[] = { "client-certificate",
-					       "client-certificate-data",
-					       "client-key",
-					       "client-key-data",
-					       "exec",
-					       "auth-provider",
-					       "username",
-					       "password" };
+	static const char *const refused[] = { "exec", "auth-provider", "username", "password" };
 	const char *token = text(u, "token"), *file = text(u, "tokenFile");
 	size_t i;
 
 	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 		if (value(u, refused[i]))
-			return kfail(
-				err, errlen, path,
-				"user.%s: not supported; the agent authenticates with a bearer "
-				"token (token or tokenFile)",
-				refused[i]);
+			return kfail(err, errlen, path,
+				     "user.%s: not supported; give a bearer token (token or "
+				     "tokenFile) or a client certificate and key",
+				     refused[i]);
 	if (token && strlen(token) >= sizeof(out->token))
 		return kfail(err, errlen, path, "user.token: too long");
 	if (token)
 		snprintf(out->token, sizeof(out->token), "%s", token);
 	if (file && file_field(out->token_file, sizeof(out->token_file), path, file))
 		return kfail(err, errlen, path, "user.tokenFile: path too long");
-	if (!token && !file)
-		return kfail(err, errlen, path, "user: needs token or tokenFile");
+	if (read_client_cert(u, path, out, err, errlen))
+		return -1;
+	if (!token && !file && !out->tls.cert_file[0] && !out->tls.cert_pem[0])
+		return kfail(
+			err, errlen, path,
+			"user: needs token or tokenFile, or client-certificate and client-key");
 	return 0;
 }
 
@@ -231,5 +284,7 @@ int kube_conn_client(const struct kube_conn *k, struct kube_client *c)
 
 	if (!err && !k->token_file[0])
 		snprintf(c->token, sizeof(c->token), "%s", k->token);
+	if (!err)
+		c->tls = k->tls;
 	return err;
 }

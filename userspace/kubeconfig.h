@@ -2,10 +2,11 @@
 /*
  * Where the agent finds the Kubernetes API: a kubeconfig file (--kubeconfig,
  * outside a cluster) or the pod's service account (in-cluster). Of a
- * kubeconfig only what a token and CA one holds is read: the current
- * context's server, certificate-authority (a file), token or tokenFile, and
- * namespace. Client certificates, exec and auth-provider plugins are refused
- * with a message naming the field, never silently ignored.
+ * kubeconfig the current context's server, CA (certificate-authority, a
+ * file, or certificate-authority-data), credentials (token or tokenFile, a
+ * client certificate and key as files or *-data) and namespace are read.
+ * exec and auth-provider plugins, basic auth and insecure-skip-tls-verify
+ * are refused with a message naming the field, never silently ignored.
  */
 #ifndef CANARY_KUBECONFIG_H
 #define CANARY_KUBECONFIG_H
@@ -22,6 +23,7 @@ struct kube_conn {
 	char token_file[PATH_MAX];     /* read again on every change (rotation) */
 	char token[KUBE_TOKEN_LEN];    /* inline token of a kubeconfig (token_file empty) */
 	char ns[CONFIG_KUBE_NAME_LEN]; /* the context's or the pod's namespace ("": none) */
+	struct kube_tls tls;	       /* *-data fields and a client certificate */
 };
 
 /* Parse a kubeconfig. 0, or -1 with "path: field: what" in err. */

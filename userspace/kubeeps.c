@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "kubeeps.h"
+#include "kubesvc.h"
 #include "log.h"
 
 /* A list or discovery request that takes longer is an API server in trouble. */
@@ -20,6 +21,8 @@ struct kube_svc {
 	struct kubeeps *ke;
 	char ns[CONFIG_KUBE_NAME_LEN];
 	char name[CONFIG_KUBE_NAME_LEN];
+	/* Followed for its ClusterIP, a rollout's VIP (kubesvc.h), not for its endpoints. */
+	bool for_vip;
 	pthread_t thread;
 	bool running;
 	atomic_bool stop;
@@ -31,6 +34,9 @@ struct kube_svc {
 	bool awaited;	     /* a configuration was refused for want of it */
 	bool wanted;	     /* named by the configuration last followed */
 	char api[32];
+	/* for_vip only: the Service as last read (NULL: there is none). */
+	json_t *object;
+	bool known; /* read at least once */
 };
 
 struct kubeeps {
@@ -92,6 +98,18 @@ static void svc_stop(struct kube_svc *s)
 	}
 }
 
+/* Stopped first: its thread no longer uses it. */
+static void svc_free(struct kube_svc *s)
+{
+	json_decref(s->object);
+	free(s);
+}
+
+static const char *svc_what(const struct kube_svc *s)
+{
+	return s->for_vip ? "its ClusterIP, a VIP" : "its endpoints";
+}
+
 void kubeeps_destroy(struct kubeeps *ke)
 {
 	size_t i;
@@ -100,27 +118,28 @@ void kubeeps_destroy(struct kubeeps *ke)
 		return;
 	for (i = 0; i < ke->n; i++) {
 		svc_stop(ke->v[i]);
-		free(ke->v[i]);
+		svc_free(ke->v[i]);
 	}
 	free(ke->v);
 	pthread_mutex_destroy(&ke->lock);
 	free(ke);
 }
 
-static struct kube_svc *find(struct kubeeps *ke, const char *ns, const char *name)
+static struct kube_svc *find(struct kubeeps *ke, const char *ns, const char *name, bool for_vip)
 {
 	size_t i;
 
 	for (i = 0; i < ke->n; i++)
-		if (!strcmp(ke->v[i]->ns, ns) && !strcmp(ke->v[i]->name, name))
+		if (!strcmp(ke->v[i]->ns, ns) && !strcmp(ke->v[i]->name, name) &&
+		    ke->v[i]->for_vip == for_vip)
 			return ke->v[i];
 	return NULL;
 }
 
 /* The Service's entry, made when new. Called by the tick loop's thread only. */
-static struct kube_svc *get(struct kubeeps *ke, const char *ns, const char *name)
+static struct kube_svc *get(struct kubeeps *ke, const char *ns, const char *name, bool for_vip)
 {
-	struct kube_svc *s = find(ke, ns, name), **v;
+	struct kube_svc *s = find(ke, ns, name, for_vip), **v;
 
 	if (s)
 		return s;
@@ -133,6 +152,7 @@ static struct kube_svc *get(struct kubeeps *ke, const char *ns, const char *name
 		return NULL;
 	}
 	s->ke = ke;
+	s->for_vip = for_vip;
 	snprintf(s->ns, sizeof(s->ns), "%s", ns);
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	atomic_init(&s->stop, false);
@@ -220,6 +240,66 @@ static void nap_ms(long ms, const atomic_bool *stop)
 		nanosleep(&ts, NULL);
 }
 
+static const char *cluster_ip(const json_t *svc)
+{
+	const char *ip =
+		json_string_value(json_object_get(json_object_get(svc, "spec"), "clusterIP"));
+
+	return ip ? ip : "";
+}
+
+/* had: the Service was there before (a VIP from it may be in the maps). */
+static void log_vip_read(const struct kube_svc *s, const json_t *svc, bool had)
+{
+	if (!svc)
+		log_event(CLOG_WARN,
+			  had ? "VIP service gone: the maps keep its last VIP" :
+				"VIP service not found",
+			  "namespace", s->ns, "service", s->name);
+	else
+		log_event(CLOG_INFO, "VIP service read", "namespace", s->ns, "service", s->name,
+			  "cluster_ip", cluster_ip(svc));
+}
+
+/*
+ * A new view of a VIP Service. A changed ClusterIP or port asks for a
+ * reload, which moves the rollout's service to the new VIP; a deleted
+ * Service keeps the VIP in the maps until it is back.
+ */
+static bool take_vip(json_t *svc, void *arg)
+{
+	struct kube_svc *s = arg;
+	bool changed, had;
+
+	pthread_mutex_lock(&s->ke->lock);
+	had = s->object != NULL;
+	changed = !s->known || !kubesvc_same_vip(s->object, svc);
+	if (changed && (s->known || s->awaited))
+		s->ke->reload_wanted = true;
+	json_decref(s->object);
+	s->object = json_incref(svc);
+	s->known = true;
+	pthread_mutex_unlock(&s->ke->lock);
+	if (changed)
+		log_vip_read(s, svc, had);
+	return true;
+}
+
+static int watch_vip(struct kube_svc *s, struct kube_client *c)
+{
+	struct kubesvc_watch_opts o = {
+		.ns = s->ns,
+		.name = s->name,
+		.backoff_base_ms = 200,
+		.backoff_max_ms = 5000,
+		.fn = take_vip,
+		.arg = s,
+		.stop = &s->stop,
+	};
+
+	return kubesvc_watch(c, &o);
+}
+
 static void *watch_thread(void *arg)
 {
 	struct kube_svc *s = arg;
@@ -238,7 +318,7 @@ static void *watch_thread(void *arg)
 
 		if (!err) {
 			c.timeout_ms = KUBEEPS_REQUEST_MS;
-			err = kube_watch_endpointslices(&c, &w.o);
+			err = s->for_vip ? watch_vip(s, &c) : kube_watch_endpointslices(&c, &w.o);
 		}
 		kube_client_close(&c);
 		if (err && !atomic_load(&s->stop))
@@ -262,7 +342,9 @@ static int svc_start(struct kube_svc *s)
 	if (err)
 		return -err;
 	s->running = true;
-	log_event(CLOG_INFO, "watching service endpoints", "namespace", s->ns, "service", s->name);
+	log_event(CLOG_INFO,
+		  s->for_vip ? "watching service ClusterIP" : "watching service endpoints",
+		  "namespace", s->ns, "service", s->name);
 	return 0;
 }
 
@@ -295,7 +377,7 @@ static int fill_version(struct kubeeps *ke, const char *ns, struct version_cfg *
 
 	if (!v->service[0])
 		return 0;
-	s = get(ke, ns, v->service);
+	s = get(ke, ns, v->service, false);
 	if (!s)
 		return -ENOMEM;
 	pthread_mutex_lock(&ke->lock);
@@ -317,6 +399,120 @@ static int fill_version(struct kubeeps *ke, const char *ns, struct version_cfg *
 	return -EAGAIN;
 }
 
+/* One read of a VIP Service now, in the caller's thread: named for the first time. */
+static int read_vip_now(struct kubeeps *ke, struct kube_svc *s)
+{
+	struct kube_client c;
+	json_t *svc = NULL;
+	int err = kube_conn_client(&ke->conn, &c);
+
+	if (!err) {
+		char rv[KUBE_RV_LEN];
+
+		c.timeout_ms = KUBEEPS_REQUEST_MS;
+		err = kubesvc_list(&c, s->ns, s->name, &svc, rv);
+	}
+	kube_client_close(&c);
+	if (err)
+		return err;
+	pthread_mutex_lock(&ke->lock);
+	json_decref(s->object);
+	s->object = svc;
+	s->known = true;
+	pthread_mutex_unlock(&ke->lock);
+	log_vip_read(s, svc, false);
+	return 0;
+}
+
+/* What the Service gives as the rollout's key, or why it gives none (in why). */
+static int vip_of(struct kubeeps *ke, struct kube_svc *s, const struct rollout_cfg *r,
+		  struct canary_service_key *key, char *why, size_t whylen)
+{
+	__u16 port = r->port_given ? ntohs(r->service.key.port) : 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&ke->lock);
+	if (!s->known)
+		snprintf(why, whylen, "not read yet");
+	else if (!s->object)
+		snprintf(why, whylen, "no such Service");
+	else
+		rc = kubesvc_vip_from_json(s->object, port, r->service.key.proto, key, why, whylen);
+	if (!s->known || !s->object)
+		rc = -ENOENT;
+	s->awaited = rc != 0;
+	pthread_mutex_unlock(&ke->lock);
+	return rc;
+}
+
+/* spec.service.fromService: the VIP is the Service's ClusterIP. -EAGAIN (err says why): not yet. */
+static int fill_vip(struct kubeeps *ke, struct rollout_cfg *r, char *err, size_t errlen)
+{
+	struct canary_service_key key;
+	struct kube_svc *s;
+	char why[256];
+	bool known;
+	int rc = 0;
+
+	if (!r->vip_service[0])
+		return 0;
+	s = get(ke, r->ns, r->vip_service, true);
+	if (!s)
+		return -ENOMEM;
+	pthread_mutex_lock(&ke->lock);
+	known = s->known;
+	pthread_mutex_unlock(&ke->lock);
+	if (!known)
+		rc = read_vip_now(ke, s);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc) {
+		snprintf(why, sizeof(why), "cannot read it (%s)",
+			 rc == -EACCES ? "403: the agent may not get, list and watch services" :
+					 strerror(-rc));
+		pthread_mutex_lock(&ke->lock);
+		s->awaited = true;
+		pthread_mutex_unlock(&ke->lock);
+	} else {
+		rc = vip_of(ke, s, r, &key, why, sizeof(why));
+	}
+	if (!rc) {
+		r->service.key = key;
+		return 0;
+	}
+	if (err && errlen)
+		snprintf(err, errlen, "rollout \"%s\": spec.service.fromService: Service %s/%s: %s",
+			 r->name, r->ns, r->vip_service, why);
+	return -EAGAIN;
+}
+
+/* Two rollouts may not split one VIP:port: checked here for VIPs read from Services. */
+static int check_vips_unique(const struct config *cfg, char *err, size_t errlen)
+{
+	char ep[32];
+	size_t i, j;
+
+	for (i = 0; i < cfg->n_rollouts; i++)
+		for (j = 0; j < i; j++) {
+			const struct rollout_cfg *a = &cfg->rollouts[j], *b = &cfg->rollouts[i];
+
+			if ((!a->vip_service[0] && !b->vip_service[0]) ||
+			    memcmp(&a->service.key, &b->service.key, sizeof(a->service.key)) != 0)
+				continue;
+			if (err && errlen)
+				snprintf(
+					err, errlen,
+					"rollouts \"%s\" and \"%s\" have the same service %s/%s "
+					"(spec.service.fromService gives a VIP another rollout uses)",
+					a->name, b->name,
+					format_endpoint(b->service.key.vip, b->service.key.port, ep,
+							sizeof(ep)),
+					b->service.key.proto == IPPROTO_UDP ? "udp" : "tcp");
+			return -EAGAIN;
+		}
+	return 0;
+}
+
 int kubeeps_fill(struct kubeeps *ke, struct config *cfg, char *err, size_t errlen)
 {
 	int rc = 0;
@@ -330,7 +526,12 @@ int kubeeps_fill(struct kubeeps *ke, struct config *cfg, char *err, size_t errle
 			continue;
 		if (!r->ns[0])
 			snprintf(r->ns, sizeof(r->ns), "%s", ke->default_ns);
-		e = fill_version(ke, r->ns, &r->stable, err, errlen);
+		e = fill_vip(ke, r, rc ? NULL : err, rc ? 0 : errlen);
+		if (e == -ENOMEM)
+			return e;
+		if (e && !rc)
+			rc = e;
+		e = fill_version(ke, r->ns, &r->stable, rc ? NULL : err, rc ? 0 : errlen);
 		if (e == -ENOMEM)
 			return e;
 		if (e && !rc)
@@ -341,16 +542,16 @@ int kubeeps_fill(struct kubeeps *ke, struct config *cfg, char *err, size_t errle
 		if (e && !rc)
 			rc = e;
 	}
-	return rc;
+	return rc ? rc : check_vips_unique(cfg, err, errlen);
 }
 
-static void want(struct kubeeps *ke, const char *ns, const char *name)
+static void want(struct kubeeps *ke, const char *ns, const char *name, bool for_vip)
 {
 	struct kube_svc *s;
 
 	if (!name[0])
 		return;
-	s = get(ke, ns, name);
+	s = get(ke, ns, name, for_vip);
 	if (!s)
 		return;
 	s->wanted = true;
@@ -372,10 +573,10 @@ static void prune(struct kubeeps *ke)
 			continue;
 		}
 		svc_stop(s);
-		log_event(CLOG_INFO, "no longer watching service endpoints", "namespace", s->ns,
-			  "service", s->name);
+		log_event(CLOG_INFO, "no longer watching service", "namespace", s->ns, "service",
+			  s->name, "for", svc_what(s));
 		pthread_mutex_lock(&ke->lock);
-		free(s);
+		svc_free(s);
 		pthread_mutex_unlock(&ke->lock);
 	}
 	pthread_mutex_lock(&ke->lock);
@@ -394,8 +595,9 @@ int kubeeps_follow(struct kubeeps *ke, const struct config *cfg, bool prune_old)
 		const struct rollout_cfg *r = &cfg->rollouts[i];
 		const char *ns = r->ns[0] ? r->ns : ke->default_ns;
 
-		want(ke, ns, r->stable.service);
-		want(ke, ns, r->canary.service);
+		want(ke, ns, r->vip_service, true);
+		want(ke, ns, r->stable.service, false);
+		want(ke, ns, r->canary.service, false);
 	}
 	if (prune_old)
 		prune(ke);

@@ -10,6 +10,10 @@
  * empty ready set is never handed over: the last non-empty list stays (a
  * Service scaled to zero or an API hiccup must not empty a version), and
  * that is logged. Only IPv4 endpoints are taken (the data path's backends).
+ *
+ * A rollout's VIP may come from a Service too (spec.service.fromService):
+ * its own watcher follows that Service (kubesvc.h), and a changed ClusterIP
+ * or port asks for a reload, which moves the rollout to the new VIP.
  */
 #ifndef CANARY_KUBEEPS_H
 #define CANARY_KUBEEPS_H
@@ -30,11 +34,14 @@ void kubeeps_destroy(struct kubeeps *ke);
 
 /*
  * Before cfg is applied: set each rollout's namespace to the one it uses,
- * and fill every Service-backed version's endpoints with the ready ones
- * known, listing a Service never listed before once (a few seconds at
- * most). -EAGAIN, err naming the Service, when one has no ready endpoint
- * known: that configuration must not be applied yet; a reload is asked
- * for (kubeeps_reload_wanted) once that Service has some.
+ * fill every Service-backed version's endpoints with the ready ones known,
+ * and every VIP from a Service with its ClusterIP and port, reading a
+ * Service never read before once (a few seconds at most). -EAGAIN, err
+ * naming the rollout and the Service, when one has no ready endpoint known
+ * or gives no VIP (missing, headless, IPv6, several ports and none asked
+ * for, a VIP another rollout has): that configuration must not be applied
+ * yet; a reload is asked for (kubeeps_reload_wanted) once that Service
+ * changes.
  */
 int kubeeps_fill(struct kubeeps *ke, struct config *cfg, char *err, size_t errlen);
 

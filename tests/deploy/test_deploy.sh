@@ -600,15 +600,19 @@ else
 		[ -f "$DEST/$f" ] || missing+=" $f"
 	done
 	[ -x "$DEST/usr/local/bin/canaryd" ] && [ -x "$DEST/usr/local/bin/canaryctl" ] || missing+=" (binaries not executable)"
+	[ "$(readlink "$DEST/usr/local/bin/kubectl-canary")" = canaryctl ] ||
+		missing+=" (kubectl-canary not a symlink to canaryctl)"
+	[ -x "$DEST/usr/local/bin/kubectl_complete-canary" ] ||
+		missing+=" (kubectl_complete-canary not installed)"
 	for f in labsrv labload; do
 		[ ! -e "$DEST/usr/local/bin/$f" ] || missing+=" (lab tool $f installed)"
 	done
 	grep -q '^ExecStart=/usr/local/bin/canaryd ' "$DEST/lib/systemd/system/canaryd.service" 2>/dev/null ||
 		missing+=" (unit ExecStart not /usr/local/bin/canaryd)"
 	if [ -z "$missing" ]; then
-		ok "make install DESTDIR=\$tmp PREFIX=/usr/local: binaries (no lab tools), unit, /etc/canaryd/checkout.yaml, bash/zsh/fish completion"
+		ok "make install DESTDIR=\$tmp PREFIX=/usr/local: binaries (no lab tools), the kubectl-canary symlink and its completion, unit, /etc/canaryd/checkout.yaml, bash/zsh/fish completion"
 	else
-		not_ok "make install DESTDIR=\$tmp PREFIX=/usr/local: binaries (no lab tools), unit, /etc/canaryd/checkout.yaml, bash/zsh/fish completion"
+		not_ok "make install DESTDIR=\$tmp PREFIX=/usr/local: binaries (no lab tools), the kubectl-canary symlink and its completion, unit, /etc/canaryd/checkout.yaml, bash/zsh/fish completion"
 		echo "# missing:$missing"
 	fi
 	# A second install keeps the administrator's configuration, and PREFIX
@@ -707,6 +711,21 @@ t status_flags "canaryctl status web --"' 2>&1)
 	fi
 else
 	skip "fish completion" "fish not installed (tools/install-deps.sh installs it)"
+fi
+
+# --- kubectl canary completion (kubectl runs kubectl_complete-canary) ----------------
+KCOMP=deploy/completion/kubectl_complete-canary
+kcomp() { sh "$KCOMP" "$@" | tr '\n' ' '; }
+if sh -n "$KCOMP" &&
+	[ "$(kcomp p)" = "promote pause :4 " ] &&
+	[ "$(kcomp status web --w)" = "--watch :4 " ] &&
+	[ "$(kcomp promote web --f)" = "--full :4 " ] &&
+	[ "$(kcomp get -o "")" = "json :4 " ] &&
+	[ "$(kcomp --kubeconfig "")" = ":0 " ]; then
+	ok "kubectl_complete-canary: verbs, each verb's flags, -o values, files after --kubeconfig"
+else
+	not_ok "kubectl_complete-canary: verbs, each verb's flags, -o values, files after --kubeconfig"
+	diag <<<"$(kcomp p; kcomp status web --w)"
 fi
 
 # --- docs --------------------------------------------------------------------------

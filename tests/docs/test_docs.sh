@@ -21,6 +21,7 @@
 #       canaryctl - options before the verb are the usage's global ones, the
 #                   verb is in the usage's verb list, flags after it are
 #                   that verb's own or global ones (each verb takes both);
+#       kubectl canary - the same against `build/kubectl-canary --help`;
 #       make      - every target has a rule in make's database (`make -pq`:
 #                   the Makefile and its includes) and passes `make -n`;
 #       bpftool   - `bpftool OBJECT CMD` is listed by `bpftool OBJECT help`,
@@ -300,23 +301,33 @@ canaryd_flags.update({"--help": False, "-h": False})
 m = re.search(r"--bpffs\s+(/\S+)", d_usage.split("defaults:", 1)[-1])
 default_bpffs = m.group(1) if m else "/sys/fs/bpf/canaryd"
 
-# canaryctl: the global synopsis is everything up to the first section
-# header ("... verbs (...):"); verb lines are indented by exactly 2 spaces.
-c_lines = c_usage.splitlines()
-g_end = next((k for k, l in enumerate(c_lines) if k and re.match(r"^\S.*:\s*$", l)), len(c_lines))
-ctl_globals = flags_in(" ".join(c_lines[:g_end]).split("VERB")[0])
-ctl_globals.update({"--help": False, "-h": False})
-ctl_verbs = {}
-for l in c_lines[g_end:]:
-    if not re.match(r"^  [a-z]", l):
-        continue
-    left = re.split(r"\s{2,}", l.strip())[0]
-    for part in left.split(" | "):
-        words = part.split()
-        if words and re.match(r"^[a-z][a-z-]*$", words[0]):
-            ctl_verbs.setdefault(words[0], {}).update(flags_in(part))
+# canaryctl and kubectl canary: the global synopsis is everything up to the
+# first section header ("... verbs (...):"); verb lines are indented by
+# exactly 2 spaces.
+def verb_table(usage):
+    lines = usage.splitlines()
+    end = next((k for k, l in enumerate(lines) if k and re.match(r"^\S.*:\s*$", l)), len(lines))
+    globs = flags_in(" ".join(lines[:end]).split("VERB")[0])
+    globs.update({"--help": False, "-h": False})
+    verbs = {}
+    for l in lines[end:]:
+        if not re.match(r"^  [a-z]", l):
+            continue
+        left = re.split(r"\s{2,}", l.strip())[0]
+        for part in left.split(" | "):
+            words = part.split()
+            if words and re.match(r"^[a-z][a-z-]*$", words[0]):
+                verbs.setdefault(words[0], {}).update(flags_in(part))
+    return globs, verbs
+
+
+ctl_globals, ctl_verbs = verb_table(c_usage)
 if not ctl_verbs:
     not_ok("canaryctl --help lists its verbs", c_usage)
+p_rc, p_usage = usage_of(os.path.join(ROOT, "build/kubectl-canary"))
+plug_globals, plug_verbs = verb_table(p_usage)
+if p_rc != 0 or not plug_verbs:
+    not_ok(f"build/kubectl-canary --help lists its verbs (exit {p_rc})", p_usage)
 
 skel = open(os.path.join(ROOT, "build/canary.skel.h"), encoding="utf-8").read()
 skel_maps = set(re.findall(r"struct bpf_map \*(\w+);", skel))
@@ -378,24 +389,28 @@ def check_flags(argv, known, what):
     return probs
 
 
-def check_canaryctl(argv):
+def check_verbs(argv, globs, verbs, what):
     probs = []
     k = 0
     while k < len(argv) and argv[k].startswith("-"):
         name = argv[k].split("=", 1)[0]
-        if name not in ctl_globals:
-            probs.append(f"canaryctl: unknown option {name} before the verb")
-        elif ctl_globals[name] and "=" not in argv[k]:
+        if name not in globs:
+            probs.append(f"{what}: unknown option {name} before the verb")
+        elif globs[name] and "=" not in argv[k]:
             k += 1
         k += 1
     if k >= len(argv):
-        if not any(a in ("--help", "-h") for a in argv):
-            probs.append("canaryctl: no verb")
+        if not any(a in ("--help", "-h", "--version") for a in argv):
+            probs.append(f"{what}: no verb")
         return probs
     verb = argv[k]
-    if verb not in ctl_verbs:
-        return probs + [f"canaryctl: unknown verb {verb!r} (usage lists: {', '.join(sorted(ctl_verbs))})"]
-    return probs + check_flags(argv[k + 1:], {**ctl_globals, **ctl_verbs[verb]}, f"canaryctl {verb}")
+    if verb not in verbs:
+        return probs + [f"{what}: unknown verb {verb!r} (usage lists: {', '.join(sorted(verbs))})"]
+    return probs + check_flags(argv[k + 1:], {**globs, **verbs[verb]}, f"{what} {verb}")
+
+
+def check_canaryctl(argv):
+    return check_verbs(argv, ctl_globals, ctl_verbs, "canaryctl")
 
 
 BPFTOOL_OPTS_WITH_ARG = {"-m", "--mapcompat", "-L", "--use-loader", "-B", "--base-btf"}
@@ -438,6 +453,8 @@ def check_command(argv):
         return check_flags(argv[1:], canaryd_flags, "canaryd")
     if prog == "canaryctl":
         return check_canaryctl(argv[1:])
+    if prog == "kubectl" and argv[1:2] == ["canary"]:
+        return check_verbs(argv[2:], plug_globals, plug_verbs, "kubectl canary")
     if prog == "make":
         probs = []
         targets = []
@@ -507,6 +524,7 @@ for doc in DOCS:
 OK_TEXT = {
     "canaryd": "flags are in canaryd --help",
     "canaryctl": "verb and flags are in canaryctl --help",
+    "kubectl": "verb and flags are in kubectl-canary --help",
     "make": "target(s) exist (make -n)",
     "bpftool": "command is in bpftool's help, pinned maps exist",
 }

@@ -4,7 +4,9 @@
 # the CRD is established; a valid Rollout, written as a lab config file, is
 # accepted by the API server as it is by `canaryd --check-config`, and
 # `kubectl get rollouts` shows the printer columns; invalid ones are refused
-# by both, the API server naming the field; a status merge-patch through the
+# by both, the API server naming the field (among them a service with both
+# vip and fromService); a service given as fromService alone is accepted by
+# both, canaryd saying it cannot check that VIP offline; a status merge-patch through the
 # status subresource leaves spec and generation alone; a write with a stale
 # resourceVersion gets 409. Then deploy/kubernetes/rbac.yaml's roles, bound
 # to the agent's user, allow exactly what the agent needs (kubectl auth can-i).
@@ -88,6 +90,9 @@ INVALID=(
 	'metric-twice|d["spec"]["analysis"]["metrics"].append({"name": "errorRate", "max": 0.1})|spec.analysis.metrics'
 	'name-32-chars|d["metadata"]["name"] = "n" * 32|metadata.name'
 	'endpoints-and-service|d["spec"]["canary"]["service"] = "web-canary"|spec.canary'
+	'vip-and-from-service|d["spec"]["service"]["fromService"] = "web"|spec.service'
+	'vip-without-port|del d["spec"]["service"]["port"]|spec.service'
+	'from-service-upper|d["spec"]["service"] = {"fromService": "Web"}|spec.service.fromService'
 )
 for c in "${INVALID[@]}"; do
 	IFS='|' read -r name edit field <<<"$c"
@@ -110,6 +115,16 @@ rollout by-service 'd["spec"]["canary"] = {"revision": "v2", "service": "web-can
 check "a version given as service: (a Service name) is accepted by the API server" \
 	quiet kctl apply -f "$CASES/by-service.yaml"
 "$CANARYD" --config "$CASES/by-service.yaml" --check-config 2>&1 | sed 's/^/# not yet in canaryd: /'
+
+# The VIP as a Service's ClusterIP: the port may be left to the Service.
+rollout vip-from-service 'd["spec"]["service"] = {"fromService": "web-root", "protocol": "http"}'
+check "service: {fromService: NAME} (no vip, no port) is accepted by the API server" \
+	quiet kctl apply -f "$CASES/vip-from-service.yaml"
+"$CANARYD" --config "$CASES/vip-from-service.yaml" --check-config >"$CASES/vip-from-service.check" 2>&1
+rc=$?
+sed 's/^/# /' "$CASES/vip-from-service.check"
+check "canaryd --check-config accepts it, saying the VIP is not checked offline" \
+	test "$rc" = 0 -a "$(grep -c 'fromService web-root: .*not checked here' "$CASES/vip-from-service.check")" = 1
 
 # The status subresource: a merge patch changes status only.
 gen0=$(kctl get rollout web -o jsonpath='{.metadata.generation}')
@@ -157,6 +172,7 @@ ALLOWED=(
 	"get rollouts.canaryd.io/web -n default" "patch rollouts.canaryd.io --subresource=status -n default"
 	"update rollouts.canaryd.io --subresource=status -n default" "watch endpointslices.discovery.k8s.io -n default"
 	"list endpointslices.discovery.k8s.io --all-namespaces" "get services -n default"
+	"list services -n default" "watch services -n default"
 	"create events -n default" "create leases.coordination.k8s.io -n canaryd-system"
 	"update leases.coordination.k8s.io -n canaryd-system"
 )
@@ -164,6 +180,7 @@ DENIED=(
 	"update rollouts.canaryd.io -n default" "patch rollouts.canaryd.io -n default"
 	"delete rollouts.canaryd.io -n default" "create rollouts.canaryd.io -n default"
 	"create endpointslices.discovery.k8s.io -n default" "patch services -n default"
+	"create services -n default" "delete services -n default"
 	"get secrets -n canaryd-system" "list configmaps -n default" "list pods --all-namespaces"
 	"create leases.coordination.k8s.io -n default" "delete leases.coordination.k8s.io -n canaryd-system"
 	"delete events -n default" "get nodes"

@@ -11,7 +11,8 @@
 # etcd behind its back, and etcd is compacted past kubewatch's
 # resourceVersion; restarted, the API server answers kubewatch's resumed
 # watch with 410 Gone, kubewatch lists again, and it ends with exactly the
-# API server's endpoints (the slice deleted unseen is gone).
+# API server's endpoints (the slice deleted unseen is gone). Last, a silent
+# loss of the watch's connection (no FIN, no RST): TCP keepalive finds it.
 set -u
 source "$(dirname "$0")/lib_kube.sh"
 
@@ -151,6 +152,29 @@ want=$(kctl get endpointslices -l kubernetes.io/service-name=web -o json |
 got=$(tail -1 "$KW_OUT" | sed -n 's/.* ready=\([^ ]*\) .*/\1/p')
 echo "# the API server lists: $want; kubewatch holds: $got"
 check "kubewatch ends with exactly the API server's endpoints" test "$want" = "$got"
+# A silent loss: every packet of kubewatch's open connections is dropped
+# from now on, in the node namespace (a NAT or firewall that lost their
+# state, a peer gone without a FIN or an RST). The watch on one of them is
+# dead, and nothing arrives to say so. Only TCP keepalive finds out: its
+# probes go unanswered, TCP_USER_TIMEOUT closes the connection, and the watch
+# starts again on a new one. Without it kubewatch would wait for its watch
+# timeout (5-10 min) and miss every change until then.
+old_ports=$(in_kns node ss -tnH state established '( dport = :6443 )' | awk '{ sub(/.*:/, "", $3); print $3 }')
+echo "# kubewatch's connections to the API server, from ports: $(tr "\n" " " <<<"$old_ports")"
+drop_ports() {
+	local p
+	[ -n "$old_ports" ] || return 1
+	for p in $old_ports; do
+		in_kns node iptables -A INPUT -p tcp --dport "$p" -j DROP &&
+			in_kns node iptables -A OUTPUT -p tcp --sport "$p" -j DROP || return 1
+	done
+}
+check "their packets are dropped from now on (iptables in the node namespace)" drop_ports
+t0=$(date +%s%N)
+slice web-a "198.18.1.2 198.18.1.4"
+check "kubewatch sees the next change on a new connection (90 s at most)" \
+	kube_wait 90 seen ' ready=198.18.1.2:8080,198.18.1.4:8080 terminating=- not-ready=-$'
+echo "# seen $((($(date +%s%N) - t0) / 1000000)) ms after the change (keepalive: idle 15 s, every 5 s; TCP_USER_TIMEOUT 30 s)"
 if [ "$LAB_FAILURES" -gt 0 ]; then
 	sed 's/^/# kubewatch: /' "$KW_OUT" | tail -8
 	sed 's/^/# kubewatch stderr: /' "$KW_ERR" | tail -8

@@ -667,6 +667,66 @@ static void test_service_versions(void **state)
 	config_free(&cfg);
 }
 
+/* The VIP as a Service's ClusterIP: named here, read by the agent (kubeeps.h). */
+static void test_vip_from_service(void **state)
+{
+	static const char yaml[] = HEAD
+		"  service: {fromService: web-root, protocol: http}\n"
+		"  stable: {service: web-stable}\n  canary: {service: web-canary}\n" STEPS
+		"---\n" HEAD_NAMED(
+			"api") "  service: {fromService: api, port: 8443, protocol: udp}\n" STABLE
+			CANARY STEPS
+			       /* The same Service and port as another rollout: only the agent can tell. */
+			       "---\n" HEAD_NAMED(
+				       "api2") "  service: {fromService: api, port: 8443, protocol: udp}\n" STABLE
+				       CANARY STEPS;
+	struct config cfg;
+	char err[CONFIG_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(parse(yaml, &cfg, err), 0);
+	assert_int_equal(cfg.n_rollouts, 3);
+	assert_string_equal(cfg.rollouts[0].vip_service, "web-root");
+	assert_false(cfg.rollouts[0].port_given);
+	assert_int_equal(cfg.rollouts[0].service.key.vip, 0); /* not known yet */
+	assert_int_equal(cfg.rollouts[0].service.key.proto, IPPROTO_TCP);
+	assert_int_equal(cfg.rollouts[0].service.svc_flags, CANARY_SVC_F_HTTP);
+	assert_string_equal(cfg.rollouts[1].vip_service, "api");
+	assert_true(cfg.rollouts[1].port_given);
+	assert_int_equal(cfg.rollouts[1].service.key.port, htons(8443));
+	assert_int_equal(cfg.rollouts[1].service.key.proto, IPPROTO_UDP);
+	/* A VIP from a Service needs the Kubernetes API, as versions from Services do. */
+	assert_true(config_uses_services(&cfg.rollouts[1]));
+	config_free(&cfg);
+	assert_int_equal(parse(MIN, &cfg, err), 0);
+	assert_string_equal(cfg.rollouts[0].vip_service, "");
+	assert_true(cfg.rollouts[0].port_given);
+	config_free(&cfg);
+}
+
+static void test_err_vip_from_service(void **state)
+{
+	static const struct bad cases[] = {
+		{ HEAD
+		  "  service: {vip: 10.96.0.20, fromService: web, port: 80}\n" STABLE CANARY STEPS,
+		  "t.yaml:6:30: spec.service.fromService: ", "give either vip or fromService" },
+		{ HEAD "  service: {port: 80}\n" STABLE CANARY STEPS,
+		  "t.yaml:6:12: spec.service.vip: ",
+		  "missing required field (or fromService: a Kubernetes Service" },
+		{ HEAD "  service: {vip: 10.96.0.20}\n" STABLE CANARY STEPS,
+		  "t.yaml:6:12: spec.service.port: ", "missing required field (with vip)" },
+		{ HEAD "  service: {fromService: Web}\n" STABLE CANARY STEPS,
+		  "t.yaml:6:26: spec.service.fromService: ", "invalid fromService \"Web\"" },
+		{ HEAD "  service: {fromService: web, port: 0}\n" STABLE CANARY STEPS,
+		  "t.yaml:6:37: spec.service.port: ", "" },
+		{ HEAD "  service: {fromService: web, port: \"80\"}\n" STABLE CANARY STEPS,
+		  "t.yaml:6:37: spec.service.port: ", "expected a number, got a string" },
+	};
+
+	(void)state;
+	CHECK_BAD(cases);
+}
+
 static void test_err_service_versions(void **state)
 {
 	static const struct bad cases[] = {
@@ -1398,6 +1458,8 @@ int main(void)
 		cmocka_unit_test(test_err_endpoints),
 		cmocka_unit_test(test_service_versions),
 		cmocka_unit_test(test_err_service_versions),
+		cmocka_unit_test(test_vip_from_service),
+		cmocka_unit_test(test_err_vip_from_service),
 		cmocka_unit_test(test_err_duplicate_name),
 		cmocka_unit_test(test_err_vip_clash),
 		cmocka_unit_test(test_err_duration),

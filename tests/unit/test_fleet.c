@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "coord.h"
+#include "base64.h"
 #include "etcd.h"
 #include "fleet.h"
 
@@ -33,10 +34,10 @@ static void test_b64_known(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
-		char *enc = etcd_b64_encode(plain[i], strlen(plain[i])), *dec = NULL;
+		char *enc = base64_encode(plain[i], strlen(plain[i])), *dec = NULL;
 
 		assert_string_equal(enc, coded[i]);
-		assert_int_equal(etcd_b64_decode(coded[i], &dec, &len), 0);
+		assert_int_equal(base64_decode(coded[i], &dec, &len), 0);
 		assert_int_equal(len, strlen(plain[i]));
 		assert_string_equal(dec, plain[i]);
 		free(enc);
@@ -53,15 +54,15 @@ static void test_b64_binary_and_bad(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(bytes); i++)
 		bytes[i] = (unsigned char)(255 - i);
-	enc = etcd_b64_encode(bytes, sizeof(bytes));
-	assert_int_equal(etcd_b64_decode(enc, &dec, &len), 0);
+	enc = base64_encode(bytes, sizeof(bytes));
+	assert_int_equal(base64_decode(enc, &dec, &len), 0);
 	assert_int_equal(len, sizeof(bytes));
 	assert_memory_equal(dec, bytes, sizeof(bytes));
 	free(enc);
 	free(dec);
 	dec = NULL;
-	assert_int_equal(etcd_b64_decode("Zm9v!", &dec, &len), -EINVAL);
-	assert_int_equal(etcd_b64_decode("Z", &dec, &len), -EINVAL);
+	assert_int_equal(base64_decode("Zm9v!", &dec, &len), -EINVAL);
+	assert_int_equal(base64_decode("Z", &dec, &len), -EINVAL);
 	assert_null(dec);
 }
 

@@ -116,6 +116,46 @@ static void test_kubeconfig_token(void **state)
 	assert_string_equal(k.ca_file, "/etc/ca.pem");
 }
 
+/* base64 of "-----BEGIN X-----\nAA==\n-----END X-----\n": PEM-shaped text. */
+#define PEM_PLAIN "-----BEGIN X-----\nAA==\n-----END X-----\n"
+#define PEM_B64	  "LS0tLS1CRUdJTiBYLS0tLS0KQUE9PQotLS0tLUVORCBYLS0tLS0K"
+
+/* What kubeadm, kind and minikube write: the CA and a client certificate as data. */
+static void test_kubeconfig_client_cert(void **state)
+{
+	struct kube_conn k;
+	struct kube_client c;
+	char err[256] = "";
+	const char *p;
+
+	(void)state;
+	p = write_file("d.kubeconfig", KC_HEAD "    certificate-authority-data: " PEM_B64 "\n"
+					       "users:\n- name: agent\n  user:\n"
+					       "    client-certificate-data: " PEM_B64 "\n"
+					       "    client-key-data: " PEM_B64 "\n" KC_TAIL);
+	if (kubeconfig_load(p, &k, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_string_equal(k.tls.ca_pem, PEM_PLAIN);
+	assert_string_equal(k.tls.cert_pem, PEM_PLAIN);
+	assert_string_equal(k.tls.key_pem, PEM_PLAIN);
+	assert_string_equal(k.ca_file, "");
+	assert_string_equal(k.token, "");
+	assert_int_equal(kube_conn_client(&k, &c), 0);
+	assert_string_equal(c.tls.key_pem, PEM_PLAIN);
+	assert_string_equal(c.token, ""); /* no Authorization header */
+	kube_client_close(&c);
+
+	p = write_file("e.kubeconfig", KC_HEAD "users:\n- name: agent\n  user:\n"
+					       "    client-certificate: certs/me.crt\n"
+					       "    client-key: /etc/me.key\n" KC_TAIL);
+	if (kubeconfig_load(p, &k, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_non_null(strstr(k.tls.cert_file, "/certs/me.crt"));
+	assert_int_equal(strncmp(k.tls.cert_file, dir, strlen(dir)), 0); /* relative to the file */
+	assert_string_equal(k.tls.key_file, "/etc/me.key");
+	assert_string_equal(k.tls.cert_pem, "");
+}
+
 struct bad_kc {
 	const char *user_or_cluster; /* between KC_HEAD and KC_TAIL */
 	const char *msg;
@@ -124,20 +164,30 @@ struct bad_kc {
 static void test_kubeconfig_refused(void **state)
 {
 	static const struct bad_kc cases[] = {
-		{ "users:\n- name: agent\n  user: {client-certificate: c.pem, client-key: k.pem}\n",
-		  "user.client-certificate: not supported" },
+		{ "users:\n- name: agent\n  user: {client-certificate: c.pem}\n",
+		  "user: client-certificate and client-key go together" },
+		{ "users:\n- name: agent\n  user: {client-certificate: c.pem, "
+		  "client-certificate-data: " PEM_B64 ", client-key: k.pem}\n",
+		  "both as a file and as data" },
+		{ "users:\n- name: agent\n  user: {client-key-data: Zm9v, client-certificate: c}\n",
+		  "user.client-key-data: not base64 of PEM text" },
+		{ "users:\n- name: agent\n  user: {username: u, password: p}\n",
+		  "user.username: not supported" },
 		{ "users:\n- name: agent\n  user: {exec: {command: aws}}\n",
 		  "user.exec: not supported" },
 		{ "users:\n- name: agent\n  user: {}\n", "user: needs token or tokenFile" },
 		{ "    certificate-authority-data: AAAA\nusers:\n- name: agent\n  user: {token: t}\n",
-		  "cluster.certificate-authority-data: not supported" },
+		  "cluster.certificate-authority-data: not base64 of PEM text" },
+		{ "    certificate-authority: ca.pem\n    certificate-authority-data: " PEM_B64
+		  "\nusers:\n- name: agent\n  user: {token: t}\n",
+		  "certificate-authority and certificate-authority-data both given" },
 		{ "    insecure-skip-tls-verify: true\nusers:\n- name: agent\n  user: {token: t}\n",
 		  "cluster.insecure-skip-tls-verify: not supported" },
 		{ "users:\n- name: someone\n  user: {token: t}\n", "context.user: names no user" },
 	};
 	struct kube_conn k;
 	char err[256];
-	char text[1024];
+	char text[2048];
 	size_t i;
 
 	(void)state;
@@ -189,7 +239,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	static const char *const names[] = { "a.kubeconfig", "b.kubeconfig", "bad.kubeconfig",
-					     "c.kubeconfig", "namespace" };
+					     "c.kubeconfig", "d.kubeconfig", "e.kubeconfig",
+					     "namespace" };
 	char path[256];
 	size_t i;
 
@@ -204,8 +255,11 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ready_only),	 cmocka_unit_test(test_ready_at_most_max),
-		cmocka_unit_test(test_kubeconfig_token), cmocka_unit_test(test_kubeconfig_refused),
+		cmocka_unit_test(test_ready_only),
+		cmocka_unit_test(test_ready_at_most_max),
+		cmocka_unit_test(test_kubeconfig_token),
+		cmocka_unit_test(test_kubeconfig_client_cert),
+		cmocka_unit_test(test_kubeconfig_refused),
 		cmocka_unit_test(test_in_cluster),
 	};
 

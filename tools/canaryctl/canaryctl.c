@@ -22,7 +22,9 @@
 #include "attach.h"
 #include "client.h"
 #include "plan.h"
+#include "plugin.h"
 #include "dataplane.h"
+#include "duration.h"
 #include "defaults.h"
 #include "log.h"
 #include "netparse.h"
@@ -193,27 +195,6 @@ static int verb_args(struct ctl *c, int argc, char **argv, const struct option *
 	}
 	*first = optind;
 	return 0;
-}
-
-/* "90", "90s", "500ms", "5m", "1h" in milliseconds; -1 when not a duration > 0. */
-static long long parse_duration_ms(const char *s)
-{
-	static const struct {
-		const char *unit;
-		double ms;
-	} units[] = { { "", 1000 }, { "s", 1000 }, { "ms", 1 }, { "m", 60000 }, { "h", 3600000 } };
-	char *end;
-	double v = strtod(s, &end);
-	size_t i;
-
-	if (end == s || !isfinite(v) || v <= 0)
-		return -1;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (!strcmp(end, units[i].unit))
-			return v * units[i].ms < 1 || v * units[i].ms > 1e12 ?
-				       -1 :
-				       (long long)(v * units[i].ms);
-	return -1;
 }
 
 /* Colour only on a terminal, and never when NO_COLOR is set (no-color.org). */
@@ -1334,6 +1315,9 @@ int main(int argc, char **argv)
 	verb_fn fn;
 	int opt;
 
+	/* Installed as kubectl-canary: the kubectl plugin, on the API server. */
+	if (argc > 0 && plugin_invoked(argv[0]))
+		return plugin_main(argc, argv);
 	merge_opts(longopts, own);
 	/* "+": the options before the verb; verb_args takes those after it. */
 	while ((opt = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
