@@ -40,6 +40,7 @@
 #include "hostsock.h"
 #include "kubeconfig.h"
 #include "kubeeps.h"
+#include "kuberollouts.h"
 #include "linkwatch.h"
 #include "log.h"
 #include "metrics.h"
@@ -54,6 +55,7 @@
 
 struct options {
 	const char *config;
+	bool rollouts_from_kube; /* --rollouts-from kube: the Rollouts of the API, no --config */
 	const char *bpffs;
 	const char *state_dir;
 	const char *interfaces;
@@ -96,7 +98,8 @@ static void on_signal(int sig)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: canaryd --config FILE|DIR [--interfaces GLOB[,GLOB...]] [--bpffs DIR]\n"
+		"usage: canaryd --config FILE|DIR | --rollouts-from kube\n"
+		"               [--interfaces GLOB[,GLOB...]] [--bpffs DIR]\n"
 		"               [--state-dir DIR] [--api-socket PATH] [--listen ADDR:PORT]\n"
 		"               [--token-file FILE] [--tls-cert FILE --tls-key FILE]\n"
 		"               [--log-format logfmt|json] [--attach tc|xdp]\n"
@@ -118,7 +121,9 @@ static void usage(FILE *out)
 		"          --conntrack-entries %d (two per flow)\n"
 		"          --conntrack-lifetimes closed=10s,syn=60s,established=6h,udp=60s,reply=60s\n"
 		"          --host-cgroup: the cgroup v2 root, sockets of the host's namespace\n"
-		"          Kubernetes API (spec.*.service): in-cluster in a pod, else --kubeconfig\n",
+		"          Kubernetes API (spec.*.service, --rollouts-from kube): in-cluster in a\n"
+		"          pod, else --kubeconfig; --rollouts-from kube reads the Rollouts of\n"
+		"          --kube-namespace (else the context's or the pod's namespace)\n",
 		DEFAULT_INTERFACES, DP_DEFAULT_BPFFS, STATE_DEFAULT_DIR, API_DEFAULT_SOCKET,
 		DEFAULT_TICK_MS, CANARY_CT_MAX_ENTRIES);
 }
@@ -197,6 +202,20 @@ static void check_coord_args(struct options *o)
 		o->coord.prefix = "/canaryd";
 }
 
+/* Exactly one place the Rollouts come from: --config, or the API (--rollouts-from kube). */
+static void check_rollout_source(const struct options *o)
+{
+	if (o->rollouts_from_kube && o->config)
+		die_usage("--config", "not with --rollouts-from kube: the Rollouts come from "
+				      "the Kubernetes API, a file would be a second truth");
+	if (o->rollouts_from_kube && o->check_config)
+		die_usage("--check-config", "checks --config; with --rollouts-from kube the "
+					    "agent logs each Rollout it refuses");
+	if (!o->config && !o->rollouts_from_kube && !o->cleanup && !o->probe)
+		die_usage("--config", "required: a Rollout YAML file or a directory of them "
+				      "(or --rollouts-from kube)");
+}
+
 static void parse_args(int argc, char **argv, struct options *o)
 {
 	enum {
@@ -225,6 +244,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		O_HOST_ALL_NETNS,
 		O_KUBECONFIG,
 		O_KUBE_NAMESPACE,
+		O_ROLLOUTS_FROM,
 	};
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'f' },
@@ -258,6 +278,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "host-all-netns", no_argument, NULL, O_HOST_ALL_NETNS },
 		{ "kubeconfig", required_argument, NULL, O_KUBECONFIG },
 		{ "kube-namespace", required_argument, NULL, O_KUBE_NAMESPACE },
+		{ "rollouts-from", required_argument, NULL, O_ROLLOUTS_FROM },
 		{ "cleanup", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -393,6 +414,12 @@ static void parse_args(int argc, char **argv, struct options *o)
 					  CONFIG_KUBE_NAME_LEN - 1, optarg);
 			o->kube_namespace = optarg;
 			break;
+		case O_ROLLOUTS_FROM:
+			if (strcmp(optarg, "kube") != 0 && strcmp(optarg, "config") != 0)
+				die_usage("--rollouts-from", "expected kube or config, got \"%s\"",
+					  optarg);
+			o->rollouts_from_kube = !strcmp(optarg, "kube");
+			break;
 		case 'c':
 			o->cleanup = true;
 			break;
@@ -409,8 +436,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		die_usage(argv[optind], "unexpected argument");
-	if (!o->config && !o->cleanup && !o->probe)
-		die_usage("--config", "required: a Rollout YAML file or a directory of them");
+	check_rollout_source(o);
 	o->api.tick_ms = o->tick_ms;
 	if (o->api.token_file && !o->api.listen)
 		die_usage("--token-file", "only means something with --listen");
@@ -623,17 +649,42 @@ static int fill_from_services(struct config *cfg, char *err, size_t errlen)
 	return rc == -EAGAIN ? -ECANCELED : rc;
 }
 
-static int reload(struct agent *a, const struct options *o)
+/* The Rollouts of the API (NULL: from --config). */
+static struct kuberollouts *kube_rollouts;
+
+/*
+ * The rollouts to run: the files of --config, or the accepted Rollouts of
+ * the API (each refused object was logged by kuberollouts.c, and its last
+ * accepted spec is in the set). -ECANCELED before the API was first listed.
+ */
+static int load_rollouts(const struct options *o, struct config *cfg)
 {
-	const char *path = o->config;
-	char err[CONFIG_ERR_LEN], n[16];
-	struct config cfg;
+	char err[CONFIG_ERR_LEN];
 	int rc;
 
-	if (config_load(path, &cfg, err, sizeof(err))) {
+	if (!kube_rollouts) {
+		if (!config_load(o->config, cfg, err, sizeof(err)))
+			return 0;
 		log_event(CLOG_ERROR, "config rejected: keeping the running one", "error", err);
 		return -EINVAL;
 	}
+	rc = kuberollouts_config(kube_rollouts, cfg, err, sizeof(err));
+	if (rc == -EAGAIN)
+		log_event(CLOG_INFO, "config not applied yet: keeping the pinned services", "error",
+			  err);
+	else if (rc)
+		log_event(CLOG_ERROR, "config not applied: keeping the running one", "error", err);
+	return rc == -EAGAIN ? -ECANCELED : rc;
+}
+
+static int reload(struct agent *a, const struct options *o)
+{
+	char err[CONFIG_ERR_LEN], n[16], source[CONFIG_KUBE_NAME_LEN + 16];
+	struct config cfg;
+	int rc = load_rollouts(o, &cfg);
+
+	if (rc)
+		return rc;
 	rc = fill_from_services(&cfg, err, sizeof(err));
 	if (rc) {
 		log_event(CLOG_ERROR, "config not applied: keeping the running one", "error", err);
@@ -648,8 +699,12 @@ static int reload(struct agent *a, const struct options *o)
 	if (rc)
 		log_event(CLOG_ERROR, "config not applied: keeping the running one", "error",
 			  rc == -ECANCELED ? err : strerror(-rc));
-	else
-		log_event(CLOG_INFO, "config applied", "path", path, "rollouts", n);
+	else if (kube_rollouts) {
+		snprintf(source, sizeof(source), "kube:%s", kuberollouts_namespace(kube_rollouts));
+		log_event(CLOG_INFO, "config applied", "source", source, "rollouts", n);
+	} else {
+		log_event(CLOG_INFO, "config applied", "path", o->config, "rollouts", n);
+	}
 	return rc;
 }
 
@@ -725,6 +780,19 @@ static void follow_services(struct agent *a, __u64 *reload_at)
 		*reload_at = mono_ms();
 }
 
+/* A Rollout added, changed or deleted in the API is applied within one error poll. */
+static void follow_rollouts(__u64 *reload_at)
+{
+	if (kube_rollouts && kuberollouts_changed(kube_rollouts) && !*reload_at)
+		*reload_at = mono_ms();
+}
+
+/* Changes to --config's files (none to read with --rollouts-from kube). */
+static bool config_files_changed(const struct options *o)
+{
+	return o->config && configwatch_read(&config_watch) > 0;
+}
+
 /* Until a stop signal: ticks, link events, configuration changes. */
 static void run(struct agent *a, const struct options *o, struct pollfd fds[FD_COUNT])
 {
@@ -738,8 +806,7 @@ static void run(struct agent *a, const struct options *o, struct pollfd fds[FD_C
 		    0) {
 			if (fds[FD_LINKS].revents & POLLIN)
 				linkwatch_read(fds[FD_LINKS].fd, on_new_link, &lc);
-			if ((fds[FD_CONFIG].revents & POLLIN) &&
-			    configwatch_read(&config_watch) > 0)
+			if ((fds[FD_CONFIG].revents & POLLIN) && config_files_changed(o))
 				reload_at = mono_ms() + RELOAD_DEBOUNCE_MS;
 		}
 		now = mono_ms();
@@ -752,13 +819,14 @@ static void run(struct agent *a, const struct options *o, struct pollfd fds[FD_C
 		if (now >= next_error_poll) {
 			next_error_poll = now + ERROR_POLL_MS;
 			follow_services(a, &reload_at);
+			follow_rollouts(&reload_at);
 			if (agent_canary_errors_rose(a))
 				next_tick = now;
 		}
 		if (mono_ms() >= next_tick) {
 			agent_tick(a);
 			/* A deleted config directory is watched again once it is back. */
-			if (configwatch_read(&config_watch) > 0 && !reload_at)
+			if (config_files_changed(o) && !reload_at)
 				reload_at = mono_ms() + RELOAD_DEBOUNCE_MS;
 			next_tick += o->tick_ms;
 			if (next_tick < mono_ms()) /* fell behind: skip, never burst */
@@ -883,8 +951,8 @@ static int start(const struct options *o, struct canary_dp **dp, struct agent *a
 	if (err)
 		return err;
 	fds[FD_LINKS].fd = linkwatch_open();
-	err = configwatch_open(&config_watch, o->config);
-	fds[FD_CONFIG].fd = config_watch.fd;
+	err = o->config ? configwatch_open(&config_watch, o->config) : 0;
+	fds[FD_CONFIG].fd = o->config ? config_watch.fd : -1;
 	fds[FD_LINKS].events = fds[FD_CONFIG].events = POLLIN;
 	if (fds[FD_LINKS].fd < 0 || err) {
 		log_event(CLOG_ERROR, "cannot watch links or config", "error",
@@ -938,6 +1006,8 @@ static int start_threads(struct agent *a, const struct options *o, struct api_se
 		err = hooks_start(a, hooks);
 	if (!err && kube_eps)
 		err = kubeeps_run(kube_eps);
+	if (!err && kube_rollouts)
+		err = kuberollouts_run(kube_rollouts);
 	return err;
 }
 
@@ -949,13 +1019,18 @@ static int kube_setup(const struct options *o)
 	const char *ns;
 	int rc;
 
-	if (!o->kubeconfig && !getenv("KUBERNETES_SERVICE_HOST"))
+	if (!o->kubeconfig && !getenv("KUBERNETES_SERVICE_HOST") && !o->rollouts_from_kube)
 		return 0; /* spec.*.service is then refused, naming what is missing */
 	if (kube_conn_of(o, &conn, &ns, err, sizeof(err))) {
-		log_event(CLOG_ERROR, "cannot use the Kubernetes API", "error", err);
+		log_event(CLOG_ERROR, "cannot use the Kubernetes API", "error", err, "hint",
+			  o->rollouts_from_kube && !o->kubeconfig ?
+				  "--rollouts-from kube needs --kubeconfig FILE outside a pod" :
+				  "");
 		return -EINVAL;
 	}
 	rc = kubeeps_create(&conn, ns, &kube_eps);
+	if (!rc && o->rollouts_from_kube)
+		rc = kuberollouts_create(&conn, ns, &kube_rollouts);
 	if (!rc)
 		log_event(CLOG_INFO, "kubernetes api", "server", conn.server, "namespace", ns,
 			  "from", o->kubeconfig ? o->kubeconfig : "service account");
@@ -1015,6 +1090,7 @@ int main(int argc, char **argv)
 		log_event(CLOG_ERROR, "start-up failed", "error", strerror(-err));
 	}
 	kubeeps_destroy(kube_eps); /* its threads stop within about a second */
+	kuberollouts_destroy(kube_rollouts);
 	worker_stop(hooks);
 	worker_stop(health);
 	external_stop(ext);

@@ -617,11 +617,113 @@ long kube_backoff_ms(unsigned int attempt, long base_ms, long max_ms, double r)
 	return half + (long)((double)(d - half) * r);
 }
 
-/* ---- the watcher ---- */
+/* ---- objects of any kind, by name ---- */
+
+void kube_objects_free(struct kube_objects *s)
+{
+	json_decref(s->by_name);
+	memset(s, 0, sizeof(*s));
+}
+
+void kube_objects_replace(struct kube_objects *dst, struct kube_objects *src)
+{
+	kube_objects_free(dst);
+	*dst = *src;
+	memset(src, 0, sizeof(*src));
+}
+
+static int objects_set_rv(struct kube_objects *s, const char *rv)
+{
+	if (!rv || !*rv || strlen(rv) >= sizeof(s->rv))
+		return -EINVAL;
+	snprintf(s->rv, sizeof(s->rv), "%s", rv);
+	return 0;
+}
+
+static const char *object_name(const json_t *obj)
+{
+	const char *name =
+		json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+
+	return name && *name && strlen(name) < KUBE_NAME_LEN ? name : NULL;
+}
+
+static int objects_put(struct kube_objects *s, json_t *obj)
+{
+	const char *name = object_name(obj);
+
+	if (!name)
+		return -EINVAL;
+	if (!s->by_name)
+		s->by_name = json_object();
+	if (!s->by_name || json_object_set(s->by_name, name, obj))
+		return -ENOMEM;
+	return 0;
+}
+
+int kube_objects_add_page(struct kube_objects *out, const json_t *list, char *cont, size_t contlen)
+{
+	const json_t *meta = json_object_get(list, "metadata"),
+		     *items = json_object_get(list, "items");
+	const char *next = json_string_value(json_object_get(meta, "continue"));
+	json_t *item;
+	size_t i;
+
+	if (!json_is_array(items) ||
+	    objects_set_rv(out, json_string_value(json_object_get(meta, "resourceVersion"))))
+		return -EINVAL;
+	if (strlen(next ? next : "") >= contlen)
+		return -E2BIG;
+	snprintf(cont, contlen, "%s", next ? next : "");
+	if (!out->by_name)
+		out->by_name = json_object();
+	if (!out->by_name)
+		return -ENOMEM;
+	json_array_foreach(items, i, item)
+	{
+		int err = objects_put(out, item);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int kube_objects_apply(struct kube_objects *s, const struct kube_event *ev)
+{
+	const char *name;
+	int err = 0;
+
+	switch (ev->type) {
+	case KUBE_EV_GONE:
+		return -ESTALE;
+	case KUBE_EV_ERROR:
+		return -EPROTO;
+	case KUBE_EV_BOOKMARK:
+		return objects_set_rv(s, object_rv(ev->object));
+	case KUBE_EV_DELETED:
+		name = object_name(ev->object);
+		if (!name)
+			return -EINVAL;
+		json_object_del(s->by_name, name);
+		break;
+	default:
+		err = objects_put(s, ev->object);
+		break;
+	}
+	return err ? err : objects_set_rv(s, object_rv(ev->object));
+}
+
+size_t kube_objects_count(const struct kube_objects *s)
+{
+	return s->by_name ? json_object_size(s->by_name) : 0;
+}
+
+/* ---- the list+watch loop ---- */
 
 struct watch_ctx {
-	struct kube_watch_opts *o;
-	struct kube_slices *state;
+	struct kube_lw *lw;
+	void *state;
 	int err; /* why the stream ended early: -ESTALE (410), -EPROTO, -ENOMEM; 1: fn said stop */
 	bool done; /* err is set */
 };
@@ -646,7 +748,7 @@ static void watch_line(struct watch_ctx *w, const char *line, size_t len)
 	int err = kube_event_parse(line, len, &ev);
 
 	if (!err)
-		err = kube_slices_apply(w->state, &ev);
+		err = w->lw->ops->apply(w->state, &ev);
 	if (err == -EPROTO)
 		log_event(CLOG_WARN, "kube watch error event", "message",
 			  json_string_value(json_object_get(ev.object, "message")));
@@ -654,7 +756,7 @@ static void watch_line(struct watch_ctx *w, const char *line, size_t len)
 	if (err) {
 		w->err = err;
 		w->done = true;
-	} else if (!w->o->fn(w->state, w->o->arg)) {
+	} else if (!w->lw->fn(w->state, w->lw->arg)) {
 		w->err = 1;
 		w->done = true;
 	}
@@ -668,8 +770,166 @@ static bool watch_take_line(void *arg, const char *line, size_t len)
 	return !w->done;
 }
 
-static void slices_path(const struct kube_watch_opts *o, char *path, size_t len, const char *query)
+/* One list, page by page, into state (zeroed). -ESTALE: a continue token expired (410). */
+static int list_all(struct kube_client *c, struct kube_lw *lw, void *state)
 {
+	char path[KUBE_URL_LEN + MAX_QUERY], query[KUBE_CONTINUE_LEN + 64];
+	char cont[KUBE_CONTINUE_LEN] = "";
+	json_t *resp;
+	long status;
+	int err;
+
+	memset(state, 0, lw->ops->state_size);
+	do {
+		snprintf(query, sizeof(query), "limit=%u%s%s", lw->limit ? lw->limit : 500,
+			 cont[0] ? "&continue=" : "", cont);
+		lw->path(lw->arg, query, path, sizeof(path));
+		err = kube_get(c, path, &status, &resp);
+		if (!err && status != 200)
+			err = status == 410 ? -ESTALE : -EIO;
+		if (!err)
+			err = lw->ops->add_page(state, resp, cont, sizeof(cont));
+		json_decref(resp);
+	} while (!err && cont[0]);
+	if (err)
+		lw->ops->free(state);
+	return err;
+}
+
+/*
+ * One watch request from the state's resourceVersion. 0: the server ended
+ * it (timeoutSeconds); 1: fn asked to stop; -ESTALE: 410, list again;
+ * other: an error.
+ */
+static int watch_once(struct kube_client *c, struct kube_lw *lw, void *state)
+{
+	struct watch_ctx w = { .lw = lw, .state = state };
+	char path[KUBE_URL_LEN + MAX_QUERY], query[KUBE_RV_LEN + 128];
+	/* 5..10 min, as client-go's reflector: watches started together end apart. */
+	long timeout_s = 300 + random() % 301;
+	int rc;
+
+	snprintf(query, sizeof(query),
+		 "watch=1&allowWatchBookmarks=true&timeoutSeconds=%ld&resourceVersion=%s",
+		 timeout_s, lw->ops->rv(state));
+	lw->path(lw->arg, query, path, sizeof(path));
+	rc = kube_stream(c, path, timeout_s, watch_take_line, &w, lw->stop);
+	/* 1: ended on our side, by a line (w.err says why) or a stop (w.err 0). */
+	return rc == 1 ? w.err : rc;
+}
+
+int kube_list_once(struct kube_client *c, struct kube_lw *lw, void *state)
+{
+	int err = lw->prepare ? lw->prepare(c, lw->arg) : 0;
+
+	memset(state, 0, lw->ops->state_size);
+	return err ? err : list_all(c, lw, state);
+}
+
+/* List until it works (or stop), then hand the whole new state over. */
+static int relist(struct kube_client *c, struct kube_lw *lw, void *state)
+{
+	long base = lw->backoff_base_ms ? lw->backoff_base_ms : 200;
+	long max = lw->backoff_max_ms ? lw->backoff_max_ms : 30000;
+	unsigned int attempt = 0;
+	void *fresh = calloc(1, lw->ops->state_size);
+	int rc = 1;
+
+	if (!fresh)
+		return -ENOMEM;
+	while (!atomic_load(lw->stop)) {
+		int err = kube_list_once(c, lw, fresh);
+
+		if (!err) {
+			/* Wholesale: whatever the lost events did, the list is the truth. */
+			lw->ops->replace(state, fresh);
+			rc = lw->fn(state, lw->arg) ? 0 : 1;
+			break;
+		}
+		if (err == -ENOENT || err == -ENOMEM) {
+			rc = err;
+			break;
+		}
+		nap(kube_backoff_ms(attempt++, base, max, rand01()), lw->stop);
+	}
+	free(fresh);
+	return rc;
+}
+
+int kube_list_watch(struct kube_client *c, struct kube_lw *lw)
+{
+	long base = lw->backoff_base_ms ? lw->backoff_base_ms : 200;
+	long max = lw->backoff_max_ms ? lw->backoff_max_ms : 30000;
+	unsigned int attempt = 0;
+	void *state = calloc(1, lw->ops->state_size);
+	int err;
+
+	if (!state)
+		return -ENOMEM;
+	err = relist(c, lw, state);
+	while (!err && !atomic_load(lw->stop)) {
+		err = watch_once(c, lw, state);
+		if (err > 0 || err == -ENOMEM)
+			break;
+		if (err == -ESTALE) {
+			log_event(CLOG_INFO, "kube watch expired (410): listing again", "rv",
+				  lw->ops->rv(state));
+			if (lw->relists)
+				(*lw->relists)++; /* read as it runs (kubewatch prints it) */
+			err = relist(c, lw, state);
+			attempt = 0;
+		} else if (err) {
+			nap(kube_backoff_ms(attempt++, base, max, rand01()), lw->stop);
+			err = 0;
+		} else {
+			attempt = 0; /* a watch that ran its time: resume from its version */
+		}
+	}
+	lw->ops->free(state);
+	free(state);
+	return err > 0 ? 0 : err;
+}
+
+/* ---- EndpointSlices through the loop ---- */
+
+static int slices_add_page(void *state, const json_t *list, char *cont, size_t contlen)
+{
+	return kube_slices_add_page(state, list, cont, contlen);
+}
+
+static int slices_apply(void *state, const struct kube_event *ev)
+{
+	return kube_slices_apply(state, ev);
+}
+
+static void slices_replace(void *dst, void *src)
+{
+	kube_slices_replace(dst, src);
+}
+
+static void slices_free(void *state)
+{
+	kube_slices_free(state);
+}
+
+static const char *slices_rv(const void *state)
+{
+	return ((const struct kube_slices *)state)->rv;
+}
+
+static const struct kube_lw_ops slices_ops = {
+	.state_size = sizeof(struct kube_slices),
+	.add_page = slices_add_page,
+	.apply = slices_apply,
+	.replace = slices_replace,
+	.free = slices_free,
+	.rv = slices_rv,
+};
+
+static void slices_path(void *arg, const char *query, char *path, size_t len)
+{
+	const struct kube_watch_opts *o = arg;
+
 	snprintf(path, len,
 		 "/apis/discovery.k8s.io/%s/namespaces/%s/endpointslices"
 		 "?labelSelector=kubernetes.io%%2Fservice-name%%3D%s&%s",
@@ -677,14 +937,17 @@ static void slices_path(const struct kube_watch_opts *o, char *path, size_t len,
 }
 
 /* Which EndpointSlice API the server has: v1 (1.21+), else v1beta1 (1.17..1.24). */
-static int discover(struct kube_client *c, struct kube_watch_opts *o)
+static int discover(struct kube_client *c, void *arg)
 {
 	static const char *const apis[] = { "v1", "v1beta1" };
+	struct kube_watch_opts *o = arg;
 	char path[64];
 	json_t *resp;
 	long status = 0;
 	size_t i;
 
+	if (o->api[0])
+		return 0;
 	for (i = 0; i < 2; i++) {
 		int err;
 
@@ -701,115 +964,43 @@ static int discover(struct kube_client *c, struct kube_watch_opts *o)
 	return status == 404 ? -ENOENT : -EIO;
 }
 
-/* One list, page by page, into a new state. -ESTALE: a continue token expired (410). */
-static int list_all(struct kube_client *c, struct kube_watch_opts *o, struct kube_slices *out)
+static bool slices_changed(const void *state, void *arg)
 {
-	char path[KUBE_URL_LEN + MAX_QUERY], query[KUBE_CONTINUE_LEN + 64];
-	char cont[KUBE_CONTINUE_LEN] = "";
-	json_t *resp;
-	long status;
-	int err;
+	const struct kube_watch_opts *o = arg;
 
-	memset(out, 0, sizeof(*out));
-	do {
-		snprintf(query, sizeof(query), "limit=%u%s%s", o->limit ? o->limit : 500,
-			 cont[0] ? "&continue=" : "", cont);
-		slices_path(o, path, sizeof(path), query);
-		err = kube_get(c, path, &status, &resp);
-		if (!err && status != 200)
-			err = status == 410 ? -ESTALE : -EIO;
-		if (!err)
-			err = kube_slices_add_page(out, resp, cont, sizeof(cont));
-		json_decref(resp);
-	} while (!err && cont[0]);
-	if (err)
-		kube_slices_free(out);
-	return err;
+	return o->fn(state, o->arg);
 }
 
-/*
- * One watch request from state->rv. 0: the server ended it (timeoutSeconds);
- * 1: fn asked to stop; -ESTALE: 410, list again; other: an error.
- */
-static int watch_once(struct kube_client *c, struct kube_watch_opts *o, struct kube_slices *state)
+static void slices_lw(struct kube_watch_opts *o, struct kube_lw *lw)
 {
-	struct watch_ctx w = { .o = o, .state = state };
-	char path[KUBE_URL_LEN + MAX_QUERY], query[KUBE_RV_LEN + 128];
-	/* 5..10 min, as client-go's reflector: watches started together end apart. */
-	long timeout_s = 300 + random() % 301;
-	int rc;
-
-	snprintf(query, sizeof(query),
-		 "watch=1&allowWatchBookmarks=true&timeoutSeconds=%ld&resourceVersion=%s",
-		 timeout_s, state->rv);
-	slices_path(o, path, sizeof(path), query);
-	rc = kube_stream(c, path, timeout_s, watch_take_line, &w, o->stop);
-	/* 1: ended on our side, by a line (w.err says why) or a stop (w.err 0). */
-	return rc == 1 ? w.err : rc;
+	memset(lw, 0, sizeof(*lw));
+	lw->ops = &slices_ops;
+	lw->path = slices_path;
+	lw->prepare = discover;
+	lw->fn = slices_changed;
+	lw->arg = o;
+	lw->stop = o->stop;
+	lw->limit = o->limit;
+	lw->backoff_base_ms = o->backoff_base_ms;
+	lw->backoff_max_ms = o->backoff_max_ms;
+	lw->relists = &o->relists;
 }
 
 int kube_list_endpointslices(struct kube_client *c, struct kube_watch_opts *o,
 			     struct kube_slices *out)
 {
-	int err = o->api[0] ? 0 : discover(c, o);
+	struct kube_lw lw;
 
-	memset(out, 0, sizeof(*out));
-	return err ? err : list_all(c, o, out);
-}
-
-/* List until it works (or stop), then hand the whole new state over. */
-static int relist(struct kube_client *c, struct kube_watch_opts *o, struct kube_slices *state)
-{
-	long base = o->backoff_base_ms ? o->backoff_base_ms : 200;
-	long max = o->backoff_max_ms ? o->backoff_max_ms : 30000;
-	struct kube_slices fresh;
-	unsigned int attempt = 0;
-
-	while (!atomic_load(o->stop)) {
-		int err = o->api[0] ? 0 : discover(c, o);
-		if (err == -ENOENT || err == -ENOMEM)
-			return err;
-		if (!err)
-			err = list_all(c, o, &fresh);
-		if (!err) {
-			/* Wholesale: whatever the lost events did, the list is the truth. */
-			kube_slices_replace(state, &fresh);
-			return o->fn(state, o->arg) ? 0 : 1;
-		}
-		if (err == -ENOMEM)
-			return err;
-		nap(kube_backoff_ms(attempt++, base, max, rand01()), o->stop);
-	}
-	return 1;
+	slices_lw(o, &lw);
+	return kube_list_once(c, &lw, out);
 }
 
 int kube_watch_endpointslices(struct kube_client *c, struct kube_watch_opts *o)
 {
-	long base = o->backoff_base_ms ? o->backoff_base_ms : 200;
-	long max = o->backoff_max_ms ? o->backoff_max_ms : 30000;
-	struct kube_slices state = { 0 };
-	unsigned int attempt = 0;
-	int err = relist(c, o, &state);
+	struct kube_lw lw;
 
-	while (!err && !atomic_load(o->stop)) {
-		err = watch_once(c, o, &state);
-		if (err > 0 || err == -ENOMEM)
-			break;
-		if (err == -ESTALE) {
-			log_event(CLOG_INFO, "kube watch expired (410): listing again", "rv",
-				  state.rv);
-			o->relists++;
-			err = relist(c, o, &state);
-			attempt = 0;
-		} else if (err) {
-			nap(kube_backoff_ms(attempt++, base, max, rand01()), o->stop);
-			err = 0;
-		} else {
-			attempt = 0; /* a watch that ran its time: resume from state.rv */
-		}
-	}
-	kube_slices_free(&state);
-	return err > 0 ? 0 : err;
+	slices_lw(o, &lw);
+	return kube_list_watch(c, &lw);
 }
 
 /* ---- a generic watch stream ---- */

@@ -178,6 +178,64 @@ long kube_slices_backends(const struct kube_slices *s, struct kube_backend **out
  * that failed together do not retry together. */
 long kube_backoff_ms(unsigned int attempt, long base_ms, long max_ms, double r);
 
+/* ---- objects of any kind, by name (pure, no I/O) ---- */
+
+/* Whole objects by metadata.name, and the resourceVersion they are current at. */
+struct kube_objects {
+	json_t *by_name; /* a JSON object: name -> the object as the server sent it */
+	char rv[KUBE_RV_LEN];
+};
+
+/* As kube_slices_add_page, for objects of any kind. 0, -EINVAL, -ENOMEM, -E2BIG. */
+int kube_objects_add_page(struct kube_objects *out, const json_t *list, char *cont, size_t contlen);
+/* As kube_slices_apply. 0, -EINVAL, -ENOMEM, -ESTALE (410: list again), -EPROTO. */
+int kube_objects_apply(struct kube_objects *s, const struct kube_event *ev);
+void kube_objects_replace(struct kube_objects *dst, struct kube_objects *src);
+void kube_objects_free(struct kube_objects *s);
+size_t kube_objects_count(const struct kube_objects *s);
+
+/* ---- the list+watch loop (I/O) ---- */
+
+/* A state the loop keeps: state_size zero bytes are an empty one. */
+struct kube_lw_ops {
+	size_t state_size;
+	/* One page of a list into a state being built. */
+	int (*add_page)(void *state, const json_t *list, char *cont, size_t contlen);
+	/* One watch event: -ESTALE for a 410 (the loop lists again). */
+	int (*apply)(void *state, const struct kube_event *ev);
+	/* Free dst's content and move src's into it (src left empty). */
+	void (*replace)(void *dst, void *src);
+	void (*free)(void *state);
+	const char *(*rv)(const void *state);
+};
+
+/* One collection, listed then watched (kube_list_watch). */
+struct kube_lw {
+	const struct kube_lw_ops *ops;
+	/* The collection's path, its "?" and query, into buf. */
+	void (*path)(void *arg, const char *query, char *buf, size_t len);
+	/* Before every list (NULL: none); -ENOENT or -ENOMEM end the loop. */
+	int (*prepare)(struct kube_client *c, void *arg);
+	/* Called after every change with the whole state; false stops. */
+	bool (*fn)(const void *state, void *arg);
+	void *arg;
+	const atomic_bool *stop;
+	unsigned int limit;	/* list page size (0: 500) */
+	long backoff_base_ms;	/* 0: 200 */
+	long backoff_max_ms;	/* 0: 30000 */
+	unsigned long *relists; /* counts lists after the first (after a 410); NULL: none */
+};
+
+/*
+ * List, then watch from the list's version, until fn returns false or
+ * *stop: 0. A 410 lists again and replaces the state wholesale; other
+ * errors are retried forever with jittered backoff; only -ENOMEM and
+ * -ENOENT from prepare end it early.
+ */
+int kube_list_watch(struct kube_client *c, struct kube_lw *lw);
+/* One list (prepare first), no watch and no retry, into state. 0 or the first error. */
+int kube_list_once(struct kube_client *c, struct kube_lw *lw, void *state);
+
 /* ---- the watcher (I/O) ---- */
 
 struct kube_watch_opts {

@@ -242,13 +242,71 @@ else
 	skip "manifest checks" "nothing rendered"
 fi
 
+# The kube-native overlay (deploy/kubernetes-native): the base with the agent
+# on the API (--rollouts-from kube, --coordinator kube), its token mounted,
+# the node name from the downward API, and no ConfigMap.
+NATIVE=$TMP/native.yaml
+if [ -z "$KUBECTL" ]; then
+	skip "kubectl kustomize deploy/kubernetes-native" "kubectl not installed"
+elif "$KUBECTL" kustomize deploy/kubernetes-native >"$NATIVE" 2>"$TMP/native.err"; then
+	ok "kubectl kustomize deploy/kubernetes-native renders offline"
+else
+	not_ok "kubectl kustomize deploy/kubernetes-native renders offline"
+	diag <"$TMP/native.err"
+	: >"$NATIVE"
+fi
+if [ -z "$PY" ] || [ ! -s "$NATIVE" ] || [ ! -s "$RENDERED" ]; then
+	skip "kube-native manifest checks" "no python3 with PyYAML, or nothing rendered"
+else
+	cat >"$TMP/native.py" <<'PY'
+import json, sys, yaml
+base = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+native = [d for d in yaml.safe_load_all(open(sys.argv[2])) if d]
+def t(cond, desc, detail=""):
+    print(("ok - " if cond else "not ok - ") + desc)
+    if not cond and detail:
+        for l in str(detail).splitlines():
+            print("# " + l)
+def others(docs):
+    return sorted(json.dumps(d, sort_keys=True) for d in docs if d["kind"] not in ("DaemonSet", "ConfigMap"))
+t(others(base) == others(native),
+  "kube-native: the base's objects unchanged (namespace, CRD, RBAC, ServiceAccount, Service, PodMonitor)")
+t(not any(d["kind"] == "ConfigMap" for d in native), "kube-native: no ConfigMap of Rollouts")
+ds = next(d for d in native if d["kind"] == "DaemonSet")
+pod = ds["spec"]["template"]["spec"]
+c = next(x for x in pod["containers"] if x["name"] == "canaryd")
+args = c.get("args", [])
+env = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") for e in c.get("env", [])}
+t("--rollouts-from=kube" in args and not any(a.startswith("--config") for a in args),
+  "kube-native: --rollouts-from=kube, no --config", args)
+t("--coordinator=kube" in args and "--node-name=$(NODE_NAME)" in args and env.get("NODE_NAME") == "spec.nodeName",
+  "kube-native: --coordinator=kube, --node-name from the downward API spec.nodeName", (args, env))
+t("--kube-namespace=$(POD_NAMESPACE)" in args and env.get("POD_NAMESPACE") == "metadata.namespace",
+  "kube-native: --kube-namespace is the pod's namespace", (args, env))
+t(pod.get("automountServiceAccountToken") is True and pod.get("serviceAccountName") == "canaryd",
+  "kube-native: ServiceAccount canaryd with its token mounted")
+t(not any(v.get("configMap") for v in pod.get("volumes", []))
+  and not any(m["mountPath"] == "/etc/canaryd" for m in c.get("volumeMounts", [])),
+  "kube-native: no config volume")
+bds = next(d for d in base if d["kind"] == "DaemonSet")
+bc = next(x for x in bds["spec"]["template"]["spec"]["containers"] if x["name"] == "canaryd")
+keep = [a for a in bc.get("args", []) if not a.startswith("--config")]
+t(all(a in args for a in keep) and [m["mountPath"] for m in c["volumeMounts"]]
+  == [m["mountPath"] for m in bc["volumeMounts"] if m["mountPath"] != "/etc/canaryd"]
+  and c.get("securityContext") == bc.get("securityContext"),
+  "kube-native: the base's other flags, mounts and securityContext kept", (keep, args))
+open(sys.argv[2] + ".flags", "w").write("\n".join(a.split("=", 1)[0] for a in args if a.startswith("--")) + "\n")
+PY
+	run_py "kube-native manifest checks" "$TMP/native.py" "$RENDERED" "$NATIVE"
+fi
+
 # Flags and config the agent itself accepts.
 CANARYD=$ROOT/build/canaryd
 if [ ! -x "$CANARYD" ]; then
 	skip "canaryd accepts the deployment's flags and configs" "build/canaryd not built (make)"
 else
 	flags_ok=1 help=$("$CANARYD" --help 2>&1 || true)
-	for f in $(cat "$RENDERED.flags" 2>/dev/null) \
+	for f in $(cat "$RENDERED.flags" "$NATIVE.flags" 2>/dev/null) \
 		$(grep -o -- '--[a-z-]*' deploy/systemd/canaryd.service | sort -u); do
 		grep -q -- "$f" <<<"$help" || { echo "# canaryd --help does not know $f"; flags_ok=0; }
 	done

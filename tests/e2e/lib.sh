@@ -179,13 +179,16 @@ YAML
 }
 
 # lab_agent [canaryd flags...]: start canaryd in the node namespace, wait until ready.
+# Its rollouts come from $LAB_CONFIG_DIR, or with LAB_ROLLOUTS_FROM=kube from the
+# Kubernetes API (--rollouts-from kube, no --config).
 lab_agent() {
-	local ready_before=0
+	local ready_before=0 source=(--config "$LAB_CONFIG_DIR")
+	[ -n "${LAB_ROLLOUTS_FROM:-}" ] && source=(--rollouts-from "$LAB_ROLLOUTS_FROM")
 	[ -f "$LAB_DIR/canaryd.log" ] && ready_before=$(grep -c 'msg=ready' "$LAB_DIR/canaryd.log")
 	# nsenter execs canaryd, so $! is the agent's own PID (kill -9 hits it).
 	nsenter --net=/run/netns/"$(ns node)" "$LAB_BUILD/canaryd" --bpffs "$LAB_BPFFS" \
 		--host-cgroup off --interfaces 'to-*' \
-		--config "$LAB_CONFIG_DIR" --state-dir "$LAB_STATE_DIR" --api-socket "$LAB_SOCKET" \
+		"${source[@]}" --state-dir "$LAB_STATE_DIR" --api-socket "$LAB_SOCKET" \
 		--tick-ms 100 "$@" >>"$LAB_DIR/canaryd.log" 2>&1 &
 	echo $! >"$LAB_DIR/canaryd.pid"
 	local i ready

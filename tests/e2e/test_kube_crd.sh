@@ -10,6 +10,8 @@
 # status subresource leaves spec and generation alone; a write with a stale
 # resourceVersion gets 409. Then deploy/kubernetes/rbac.yaml's roles, bound
 # to the agent's user, allow exactly what the agent needs (kubectl auth can-i).
+# Last, the whole kustomization and its kube-native overlay
+# (deploy/kubernetes-native) pass a server-side dry run.
 set -u
 source "$(dirname "$0")/lib_kube.sh"
 
@@ -208,4 +210,25 @@ kctl apply --dry-run=server --validate=false -f "$LAB_DIR/rendered.yaml" >"$LAB_
 rc=$?
 sed 's/^/# /' "$LAB_DIR/dryrun.out" | grep -iv 'unchanged\|configured\|created' | head -5
 check "deploy/kubernetes (but the PodMonitor) passes a server-side dry run" test "$rc" = 0
+# The kube-native overlay (deploy/kubernetes-native) the same way: the
+# DaemonSet with its Rollouts from the API, its token and the node's name.
+kubectl kustomize "$LAB_ROOT/deploy/kubernetes-native" | python3 -c '
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(sys.stdin) if d and d["kind"] != "PodMonitor"]
+yaml.safe_dump_all(docs, sys.stdout)' >"$LAB_DIR/native.yaml"
+kctl apply --dry-run=server --validate=false -f "$LAB_DIR/native.yaml" >"$LAB_DIR/native.out" 2>&1
+rc=$?
+sed 's/^/# /' "$LAB_DIR/native.out" | grep -iv 'unchanged\|configured\|created' | head -5
+check "deploy/kubernetes-native (but the PodMonitor) passes a server-side dry run" test "$rc" = 0
+kctl apply --dry-run=server --validate=false -o json -f "$LAB_DIR/native.yaml" 2>/dev/null |
+	python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+ds = [i for i in d.get("items", [d]) if i["kind"] == "DaemonSet"][0]["spec"]["template"]["spec"]
+c = ds["containers"][0]
+env = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") for e in c["env"]}
+print(ds.get("automountServiceAccountToken"), "--rollouts-from=kube" in c["args"], env.get("NODE_NAME"))' \
+	>"$LAB_DIR/native.check"
+check "the server keeps the kube-native DaemonSet's token, --rollouts-from and NODE_NAME" \
+	grep -qx "True True spec.nodeName" "$LAB_DIR/native.check"
 lab_finish
