@@ -51,7 +51,7 @@ AGENT_SRCS   := userspace/agent.c userspace/dpops.c userspace/dpwatch.c userspac
                 userspace/secretfile.c userspace/siphash.c userspace/seedsecret.c \
                  userspace/kube.c userspace/kubeconfig.c userspace/kubeeps.c \
                  userspace/kubesvc.c \
-                 userspace/coord_kube.c userspace/kuberollout.c userspace/kuberollouts.c
+                 userspace/coord_kube.c userspace/kuberollout.c userspace/kubespecs.c
 # Every library source. A file added here and to no list above goes into
 # the agent's library.
 LIB_SRCS    := $(DP_SRCS) $(ROLLOUT_SRCS) $(AGENT_SRCS)

@@ -40,7 +40,7 @@
 #include "hostsock.h"
 #include "kubeconfig.h"
 #include "kubeeps.h"
-#include "kuberollouts.h"
+#include "kubespecs.h"
 #include "linkwatch.h"
 #include "log.h"
 #include "metrics.h"
@@ -650,11 +650,11 @@ static int fill_from_services(struct config *cfg, char *err, size_t errlen)
 }
 
 /* The Rollouts of the API (NULL: from --config). */
-static struct kuberollouts *kube_rollouts;
+static struct kubespecs *kube_rollouts;
 
 /*
  * The rollouts to run: the files of --config, or the accepted Rollouts of
- * the API (each refused object was logged by kuberollouts.c, and its last
+ * the API (each refused object was logged by kubespecs.c, and its last
  * accepted spec is in the set). -ECANCELED before the API was first listed.
  */
 static int load_rollouts(const struct options *o, struct config *cfg)
@@ -668,7 +668,7 @@ static int load_rollouts(const struct options *o, struct config *cfg)
 		log_event(CLOG_ERROR, "config rejected: keeping the running one", "error", err);
 		return -EINVAL;
 	}
-	rc = kuberollouts_config(kube_rollouts, cfg, err, sizeof(err));
+	rc = kubespecs_config(kube_rollouts, cfg, err, sizeof(err));
 	if (rc == -EAGAIN)
 		log_event(CLOG_INFO, "config not applied yet: keeping the pinned services", "error",
 			  err);
@@ -700,7 +700,7 @@ static int reload(struct agent *a, const struct options *o)
 		log_event(CLOG_ERROR, "config not applied: keeping the running one", "error",
 			  rc == -ECANCELED ? err : strerror(-rc));
 	else if (kube_rollouts) {
-		snprintf(source, sizeof(source), "kube:%s", kuberollouts_namespace(kube_rollouts));
+		snprintf(source, sizeof(source), "kube:%s", kubespecs_namespace(kube_rollouts));
 		log_event(CLOG_INFO, "config applied", "source", source, "rollouts", n);
 	} else {
 		log_event(CLOG_INFO, "config applied", "path", o->config, "rollouts", n);
@@ -783,7 +783,7 @@ static void follow_services(struct agent *a, __u64 *reload_at)
 /* A Rollout added, changed or deleted in the API is applied within one error poll. */
 static void follow_rollouts(__u64 *reload_at)
 {
-	if (kube_rollouts && kuberollouts_changed(kube_rollouts) && !*reload_at)
+	if (kube_rollouts && kubespecs_changed(kube_rollouts) && !*reload_at)
 		*reload_at = mono_ms();
 }
 
@@ -1007,7 +1007,7 @@ static int start_threads(struct agent *a, const struct options *o, struct api_se
 	if (!err && kube_eps)
 		err = kubeeps_run(kube_eps);
 	if (!err && kube_rollouts)
-		err = kuberollouts_run(kube_rollouts);
+		err = kubespecs_run(kube_rollouts);
 	return err;
 }
 
@@ -1030,7 +1030,7 @@ static int kube_setup(const struct options *o)
 	}
 	rc = kubeeps_create(&conn, ns, &kube_eps);
 	if (!rc && o->rollouts_from_kube)
-		rc = kuberollouts_create(&conn, ns, &kube_rollouts);
+		rc = kubespecs_create(&conn, ns, &kube_rollouts);
 	if (!rc)
 		log_event(CLOG_INFO, "kubernetes api", "server", conn.server, "namespace", ns,
 			  "from", o->kubeconfig ? o->kubeconfig : "service account");
@@ -1090,7 +1090,7 @@ int main(int argc, char **argv)
 		log_event(CLOG_ERROR, "start-up failed", "error", strerror(-err));
 	}
 	kubeeps_destroy(kube_eps); /* its threads stop within about a second */
-	kuberollouts_destroy(kube_rollouts);
+	kubespecs_destroy(kube_rollouts);
 	worker_stop(hooks);
 	worker_stop(health);
 	external_stop(ext);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Rollouts from the Kubernetes API (userspace/kuberollouts.c) on recorded
+ * Rollouts from the Kubernetes API (userspace/kubespecs.c) on recorded
  * JSON: an object as a 1.20 API server sends it becomes the same
  * rollout_cfg as the file with that spec; what the CRD's schema lets
  * through but the agent refuses is refused naming the object and the
@@ -18,7 +18,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "kuberollouts.h"
+#include "kubespecs.h"
 
 /* As `kubectl get rollout web -o json` prints it from the labs' 1.20 server. */
 #define OBJECT_HEAD(name, rv)                                                                  \
@@ -81,7 +81,7 @@ static void expect_refused(const char *text, const char *object, const char *fie
 	struct rollout_cfg r;
 	json_t *obj = parse(text);
 
-	assert_int_equal(kuberollouts_from_object(obj, &r, err, sizeof(err)), -1);
+	assert_int_equal(kubespecs_from_object(obj, &r, err, sizeof(err)), -1);
 	json_decref(obj);
 	if (!strstr(err, object) || !strstr(err, field))
 		fail_msg("message \"%s\" lacks \"%s\" or \"%s\"", err, object, field);
@@ -94,7 +94,7 @@ static void test_object_to_config(void **state)
 	json_t *obj = parse(web_status);
 
 	(void)state;
-	assert_int_equal(kuberollouts_from_object(obj, &r, err, sizeof(err)), 0);
+	assert_int_equal(kubespecs_from_object(obj, &r, err, sizeof(err)), 0);
 	json_decref(obj);
 	assert_string_equal(r.name, "web");
 	assert_string_equal(r.ns, "shop");
@@ -125,7 +125,7 @@ static void test_weight_decimals(void **state)
 	json_t *obj = parse(web_two_decimals);
 
 	(void)state;
-	assert_int_equal(kuberollouts_from_object(obj, &r, err, sizeof(err)), 0);
+	assert_int_equal(kubespecs_from_object(obj, &r, err, sizeof(err)), 0);
 	json_decref(obj);
 	assert_int_equal(r.steps[0].weight_bp, 1234);
 	expect_refused(web_three_decimals, "Rollout shop/web", "spec.strategy.steps[0].setWeight");

@@ -16,14 +16,14 @@
  * away. A status change (the coordinator's writes) is not a change: only
  * the spec, the name and the namespace are compared.
  *
- * The tick loop asks kuberollouts_changed() and, when the accepted set
- * changed, takes it with kuberollouts_config() and applies it like a
+ * The tick loop asks kubespecs_changed() and, when the accepted set
+ * changed, takes it with kubespecs_config() and applies it like a
  * reloaded config directory (agent_apply_config): only rollouts whose spec
  * changed restart, a deleted object's rollout is removed, and a 410's
  * re-list replaces the set wholesale.
  */
-#ifndef CANARY_KUBEROLLOUTS_H
-#define CANARY_KUBEROLLOUTS_H
+#ifndef CANARY_KUBESPECS_H
+#define CANARY_KUBESPECS_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -33,7 +33,7 @@
 #include "kube.h"
 #include "kubeconfig.h"
 
-#define KUBEROLLOUTS_API_PATH "/apis/canaryd.io/v1alpha1"
+#define KUBESPECS_API_PATH "/apis/canaryd.io/v1alpha1"
 
 /* ---- pure parts, for tests ---- */
 
@@ -43,7 +43,7 @@
  * (positions in the object's spec written as indented JSON). 0, or -1
  * with err set.
  */
-int kuberollouts_from_object(const json_t *obj, struct rollout_cfg *out, char *err, size_t errlen);
+int kubespecs_from_object(const json_t *obj, struct rollout_cfg *out, char *err, size_t errlen);
 
 /* One object the agent knows of: what it last saw and what it accepted. */
 struct kr_entry {
@@ -68,7 +68,7 @@ struct kr_set {
  * resourceVersion's, so that every node of a fleet that refuses the same
  * version creates the same Event: the first one wins, the others get 409.
  */
-json_t *kuberollouts_rejection_event(const json_t *obj, const char *why, bool kept, long now_s);
+json_t *kubespecs_rejection_event(const json_t *obj, const char *why, bool kept, long now_s);
 
 /*
  * Bring set up to objs (every Rollout the server has): new and changed
@@ -83,22 +83,22 @@ void kr_set_free(struct kr_set *set);
 
 /* ---- the watcher ---- */
 
-struct kuberollouts;
+struct kubespecs;
 
 /* ns: the namespace whose Rollouts the agent runs. 0, -EINVAL, -ENOMEM. */
-int kuberollouts_create(const struct kube_conn *conn, const char *ns, struct kuberollouts **out);
+int kubespecs_create(const struct kube_conn *conn, const char *ns, struct kubespecs **out);
 /* Start the watch thread (after the agent dropped its privileges). 0 or -errno. */
-int kuberollouts_run(struct kuberollouts *kr);
+int kubespecs_run(struct kubespecs *kr);
 /* Stops the thread (within about a second) and frees everything. */
-void kuberollouts_destroy(struct kuberollouts *kr);
-/* Did the accepted set change since the last kuberollouts_config()? */
-bool kuberollouts_changed(struct kuberollouts *kr);
+void kubespecs_destroy(struct kubespecs *kr);
+/* Did the accepted set change since the last kubespecs_config()? */
+bool kubespecs_changed(struct kubespecs *kr);
 /*
  * The accepted set now, into out. -EAGAIN (err says so) until the first
  * list of the namespace succeeded: nothing is applied before that, so a
  * restart with the API server down keeps the pinned services.
  */
-int kuberollouts_config(struct kuberollouts *kr, struct config *out, char *err, size_t errlen);
-const char *kuberollouts_namespace(const struct kuberollouts *kr);
+int kubespecs_config(struct kubespecs *kr, struct config *out, char *err, size_t errlen);
+const char *kubespecs_namespace(const struct kubespecs *kr);
 
-#endif /* CANARY_KUBEROLLOUTS_H */
+#endif /* CANARY_KUBESPECS_H */

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kuberollouts.h"
+#include "kubespecs.h"
 #include "log.h"
 
 #define API_VERSION "canaryd.io/v1alpha1"
@@ -60,7 +60,7 @@ static char *object_document(const json_t *obj)
 	return text;
 }
 
-int kuberollouts_from_object(const json_t *obj, struct rollout_cfg *out, char *err, size_t errlen)
+int kubespecs_from_object(const json_t *obj, struct rollout_cfg *out, char *err, size_t errlen)
 {
 	char origin[ORIGIN_LEN];
 	struct config cfg;
@@ -189,7 +189,7 @@ static int check_service_free(const struct kr_set *set, const struct kr_entry *s
 	return 0;
 }
 
-json_t *kuberollouts_rejection_event(const json_t *obj, const char *why, bool kept, long now_s)
+json_t *kubespecs_rejection_event(const json_t *obj, const char *why, bool kept, long now_s)
 {
 	const char *name = meta_string(obj, "name"), *ns = meta_string(obj, "namespace"),
 		   *rv = meta_string(obj, "resourceVersion"), *uid = meta_string(obj, "uid");
@@ -219,7 +219,7 @@ json_t *kuberollouts_rejection_event(const json_t *obj, const char *why, bool ke
 /* Queue the Event of a refusal; losing it (no memory) loses only a view of the log line. */
 static void queue_rejection(struct kr_set *set, const json_t *obj, const char *why, bool kept)
 {
-	json_t *ev = kuberollouts_rejection_event(obj, why, kept, (long)time(NULL));
+	json_t *ev = kubespecs_rejection_event(obj, why, kept, (long)time(NULL));
 
 	if (!ev)
 		return;
@@ -237,7 +237,7 @@ static bool take_object(struct kr_set *set, struct kr_entry *e, const json_t *ob
 	struct rollout_cfg cfg;
 
 	object_label(obj, origin, sizeof(origin));
-	if (kuberollouts_from_object(obj, &cfg, err, sizeof(err)) ||
+	if (kubespecs_from_object(obj, &cfg, err, sizeof(err)) ||
 	    check_service_free(set, e, &cfg, origin, err, sizeof(err))) {
 		set->rejected++;
 		queue_rejection(set, obj, err, e->good);
@@ -309,7 +309,7 @@ int kr_set_config(const struct kr_set *set, struct config *out)
 
 /* ---- the watcher ---- */
 
-struct kuberollouts {
+struct kubespecs {
 	struct kube_conn conn;
 	struct kube_client events; /* its own connection: the watch's is streaming */
 	bool events_ready;
@@ -318,16 +318,16 @@ struct kuberollouts {
 	pthread_t thread;
 	bool running;
 	atomic_bool stop;
-	atomic_bool changed;  /* the accepted set moved since the last kuberollouts_config */
+	atomic_bool changed;  /* the accepted set moved since the last kubespecs_config */
 	pthread_mutex_t lock; /* guards set and listed */
 	struct kr_set set;
 	bool listed;  /* a first list succeeded */
 	int last_err; /* of the API check, so that a lasting failure is logged once */
 };
 
-int kuberollouts_create(const struct kube_conn *conn, const char *ns, struct kuberollouts **out)
+int kubespecs_create(const struct kube_conn *conn, const char *ns, struct kubespecs **out)
 {
-	struct kuberollouts *kr;
+	struct kubespecs *kr;
 
 	if (!ns || !*ns || strlen(ns) >= sizeof(kr->ns))
 		return -EINVAL;
@@ -344,7 +344,7 @@ int kuberollouts_create(const struct kube_conn *conn, const char *ns, struct kub
 	return 0;
 }
 
-void kuberollouts_destroy(struct kuberollouts *kr)
+void kubespecs_destroy(struct kubespecs *kr)
 {
 	if (!kr)
 		return;
@@ -358,25 +358,25 @@ void kuberollouts_destroy(struct kuberollouts *kr)
 	free(kr);
 }
 
-const char *kuberollouts_namespace(const struct kuberollouts *kr)
+const char *kubespecs_namespace(const struct kubespecs *kr)
 {
 	return kr->ns;
 }
 
 static void rollouts_path(void *arg, const char *query, char *buf, size_t len)
 {
-	const struct kuberollouts *kr = arg;
+	const struct kubespecs *kr = arg;
 
-	snprintf(buf, len, KUBEROLLOUTS_API_PATH "/namespaces/%s/rollouts?%s", kr->ns, query);
+	snprintf(buf, len, KUBESPECS_API_PATH "/namespaces/%s/rollouts?%s", kr->ns, query);
 }
 
 /* Before every list: is the CRD served? Said once, not at every retry. */
 static int check_api(struct kube_client *c, void *arg)
 {
-	struct kuberollouts *kr = arg;
+	struct kubespecs *kr = arg;
 	json_t *resp = NULL;
 	long status = 0;
-	int err = kube_get(c, KUBEROLLOUTS_API_PATH, &status, &resp);
+	int err = kube_get(c, KUBESPECS_API_PATH, &status, &resp);
 
 	json_decref(resp);
 	if (!err && status != 200)
@@ -426,7 +426,7 @@ static const struct kube_lw_ops objects_ops = {
 };
 
 /* POST one Event; 409 (another node created it first) is success. */
-static void post_event(struct kuberollouts *kr, const json_t *ev)
+static void post_event(struct kubespecs *kr, const json_t *ev)
 {
 	char path[KUBE_URL_LEN];
 	char *body = json_dumps(ev, JSON_COMPACT);
@@ -457,7 +457,7 @@ static void post_event(struct kuberollouts *kr, const json_t *ev)
 }
 
 /* The Events queued by the last update, sent outside the lock (2 s each at most). */
-static void send_events(struct kuberollouts *kr, json_t *events)
+static void send_events(struct kubespecs *kr, json_t *events)
 {
 	json_t *ev;
 	size_t i;
@@ -471,7 +471,7 @@ static void send_events(struct kuberollouts *kr, json_t *events)
 
 static bool on_change(const void *state, void *arg)
 {
-	struct kuberollouts *kr = arg;
+	struct kubespecs *kr = arg;
 	const struct kube_objects *objs = state;
 	json_t *events;
 	int rc;
@@ -508,7 +508,7 @@ static void nap_ms(long ms, const atomic_bool *stop)
 
 static void *watch_thread(void *arg)
 {
-	struct kuberollouts *kr = arg;
+	struct kubespecs *kr = arg;
 	struct kube_lw lw = {
 		.ops = &objects_ops,
 		.path = rollouts_path,
@@ -537,7 +537,7 @@ static void *watch_thread(void *arg)
 	return NULL;
 }
 
-int kuberollouts_run(struct kuberollouts *kr)
+int kubespecs_run(struct kubespecs *kr)
 {
 	int err;
 
@@ -551,12 +551,12 @@ int kuberollouts_run(struct kuberollouts *kr)
 	return 0;
 }
 
-bool kuberollouts_changed(struct kuberollouts *kr)
+bool kubespecs_changed(struct kubespecs *kr)
 {
 	return atomic_load(&kr->changed);
 }
 
-int kuberollouts_config(struct kuberollouts *kr, struct config *out, char *err, size_t errlen)
+int kubespecs_config(struct kubespecs *kr, struct config *out, char *err, size_t errlen)
 {
 	int rc;
 
