@@ -185,6 +185,31 @@ kube_link() {
 	ip -n "$ns" route add "$KUBE_ADDR/32" via "198.18.112.$((4 * i + 1))"
 }
 
+# kube_node_lab: lib.sh's lab (client, node, backends) beside the API
+# server; the node namespace, where the agent runs, reaches the API server
+# over a veth of its own (named so that the agent's --interfaces 'to-*'
+# leaves it alone); the agent's roles bound to its user. Exits when the API
+# server does not start.
+kube_node_lab() {
+	local b
+	lab_up
+	for b in "${LAB_BACKENDS[@]}"; do lab_backend "$b"; done
+	kube_up || {
+		echo "not ok - etcd and kube-apiserver start"
+		exit 1
+	}
+	lab_wait_backends
+	ip -n "$(kns api)" link add kq0 type veth peer name kapi0 netns "$(ns node)"
+	ip -n "$(kns api)" addr add 198.18.111.1/24 dev kq0
+	ip -n "$(kns api)" link set kq0 up
+	ip -n "$(ns node)" addr add 198.18.111.2/24 dev kapi0
+	ip -n "$(ns node)" link set kapi0 up
+	ip -n "$(ns node)" route add "$KUBE_ADDR/32" via 198.18.111.1
+	kctl apply -f "$LAB_ROOT/deploy/kubernetes/namespace.yaml" >/dev/null
+	kctl apply -f "$LAB_ROOT/deploy/kubernetes/rbac.yaml" >/dev/null
+	kctl create clusterrolebinding lab-agent --clusterrole=canaryd --user=canaryd-agent >/dev/null
+}
+
 kube_down() {
 	local name
 	kube_apiserver_stop

@@ -21,26 +21,7 @@ source "$(dirname "$0")/lib_kube.sh"
 KUBE_APISERVER_FLAGS="--feature-gates=EndpointSliceTerminatingCondition=true"
 kube_require
 trap kube_down EXIT
-lab_up
-for b in "${LAB_BACKENDS[@]}"; do lab_backend "$b"; done
-kube_up || {
-	echo "not ok - etcd and kube-apiserver start"
-	exit 1
-}
-lab_wait_backends
-
-# The agent's namespace reaches the API server over its own veth (named so
-# that the agent's --interfaces 'to-*' leaves it alone).
-ip -n "$(kns api)" link add kq0 type veth peer name kapi0 netns "$(ns node)"
-ip -n "$(kns api)" addr add 198.18.111.1/24 dev kq0
-ip -n "$(kns api)" link set kq0 up
-ip -n "$(ns node)" addr add 198.18.111.2/24 dev kapi0
-ip -n "$(ns node)" link set kapi0 up
-ip -n "$(ns node)" route add "$KUBE_ADDR/32" via 198.18.111.1
-
-kctl apply -f "$LAB_ROOT/deploy/kubernetes/namespace.yaml" >/dev/null
-kctl apply -f "$LAB_ROOT/deploy/kubernetes/rbac.yaml" >/dev/null
-kctl create clusterrolebinding lab-agent --clusterrole=canaryd --user=canaryd-agent >/dev/null
+kube_node_lab
 kctl create service clusterip web-stable --tcp=80:8080 >/dev/null
 kctl create service clusterip web-canary --tcp=80:8080 >/dev/null
 
