@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fleet, real etcd: leadership. A healthy canary walks its steps while
 #  A. the leading agent is SIGKILLed in a pause: another node advances the
-#     next step within the session TTL + 1 s;
+#     next step once the dead leader's session has expired;
 #  B. the (new) leading agent is stopped (SIGSTOP) past its session, then
 #     continued: another node leads meanwhile, and the deposed one never
 #     writes a step again;
@@ -11,12 +11,15 @@
 # Bounds: the session TTL is 2 s (FLEET_SESSION_TTL_S); etcd deletes the
 # dead leader's key when it expires, the others see it on their watch and
 # campaign at once; the new leader judges the pooled counts of the epoch
-# (already enough) and writes the next step. TTL + 1 s = 3 s is the check.
+# (already enough) and writes the next step, typically TTL + 1 s after the
+# kill. That time is printed, not judged (on a loaded machine etcd's expiry
+# check and the watch add their own delays): the check is that a survivor
+# wrote the step after the kill, before the 10 s wait ran out.
 set -u
 source "$(dirname "$0")/fleet_lib.sh"
 
 TTL_S=2
-BOUND_MS=$(((TTL_S + 1) * 1000))
+WAIT_S=10
 STEPS="[{setWeight: 10}, {pause: {duration: 3s}}, {setWeight: 20}, {pause: {duration: 3s}},
         {setWeight: 30}, {pause: {duration: 3s}}, {setWeight: 40}, {pause: {duration: 3s}},
         {setWeight: 50}, {pause: {duration: 3s}}, {setWeight: 100}]"
@@ -59,7 +62,7 @@ kill_rev=$(etcd_rev)
 kill_ms=$(date +%s%3N)
 kill -9 "$(cat "$LAB_DIR/canaryd-n$leader.pid")"
 check "another node advances the next step" \
-	fleet_wait 10 "d['step'] > $step_before" "${others[@]}"
+	fleet_wait "$WAIT_S" "d['step'] > $step_before" "${others[@]}"
 # The first state another node wrote after the kill: its writtenMs, from
 # etcd's history since the kill.
 first=$(in_fns n1 timeout 3 etcdctl --endpoints "$FLEET_ETCD_ENDPOINTS" watch \
@@ -72,8 +75,8 @@ for line in sys.stdin:
             print(v["writtenMs"])
             sys.exit(0)' "n$leader")
 took=$((${first:-0} - kill_ms))
-echo "# leader n$leader SIGKILLed (shared step $step_before then); a survivor wrote the next step $took ms later (bound $BOUND_MS ms)"
-check "next step within the session TTL + 1 s after the leader died" expect "0 < $took <= $BOUND_MS"
+echo "# leader n$leader SIGKILLed (shared step $step_before then); a survivor wrote the next step $took ms later (session TTL $TTL_S s)"
+check "a survivor wrote the next step after the leader died" expect "0 < $took <= $WAIT_S * 1000"
 new_leader=$(fleet_get "${others[0]}" 'd["fleet"]["leader"]')
 echo "# new leader: $new_leader"
 check "the new leader is another node" expect "'$new_leader' != 'n$leader'"
