@@ -418,11 +418,38 @@ static const char *object_rv(const json_t *obj)
 		json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
 }
 
+/* A resourceVersion kept as given: opaque to clients, never empty. */
+static int copy_rv(char *dst, size_t size, const char *rv)
+{
+	if (!rv || !*rv || strlen(rv) >= size)
+		return -EINVAL;
+	snprintf(dst, size, "%s", rv);
+	return 0;
+}
+
 static int set_rv(struct kube_slices *s, const char *rv)
 {
-	if (!rv || !*rv || strlen(rv) >= sizeof(s->rv))
+	return copy_rv(s->rv, sizeof(s->rv), rv);
+}
+
+/*
+ * What every page of a list carries besides its items: the list's
+ * resourceVersion (into rv) and the continue token of the next page (into
+ * cont, empty on the last page). *items is the page's array.
+ */
+static int list_page_meta(const json_t *list, char *rv, size_t rvlen, char *cont, size_t contlen,
+			  json_t **items)
+{
+	const json_t *meta = json_object_get(list, "metadata");
+	const char *next = json_string_value(json_object_get(meta, "continue"));
+
+	*items = json_object_get(list, "items");
+	if (!json_is_array(*items) ||
+	    copy_rv(rv, rvlen, json_string_value(json_object_get(meta, "resourceVersion"))))
 		return -EINVAL;
-	snprintf(s->rv, sizeof(s->rv), "%s", rv);
+	if (strlen(next ? next : "") >= contlen)
+		return -E2BIG;
+	snprintf(cont, contlen, "%s", next ? next : "");
 	return 0;
 }
 
@@ -469,23 +496,17 @@ static void remove_slice(struct kube_slices *s, const char *name)
 
 int kube_slices_add_page(struct kube_slices *out, const json_t *list, char *cont, size_t contlen)
 {
-	const json_t *meta = json_object_get(list, "metadata"),
-		     *items = json_object_get(list, "items");
-	const char *next = json_string_value(json_object_get(meta, "continue"));
-	const json_t *item;
+	json_t *items, *item;
 	size_t i;
+	int err = list_page_meta(list, out->rv, sizeof(out->rv), cont, contlen, &items);
 
-	if (!json_is_array(items) ||
-	    set_rv(out, json_string_value(json_object_get(meta, "resourceVersion"))))
-		return -EINVAL;
-	if (strlen(next ? next : "") >= contlen)
-		return -E2BIG;
-	snprintf(cont, contlen, "%s", next ? next : "");
+	if (err)
+		return err;
 	json_array_foreach(items, i, item)
 	{
 		struct kube_slice s;
-		int err = kube_slice_from_json(item, &s);
 
+		err = kube_slice_from_json(item, &s);
 		if (!err)
 			err = upsert(out, &s);
 		if (err)
@@ -634,10 +655,7 @@ void kube_objects_replace(struct kube_objects *dst, struct kube_objects *src)
 
 static int objects_set_rv(struct kube_objects *s, const char *rv)
 {
-	if (!rv || !*rv || strlen(rv) >= sizeof(s->rv))
-		return -EINVAL;
-	snprintf(s->rv, sizeof(s->rv), "%s", rv);
-	return 0;
+	return copy_rv(s->rv, sizeof(s->rv), rv);
 }
 
 static const char *object_name(const json_t *obj)
@@ -663,26 +681,19 @@ static int objects_put(struct kube_objects *s, json_t *obj)
 
 int kube_objects_add_page(struct kube_objects *out, const json_t *list, char *cont, size_t contlen)
 {
-	const json_t *meta = json_object_get(list, "metadata"),
-		     *items = json_object_get(list, "items");
-	const char *next = json_string_value(json_object_get(meta, "continue"));
-	json_t *item;
+	json_t *items, *item;
 	size_t i;
+	int err = list_page_meta(list, out->rv, sizeof(out->rv), cont, contlen, &items);
 
-	if (!json_is_array(items) ||
-	    objects_set_rv(out, json_string_value(json_object_get(meta, "resourceVersion"))))
-		return -EINVAL;
-	if (strlen(next ? next : "") >= contlen)
-		return -E2BIG;
-	snprintf(cont, contlen, "%s", next ? next : "");
+	if (err)
+		return err;
 	if (!out->by_name)
 		out->by_name = json_object();
 	if (!out->by_name)
 		return -ENOMEM;
 	json_array_foreach(items, i, item)
 	{
-		int err = objects_put(out, item);
-
+		err = objects_put(out, item);
 		if (err)
 			return err;
 	}
