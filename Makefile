@@ -49,7 +49,7 @@ AGENT_SRCS   := userspace/agent.c userspace/dpops.c userspace/dpwatch.c userspac
                 userspace/worker.c userspace/etcd.c userspace/coord_etcd.c userspace/fleet.c \
                 userspace/conndeadline.c userspace/probe.c userspace/sandbox.c \
                 userspace/secretfile.c userspace/siphash.c userspace/seedsecret.c \
-                 userspace/kube.c userspace/kubeconfig.c userspace/kubeeps.c \
+                 userspace/kube.c userspace/kubeconfig.c userspace/kubeexec.c userspace/kubeeps.c \
                  userspace/kubesvc.c \
                  userspace/coord_kube.c userspace/kuberollout.c userspace/kubespecs.c
 # Every library source. A file added here and to no list above goes into

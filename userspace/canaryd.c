@@ -849,6 +849,14 @@ static int kube_conn_of(const struct options *o, struct kube_conn *conn, const c
 				 kube_conn_in_cluster(conn, KUBE_SA_DIR, msg, msglen);
 
 	*ns = o->kube_namespace ? o->kube_namespace : (conn->ns[0] ? conn->ns : "default");
+	/* Its sandbox forbids running programs, and a daemon has no one to log in. */
+	if (!rc && conn->exec.command[0]) {
+		snprintf(msg, msglen,
+			 "%s: user.exec: the agent runs no credential plugin; give token, "
+			 "tokenFile or a client certificate and key",
+			 o->kubeconfig);
+		rc = -1;
+	}
 	return rc ? -EINVAL : 0;
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,10 +153,95 @@ static int read_client_cert(const struct ynode *u, const char *path, struct kube
 	return 0;
 }
 
+/* "NAME=value" of one item of user.exec.env ({name, value}). */
+static int exec_env_item(const struct ynode *item, char *dst, const char *path, char *err,
+			 size_t errlen)
+{
+	const char *name = text(item, "name"), *val = text(item, "value");
+	int n;
+
+	if (!name || !*name || strchr(name, '=') || !val)
+		return kfail(err, errlen, path, "user.exec.env: each item needs name and value");
+	n = snprintf(dst, KUBE_EXEC_ARG_LEN, "%s=%s", name, val);
+	if (n < 0 || n >= KUBE_EXEC_ARG_LEN)
+		return kfail(err, errlen, path, "user.exec.env: %s: longer than %d bytes", name,
+			     KUBE_EXEC_ARG_LEN - 1);
+	return 0;
+}
+
+/* user.exec.args: a list of strings, each kept whole. */
+static int exec_args(const struct ynode *seq, struct kube_exec *x, const char *path, char *err,
+		     size_t errlen)
+{
+	size_t i;
+
+	if (!seq)
+		return 0;
+	if (seq->kind != Y_SEQ || seq->n > KUBE_EXEC_MAX_ARGS)
+		return kfail(err, errlen, path, "user.exec.args: a list of at most %d strings",
+			     KUBE_EXEC_MAX_ARGS);
+	for (i = 0; i < seq->n; i++) {
+		const struct ynode *a = seq->items[i];
+
+		if (a->kind != Y_SCALAR || a->null || strlen(a->text) >= KUBE_EXEC_ARG_LEN)
+			return kfail(err, errlen, path,
+				     "user.exec.args[%zu]: a string of at most %d bytes", i,
+				     KUBE_EXEC_ARG_LEN - 1);
+		snprintf(x->args[i], KUBE_EXEC_ARG_LEN, "%s", a->text);
+	}
+	x->n_args = seq->n;
+	return 0;
+}
+
+/*
+ * user.exec: the plugin kubectl runs for a token (EKS, GKE, AKS, OIDC
+ * logins). Only read here; kube_exec_credential() runs it.
+ */
+static int read_exec(const struct ynode *e, const char *path, struct kube_exec *x, char *err,
+		     size_t errlen)
+{
+	static const char *const versions[] = { "client.authentication.k8s.io/v1",
+						"client.authentication.k8s.io/v1beta1" };
+	const char *cmd = text(e, "command"), *ver = text(e, "apiVersion");
+	const struct ynode *env = value(e, "env");
+	bool relative;
+	size_t i;
+
+	if (!cmd || !*cmd)
+		return kfail(err, errlen, path, "user.exec.command: missing");
+	for (i = 0; ver && i < sizeof(versions) / sizeof(versions[0]); i++)
+		if (!strcmp(ver, versions[i]))
+			break;
+	if (!ver || i == sizeof(versions) / sizeof(versions[0]))
+		return kfail(err, errlen, path,
+			     "user.exec.apiVersion: \"%s\": give client.authentication.k8s.io/v1 "
+			     "or v1beta1",
+			     ver ? ver : "");
+	snprintf(x->api_version, sizeof(x->api_version), "%s", ver);
+	/* client-go: a command with a path separator is relative to the kubeconfig. */
+	relative = strchr(cmd, '/') != NULL;
+	if (!strncmp(cmd, "./", 2))
+		cmd += 2; /* "dir/x", not "dir/./x", in messages */
+	if (relative ?
+		    file_field(x->command, sizeof(x->command), path, cmd) :
+		    snprintf(x->command, sizeof(x->command), "%s", cmd) >= (int)sizeof(x->command))
+		return kfail(err, errlen, path, "user.exec.command: too long");
+	if (exec_args(value(e, "args"), x, path, err, errlen))
+		return -1;
+	if (env && (env->kind != Y_SEQ || env->n > KUBE_EXEC_MAX_ENV))
+		return kfail(err, errlen, path, "user.exec.env: a list of at most %d items",
+			     KUBE_EXEC_MAX_ENV);
+	for (i = 0; env && i < env->n; i++)
+		if (exec_env_item(env->items[i], x->env[i], path, err, errlen))
+			return -1;
+	x->n_env = env ? env->n : 0;
+	return 0;
+}
+
 static int read_user(const struct ynode *u, const char *path, struct kube_conn *out, char *err,
 		     size_t errlen)
 {
-	static const char *const refused[] = { "exec", "auth-provider", "username", "password" };
+	static const char *const refused[] = { "auth-provider", "username", "password" };
 	const char *token = text(u, "token"), *file = text(u, "tokenFile");
 	size_t i;
 
@@ -163,8 +249,10 @@ static int read_user(const struct ynode *u, const char *path, struct kube_conn *
 		if (value(u, refused[i]))
 			return kfail(err, errlen, path,
 				     "user.%s: not supported; give a bearer token (token or "
-				     "tokenFile) or a client certificate and key",
+				     "tokenFile), a client certificate and key, or exec",
 				     refused[i]);
+	if (value(u, "exec") && read_exec(value(u, "exec"), path, &out->exec, err, errlen))
+		return -1;
 	if (token && strlen(token) >= sizeof(out->token))
 		return kfail(err, errlen, path, "user.token: too long");
 	if (token)
@@ -173,10 +261,11 @@ static int read_user(const struct ynode *u, const char *path, struct kube_conn *
 		return kfail(err, errlen, path, "user.tokenFile: path too long");
 	if (read_client_cert(u, path, out, err, errlen))
 		return -1;
-	if (!token && !file && !out->tls.cert_file[0] && !out->tls.cert_pem[0])
-		return kfail(
-			err, errlen, path,
-			"user: needs token or tokenFile, or client-certificate and client-key");
+	if (!token && !file && !out->tls.cert_file[0] && !out->tls.cert_pem[0] &&
+	    !out->exec.command[0])
+		return kfail(err, errlen, path,
+			     "user: needs token or tokenFile, client-certificate and client-key, "
+			     "or exec");
 	return 0;
 }
 

@@ -4,9 +4,10 @@
  * outside a cluster) or the pod's service account (in-cluster). Of a
  * kubeconfig the current context's server, CA (certificate-authority, a
  * file, or certificate-authority-data), credentials (token or tokenFile, a
- * client certificate and key as files or *-data) and namespace are read.
- * exec and auth-provider plugins, basic auth and insecure-skip-tls-verify
- * are refused with a message naming the field, never silently ignored.
+ * client certificate and key as files or *-data, or an exec credential
+ * plugin, which kubeexec.c runs) and namespace are read. auth-provider
+ * plugins, basic auth and insecure-skip-tls-verify are refused with a
+ * message naming the field, never silently ignored.
  */
 #ifndef CANARY_KUBECONFIG_H
 #define CANARY_KUBECONFIG_H
@@ -17,6 +18,19 @@
 #include "config.h"
 #include "kube.h"
 
+/* A client-go credential plugin (user.exec), as the kubeconfig gives it. */
+#define KUBE_EXEC_MAX_ARGS 16
+#define KUBE_EXEC_MAX_ENV  16
+#define KUBE_EXEC_ARG_LEN  512
+struct kube_exec {
+	char api_version[64];	/* client.authentication.k8s.io/v1, v1beta1 */
+	char command[PATH_MAX]; /* "": none; with a '/', relative to the kubeconfig */
+	char args[KUBE_EXEC_MAX_ARGS][KUBE_EXEC_ARG_LEN];
+	size_t n_args;
+	char env[KUBE_EXEC_MAX_ENV][KUBE_EXEC_ARG_LEN]; /* NAME=value */
+	size_t n_env;
+};
+
 struct kube_conn {
 	char server[KUBE_URL_LEN];
 	char ca_file[PATH_MAX];	       /* "": the system's CAs */
@@ -24,6 +38,7 @@ struct kube_conn {
 	char token[KUBE_TOKEN_LEN];    /* inline token of a kubeconfig (token_file empty) */
 	char ns[CONFIG_KUBE_NAME_LEN]; /* the context's or the pod's namespace ("": none) */
 	struct kube_tls tls;	       /* *-data fields and a client certificate */
+	struct kube_exec exec;	       /* a credential plugin to run (command "": none) */
 };
 
 /* Parse a kubeconfig. 0, or -1 with "path: field: what" in err. */

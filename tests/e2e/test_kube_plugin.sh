@@ -16,7 +16,11 @@
 #     on the Rollout by kubectl-canary; retry: running again;
 #  6. status --watch exits 0 once promote --full made it Healthy;
 #  7. a verb on a missing Rollout, on a Rollout no agent runs, and a verb
-#     that makes no sense in the phase fail with a message saying so.
+#     that makes no sense in the phase fail with a message saying so;
+#  8. a kubeconfig as kubeadm and kind write it (CA, client certificate
+#     and key as *-data) authenticates;
+#  9. so does one whose user is a credential plugin (user.exec); a plugin
+#     that fails is an error naming user.exec, its own message shown.
 set -u
 source "$(dirname "$0")/kube_fleet_lib.sh"
 
@@ -216,6 +220,58 @@ cert_get() {
 		get web | grep -Eq '^web +Healthy '
 }
 check "kubectl canary get authenticates with the client certificate" cert_get
+
+# ---- 9: a credential plugin (user.exec), as EKS, GKE and AKS kubeconfigs have ----
+# The plugin, relative to the kubeconfig's directory, prints an
+# ExecCredential with the lab admin's token; it fails unless kubectl's call
+# information and exec.env reach it. (v1beta1: the lab's kubectl is 1.20.)
+exec_kubeconfig() {
+	local d=$KUBE_DIR fail=${1:-0}
+	cat >"$d/exec-login.sh" <<'EOF'
+#!/bin/sh
+case "$KUBERNETES_EXEC_INFO" in *'"kind":"ExecCredential"'*) ;; *) echo "no KUBERNETES_EXEC_INFO" >&2; exit 4 ;; esac
+[ "$1" = lab ] || { echo "bad args: $*" >&2; exit 5; }
+[ "$LOGIN_FAIL" = 1 ] && { echo "login refused" >&2; exit 6; }
+printf '{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","status":{"token":"%s"}}\n' "$(cat "$LAB_TOKEN_FILE")"
+EOF
+	chmod 0755 "$d/exec-login.sh"
+	cat >"$d/exec.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: lab
+  cluster:
+    server: "$KUBE_SERVER"
+    certificate-authority-data: $(base64 -w0 <"$d/ca.pem")
+users:
+- name: exec-admin
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: ./exec-login.sh
+      args: [lab]
+      env: [{name: LAB_TOKEN_FILE, value: "$d/admin.token"}, {name: LOGIN_FAIL, value: "$fail"}]
+contexts:
+- name: lab
+  context: {cluster: lab, user: exec-admin, namespace: $NS}
+current-context: lab
+EOF
+}
+check "a kubeconfig whose user is an exec credential plugin" exec_kubeconfig
+kubectl_exec() { in_kns api kubectl --kubeconfig "$KUBE_DIR/exec.kubeconfig" "$@" >/dev/null; }
+check "kubectl itself accepts it (the check of the check)" kubectl_exec get rollouts.canaryd.io web
+exec_get() {
+	in_kns api env PATH="$LAB_BUILD:$PATH" kubectl canary --kubeconfig "$KUBE_DIR/exec.kubeconfig" \
+		get web | grep -Eq '^web +Healthy '
+}
+check "kubectl canary get authenticates with the plugin's token" exec_get
+exec_kubeconfig 1
+in_kns api env PATH="$LAB_BUILD:$PATH" kubectl canary --kubeconfig "$KUBE_DIR/exec.kubeconfig" \
+	get web >"$LAB_DIR/exec-fail.out" 2>&1
+rc=$?
+sed 's/^/# /' "$LAB_DIR/exec-fail.out"
+check "a failing plugin: exit 1, its message shown, the error naming user.exec" \
+	expect "$rc == 1 and $(grep -c 'login refused' "$LAB_DIR/exec-fail.out") == 1 and $(grep -c 'user.exec: .*exec-login.sh failed (exit status 6)' "$LAB_DIR/exec-fail.out") == 1"
 echo "# whole test: $((($(date +%s%N) - t0) / 1000000)) ms"
 fleet_load_stop
 lab_finish

@@ -230,9 +230,10 @@ static void test_kubeconfig_refused(void **state)
 		  "user.client-key-data: not base64 of PEM text" },
 		{ "users:\n- name: agent\n  user: {username: u, password: p}\n",
 		  "user.username: not supported" },
-		{ "users:\n- name: agent\n  user: {exec: {command: aws}}\n",
-		  "user.exec: not supported" },
-		{ "users:\n- name: agent\n  user: {}\n", "user: needs token or tokenFile" },
+		{ "users:\n- name: agent\n  user: {auth-provider: {name: gcp}}\n",
+		  "user.auth-provider: not supported" },
+		{ "users:\n- name: agent\n  user: {}\n",
+		  "user: needs token or tokenFile, client-certificate" },
 		{ "    certificate-authority-data: AAAA\nusers:\n- name: agent\n  user: {token: t}\n",
 		  "cluster.certificate-authority-data: not base64 of PEM text" },
 		{ "    certificate-authority: ca.pem\n    certificate-authority-data: " PEM_B64

@@ -17,6 +17,7 @@
 
 #include "kube.h"
 #include "kubeconfig.h"
+#include "kubeexec.h"
 #include "kuberollout.h"
 #include "plugin.h"
 #include "plugin_args.h"
@@ -103,6 +104,8 @@ static int connect_api(struct plugin *p)
 	memset(&conn, 0, sizeof(conn));
 	if (kubeconfig_load(path, &conn, err, sizeof(err)))
 		return fprintf(stderr, "kubectl canary: kubeconfig %s\n", err), 1;
+	if (kube_exec_credential(&conn, err, sizeof(err)))
+		return fprintf(stderr, "kubectl canary: kubeconfig %s: %s\n", path, err), 1;
 	ns = p->a.ns ? p->a.ns : conn.ns[0] ? conn.ns : "default";
 	/* A DNS label: it goes into the request's path. */
 	if (!*ns || strlen(ns) >= sizeof(p->ns) ||
