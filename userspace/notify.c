@@ -12,6 +12,11 @@
 /* First retry after this long; each next one waits twice as long. */
 #define RETRY_FIRST_MS 500
 #define IDLE_MS	       100
+/*
+ * Senders working side by side: a receiver that answers slowly (up to its
+ * timeout) holds one of them, never the others' deliveries.
+ */
+#define NOTIFY_SENDERS 4
 
 struct pending {
 	char url[CONFIG_URL_LEN];
@@ -19,13 +24,14 @@ struct pending {
 	__s64 timeout_ms;
 	int attempts;
 	__u64 next_ms; /* monotonic: not before */
+	bool sending;  /* a sender has it now */
 };
 
 struct notifier {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	pthread_t thread;
-	bool running;
+	pthread_t senders[NOTIFY_SENDERS];
+	int running; /* senders started */
 	bool stop;
 	struct pending queue[NOTIFY_QUEUE_MAX]; /* oldest first */
 	size_t len;
@@ -153,22 +159,25 @@ static bool waits_behind(const struct notifier *n, size_t i)
 }
 
 /*
- * The first notification that is due, copied out; false when none is. Each
- * receiver gets its notifications in order: one waits while an older one
- * to the same receiver is being retried (other receivers go on).
+ * The first notification that is due and no sender has, copied out and
+ * marked as taken; false when none is. Each receiver gets its
+ * notifications in order: one waits while an older one to the same
+ * receiver is being sent or retried (other receivers go on).
  */
-static bool next_due(struct notifier *n, struct pending *out, size_t *idx)
+static bool next_due(struct notifier *n, struct pending *out)
 {
 	__u64 now = mono_ms();
 	size_t i;
 
 	for (i = 0; i < n->len; i++) {
-		if (n->queue[i].next_ms > now || waits_behind(n, i))
+		if (n->queue[i].sending || n->queue[i].next_ms > now || waits_behind(n, i))
 			continue;
 		*out = n->queue[i];
 		out->body = strdup(n->queue[i].body);
-		*idx = i;
-		return out->body != NULL;
+		if (!out->body)
+			return false;
+		n->queue[i].sending = true;
+		return true;
 	}
 	return false;
 }
@@ -178,12 +187,16 @@ static void settle(struct notifier *n, const struct pending *p, bool ok)
 {
 	size_t i;
 
-	/* The queue may have moved while we sent: find the entry again by its body. */
+	/*
+	 * The queue may have moved while we sent: find the entry again. Only
+	 * the oldest of a receiver's notifications is ever being sent.
+	 */
 	for (i = 0; i < n->len; i++)
-		if (!strcmp(n->queue[i].url, p->url) && !strcmp(n->queue[i].body, p->body))
+		if (n->queue[i].sending && !strcmp(n->queue[i].url, p->url))
 			break;
 	if (i == n->len)
 		return; /* dropped meanwhile */
+	n->queue[i].sending = false;
 	if (ok) {
 		n->sent++;
 		take_out(n, i);
@@ -216,10 +229,9 @@ static void *run(void *arg)
 	pthread_mutex_lock(&n->lock);
 	while (!n->stop) {
 		struct pending p;
-		size_t idx;
 		bool ok;
 
-		if (!next_due(n, &p, &idx)) {
+		if (!next_due(n, &p)) {
 			wait_a_little(n);
 			continue;
 		}
@@ -247,10 +259,15 @@ int notifier_create(struct notifier **out)
 
 int notifier_run(struct notifier *n)
 {
-	int err = pthread_create(&n->thread, NULL, run, n);
+	int err = 0;
 
-	n->running = !err;
-	return -err;
+	while (n->running < NOTIFY_SENDERS && !err) {
+		err = pthread_create(&n->senders[n->running], NULL, run, n);
+		if (!err)
+			n->running++;
+	}
+	/* Fewer senders still deliver everything; none is an error. */
+	return n->running ? 0 : -err;
 }
 
 void notifier_destroy(struct notifier *n)
@@ -261,8 +278,8 @@ void notifier_destroy(struct notifier *n)
 	n->stop = true;
 	pthread_cond_signal(&n->wake);
 	pthread_mutex_unlock(&n->lock);
-	if (n->running)
-		pthread_join(n->thread, NULL); /* at most one request's timeout away */
+	while (n->running > 0) /* each at most one request's timeout away */
+		pthread_join(n->senders[--n->running], NULL);
 	while (n->len)
 		take_out(n, n->len - 1);
 	pthread_cond_destroy(&n->wake);
