@@ -182,6 +182,32 @@ check "a namespace without the Rollout" \
 check "a bad kubeconfig is named" \
 	kcanary_fails "kubeconfig /nonexistent: cannot read" --kubeconfig /nonexistent get
 
+# user_kubeconfig FILE USER: a kubeconfig for the lab's API server with its
+# CA inline, whose user USER is given on stdin (the lines under "user:").
+user_kubeconfig() {
+	{
+		cat <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: lab
+  cluster:
+    server: "$KUBE_SERVER"
+    certificate-authority-data: $(base64 -w0 <"$KUBE_DIR/ca.pem")
+users:
+- name: $2
+  user:
+EOF
+		cat
+		cat <<EOF
+contexts:
+- name: lab
+  context: {cluster: lab, user: $2, namespace: $NS}
+current-context: lab
+EOF
+	} >"$1"
+}
+
 # ---- 8: a kubeconfig as kubeadm and kind write it ----
 # The CA, a client certificate and its key inline as *-data (no token): the
 # lab's CA signs the certificate, and the API server (--client-ca-file)
@@ -192,23 +218,9 @@ cert_kubeconfig() {
 		-keyout "$d/cert-admin.key" -out "$d/cert-admin.csr" 2>/dev/null &&
 		openssl x509 -req -in "$d/cert-admin.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
 			-CAcreateserial -days 1 -out "$d/cert-admin.crt" 2>/dev/null || return 1
-	cat >"$d/cert.kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: lab
-  cluster:
-    server: "$KUBE_SERVER"
-    certificate-authority-data: $(base64 -w0 <"$d/ca.pem")
-users:
-- name: cert-admin
-  user:
+	user_kubeconfig "$d/cert.kubeconfig" cert-admin <<EOF
     client-certificate-data: $(base64 -w0 <"$d/cert-admin.crt")
     client-key-data: $(base64 -w0 <"$d/cert-admin.key")
-contexts:
-- name: lab
-  context: {cluster: lab, user: cert-admin, namespace: $NS}
-current-context: lab
 EOF
 }
 check "a kubeconfig with certificate-authority-data and a client certificate as data" \
@@ -235,26 +247,12 @@ case "$KUBERNETES_EXEC_INFO" in *'"kind":"ExecCredential"'*) ;; *) echo "no KUBE
 printf '{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","status":{"token":"%s"}}\n' "$(cat "$LAB_TOKEN_FILE")"
 EOF
 	chmod 0755 "$d/exec-login.sh"
-	cat >"$d/exec.kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: lab
-  cluster:
-    server: "$KUBE_SERVER"
-    certificate-authority-data: $(base64 -w0 <"$d/ca.pem")
-users:
-- name: exec-admin
-  user:
+	user_kubeconfig "$d/exec.kubeconfig" exec-admin <<EOF
     exec:
       apiVersion: client.authentication.k8s.io/v1beta1
       command: ./exec-login.sh
       args: [lab]
       env: [{name: LAB_TOKEN_FILE, value: "$d/admin.token"}, {name: LOGIN_FAIL, value: "$fail"}]
-contexts:
-- name: lab
-  context: {cluster: lab, user: exec-admin, namespace: $NS}
-current-context: lab
 EOF
 }
 check "a kubeconfig whose user is an exec credential plugin" exec_kubeconfig
