@@ -68,6 +68,12 @@ struct coord_ops {
 	int (*write_if)(void *be, const char *rollout, const char *value, __s64 base_rev, bool *ok);
 	/* An abort: unconditional, from any node. */
 	int (*write_abort)(void *be, const char *rollout, const char *value);
+	/*
+	 * The leader's view for people (fleet_view_json: verdicts, nodes),
+	 * beside the state, never a precondition of it. NULL: the backend
+	 * keeps none (etcd: `GET /v1/rollouts/NAME` shows `fleet` on any node).
+	 */
+	int (*publish_view)(void *be, const char *rollout, const char *value);
 	void (*destroy)(void *be);
 };
 

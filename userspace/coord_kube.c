@@ -316,6 +316,19 @@ json_t *coord_kube_lease_json(const struct coord_kube_lease *l)
 	return o;
 }
 
+/*
+ * A string of the shared state, for people. An empty one is a null: the
+ * merge patch removes the old text (a 1.20 API server refuses "" there).
+ */
+static int copy_string(json_t *to, const json_t *from, const char *key)
+{
+	const char *v = json_string_value(json_object_get(from, key));
+
+	if (!v)
+		return 0;
+	return *v ? set_str(to, key, v) : json_object_set_new(to, key, json_null());
+}
+
 /* The printer columns, from the shared JSON; a JSON the agent cannot read is kept as text only. */
 static int status_columns(json_t *status, const char *shared)
 {
@@ -333,6 +346,9 @@ static int status_columns(json_t *status, const char *shared)
 	if (json_is_integer(bp))
 		err |= json_object_set_new(status, "weight",
 					   json_real((double)json_integer_value(bp) / 100.0));
+	err |= copy_string(status, s, "message");
+	/* Only a Healthy state names one: the last promoted stays until the next. */
+	err |= copy_string(status, s, "promotedRevision");
 	json_decref(s);
 	return err;
 }
@@ -356,6 +372,22 @@ char *coord_kube_status_patch(const char *shared, __s64 rv)
 	json_decref(p);
 	json_decref(status);
 	json_decref(meta);
+	return text;
+}
+
+char *coord_kube_view_patch(const char *view)
+{
+	json_t *v = json_loads(view, 0, NULL), *p;
+	char *text = NULL;
+
+	if (!json_is_object(v)) {
+		json_decref(v);
+		return NULL;
+	}
+	p = json_pack("{s:o}", "status", v);
+	if (p)
+		text = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
 	return text;
 }
 
@@ -1181,6 +1213,22 @@ static int write_abort(void *be, const char *rollout, const char *value)
 	return !err && status != 200 ? status_errno(status) : err;
 }
 
+/* Unconditional: the view is the leader's alone, and a precondition of no write. */
+static int publish_view(void *be, const char *rollout, const char *value)
+{
+	struct kube_be *b = be;
+	char path[PATH_LEN], *patch = coord_kube_view_patch(value);
+	long status;
+	int err;
+
+	if (!patch)
+		return -EINVAL;
+	snprintf(path, sizeof(path), ROLLOUTS_API "%s/rollouts/%s/status", b->ns, rollout);
+	err = call(b, "PATCH", path, MERGE_PATCH, patch, &status, NULL);
+	free(patch);
+	return !err && status != 200 ? status_errno(status) : err;
+}
+
 static void destroy(void *be)
 {
 	struct kube_be *b = be;
@@ -1207,6 +1255,7 @@ static const struct coord_ops kube_ops = {
 	.write_fenced = write_fenced,
 	.write_if = write_if,
 	.write_abort = write_abort,
+	.publish_view = publish_view,
 	.destroy = destroy,
 };
 

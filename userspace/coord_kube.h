@@ -77,6 +77,8 @@ struct coord_kube_lease {
 json_t *coord_kube_lease_json(const struct coord_kube_lease *l);
 /* A merge patch of a Rollout's status with the shared JSON (rv > 0: a precondition). */
 char *coord_kube_status_patch(const char *shared, __s64 rv);
+/* A merge patch of a Rollout's status with the leader's view (fleet_view_json's text). */
+char *coord_kube_view_patch(const char *view);
 
 /* Which write of the shared state an Event records. */
 enum coord_kube_write {

@@ -45,6 +45,8 @@ struct fleet_rollout {
 	__s64 proposed_on; /* 1 + the shared revision a proposal was made on; 0: none */
 	char *verb_json;
 	__s64 verb_base;
+	char *view; /* the leader's view for people (publish_view) */
+	__u64 view_ms;
 	/* The leader's judgement of the pooled counts. */
 	struct analysis_state pooled;
 	__s64 lead_wait_since_ms;
@@ -460,6 +462,21 @@ static bool send_evidence(struct fleet *f, struct fleet_rollout *fr)
 	return true;
 }
 
+static bool send_view(struct fleet *f, struct fleet_rollout *fr)
+{
+	char *json;
+
+	pthread_mutex_lock(&f->mu);
+	json = take(&fr->view);
+	pthread_mutex_unlock(&f->mu);
+	if (!json)
+		return false;
+	/* A view lost is replaced by the next one: the backend logs a refusal. */
+	f->coord.ops->publish_view(f->coord.be, fr->name, json);
+	free(json);
+	return true;
+}
+
 static bool campaign(struct fleet *f, struct fleet_rollout *fr)
 {
 	__u64 now = mono_ms();
@@ -535,6 +552,7 @@ static bool requests_step(void *arg)
 		busy |= campaign(f, f->rollouts[i]);
 		busy |= resign_unconfigured(f, f->rollouts[i]);
 		busy |= send_evidence(f, f->rollouts[i]);
+		busy |= send_view(f, f->rollouts[i]);
 	}
 	return busy;
 }
@@ -578,6 +596,7 @@ static void free_rollout(struct fleet_rollout *fr)
 	free(fr->publish);
 	free(fr->abort_json);
 	free(fr->proposal);
+	free(fr->view);
 	free(fr->verb_json);
 	free(fr);
 }
@@ -756,6 +775,18 @@ static void queue_json(char **slot, json_t *j)
 	json_decref(j);
 }
 
+/* The leader's view of what it just judged, for a backend that keeps one. */
+static void queue_view(struct fleet *f, struct fleet_rollout *fr)
+{
+	__u64 t = mono_ms();
+
+	if (!f->coord.ops->publish_view || (fr->view_ms && t - fr->view_ms < FLEET_VIEW_EVERY_MS))
+		return;
+	fr->view_ms = t;
+	queue_json(&fr->view, fleet_view_json(fr->pooled.last, fr->pooled.n_last, fr->nodes,
+					      fr->n_nodes, wall_ms()));
+}
+
 static void lead(struct fleet *f, struct fleet_rollout *fr, const struct rollout_cfg *cfg,
 		 const struct rollout_state *st)
 {
@@ -769,6 +800,8 @@ static void lead(struct fleet *f, struct fleet_rollout *fr, const struct rollout
 	lead_base(f, fr, st, &next);
 	if (!seed) {
 		enum analysis_decision d = fr->pooled_decision = judge_pooled(f, fr, cfg);
+
+		queue_view(f, fr);
 
 		/* Pooled evidence passes; failing is each node's own business. */
 		if (d == ANALYSIS_FAIL)

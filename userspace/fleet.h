@@ -37,6 +37,11 @@
 #define FLEET_SESSION_TTL_S    2
 #define FLEET_PUBLISH_EVERY_MS 1000
 #define FLEET_REFRESH_EVERY_MS 1000
+/*
+ * The leader's view (verdicts, nodes) at most this often: each write is a
+ * new version of the Rollout on Kubernetes, an event to every watcher.
+ */
+#define FLEET_VIEW_EVERY_MS 5000
 /* A leader stops proposing this long before its session could have expired. */
 #define FLEET_LEASE_MARGIN_MS 300
 /* A rollout the tick has not looked at for this long is no longer run here. */
@@ -98,6 +103,15 @@ int fleet_verb_next(const struct fleet_shared *cur, const struct rollout_cfg *cf
 json_t *fleet_shared_to_json(const struct fleet_shared *s);
 int fleet_shared_from_json(const char *text, struct fleet_shared *s);
 json_t *fleet_evidence_to_json(const struct fleet_evidence *e);
+/* A version's failed requests as the fleet shows them: 5xx, resets, refused connections. */
+__u64 fleet_errors(const struct canary_metrics *m);
+/*
+ * The leader's view of a rollout for people, at wall time now_ms:
+ * {"verdicts": [its verdicts of the pooled counts], "nodes": [each node's
+ * evidence in short]}, as the Rollout's status carries them.
+ */
+json_t *fleet_view_json(const struct verdict *v, int n_verdicts, const struct fleet_evidence *nodes,
+			int n_nodes, __s64 now_ms);
 int fleet_evidence_from_json(const char *text, struct fleet_evidence *e);
 
 /* ---- the running fleet ---- */

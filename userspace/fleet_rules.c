@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fleet.h"
 
@@ -325,4 +326,68 @@ int fleet_evidence_from_json(const char *text, struct fleet_evidence *e)
 out:
 	json_decref(o);
 	return err;
+}
+
+__u64 fleet_errors(const struct canary_metrics *m)
+{
+	return m->responses[5] + m->conns_reset + m->conns_refused;
+}
+
+/* RFC 3339 in UTC with milliseconds, as Kubernetes' date-time format reads it. */
+static void time_text(__s64 ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char sec[24];
+
+	gmtime_r(&t, &tm);
+	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%03dZ", sec, (int)(ms % 1000));
+}
+
+/* Values as text: a rate 0..1 or a latency in us, as GET /v1/rollouts/NAME gives them. */
+static json_t *verdict_view(const struct verdict *v, const char *when)
+{
+	char value[32], limit[32];
+
+	snprintf(value, sizeof(value), "%.6g", v->canary_value);
+	snprintf(limit, sizeof(limit), "%.6g", v->limit);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "metric", verdict_metric_name(v),
+			 "result", verdict_result_name(v->result), "value", value, "limit", limit,
+			 "detail", v->detail, "time", when);
+}
+
+static json_t *node_view(const struct fleet_evidence *e)
+{
+	const struct canary_metrics *c = &e->delta[CANARY_V_CANARY],
+				    *s = &e->delta[CANARY_V_STABLE];
+	char when[40];
+
+	time_text(e->wall_ms, when, sizeof(when));
+	return json_pack("{s:s, s:b, s:I, s:f, s:s, s:I, s:I, s:I, s:I, s:s}", "node", e->node,
+			 "live", e->live, "epoch", (json_int_t)e->epoch, "weight",
+			 e->weight_bp / 100.0, "decision", analysis_decision_name(e->decision),
+			 "requests", (json_int_t)c->requests, "errors", (json_int_t)fleet_errors(c),
+			 "stableRequests", (json_int_t)s->requests, "stableErrors",
+			 (json_int_t)fleet_errors(s), "lastUpdate", when);
+}
+
+json_t *fleet_view_json(const struct verdict *v, int n_verdicts, const struct fleet_evidence *nodes,
+			int n_nodes, __s64 now_ms)
+{
+	json_t *verdicts = json_array(), *ns = json_array();
+	char when[40];
+	int i, err = !verdicts || !ns;
+
+	time_text(now_ms, when, sizeof(when));
+	for (i = 0; !err && i < n_verdicts; i++)
+		err = json_array_append_new(verdicts, verdict_view(&v[i], when));
+	for (i = 0; !err && i < n_nodes; i++)
+		err = json_array_append_new(ns, node_view(&nodes[i]));
+	if (err) {
+		json_decref(verdicts);
+		json_decref(ns);
+		return NULL;
+	}
+	return json_pack("{s:o, s:o}", "verdicts", verdicts, "nodes", ns);
 }

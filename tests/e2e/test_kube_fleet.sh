@@ -7,7 +7,8 @@
 # and the Rollout is created with kubectl apply from the agents' own file.
 #
 #  1. one node becomes leader (the holder of Lease canaryd-web.leader), the
-#     first step is taken on every node, and the Rollout's .status shows it;
+#     first step is taken on every node, and the Rollout's .status shows it,
+#     with every node's counts and the leader's verdicts;
 #  2. the leader is SIGKILLed in the pause: another node takes the Lease once
 #     it expired (--kube-lease-duration 6 here; the gap is printed), an
 #     operator's promote on a survivor, and the new leader walks the steps;
@@ -65,6 +66,18 @@ kctl -n "$NS" get rollouts 2>&1 | sed 's/^/# /'
 kctl -n "$NS" get leases -L canaryd.io/role,canaryd.io/node 2>&1 | sed 's/^/# /'
 node_leases() { [ "$(kctl -n "$NS" get leases -l canaryd.io/role=node -o name 2>/dev/null | wc -l)" = 3 ]; }
 check "every node publishes its evidence in its own Lease" kube_wait 5 node_leases
+# The leader's view in .status (every 5 s at most): each node's evidence and
+# its verdicts of the pooled counts.
+status_nodes() { status_of '{range .status.nodes[*]}{.node} {.live} {.requests}{"\n"}{end}'; }
+status_nodes_counted() { [ "$(status_nodes | grep -c '^n[1-3] true [1-9]')" = 3 ]; }
+status_verdicts() { [ "$(status_of '{.status.verdicts[*].metric}')" = "errorRate compareErrorRate" ]; }
+check ".status.nodes: the 3 nodes, live, each with canary requests (kubectl)" \
+	kube_wait 15 status_nodes_counted
+status_nodes | sed 's/^/# status.nodes: /'
+check ".status.verdicts: the leader's errorRate and compareErrorRate (kubectl)" \
+	kube_wait 10 status_verdicts
+status_of '{range .status.verdicts[*]}{.metric} {.result} {.value} {.time}{"\n"}{end}' |
+	sed 's/^/# status.verdicts: /'
 
 # ---- 2: the leader killed; another takes the Lease after it expires ----
 others=()

@@ -266,6 +266,11 @@ static void test_lease_json(void **state)
 	json_decref(back);
 }
 
+static const char *status_str(const json_t *patch, const char *key)
+{
+	return json_string_value(json_object_get(json_object_get(patch, "status"), key));
+}
+
 static void test_status_patch(void **state)
 {
 	char *p = coord_kube_status_patch(
@@ -278,9 +283,7 @@ static void test_status_patch(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "metadata"),
 							      "resourceVersion")),
 			    "920");
-	assert_string_equal(
-		json_string_value(json_object_get(json_object_get(o, "status"), "phase")),
-		"Progressing");
+	assert_string_equal(status_str(o, "phase"), "Progressing");
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "status"), "step")),
 			 3);
 	assert_true(json_real_value(json_object_get(json_object_get(o, "status"), "weight")) ==
@@ -293,9 +296,24 @@ static void test_status_patch(void **state)
 	o = load(p);
 	assert_null(json_object_get(o, "metadata"));
 	assert_true(json_is_true(json_object_get(json_object_get(o, "status"), "abort")));
-	assert_string_equal(
-		json_string_value(json_object_get(json_object_get(o, "status"), "shared")),
-		"{\"phase\":\"Degraded\",\"step\":3,\"weightBp\":0}");
+	assert_string_equal(status_str(o, "shared"),
+			    "{\"phase\":\"Degraded\",\"step\":3,\"weightBp\":0}");
+	json_decref(o);
+	free(p);
+	/* Healthy: the message and the promoted revision are copied for people. */
+	p = coord_kube_status_patch("{\"phase\":\"Healthy\",\"step\":3,\"weightBp\":10000,"
+				    "\"message\":\"promoted\",\"promotedRevision\":\"v2\"}",
+				    0);
+	o = load(p);
+	assert_string_equal(status_str(o, "promotedRevision"), "v2");
+	assert_string_equal(status_str(o, "message"), "promoted");
+	json_decref(o);
+	free(p);
+	/* No message: a null, which the merge patch takes as "remove the old one". */
+	p = coord_kube_status_patch("{\"phase\":\"Paused\",\"message\":\"\"}", 0);
+	o = load(p);
+	assert_true(json_is_null(json_object_get(json_object_get(o, "status"), "message")));
+	assert_null(json_object_get(json_object_get(o, "status"), "promotedRevision"));
 	json_decref(o);
 	free(p);
 	/* Text the agent cannot read is still stored, without the columns. */
@@ -304,6 +322,28 @@ static void test_status_patch(void **state)
 	assert_null(json_object_get(json_object_get(o, "status"), "phase"));
 	json_decref(o);
 	free(p);
+}
+
+/* The leader's view goes under status, as it is; anything but an object is refused. */
+static void test_view_patch(void **state)
+{
+	char *p = coord_kube_view_patch("{\"verdicts\":[],\"nodes\":[{\"node\":\"n1\"}]}");
+	json_t *o;
+
+	(void)state;
+	assert_non_null(p);
+	o = load(p);
+	assert_null(json_object_get(o, "metadata")); /* never a precondition */
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_array_get(json_object_get(json_object_get(o, "status"), "nodes"), 0),
+			"node")),
+		"n1");
+	assert_null(json_object_get(json_object_get(o, "status"), "shared"));
+	json_decref(o);
+	free(p);
+	assert_null(coord_kube_view_patch("[1]"));
+	assert_null(coord_kube_view_patch("not json"));
 }
 
 static const char *ev_str(const json_t *o, const char *a, const char *b)
@@ -427,7 +467,8 @@ int main(void)
 		cmocka_unit_test(test_expiry),	       cmocka_unit_test(test_lease_records),
 		cmocka_unit_test(test_rollout_record), cmocka_unit_test(test_operator_abort),
 		cmocka_unit_test(test_lease_json),     cmocka_unit_test(test_status_patch),
-		cmocka_unit_test(test_kubeconfig),     cmocka_unit_test(test_event_json),
+		cmocka_unit_test(test_view_patch),     cmocka_unit_test(test_kubeconfig),
+		cmocka_unit_test(test_event_json),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

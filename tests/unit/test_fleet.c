@@ -332,6 +332,78 @@ static void test_evidence_round_trip(void **state)
 	json_decref(j);
 }
 
+static const char *item_str(const json_t *arr, size_t i, const char *k)
+{
+	return json_string_value(json_object_get(json_array_get(arr, i), k));
+}
+
+static json_int_t item_int(const json_t *arr, size_t i, const char *k)
+{
+	return json_integer_value(json_object_get(json_array_get(arr, i), k));
+}
+
+/* The leader's view: its verdicts as text, each node's evidence in short. */
+static void test_view_json(void **state)
+{
+	struct verdict v[2];
+	struct fleet_evidence n[2];
+	json_t *o, *vs, *ns;
+
+	(void)state;
+	memset(v, 0, sizeof(v));
+	memset(n, 0, sizeof(n));
+	v[0].metric = METRIC_ERROR_RATE;
+	v[0].result = VERDICT_FAIL;
+	v[0].canary_value = 0.125;
+	v[0].limit = 0.05;
+	snprintf(v[0].detail, sizeof(v[0].detail), "12.5%% errors over 5%%");
+	v[1].metric = METRIC_COMPARE_ERROR_RATE;
+	v[1].result = VERDICT_INCONCLUSIVE;
+	snprintf(n[0].node, sizeof(n[0].node), "n1");
+	n[0].live = true;
+	n[0].epoch = 4;
+	n[0].weight_bp = 2050;
+	n[0].decision = ANALYSIS_HOLD;
+	n[0].wall_ms = 1700000000123LL;
+	n[0].delta[CANARY_V_CANARY].requests = 800;
+	n[0].delta[CANARY_V_CANARY].responses[5] = 90;
+	n[0].delta[CANARY_V_CANARY].conns_reset = 7;
+	n[0].delta[CANARY_V_CANARY].conns_refused = 3;
+	n[0].delta[CANARY_V_STABLE].requests = 3000;
+	n[0].delta[CANARY_V_STABLE].responses[5] = 2;
+	snprintf(n[1].node, sizeof(n[1].node), "n2");
+	o = fleet_view_json(v, 2, n, 2, 1700000001500LL);
+	assert_non_null(o);
+	vs = json_object_get(o, "verdicts");
+	ns = json_object_get(o, "nodes");
+	assert_int_equal(json_array_size(vs), 2);
+	assert_string_equal(item_str(vs, 0, "metric"), "errorRate");
+	assert_string_equal(item_str(vs, 0, "result"), "fail");
+	assert_string_equal(item_str(vs, 0, "value"), "0.125");
+	assert_string_equal(item_str(vs, 0, "limit"), "0.05");
+	assert_string_equal(item_str(vs, 0, "detail"), "12.5% errors over 5%");
+	assert_string_equal(item_str(vs, 0, "time"), "2023-11-14T22:13:21.500Z");
+	assert_string_equal(item_str(vs, 1, "result"), "inconclusive");
+	assert_int_equal(json_array_size(ns), 2);
+	assert_string_equal(item_str(ns, 0, "node"), "n1");
+	assert_true(json_is_true(json_object_get(json_array_get(ns, 0), "live")));
+	assert_true(json_real_value(json_object_get(json_array_get(ns, 0), "weight")) == 20.5);
+	assert_string_equal(item_str(ns, 0, "decision"), "hold");
+	assert_int_equal(item_int(ns, 0, "epoch"), 4);
+	assert_int_equal(item_int(ns, 0, "requests"), 800);
+	assert_int_equal(item_int(ns, 0, "errors"), 100); /* 5xx, resets, refused */
+	assert_int_equal(item_int(ns, 0, "stableRequests"), 3000);
+	assert_int_equal(item_int(ns, 0, "stableErrors"), 2);
+	assert_string_equal(item_str(ns, 0, "lastUpdate"), "2023-11-14T22:13:20.123Z");
+	assert_false(json_is_true(json_object_get(json_array_get(ns, 1), "live")));
+	json_decref(o);
+	/* Nothing judged yet: empty lists, not absent ones (a merge patch clears them). */
+	o = fleet_view_json(v, 0, n, 0, 0);
+	assert_int_equal(json_array_size(json_object_get(o, "verdicts")), 0);
+	assert_true(json_is_array(json_object_get(o, "nodes")));
+	json_decref(o);
+}
+
 /* ---- simulation: healthy fleet rollouts, real analysis ---- */
 
 static uint64_t rng_state = 0x5eed2026ULL;
@@ -448,6 +520,7 @@ int main(void)
 		cmocka_unit_test(test_adopt),
 		cmocka_unit_test(test_shared_round_trip),
 		cmocka_unit_test(test_evidence_round_trip),
+		cmocka_unit_test(test_view_json),
 		cmocka_unit_test(test_sim_fleet_false_aborts),
 	};
 
