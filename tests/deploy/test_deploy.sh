@@ -134,9 +134,15 @@ t(rules("Role") == [(("coordination.k8s.io",), ("leases",), ("get", "list", "wat
   and all(d["metadata"].get("namespace") == "canaryd-system" for d in kinds.get("Role", [])),
   "Role: leases only, in canaryd-system", rules("Role"))
 t(all(x.get("subjects") == [{"kind": "ServiceAccount", "name": "canaryd", "namespace": "canaryd-system"}]
-      for k in ("ClusterRoleBinding", "RoleBinding") for x in kinds.get(k, []))
-  and len(kinds.get("ClusterRoleBinding", [])) == 1 and len(kinds.get("RoleBinding", [])) == 1,
+      for x in kinds.get("RoleBinding", []))
+  and len(kinds.get("RoleBinding", [])) == 2,
   "RBAC binds the roles to ServiceAccount canaryd only")
+t(not kinds.get("ClusterRoleBinding")
+  and sorted((b["metadata"].get("namespace"), b["roleRef"]["kind"], b["roleRef"]["name"])
+             for b in kinds.get("RoleBinding", []))
+  == [("canaryd-system", "ClusterRole", "canaryd"), ("canaryd-system", "Role", "canaryd-leader-election")],
+  "RBAC grants nothing cluster-wide: both bindings are RoleBindings in canaryd-system",
+  [(b["metadata"].get("namespace"), b["roleRef"]) for b in kinds.get("RoleBinding", [])])
 crd = kinds.get("CustomResourceDefinition", [{}])[0]
 t(crd.get("metadata", {}).get("name") == "rollouts.canaryd.io", "the Rollout CRD is part of the kustomization")
 sa = kinds.get("ServiceAccount", [{}])[0]

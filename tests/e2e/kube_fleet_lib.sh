@@ -28,7 +28,9 @@ kube_fleet_up() {
 	fleet_up
 	for i in "${FLEET_NODES[@]}"; do kube_link "$(fns "n$i")" "$i"; done
 	kctl apply -f "$k/namespace.yaml" -f "$k/crd.yaml" -f "$k/rbac.yaml" >/dev/null
-	kctl create clusterrolebinding lab-agent --clusterrole=canaryd --user=canaryd-agent >/dev/null
+	# As rbac.yaml binds the ServiceAccount: the ClusterRole in the watched namespace only.
+	kctl -n "$NS" create rolebinding lab-agent-rollouts --clusterrole=canaryd \
+		--user=canaryd-agent >/dev/null
 	kctl -n "$NS" create rolebinding lab-agent --role=canaryd-leader-election \
 		--user=canaryd-agent >/dev/null
 	kctl wait --for condition=established --timeout=20s crd/rollouts.canaryd.io >/dev/null

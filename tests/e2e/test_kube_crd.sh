@@ -8,8 +8,9 @@
 # vip and fromService); a service given as fromService alone is accepted by
 # both, canaryd saying it cannot check that VIP offline; a status merge-patch through the
 # status subresource leaves spec and generation alone; a write with a stale
-# resourceVersion gets 409. Then deploy/kubernetes/rbac.yaml's roles, bound
-# to the agent's user, allow exactly what the agent needs (kubectl auth can-i).
+# resourceVersion gets 409. Then deploy/kubernetes/rbac.yaml's roles allow
+# its ServiceAccount exactly what the agent needs, in canaryd-system only
+# (kubectl auth can-i).
 # Last, the whole kustomization and its kube-native overlay
 # (deploy/kubernetes-native) pass a server-side dry run.
 set -u
@@ -160,30 +161,31 @@ code=$(in_kns api curl -s -o "$LAB_DIR/stale.out" -w '%{http_code}' --cacert "$K
 echo "# PUT with the old resourceVersion: HTTP $code, $(grep -o '"reason": *"[A-Za-z]*"' "$LAB_DIR/stale.out")"
 check "a PUT with a stale resourceVersion gets 409 Conflict" test "$code" = 409
 
-# RBAC: deploy/kubernetes/rbac.yaml's roles, bound to the agent's user.
+# RBAC: deploy/kubernetes/rbac.yaml as it is, judged for its own subject,
+# the ServiceAccount canaryd: its rules hold in canaryd-system only.
 kctl apply -f "$LAB_ROOT/deploy/kubernetes/namespace.yaml" >/dev/null
 check "rbac.yaml applies" quiet kctl apply -f "$LAB_ROOT/deploy/kubernetes/rbac.yaml"
-kctl create clusterrolebinding lab-agent --clusterrole=canaryd --user=canaryd-agent >/dev/null
-kctl -n canaryd-system create rolebinding lab-agent --role=canaryd-leader-election \
-	--user=canaryd-agent >/dev/null
-can() { [ "$(kctl auth can-i --as canaryd-agent "$@" 2>/dev/null)" = yes ]; }
+can() { [ "$(kctl auth can-i --as system:serviceaccount:canaryd-system:canaryd "$@" 2>/dev/null)" = yes ]; }
+A="-n canaryd-system"
 ALLOWED=(
-	"list rollouts.canaryd.io --all-namespaces" "watch rollouts.canaryd.io -n default"
-	"get rollouts.canaryd.io/web -n default" "patch rollouts.canaryd.io --subresource=status -n default"
-	"update rollouts.canaryd.io --subresource=status -n default" "watch endpointslices.discovery.k8s.io -n default"
-	"list endpointslices.discovery.k8s.io --all-namespaces" "get services -n default"
-	"list services -n default" "watch services -n default"
-	"create events -n default" "create leases.coordination.k8s.io -n canaryd-system"
-	"update leases.coordination.k8s.io -n canaryd-system"
+	"list rollouts.canaryd.io $A" "watch rollouts.canaryd.io $A" "get rollouts.canaryd.io/web $A"
+	"patch rollouts.canaryd.io --subresource=status $A" "update rollouts.canaryd.io --subresource=status $A"
+	"watch endpointslices.discovery.k8s.io $A" "list endpointslices.discovery.k8s.io $A"
+	"get services $A" "list services $A" "watch services $A" "create events $A"
+	"create leases.coordination.k8s.io $A" "update leases.coordination.k8s.io $A"
 )
 DENIED=(
-	"update rollouts.canaryd.io -n default" "patch rollouts.canaryd.io -n default"
-	"delete rollouts.canaryd.io -n default" "create rollouts.canaryd.io -n default"
-	"create endpointslices.discovery.k8s.io -n default" "patch services -n default"
-	"create services -n default" "delete services -n default"
-	"get secrets -n canaryd-system" "list configmaps -n default" "list pods --all-namespaces"
-	"create leases.coordination.k8s.io -n default" "delete leases.coordination.k8s.io -n canaryd-system"
-	"delete events -n default" "get nodes"
+	"update rollouts.canaryd.io $A" "patch rollouts.canaryd.io $A"
+	"delete rollouts.canaryd.io $A" "create rollouts.canaryd.io $A"
+	"create endpointslices.discovery.k8s.io $A" "patch services $A"
+	"create services $A" "delete services $A"
+	"get secrets $A" "list configmaps $A" "list pods --all-namespaces"
+	"delete leases.coordination.k8s.io $A" "delete events $A" "get nodes"
+	# Nothing outside its namespace: least privilege holds across namespaces too.
+	"list rollouts.canaryd.io --all-namespaces" "watch rollouts.canaryd.io -n default"
+	"patch rollouts.canaryd.io --subresource=status -n default"
+	"list endpointslices.discovery.k8s.io --all-namespaces" "get services -n default"
+	"create events -n default" "create leases.coordination.k8s.io -n default"
 )
 for a in "${ALLOWED[@]}"; do
 	# shellcheck disable=SC2086 # a is a verb and its arguments
@@ -193,6 +195,9 @@ for a in "${DENIED[@]}"; do
 	# shellcheck disable=SC2086
 	check "rbac: the agent may not $a" fails can $a
 done
+# The agent's user of the lab (a token, namespace default) bound the same
+# way in default: it reads there, and nothing it was not given.
+kctl -n default create rolebinding lab-agent --clusterrole=canaryd --user=canaryd-agent >/dev/null
 check "the agent's own token reads rollouts" quiet kctl_agent get rollouts
 kctl_agent get secrets >"$LAB_DIR/secrets.out" 2>&1
 check "the agent's own token may not read secrets (Forbidden)" grep -q Forbidden "$LAB_DIR/secrets.out"

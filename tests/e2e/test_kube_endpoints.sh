@@ -32,7 +32,6 @@ KW_ERR=$LAB_DIR/kubewatch.err
 # The agent's roles, bound to its user.
 kctl apply -f "$LAB_ROOT/deploy/kubernetes/namespace.yaml" >/dev/null
 kctl apply -f "$LAB_ROOT/deploy/kubernetes/rbac.yaml" >/dev/null
-kctl create clusterrolebinding lab-agent --clusterrole=canaryd --user=canaryd-agent >/dev/null
 kctl create service clusterip web --tcp=80:8080 >/dev/null
 
 # slice NAME 'ENDPOINT...': apply a v1beta1 EndpointSlice of Service web;
@@ -101,8 +100,13 @@ slice web-a "198.18.1.2"
 nsenter --net=/run/netns/"$(kns node)" "$LAB_BUILD/kubewatch" --server "$KUBE_SERVER" --token-file "$KUBE_DIR/agent.token" \
 	--ca-file "$KUBE_DIR/ca.pem" --namespace default --service web >"$KW_OUT" 2>"$KW_ERR" &
 echo $! >"$LAB_DIR/kubewatch.pid"
+# rbac.yaml grants its roles in canaryd-system only: in default the list is
+# refused until a RoleBinding grants them there, and kubewatch says so.
+check "without a RoleBinding in default: 403, logged naming the namespace's slices" \
+	kube_wait 10 grep -q 'kube list refused.*namespaces/default/endpointslices.*status=403' "$KW_ERR"
+kctl create rolebinding lab-agent --clusterrole=canaryd --user=canaryd-agent >/dev/null
 check "kubewatch lists the slice with the agent's token, over v1beta1" \
-	kube_wait 10 seen 'api=v1beta1 relists=0 ready=198.18.1.2:8080 terminating=- not-ready=-$'
+	kube_wait 40 seen 'api=v1beta1 relists=0 ready=198.18.1.2:8080 terminating=- not-ready=-$'
 
 change "an endpoint added" \
 	' ready=198.18.1.2:8080,198.18.1.3:8080 terminating=- not-ready=-$' \
