@@ -145,9 +145,6 @@ die_usage(const char *flag, const char *fmt, ...)
 
 #define NODE_NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
-/* Node names go into Lease names and labels: a DNS label's characters. */
-#define KUBE_NODE_CHARS "abcdefghijklmnopqrstuvwxyz0123456789-"
-
 static void check_kube_args(struct options *o)
 {
 	static char host[COORD_NODE_LEN];
@@ -159,9 +156,11 @@ static void check_kube_args(struct options *o)
 			die_usage("--node-name", "no hostname to default to: give one");
 		o->coord.node = host;
 	}
-	if (!*o->coord.node || strlen(o->coord.node) >= COORD_NODE_LEN ||
-	    strspn(o->coord.node, KUBE_NODE_CHARS) != strlen(o->coord.node))
-		die_usage("--node-name", "1..%d characters of [a-z0-9-] with kube, got \"%s\"",
+	/* It goes into Lease names and label values: see coord_kube.h. */
+	if (!coord_kube_node_name_ok(o->coord.node))
+		die_usage("--node-name",
+			  "with kube, 1..%d characters of [a-z0-9.-], each dot-separated part "
+			  "starting and ending with a letter or digit; got \"%s\"",
 			  COORD_NODE_LEN - 1, o->coord.node);
 }
 

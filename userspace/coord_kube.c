@@ -134,6 +134,26 @@ int coord_kube_lease_name(char *buf, size_t len, const char *rollout, const char
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+static bool dns_label_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+bool coord_kube_node_name_ok(const char *name)
+{
+	size_t len = strlen(name), i;
+
+	if (!len || len >= COORD_NODE_LEN)
+		return false;
+	for (i = 0; i < len; i++) {
+		bool edge = i == 0 || i == len - 1 || name[i - 1] == '.' || name[i + 1] == '.';
+
+		if (name[i] == '.' ? edge : !dns_label_char(name[i]) || (edge && name[i] == '-'))
+			return false;
+	}
+	return true;
+}
+
 static const json_t *path2(const json_t *o, const char *a, const char *b)
 {
 	return json_object_get(json_object_get(o, a), b);

@@ -41,6 +41,14 @@ void coord_kube_time_format(__s64 us, char *buf, size_t len);
 /* The Lease's names: "canaryd-ROLLOUT.leader", "canaryd-ROLLOUT.node.NODE". */
 int coord_kube_lease_name(char *buf, size_t len, const char *rollout, const char *node);
 
+/*
+ * Can NAME be this node's name with kube? A node's name goes into a Lease's
+ * name (a DNS subdomain) and into a label value (at most 63 characters), so
+ * 1..63 characters of [a-z0-9.-], each dot-separated part starting and ending
+ * with a letter or digit: what Kubernetes itself allows a node, up to 63.
+ */
+bool coord_kube_node_name_ok(const char *name);
+
 /* Does the Lease hold nobody now (no holder, or renewTime + duration < now)? */
 bool coord_kube_lease_expired(const json_t *lease, __s64 now_us);
 

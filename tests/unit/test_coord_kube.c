@@ -98,6 +98,34 @@ static void test_lease_names(void **state)
 	assert_int_equal(coord_kube_lease_name(buf, 8, "web", NULL), -ENAMETOOLONG);
 }
 
+static void test_node_names(void **state)
+{
+	static const char *const good[] = { "n1", "worker-3", "ip-10-0-0-1.ec2.internal", "a",
+					    "0.1.2" };
+	static const char *const bad[] = { "",	 "N1",	 "a_b",	 "-a",	 "a-",	"a.",
+					   ".a", "a..b", "a.-b", "a-.b", "a b", "x/y" };
+	char longest[COORD_NODE_LEN];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_true(coord_kube_node_name_ok(good[i]));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(coord_kube_node_name_ok(bad[i]));
+	memset(longest, 'a', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+	assert_true(coord_kube_node_name_ok(longest)); /* 63: a label value's limit */
+	longest[sizeof(longest) - 2] = '.';
+	assert_false(coord_kube_node_name_ok(longest));
+	{
+		char over[COORD_NODE_LEN + 1];
+
+		memset(over, 'a', sizeof(over) - 1);
+		over[sizeof(over) - 1] = '\0';
+		assert_false(coord_kube_node_name_ok(over));
+	}
+}
+
 static void test_expiry(void **state)
 {
 	json_t *l = load(leader_lease);
@@ -467,8 +495,8 @@ int main(void)
 		cmocka_unit_test(test_expiry),	       cmocka_unit_test(test_lease_records),
 		cmocka_unit_test(test_rollout_record), cmocka_unit_test(test_operator_abort),
 		cmocka_unit_test(test_lease_json),     cmocka_unit_test(test_status_patch),
-		cmocka_unit_test(test_view_patch),     cmocka_unit_test(test_kubeconfig),
-		cmocka_unit_test(test_event_json),
+		cmocka_unit_test(test_view_patch),     cmocka_unit_test(test_node_names),
+		cmocka_unit_test(test_kubeconfig),     cmocka_unit_test(test_event_json),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
