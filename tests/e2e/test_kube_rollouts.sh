@@ -195,15 +195,19 @@ check "web runs the new spec to 40%" walk web "$LAB_VIP" \
 	"d['phase'] == 'Paused' and d['weight'] == 40" 20
 
 # With the fleet on the API as well: the agent writes the Rollout's status.
+# The node is named as clouds name theirs, with dots.
+NODE=node-1.lab.internal
 lab_agent_stop
 LAB_ROLLOUTS_FROM=kube lab_agent --kubeconfig "$KUBE_DIR/agent.kubeconfig" \
-	--kube-namespace "$NS" --coordinator kube --node-name n1 --kube-lease-duration 6 || {
+	--kube-namespace "$NS" --coordinator kube --node-name "$NODE" --kube-lease-duration 6 || {
 	echo "not ok - canaryd starts with --rollouts-from kube --coordinator kube"
 	exit 1
 }
 phase() { [ "$(kctl -n "$NS" get rollout web -o jsonpath='{.status.phase}')" = "$1" ]; }
 check "--coordinator kube: web's status is written (phase Paused)" kube_wait 10 phase Paused
 kctl -n "$NS" get rollouts | sed 's/^/# /'
+check "--coordinator kube: the dotted node $NODE publishes in Lease canaryd-web.node.$NODE" \
+	quiet kctl -n "$NS" get lease "canaryd-web.node.$NODE"
 check "--coordinator kube: web still at 40% in the map" \
 	expect "$(map_field "$LAB_VIP" "s['weight']") == 40"
 check "--coordinator kube: status writes are not spec changes (web started 3 times in all)" \
