@@ -21,6 +21,9 @@
 #     and key as *-data) authenticates;
 #  9. so does one whose user is a credential plugin (user.exec); a plugin
 #     that fails is an error naming user.exec, its own message shown.
+# After 1, a user who may only read Rollouts gets them, and their pause is
+# refused by the API server (403): exit 1, "forbidden" and the server's
+# words, and no node paused.
 set -u
 source "$(dirname "$0")/kube_fleet_lib.sh"
 
@@ -71,6 +74,48 @@ timed_wait() {
 	return "$rc"
 }
 
+# user_kubeconfig FILE USER: a kubeconfig for the lab's API server with its
+# CA inline, whose user USER is given on stdin (the lines under "user:").
+user_kubeconfig() {
+	{
+		cat <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: lab
+  cluster:
+    server: "$KUBE_SERVER"
+    certificate-authority-data: $(base64 -w0 <"$KUBE_DIR/ca.pem")
+users:
+- name: $2
+  user:
+EOF
+		cat
+		cat <<EOF
+contexts:
+- name: lab
+  context: {cluster: lab, user: $2, namespace: $NS}
+current-context: lab
+EOF
+	} >"$1"
+}
+
+# cert_kubeconfig NAME SUBJECT: $KUBE_DIR/NAME.kubeconfig, a kubeconfig as
+# kubeadm and kind write it: the CA, a client certificate and its key
+# inline as *-data (no token). The lab's CA signs the certificate, and the
+# API server (--client-ca-file) takes its CN and O as user and group.
+cert_kubeconfig() {
+	local d=$KUBE_DIR
+	openssl req -newkey rsa:2048 -nodes -subj "$2" \
+		-keyout "$d/$1.key" -out "$d/$1.csr" 2>/dev/null &&
+		openssl x509 -req -in "$d/$1.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
+			-CAcreateserial -days 1 -out "$d/$1.crt" 2>/dev/null || return 1
+	user_kubeconfig "$d/$1.kubeconfig" "$1" <<EOF
+    client-certificate-data: $(base64 -w0 <"$d/$1.crt")
+    client-key-data: $(base64 -w0 <"$d/$1.key")
+EOF
+}
+
 kube_require
 trap kube_fleet_down EXIT
 t0=$(date +%s%N)
@@ -97,6 +142,26 @@ check "completion offers the Rollout names from the API server" \
 	eval 'kcomplete -n "$NS" pause "" | grep -qx web'
 listed_json() { [ "$(kcanary get -o json | jget '",".join(r["metadata"]["name"] for r in d["items"])')" = web ]; }
 check "get -o json is the Rollout list" listed_json
+
+# ---- 1b: a user who may only read: the API server refuses the write (403) ----
+check "a kubeconfig of user lab-viewer, who may only read Rollouts" \
+	cert_kubeconfig viewer "/CN=lab-viewer"
+kctl -n "$NS" create role lab-viewer --verb=get,list,watch --resource=rollouts.canaryd.io >/dev/null
+kctl -n "$NS" create rolebinding lab-viewer --role=lab-viewer --user=lab-viewer >/dev/null
+viewer() {
+	in_kns api env PATH="$LAB_BUILD:$PATH" kubectl canary --kubeconfig "$KUBE_DIR/viewer.kubeconfig" \
+		-n "$NS" "$@"
+}
+viewer_lists() { viewer get | grep -Eq '^web +Paused +1 '; }
+check "the viewer's get lists web" kube_wait 10 viewer_lists
+viewer pause web >"$LAB_DIR/viewer-pause.out" 2>&1
+rc=$?
+sed 's/^/# viewer: /' "$LAB_DIR/viewer-pause.out"
+check "the viewer's pause: exit 1, forbidden, naming what it may not do" \
+	eval '[ "$rc" = 1 ] && grep -q "^kubectl canary: forbidden: .*cannot patch resource \"rollouts/status\"" "$LAB_DIR/viewer-pause.out"'
+sleep 2 # an accepted pause reaches every node within 1 s (section 2)
+check "no node was paused by the refused verb" \
+	fleet_wait 1 "d['phase'] == 'Paused' and 'operator' not in d['message']" 1 2 3
 
 # ---- 2: pause, resume ----
 check "pause is accepted" kcanary_ok pause web
@@ -182,49 +247,9 @@ check "a namespace without the Rollout" \
 check "a bad kubeconfig is named" \
 	kcanary_fails "kubeconfig /nonexistent: cannot read" --kubeconfig /nonexistent get
 
-# user_kubeconfig FILE USER: a kubeconfig for the lab's API server with its
-# CA inline, whose user USER is given on stdin (the lines under "user:").
-user_kubeconfig() {
-	{
-		cat <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: lab
-  cluster:
-    server: "$KUBE_SERVER"
-    certificate-authority-data: $(base64 -w0 <"$KUBE_DIR/ca.pem")
-users:
-- name: $2
-  user:
-EOF
-		cat
-		cat <<EOF
-contexts:
-- name: lab
-  context: {cluster: lab, user: $2, namespace: $NS}
-current-context: lab
-EOF
-	} >"$1"
-}
-
 # ---- 8: a kubeconfig as kubeadm and kind write it ----
-# The CA, a client certificate and its key inline as *-data (no token): the
-# lab's CA signs the certificate, and the API server (--client-ca-file)
-# takes its CN and O as user and group.
-cert_kubeconfig() {
-	local d=$KUBE_DIR
-	openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=lab-cert-admin" \
-		-keyout "$d/cert-admin.key" -out "$d/cert-admin.csr" 2>/dev/null &&
-		openssl x509 -req -in "$d/cert-admin.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
-			-CAcreateserial -days 1 -out "$d/cert-admin.crt" 2>/dev/null || return 1
-	user_kubeconfig "$d/cert.kubeconfig" cert-admin <<EOF
-    client-certificate-data: $(base64 -w0 <"$d/cert-admin.crt")
-    client-key-data: $(base64 -w0 <"$d/cert-admin.key")
-EOF
-}
 check "a kubeconfig with certificate-authority-data and a client certificate as data" \
-	cert_kubeconfig
+	cert_kubeconfig cert "/O=system:masters/CN=lab-cert-admin"
 kubectl_cert() { in_kns api kubectl --kubeconfig "$KUBE_DIR/cert.kubeconfig" "$@" >/dev/null; }
 check "kubectl itself accepts it (the check of the check)" kubectl_cert get rollouts.canaryd.io web
 cert_get() {
