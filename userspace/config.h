@@ -253,6 +253,12 @@ struct rollout_cfg {
 	enum abort_connections abort_connections;
 	struct notify_cfg notifications[CONFIG_MAX_NOTIFICATIONS];
 	int n_notifications;
+	/*
+	 * metadata.generation of the Rollout object this spec came from
+	 * (--rollouts-from kube), for status.observedGeneration; 0: a file.
+	 * Not part of the spec: no comparison of specs looks at it.
+	 */
+	__s64 generation;
 };
 
 struct config {

@@ -47,6 +47,7 @@ struct fleet_rollout {
 	__s64 verb_base;
 	char *view; /* the leader's view for people (publish_view) */
 	__u64 view_ms;
+	__s64 view_generation; /* the spec generation the last view said */
 	/* The leader's judgement of the pooled counts. */
 	struct analysis_state pooled;
 	__s64 lead_wait_since_ms;
@@ -775,16 +776,23 @@ static void queue_json(char **slot, json_t *j)
 	json_decref(j);
 }
 
-/* The leader's view of what it just judged, for a backend that keeps one. */
-static void queue_view(struct fleet *f, struct fleet_rollout *fr)
+/*
+ * The leader's view of what it just judged, for a backend that keeps one:
+ * every FLEET_VIEW_EVERY_MS, and at once when it runs a newer spec, so that
+ * observedGeneration soon says which spec the fleet runs.
+ */
+static void queue_view(struct fleet *f, struct fleet_rollout *fr, const struct rollout_cfg *cfg)
 {
 	__u64 t = mono_ms();
+	bool new_spec = cfg->generation != fr->view_generation;
 
-	if (!f->coord.ops->publish_view || (fr->view_ms && t - fr->view_ms < FLEET_VIEW_EVERY_MS))
+	if (!f->coord.ops->publish_view ||
+	    (!new_spec && fr->view_ms && t - fr->view_ms < FLEET_VIEW_EVERY_MS))
 		return;
 	fr->view_ms = t;
+	fr->view_generation = cfg->generation;
 	queue_json(&fr->view, fleet_view_json(fr->pooled.last, fr->pooled.n_last, fr->nodes,
-					      fr->n_nodes, wall_ms()));
+					      fr->n_nodes, cfg->generation, wall_ms()));
 }
 
 static void lead(struct fleet *f, struct fleet_rollout *fr, const struct rollout_cfg *cfg,
@@ -801,7 +809,7 @@ static void lead(struct fleet *f, struct fleet_rollout *fr, const struct rollout
 	if (!seed) {
 		enum analysis_decision d = fr->pooled_decision = judge_pooled(f, fr, cfg);
 
-		queue_view(f, fr);
+		queue_view(f, fr, cfg);
 
 		/* Pooled evidence passes; failing is each node's own business. */
 		if (d == ANALYSIS_FAIL)

@@ -108,10 +108,12 @@ __u64 fleet_errors(const struct canary_metrics *m);
 /*
  * The leader's view of a rollout for people, at wall time now_ms:
  * {"verdicts": [its verdicts of the pooled counts], "nodes": [each node's
- * evidence in short]}, as the Rollout's status carries them.
+ * evidence in short], "observedGeneration": generation (when > 0: the
+ * Rollout object's generation the leader runs)}, as the Rollout's status
+ * carries them.
  */
 json_t *fleet_view_json(const struct verdict *v, int n_verdicts, const struct fleet_evidence *nodes,
-			int n_nodes, __s64 now_ms);
+			int n_nodes, __s64 generation, __s64 now_ms);
 int fleet_evidence_from_json(const char *text, struct fleet_evidence *e);
 
 /* ---- the running fleet ---- */

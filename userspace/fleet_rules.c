@@ -373,9 +373,9 @@ static json_t *node_view(const struct fleet_evidence *e)
 }
 
 json_t *fleet_view_json(const struct verdict *v, int n_verdicts, const struct fleet_evidence *nodes,
-			int n_nodes, __s64 now_ms)
+			int n_nodes, __s64 generation, __s64 now_ms)
 {
-	json_t *verdicts = json_array(), *ns = json_array();
+	json_t *verdicts = json_array(), *ns = json_array(), *view;
 	char when[40];
 	int i, err = !verdicts || !ns;
 
@@ -389,5 +389,11 @@ json_t *fleet_view_json(const struct verdict *v, int n_verdicts, const struct fl
 		json_decref(ns);
 		return NULL;
 	}
-	return json_pack("{s:o, s:o}", "verdicts", verdicts, "nodes", ns);
+	view = json_pack("{s:o, s:o}", "verdicts", verdicts, "nodes", ns);
+	if (view && generation > 0 &&
+	    json_object_set_new(view, "observedGeneration", json_integer(generation))) {
+		json_decref(view);
+		return NULL;
+	}
+	return view;
 }

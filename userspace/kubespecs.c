@@ -87,6 +87,8 @@ int kubespecs_from_object(const json_t *obj, struct rollout_cfg *out, char *err,
 		return -1;
 	*out = cfg.rollouts[0]; /* one document, one rollout */
 	config_free(&cfg);
+	out->generation =
+		json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
 	return 0;
 }
 

@@ -213,6 +213,27 @@ check "--coordinator kube: web still at 40% in the map" \
 check "--coordinator kube: status writes are not spec changes (web started 3 times in all)" \
 	expect "$(started web) == 3"
 
+# status.observedGeneration: the generation of the spec the agent runs. A
+# refused spec leaves it behind metadata.generation; the next accepted one
+# (the same spec as before: nothing restarts) catches it up at once.
+gens() { kctl -n "$NS" get rollout web -o jsonpath='{.metadata.generation} {.status.observedGeneration}'; }
+observed_is_current() { read -r g o <<<"$(gens)" && [ -n "$o" ] && [ "$o" = "$g" ]; }
+check "--coordinator kube: status.observedGeneration is web's generation" \
+	kube_wait 10 observed_is_current
+echo "# generation, observedGeneration: $(gens)"
+apply web "$LAB_VIP" cn1 "[{setWeight: 12.345}, {pause: {}}]"
+sleep 2 # the refusal is logged within 0.1 s (above); a view would follow at once
+read -r g o <<<"$(gens)"
+echo "# a refused spec: generation $g, observedGeneration $o"
+check "--coordinator kube: a refused spec leaves observedGeneration behind" \
+	expect "$o == $g - 1"
+apply web "$LAB_VIP" cn1 "$WEB_STEPS"
+check "--coordinator kube: the next accepted spec brings it up to date" \
+	kube_wait 10 observed_is_current
+echo "# generation, observedGeneration: $(gens)"
+check "--coordinator kube: web was not restarted by either (3 starts in all)" \
+	expect "$(started web) == 3"
+
 if [ "$LAB_FAILURES" -gt 0 ]; then
 	grep -E 'rollout|config|kube' "$LAB_DIR/canaryd.log" | tail -25 | sed 's/^/# canaryd: /'
 fi

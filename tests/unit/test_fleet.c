@@ -372,8 +372,9 @@ static void test_view_json(void **state)
 	n[0].delta[CANARY_V_STABLE].requests = 3000;
 	n[0].delta[CANARY_V_STABLE].responses[5] = 2;
 	snprintf(n[1].node, sizeof(n[1].node), "n2");
-	o = fleet_view_json(v, 2, n, 2, 1700000001500LL);
+	o = fleet_view_json(v, 2, n, 2, 7, 1700000001500LL);
 	assert_non_null(o);
+	assert_int_equal(json_integer_value(json_object_get(o, "observedGeneration")), 7);
 	vs = json_object_get(o, "verdicts");
 	ns = json_object_get(o, "nodes");
 	assert_int_equal(json_array_size(vs), 2);
@@ -398,7 +399,8 @@ static void test_view_json(void **state)
 	assert_false(json_is_true(json_object_get(json_array_get(ns, 1), "live")));
 	json_decref(o);
 	/* Nothing judged yet: empty lists, not absent ones (a merge patch clears them). */
-	o = fleet_view_json(v, 0, n, 0, 0);
+	o = fleet_view_json(v, 0, n, 0, 0, 0);
+	assert_null(json_object_get(o, "observedGeneration")); /* a spec from a file */
 	assert_int_equal(json_array_size(json_object_get(o, "verdicts")), 0);
 	assert_true(json_is_array(json_object_get(o, "nodes")));
 	json_decref(o);

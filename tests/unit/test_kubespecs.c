@@ -115,6 +115,7 @@ static void test_object_to_config(void **state)
 	assert_int_equal(r.analysis.metrics[1].kind, METRIC_LATENCY_P99);
 	assert_true(r.analysis.metrics[1].max > 249999 && r.analysis.metrics[1].max < 250001);
 	assert_non_null(strstr(r.origin, "Rollout shop/web"));
+	assert_int_equal(r.generation, 2); /* metadata.generation, for observedGeneration */
 }
 
 /* Reals are written back with 15 digits: 12.34 is 12.34, not 12.339999999999999. */
