@@ -453,18 +453,22 @@ static bool valid_name(const char *s)
 	return true;
 }
 
-/* A DNS-1123 label, as Kubernetes names Services and namespaces. */
-static bool valid_label(const char *s)
+bool config_dns_label(const char *s, size_t n)
 {
-	size_t len = strlen(s), i;
+	size_t i;
 
-	if (!len || len >= CONFIG_KUBE_NAME_LEN || !isalnum((unsigned char)s[0]) ||
-	    s[len - 1] == '-')
+	if (!n || n >= CONFIG_KUBE_NAME_LEN || !isalnum((unsigned char)s[0]) || s[n - 1] == '-')
 		return false;
-	for (i = 0; i < len; i++)
+	for (i = 0; i < n; i++)
 		if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && s[i] != '-')
 			return false;
 	return true;
+}
+
+/* A DNS-1123 label, as Kubernetes names Services and namespaces. */
+static bool valid_label(const char *s)
+{
+	return config_dns_label(s, strlen(s));
 }
 
 static int copy_label(struct doc *d, const struct ynode *n, const char *key, char *dst)

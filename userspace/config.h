@@ -136,6 +136,12 @@ enum abort_connections {
 #define CONFIG_KUBE_NAME_LEN 64
 
 /*
+ * Are the n characters at s a DNS-1123 label: 1..63 of a-z, 0-9 and '-',
+ * starting and ending with a letter or digit?
+ */
+bool config_dns_label(const char *s, size_t n);
+
+/*
  * A version's backends: the endpoints listed in the file, or (service set)
  * the ready endpoints of that Kubernetes Service's EndpointSlices, which the
  * agent writes into endpoints as they change (kubeeps.h). Exactly one of the

@@ -134,24 +134,17 @@ int coord_kube_lease_name(char *buf, size_t len, const char *rollout, const char
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static bool dns_label_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-}
-
 bool coord_kube_node_name_ok(const char *name)
 {
-	size_t len = strlen(name), i;
+	const char *dot;
 
-	if (!len || len >= COORD_NODE_LEN)
+	if (!*name || strlen(name) >= COORD_NODE_LEN)
 		return false;
-	for (i = 0; i < len; i++) {
-		bool edge = i == 0 || i == len - 1 || name[i - 1] == '.' || name[i + 1] == '.';
-
-		if (name[i] == '.' ? edge : !dns_label_char(name[i]) || (edge && name[i] == '-'))
+	/* A DNS subdomain: labels joined by dots. */
+	for (; (dot = strchr(name, '.')); name = dot + 1)
+		if (!config_dns_label(name, (size_t)(dot - name)))
 			return false;
-	}
-	return true;
+	return config_dns_label(name, strlen(name));
 }
 
 static const json_t *path2(const json_t *o, const char *a, const char *b)
@@ -493,14 +486,10 @@ static __s64 now_us(void)
  */
 static void refused(struct kube_be *b, const char *path, long status, const json_t *resp)
 {
-	char code[24];
-
 	if (status == b->last_refused)
 		return;
 	b->last_refused = status;
-	snprintf(code, sizeof(code), "%ld", status);
-	log_event(CLOG_WARN, "kube coordinator: request refused", "path", path, "status", code,
-		  "message", json_string_value(json_object_get(resp, "message")));
+	kube_log_refused("kube coordinator: request refused", path, status, resp);
 }
 
 static int status_errno(long status)

@@ -781,17 +781,12 @@ static bool watch_take_line(void *arg, const char *line, size_t len)
 	return !w->done;
 }
 
-/*
- * Say why a list was refused, each time: a 403 is most often a namespace
- * without the RoleBinding (docs/kubernetes.md#rbac), and the retries that
- * follow would otherwise be silent.
- */
-static void log_refused_list(const char *path, long status, const json_t *resp)
+void kube_log_refused(const char *what, const char *path, long status, const json_t *resp)
 {
 	char code[24];
 
 	snprintf(code, sizeof(code), "%ld", status);
-	log_event(CLOG_WARN, "kube list refused", "path", path, "status", code, "message",
+	log_event(CLOG_WARN, what, "path", path, "status", code, "message",
 		  json_string_value(json_object_get(resp, "message")));
 }
 
@@ -810,8 +805,13 @@ static int list_all(struct kube_client *c, struct kube_lw *lw, void *state)
 			 cont[0] ? "&continue=" : "", cont);
 		lw->path(lw->arg, query, path, sizeof(path));
 		err = kube_get(c, path, &status, &resp);
+		/*
+		 * Each time: a 403 is most often a namespace without the
+		 * RoleBinding (docs/kubernetes.md#rbac), and the retries that
+		 * follow would otherwise be silent.
+		 */
 		if (!err && status != 200 && status != 410)
-			log_refused_list(path, status, resp);
+			kube_log_refused("kube list refused", path, status, resp);
 		if (!err && status != 200)
 			err = status == 410 ? -ESTALE : -EIO;
 		if (!err)

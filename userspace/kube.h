@@ -82,6 +82,8 @@ void kube_client_close(struct kube_client *c);
  * -ECONNREFUSED, -EIO, -EPROTO (not JSON), -ENOMEM, -EACCES (token).
  */
 int kube_get(struct kube_client *c, const char *path, long *status, json_t **resp);
+/* Log a refused request (warn): what, the path, the status and the server's message. */
+void kube_log_refused(const char *what, const char *path, long status, const json_t *resp);
 /* Any method; body (NULL: none) is sent as content_type. Returns as kube_get. */
 int kube_request(struct kube_client *c, const char *method, const char *path,
 		 const char *content_type, const char *body, long *status, json_t **resp);
