@@ -36,7 +36,7 @@ SKEL        := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRC))
 DP_SRCS      := userspace/dataplane.c userspace/attach.c userspace/netparse.c \
                 userspace/stats.c userspace/log.c userspace/utf8text.c \
                 userspace/httpbody.c userspace/base64.c userspace/linkwatch.c userspace/btflayout.c \
-                userspace/ctlifetimes.c \
+                userspace/ctlifetimes.c userspace/svcindex.c \
                 userspace/hostsock.c
 ROLLOUT_SRCS := userspace/config.c userspace/config_load.c userspace/yamltree.c \
                 userspace/metric_kind.c userspace/analysis.c userspace/rollout.c \

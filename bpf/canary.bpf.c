@@ -23,6 +23,7 @@
 #include "lib/parse.h"
 #include "lib/svcgen.h"
 #include "lib/synstate.h"
+#include "lib/vipfilter.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -59,19 +60,33 @@ __canary_inline void ingress_resteer(const struct canary_pkt *pkt, struct canary
 }
 
 /*
- * Reset asked for this flow: by the service's reset epoch (a canary flow
- * that began at or before it), or by the flag older agents set on the entry.
- * Flows already re-steered or over need nothing.
+ * Reset asked for this flow: by the reset epoch reset_ns of its service
+ * svc_id (a canary flow that began at or before it), or by the flag older
+ * agents set on the entry. Flows already re-steered or over need nothing.
  */
-__canary_inline int ingress_reset_wanted(const struct canary_ct_entry *e,
-					 const struct canary_service *svc)
+__canary_inline int ingress_reset_wanted(const struct canary_ct_entry *e, __u32 svc_id,
+					 __u64 reset_ns)
 {
 	if (e->flags & (CANARY_CT_F_RESTEERED | CANARY_CT_F_RST_SEEN | CANARY_CT_F_FIN_SEEN))
 		return 0;
 	if (e->flags & CANARY_CT_F_RESET_REQ)
 		return 1;
-	return e->version == CANARY_V_CANARY && e->svc_id == svc->id && svc->reset_ns &&
-	       e->created_ns <= svc->reset_ns;
+	return e->version == CANARY_V_CANARY && e->svc_id == svc_id && reset_ns &&
+	       e->created_ns <= reset_ns;
+}
+
+/*
+ * The common case, decided without reading the service: a tracked flow whose
+ * entry carries its service's current generation, that is not a new flow on
+ * a reused port and owes no reset. Anything else takes the full path.
+ */
+__canary_inline int ingress_flow_current(const struct canary_pkt *pkt,
+					 const struct canary_ct_entry *e)
+{
+	const struct canary_svc_gen *g =
+		svcgen_entry_current(e, pkt->tuple.daddr, pkt->tuple.dport, pkt->tuple.proto);
+
+	return g && !ct_is_port_reuse(pkt, e) && !ingress_reset_wanted(e, e->svc_id, g->reset_ns);
 }
 
 /*
@@ -158,6 +173,42 @@ __canary_inline int pkt_is_icmp(int reason, const struct canary_pkt *pkt)
 }
 
 /*
+ * What every packet of a tracked flow does once its entry e is settled:
+ * state flags, the entry's age, counters (m, or e's own when m is NULL and
+ * count says so), HTTP turns, and the verdict to send it to e's backend.
+ */
+__canary_inline void ingress_forward(void *ctx, enum canary_ctx_kind kind,
+				     const struct canary_pkt *pkt, struct canary_ct_entry *e,
+				     struct canary_metrics *m, enum svcgen_verdict count, __u64 now,
+				     struct ingress_verdict *v)
+{
+	if (pkt->tcp_flags & TCP_FLAG_FIN)
+		ct_set_flags(e, CANARY_CT_F_FIN_SEEN | CANARY_CT_F_CLIENT_FIN);
+	if (pkt->tcp_flags & TCP_FLAG_RST)
+		ct_set_flags(e, CANARY_CT_F_CLOSED);
+	if (v->half_open)
+		ct_touch(e, now); /* its reverse entry is in the half-open table */
+	else
+		ct_refresh_forward(pkt, e, now);
+
+	if (!m && count == SVCGEN_COUNT)
+		m = metrics_of(e->svc_id, e->version);
+	if (m) {
+		m->packets_in += 1;
+		m->bytes_in += pkt->ip_len;
+	}
+	if (pkt->tuple.proto == IPPROTO_TCP) {
+		/* A request in flight before this segment, abandoned by it. */
+		http_on_client_close(pkt, e, m);
+		http_on_request_data(ctx, kind, pkt, e, m);
+	}
+
+	v->addr = e->nat_addr;
+	v->port = e->nat_port;
+	v->translate = 1;
+}
+
+/*
  * Decide for one packet, parsed by the caller into pkt with parse result
  * reason; pkt is left as it is for the caller's rewrite.
  */
@@ -177,9 +228,19 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, int re
 			reason_count(reason);
 		return;
 	}
+	if (!vip_filter_may_match(&pkt->tuple)) {
+		/* No service's VIP, so no flow of ours: forward entries are keyed by the VIP. */
+		reason_count(CANARY_R_NO_SERVICE);
+		return;
+	}
 	e = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &pkt->tuple);
 	if (e && (e->flags & CANARY_CT_F_REVERSE))
 		return; /* a backend's packet seen on ingress: not ours to change */
+	if (e && ingress_flow_current(pkt, e)) {
+		reason_count(CANARY_R_FORWARD);
+		ingress_forward(ctx, kind, pkt, e, NULL, SVCGEN_COUNT, bpf_ktime_get_coarse_ns(), v);
+		return;
+	}
 	tracked = e != NULL;
 	if (!e) {
 		e = syn_lookup(&pkt->tuple);
@@ -204,33 +265,10 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, int re
 		return;
 
 	/* A half-open flow is reset, if asked, once its handshake moves it to conntrack. */
-	if (svc && !v->half_open && ingress_reset_wanted(e, svc))
+	if (svc && !v->half_open && ingress_reset_wanted(e, svc->id, svc->reset_ns))
 		ingress_resteer(pkt, e, svc, now);
-	if (pkt->tcp_flags & TCP_FLAG_FIN)
-		ct_set_flags(e, CANARY_CT_F_FIN_SEEN | CANARY_CT_F_CLIENT_FIN);
-	if (pkt->tcp_flags & TCP_FLAG_RST)
-		ct_set_flags(e, CANARY_CT_F_CLOSED);
-	if (v->half_open)
-		ct_touch(e, now); /* its reverse entry is in the half-open table */
-	else
-		ct_refresh_forward(pkt, e, now);
-
 	/* A new flow's counters are those ingress_new_flow() found: same svc_id and version. */
-	if (!m && count == SVCGEN_COUNT)
-		m = metrics_of(e->svc_id, e->version);
-	if (m) {
-		m->packets_in += 1;
-		m->bytes_in += pkt->ip_len;
-	}
-	if (pkt->tuple.proto == IPPROTO_TCP) {
-		/* A request in flight before this segment, abandoned by it. */
-		http_on_client_close(pkt, e, m);
-		http_on_request_data(ctx, kind, pkt, e, m);
-	}
-
-	v->addr = e->nat_addr;
-	v->port = e->nat_port;
-	v->translate = 1;
+	ingress_forward(ctx, kind, pkt, e, m, count, now, v);
 }
 
 /* TCP flags on a reply: handshake completion, refusals and resets. */
@@ -387,9 +425,15 @@ int canary_tc_egress(struct __sk_buff *skb)
 	vport = rev->nat_port;
 	ct_touch(rev, now);
 	reason_count(CANARY_R_REPLY);
-	svc = svcgen_service(vip, vport, pkt.tuple.proto);
-	if (svcgen_check_reverse(rev, svc, pkt.tuple.saddr, pkt.tuple.sport) == SVCGEN_COUNT)
+	svc = NULL; /* looked up only when the entry's generation is not current */
+	if (svcgen_entry_current(rev, vip, vport, pkt.tuple.proto)) {
 		m = metrics_of(rev->svc_id, rev->version);
+	} else {
+		svc = svcgen_service(vip, vport, pkt.tuple.proto);
+		if (svcgen_check_reverse(rev, svc, pkt.tuple.saddr, pkt.tuple.sport) ==
+		    SVCGEN_COUNT)
+			m = metrics_of(rev->svc_id, rev->version);
+	}
 	if (m) {
 		m->packets_out += 1;
 		m->bytes_out += pkt.ip_len;
@@ -408,6 +452,8 @@ int canary_tc_egress(struct __sk_buff *skb)
 		fwd = NULL;
 	} else if (!fwd) {
 		reason_count(CANARY_R_REPLY_NO_FORWARD);
+		if (!svc)
+			svc = svcgen_service(vip, vport, pkt.tuple.proto);
 		/*
 		 * A handshake's lost forward entry is the client's SYN to
 		 * retransmit; a late reply of an older flow on a client port

@@ -39,6 +39,14 @@
 /* Half-open table (ct_syn_v<N>): forward + reverse, so 8,192 handshakes. */
 #define CANARY_CT_SYN_MAX_ENTRIES 16384
 
+/*
+ * VIP filter (vip_filter_v<N>): 2^CANARY_VIP_FILTER_BITS bits in 64-bit
+ * words. With every service slot in use, 1 packet in 256 for no service
+ * still takes the full lookups (headers/canary_svcindex.h).
+ */
+#define CANARY_VIP_FILTER_BITS	18
+#define CANARY_VIP_FILTER_WORDS (1U << (CANARY_VIP_FILTER_BITS - 6))
+
 /* Weights are basis points: 10000 = 100%, so 1 = 0.01%. */
 #define CANARY_WEIGHT_MAX 10000
 

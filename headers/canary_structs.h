@@ -63,6 +63,22 @@ struct canary_service {
 };
 
 /*
+ * svc_gens_v<N> value, indexed by canary_service.id: the fields of a live
+ * service an established flow checks on every packet, copied there by the
+ * writer of the service (headers/canary_svcindex.h).
+ */
+struct canary_svc_gen {
+	__u32 generation; /* canary_service.generation; 0: no service has this id */
+	/*
+	 * The service's key: an entry is current only for the service of its
+	 * own VIP, as when the service itself is read.
+	 */
+	struct canary_service_key key;
+	__u32 pad;
+	__u64 reset_ns; /* canary_service.reset_ns */
+};
+
+/*
  * killswitch_v<N> value, keyed by canary_service_key: the operator's emergency
  * rollback. Only canaryctl sets and clears it; the agent only reads it. While
  * engaged, the data path sends no new flow of the service to the canary,

@@ -22,6 +22,7 @@
 #include "dataplane.h"
 #include "hostsock.h"
 #include "log.h"
+#include "svcindex.h"
 
 struct canary_dp {
 	struct canary *skel;	       /* NULL when only the pinned maps are open */
@@ -49,6 +50,8 @@ static const char *const map_names[DP_MAP_COUNT] = {
 	[DP_MAP_CT_EXPIRED] = CANARY_MAP_NAME("ct_expired"),
 	[DP_MAP_KILLSWITCH] = CANARY_MAP_NAME("killswitch"),
 	[DP_MAP_CT_SYN] = CANARY_MAP_NAME("ct_syn"),
+	[DP_MAP_VIP_FILTER] = CANARY_MAP_NAME("vip_filter"),
+	[DP_MAP_SVC_GENS] = CANARY_MAP_NAME("svc_gens"),
 };
 
 /* Per-CPU values are laid out at 8-byte strides. */
@@ -184,6 +187,10 @@ static struct bpf_map *skel_map(struct canary *skel, enum dp_map map)
 		return skel->maps.CANARY_MAP(killswitch);
 	case DP_MAP_CT_SYN:
 		return skel->maps.CANARY_MAP(ct_syn);
+	case DP_MAP_VIP_FILTER:
+		return skel->maps.CANARY_MAP(vip_filter);
+	case DP_MAP_SVC_GENS:
+		return skel->maps.CANARY_MAP(svc_gens);
 	default:
 		return NULL;
 	}
@@ -392,12 +399,53 @@ static void record_layouts(const struct bpf_object *obj, const char *bpffs, int 
 			  CANARY_MAP_NAME("layout"), "error", strerror(-err));
 }
 
+static struct svcindex_fds dp_svcindex(const struct canary_dp *dp)
+{
+	struct svcindex_fds fds = {
+		.services = dp->map_fds[DP_MAP_SERVICES],
+		.filter = dp->map_fds[DP_MAP_VIP_FILTER],
+		.gens = dp->map_fds[DP_MAP_SVC_GENS],
+	};
+
+	return fds;
+}
+
+static bool pin_exists(const char *bpffs, enum dp_map map)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", bpffs, map_names[map]);
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * The indexes of services_v<N> (svcindex.h), after a load: every service's
+ * filter bit and generation record and, when the filter map is new while
+ * flows may be pinned (pins of an agent older than it), the VIPs of those
+ * flows too, or their packets would pass untranslated.
+ */
+static int dp_index_services(struct canary_dp *dp, bool filter_new)
+{
+	struct svcindex_fds fds = dp_svcindex(dp);
+	int err = svcindex_sync(&fds);
+
+	if (!err && filter_new)
+		err = svcindex_mark_flows(fds.filter, dp->map_fds[DP_MAP_CONNTRACK], dp->ct_max);
+	if (!err && filter_new)
+		err = svcindex_mark_flows(fds.filter, dp->map_fds[DP_MAP_CT_SYN],
+					  CANARY_CT_SYN_MAX_ENTRIES);
+	if (err)
+		log_event(CLOG_ERROR, "cannot index the services for the data path", "error",
+			  strerror(-err));
+	return err;
+}
+
 int dp_load(const char *bpffs, __u32 ct_entries, struct canary_dp **out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = bpffs);
 	struct canary_dp *dp;
 	int err, i, record_fd = -1;
-	bool checked = false;
+	bool checked = false, filter_new;
 
 	err = mkdir_p(bpffs);
 	if (err) {
@@ -413,6 +461,7 @@ int dp_load(const char *bpffs, __u32 ct_entries, struct canary_dp **out)
 		err = -errno;
 		goto fail;
 	}
+	filter_new = !pin_exists(bpffs, DP_MAP_VIP_FILTER);
 	record_fd = layout_record_open(bpffs, false);
 	err = check_pin_layouts(dp->skel->obj, bpffs, record_fd, &checked); /* logs why */
 	if (!err)
@@ -443,6 +492,9 @@ int dp_load(const char *bpffs, __u32 ct_entries, struct canary_dp **out)
 		dp->map_fds[i] = bpf_map__fd(map);
 	}
 	dp->ct_max = dp_ct_capacity(dp) ?: CANARY_CT_MAX_ENTRIES; /* bounds walks */
+	err = dp_index_services(dp, filter_new);
+	if (err)
+		goto fail;
 	*out = dp;
 	return 0;
 fail:
@@ -454,7 +506,8 @@ fail:
 static bool pin_is_optional(int map)
 {
 	return map == DP_MAP_CT_STATS || map == DP_MAP_FRAGS || map == DP_MAP_CT_EXPIRED ||
-	       map == DP_MAP_KILLSWITCH || map == DP_MAP_CT_SYN;
+	       map == DP_MAP_KILLSWITCH || map == DP_MAP_CT_SYN || map == DP_MAP_VIP_FILTER ||
+	       map == DP_MAP_SVC_GENS;
 }
 
 int dp_open_pinned(const char *bpffs, struct canary_dp **out)
@@ -659,6 +712,7 @@ int dp_service_put(struct canary_dp *dp, const struct canary_service_key *key,
 		   struct canary_service *svc)
 {
 	struct canary_service old;
+	struct svcindex_fds fds;
 	int err;
 
 	if (svc->weight > CANARY_WEIGHT_MAX || svc->n_backends[0] > CANARY_MAX_BACKENDS ||
@@ -666,7 +720,8 @@ int dp_service_put(struct canary_dp *dp, const struct canary_service_key *key,
 		return -EINVAL;
 	if (!dp_service_get(dp, key, &old)) {
 		svc->id = old.id;
-		svc->generation = old.generation + 1;
+		/* 0 means "no service" in svc_gens_v<N>: skipped when the count wraps. */
+		svc->generation = old.generation + 1 ?: 1;
 		/* A reset still owed to flows that have not spoken since stays owed. */
 		if (old.reset_ns > svc->reset_ns)
 			svc->reset_ns = old.reset_ns;
@@ -676,20 +731,20 @@ int dp_service_put(struct canary_dp *dp, const struct canary_service_key *key,
 			return err;
 		svc->generation = first_generation();
 	}
-	return bpf_map_update_elem(dp->map_fds[DP_MAP_SERVICES], key, svc, BPF_ANY) ? -errno : 0;
+	fds = dp_svcindex(dp);
+	return svcindex_put(&fds, key, svc, BPF_ANY);
 }
 
 int dp_service_delete(struct canary_dp *dp, const struct canary_service_key *key)
 {
+	struct svcindex_fds fds = dp_svcindex(dp);
 	struct canary_service svc;
 	int err;
 
 	err = dp_service_get(dp, key, &svc);
-	if (err)
-		return err;
-	if (bpf_map_delete_elem(dp->map_fds[DP_MAP_SERVICES], key))
-		return -errno;
-	return dp_override_clear(dp, svc.id);
+	if (!err)
+		err = svcindex_delete(&fds, key, svc.id);
+	return err ? err : dp_override_clear(dp, svc.id);
 }
 
 /* ---- overrides ---- */
@@ -977,14 +1032,18 @@ int dp_reset_canary_flows(struct canary_dp *dp, __u32 svc_id, unsigned int *coun
 	struct canary_service svc;
 	struct find_by_id f = { .id = svc_id, .key = &key, .svc = &svc };
 	struct reset_walk w = { .svc_id = svc_id };
+	struct svcindex_fds fds;
+	int err;
 
 	if (dp_service_each(dp, match_id, &f) != 1)
 		return -ENOENT;
 	w.epoch_ns = clock_ns(CLOCK_MONOTONIC_COARSE);
 	svc.reset_ns = w.epoch_ns;
-	svc.generation++;
-	if (bpf_map_update_elem(dp->map_fds[DP_MAP_SERVICES], &key, &svc, BPF_EXIST))
-		return -errno;
+	svc.generation = svc.generation + 1 ?: 1;
+	fds = dp_svcindex(dp);
+	err = svcindex_put(&fds, &key, &svc, BPF_EXIST);
+	if (err)
+		return err;
 	if (count) {
 		dp_flow_each(dp, count_reset, &w);
 		*count = w.n;

@@ -19,6 +19,7 @@
 #include "canary_consts.h"
 #include "canary_structs.h"
 #include "canary_hist.h"
+#include "canary_svcindex.h"
 
 /*
  * The same helpers are compiled into the tc and the XDP programs. Each takes

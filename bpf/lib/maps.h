@@ -18,6 +18,28 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } CANARY_MAP(services) SEC(".maps");
 
+/*
+ * Every VIP a service has had, as a Bloom filter: packets for none skip all
+ * hash lookups (headers/canary_svcindex.h). An array, so a lookup is a few
+ * inlined instructions.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CANARY_VIP_FILTER_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} CANARY_MAP(vip_filter) SEC(".maps");
+
+/* Each service's generation and reset epoch by id: established flows check these. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CANARY_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct canary_svc_gen);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} CANARY_MAP(svc_gens) SEC(".maps");
+
 /* The operator's kill switch per service: written by canaryctl only. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -5,6 +5,7 @@
  * inserts and the agent's expiry pass.
  */
 #include "harness.h"
+#include "svcindex.h"
 
 /* ------------------------------------------------------------------------ */
 /* Refused and reset connections, each counted once. */
@@ -414,9 +415,17 @@ static void test_reply_without_forward(void **state)
 	assert_int_equal(m.responses[2], 1);
 }
 
-/* A backend's own packet seen on ingress is not ours: untouched, not counted. */
+/*
+ * A backend's own packet seen on ingress is not ours: untouched. Its
+ * destination is a client, which the VIP filter does not know: counted as
+ * for no service. Where the client's address and port do have a bit (a
+ * service listens there too), the reverse entry is found and the packet is
+ * left alone without a count.
+ */
 static void test_reply_on_ingress(void **state)
 {
+	struct canary_service_key client_key = { .proto = IPPROTO_TCP };
+	struct canary_service client_svc;
 	struct pkt_spec s;
 	struct flow f;
 	struct xfer x;
@@ -427,8 +436,25 @@ static void test_reply_on_ingress(void **state)
 	build(&x, &s);
 	prog_run(*f.path->fd, &x, 1);
 	assert_untouched(&x, f.path->pass);
-	assert_int_equal(reasons_total(), 1); /* the SYN's NEW_FLOW */
+	/*
+	 * The SYN's NEW_FLOW, and the reply as a packet for no service: its
+	 * destination (the client) has no bit in the VIP filter, so it never
+	 * reaches the reverse entry.
+	 */
+	assert_int_equal(reasons_total(), 2);
+	assert_int_equal(reason(CANARY_R_NO_SERVICE), 1);
 	assert_false(flow_flags(&f) & CANARY_CT_F_ESTABLISHED);
+
+	svc_fill(&client_svc, &web_def, 0);
+	client_svc.id = N_TEST_SVC; /* a slot no standard service uses */
+	client_key.vip = s.daddr;
+	client_key.port = s.dport;
+	assert_int_equal(fixture_svc_put(&fx, &client_key, &client_svc, BPF_NOEXIST), 0);
+	build(&x, &s);
+	prog_run(*f.path->fd, &x, 1);
+	assert_untouched(&x, f.path->pass);
+	assert_int_equal(reasons_total(), 2);
+	assert_int_equal(fixture_svc_delete(&fx, &client_key, client_svc.id), 0);
 }
 
 /*
@@ -479,6 +505,7 @@ static void tiny_syn(int prog_fd, __u16 cport, struct xfer *x)
 static void test_ct_insert_fails(void **state)
 {
 	int progs[2], drops[2] = { TC_ACT_SHOT, XDP_DROP };
+	struct svcindex_fds tiny_fds;
 	struct canary_service svc;
 	__u64 full[64] = { 0 };
 	__u32 key = CANARY_R_CT_FULL;
@@ -490,10 +517,11 @@ static void test_ct_insert_fails(void **state)
 	tiny_load();
 	progs[0] = bpf_program__fd(tiny->progs.canary_tc_ingress);
 	progs[1] = bpf_program__fd(tiny->progs.canary_xdp_ingress);
+	tiny_fds.services = bpf_map__fd(tiny->maps.CANARY_MAP(services));
+	tiny_fds.filter = bpf_map__fd(tiny->maps.CANARY_MAP(vip_filter));
+	tiny_fds.gens = bpf_map__fd(tiny->maps.CANARY_MAP(svc_gens));
 	svc_fill(&svc, &web_def, 5000);
-	assert_int_equal(bpf_map__update_elem(tiny->maps.CANARY_MAP(services), &web_def.key,
-					      sizeof(web_def.key), &svc, sizeof(svc), BPF_ANY),
-			 0);
+	assert_int_equal(svcindex_put(&tiny_fds, &web_def.key, &svc, BPF_ANY), 0);
 	tiny_syn(progs[0], 47000, &x); /* fills the table */
 	assert_int_equal(x.ret, TC_ACT_OK);
 	assert_int_not_equal(out_daddr(&x), VIP_WEB);

@@ -34,7 +34,7 @@ static void svc_set_draining(const struct svc_def *d,
 		s.n_backends[v] = n_ready[v];
 	}
 	s.generation++;
-	assert_int_equal(bpf_map_update_elem(fx.svc_fd, &d->key, &s, BPF_EXIST), 0);
+	assert_int_equal(fixture_svc_put(&fx, &d->key, &s, BPF_EXIST), 0);
 }
 
 /* The flow's backend moves from its version's list to the draining tail. */

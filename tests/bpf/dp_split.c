@@ -140,7 +140,7 @@ static void test_backend_fallback(void **state)
 
 	svc_read(&web_def, &svc);
 	svc.n_backends[CANARY_V_STABLE] = CANARY_MAX_BACKENDS + 1;
-	assert_int_equal(bpf_map_update_elem(fx.svc_fd, &web_def.key, &svc, BPF_EXIST), 0);
+	assert_int_equal(fixture_svc_put(&fx, &web_def.key, &svc, BPF_EXIST), 0);
 	flow_init(&f, test_path(state), &web_def, CLIENT_A, 51201);
 	flow_in(&f, PKT_TCP_SYN, NULL, 0, &x);
 	assert_untouched(&x, f.path->pass);

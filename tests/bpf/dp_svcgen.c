@@ -4,6 +4,7 @@
  * (weights, backends, a reused id, a recreated VIP).
  */
 #include "harness.h"
+#include "canary_svcindex.h"
 
 /* ------------------------------------------------------------------------ */
 /* A flow keeps its backend whatever happens to the service afterwards. */
@@ -193,7 +194,7 @@ static void test_svc_id_reuse(void **state)
 
 	flow_init(&f, test_path(state), &web_def, CLIENT_A, 52200);
 	flow_establish(&f);
-	assert_int_equal(bpf_map_delete_elem(fx.svc_fd, &web_def.key), 0);
+	assert_int_equal(fixture_svc_delete(&fx, &web_def.key, web_def.id), 0);
 	metrics_zero(SVC_WEB_ID);
 	svc_install(&reuse_def, 5000, CANARY_AFFINITY_NONE);
 
@@ -218,7 +219,7 @@ static void test_svc_recreated(void **state)
 	svc_set_weight(&web_def, 0);
 	flow_init(&f, test_path(state), &web_def, CLIENT_A, 52300);
 	flow_establish(&f);
-	assert_int_equal(bpf_map_delete_elem(fx.svc_fd, &web_def.key), 0);
+	assert_int_equal(fixture_svc_delete(&fx, &web_def.key, web_def.id), 0);
 	svc_fill(&s, &web_def, 0);
 	s.generation = 0x7a11e5U;
 	/* Slots after the lists are draining backends (backends.h): clear them. */
@@ -227,7 +228,7 @@ static void test_svc_recreated(void **state)
 	memcpy(s.backends[CANARY_V_STABLE], web_stable_alt, sizeof(web_stable_alt));
 	s.n_backends[CANARY_V_CANARY] = N_OF(web_canary_alt);
 	memcpy(s.backends[CANARY_V_CANARY], web_canary_alt, sizeof(web_canary_alt));
-	assert_int_equal(bpf_map_update_elem(fx.svc_fd, &web_def.key, &s, BPF_NOEXIST), 0);
+	assert_int_equal(fixture_svc_put(&fx, &web_def.key, &s, BPF_NOEXIST), 0);
 
 	flow_follow_resteer(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
 	assert_int_equal(f.be_addr, web_stable_alt[0].addr);
@@ -246,6 +247,81 @@ static void test_services_no_prealloc(void **state)
 	assert_true(info.map_flags & BPF_F_NO_PREALLOC);
 }
 
+/*
+ * The VIP filter gates everything: a service written without its filter bit
+ * (a raw map write, not svcindex_put) is invisible to the programs.
+ */
+static void test_raw_service_write_unseen(void **state)
+{
+	struct canary_service s;
+	struct flow f;
+	struct xfer x;
+
+	assert_int_equal(fixture_svc_delete(&fx, &web_def.key, web_def.id), 0);
+	vip_filter_clear();
+	svc_fill(&s, &web_def, 5000);
+	assert_int_equal(bpf_map_update_elem(fx.svc_fd, &web_def.key, &s, BPF_ANY), 0);
+	flow_init(&f, test_path(state), &web_def, CLIENT_A, 52400);
+	flow_in(&f, PKT_TCP_SYN, NULL, 0, &x);
+	assert_untouched(&x, f.path->pass);
+	assert_int_equal(reason(CANARY_R_NO_SERVICE), 1);
+
+	/* Written with its index, the same service takes the next SYN. */
+	assert_int_equal(fixture_svc_put(&fx, &web_def.key, &s, BPF_ANY), 0);
+	flow_open(&f);
+	assert_true(be_version(&web_def, f.be_addr, f.be_port) >= 0);
+}
+
+/* Is the VIP:port/proto's bit set in the filter map fd? */
+static bool filter_has(int fd, const struct canary_service_key *k)
+{
+	__u64 h = canary_vip_hash(k->vip, k->port, k->proto), bits = 0;
+	__u32 word = canary_vip_word(h);
+
+	assert_int_equal(bpf_map_lookup_elem(fd, &word, &bits), 0);
+	return (bits & canary_vip_bit(h)) != 0;
+}
+
+/*
+ * An agent started on pins of an agent older than the filter (no
+ * vip_filter_v<N> pin, conntrack kept): the new filter must let the pinned
+ * flows through, also those of a service deleted meanwhile, and the
+ * generation records must describe the pinned services.
+ */
+static void test_index_built_on_load(void **state)
+{
+	struct canary_service_key gone = web_def.key;
+	struct canary_svc_gen g;
+	struct canary_dp *dp;
+	struct pkt_spec spec;
+	struct flow f;
+	struct xfer x;
+	char path[sizeof(fx.pin_dir) + 32];
+
+	(void)state;
+	flow_init(&f, &tc_path, &web_def, CLIENT_A, 52500);
+	flow_establish(&f);
+	assert_int_equal(fixture_svc_delete(&fx, &web_def.key, web_def.id), 0);
+	snprintf(path, sizeof(path), "%s/%s", fx.pin_dir, CANARY_MAP_NAME("vip_filter"));
+	assert_int_equal(unlink(path), 0);
+
+	assert_int_equal(dp_load(fx.pin_dir, 0, &dp), 0);
+	assert_true(filter_has(dp_map_fd(dp, DP_MAP_VIP_FILTER), &gone));
+	assert_int_equal(bpf_map_lookup_elem(dp_map_fd(dp, DP_MAP_SVC_GENS), &dns_def.id, &g), 0);
+	assert_int_equal(g.generation, 1);
+	assert_memory_equal(&g.key, &dns_def.key, sizeof(g.key));
+	assert_int_equal(bpf_map_lookup_elem(dp_map_fd(dp, DP_MAP_SVC_GENS), &web_def.id, &g), 0);
+	assert_int_equal(g.generation, 0);
+
+	/* The flow of the deleted service still reaches its backend through the new programs. */
+	flow_spec(&f, false, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get), &spec);
+	build(&x, &spec);
+	prog_run(dp_prog_fd(dp, DP_PROG_TC_INGRESS), &x, 1);
+	assert_int_equal(x.ret, TC_ACT_OK);
+	assert_int_equal(out_daddr(&x), f.be_addr);
+	dp_close(dp);
+}
+
 /* clang-format off */
 DP_SUITE(svcgen,
 	BOTH(test_flow_sticky),
@@ -254,5 +330,7 @@ DP_SUITE(svcgen,
 	BOTH(test_udp_fixed_port_rechosen),
 	BOTH(test_svc_id_reuse),
 	BOTH(test_svc_recreated),
-	ONCE(test_services_no_prealloc));
+	ONCE(test_services_no_prealloc),
+	BOTH(test_raw_service_write_unseen),
+	ONCE(test_index_built_on_load));
 /* clang-format on */

@@ -54,7 +54,7 @@ static void ss_service(__u16 weight)
 	       sizeof(ss_backends[CANARY_V_STABLE]));
 	memcpy(s.backends[CANARY_V_CANARY], ss_backends[CANARY_V_CANARY],
 	       sizeof(ss_backends[CANARY_V_CANARY]));
-	assert_int_equal(bpf_map_update_elem(fx.svc_fd, &key, &s, BPF_ANY), 0);
+	assert_int_equal(fixture_svc_put(&fx, &key, &s, BPF_ANY), 0);
 }
 
 static __u64 ss_opened(int version)

@@ -251,7 +251,7 @@ void svc_install(const struct svc_def *d, __u16 weight, __u8 affinity)
 
 	svc_fill(&s, d, weight);
 	s.affinity = affinity;
-	assert_int_equal(bpf_map_update_elem(fx.svc_fd, &d->key, &s, BPF_ANY), 0);
+	assert_int_equal(fixture_svc_put(&fx, &d->key, &s, BPF_ANY), 0);
 }
 
 void svc_read(const struct svc_def *d, struct canary_service *s)
@@ -267,7 +267,7 @@ void svc_set_weight(const struct svc_def *d, __u16 weight)
 	svc_read(d, &s);
 	s.weight = weight;
 	s.generation++;
-	assert_int_equal(bpf_map_update_elem(fx.svc_fd, &d->key, &s, BPF_EXIST), 0);
+	assert_int_equal(fixture_svc_put(&fx, &d->key, &s, BPF_EXIST), 0);
 }
 
 void svc_set_backends(const struct svc_def *d, const struct canary_backend *st, __u8 n_st,
@@ -284,7 +284,7 @@ void svc_set_backends(const struct svc_def *d, const struct canary_backend *st, 
 	s.n_backends[CANARY_V_STABLE] = n_st;
 	s.n_backends[CANARY_V_CANARY] = n_ca;
 	s.generation++;
-	assert_int_equal(bpf_map_update_elem(fx.svc_fd, &d->key, &s, BPF_EXIST), 0);
+	assert_int_equal(fixture_svc_put(&fx, &d->key, &s, BPF_EXIST), 0);
 }
 
 /* Source CIDR override: the trie's prefix counts the 32 bits of svc_id too. */
@@ -320,6 +320,30 @@ int be_version(const struct svc_def *d, __be32 addr, __be16 port)
 	return -1;
 }
 
+/* Clear the VIP filter, which the agent never does: each test starts from a new node. */
+void vip_filter_clear(void)
+{
+	__u64 zero = 0;
+	__u32 w;
+
+	for (w = 0; w < CANARY_VIP_FILTER_WORDS; w++)
+		assert_int_equal(bpf_map_update_elem(fx.vip_filter_fd, &w, &zero, BPF_ANY), 0);
+}
+
+/* Delete every service, with its generation record, and the filter's bits. */
+static void svc_clear(void)
+{
+	struct canary_service_key k;
+	struct canary_service s;
+	int n;
+
+	for (n = 0; n <= CANARY_MAX_SERVICES && !bpf_map_get_next_key(fx.svc_fd, NULL, &k); n++) {
+		assert_int_equal(bpf_map_lookup_elem(fx.svc_fd, &k, &s), 0);
+		assert_int_equal(fixture_svc_delete(&fx, &k, s.id), 0);
+	}
+	vip_filter_clear();
+}
+
 /*
  * Per-test setup: no flows, no counters, the standard services at weight
  * 5000 without affinity. Tests change what they need from there.
@@ -331,7 +355,7 @@ int reset_maps(void **state)
 
 	(void)state;
 	ct_clear();
-	map_clear(fx.svc_fd, sizeof(struct canary_service_key));
+	svc_clear();
 	overrides_clear();
 	map_clear(fx.killswitch_fd, sizeof(struct canary_service_key));
 	for (r = 0; r < CANARY_R_COUNT; r++)

@@ -92,6 +92,7 @@
 
 #include "canary_consts.h"
 #include "canary_structs.h"
+#include "canary_svcindex.h"
 #include "canary.skel.h"
 #include "ct_count.skel.h"
 #include "fixture.h"
@@ -335,6 +336,28 @@ static void rnd_bytes(__u8 *p, size_t n)
 /* ------------------------------------------------------------------------ */
 /* Maps. */
 
+/*
+ * The model of vip_filter_v<N> (headers/canary_svcindex.h): the bit of every
+ * VIP:port/proto a service was ever written for, kept here from the writes
+ * alone, so that a wrong bit in the map shows as a packet the model and the
+ * program treat differently.
+ */
+static __u64 model_filter[CANARY_VIP_FILTER_WORDS];
+
+static void model_filter_add(const struct canary_service_key *k)
+{
+	__u64 h = canary_vip_hash(k->vip, k->port, k->proto);
+
+	model_filter[canary_vip_word(h)] |= canary_vip_bit(h);
+}
+
+static bool model_filter_has(const struct canary_ct_key *t)
+{
+	__u64 h = canary_vip_hash(t->daddr, t->dport, t->proto);
+
+	return (model_filter[canary_vip_word(h)] & canary_vip_bit(h)) != 0;
+}
+
 static int svc_write(const struct svc_def *d, __u32 generation)
 {
 	struct canary_service s;
@@ -351,7 +374,8 @@ static int svc_write(const struct svc_def *d, __u32 generation)
 		s.n_backends[v] = d->n_be[v];
 		memcpy(s.backends[v], d->be[v], sizeof(d->be[v]));
 	}
-	return bpf_map_update_elem(fx.svc_fd, &d->key, &s, BPF_ANY) ? -errno : 0;
+	model_filter_add(&d->key);
+	return fixture_svc_put(&fx, &d->key, &s, BPF_ANY);
 }
 
 static int override_write(const struct svc_def *d)
@@ -1468,6 +1492,12 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 	if (reason != M_OK) {
 		want.reasons[reason]++;
 		check_untouched(idx, p, in, &out, ret, pass, canary_reason_names[reason]);
+		return;
+	}
+	if (!model_filter_has(&m.tuple)) {
+		/* No service ever had this destination: not even a conntrack lookup. */
+		want.reasons[CANARY_R_NO_SERVICE]++;
+		check_untouched(idx, p, in, &out, ret, pass, "no VIP filter bit");
 		return;
 	}
 	if (have_pre && (pre.flags & CANARY_CT_F_REVERSE)) {

@@ -47,9 +47,9 @@ $(FUZZ_BUILD)/fuzz_text: tests/fuzz/fuzz_text.c $(FUZZ_API_OBJS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LDLIBS)
 
 # The packet fuzzer drives the real skeleton, like the BPF suite (tests/bpf/harness.c).
-$(FUZZ_BUILD)/test_bpf_fuzz: tests/bpf/test_bpf_fuzz.c $(TESTFIX_HDRS) $(TESTFIX_LIB) $(SKEL)
+$(FUZZ_BUILD)/test_bpf_fuzz: tests/bpf/test_bpf_fuzz.c $(TESTFIX_HDRS) $(TESTFIX_LIB) $(DP_LIB) $(SKEL)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/lib -o $@ $< $(TESTFIX_LIB) -lbpf -lelf -lz
+	$(CC) $(CFLAGS) -Itests/lib -o $@ $< $(TESTFIX_LIB) $(DP_LIB) -lbpf -lelf -lz -lpthread
 
 FUZZ_PROGS := $(FUZZ_BUILD)/fuzz_config $(FUZZ_BUILD)/fuzz_api $(FUZZ_BUILD)/fuzz_text \
               $(FUZZ_BUILD)/test_bpf_fuzz

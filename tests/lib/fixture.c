@@ -12,12 +12,13 @@
 
 #include "canary.skel.h"
 #include "fixture.h"
+#include "svcindex.h"
 
 const char *const fixture_pinned_maps[FIXTURE_N_PINNED] = {
 	CANARY_MAP_NAME("services"), CANARY_MAP_NAME("conntrack"),  CANARY_MAP_NAME("overrides"),
 	CANARY_MAP_NAME("metrics"),  CANARY_MAP_NAME("reasons"),    CANARY_MAP_NAME("ct_stats"),
 	CANARY_MAP_NAME("frags"),    CANARY_MAP_NAME("ct_expired"), CANARY_MAP_NAME("killswitch"),
-	CANARY_MAP_NAME("ct_syn"),
+	CANARY_MAP_NAME("ct_syn"),   CANARY_MAP_NAME("vip_filter"), CANARY_MAP_NAME("svc_gens"),
 };
 
 /* The fixtures the signal handler cleans up (pktcost --base has two): a handler gets no argument. */
@@ -97,6 +98,32 @@ void fixture_cleanup_on_exit(struct canary_fixture *fx, void (*at_exit)(void), c
 		signal(sigs[i], fixture_on_signal);
 }
 /*
+ * Keep in skeleton s only the maps the object elf declares: an older build
+ * lacks the maps added since, which then stay NULL in the skeleton.
+ */
+static int fixture_skel_maps_of(struct bpf_object_skeleton *s, const void *elf, size_t sz)
+{
+	struct bpf_object *obj = bpf_object__open_mem(elf, sz, NULL);
+	char *maps = (char *)s->maps;
+	int i, kept = 0;
+
+	if (!obj)
+		return -errno;
+	for (i = 0; i < s->map_cnt; i++) {
+		struct bpf_map_skeleton *m = (void *)(maps + (size_t)i * s->map_skel_sz);
+
+		if (!bpf_object__find_map_by_name(obj, m->name))
+			continue;
+		if (kept != i)
+			memmove(maps + (size_t)kept * s->map_skel_sz, m, s->map_skel_sz);
+		kept++;
+	}
+	s->map_cnt = kept;
+	bpf_object__close(obj);
+	return 0;
+}
+
+/*
  * Open the skeleton from its own object, or from fx->elf when set (another
  * build of the same programs and maps: pktcost --base). Returns NULL and
  * sets errno on failure.
@@ -113,6 +140,8 @@ static struct canary *fixture_open(const struct canary_fixture *fx,
 	if (!skel)
 		return NULL;
 	err = canary__create_skeleton(skel);
+	if (!err)
+		err = fixture_skel_maps_of(skel->skeleton, fx->elf, fx->elf_sz);
 	if (!err) {
 		skel->skeleton->data = (void *)fx->elf;
 		skel->skeleton->data_sz = fx->elf_sz;
@@ -165,6 +194,13 @@ int fixture_load(struct canary_fixture *fx, const char *template)
 	fx->ct_expired_fd = bpf_map__fd(fx->skel->maps.CANARY_MAP(ct_expired));
 	fx->killswitch_fd = bpf_map__fd(fx->skel->maps.CANARY_MAP(killswitch));
 	fx->ct_syn_fd = bpf_map__fd(fx->skel->maps.CANARY_MAP(ct_syn));
+	/* Absent from an older build (fx->elf): services are then written without them. */
+	fx->vip_filter_fd = fx->skel->maps.CANARY_MAP(vip_filter) ?
+				    bpf_map__fd(fx->skel->maps.CANARY_MAP(vip_filter)) :
+				    -1;
+	fx->svc_gens_fd = fx->skel->maps.CANARY_MAP(svc_gens) ?
+				  bpf_map__fd(fx->skel->maps.CANARY_MAP(svc_gens)) :
+				  -1;
 	fx->tc_in_fd = bpf_program__fd(fx->skel->progs.canary_tc_ingress);
 	fx->xdp_fd = bpf_program__fd(fx->skel->progs.canary_xdp_ingress);
 	fx->tc_eg_fd = bpf_program__fd(fx->skel->progs.canary_tc_egress);
@@ -286,4 +322,28 @@ void fixture_ct_clear(const struct canary_fixture *fx)
 	if (n && bpf_map_delete_batch(fx->ct_fd, keys, &count, NULL))
 		for (size_t i = 0; i < n; i++)
 			bpf_map_delete_elem(fx->ct_fd, &keys[i]);
+}
+
+int fixture_svc_put(const struct canary_fixture *fx, const struct canary_service_key *key,
+		    const struct canary_service *svc, __u64 flags)
+{
+	struct svcindex_fds fds = {
+		.services = fx->svc_fd,
+		.filter = fx->vip_filter_fd,
+		.gens = fx->svc_gens_fd,
+	};
+
+	return svcindex_put(&fds, key, svc, flags);
+}
+
+int fixture_svc_delete(const struct canary_fixture *fx, const struct canary_service_key *key,
+		       __u32 id)
+{
+	struct svcindex_fds fds = {
+		.services = fx->svc_fd,
+		.filter = fx->vip_filter_fd,
+		.gens = fx->svc_gens_fd,
+	};
+
+	return svcindex_delete(&fds, key, id);
 }

@@ -15,9 +15,9 @@ $(BUILD)/empty.skel.h: $(BUILD)/empty.bpf.o
 	$(BPFTOOL) gen skeleton $< name empty > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/pktcost: tools/bench/pktcost.c tools/bench/bench_common.h $(TESTFIX_HDRS) \
-		  $(TESTFIX_LIB) $(wildcard headers/*.h) $(SKEL) $(BUILD)/empty.skel.h
+		  $(TESTFIX_LIB) $(DP_LIB) $(wildcard headers/*.h) $(SKEL) $(BUILD)/empty.skel.h
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) -Itests/lib -o $@ $< $(TESTFIX_LIB) $(DP_LDLIBS)
+	$(CC) $(CFLAGS) -Itests/lib -o $@ $< $(TESTFIX_LIB) $(DP_LIB) $(DP_LDLIBS)
 
 # The programs pktcost compares with (--base): bpf/ and headers/ of revision
 # PKTCOST_BASE, built with today's compiler and flags. Rebuilt every time,

@@ -45,6 +45,7 @@
 #include "empty.skel.h"
 #include "fixture.h"
 #include "pkt.h"
+#include "svcindex.h"
 
 /* The CPU both tools run on (bench_pin_cpu()) and report in their JSON. */
 #define BENCH_CPU 0
@@ -250,10 +251,14 @@ static const struct bench_svc bench_svc_identity = {
 
 static const char bench_http_get[] = "GET /api/v1/items HTTP/1.1\r\nHost: bench\r\n\r\n";
 
-/* Install d in the services map svc_fd, as the agent would (generation 1). */
-static inline int bench_svc_install(int svc_fd, const struct bench_svc *d)
+/*
+ * Install d in the services map of fds, as the agent would (generation 1,
+ * with the VIP filter bit and the generation record: userspace/svcindex.h).
+ */
+static inline int bench_svc_install(const struct svcindex_fds *fds, const struct bench_svc *d)
 {
 	struct canary_service s;
+	int err;
 
 	memset(&s, 0, sizeof(s));
 	s.id = d->id;
@@ -267,8 +272,9 @@ static inline int bench_svc_install(int svc_fd, const struct bench_svc *d)
 	memcpy(s.backends[CANARY_V_STABLE], d->stable, d->n_stable * sizeof(*d->stable));
 	if (d->n_canary)
 		memcpy(s.backends[CANARY_V_CANARY], d->canary, d->n_canary * sizeof(*d->canary));
-	if (bpf_map_update_elem(svc_fd, &d->key, &s, BPF_ANY))
-		return bench_fail("installing service %s: %s", d->name, strerror(errno));
+	err = svcindex_put(fds, &d->key, &s, BPF_ANY);
+	if (err)
+		return bench_fail("installing service %s: %s", d->name, strerror(-err));
 	return 0;
 }
 

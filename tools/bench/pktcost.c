@@ -949,8 +949,14 @@ static int bench_empty(const struct bench_hook *h, const char *path)
 
 static int bench_all(void)
 {
-	if (bench_svc_install(fx->svc_fd, &svc_tcp) || bench_svc_install(fx->svc_fd, &svc_http) ||
-	    bench_svc_install(fx->svc_fd, &bench_svc_identity))
+	struct svcindex_fds fds = {
+		.services = fx->svc_fd,
+		.filter = fx->vip_filter_fd,
+		.gens = fx->svc_gens_fd,
+	};
+
+	if (bench_svc_install(&fds, &svc_tcp) || bench_svc_install(&fds, &svc_http) ||
+	    bench_svc_install(&fds, &bench_svc_identity))
 		return -1;
 	if (bench_empty(&b.hooks.empty_tc, "empty_tc") ||
 	    bench_empty(&b.hooks.empty_xdp, "empty_xdp"))

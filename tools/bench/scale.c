@@ -648,6 +648,7 @@ static int bench_level(int li)
 {
 	const struct level *lv = &levels[li];
 	struct level_result *r = &b.res[li];
+	struct svcindex_fds fds;
 	int err;
 
 	printf("scale: %s (" CANARY_MAP_NAME("conntrack") " max_entries %u) ...\n", lv->name,
@@ -658,9 +659,10 @@ static int bench_level(int li)
 		return bench_fail("cannot load the programs for %s: %s", lv->name, strerror(-err));
 	r->max_entries = bpf_map__max_entries(b.skel->maps.CANARY_MAP(conntrack));
 	maps_memory(r, false);
-	if (bench_svc_install(bpf_map__fd(b.skel->maps.CANARY_MAP(services)),
-			      &bench_svc_identity) ||
-	    fill(lv->flows, &r->fill_s) ||
+	fds.services = bpf_map__fd(b.skel->maps.CANARY_MAP(services));
+	fds.filter = bpf_map__fd(b.skel->maps.CANARY_MAP(vip_filter));
+	fds.gens = bpf_map__fd(b.skel->maps.CANARY_MAP(svc_gens));
+	if (bench_svc_install(&fds, &bench_svc_identity) || fill(lv->flows, &r->fill_s) ||
 	    batch_count(r->max_entries, &r->entries_counted, &r->batch_count_s))
 		return -1;
 	if (r->entries_counted != 2ULL * lv->flows)

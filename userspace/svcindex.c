@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "canary_svcindex.h"
+#include "svcindex.h"
+
+/* A filter word is read, or-ed and written back: one writer at a time. */
+static pthread_mutex_t filter_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int svcindex_mark_vip(int filter_fd, __be32 vip, __be16 port, __u8 proto)
+{
+	__u64 h = canary_vip_hash(vip, port, proto);
+	__u32 word = canary_vip_word(h);
+	__u64 bits = 0;
+	int err = 0;
+
+	if (filter_fd < 0)
+		return 0;
+	pthread_mutex_lock(&filter_lock);
+	if (bpf_map_lookup_elem(filter_fd, &word, &bits))
+		err = -errno;
+	if (!err && !(bits & canary_vip_bit(h))) {
+		bits |= canary_vip_bit(h);
+		if (bpf_map_update_elem(filter_fd, &word, &bits, BPF_ANY))
+			err = -errno;
+	}
+	pthread_mutex_unlock(&filter_lock);
+	return err;
+}
+
+/* The record of service svc under key, or a cleared one when svc is NULL. */
+static int gens_write(int gens_fd, __u32 id, const struct canary_service_key *key,
+		      const struct canary_service *svc)
+{
+	struct canary_svc_gen g;
+
+	if (gens_fd < 0)
+		return 0;
+	memset(&g, 0, sizeof(g));
+	if (svc) {
+		g.generation = svc->generation;
+		g.key = *key;
+		g.reset_ns = svc->reset_ns;
+	}
+	return bpf_map_update_elem(gens_fd, &id, &g, BPF_ANY) ? -errno : 0;
+}
+
+int svcindex_put(const struct svcindex_fds *fds, const struct canary_service_key *key,
+		 const struct canary_service *svc, __u64 flags)
+{
+	int err = svcindex_mark_vip(fds->filter, key->vip, key->port, key->proto);
+
+	if (!err)
+		err = gens_write(fds->gens, svc->id, key, NULL);
+	if (!err && bpf_map_update_elem(fds->services, key, svc, flags))
+		err = -errno;
+	if (!err)
+		err = gens_write(fds->gens, svc->id, key, svc);
+	return err;
+}
+
+int svcindex_delete(const struct svcindex_fds *fds, const struct canary_service_key *key, __u32 id)
+{
+	if (bpf_map_delete_elem(fds->services, key))
+		return -errno;
+	return gens_write(fds->gens, id, key, NULL);
+}
+
+int svcindex_sync(const struct svcindex_fds *fds)
+{
+	unsigned char used[CANARY_MAX_SERVICES] = { 0 };
+	struct canary_service_key key, next;
+	struct canary_service svc;
+	void *prev = NULL;
+	int n, err = 0;
+	__u32 id;
+
+	for (n = 0; n <= CANARY_MAX_SERVICES && !bpf_map_get_next_key(fds->services, prev, &next);
+	     n++) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fds->services, &key, &svc))
+			continue; /* deleted meanwhile */
+		err = svcindex_mark_vip(fds->filter, key.vip, key.port, key.proto);
+		if (!err)
+			err = gens_write(fds->gens, svc.id, &key, &svc);
+		if (err)
+			return err;
+		if (svc.id < CANARY_MAX_SERVICES)
+			used[svc.id] = 1;
+	}
+	/* Records a writer without this index left behind (an older agent's deletes). */
+	for (id = 0; id < CANARY_MAX_SERVICES && !err; id++)
+		if (!used[id])
+			err = gens_write(fds->gens, id, NULL, NULL);
+	return err;
+}
+
+int svcindex_mark_flows(int filter_fd, int ct_fd, __u32 max)
+{
+	struct canary_ct_key key, next;
+	struct canary_ct_entry e;
+	void *prev = NULL;
+	__u32 n;
+	int err;
+
+	for (n = 0; n <= max && !bpf_map_get_next_key(ct_fd, prev, &next); n++) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(ct_fd, &key, &e) || (e.flags & CANARY_CT_F_REVERSE))
+			continue;
+		err = svcindex_mark_vip(filter_fd, key.daddr, key.dport, key.proto);
+		if (err)
+			return err;
+	}
+	return 0;
+}
