@@ -2,7 +2,7 @@
 /*
  * Packet operations of the XDP hook (struct xdp_md), the same set as skb.h
  * under ctx_xdp_*: the frame is one linear buffer, read and written in place,
- * and checksums are updated with bpf_csum_diff (RFC 1624), as the skb helpers
+ * and checksums are updated by RFC 1624 arithmetic (csum.h), as the skb helpers
  * would. Lengths are constants after inlining.
  */
 #ifndef CANARY_BPF_CTX_XDP_H
