@@ -72,20 +72,19 @@ lb_pick_backend(const struct canary_service *svc, const struct canary_ct_key *tu
 /*
  * Backend for a new (or re-chosen) flow of version *version, never a canary
  * one while the kill switch is engaged: no fallback to the canary list then,
- * even when the stable list is empty.
+ * even when the stable list is empty. Only a canary choice can be vetoed, so
+ * the switch is read for those alone: most new flows go to stable.
  */
 __canary_inline const struct canary_backend *
 lb_pick_allowed(const struct canary_service *svc, const struct canary_ct_key *tuple, __u8 *version)
 {
-	const struct canary_backend *be;
-	int killed = lb_killed(tuple);
+	const struct canary_backend *be = lb_pick_backend(svc, tuple, version);
 
-	if (killed)
-		*version = CANARY_V_STABLE;
+	if (!be || *version != CANARY_V_CANARY || !lb_killed(tuple))
+		return be;
+	*version = CANARY_V_STABLE;
 	be = lb_pick_backend(svc, tuple, version);
-	if (be && killed && *version != CANARY_V_STABLE)
-		return NULL;
-	return be;
+	return be && *version == CANARY_V_STABLE ? be : NULL;
 }
 
 #endif /* CANARY_BPF_LB_H */
