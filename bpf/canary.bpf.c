@@ -11,6 +11,7 @@
  *
  * Both count per service and version what the agent needs to judge a canary.
  */
+#include "lib/clock.h"
 #include "lib/common.h"
 #include "lib/conntrack.h"
 #include "lib/ctx.h"
@@ -238,7 +239,7 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, int re
 		return; /* a backend's packet seen on ingress: not ours to change */
 	if (e && ingress_flow_current(pkt, e)) {
 		reason_count(CANARY_R_FORWARD);
-		ingress_forward(ctx, kind, pkt, e, NULL, SVCGEN_COUNT, bpf_ktime_get_coarse_ns(), v);
+		ingress_forward(ctx, kind, pkt, e, NULL, SVCGEN_COUNT, clock_coarse_ns(), v);
 		return;
 	}
 	tracked = e != NULL;
@@ -252,7 +253,7 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, int re
 		reason_count(CANARY_R_NO_SERVICE);
 		return; /* not ours: no clock read for it */
 	}
-	now = bpf_ktime_get_coarse_ns(); /* conntrack ages need no more precision */
+	now = clock_coarse_ns(); /* conntrack ages need no more precision */
 	if (e && !tracked)
 		e = ingress_half_open(pkt, e, now, v);
 	if (!e || ct_is_port_reuse(pkt, e)) {
@@ -420,7 +421,7 @@ int canary_tc_egress(struct __sk_buff *skb)
 	if (!rev || !(rev->flags & CANARY_CT_F_REVERSE))
 		return TC_ACT_OK;
 
-	now = bpf_ktime_get_coarse_ns();
+	now = clock_coarse_ns();
 	vip = rev->nat_addr;
 	vport = rev->nat_port;
 	ct_touch(rev, now);

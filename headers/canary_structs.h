@@ -78,6 +78,12 @@ struct canary_svc_gen {
 	__u64 reset_ns; /* canary_service.reset_ns */
 };
 
+/* clock_cache_v<N> value (per-CPU, not pinned): bpf/lib/clock.h. */
+struct canary_clock_cache {
+	__u64 jiffies;	 /* bpf_jiffies64() when coarse_ns was read */
+	__u64 coarse_ns; /* bpf_ktime_get_coarse_ns() then */
+};
+
 /*
  * killswitch_v<N> value, keyed by canary_service_key: the operator's emergency
  * rollback. Only canaryctl sets and clears it; the agent only reads it. While

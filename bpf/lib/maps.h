@@ -116,6 +116,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } CANARY_MAP(metrics) SEC(".maps");
 
+/*
+ * Each CPU's last reading of the coarse clock (clock.h). Not pinned: it is
+ * a cache of the programs, which a new load may start empty.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct canary_clock_cache);
+} CANARY_MAP(clock_cache) SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, CANARY_R_COUNT);

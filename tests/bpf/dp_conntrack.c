@@ -666,6 +666,41 @@ static bool flow_tracked(const struct flow *f)
  * back with the client's next packet). Without lifetimes the table was
  * always full and turnover depended on the insert rate.
  */
+/*
+ * Entries are stamped with CLOCK_MONOTONIC_COARSE, the agent's expiry
+ * clock, also when it comes from the per-CPU cache (bpf/lib/clock.h): a
+ * cache left from another jiffy (here a forged one) is read again, never
+ * used.
+ */
+static void test_conntrack_clock(void **state)
+{
+	int fd = bpf_map__fd(fx.skel->maps.CANARY_MAP(clock_cache));
+	struct canary_clock_cache *stale = calloc((size_t)fx.ncpus, sizeof(*stale));
+	struct canary_ct_entry e;
+	struct canary_ct_key k;
+	__u64 before, after;
+	struct flow f;
+	__u32 zero = 0;
+	int cpu;
+
+	(void)state;
+	assert_non_null(stale);
+	for (cpu = 0; cpu < fx.ncpus; cpu++)
+		stale[cpu] = (struct canary_clock_cache){ .jiffies = 1, .coarse_ns = 1 };
+	assert_int_equal(bpf_map_update_elem(fd, &zero, stale, BPF_ANY), 0);
+	free(stale);
+
+	flow_init(&f, &tc_path, &web_def, CLIENT_A, 55100);
+	before = coarse_now_ns();
+	flow_establish(&f);
+	after = coarse_now_ns();
+	k = flow_fwd_key(&f);
+	assert_true(ct_get(&k, &e));
+	/* One tick of lag at most (clock.h); 50 ms is far above any HZ's tick. */
+	assert_true(e.created_ns + 50000000ULL >= before);
+	assert_true(e.created_ns <= after);
+}
+
 static void test_ct_expiry(void **state)
 {
 	struct flow closed, open, syn, udp, orphan;
@@ -782,6 +817,7 @@ DP_SUITE(conntrack,
 	{ "test_ct_insert_fails", test_ct_insert_fails, reset_maps, tiny_teardown, NULL },
 	BOTH(test_rst_on_recreated_entry),
 	BOTH(test_lost_forward_keeps_backend),
+	ONCE(test_conntrack_clock),
 	ONCE(test_ct_expiry),
 	ONCE(test_http_request_timeout));
 /* clang-format on */
