@@ -22,7 +22,7 @@ $(BUILD)/pktcost: tools/bench/pktcost.c tools/bench/bench_common.h $(TESTFIX_HDR
 # The programs pktcost compares with (--base): bpf/ and headers/ of revision
 # PKTCOST_BASE, built with today's compiler and flags. Rebuilt every time,
 # as the revision is a name, not a file make can date.
-PKTCOST_BASE ?= 84accd3
+PKTCOST_BASE ?= 22bb4e3
 PKTCOST_BASE_DIR := $(BUILD)/bench/base
 
 $(PKTCOST_BASE_DIR)/canary.bpf.o: FORCE
