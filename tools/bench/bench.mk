@@ -14,8 +14,18 @@ $(BUILD)/empty.bpf.o: tools/bench/empty.bpf.c
 $(BUILD)/empty.skel.h: $(BUILD)/empty.bpf.o
 	$(BPFTOOL) gen skeleton $< name empty > $@.tmp && mv $@.tmp $@
 
+# Single operations (a hash lookup, an insert, a helper call, the tc
+# rewrite), timed by pktcost next to the paths: the floor under a path.
+$(BUILD)/primitives.bpf.o: tools/bench/primitives.bpf.c $(wildcard headers/*.h)
+	@mkdir -p $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/primitives.skel.h: $(BUILD)/primitives.bpf.o
+	$(BPFTOOL) gen skeleton $< name primitives > $@.tmp && mv $@.tmp $@
+
 $(BUILD)/pktcost: tools/bench/pktcost.c tools/bench/bench_common.h $(TESTFIX_HDRS) \
-		  $(TESTFIX_LIB) $(DP_LIB) $(wildcard headers/*.h) $(SKEL) $(BUILD)/empty.skel.h
+		  $(TESTFIX_LIB) $(DP_LIB) $(wildcard headers/*.h) $(SKEL) $(BUILD)/empty.skel.h \
+		  $(BUILD)/primitives.skel.h
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -Itests/lib -o $@ $< $(TESTFIX_LIB) $(DP_LIB) $(DP_LDLIBS)
 

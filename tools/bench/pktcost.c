@@ -59,6 +59,7 @@
 #include "canary_structs.h"
 #include "canary.skel.h"
 #include "empty.skel.h"
+#include "primitives.skel.h"
 #include "fixture.h"
 #include "pkt.h"
 
@@ -1036,6 +1037,99 @@ static void print_table(const struct machine *m)
 	       "repeat applies; the unchanged port skips the port fix-up.\n");
 }
 
+/* ------------------------------------------------------------------------ */
+/* Single operations (primitives.bpf.c): the floor under the paths. */
+
+struct prim {
+	const char *name;
+	const char *what;
+	struct bench_stats st;
+};
+
+static struct prim prims[] = {
+	{ .name = "prim_hash_hit", .what = "hash lookup that hits (conntrack's types, LRU)" },
+	{ .name = "prim_hash_miss", .what = "hash lookup that misses (the same map)" },
+	{ .name = "prim_array_read", .what = "array lookup (inlined by the verifier)" },
+	{ .name = "prim_helper_call", .what = "helper call (bpf_ktime_get_coarse_ns)" },
+	{ .name = "prim_lru_insert", .what = "LRU insert into a full table (evicts)" },
+	{ .name = "prim_tc_rewrite",
+	  .what = "tc rewrite of one address: l4 and l3 csum_replace, store_bytes" },
+};
+#define N_PRIMS (sizeof(prims) / sizeof(prims[0]))
+static struct bench_stats prim_empty;
+static bool have_prims;
+
+static int prim_time(struct primitives *p, struct prim *pr, struct bench_xfer *x, __u32 repeat)
+{
+	struct bpf_program *prog = bpf_object__find_program_by_name(p->obj, pr->name);
+	struct bench_hook h = { pr->name, prog ? bpf_program__fd(prog) : -1, TC_ACT_OK, false };
+
+	if (!prog)
+		return bench_fail("%s: no such program", pr->name);
+	if (bench_measure_repeat(&h, x, repeat, &pr->st))
+		return -1;
+	if (!bench_out_untouched(x))
+		return bench_fail("%s changed the frame", pr->name);
+	return 0;
+}
+
+/* Each single operation on the nomatch frame, next to empty_tc measured the same way. */
+static int bench_primitives(void)
+{
+	struct canary_ct_key hit = { .saddr = 1, .daddr = 2, .sport = 3, .dport = 4, .proto = 6 };
+	struct canary_ct_entry e = { .nat_port = 1 };
+	struct bench_xfer *x = &b.x[0];
+	__u32 repeat = scaled(BENCH_REPEAT);
+	struct primitives *p = primitives__open();
+	size_t i;
+	int err = p ? 0 : -errno;
+
+	if (!err) {
+		p->rodata->prim_hit_key = hit;
+		err = primitives__load(p);
+	}
+	if (!err &&
+	    bpf_map__update_elem(p->maps.prim_lookup, &hit, sizeof(hit), &e, sizeof(e), BPF_ANY))
+		err = -errno;
+	if (err) {
+		primitives__destroy(p);
+		return bench_fail("loading primitives.bpf.o: %s", strerror(-err));
+	}
+	nomatch_frame(x);
+	err = bench_measure_repeat(&b.hooks.empty_tc, x, repeat, &prim_empty);
+	for (i = 0; i < N_PRIMS && !err; i++)
+		err = prim_time(p, &prims[i], x, repeat);
+	primitives__destroy(p);
+	have_prims = !err;
+	return err;
+}
+
+static void print_primitives(void)
+{
+	size_t i;
+
+	printf("\nsingle operations on tc, repeat=%u, 5 calls (primitives.bpf.c), above empty_tc "
+	       "(%.1f ns) in the same run:\n\n",
+	       scaled(BENCH_REPEAT), prim_empty.median);
+	printf("| operation | program | median ns | above empty |\n|---|---|---:|---:|\n");
+	for (i = 0; i < N_PRIMS; i++)
+		printf("| %s | %s | %.1f | %+.1f |\n", prims[i].what, prims[i].name,
+		       prims[i].st.median, prims[i].st.median - prim_empty.median);
+}
+
+static json_t *primitives_json(void)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; have_prims && i < N_PRIMS; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s, s:f, s:f}", "program", prims[i].name,
+						   "operation", prims[i].what, "median_ns",
+						   prims[i].st.median, "above_empty_ns",
+						   prims[i].st.median - prim_empty.median));
+	return a;
+}
+
 static json_t *row_json(const struct row *r)
 {
 	const struct row *e = empty_ref(r);
@@ -1058,9 +1152,10 @@ static int write_json(const char *file, const struct machine *m)
 
 	for (i = 0; i < b.n_rows; i++)
 		json_array_append_new(rows, row_json(&b.rows[i]));
-	root = json_pack("{s:s, s:b, s:{s:s, s:s, s:I, s:i}, s:o}", "tool", "pktcost", "quick",
+	root = json_pack("{s:s, s:b, s:{s:s, s:s, s:I, s:i}, s:o, s:o}", "tool", "pktcost", "quick",
 			 b.div > 1, "machine", "kernel", m->uts.release, "cpu_model", m->cpu,
-			 "nproc", (json_int_t)m->nproc, "pinned_cpu", BENCH_CPU, "rows", rows);
+			 "nproc", (json_int_t)m->nproc, "pinned_cpu", BENCH_CPU, "rows", rows,
+			 "primitives", primitives_json());
 	return bench_json_write(root, file);
 }
 
@@ -1216,6 +1311,8 @@ int main(int argc, char **argv)
 	if (err >= 0)
 		return err;
 	err = run_rounds(rounds);
+	if (!err)
+		err = bench_primitives();
 	teardown();
 	if (err)
 		return 1;
@@ -1232,5 +1329,6 @@ int main(int argc, char **argv)
 	print_table(&m);
 	if (base)
 		print_compare(base, rounds);
+	print_primitives();
 	return json_file && write_json(json_file, &m) ? 1 : 0;
 }

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The operations canaryd's paths are made of, each alone in a tc program,
+ * so that pktcost can print what one of them costs on this machine in the
+ * same run as the paths: a floor under any goal for a path that needs it.
+ * The maps have conntrack's key and value types; the programs change
+ * neither the frame nor (but for the insert) any state.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+#include "canary_consts.h"
+#include "canary_structs.h"
+
+#ifndef SEC
+#define SEC(name) __attribute__((section(name), used))
+#endif
+
+/* Offsets in pktcost's frames: Ethernet, a 20-byte IPv4 header, TCP. */
+#define PRIM_IP_CHECK_OFF  (14 + 10)
+#define PRIM_IP_DADDR_OFF  (14 + 16)
+#define PRIM_TCP_CHECK_OFF (14 + 20 + 16)
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CANARY_CT_SYN_MAX_ENTRIES);
+	__type(key, struct canary_ct_key);
+	__type(value, struct canary_ct_entry);
+} prim_lookup SEC(".maps");
+
+/* Kept full by the insert program: every insert evicts, as in a SYN flood. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CANARY_CT_SYN_MAX_ENTRIES);
+	__type(key, struct canary_ct_key);
+	__type(value, struct canary_ct_entry);
+} prim_insert SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} prim_array SEC(".maps");
+
+/* The key pktcost stores in prim_lookup; the miss looks up another. */
+const volatile struct canary_ct_key prim_hit_key = { .proto = 6 };
+volatile __u64 prim_sink;
+__u32 prim_next;
+
+SEC("tc")
+int prim_hash_hit(struct __sk_buff *skb)
+{
+	struct canary_ct_key k = prim_hit_key;
+	struct canary_ct_entry *e = bpf_map_lookup_elem(&prim_lookup, &k);
+
+	(void)skb;
+	if (e)
+		prim_sink = e->last_seen_ns;
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int prim_hash_miss(struct __sk_buff *skb)
+{
+	struct canary_ct_key k = prim_hit_key;
+	struct canary_ct_entry *e;
+
+	(void)skb;
+	k.sport ^= 1;
+	e = bpf_map_lookup_elem(&prim_lookup, &k);
+	if (e)
+		prim_sink = e->last_seen_ns;
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int prim_array_read(struct __sk_buff *skb)
+{
+	__u32 zero = 0;
+	__u64 *v = bpf_map_lookup_elem(&prim_array, &zero);
+
+	(void)skb;
+	if (v)
+		prim_sink = *v;
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int prim_helper_call(struct __sk_buff *skb)
+{
+	(void)skb;
+	prim_sink = bpf_ktime_get_coarse_ns();
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int prim_lru_insert(struct __sk_buff *skb)
+{
+	struct canary_ct_key k = { .saddr = prim_next++, .proto = 6 };
+	struct canary_ct_entry e = { .nat_port = 1 };
+
+	(void)skb;
+	bpf_map_update_elem(&prim_insert, &k, &e, BPF_ANY);
+	return TC_ACT_OK;
+}
+
+/* The tc rewrite of one address, as nat_rewrite() does it, writing back the same value. */
+SEC("tc")
+int prim_tc_rewrite(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	__u32 addr;
+
+	/* A direct read, no helper: only the three calls of the rewrite are timed. */
+	if (data + PRIM_IP_DADDR_OFF + sizeof(addr) > (void *)(long)skb->data_end)
+		return TC_ACT_SHOT;
+	addr = *(__u32 *)(data + PRIM_IP_DADDR_OFF);
+	if (bpf_l4_csum_replace(skb, PRIM_TCP_CHECK_OFF, addr, addr,
+				BPF_F_PSEUDO_HDR | sizeof(addr)) ||
+	    bpf_l3_csum_replace(skb, PRIM_IP_CHECK_OFF, addr, addr, sizeof(addr)) ||
+	    bpf_skb_store_bytes(skb, PRIM_IP_DADDR_OFF, &addr, sizeof(addr), 0))
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
