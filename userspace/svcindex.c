@@ -2,6 +2,7 @@
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "canary_svcindex.h"
@@ -99,22 +100,51 @@ int svcindex_sync(const struct svcindex_fds *fds)
 	return err;
 }
 
+/* Or the bits of a whole filter into the map, one word at a time. */
+static int filter_merge(int filter_fd, const __u64 *bits)
+{
+	__u64 have;
+	__u32 w;
+	int err = 0;
+
+	pthread_mutex_lock(&filter_lock);
+	for (w = 0; w < CANARY_VIP_FILTER_WORDS && !err; w++) {
+		if (!bits[w])
+			continue;
+		if (bpf_map_lookup_elem(filter_fd, &w, &have)) {
+			err = -errno;
+			break;
+		}
+		have |= bits[w];
+		if (bpf_map_update_elem(filter_fd, &w, &have, BPF_ANY))
+			err = -errno;
+	}
+	pthread_mutex_unlock(&filter_lock);
+	return err;
+}
+
 int svcindex_mark_flows(int filter_fd, int ct_fd, __u32 max)
 {
+	__u64 *bits = calloc(CANARY_VIP_FILTER_WORDS, sizeof(*bits));
 	struct canary_ct_key key, next;
 	struct canary_ct_entry e;
 	void *prev = NULL;
+	__u64 h;
 	__u32 n;
 	int err;
 
+	if (!bits)
+		return -ENOMEM;
+	/* Collected first: a map of millions of flows has a few VIPs, written once each. */
 	for (n = 0; n <= max && !bpf_map_get_next_key(ct_fd, prev, &next); n++) {
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(ct_fd, &key, &e) || (e.flags & CANARY_CT_F_REVERSE))
 			continue;
-		err = svcindex_mark_vip(filter_fd, key.daddr, key.dport, key.proto);
-		if (err)
-			return err;
+		h = canary_vip_hash(key.daddr, key.dport, key.proto);
+		bits[canary_vip_word(h)] |= canary_vip_bit(h);
 	}
-	return 0;
+	err = filter_fd < 0 ? 0 : filter_merge(filter_fd, bits);
+	free(bits);
+	return err;
 }
