@@ -35,4 +35,14 @@ __canary_inline __u16 csum_replace4(__u16 check, __be32 from, __be32 to)
 	return csum_fold(sum);
 }
 
+/*
+ * The IPv4 header from its checksum on: the checksum and both addresses are
+ * adjacent, so a rewrite stores all three at once.
+ */
+struct ipv4_check_addrs {
+	__u16 check;
+	__be32 saddr;
+	__be32 daddr;
+} __attribute__((packed));
+
 #endif /* CANARY_BPF_CSUM_H */

@@ -29,15 +29,6 @@ __canary_inline int ctx_store_bytes(void *ctx, enum canary_ctx_kind kind, __u32 
 	return ctx_xdp_store_bytes(ctx, off, from, len);
 }
 
-/* The IPv4 header checksum at off, for a size (2 or 4) byte field changed from from to to. */
-__canary_inline int ctx_l3_csum_replace(void *ctx, enum canary_ctx_kind kind, __u32 off, __u32 from,
-					__u32 to, __u32 size)
-{
-	if (kind == CANARY_CTX_TC)
-		return ctx_skb_l3_csum_replace(ctx, off, from, to, size);
-	return ctx_xdp_l3_csum_replace(ctx, off, from, to, size);
-}
-
 /* The TCP/UDP checksum at off; flags as bpf_l4_csum_replace()'s. */
 __canary_inline int ctx_l4_csum_replace(void *ctx, enum canary_ctx_kind kind, __u32 off, __u32 from,
 					__u32 to, __u64 flags)

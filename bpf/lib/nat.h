@@ -6,6 +6,7 @@
 #ifndef CANARY_BPF_NAT_H
 #define CANARY_BPF_NAT_H
 
+#include "csum.h"
 #include "ctx.h"
 #include "parse.h"
 
@@ -21,16 +22,35 @@ enum nat_side {
 };
 
 /*
+ * Write the new address and the IPv4 header checksum in one store. The
+ * header checksum is always complete (no device finishes it, whatever the
+ * skb's ip_summed), so it is computed here rather than by
+ * bpf_l3_csum_replace(): on tc that saves a helper call per packet.
+ */
+__canary_inline int nat_rewrite_ip(void *ctx, enum canary_ctx_kind kind,
+				   const struct canary_pkt *pkt, enum nat_side side, __be32 addr)
+{
+	struct ipv4_check_addrs ip = {
+		.saddr = side == NAT_SRC ? addr : pkt->tuple.saddr,
+		.daddr = side == NAT_SRC ? pkt->tuple.daddr : addr,
+	};
+	__be32 old_addr = side == NAT_SRC ? pkt->tuple.saddr : pkt->tuple.daddr;
+
+	ip.check = csum_replace4(pkt->ip_check, old_addr, addr);
+	return ctx_store_bytes(ctx, kind, pkt->l3_off + offsetof(struct iphdr, check), &ip,
+			       sizeof(ip));
+}
+
+/*
  * Rewrite the destination (ingress) or source (egress) address and port to
  * addr:port, with the IPv4 and L4 checksums, on either hook: ctx.h gives tc
- * the kernel's helpers (non-linear and CHECKSUM_PARTIAL skbs) and XDP the
- * same operations in place. Returns nonzero when a write failed.
+ * the kernel's helpers for the L4 checksum and the stores (non-linear and
+ * CHECKSUM_PARTIAL skbs) and XDP the same operations in place. Returns
+ * nonzero when a write failed.
  */
 __canary_inline int nat_rewrite(void *ctx, enum canary_ctx_kind kind, const struct canary_pkt *pkt,
 				enum nat_side side, __be32 addr, __be16 port)
 {
-	__u32 addr_off = pkt->l3_off + (side == NAT_SRC ? offsetof(struct iphdr, saddr) :
-							  offsetof(struct iphdr, daddr));
 	__u32 port_off = pkt->l4_off + (side == NAT_SRC ? L4_SPORT_OFF : L4_DPORT_OFF);
 	__be32 old_addr = side == NAT_SRC ? pkt->tuple.saddr : pkt->tuple.daddr;
 	__be16 old_port = side == NAT_SRC ? pkt->tuple.sport : pkt->tuple.dport;
@@ -41,10 +61,7 @@ __canary_inline int nat_rewrite(void *ctx, enum canary_ctx_kind kind, const stru
 	if (!pkt->no_l4_hdr && ctx_l4_csum_replace(ctx, kind, csum_off, old_addr, addr,
 						   l4_flags | BPF_F_PSEUDO_HDR | sizeof(addr)))
 		return -1;
-	if (ctx_l3_csum_replace(ctx, kind, pkt->l3_off + offsetof(struct iphdr, check), old_addr,
-				addr, sizeof(addr)))
-		return -1;
-	if (ctx_store_bytes(ctx, kind, addr_off, &addr, sizeof(addr)))
+	if (nat_rewrite_ip(ctx, kind, pkt, side, addr))
 		return -1;
 	if (pkt->no_l4_hdr || port == old_port)
 		return 0;

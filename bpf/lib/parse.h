@@ -24,9 +24,10 @@ struct canary_pkt {
 	__u32 l4_off;
 	__u32 payload_off;
 	__u32 payload_len;
-	__u32 ip_len;  /* whole datagram, from the IP header */
-	__u32 seq;     /* TCP sequence number, host order */
-	__u32 ack_seq; /* TCP acknowledgment number, host order */
+	__u32 ip_len;	/* whole datagram, from the IP header */
+	__u32 seq;	/* TCP sequence number, host order */
+	__u32 ack_seq;	/* TCP acknowledgment number, host order */
+	__u16 ip_check; /* the IPv4 header checksum, as carried */
 	__u8 tcp_flags;
 	__u8 no_l4_hdr; /* a later fragment: ports from its first one, none here */
 };
@@ -129,6 +130,7 @@ __canary_inline int parse_ipv4(void *data, void *data_end, __u32 gso_len, struct
 	pkt->tuple.saddr = ip->saddr;
 	pkt->tuple.daddr = ip->daddr;
 	pkt->tuple.proto = ip->protocol;
+	pkt->ip_check = ip->check;
 	pkt->l3_off = sizeof(*eth);
 	pkt->l4_off = sizeof(*eth) + ihl;
 	if (frag && ip_is_later_fragment(ip))

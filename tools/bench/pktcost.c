@@ -1053,7 +1053,7 @@ static struct prim prims[] = {
 	{ .name = "prim_helper_call", .what = "helper call (bpf_ktime_get_coarse_ns)" },
 	{ .name = "prim_lru_insert", .what = "LRU insert into a full table (evicts)" },
 	{ .name = "prim_tc_rewrite",
-	  .what = "tc rewrite of one address: l4 and l3 csum_replace, store_bytes" },
+	  .what = "tc rewrite of one address: l4_csum_replace, store_bytes of the IPv4 checksum and address" },
 };
 #define N_PRIMS (sizeof(prims) / sizeof(prims[0]))
 static struct bench_stats prim_empty;

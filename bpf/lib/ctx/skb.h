@@ -22,13 +22,6 @@ __canary_inline int ctx_skb_store_bytes(struct __sk_buff *skb, __u32 off, const 
 	return bpf_skb_store_bytes(skb, off, from, len, 0);
 }
 
-/* The IPv4 header checksum at off, for a size (2 or 4) byte field changed from from to to. */
-__canary_inline int ctx_skb_l3_csum_replace(struct __sk_buff *skb, __u32 off, __u32 from, __u32 to,
-					    __u32 size)
-{
-	return bpf_l3_csum_replace(skb, off, from, to, size);
-}
-
 /* The TCP/UDP checksum at off; flags: the field's size, BPF_F_PSEUDO_HDR, BPF_F_MARK_MANGLED_0. */
 __canary_inline int ctx_skb_l4_csum_replace(struct __sk_buff *skb, __u32 off, __u32 from, __u32 to,
 					    __u64 flags)

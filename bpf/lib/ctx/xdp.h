@@ -50,28 +50,6 @@ __canary_inline int ctx_xdp_store_bytes(struct xdp_md *xdp, __u32 off, const voi
 }
 
 /*
- * The 16-bit checksum at off, for a field changed from from to to. A 2-byte
- * field comes zero-extended: as the first half of a 32-bit word in memory it
- * adds to the sum what the field does, so one update serves both sizes.
- */
-__canary_inline int ctx_xdp_csum_replace(struct xdp_md *xdp, __u32 off, __u32 from, __u32 to)
-{
-	__u16 *check = ctx_xdp_ptr(xdp, off, sizeof(*check));
-
-	if (!check)
-		return -1;
-	*check = csum_replace4(*check, from, to);
-	return 0;
-}
-
-__canary_inline int ctx_xdp_l3_csum_replace(struct xdp_md *xdp, __u32 off, __u32 from, __u32 to,
-					    __u32 size)
-{
-	(void)size; /* see ctx_xdp_csum_replace() */
-	return ctx_xdp_csum_replace(xdp, off, from, to);
-}
-
-/*
  * As bpf_l4_csum_replace(): BPF_F_PSEUDO_HDR changes nothing here (no device
  * completes the sum, the pseudo-header is one more word of it), and with
  * BPF_F_MARK_MANGLED_0 (UDP) a zero checksum means "none" and stays so,
