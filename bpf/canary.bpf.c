@@ -414,6 +414,8 @@ int canary_tc_egress(struct __sk_buff *skb)
 	}
 	if (reason != PARSE_OK)
 		return TC_ACT_OK;
+	if (!backend_filter_may_match(&pkt.tuple))
+		return TC_ACT_OK; /* no backend's packet: no reverse entry is keyed by it */
 	rev = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &pkt.tuple);
 	half_open = !rev;
 	if (half_open)

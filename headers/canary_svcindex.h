@@ -11,6 +11,12 @@
  *     service still need their entries until they end. A false positive
  *     only costs the lookups the filter would have spared.
  *
+ *   be_filter_v<N> (the same layout and hash): every backend
+ *     address:port/proto a service has had, stable, canary or draining. A
+ *     packet on egress whose source has no bit set is no backend's reply
+ *     (a reverse entry is keyed by the backend's address), so it skips the
+ *     conntrack and half-open lookups. Set and never cleared, as above.
+ *
  *   svc_gens_v<N> (array indexed by service id, struct canary_svc_gen in
  *     canary_structs.h): each live service's
  *     generation and reset epoch, the two fields an established flow checks
@@ -33,7 +39,8 @@
 #endif
 
 /*
- * Fibonacci hashing of VIP:port/proto as the packet carries them (network
+ * Fibonacci hashing of VIP:port/proto (or, for be_filter_v<N>, a
+ * backend's address:port/proto) as the packet carries them (network
  * order, read as integers: the same bits on both sides of the map).
  */
 __canary_inline __u64 canary_vip_hash(__be32 vip, __be16 port, __u8 proto)

@@ -52,6 +52,7 @@ static const char *const map_names[DP_MAP_COUNT] = {
 	[DP_MAP_CT_SYN] = CANARY_MAP_NAME("ct_syn"),
 	[DP_MAP_VIP_FILTER] = CANARY_MAP_NAME("vip_filter"),
 	[DP_MAP_SVC_GENS] = CANARY_MAP_NAME("svc_gens"),
+	[DP_MAP_BACKEND_FILTER] = CANARY_MAP_NAME("be_filter"),
 };
 
 /* Per-CPU values are laid out at 8-byte strides. */
@@ -191,6 +192,8 @@ static struct bpf_map *skel_map(struct canary *skel, enum dp_map map)
 		return skel->maps.CANARY_MAP(vip_filter);
 	case DP_MAP_SVC_GENS:
 		return skel->maps.CANARY_MAP(svc_gens);
+	case DP_MAP_BACKEND_FILTER:
+		return skel->maps.CANARY_MAP(be_filter);
 	default:
 		return NULL;
 	}
@@ -404,6 +407,7 @@ static struct svcindex_fds dp_svcindex(const struct canary_dp *dp)
 	struct svcindex_fds fds = {
 		.services = dp->map_fds[DP_MAP_SERVICES],
 		.filter = dp->map_fds[DP_MAP_VIP_FILTER],
+		.backends = dp->map_fds[DP_MAP_BACKEND_FILTER],
 		.gens = dp->map_fds[DP_MAP_SVC_GENS],
 	};
 
@@ -420,19 +424,21 @@ static bool pin_exists(const char *bpffs, enum dp_map map)
 
 /*
  * The indexes of services_v<N> (svcindex.h), after a load: every service's
- * filter bit and generation record and, when the filter map is new while
- * flows may be pinned (pins of an agent older than it), the VIPs of those
- * flows too, or their packets would pass untranslated.
+ * filter bits and generation record and, for a filter map that is new while
+ * flows may be pinned (pins of an agent older than it), the VIPs or the
+ * backends of those flows too, or their packets would pass untranslated.
  */
-static int dp_index_services(struct canary_dp *dp, bool filter_new)
+static int dp_index_services(struct canary_dp *dp, bool filter_new, bool backends_new)
 {
 	struct svcindex_fds fds = dp_svcindex(dp);
+	int vips = filter_new ? fds.filter : -1, backends = backends_new ? fds.backends : -1;
 	int err = svcindex_sync(&fds);
 
-	if (!err && filter_new)
-		err = svcindex_mark_flows(fds.filter, dp->map_fds[DP_MAP_CONNTRACK], dp->ct_max);
-	if (!err && filter_new)
-		err = svcindex_mark_flows(fds.filter, dp->map_fds[DP_MAP_CT_SYN],
+	if (!err && (filter_new || backends_new))
+		err = svcindex_mark_flows(vips, backends, dp->map_fds[DP_MAP_CONNTRACK],
+					  dp->ct_max);
+	if (!err && (filter_new || backends_new))
+		err = svcindex_mark_flows(vips, backends, dp->map_fds[DP_MAP_CT_SYN],
 					  CANARY_CT_SYN_MAX_ENTRIES);
 	if (err)
 		log_event(CLOG_ERROR, "cannot index the services for the data path", "error",
@@ -445,7 +451,7 @@ int dp_load(const char *bpffs, __u32 ct_entries, struct canary_dp **out)
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = bpffs);
 	struct canary_dp *dp;
 	int err, i, record_fd = -1;
-	bool checked = false, filter_new;
+	bool checked = false, filter_new, backends_new;
 
 	err = mkdir_p(bpffs);
 	if (err) {
@@ -462,6 +468,7 @@ int dp_load(const char *bpffs, __u32 ct_entries, struct canary_dp **out)
 		goto fail;
 	}
 	filter_new = !pin_exists(bpffs, DP_MAP_VIP_FILTER);
+	backends_new = !pin_exists(bpffs, DP_MAP_BACKEND_FILTER);
 	record_fd = layout_record_open(bpffs, false);
 	err = check_pin_layouts(dp->skel->obj, bpffs, record_fd, &checked); /* logs why */
 	if (!err)
@@ -492,7 +499,7 @@ int dp_load(const char *bpffs, __u32 ct_entries, struct canary_dp **out)
 		dp->map_fds[i] = bpf_map__fd(map);
 	}
 	dp->ct_max = dp_ct_capacity(dp) ?: CANARY_CT_MAX_ENTRIES; /* bounds walks */
-	err = dp_index_services(dp, filter_new);
+	err = dp_index_services(dp, filter_new, backends_new);
 	if (err)
 		goto fail;
 	*out = dp;
@@ -507,7 +514,7 @@ static bool pin_is_optional(int map)
 {
 	return map == DP_MAP_CT_STATS || map == DP_MAP_FRAGS || map == DP_MAP_CT_EXPIRED ||
 	       map == DP_MAP_KILLSWITCH || map == DP_MAP_CT_SYN || map == DP_MAP_VIP_FILTER ||
-	       map == DP_MAP_SVC_GENS;
+	       map == DP_MAP_SVC_GENS || map == DP_MAP_BACKEND_FILTER;
 }
 
 int dp_open_pinned(const char *bpffs, struct canary_dp **out)

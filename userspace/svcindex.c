@@ -11,9 +11,9 @@
 /* A filter word is read, or-ed and written back: one writer at a time. */
 static pthread_mutex_t filter_lock = PTHREAD_MUTEX_INITIALIZER;
 
-int svcindex_mark_vip(int filter_fd, __be32 vip, __be16 port, __u8 proto)
+int svcindex_mark(int filter_fd, __be32 addr, __be16 port, __u8 proto)
 {
-	__u64 h = canary_vip_hash(vip, port, proto);
+	__u64 h = canary_vip_hash(addr, port, proto);
 	__u32 word = canary_vip_word(h);
 	__u64 bits = 0;
 	int err = 0;
@@ -49,11 +49,30 @@ static int gens_write(int gens_fd, __u32 id, const struct canary_service_key *ke
 	return bpf_map_update_elem(gens_fd, &id, &g, BPF_ANY) ? -errno : 0;
 }
 
+/* The backend filter bits of every address a service holds, draining slots too. */
+static int mark_backends(int backend_fd, const struct canary_service_key *key,
+			 const struct canary_service *svc)
+{
+	const struct canary_backend *be;
+	int v, i, err = 0;
+
+	for (v = 0; v < CANARY_V_COUNT && !err; v++) {
+		for (i = 0; i < CANARY_MAX_BACKENDS && !err; i++) {
+			be = &svc->backends[v][i];
+			if (be->addr)
+				err = svcindex_mark(backend_fd, be->addr, be->port, key->proto);
+		}
+	}
+	return err;
+}
+
 int svcindex_put(const struct svcindex_fds *fds, const struct canary_service_key *key,
 		 const struct canary_service *svc, __u64 flags)
 {
-	int err = svcindex_mark_vip(fds->filter, key->vip, key->port, key->proto);
+	int err = svcindex_mark(fds->filter, key->vip, key->port, key->proto);
 
+	if (!err)
+		err = mark_backends(fds->backends, key, svc);
 	if (!err)
 		err = gens_write(fds->gens, svc->id, key, NULL);
 	if (!err && bpf_map_update_elem(fds->services, key, svc, flags))
@@ -85,7 +104,9 @@ int svcindex_sync(const struct svcindex_fds *fds)
 		prev = &key;
 		if (bpf_map_lookup_elem(fds->services, &key, &svc))
 			continue; /* deleted meanwhile */
-		err = svcindex_mark_vip(fds->filter, key.vip, key.port, key.proto);
+		err = svcindex_mark(fds->filter, key.vip, key.port, key.proto);
+		if (!err)
+			err = mark_backends(fds->backends, &key, &svc);
 		if (!err)
 			err = gens_write(fds->gens, svc.id, &key, &svc);
 		if (err)
@@ -123,28 +144,42 @@ static int filter_merge(int filter_fd, const __u64 *bits)
 	return err;
 }
 
-int svcindex_mark_flows(int filter_fd, int ct_fd, __u32 max)
+/* Set bit of addr:port/proto in the filter words bits, held in memory. */
+static void bits_set(__u64 *bits, __be32 addr, __be16 port, __u8 proto)
 {
-	__u64 *bits = calloc(CANARY_VIP_FILTER_WORDS, sizeof(*bits));
+	__u64 h = canary_vip_hash(addr, port, proto);
+
+	bits[canary_vip_word(h)] |= canary_vip_bit(h);
+}
+
+int svcindex_mark_flows(int filter_fd, int backend_fd, int ct_fd, __u32 max)
+{
+	__u64 *vips = calloc(2 * (size_t)CANARY_VIP_FILTER_WORDS, sizeof(*vips));
+	__u64 *backends;
 	struct canary_ct_key key, next;
 	struct canary_ct_entry e;
 	void *prev = NULL;
-	__u64 h;
 	__u32 n;
-	int err;
+	int err = 0;
 
-	if (!bits)
+	if (!vips)
 		return -ENOMEM;
-	/* Collected first: a map of millions of flows has a few VIPs, written once each. */
+	backends = vips + CANARY_VIP_FILTER_WORDS;
+	/* Collected first: a map of millions of flows has a few VIPs and backends, written once each. */
 	for (n = 0; n <= max && !bpf_map_get_next_key(ct_fd, prev, &next); n++) {
 		key = next;
 		prev = &key;
-		if (bpf_map_lookup_elem(ct_fd, &key, &e) || (e.flags & CANARY_CT_F_REVERSE))
+		if (bpf_map_lookup_elem(ct_fd, &key, &e))
 			continue;
-		h = canary_vip_hash(key.daddr, key.dport, key.proto);
-		bits[canary_vip_word(h)] |= canary_vip_bit(h);
+		if (e.flags & CANARY_CT_F_REVERSE)
+			bits_set(backends, key.saddr, key.sport, key.proto);
+		else
+			bits_set(vips, key.daddr, key.dport, key.proto);
 	}
-	err = filter_fd < 0 ? 0 : filter_merge(filter_fd, bits);
-	free(bits);
+	if (filter_fd >= 0)
+		err = filter_merge(filter_fd, vips);
+	if (!err && backend_fd >= 0)
+		err = filter_merge(backend_fd, backends);
+	free(vips);
 	return err;
 }

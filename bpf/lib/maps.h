@@ -31,6 +31,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } CANARY_MAP(vip_filter) SEC(".maps");
 
+/*
+ * Every backend address a service has had, the same kind of filter: a
+ * packet on egress from none is no reply of ours and skips all lookups.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CANARY_VIP_FILTER_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} CANARY_MAP(be_filter) SEC(".maps");
+
 /* Each service's generation and reset epoch by id: established flows check these. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

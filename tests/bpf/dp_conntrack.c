@@ -519,6 +519,7 @@ static void test_ct_insert_fails(void **state)
 	progs[1] = bpf_program__fd(tiny->progs.canary_xdp_ingress);
 	tiny_fds.services = bpf_map__fd(tiny->maps.CANARY_MAP(services));
 	tiny_fds.filter = bpf_map__fd(tiny->maps.CANARY_MAP(vip_filter));
+	tiny_fds.backends = bpf_map__fd(tiny->maps.CANARY_MAP(be_filter));
 	tiny_fds.gens = bpf_map__fd(tiny->maps.CANARY_MAP(svc_gens));
 	svc_fill(&svc, &web_def, 5000);
 	assert_int_equal(svcindex_put(&tiny_fds, &web_def.key, &svc, BPF_ANY), 0);

@@ -5,6 +5,7 @@
  */
 #include "harness.h"
 #include "canary_svcindex.h"
+#include "svcindex.h"
 
 /* ------------------------------------------------------------------------ */
 /* A flow keeps its backend whatever happens to the service afterwards. */
@@ -283,6 +284,25 @@ static bool filter_has(int fd, const struct canary_service_key *k)
 }
 
 /*
+ * Pins of an agent older than the map named map: a flow f of web, from
+ * client port cport, established; web deleted (the flow stays pinned); the
+ * map's pin removed. Then the agent's load on those pins.
+ */
+static struct canary_dp *load_on_older_pins(struct flow *f, __u16 cport, const char *map)
+{
+	char path[sizeof(fx.pin_dir) + 32];
+	struct canary_dp *dp = NULL;
+
+	flow_init(f, &tc_path, &web_def, CLIENT_A, cport);
+	flow_establish(f);
+	assert_int_equal(fixture_svc_delete(&fx, &web_def.key, web_def.id), 0);
+	snprintf(path, sizeof(path), "%s/%s", fx.pin_dir, map);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(dp_load(fx.pin_dir, 0, &dp), 0);
+	return dp;
+}
+
+/*
  * An agent started on pins of an agent older than the filter (no
  * vip_filter_v<N> pin, conntrack kept): the new filter must let the pinned
  * flows through, also those of a service deleted meanwhile, and the
@@ -296,16 +316,9 @@ static void test_index_built_on_load(void **state)
 	struct pkt_spec spec;
 	struct flow f;
 	struct xfer x;
-	char path[sizeof(fx.pin_dir) + 32];
 
 	(void)state;
-	flow_init(&f, &tc_path, &web_def, CLIENT_A, 52500);
-	flow_establish(&f);
-	assert_int_equal(fixture_svc_delete(&fx, &web_def.key, web_def.id), 0);
-	snprintf(path, sizeof(path), "%s/%s", fx.pin_dir, CANARY_MAP_NAME("vip_filter"));
-	assert_int_equal(unlink(path), 0);
-
-	assert_int_equal(dp_load(fx.pin_dir, 0, &dp), 0);
+	dp = load_on_older_pins(&f, 52500, CANARY_MAP_NAME("vip_filter"));
 	assert_true(filter_has(dp_map_fd(dp, DP_MAP_VIP_FILTER), &gone));
 	assert_int_equal(bpf_map_lookup_elem(dp_map_fd(dp, DP_MAP_SVC_GENS), &dns_def.id, &g), 0);
 	assert_int_equal(g.generation, 1);
@@ -322,6 +335,56 @@ static void test_index_built_on_load(void **state)
 	dp_close(dp);
 }
 
+/*
+ * The backend filter gates egress: a reply whose source has no bit (as a
+ * raw write of a reverse entry would leave it) is neither looked up,
+ * translated nor counted. Once its backend is marked, as svcindex_put()
+ * marks every backend of a service, the same reply is restored to the VIP.
+ */
+static void test_reply_of_unmarked_backend_unseen(void **state)
+{
+	struct pkt_spec spec;
+	struct flow f;
+	struct xfer x;
+
+	(void)state;
+	flow_init(&f, &tc_path, &web_def, CLIENT_A, 52600);
+	flow_open(&f);
+	backend_filter_clear();
+	flow_spec(&f, true, PKT_TCP_SYN | PKT_TCP_ACK, NULL, 0, &spec);
+	build(&x, &spec);
+	prog_run(fx.tc_eg_fd, &x, 1);
+	assert_untouched(&x, TC_ACT_OK);
+	assert_int_equal(reason(CANARY_R_REPLY), 0);
+
+	assert_int_equal(svcindex_mark(fx.backend_filter_fd, f.be_addr, f.be_port, IPPROTO_TCP), 0);
+	flow_reply(&f, PKT_TCP_SYN | PKT_TCP_ACK, NULL, 0);
+	assert_int_equal(reason(CANARY_R_REPLY), 1);
+}
+
+/*
+ * The same upgrade for the backend filter (no be_filter_v<N> pin):
+ * the replies of a pinned flow whose service was deleted meanwhile are
+ * still restored to the VIP by the new programs.
+ */
+static void test_backend_index_built_on_load(void **state)
+{
+	static const char response[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	struct canary_dp *dp;
+	struct pkt_spec spec;
+	struct flow f;
+	struct xfer x;
+
+	(void)state;
+	dp = load_on_older_pins(&f, 52700, CANARY_MAP_NAME("be_filter"));
+	flow_spec(&f, true, PKT_TCP_ACK | PKT_TCP_PSH, TXT(response), &spec);
+	build(&x, &spec);
+	prog_run(dp_prog_fd(dp, DP_PROG_TC_EGRESS), &x, 1);
+	assert_int_equal(x.ret, TC_ACT_OK);
+	assert_nat(&x, false, web_def.key.vip, web_def.key.port);
+	dp_close(dp);
+}
+
 /* clang-format off */
 DP_SUITE(svcgen,
 	BOTH(test_flow_sticky),
@@ -332,5 +395,7 @@ DP_SUITE(svcgen,
 	BOTH(test_svc_recreated),
 	ONCE(test_services_no_prealloc),
 	BOTH(test_raw_service_write_unseen),
-	ONCE(test_index_built_on_load));
+	ONCE(test_index_built_on_load),
+	ONCE(test_reply_of_unmarked_backend_unseen),
+	ONCE(test_backend_index_built_on_load));
 /* clang-format on */

@@ -330,7 +330,17 @@ void vip_filter_clear(void)
 		assert_int_equal(bpf_map_update_elem(fx.vip_filter_fd, &w, &zero, BPF_ANY), 0);
 }
 
-/* Delete every service, with its generation record, and the filter's bits. */
+/* Clear the backend filter, as vip_filter_clear() the VIP filter. */
+void backend_filter_clear(void)
+{
+	__u64 zero = 0;
+	__u32 w;
+
+	for (w = 0; w < CANARY_VIP_FILTER_WORDS; w++)
+		assert_int_equal(bpf_map_update_elem(fx.backend_filter_fd, &w, &zero, BPF_ANY), 0);
+}
+
+/* Delete every service, with its generation record, and the filters' bits. */
 static void svc_clear(void)
 {
 	struct canary_service_key k;
@@ -342,6 +352,7 @@ static void svc_clear(void)
 		assert_int_equal(fixture_svc_delete(&fx, &k, s.id), 0);
 	}
 	vip_filter_clear();
+	backend_filter_clear();
 }
 
 /*

@@ -156,6 +156,7 @@ void svc_fill(struct canary_service *s, const struct svc_def *d, __u16 weight);
 void svc_install(const struct svc_def *d, __u16 weight, __u8 affinity);
 /* Clear vip_filter_v<N>: services written after it are seen again (svc_install). */
 void vip_filter_clear(void);
+void backend_filter_clear(void);
 void svc_read(const struct svc_def *d, struct canary_service *s);
 void svc_set_weight(const struct svc_def *d, __u16 weight);
 void svc_set_backends(const struct svc_def *d, const struct canary_backend *st, __u8 n_st,

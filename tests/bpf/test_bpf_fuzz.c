@@ -343,19 +343,32 @@ static void rnd_bytes(__u8 *p, size_t n)
  * program treat differently.
  */
 static __u64 model_filter[CANARY_VIP_FILTER_WORDS];
+/* And of be_filter_v<N>: every backend address:port/proto ever written. */
+static __u64 model_backends[CANARY_VIP_FILTER_WORDS];
 
-static void model_filter_add(const struct canary_service_key *k)
+static void model_bit_add(__u64 *filter, __be32 addr, __be16 port, __u8 proto)
 {
-	__u64 h = canary_vip_hash(k->vip, k->port, k->proto);
+	__u64 h = canary_vip_hash(addr, port, proto);
 
-	model_filter[canary_vip_word(h)] |= canary_vip_bit(h);
+	filter[canary_vip_word(h)] |= canary_vip_bit(h);
+}
+
+static bool model_bit_has(const __u64 *filter, __be32 addr, __be16 port, __u8 proto)
+{
+	__u64 h = canary_vip_hash(addr, port, proto);
+
+	return (filter[canary_vip_word(h)] & canary_vip_bit(h)) != 0;
 }
 
 static bool model_filter_has(const struct canary_ct_key *t)
 {
-	__u64 h = canary_vip_hash(t->daddr, t->dport, t->proto);
+	return model_bit_has(model_filter, t->daddr, t->dport, t->proto);
+}
 
-	return (model_filter[canary_vip_word(h)] & canary_vip_bit(h)) != 0;
+/* Could the packet's source be a backend? If not, egress looks nothing up. */
+static bool model_backend_has(const struct canary_ct_key *t)
+{
+	return model_bit_has(model_backends, t->saddr, t->sport, t->proto);
 }
 
 static int svc_write(const struct svc_def *d, __u32 generation)
@@ -373,8 +386,12 @@ static int svc_write(const struct svc_def *d, __u32 generation)
 	for (int v = 0; v < CANARY_V_COUNT; v++) {
 		s.n_backends[v] = d->n_be[v];
 		memcpy(s.backends[v], d->be[v], sizeof(d->be[v]));
+		for (int i = 0; i < CANARY_MAX_BACKENDS; i++)
+			if (d->be[v][i].addr)
+				model_bit_add(model_backends, d->be[v][i].addr, d->be[v][i].port,
+					      d->key.proto);
 	}
-	model_filter_add(&d->key);
+	model_bit_add(model_filter, d->key.vip, d->key.port, d->key.proto);
 	return fixture_svc_put(&fx, &d->key, &s, BPF_ANY);
 }
 
@@ -1647,7 +1664,8 @@ static void egress_one(unsigned long idx, const struct frame *in)
 	reason = model_parse(in->b, in->len, &m);
 	if (reason == M_OK) {
 		/* A SYN-ACK or refusal finds its reverse entry in the half-open table. */
-		have_rev = ct_find(&m.tuple, &rev, &half) && (rev.flags & CANARY_CT_F_REVERSE);
+		have_rev = model_backend_has(&m.tuple) && ct_find(&m.tuple, &rev, &half) &&
+			   (rev.flags & CANARY_CT_F_REVERSE);
 		if (have_rev) {
 			memset(&fkey, 0, sizeof(fkey));
 			fkey.saddr = m.tuple.daddr;

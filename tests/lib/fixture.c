@@ -15,10 +15,11 @@
 #include "svcindex.h"
 
 const char *const fixture_pinned_maps[FIXTURE_N_PINNED] = {
-	CANARY_MAP_NAME("services"), CANARY_MAP_NAME("conntrack"),  CANARY_MAP_NAME("overrides"),
-	CANARY_MAP_NAME("metrics"),  CANARY_MAP_NAME("reasons"),    CANARY_MAP_NAME("ct_stats"),
-	CANARY_MAP_NAME("frags"),    CANARY_MAP_NAME("ct_expired"), CANARY_MAP_NAME("killswitch"),
-	CANARY_MAP_NAME("ct_syn"),   CANARY_MAP_NAME("vip_filter"), CANARY_MAP_NAME("svc_gens"),
+	CANARY_MAP_NAME("services"),  CANARY_MAP_NAME("conntrack"),  CANARY_MAP_NAME("overrides"),
+	CANARY_MAP_NAME("metrics"),   CANARY_MAP_NAME("reasons"),    CANARY_MAP_NAME("ct_stats"),
+	CANARY_MAP_NAME("frags"),     CANARY_MAP_NAME("ct_expired"), CANARY_MAP_NAME("killswitch"),
+	CANARY_MAP_NAME("ct_syn"),    CANARY_MAP_NAME("vip_filter"), CANARY_MAP_NAME("svc_gens"),
+	CANARY_MAP_NAME("be_filter"),
 };
 
 /* The fixtures the signal handler cleans up (pktcost --base has two): a handler gets no argument. */
@@ -201,6 +202,9 @@ int fixture_load(struct canary_fixture *fx, const char *template)
 	fx->svc_gens_fd = fx->skel->maps.CANARY_MAP(svc_gens) ?
 				  bpf_map__fd(fx->skel->maps.CANARY_MAP(svc_gens)) :
 				  -1;
+	fx->backend_filter_fd = fx->skel->maps.CANARY_MAP(be_filter) ?
+					bpf_map__fd(fx->skel->maps.CANARY_MAP(be_filter)) :
+					-1;
 	fx->tc_in_fd = bpf_program__fd(fx->skel->progs.canary_tc_ingress);
 	fx->xdp_fd = bpf_program__fd(fx->skel->progs.canary_xdp_ingress);
 	fx->tc_eg_fd = bpf_program__fd(fx->skel->progs.canary_tc_egress);
@@ -330,6 +334,7 @@ int fixture_svc_put(const struct canary_fixture *fx, const struct canary_service
 	struct svcindex_fds fds = {
 		.services = fx->svc_fd,
 		.filter = fx->vip_filter_fd,
+		.backends = fx->backend_filter_fd,
 		.gens = fx->svc_gens_fd,
 	};
 
@@ -342,6 +347,7 @@ int fixture_svc_delete(const struct canary_fixture *fx, const struct canary_serv
 	struct svcindex_fds fds = {
 		.services = fx->svc_fd,
 		.filter = fx->vip_filter_fd,
+		.backends = fx->backend_filter_fd,
 		.gens = fx->svc_gens_fd,
 	};
 

@@ -30,7 +30,7 @@
 #include "canary_structs.h"
 
 /* Every map the object pins; removed by name, also from a signal handler. */
-#define FIXTURE_N_PINNED 12
+#define FIXTURE_N_PINNED 13
 extern const char *const fixture_pinned_maps[FIXTURE_N_PINNED];
 
 /* What a skipped run prints: the words of every suite that needs BPF (docs/testing.md). */
@@ -58,7 +58,7 @@ struct canary_fixture {
 	char pin_path[FIXTURE_N_PINNED][FIXTURE_PIN_DIR_MAX + 32];
 	volatile sig_atomic_t have_dir; /* read by the signal handler */
 	int svc_fd, ct_fd, ovr_fd, metrics_fd, reasons_fd, ct_stats_fd, frags_fd, ct_expired_fd;
-	int killswitch_fd, ct_syn_fd, vip_filter_fd, svc_gens_fd;
+	int killswitch_fd, ct_syn_fd, vip_filter_fd, svc_gens_fd, backend_filter_fd;
 	int tc_in_fd, xdp_fd, tc_eg_fd;
 	int ncpus;
 	/* Set before fixture_load() to load this object instead of the built-in one. */
@@ -69,7 +69,7 @@ struct canary_fixture {
 
 /*
  * Write or delete a service as the agent does (userspace/svcindex.h): with
- * the VIP filter bit and the generation record the programs read. Returns 0
+ * the filter bits and the generation record the programs read. Returns 0
  * or -errno. A raw write of services_v<N> leaves the programs blind to it.
  */
 int fixture_svc_put(const struct canary_fixture *fx, const struct canary_service_key *key,

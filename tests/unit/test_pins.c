@@ -22,12 +22,19 @@
 static void test_macros_after_bump(void **state);
 
 static const char *const bases[DP_MAP_COUNT] = {
-	[DP_MAP_SERVICES] = "services",	    [DP_MAP_CONNTRACK] = "conntrack",
-	[DP_MAP_OVERRIDES] = "overrides",   [DP_MAP_METRICS] = "metrics",
-	[DP_MAP_REASONS] = "reasons",	    [DP_MAP_CT_STATS] = "ct_stats",
-	[DP_MAP_FRAGS] = "frags",	    [DP_MAP_CT_EXPIRED] = "ct_expired",
-	[DP_MAP_KILLSWITCH] = "killswitch", [DP_MAP_CT_SYN] = "ct_syn",
-	[DP_MAP_VIP_FILTER] = "vip_filter", [DP_MAP_SVC_GENS] = "svc_gens",
+	[DP_MAP_SERVICES] = "services",
+	[DP_MAP_CONNTRACK] = "conntrack",
+	[DP_MAP_OVERRIDES] = "overrides",
+	[DP_MAP_METRICS] = "metrics",
+	[DP_MAP_REASONS] = "reasons",
+	[DP_MAP_CT_STATS] = "ct_stats",
+	[DP_MAP_FRAGS] = "frags",
+	[DP_MAP_CT_EXPIRED] = "ct_expired",
+	[DP_MAP_KILLSWITCH] = "killswitch",
+	[DP_MAP_CT_SYN] = "ct_syn",
+	[DP_MAP_VIP_FILTER] = "vip_filter",
+	[DP_MAP_SVC_GENS] = "svc_gens",
+	[DP_MAP_BACKEND_FILTER] = "be_filter",
 };
 
 /* The agent's pin names are "<base>_v<version>", whatever the version is. */

@@ -661,6 +661,7 @@ static int bench_level(int li)
 	maps_memory(r, false);
 	fds.services = bpf_map__fd(b.skel->maps.CANARY_MAP(services));
 	fds.filter = bpf_map__fd(b.skel->maps.CANARY_MAP(vip_filter));
+	fds.backends = bpf_map__fd(b.skel->maps.CANARY_MAP(be_filter));
 	fds.gens = bpf_map__fd(b.skel->maps.CANARY_MAP(svc_gens));
 	if (bench_svc_install(&fds, &bench_svc_identity) || fill(lv->flows, &r->fill_s) ||
 	    batch_count(r->max_entries, &r->entries_counted, &r->batch_count_s))
