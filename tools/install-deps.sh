@@ -17,6 +17,7 @@ PACKAGES=(
 	openssl  # test CAs and certificates: test_prometheus_tls.sh, test_api_tls_token.sh
 	zsh fish  # tests/deploy: canaryctl's zsh and fish completions
 	wrk nginx haproxy iptables  # benchmarks: tools/bench/e2e.sh
+	linux-perf                  # tools/bench/e2e.sh --profile
 	etcd-server etcd-client  # the fleet lab: a real 3-member etcd cluster (--coordinator etcd)
 	# the Kubernetes labs: tools/kube-apiserver.sh builds the API server from
 	# Debian's kubernetes source package with these (the build runs in make test)

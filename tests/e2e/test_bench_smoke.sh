@@ -7,8 +7,9 @@
 # canaryd variants' rows saw no errors, direct3's and canaryd3's three wrk
 # processes each reported, canaryd1 sent everything to st1, and the fair
 # comparisons (canaryd and canaryd3 vs direct3, canaryd1 vs direct) carry
-# their ratios. Speed is reported by the benchmark,
-# never checked here.
+# their ratios, and --profile's table covers direct3, canaryd3 and iptables
+# with samples in canaryd's programs for canaryd3 only. Speed is reported by
+# the benchmark, never checked here.
 set -u
 # One lab name for the benchmark and this script, so the trap below can
 # remove the lab even if the benchmark was killed before its own clean-up.
@@ -21,7 +22,8 @@ trap 'lab_down; rm -rf "$tmp"' EXIT
 json=$tmp/e2e.json
 
 start=$(date +%s)
-timeout -k 10 180 "$LAB_ROOT/tools/bench/e2e.sh" --quick --json "$json" >"$tmp/out" 2>&1
+timeout -k 10 180 "$LAB_ROOT/tools/bench/e2e.sh" --quick --json "$json" --profile "$tmp/prof" \
+	>"$tmp/out" 2>&1
 rc=$?
 secs=$(($(date +%s) - start))
 sed 's/^/# /' "$tmp/out"
@@ -45,4 +47,10 @@ check "canaryd1 sent its requests to st1 only ($(jrows "[x['backend_requests'] f
 check "fair comparisons carry rps and p99 ratios ($(jrows "['%s/%s/%s %s %s' % (f['variant'], f['baseline'], f['mode'], f['rps'], f['p99']) for f in d['fair']]"))" \
 	test "$(jrows "sorted((f['variant'], f['baseline'], f['mode']) for f in d['fair'] if f['rps'] and f['p99']) == sorted((v, b, m) for v, b in (('canaryd', 'direct3'), ('canaryd3', 'direct3'), ('canaryd1', 'direct')) for m in ('keepalive', 'newconn'))")" = True
 check "JSON reports the goals" test "$(jrows "len(d['goals']) > 0 and all('holds' in g for g in d['goals'])")" = True
+# prof EXPR: the Python expression over --profile's profile.json (d), printed.
+prof() { jget "$1" <"$tmp/prof/profile.json" 2>/dev/null; }
+check "profile covers direct3, canaryd3, iptables, each with requests and samples" \
+	test "$(prof "[r['variant'] for r in d['runs'] if r['requests'] > 0 and r['samples'] > 0] == ['direct3', 'canaryd3', 'iptables']")" = True
+check "canaryd's programs sampled in canaryd3's run only ($(prof "{r['variant']: round(r['us_per_req']['canaryd programs'], 3) for r in d['runs']}"))" \
+	test "$(prof "[r['us_per_req']['canaryd programs'] > 0 for r in d['runs']] == [False, True, False]")" = True
 lab_finish

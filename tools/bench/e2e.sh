@@ -24,9 +24,14 @@
 # other variants never pay for canaryd's programs (or conntrack), and
 # canaryd's row is not measured under someone else's.
 #
-# usage: tools/bench/e2e.sh [--quick] [--json FILE]
+# usage: tools/bench/e2e.sh [--quick] [--json FILE] [--profile DIR]
 #   --quick   1 round of 2 s runs (a smoke run, ~30 s in all)
 #   --json    where to write the results (default build/bench/e2e.json)
+#   --profile after the rounds, one more 10-s (--quick: 2-s) keep-alive run of direct3,
+#             canaryd3 and iptables each under "perf record -e cpu-clock
+#             -a" (not measured with the rounds: perf costs too), and a
+#             table of CPU per request by symbol group (e2e_profile.py);
+#             perf data, wrk outputs and profile.json in DIR
 #
 # Needs root (skips otherwise; fails under CI=true) and wrk, nginx, haproxy,
 # iptables (tools/install-deps.sh installs them). Goals are reported, never
@@ -37,19 +42,25 @@ source tests/e2e/lib.sh
 
 QUICK=0
 JSON=build/bench/e2e.json
+PROFILE_DIR=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
 	--json)
-		[ $# -ge 2 ] || { echo "usage: $0 [--quick] [--json FILE]" >&2; exit 2; }
+		[ $# -ge 2 ] || { echo "usage: $0 [--quick] [--json FILE] [--profile DIR]" >&2; exit 2; }
 		JSON=$2
+		shift
+		;;
+	--profile)
+		[ $# -ge 2 ] || { echo "usage: $0 [--quick] [--json FILE] [--profile DIR]" >&2; exit 2; }
+		PROFILE_DIR=$2
 		shift
 		;;
 	-h | --help)
 		sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0
 		;;
-	*) echo "usage: $0 [--quick] [--json FILE]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--quick] [--json FILE] [--profile DIR]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -86,6 +97,11 @@ done
 for tool in wrk nginx haproxy iptables curl python3; do
 	command -v "$tool" >/dev/null || die "$tool not found (tools/install-deps.sh installs it)"
 done
+if [ -n "$PROFILE_DIR" ]; then
+	command -v perf >/dev/null || die "--profile needs perf (Debian's linux-perf)"
+	mkdir -p "$PROFILE_DIR" || die "cannot create $PROFILE_DIR"
+	PROFILE_DIR=$(cd "$PROFILE_DIR" && pwd)
+fi
 for prog in canaryd canaryctl; do
 	[ -x "$LAB_BUILD/$prog" ] || die "$LAB_BUILD/$prog missing: run make first"
 done
@@ -477,6 +493,28 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 ELAPSED=$(($(date +%s) - START))
 LOAD_AFTER=$(cat /proc/loadavg)
+# --profile: one keep-alive run per profiled variant under perf, after the
+# measured rounds. cpu-clock is a software event (no PMU needed, as on this
+# kind of VM); PROFILE_HZ samples per second per CPU.
+PROFILE_VARIANTS=(direct3 canaryd3 iptables)
+PROFILE_SECONDS=$((QUICK ? 2 : 10))
+PROFILE_HZ=1000
+profile_pass() {
+	local v perf_pid
+	echo "$PROFILE_HZ" >"$PROFILE_DIR/hz"
+	for v in "${PROFILE_VARIANTS[@]}"; do
+		variant_up "$v"
+		wrk_to "$v" "$WARMUP" "$LAB_DIR/warmup.txt"
+		perf record -q -e cpu-clock -F "$PROFILE_HZ" -a -o "$PROFILE_DIR/$v.data" \
+			-- sleep "$PROFILE_SECONDS" >"$PROFILE_DIR/$v-perf.log" 2>&1 &
+		perf_pid=$!
+		wrk_to "$v" "$PROFILE_SECONDS" "$PROFILE_DIR/$v-wrk.txt"
+		wait "$perf_pid" || die "perf record failed for $v (see $PROFILE_DIR/$v-perf.log)"
+		variant_down "$v"
+	done
+}
+[ -n "$PROFILE_DIR" ] && profile_pass
+
 # The same idle sample after the runs (the lab's nginx idle, nothing else of ours).
 IDLE2_BEFORE=$(cpu_line)
 sleep "$IDLE_SAMPLE"
@@ -815,4 +853,10 @@ if broken:
     print("broken runs: %s" % "; ".join(broken), file=sys.stderr)
     sys.exit(1)
 PY
-exit $?
+rc=$?
+if [ $rc = 0 ] && [ -n "$PROFILE_DIR" ]; then
+	echo
+	python3 tools/bench/e2e_profile.py "$PROFILE_DIR" "${PROFILE_VARIANTS[@]}"
+	rc=$?
+fi
+exit $rc
