@@ -320,24 +320,24 @@ int be_version(const struct svc_def *d, __be32 addr, __be16 port)
 	return -1;
 }
 
-/* Clear the VIP filter, which the agent never does: each test starts from a new node. */
-void vip_filter_clear(void)
+/* Clear a filter map (either), which the agent never does: each test starts from a new node. */
+static void filter_clear(int fd)
 {
 	__u64 zero = 0;
 	__u32 w;
 
 	for (w = 0; w < CANARY_VIP_FILTER_WORDS; w++)
-		assert_int_equal(bpf_map_update_elem(fx.vip_filter_fd, &w, &zero, BPF_ANY), 0);
+		assert_int_equal(bpf_map_update_elem(fd, &w, &zero, BPF_ANY), 0);
 }
 
-/* Clear the backend filter, as vip_filter_clear() the VIP filter. */
+void vip_filter_clear(void)
+{
+	filter_clear(fx.vip_filter_fd);
+}
+
 void backend_filter_clear(void)
 {
-	__u64 zero = 0;
-	__u32 w;
-
-	for (w = 0; w < CANARY_VIP_FILTER_WORDS; w++)
-		assert_int_equal(bpf_map_update_elem(fx.backend_filter_fd, &w, &zero, BPF_ANY), 0);
+	filter_clear(fx.backend_filter_fd);
 }
 
 /* Delete every service, with its generation record, and the filters' bits. */

@@ -154,7 +154,7 @@ struct canary_ct_key ct_key(__be32 saddr, __be16 sport, __be32 daddr, __be16 dpo
 bool ct_get(const struct canary_ct_key *k, struct canary_ct_entry *e);
 void svc_fill(struct canary_service *s, const struct svc_def *d, __u16 weight);
 void svc_install(const struct svc_def *d, __u16 weight, __u8 affinity);
-/* Clear vip_filter_v<N>: services written after it are seen again (svc_install). */
+/* Clear vip_filter_v<N> or be_filter_v<N>: services written after it are seen again. */
 void vip_filter_clear(void);
 void backend_filter_clear(void);
 void svc_read(const struct svc_def *d, struct canary_service *s);

@@ -8,10 +8,6 @@
  */
 #include "lib/csum.h"
 
-#ifndef SEC
-#define SEC(name) __attribute__((section(name), used))
-#endif
-
 /* Offsets in pktcost's frames: Ethernet, a 20-byte IPv4 header, TCP. */
 #define PRIM_IP_CHECK_OFF  (14 + 10)
 #define PRIM_TCP_CHECK_OFF (14 + 20 + 16)
