@@ -94,6 +94,7 @@ __canary_inline int ct_put_reverse(const struct canary_ct_key *fwd, const struct
 				   struct canary_ct_stats *st)
 {
 	struct canary_ct_key rkey;
+	int err;
 	struct canary_ct_entry rev = {
 		.nat_addr = fwd->daddr,
 		.nat_port = fwd->dport,
@@ -106,7 +107,19 @@ __canary_inline int ct_put_reverse(const struct canary_ct_key *fwd, const struct
 	};
 
 	ct_reverse_key(&rkey, fwd, be);
-	return ct_put(&rkey, &rev, st);
+	err = ct_put(&rkey, &rev, st);
+	if (err)
+		return err;
+	/*
+	 * Read it once, as the forward entry is read after its write: the LRU
+	 * marks an entry used only when it is looked up, and a full table
+	 * gives up unmarked new entries first (a CPU short of free nodes takes
+	 * them from another's list of recent inserts). Left unread, a new
+	 * flow's reverse entry could go before its first reply, which would
+	 * leave untranslated and be reset by the client.
+	 */
+	bpf_map_lookup_elem(&CANARY_MAP(conntrack), &rkey);
+	return 0;
 }
 
 /* The forward entry of a new flow of pkt, sent to backend be. */
