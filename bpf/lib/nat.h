@@ -42,6 +42,38 @@ __canary_inline int nat_rewrite_ip(void *ctx, enum canary_ctx_kind kind,
 }
 
 /*
+ * The IPv4 header from its checksum to the end of the L4 ports, when the
+ * header has no options: the ports then follow the addresses directly.
+ */
+struct ipv4_check_addrs_ports {
+	struct ipv4_check_addrs ip;
+	__be16 sport;
+	__be16 dport;
+} __attribute__((packed));
+
+/*
+ * nat_rewrite_ip() and the port in one store, for a header without options:
+ * on tc one bpf_skb_store_bytes() fewer per translated packet whose port
+ * changes (VIP:80 -> backend:8080).
+ */
+__canary_inline int nat_rewrite_ip_port(void *ctx, enum canary_ctx_kind kind,
+					const struct canary_pkt *pkt, enum nat_side side,
+					__be32 addr, __be16 port)
+{
+	struct ipv4_check_addrs_ports hdr = {
+		.ip.saddr = side == NAT_SRC ? addr : pkt->tuple.saddr,
+		.ip.daddr = side == NAT_SRC ? pkt->tuple.daddr : addr,
+		.sport = side == NAT_SRC ? port : pkt->tuple.sport,
+		.dport = side == NAT_SRC ? pkt->tuple.dport : port,
+	};
+	__be32 old_addr = side == NAT_SRC ? pkt->tuple.saddr : pkt->tuple.daddr;
+
+	hdr.ip.check = csum_replace4(pkt->ip_check, old_addr, addr);
+	return ctx_store_bytes(ctx, kind, pkt->l3_off + offsetof(struct iphdr, check), &hdr,
+			       sizeof(hdr));
+}
+
+/*
  * Rewrite the destination (ingress) or source (egress) address and port to
  * addr:port, with the IPv4 and L4 checksums, on either hook: ctx.h gives tc
  * the kernel's helpers for the L4 checksum and the stores (non-linear and
@@ -61,11 +93,14 @@ __canary_inline int nat_rewrite(void *ctx, enum canary_ctx_kind kind, const stru
 	if (!pkt->no_l4_hdr && ctx_l4_csum_replace(ctx, kind, csum_off, old_addr, addr,
 						   l4_flags | BPF_F_PSEUDO_HDR | sizeof(addr)))
 		return -1;
-	if (nat_rewrite_ip(ctx, kind, pkt, side, addr))
-		return -1;
 	if (pkt->no_l4_hdr || port == old_port)
-		return 0;
+		return nat_rewrite_ip(ctx, kind, pkt, side, addr);
+	/* Two L4 updates: only the address is part of the pseudo-header. */
 	if (ctx_l4_csum_replace(ctx, kind, csum_off, old_port, port, l4_flags | sizeof(port)))
+		return -1;
+	if (pkt->l4_off == pkt->l3_off + sizeof(struct iphdr))
+		return nat_rewrite_ip_port(ctx, kind, pkt, side, addr, port);
+	if (nat_rewrite_ip(ctx, kind, pkt, side, addr))
 		return -1;
 	return ctx_store_bytes(ctx, kind, port_off, &port, sizeof(port));
 }

@@ -1061,6 +1061,10 @@ static struct prim prims[] = {
 	{ .name = "prim_lru_insert", .what = "LRU insert into a full table (evicts)" },
 	{ .name = "prim_tc_rewrite",
 	  .what = "tc rewrite of one address: l4_csum_replace, store_bytes of the IPv4 checksum and address" },
+	{ .name = "prim_tc_rewrite_port_2stores",
+	  .what = "tc rewrite of an address and a port: two l4_csum_replace, store_bytes of the IPv4 checksum and address, store_bytes of the port" },
+	{ .name = "prim_tc_rewrite_port",
+	  .what = "tc rewrite of an address and a port: two l4_csum_replace, one store_bytes from the IPv4 checksum to the ports" },
 };
 #define N_PRIMS (sizeof(prims) / sizeof(prims[0]))
 static struct bench_stats prim_empty;

@@ -121,3 +121,62 @@ int prim_tc_rewrite(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	return TC_ACT_OK;
 }
+
+/* The IPv4 header from its checksum to the end of the TCP ports. */
+struct prim_check_addrs_ports {
+	struct ipv4_check_addrs ip;
+	__be16 sport;
+	__be16 dport;
+} __attribute__((packed));
+
+/*
+ * What both forms below do before their stores: read the header directly
+ * (no helper, as prim_tc_rewrite does), the two L4 checksum updates of an
+ * address and a port, and the IPv4 checksum, writing back the same values.
+ */
+static __always_inline int prim_port_rewrite_sums(struct __sk_buff *skb,
+						  struct prim_check_addrs_ports *h)
+{
+	void *data = (void *)(long)skb->data;
+
+	if (data + PRIM_IP_CHECK_OFF + sizeof(*h) > (void *)(long)skb->data_end)
+		return -1;
+	__builtin_memcpy(h, data + PRIM_IP_CHECK_OFF, sizeof(*h));
+	if (bpf_l4_csum_replace(skb, PRIM_TCP_CHECK_OFF, h->ip.daddr, h->ip.daddr,
+				BPF_F_PSEUDO_HDR | sizeof(h->ip.daddr)) ||
+	    bpf_l4_csum_replace(skb, PRIM_TCP_CHECK_OFF, h->dport, h->dport, sizeof(h->dport)))
+		return -1;
+	h->ip.check = csum_replace4(h->ip.check, h->ip.daddr, h->ip.daddr);
+	return 0;
+}
+
+/*
+ * The tc rewrite of an address and a port as nat_rewrite() did it before
+ * the port joined the header store: the IPv4 checksum and address, then
+ * the port, in two stores.
+ */
+SEC("tc")
+int prim_tc_rewrite_port_2stores(struct __sk_buff *skb)
+{
+	struct prim_check_addrs_ports h;
+
+	if (prim_port_rewrite_sums(skb, &h) ||
+	    bpf_skb_store_bytes(skb, PRIM_IP_CHECK_OFF, &h.ip, sizeof(h.ip), 0) ||
+	    bpf_skb_store_bytes(skb,
+				PRIM_IP_CHECK_OFF + offsetof(struct prim_check_addrs_ports, dport),
+				&h.dport, sizeof(h.dport), 0))
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
+
+/* The same as nat_rewrite() does it now: one store from the checksum to the ports. */
+SEC("tc")
+int prim_tc_rewrite_port(struct __sk_buff *skb)
+{
+	struct prim_check_addrs_ports h;
+
+	if (prim_port_rewrite_sums(skb, &h) ||
+	    bpf_skb_store_bytes(skb, PRIM_IP_CHECK_OFF, &h, sizeof(h), 0))
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
