@@ -301,9 +301,8 @@ static void pressure_kept(__u32 first, __u32 n, double *forward, double *whole)
  * More flows than the conntrack holds: every insert succeeds, the LRU evicts
  * the least recently used entries (the oldest flows'; a new flow's two
  * entries are both read once after their write), the counters say how
- * many, an evicted flow that speaks
- * again after a quiet second gets its entries back and its replies restored,
- * and new flows still get in.
+ * many, an evicted flow that speaks again after a quiet second gets its
+ * entries back and its replies restored, and new flows still get in.
  */
 static void test_ct_lru_pressure(void **state)
 {
