@@ -113,10 +113,9 @@ __canary_inline int ct_put_reverse(const struct canary_ct_key *fwd, const struct
 	/*
 	 * Read it once, as the forward entry is read after its write: the LRU
 	 * marks an entry used only when it is looked up, and a full table
-	 * gives up unmarked new entries first (a CPU short of free nodes takes
-	 * them from another's list of recent inserts). Left unread, a new
-	 * flow's reverse entry could go before its first reply, which would
-	 * leave untranslated and be reset by the client.
+	 * evicts unmarked entries before marked ones, however new. Left
+	 * unread, a new flow's reverse entry could go before its first reply,
+	 * which would leave untranslated and be reset by the client.
 	 */
 	bpf_map_lookup_elem(&CANARY_MAP(conntrack), &rkey);
 	return 0;
