@@ -353,6 +353,13 @@ static void test_ct_lru_pressure(void **state)
 	       100 * new_fwd);
 	assert_true(old_whole <= PRESSURE_OLD_KEPT);
 	assert_true(new_whole >= PRESSURE_NEW_KEPT);
+	/*
+	 * A flow's two entries age together: both are read when written. A
+	 * reverse entry left unread would be evicted before anything that was
+	 * read, however new (the oldest flows would keep their forward entry
+	 * alone), and a new flow could lose it before its first reply.
+	 */
+	assert_true(old_fwd <= PRESSURE_OLD_KEPT);
 
 	/* The oldest flow that lost an entry speaks again after a quiet second. */
 	for (i = 0; i < PRESSURE_SAMPLE && pressure_has(i, false) && pressure_has(i, true); i++)
