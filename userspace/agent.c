@@ -152,12 +152,20 @@ static void healthy_stable(const struct agent_rollout *r, struct canary_service 
  * left: new flows never get one, established flows keep theirs (the data
  * path's bpf/lib/backends.h).
  */
-static void add_draining(struct canary_service *svc, int v, const struct version_cfg *ver)
+static void append_draining(struct canary_service *svc, int v, const struct canary_backend *list,
+			    __u8 count)
 {
 	__u8 i, n = svc->n_backends[v];
 
-	for (i = 0; i < ver->n_draining && n < CANARY_MAX_BACKENDS; i++)
-		svc->backends[v][n++] = ver->draining[i];
+	while (n < CANARY_MAX_BACKENDS && svc->backends[v][n].addr)
+		n++; /* after the draining slots already there */
+	for (i = 0; i < count && n < CANARY_MAX_BACKENDS; i++)
+		svc->backends[v][n++] = list[i];
+}
+
+static void add_draining(struct canary_service *svc, int v, const struct version_cfg *ver)
+{
+	append_draining(svc, v, ver->draining, ver->n_draining);
 }
 
 static void fill_service(const struct agent *a, const struct agent_rollout *r,
@@ -175,6 +183,18 @@ static void fill_service(const struct agent *a, const struct agent_rollout *r,
 	       sizeof(r->cfg.canary.endpoints));
 	add_draining(svc, CANARY_V_STABLE, stable_set(r));
 	add_draining(svc, CANARY_V_CANARY, &r->cfg.canary);
+	/*
+	 * Once promoted, the old stable endpoints drain behind the new set: a
+	 * connection on one finishes there instead of being moved to the new
+	 * set, whose backend would reset it (Argo Rollouts likewise keeps the
+	 * old ReplicaSet through its scale-down delay). They leave with the
+	 * next configuration of the rollout.
+	 */
+	if (r->st.phase == PHASE_HEALTHY) {
+		append_draining(svc, CANARY_V_STABLE, r->cfg.stable.endpoints,
+				r->cfg.stable.n_endpoints);
+		add_draining(svc, CANARY_V_STABLE, &r->cfg.stable);
+	}
 }
 
 /* Overrides send chosen clients to a version only while a rollout runs. */

@@ -575,6 +575,30 @@ static void test_service_draining_endpoints(void **state)
 			 draining[1].addr);
 }
 
+/*
+ * Promoted: the canary's endpoints are the stable set, and the old stable
+ * endpoints drain behind them, so a connection on one finishes there
+ * instead of being moved to the new set (whose backend would reset it).
+ */
+static void test_promoted_old_stable_drains(void **state)
+{
+	char err[128];
+	struct canary_service *web;
+
+	(void)state;
+	assert_int_equal(apply(WEB), 0);
+	agent_tick(&agent);
+	assert_int_equal(agent_verb(&agent, "web", VERB_PROMOTE_FULL, 0, err, sizeof(err)), 0);
+	agent_tick(&agent);
+	assert_int_equal(rollout("web")->st.phase, PHASE_HEALTHY);
+	web = service_of("10.96.0.20");
+	assert_int_equal(web->n_backends[CANARY_V_STABLE], 1);
+	assert_int_equal(web->backends[CANARY_V_STABLE][0].addr, htonl(0x0a000201));
+	assert_int_equal(web->backends[CANARY_V_STABLE][1].addr, htonl(0x0a000101));
+	assert_int_equal(web->backends[CANARY_V_STABLE][1].port, htons(80));
+	assert_int_equal(web->backends[CANARY_V_STABLE][2].addr, 0);
+}
+
 /* ---- external metrics ---- */
 
 #define PROM_WEB(interval)                                                             \
@@ -695,6 +719,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_map_weight_kept_resumes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_service_draining_endpoints, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_promoted_old_stable_drains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_health_routes_around_down_endpoint, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_external_schedule, setup, teardown),
