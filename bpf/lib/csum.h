@@ -45,4 +45,14 @@ struct ipv4_check_addrs {
 	__be32 daddr;
 } __attribute__((packed));
 
+/*
+ * The same through the L4 ports, for a header without options: the ports
+ * then follow the addresses, and one store writes them all.
+ */
+struct ipv4_check_addrs_ports {
+	struct ipv4_check_addrs ip;
+	__be16 sport;
+	__be16 dport;
+} __attribute__((packed));
+
 #endif /* CANARY_BPF_CSUM_H */

@@ -22,43 +22,16 @@ enum nat_side {
 };
 
 /*
- * Write the new address and the IPv4 header checksum in one store. The
- * header checksum is always complete (no device finishes it, whatever the
- * skb's ip_summed), so it is computed here rather than by
- * bpf_l3_csum_replace(): on tc that saves a helper call per packet.
+ * Write the new address and the IPv4 header checksum in one store, with the
+ * ports when with_ports (a header without options, where they follow the
+ * addresses: on tc one bpf_skb_store_bytes() fewer when the port changes,
+ * as VIP:80 -> backend:8080). The header checksum is always complete (no
+ * device finishes it, whatever the skb's ip_summed), so it is computed here
+ * rather than by bpf_l3_csum_replace(): on tc that saves a helper call per
+ * packet.
  */
-__canary_inline int nat_rewrite_ip(void *ctx, enum canary_ctx_kind kind,
-				   const struct canary_pkt *pkt, enum nat_side side, __be32 addr)
-{
-	struct ipv4_check_addrs ip = {
-		.saddr = side == NAT_SRC ? addr : pkt->tuple.saddr,
-		.daddr = side == NAT_SRC ? pkt->tuple.daddr : addr,
-	};
-	__be32 old_addr = side == NAT_SRC ? pkt->tuple.saddr : pkt->tuple.daddr;
-
-	ip.check = csum_replace4(pkt->ip_check, old_addr, addr);
-	return ctx_store_bytes(ctx, kind, pkt->l3_off + offsetof(struct iphdr, check), &ip,
-			       sizeof(ip));
-}
-
-/*
- * The IPv4 header from its checksum to the end of the L4 ports, when the
- * header has no options: the ports then follow the addresses directly.
- */
-struct ipv4_check_addrs_ports {
-	struct ipv4_check_addrs ip;
-	__be16 sport;
-	__be16 dport;
-} __attribute__((packed));
-
-/*
- * nat_rewrite_ip() and the port in one store, for a header without options:
- * on tc one bpf_skb_store_bytes() fewer per translated packet whose port
- * changes (VIP:80 -> backend:8080).
- */
-__canary_inline int nat_rewrite_ip_port(void *ctx, enum canary_ctx_kind kind,
-					const struct canary_pkt *pkt, enum nat_side side,
-					__be32 addr, __be16 port)
+__canary_inline int nat_store_ip(void *ctx, enum canary_ctx_kind kind, const struct canary_pkt *pkt,
+				 enum nat_side side, __be32 addr, __be16 port, int with_ports)
 {
 	struct ipv4_check_addrs_ports hdr = {
 		.ip.saddr = side == NAT_SRC ? addr : pkt->tuple.saddr,
@@ -67,10 +40,13 @@ __canary_inline int nat_rewrite_ip_port(void *ctx, enum canary_ctx_kind kind,
 		.dport = side == NAT_SRC ? pkt->tuple.dport : port,
 	};
 	__be32 old_addr = side == NAT_SRC ? pkt->tuple.saddr : pkt->tuple.daddr;
+	__u32 off = pkt->l3_off + offsetof(struct iphdr, check);
 
 	hdr.ip.check = csum_replace4(pkt->ip_check, old_addr, addr);
-	return ctx_store_bytes(ctx, kind, pkt->l3_off + offsetof(struct iphdr, check), &hdr,
-			       sizeof(hdr));
+	/* Two calls, not one with a computed length: XDP's copy needs a constant. */
+	if (with_ports)
+		return ctx_store_bytes(ctx, kind, off, &hdr, sizeof(hdr));
+	return ctx_store_bytes(ctx, kind, off, &hdr.ip, sizeof(hdr.ip));
 }
 
 /*
@@ -94,13 +70,13 @@ __canary_inline int nat_rewrite(void *ctx, enum canary_ctx_kind kind, const stru
 						   l4_flags | BPF_F_PSEUDO_HDR | sizeof(addr)))
 		return -1;
 	if (pkt->no_l4_hdr || port == old_port)
-		return nat_rewrite_ip(ctx, kind, pkt, side, addr);
+		return nat_store_ip(ctx, kind, pkt, side, addr, port, 0);
 	/* Two L4 updates: only the address is part of the pseudo-header. */
 	if (ctx_l4_csum_replace(ctx, kind, csum_off, old_port, port, l4_flags | sizeof(port)))
 		return -1;
 	if (pkt->l4_off == pkt->l3_off + sizeof(struct iphdr))
-		return nat_rewrite_ip_port(ctx, kind, pkt, side, addr, port);
-	if (nat_rewrite_ip(ctx, kind, pkt, side, addr))
+		return nat_store_ip(ctx, kind, pkt, side, addr, port, 1);
+	if (nat_store_ip(ctx, kind, pkt, side, addr, port, 0))
 		return -1;
 	return ctx_store_bytes(ctx, kind, port_off, &port, sizeof(port));
 }

@@ -122,20 +122,13 @@ int prim_tc_rewrite(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
-/* The IPv4 header from its checksum to the end of the TCP ports. */
-struct prim_check_addrs_ports {
-	struct ipv4_check_addrs ip;
-	__be16 sport;
-	__be16 dport;
-} __attribute__((packed));
-
 /*
  * What both forms below do before their stores: read the header directly
  * (no helper, as prim_tc_rewrite does), the two L4 checksum updates of an
  * address and a port, and the IPv4 checksum, writing back the same values.
  */
 static __always_inline int prim_port_rewrite_sums(struct __sk_buff *skb,
-						  struct prim_check_addrs_ports *h)
+						  struct ipv4_check_addrs_ports *h)
 {
 	void *data = (void *)(long)skb->data;
 
@@ -158,12 +151,12 @@ static __always_inline int prim_port_rewrite_sums(struct __sk_buff *skb,
 SEC("tc")
 int prim_tc_rewrite_port_2stores(struct __sk_buff *skb)
 {
-	struct prim_check_addrs_ports h;
+	struct ipv4_check_addrs_ports h;
 
 	if (prim_port_rewrite_sums(skb, &h) ||
 	    bpf_skb_store_bytes(skb, PRIM_IP_CHECK_OFF, &h.ip, sizeof(h.ip), 0) ||
 	    bpf_skb_store_bytes(skb,
-				PRIM_IP_CHECK_OFF + offsetof(struct prim_check_addrs_ports, dport),
+				PRIM_IP_CHECK_OFF + offsetof(struct ipv4_check_addrs_ports, dport),
 				&h.dport, sizeof(h.dport), 0))
 		return TC_ACT_SHOT;
 	return TC_ACT_OK;
@@ -173,7 +166,7 @@ int prim_tc_rewrite_port_2stores(struct __sk_buff *skb)
 SEC("tc")
 int prim_tc_rewrite_port(struct __sk_buff *skb)
 {
-	struct prim_check_addrs_ports h;
+	struct ipv4_check_addrs_ports h;
 
 	if (prim_port_rewrite_sums(skb, &h) ||
 	    bpf_skb_store_bytes(skb, PRIM_IP_CHECK_OFF, &h, sizeof(h), 0))
