@@ -52,7 +52,8 @@ __canary_inline void ingress_resteer(const struct canary_pkt *pkt, struct canary
 	be = lb_pick_backend(svc, &pkt->tuple, &version);
 	if (!be || version != CANARY_V_STABLE)
 		return;
-	if (ct_put_reverse(&pkt->tuple, be, e->svc_id, e->svc_gen, e->version, now, ct_stats()))
+	if (ct_put_reverse(&pkt->tuple, be, e->svc_id, e->svc_gen, e->version, e->flags, now,
+			   ct_stats()))
 		return;
 	e->nat_addr = be->addr;
 	e->nat_port = be->port;
@@ -381,6 +382,72 @@ int canary_xdp_ingress(struct xdp_md *ctx)
 }
 
 /*
+ * Does a reply need its flow's forward entry? A SYN-ACK, a FIN or a RST
+ * changes the flow's TCP state there, and every reply of an HTTP flow may
+ * end a request turn; a half-open flow's replies are all of its handshake.
+ * Any other reply (PLAIN reverse entry, or UDP) reads it only to find it
+ * evicted and write it again: checked once a second per flow, when the
+ * reverse entry's age is refreshed, as ingress checks the reverse entry
+ * (ct_refresh_forward()). In between, a client packet that finds no
+ * forward entry goes back to its backend through the reverse one.
+ */
+__canary_inline int egress_needs_forward(const struct canary_pkt *pkt,
+					 const struct canary_ct_entry *rev, int half_open,
+					 __u64 now)
+{
+	if (half_open || now - rev->last_seen_ns > CT_TOUCH_INTERVAL_NS)
+		return 1;
+	if (pkt->tuple.proto != IPPROTO_TCP)
+		return 0;
+	return !(rev->flags & CANARY_CT_F_PLAIN) ||
+	       (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST));
+}
+
+/*
+ * A reply's part in its flow's forward entry (egress_needs_forward()):
+ * found from the reverse entry rev, written again if it was evicted alone,
+ * then the TCP state and the HTTP turn. svc is the reply's service if the
+ * caller looked it up, else NULL; m its counters.
+ */
+__canary_inline void egress_reply_state(struct __sk_buff *skb, const struct canary_pkt *pkt,
+					const struct canary_ct_entry *rev, int half_open,
+					const struct canary_service *svc, struct canary_metrics *m,
+					__u64 now)
+{
+	struct canary_ct_entry *fwd;
+	struct canary_ct_key fkey;
+
+	ct_forward_key_of_reply(&fkey, &pkt->tuple, rev);
+	fwd = half_open ? syn_lookup(&fkey) : bpf_map_lookup_elem(&CANARY_MAP(conntrack), &fkey);
+	/*
+	 * A reverse entry outlives its flow when the client port is reused for
+	 * a flow to another backend: a late packet of the old backend must not
+	 * touch the new flow's state. A forward entry evicted alone is written
+	 * again from the reverse one.
+	 */
+	if (fwd && (fwd->nat_addr != pkt->tuple.saddr || fwd->nat_port != pkt->tuple.sport)) {
+		reason_count(CANARY_R_REPLY_NO_FORWARD);
+		fwd = NULL;
+	} else if (!fwd) {
+		reason_count(CANARY_R_REPLY_NO_FORWARD);
+		if (!svc)
+			svc = svcgen_service(rev->nat_addr, rev->nat_port, pkt->tuple.proto);
+		/*
+		 * A handshake's lost forward entry is the client's SYN to
+		 * retransmit; a late reply of an older flow on a client port
+		 * now in its handshake again must not take that flow over.
+		 */
+		fwd = svc && !half_open && !syn_lookup(&fkey) ?
+			      ct_rebuild_forward(&fkey, pkt, rev, svc, now) :
+			      NULL;
+	}
+	if (fwd && pkt->tuple.proto == IPPROTO_TCP) {
+		egress_tcp_state(pkt, fwd, m);
+		http_on_response_data(skb, pkt, fwd, m);
+	}
+}
+
+/*
  * Parse a packet on egress (tc_parse()). An IPv4 TCP/UDP packet that cannot
  * be read counts its reason: were it a reply, it would leave with the
  * backend's address.
@@ -397,14 +464,13 @@ __canary_inline int egress_parse(struct __sk_buff *skb, struct canary_pkt *pkt)
 SEC("tc")
 int canary_tc_egress(struct __sk_buff *skb)
 {
-	struct canary_ct_entry *rev, *fwd;
 	struct canary_metrics *m = NULL;
 	struct canary_service *svc;
+	struct canary_ct_entry *rev;
 	struct canary_pkt pkt = {};
-	struct canary_ct_key fkey;
 	__be32 vip;
 	__be16 vport;
-	int reason, half_open;
+	int reason, half_open, check_forward;
 	__u64 now;
 
 	reason = egress_parse(skb, &pkt);
@@ -426,7 +492,8 @@ int canary_tc_egress(struct __sk_buff *skb)
 	now = clock_coarse_ns();
 	vip = rev->nat_addr;
 	vport = rev->nat_port;
-	ct_touch(rev, now);
+	check_forward = egress_needs_forward(&pkt, rev, half_open, now);
+	ct_touch(rev, now); /* after egress_needs_forward(): it resets the age */
 	reason_count(CANARY_R_REPLY);
 	svc = NULL; /* looked up only when the entry's generation is not current */
 	if (svcgen_entry_current(rev, vip, vport, pkt.tuple.proto)) {
@@ -441,35 +508,8 @@ int canary_tc_egress(struct __sk_buff *skb)
 		m->packets_out += 1;
 		m->bytes_out += pkt.ip_len;
 	}
-
-	ct_forward_key_of_reply(&fkey, &pkt.tuple, rev);
-	fwd = half_open ? syn_lookup(&fkey) : bpf_map_lookup_elem(&CANARY_MAP(conntrack), &fkey);
-	/*
-	 * A reverse entry outlives its flow when the client port is reused for
-	 * a flow to another backend: a late packet of the old backend must not
-	 * touch the new flow's state. A forward entry evicted alone is written
-	 * again from the reverse one.
-	 */
-	if (fwd && (fwd->nat_addr != pkt.tuple.saddr || fwd->nat_port != pkt.tuple.sport)) {
-		reason_count(CANARY_R_REPLY_NO_FORWARD);
-		fwd = NULL;
-	} else if (!fwd) {
-		reason_count(CANARY_R_REPLY_NO_FORWARD);
-		if (!svc)
-			svc = svcgen_service(vip, vport, pkt.tuple.proto);
-		/*
-		 * A handshake's lost forward entry is the client's SYN to
-		 * retransmit; a late reply of an older flow on a client port
-		 * now in its handshake again must not take that flow over.
-		 */
-		fwd = svc && !half_open && !syn_lookup(&fkey) ?
-			      ct_rebuild_forward(&fkey, &pkt, rev, svc, now) :
-			      NULL;
-	}
-	if (fwd && pkt.tuple.proto == IPPROTO_TCP) {
-		egress_tcp_state(&pkt, fwd, m);
-		http_on_response_data(skb, &pkt, fwd, m);
-	}
+	if (check_forward)
+		egress_reply_state(skb, &pkt, rev, half_open, svc, m, now);
 
 	if (nat_rewrite(skb, CANARY_CTX_TC, &pkt, NAT_SRC, vip, vport))
 		return TC_ACT_SHOT;

@@ -81,6 +81,7 @@ enum canary_affinity {
 #define CANARY_CT_F_CLIENT_FIN	(1U << 13)
 #define CANARY_CT_F_SERVER_FIN	(1U << 14)
 #define CANARY_CT_F_CLOSED	(1U << 15) /* RST either way: the flow is over */
+#define CANARY_CT_F_PLAIN	(1U << 16) /* reverse entry of a flow not tracked as HTTP */
 
 /*
  * Conntrack lifetimes: an entry idle for longer is removed by the agent's

@@ -88,10 +88,24 @@ __canary_inline int ct_put(const struct canary_ct_key *key, const struct canary_
 	return err;
 }
 
-/* Write the reverse entry for a flow of tuple fwd that goes to backend be. */
+/*
+ * Flags of the reverse entry of a flow whose forward entry has fwd_flags.
+ * PLAIN says the flow's replies change nothing in the forward entry but
+ * its TCP state (canary_tc_egress reads it only for those and once a
+ * second); an HTTP flow's replies end its request turns there.
+ */
+__canary_inline __u32 ct_reverse_flags(__u32 fwd_flags)
+{
+	return CANARY_CT_F_REVERSE | ((fwd_flags & CANARY_CT_F_HTTP) ? 0 : CANARY_CT_F_PLAIN);
+}
+
+/*
+ * Write the reverse entry for a flow of tuple fwd that goes to backend be;
+ * fwd_flags are the flow's forward entry's (ct_reverse_flags()).
+ */
 __canary_inline int ct_put_reverse(const struct canary_ct_key *fwd, const struct canary_backend *be,
-				   __u32 svc_id, __u32 svc_gen, __u8 version, __u64 now,
-				   struct canary_ct_stats *st)
+				   __u32 svc_id, __u32 svc_gen, __u8 version, __u32 fwd_flags,
+				   __u64 now, struct canary_ct_stats *st)
 {
 	struct canary_ct_key rkey;
 	int err;
@@ -99,7 +113,7 @@ __canary_inline int ct_put_reverse(const struct canary_ct_key *fwd, const struct
 		.nat_addr = fwd->daddr,
 		.nat_port = fwd->dport,
 		.version = version,
-		.flags = CANARY_CT_F_REVERSE,
+		.flags = ct_reverse_flags(fwd_flags),
 		.svc_id = svc_id,
 		.created_ns = now,
 		.last_seen_ns = now,
@@ -159,7 +173,7 @@ __canary_inline struct canary_ct_entry *ct_create(const struct canary_pkt *pkt,
 	struct canary_ct_entry fwd;
 
 	ct_forward_init(&fwd, pkt, svc, be, version, now);
-	if (ct_put_reverse(&pkt->tuple, be, svc->id, svc->generation, version, now, st))
+	if (ct_put_reverse(&pkt->tuple, be, svc->id, svc->generation, version, fwd.flags, now, st))
 		return NULL;
 	if (ct_put(&pkt->tuple, &fwd, st))
 		return NULL;
@@ -216,7 +230,7 @@ __canary_inline void ct_refresh_forward(const struct canary_pkt *pkt, struct can
 	e->last_seen_ns = now;
 	ct_reverse_key(&rkey, &pkt->tuple, &be);
 	if (!bpf_map_lookup_elem(&CANARY_MAP(conntrack), &rkey))
-		ct_put_reverse(&pkt->tuple, &be, e->svc_id, e->svc_gen, e->version, now,
+		ct_put_reverse(&pkt->tuple, &be, e->svc_id, e->svc_gen, e->version, e->flags, now,
 			       ct_stats());
 }
 

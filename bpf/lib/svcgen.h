@@ -78,7 +78,8 @@ __canary_inline int svcgen_resteer(const struct canary_pkt *pkt, struct canary_c
 	be = lb_pick_allowed(svc, &pkt->tuple, &version);
 	if (!be)
 		return -1;
-	if (ct_put_reverse(&pkt->tuple, be, svc->id, svc->generation, version, now, ct_stats()))
+	if (ct_put_reverse(&pkt->tuple, be, svc->id, svc->generation, version, e->flags, now,
+			   ct_stats()))
 		return -1;
 	e->nat_addr = be->addr;
 	e->nat_port = be->port;

@@ -104,7 +104,8 @@ __canary_inline struct canary_ct_entry *syn_promote(const struct canary_pkt *pkt
 	struct canary_ct_key rkey;
 
 	fwd.last_seen_ns = now;
-	if (ct_put_reverse(&pkt->tuple, &be, fwd.svc_id, fwd.svc_gen, fwd.version, now, st))
+	if (ct_put_reverse(&pkt->tuple, &be, fwd.svc_id, fwd.svc_gen, fwd.version, fwd.flags, now,
+			   st))
 		return NULL;
 	if (ct_put(&pkt->tuple, &fwd, st))
 		return NULL;

@@ -422,6 +422,71 @@ static void test_reply_without_forward(void **state)
 	assert_int_equal(m.responses[2], 1);
 }
 
+static void ct_evict(const struct canary_ct_key *k)
+{
+	assert_int_equal(bpf_map_delete_elem(fx.ct_fd, k), 0);
+}
+
+/* A plain TCP service: no HTTP, so its replies touch no request turn. */
+static const struct svc_def plain_def = {
+	.name = "plain",
+	.key = { .vip = PKT_IP4(10, 96, 0, 41), .port = PKT_BE16(6379), .proto = IPPROTO_TCP },
+	.id = 5,
+	.be = { solo_stable, solo_canary },
+	.n_be = { N_OF(solo_stable), N_OF(solo_canary) },
+};
+
+/*
+ * A plain flow's data replies do not read its forward entry: egress looks
+ * for it once a second per flow, when it refreshes the reverse entry's
+ * age, and writes it again then if it was evicted alone. In between, the
+ * client's own packets find their backend through the reverse entry. A
+ * FIN (or SYN-ACK, or RST) always reads it: its TCP state is kept there.
+ */
+static void test_plain_reply_reads_forward_once_a_second(void **state)
+{
+	struct canary_ct_entry e;
+	struct canary_ct_key fk, rk;
+	struct flow f;
+
+	svc_install(&plain_def, 0, CANARY_AFFINITY_NONE);
+	flow_init(&f, test_path(state), &plain_def, CLIENT_A, 51100);
+	flow_establish(&f);
+	rk = flow_rev_key(&f);
+	assert_true(ct_get(&rk, &e));
+	assert_int_equal(e.flags, CANARY_CT_F_REVERSE | CANARY_CT_F_PLAIN);
+	fk = flow_fwd_key(&f);
+	ct_evict(&fk);
+
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT("+OK\r\n")); /* restored to the VIP */
+	assert_int_equal(reason(CANARY_R_REPLY_NO_FORWARD), 0);
+	assert_false(ct_get(&fk, &e));
+	svc_set_weight(&plain_def, CANARY_WEIGHT_MAX);
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT("GET k\r\n")); /* to its own backend */
+	assert_int_equal(reason(CANARY_R_CT_MISS_NON_SYN), 1);
+	assert_true(ct_get(&fk, &e));
+	assert_int_equal(e.version, CANARY_V_STABLE);
+
+	/* Evicted again, and a quiet second later: looked for, and written again. */
+	ct_evict(&fk);
+	assert_true(ct_get(&rk, &e));
+	e.last_seen_ns = 0;
+	assert_int_equal(bpf_map_update_elem(fx.ct_fd, &rk, &e, BPF_EXIST), 0);
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT("+OK\r\n"));
+	assert_int_equal(reason(CANARY_R_REPLY_NO_FORWARD), 1);
+	assert_true(ct_get(&fk, &e));
+	assert_int_equal(e.nat_addr, f.be_addr);
+	assert_int_equal(e.version, CANARY_V_STABLE);
+	assert_true(e.flags & CANARY_CT_F_MIDFLOW);
+	assert_false(e.flags & CANARY_CT_F_HTTP);
+
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_FIN, NULL, 0);
+	assert_true(ct_get(&fk, &e));
+	assert_true(e.flags & CANARY_CT_F_SERVER_FIN);
+	assert_int_equal(reason(CANARY_R_REPLY_NO_FORWARD), 1);
+	assert_int_equal(opened(plain_def.id, CANARY_V_CANARY), 0);
+}
+
 /*
  * A backend's own packet seen on ingress is not ours: untouched. Its
  * destination is a client, which the VIP filter does not know: counted as
@@ -547,11 +612,6 @@ static void test_ct_insert_fails(void **state)
 
 /* ------------------------------------------------------------------------ */
 /* Conntrack entries lost mid-flow (LRU eviction): what comes back. */
-
-static void ct_evict(const struct canary_ct_key *k)
-{
-	assert_int_equal(bpf_map_delete_elem(fx.ct_fd, k), 0);
-}
 
 /*
  * A flow whose forward entry was evicted gets a new one from its next
@@ -821,6 +881,7 @@ DP_SUITE(conntrack,
 	BOTH(test_reverse_entry_restored),
 	ONCE(test_ct_lru_pressure),
 	BOTH(test_reply_without_forward),
+	BOTH(test_plain_reply_reads_forward_once_a_second),
 	BOTH(test_reply_on_ingress),
 	{ "test_ct_insert_fails", test_ct_insert_fails, reset_maps, tiny_teardown, NULL },
 	BOTH(test_rst_on_recreated_entry),

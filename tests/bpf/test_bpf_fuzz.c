@@ -37,7 +37,9 @@
  *   sum(ingress reasons) = runs - reverse_hits + ct_miss_non_syn + opaque
  *                          + reset_steered
  * and on egress: reply = packets with a reverse entry, reply_no_forward <=
- * reply, plus malformed and fragment for the packets it cannot parse, and
+ * reply (counted when a reply reads its forward entry, which a plain one
+ * does once a second only, and finds none of its flow:
+ * model_reply_reads_forward()), plus malformed and fragment for the packets it cannot parse, and
  * icmp_error_out or icmp_no_flow for ICMP errors quoting TCP/UDP; nothing
  * else is counted. An ICMP error (bpf/lib/icmp.h) counts on ingress one of
  * not_tcp_udp, malformed (modelled by model_icmp), icmp_no_flow or
@@ -1649,13 +1651,31 @@ static void ingress_one(unsigned long idx, enum prog p, const struct frame *in)
 	check_rewrite(idx, p, in, &out, &m, true);
 }
 
+/*
+ * Does egress read the forward entry for this reply (egress_needs_forward())?
+ * Always for a half-open flow, and for a TCP reply with SYN, FIN or RST or
+ * of a flow whose reverse entry is not PLAIN; any other reply only on its
+ * flow's once-a-second check, which is when the program refreshes the
+ * reverse entry's age: the age read back after the run (post) tells.
+ */
+static bool model_reply_reads_forward(const struct mpkt *m, const struct canary_ct_entry *rev,
+				      bool half, const struct canary_ct_entry *post)
+{
+	if (half || (post && post->last_seen_ns != rev->last_seen_ns))
+		return true;
+	if (m->tuple.proto != IPPROTO_TCP)
+		return false;
+	return !(rev->flags & CANARY_CT_F_PLAIN) ||
+	       (m->tcp_flags & (PKT_TCP_SYN | PKT_TCP_FIN | PKT_TCP_RST));
+}
+
 static void egress_one(unsigned long idx, const struct frame *in)
 {
 	const enum prog p = P_TC_EG;
 	struct canary_ct_entry rev, fwd, post;
 	struct canary_ct_key fkey;
 	const struct svc_def *d;
-	bool have_rev = false, fwd_ok = false, half = false, post_half;
+	bool have_rev = false, fwd_ok = false, half = false, post_half, have_post;
 	struct frame out = { .len = 0 };
 	struct mpkt m;
 	int reason, err;
@@ -1710,7 +1730,8 @@ static void egress_one(unsigned long idx, const struct frame *in)
 	}
 	st.egress_reverse_hits++;
 	want.reasons[CANARY_R_REPLY]++;
-	if (!fwd_ok)
+	have_post = ct_find(&m.tuple, &post, &post_half) && (post.flags & CANARY_CT_F_REVERSE);
+	if (!fwd_ok && model_reply_reads_forward(&m, &rev, half, have_post ? &post : NULL))
 		want.reasons[CANARY_R_REPLY_NO_FORWARD]++;
 	d = svc_by_id(rev.svc_id);
 	if (!d) {
@@ -1723,7 +1744,7 @@ static void egress_one(unsigned long idx, const struct frame *in)
 	 * list holds its backend now (svcgen_check_reverse), which differs for
 	 * a canary flow reset onto a stable backend.
 	 */
-	if (ct_find(&m.tuple, &post, &post_half) && (post.flags & CANARY_CT_F_REVERSE))
+	if (have_post)
 		rev.version = post.version;
 	want.pk_out[d->id - 1][rev.version & 1]++;
 	want.by_out[d->id - 1][rev.version & 1] += m.ip_len;
