@@ -88,7 +88,7 @@ _Static_assert(N_MAX_LOOP >= N_SYN && N_MAX_LOOP >= N_REPLY && N_MAX_LOOP >= N_E
 #define CT_CLEAR_EVERY 50000
 #define CT_BATCH       4096
 
-#define MAX_ROWS       16
+#define MAX_ROWS       20
 
 /* ------------------------------------------------------------------------ */
 /*
@@ -335,13 +335,14 @@ struct turns {
 };
 
 /* The packet counters of a service, both versions summed. */
+/* One direction's counters: client -> backend (in) or backend -> client (out). */
 struct traffic {
-	__u64 packets_in;
-	__u64 bytes_in;
+	__u64 packets;
+	__u64 bytes;
 };
 
-/* Read a service's counters of both versions, into turns and/or traffic. */
-static int svc_counters(const struct bench_svc *d, struct turns *t, struct traffic *tr)
+/* Read a service's counters of both versions, into turns and/or traffic (out: replies). */
+static int svc_counters(const struct bench_svc *d, struct turns *t, struct traffic *tr, bool out)
 {
 	struct canary_metrics m;
 	int v;
@@ -360,8 +361,8 @@ static int svc_counters(const struct bench_svc *d, struct turns *t, struct traff
 			t->latency += m.latency_count;
 		}
 		if (tr) {
-			tr->packets_in += m.packets_in;
-			tr->bytes_in += m.bytes_in;
+			tr->packets += out ? m.packets_out : m.packets_in;
+			tr->bytes += out ? m.bytes_out : m.bytes_in;
 		}
 	}
 	return 0;
@@ -369,7 +370,7 @@ static int svc_counters(const struct bench_svc *d, struct turns *t, struct traff
 
 static int turns_read(const struct bench_svc *d, struct turns *t)
 {
-	return svc_counters(d, t, NULL);
+	return svc_counters(d, t, NULL, false);
 }
 
 /* Did requests, 2xx responses and latency samples each grow by n? */
@@ -390,21 +391,20 @@ static int turns_moved(const struct bench_svc *d, const struct turns *before, __
 	return 0;
 }
 
-/* Did packets_in grow by n and bytes_in by n frames of ip_len bytes? */
-static int traffic_moved(const struct bench_svc *d, const struct traffic *before, __u64 n,
+/* Did the packets and bytes of direction out grow by n frames of ip_len bytes? */
+static int traffic_moved(const struct bench_svc *d, const struct traffic *before, bool out, __u64 n,
 			 __u64 ip_len, const char *path, const char *hook)
 {
 	struct traffic now;
 
-	if (svc_counters(d, NULL, &now))
+	if (svc_counters(d, NULL, &now, out))
 		return -1;
-	if (now.packets_in - before->packets_in != n ||
-	    now.bytes_in - before->bytes_in != n * ip_len)
-		return bench_wrong_branch(path, hook,
-					  "%llu packets, %llu bytes in; expected %llu, %llu",
-					  (unsigned long long)(now.packets_in - before->packets_in),
-					  (unsigned long long)(now.bytes_in - before->bytes_in),
-					  (unsigned long long)n, (unsigned long long)(n * ip_len));
+	if (now.packets - before->packets != n || now.bytes - before->bytes != n * ip_len)
+		return bench_wrong_branch(
+			path, hook, "%llu packets, %llu bytes %s; expected %llu, %llu",
+			(unsigned long long)(now.packets - before->packets),
+			(unsigned long long)(now.bytes - before->bytes), out ? "out" : "in",
+			(unsigned long long)n, (unsigned long long)(n * ip_len));
 	return 0;
 }
 
@@ -469,7 +469,7 @@ static bool is_backend(__be32 addr, __be16 port)
 static bool out_translated(const struct bench_xfer *x)
 {
 	return x->out_len == x->in_len && pkt_ipv4_csum_ok(x->out, x->out_len) &&
-	       pkt_l4_csum_ok(x->out, x->out_len) && memcmp(x->out, x->in, x->in_len);
+	       pkt_l4_csum_ok(x->out, x->out_len) && memcmp(x->out, x->in, x->in_len) != 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -543,13 +543,16 @@ static int flow_open(struct flow *f, const struct bench_hook *h, const char *pat
 /* ------------------------------------------------------------------------ */
 /* Statistics and rows. */
 
-static void add_row(const char *path, const struct bench_hook *h, enum method m, __u32 calls,
-		    __u32 repeat, struct bench_stats st)
+/* Record one measured row; -1 when the table is full (MAX_ROWS too small). */
+static int add_row(const char *path, const struct bench_hook *h, enum method m, __u32 calls,
+		   __u32 repeat, struct bench_stats st)
 {
 	struct row *r;
 
-	if (b.n_rows >= MAX_ROWS)
-		return;
+	if (b.n_rows >= MAX_ROWS) {
+		fprintf(stderr, "pktcost: more than %d rows; raise MAX_ROWS\n", MAX_ROWS);
+		return -1;
+	}
 	r = &b.rows[b.n_rows++];
 	r->path = path;
 	r->hook = h->name;
@@ -559,6 +562,7 @@ static void add_row(const char *path, const struct bench_hook *h, enum method m,
 	r->calls = calls;
 	r->repeat = repeat;
 	r->st = st;
+	return 0;
 }
 
 /* The empty program of the row's type, measured the same way. */
@@ -623,8 +627,7 @@ static int bench_nomatch(const struct bench_hook *h)
 	want[CANARY_R_NO_SERVICE] = egress ? 0 : (__u64)BENCH_ROUNDS * repeat;
 	if (reasons_moved(&before, want, path, h->name))
 		return -1;
-	add_row(path, h, M_REPEAT, BENCH_ROUNDS, repeat, st);
-	return 0;
+	return add_row(path, h, M_REPEAT, BENCH_ROUNDS, repeat, st);
 }
 
 /* Flow i of the SYN run: a distinct client address and port for each. */
@@ -700,8 +703,7 @@ static int bench_syn(const struct bench_hook *h)
 	want[CANARY_R_NEW_FLOW] = n;
 	if (reasons_moved(&before, want, path, h->name) || ct_clear())
 		return -1;
-	add_row(path, h, M_LOOP, n, 1, bench_stats_of(b.dur, n));
-	return 0;
+	return add_row(path, h, M_LOOP, n, 1, bench_stats_of(b.dur, n));
 }
 
 /* The same data segment of a plain TCP flow, again and again: the forward fast path. */
@@ -738,8 +740,7 @@ static int bench_established(const struct bench_hook *h)
 	if (reasons_moved(&before, want, path, h->name) ||
 	    turns_moved(f.svc, &t0, 0, path, h->name))
 		return -1;
-	add_row(path, h, M_LOOP, n, 1, bench_stats_of(b.dur, n));
-	return 0;
+	return add_row(path, h, M_LOOP, n, 1, bench_stats_of(b.dur, n));
 }
 
 /*
@@ -795,9 +796,12 @@ static int identity_open(struct flow *f, const struct bench_hook *h, const char 
 }
 
 /*
- * The established path with repeat: one data segment of a bench-identity
- * flow, the same frame every run. Checked once before timing (forwarded,
- * counted, unchanged) and again after all the runs.
+ * The established path with repeat, on a bench-identity flow, the same frame
+ * every run: the client's data segment through h, or (reply) the backend's
+ * answer to it through tc egress. The service is plain TCP, so a reply
+ * reads no forward entry but once a second (egress_needs_forward()).
+ * Checked once before timing (forwarded or restored, counted, unchanged)
+ * and again after all the runs.
  *
  * No repeat row for established_http: from the second run on, the same
  * request segment is a retransmission (seq_advance says old data), so the
@@ -807,10 +811,12 @@ static int identity_open(struct flow *f, const struct bench_hook *h, const char 
  * differs from the plain established path only by a few flag tests and a
  * sequence comparison; the loop row is the honest number for requests.
  */
-static int bench_established_identity(const struct bench_hook *h)
+static int bench_identity(const struct bench_hook *h, bool reply)
 {
-	static const char path[] = "established (identity NAT)";
-	__u64 want[CANARY_R_COUNT] = { [CANARY_R_FORWARD] = 1 };
+	const char *path = reply ? "reply (identity NAT)" : "established (identity NAT)";
+	const struct bench_hook *timed = reply ? &b.hooks.tc_eg : h;
+	const int counted = reply ? CANARY_R_REPLY : CANARY_R_FORWARD;
+	__u64 want[CANARY_R_COUNT] = { 0 };
 	struct bench_xfer *x = &b.x[0];
 	__u32 repeat = scaled(BENCH_REPEAT);
 	struct bench_reasons before;
@@ -823,28 +829,36 @@ static int bench_established_identity(const struct bench_hook *h)
 	if (ct_clear() || identity_open(&f, h, path))
 		return -1;
 	flow_build(&f, false, PKT_TCP_ACK | PKT_TCP_PSH, TXT(bench_http_get), x);
+	if (reply) {
+		/* The request moves the flow to conntrack; its answer is timed. */
+		if (bench_run(h, x, 1))
+			return -1;
+		f.cseq += sizeof(bench_http_get) - 1;
+		flow_build(&f, true, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200), x);
+	}
 	ip_len = x->in_len - PKT_IP_OFF;
-	if (reasons_read(&before) || svc_counters(f.svc, NULL, &t0) || bench_run(h, x, 1))
+	want[counted] = 1;
+	if (reasons_read(&before) || svc_counters(f.svc, NULL, &t0, reply) ||
+	    bench_run(timed, x, 1))
 		return -1;
 	if (!bench_out_untouched(x))
-		return bench_wrong_branch(path, h->name, "the segment was changed");
-	if (reasons_moved(&before, want, path, h->name) ||
-	    traffic_moved(f.svc, &t0, 1, ip_len, path, h->name))
+		return bench_wrong_branch(path, timed->name, "the segment was changed");
+	if (reasons_moved(&before, want, path, timed->name) ||
+	    traffic_moved(f.svc, &t0, reply, 1, ip_len, path, timed->name))
 		return -1;
-	if (reasons_read(&before) || svc_counters(f.svc, NULL, &t0))
+	if (reasons_read(&before) || svc_counters(f.svc, NULL, &t0, reply))
 		return -1;
-	if (bench_measure_repeat(h, x, repeat, &st))
+	if (bench_measure_repeat(timed, x, repeat, &st))
 		return -1;
 	if (!bench_out_untouched(x))
-		return bench_wrong_branch(path, h->name,
+		return bench_wrong_branch(path, timed->name,
 					  "the segment was changed by the repeated runs");
 	runs = (__u64)BENCH_ROUNDS * repeat;
-	want[CANARY_R_FORWARD] = runs;
-	if (reasons_moved(&before, want, path, h->name) ||
-	    traffic_moved(f.svc, &t0, runs, ip_len, path, h->name) || ct_clear())
+	want[counted] = runs;
+	if (reasons_moved(&before, want, path, timed->name) ||
+	    traffic_moved(f.svc, &t0, reply, runs, ip_len, path, timed->name) || ct_clear())
 		return -1;
-	add_row(path, h, M_REPEAT, BENCH_ROUNDS, repeat, st);
-	return 0;
+	return add_row(path, timed, M_REPEAT, BENCH_ROUNDS, repeat, st);
 }
 
 /*
@@ -921,8 +935,7 @@ static int bench_turns(const struct bench_hook *h, bool time_reply, const char *
 	if (reasons_moved(&before, want, path, timed->name) ||
 	    turns_moved(f.svc, &t0, n, path, timed->name))
 		return -1;
-	add_row(path, timed, M_LOOP, n, 1, bench_stats_of(b.dur, n));
-	return 0;
+	return add_row(path, timed, M_LOOP, n, 1, bench_stats_of(b.dur, n));
 }
 
 /* The empty program both ways, on the nomatch frame; it must change nothing. */
@@ -943,14 +956,14 @@ static int bench_empty(const struct bench_hook *h, const char *path)
 		return -1;
 	if (bench_measure_repeat(h, x, repeat, &st))
 		return -1;
-	add_row(path, h, M_REPEAT, BENCH_ROUNDS, repeat, st);
+	if (add_row(path, h, M_REPEAT, BENCH_ROUNDS, repeat, st))
+		return -1;
 	for (i = 0; i < n; i++) {
 		if (bench_run(h, x, 1))
 			return -1;
 		b.dur[i] = x->duration;
 	}
-	add_row(path, h, M_LOOP, n, 1, bench_stats_of(b.dur, n));
-	return 0;
+	return add_row(path, h, M_LOOP, n, 1, bench_stats_of(b.dur, n));
 }
 
 static int bench_all(void)
@@ -975,8 +988,8 @@ static int bench_all(void)
 		return -1;
 	if (bench_established(&b.hooks.tc_in) || bench_established(&b.hooks.xdp_in))
 		return -1;
-	if (bench_established_identity(&b.hooks.tc_in) ||
-	    bench_established_identity(&b.hooks.xdp_in))
+	if (bench_identity(&b.hooks.tc_in, false) || bench_identity(&b.hooks.xdp_in, false) ||
+	    bench_identity(&b.hooks.tc_in, true))
 		return -1;
 	if (bench_turns(&b.hooks.tc_in, false, "established_http", scaled(N_EST)) ||
 	    bench_turns(&b.hooks.xdp_in, false, "established_http", scaled(N_EST)))
@@ -1007,7 +1020,7 @@ static void machine_read(struct machine *m)
 		return;
 	while (fgets(line, sizeof(line), f)) {
 		char *p = strchr(line, ':');
-		if (strncmp(line, "model name", 10) || !p)
+		if (strncmp(line, "model name", 10) != 0 || !p)
 			continue;
 		p += strspn(p + 1, " \t") + 1;
 		p[strcspn(p, "\n")] = '\0';
