@@ -406,11 +406,12 @@ __canary_inline int egress_needs_forward(const struct canary_pkt *pkt,
 /*
  * A reply's part in its flow's forward entry (egress_needs_forward()):
  * found from the reverse entry rev, written again if it was evicted alone,
- * then the TCP state and the HTTP turn. svc is the reply's service if the
+ * then the TCP state and the HTTP turn; rev becomes PLAIN when the flow
+ * did. svc is the reply's service if the
  * caller looked it up, else NULL; m its counters.
  */
 __canary_inline void egress_reply_state(struct __sk_buff *skb, const struct canary_pkt *pkt,
-					const struct canary_ct_entry *rev, int half_open,
+					struct canary_ct_entry *rev, int half_open,
 					const struct canary_service *svc, struct canary_metrics *m,
 					__u64 now)
 {
@@ -444,6 +445,9 @@ __canary_inline void egress_reply_state(struct __sk_buff *skb, const struct cana
 	if (fwd && pkt->tuple.proto == IPPROTO_TCP) {
 		egress_tcp_state(pkt, fwd, m);
 		http_on_response_data(skb, pkt, fwd, m);
+		/* An HTTP flow gone opaque: its next replies need the entry no more. */
+		if (!(rev->flags & CANARY_CT_F_PLAIN) && ct_flow_is_plain(fwd->flags))
+			ct_set_flags(rev, CANARY_CT_F_PLAIN);
 	}
 }
 

@@ -89,14 +89,24 @@ __canary_inline int ct_put(const struct canary_ct_key *key, const struct canary_
 }
 
 /*
- * Flags of the reverse entry of a flow whose forward entry has fwd_flags.
- * PLAIN says the flow's replies change nothing in the forward entry but
- * its TCP state (canary_tc_egress reads it only for those and once a
- * second); an HTTP flow's replies end its request turns there.
+ * Does a flow whose forward entry has fwd_flags keep nothing there that its
+ * replies change, but its TCP state? Not while it is tracked as HTTP: a
+ * reply may end a request turn. Once opaque (TLS, HTTP/2, an upgrade) it
+ * has no more turns.
+ */
+__canary_inline int ct_flow_is_plain(__u32 fwd_flags)
+{
+	return !(fwd_flags & CANARY_CT_F_HTTP) || (fwd_flags & CANARY_CT_F_OPAQUE);
+}
+
+/*
+ * Flags of the reverse entry of a flow whose forward entry has fwd_flags:
+ * PLAIN when the flow is (canary_tc_egress then reads the forward entry
+ * only for a SYN-ACK, FIN or RST, and once a second).
  */
 __canary_inline __u32 ct_reverse_flags(__u32 fwd_flags)
 {
-	return CANARY_CT_F_REVERSE | ((fwd_flags & CANARY_CT_F_HTTP) ? 0 : CANARY_CT_F_PLAIN);
+	return CANARY_CT_F_REVERSE | (ct_flow_is_plain(fwd_flags) ? CANARY_CT_F_PLAIN : 0);
 }
 
 /*

@@ -170,6 +170,8 @@ static void test_http_keepalive(void **state)
 static void opaque_case(struct path *p, __u16 cport, const void *first, size_t len)
 {
 	struct canary_metrics m;
+	struct canary_ct_entry e;
+	struct canary_ct_key k;
 	struct flow f;
 	__u32 flags;
 	int r;
@@ -184,6 +186,9 @@ static void opaque_case(struct path *p, __u16 cport, const void *first, size_t l
 	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_503));
 	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
 	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_503));
+	k = flow_rev_key(&f);
+	assert_true(ct_get(&k, &e));
+	assert_true(e.flags & CANARY_CT_F_PLAIN); /* no turns to end: test_http_upgrade */
 
 	metrics_get(SVC_WEB_ID, f.version, &m);
 	assert_int_equal(m.requests, 0);
@@ -283,15 +288,20 @@ static void test_http_interim(void **state)
 /*
  * 101 Switching Protocols answers the upgrade request; what follows is
  * another protocol (WebSocket, h2c), whose frames are neither requests nor
- * responses: the flow goes opaque.
+ * responses: the flow goes opaque, and its reverse entry PLAIN.
  */
 static void test_http_upgrade(void **state)
 {
+	struct canary_ct_entry e;
+	struct canary_ct_key rk, fk;
 	struct flow f;
 	int i;
 
 	flow_init(&f, test_path(state), &web_def, CLIENT_A, 46700);
 	flow_establish(&f);
+	rk = flow_rev_key(&f);
+	assert_true(ct_get(&rk, &e));
+	assert_false(e.flags & CANARY_CT_F_PLAIN); /* its replies end turns */
 	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_upgrade));
 	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_101));
 	assert_turns(&f, 1, 1, 0, 0);
@@ -301,6 +311,15 @@ static void test_http_upgrade(void **state)
 	}
 	assert_turns(&f, 1, 1, 0, 0);
 	assert_true(flow_flags(&f) & CANARY_CT_F_OPAQUE);
+
+	/* No more turns: its data replies leave the forward entry alone, as a plain flow's. */
+	assert_true(ct_get(&rk, &e));
+	assert_true(e.flags & CANARY_CT_F_PLAIN);
+	fk = flow_fwd_key(&f);
+	assert_int_equal(bpf_map_delete_elem(fx.ct_fd, &fk), 0);
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(ws_frame));
+	assert_int_equal(reason(CANARY_R_REPLY_NO_FORWARD), 0);
+	assert_false(ct_get(&fk, &e));
 	assert_flow_traffic(&f);
 }
 
