@@ -388,8 +388,10 @@ int canary_xdp_ingress(struct xdp_md *ctx)
  * Any other reply (PLAIN reverse entry, or UDP) reads it only to find it
  * evicted and write it again: checked once a second per flow, when the
  * reverse entry's age is refreshed, as ingress checks the reverse entry
- * (ct_refresh_forward()). In between, a client packet that finds no
- * forward entry goes back to its backend through the reverse one.
+ * (ct_refresh_forward()). In between, a TCP client's packet that finds no
+ * forward entry goes back to its backend through the reverse one; a UDP
+ * datagram is chosen again, as it was whenever no reply came between the
+ * eviction and it.
  */
 __canary_inline int egress_needs_forward(const struct canary_pkt *pkt,
 					 const struct canary_ct_entry *rev, int half_open,
