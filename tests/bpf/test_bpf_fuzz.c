@@ -39,12 +39,13 @@
  * and on egress: reply = packets with a reverse entry, reply_no_forward <=
  * reply (counted when a reply reads its forward entry, which a plain one
  * does once a second only, and finds none of its flow:
- * model_reply_reads_forward()), plus malformed and fragment for the packets it cannot parse, and
- * icmp_error_out or icmp_no_flow for ICMP errors quoting TCP/UDP; nothing
- * else is counted. An ICMP error (bpf/lib/icmp.h) counts on ingress one of
- * not_tcp_udp, malformed (modelled by model_icmp), icmp_no_flow or
- * icmp_error_in; a translated one is checked like (a) to (c): its quote
- * names the flow's backend (ingress) or VIP (egress), only the addresses,
+ * model_reply_reads_forward()), plus malformed and fragment for the
+ * packets it cannot parse, and icmp_error_out or icmp_no_flow for ICMP
+ * errors quoting TCP/UDP; nothing else is counted. An ICMP error
+ * (bpf/lib/icmp.h) counts on ingress one of not_tcp_udp, malformed
+ * (modelled by model_icmp), icmp_no_flow or icmp_error_in; a translated
+ * one is checked like (a) to (c): its quote names the flow's backend
+ * (ingress) or VIP (egress), only the addresses,
  * the port and the checksums over them change, and the outer IP header,
  * the ICMP message, the quoted IP header and the whole frame keep their
  * sums. Per service and version: packets_in and

@@ -334,8 +334,10 @@ struct turns {
 	__u64 latency;
 };
 
-/* The packet counters of a service, both versions summed. */
-/* One direction's counters: client -> backend (in) or backend -> client (out). */
+/*
+ * The packet counters of a service in one direction, both versions summed:
+ * client -> backend (in) or backend -> client (out).
+ */
 struct traffic {
 	__u64 packets;
 	__u64 bytes;
