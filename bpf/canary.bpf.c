@@ -397,7 +397,7 @@ __canary_inline int egress_needs_forward(const struct canary_pkt *pkt,
 					 const struct canary_ct_entry *rev, int half_open,
 					 __u64 now)
 {
-	if (half_open || now - rev->last_seen_ns > CT_TOUCH_INTERVAL_NS)
+	if (half_open || ct_touch_due(rev, now))
 		return 1;
 	if (pkt->tuple.proto != IPPROTO_TCP)
 		return 0;
@@ -409,8 +409,8 @@ __canary_inline int egress_needs_forward(const struct canary_pkt *pkt,
  * A reply's part in its flow's forward entry (egress_needs_forward()):
  * found from the reverse entry rev, written again if it was evicted alone,
  * then the TCP state and the HTTP turn; rev becomes PLAIN when the flow
- * did. svc is the reply's service if the
- * caller looked it up, else NULL; m its counters.
+ * did. svc is the reply's service if the caller looked it up, else NULL;
+ * m its counters.
  */
 __canary_inline void egress_reply_state(struct __sk_buff *skb, const struct canary_pkt *pkt,
 					struct canary_ct_entry *rev, int half_open,

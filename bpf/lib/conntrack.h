@@ -25,9 +25,15 @@ __canary_inline void ct_clear_flags(struct canary_ct_entry *e, __u32 flags)
 	__sync_fetch_and_and(&e->flags, ~flags);
 }
 
+/* Is e's age due for a refresh (and the once-a-second checks that go with it)? */
+__canary_inline int ct_touch_due(const struct canary_ct_entry *e, __u64 now)
+{
+	return now - e->last_seen_ns > CT_TOUCH_INTERVAL_NS;
+}
+
 __canary_inline void ct_touch(struct canary_ct_entry *e, __u64 now)
 {
-	if (now - e->last_seen_ns > CT_TOUCH_INTERVAL_NS)
+	if (ct_touch_due(e, now))
 		e->last_seen_ns = now;
 }
 
@@ -235,7 +241,7 @@ __canary_inline void ct_refresh_forward(const struct canary_pkt *pkt, struct can
 	struct canary_backend be = { .addr = e->nat_addr, .port = e->nat_port };
 	struct canary_ct_key rkey;
 
-	if (now - e->last_seen_ns <= CT_TOUCH_INTERVAL_NS)
+	if (!ct_touch_due(e, now))
 		return;
 	e->last_seen_ns = now;
 	ct_reverse_key(&rkey, &pkt->tuple, &be);
