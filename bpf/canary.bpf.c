@@ -446,7 +446,7 @@ __canary_inline void egress_reply_state(struct __sk_buff *skb, const struct cana
 	}
 	if (fwd && pkt->tuple.proto == IPPROTO_TCP) {
 		egress_tcp_state(pkt, fwd, m);
-		http_on_response_data(skb, pkt, fwd, m);
+		http_on_response_data(skb, pkt, fwd, half_open ? fwd : rev, m);
 		/* An HTTP flow gone opaque: its next replies need the entry no more. */
 		if (!(rev->flags & CANARY_CT_F_PLAIN) && ct_flow_is_plain(fwd->flags))
 			ct_set_flags(rev, CANARY_CT_F_PLAIN);

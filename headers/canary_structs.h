@@ -122,7 +122,12 @@ struct canary_ct_entry {
 	__u64 last_seen_ns;
 	__u64 req_start_ns;   /* forward: when the request in flight started */
 	__u32 client_seq_end; /* forward: highest client seq + len seen */
-	__u32 server_seq_end; /* forward: highest backend seq + len seen */
+	/*
+	 * reverse: highest backend seq + len seen (bpf/lib/http.h); forward:
+	 * the backend's ISN + 1 from its SYN-ACK, and in the half-open table
+	 * the highest backend seq + len seen in the handshake.
+	 */
+	__u32 server_seq_end;
 	/*
 	 * The service's generation when this entry last checked its backend
 	 * against the service's lists (bpf/lib/svcgen.h): a different one in

@@ -116,28 +116,30 @@ __canary_inline __u32 ct_reverse_flags(__u32 fwd_flags)
 }
 
 /*
- * Write the reverse entry for a flow of tuple fwd that goes to backend be;
- * fwd_flags are the flow's forward entry's (ct_reverse_flags()).
+ * The reverse entry of a flow of tuple fwd; fwd_flags are the flow's
+ * forward entry's (ct_reverse_flags()).
  */
-__canary_inline int ct_put_reverse(const struct canary_ct_key *fwd, const struct canary_backend *be,
-				   __u32 svc_id, __u32 svc_gen, __u8 version, __u32 fwd_flags,
-				   __u64 now, struct canary_ct_stats *st)
+__canary_inline void ct_reverse_init(struct canary_ct_entry *rev, const struct canary_ct_key *fwd,
+				     __u32 svc_id, __u32 svc_gen, __u8 version, __u32 fwd_flags,
+				     __u64 now)
 {
-	struct canary_ct_key rkey;
-	int err;
-	struct canary_ct_entry rev = {
-		.nat_addr = fwd->daddr,
-		.nat_port = fwd->dport,
-		.version = version,
-		.flags = ct_reverse_flags(fwd_flags),
-		.svc_id = svc_id,
-		.created_ns = now,
-		.last_seen_ns = now,
-		.svc_gen = svc_gen,
-	};
+	__builtin_memset(rev, 0, sizeof(*rev));
+	rev->nat_addr = fwd->daddr;
+	rev->nat_port = fwd->dport;
+	rev->version = version;
+	rev->flags = ct_reverse_flags(fwd_flags);
+	rev->svc_id = svc_id;
+	rev->created_ns = now;
+	rev->last_seen_ns = now;
+	rev->svc_gen = svc_gen;
+}
 
-	ct_reverse_key(&rkey, fwd, be);
-	err = ct_put(&rkey, &rev, st);
+/* Store the reverse entry rev under rkey. */
+__canary_inline int ct_store_reverse(const struct canary_ct_key *rkey,
+				     const struct canary_ct_entry *rev, struct canary_ct_stats *st)
+{
+	int err = ct_put(rkey, rev, st);
+
 	if (err)
 		return err;
 	/*
@@ -147,8 +149,21 @@ __canary_inline int ct_put_reverse(const struct canary_ct_key *fwd, const struct
 	 * unread, a new flow's reverse entry could go before its first reply,
 	 * which would leave untranslated and be reset by the client.
 	 */
-	bpf_map_lookup_elem(&CANARY_MAP(conntrack), &rkey);
+	bpf_map_lookup_elem(&CANARY_MAP(conntrack), rkey);
 	return 0;
+}
+
+/* Write the reverse entry (ct_reverse_init()) for a flow of tuple fwd that goes to backend be. */
+__canary_inline int ct_put_reverse(const struct canary_ct_key *fwd, const struct canary_backend *be,
+				   __u32 svc_id, __u32 svc_gen, __u8 version, __u32 fwd_flags,
+				   __u64 now, struct canary_ct_stats *st)
+{
+	struct canary_ct_entry rev;
+	struct canary_ct_key rkey;
+
+	ct_reverse_init(&rev, fwd, svc_id, svc_gen, version, fwd_flags, now);
+	ct_reverse_key(&rkey, fwd, be);
+	return ct_store_reverse(&rkey, &rev, st);
 }
 
 /* The forward entry of a new flow of pkt, sent to backend be. */

@@ -5,6 +5,14 @@
  * the difference is the latency sample. New data is told from retransmitted
  * data by the highest sequence number seen in each direction, so a
  * retransmitted segment never counts twice.
+ *
+ * Each direction keeps its mark in the entry its own program holds: the
+ * client's in the forward entry (ingress), the backend's in the reverse
+ * entry (egress). The two directions of a flow often run on two CPUs, and
+ * a mark written on every data packet into one shared entry would move its
+ * cache line between them each time; the forward entry is written from
+ * egress only when a turn ends. During the handshake both marks are in the
+ * half-open forward entry, which syn_promote() moves into conntrack.
  */
 #ifndef CANARY_BPF_HTTP_H
 #define CANARY_BPF_HTTP_H
@@ -106,10 +114,13 @@ __canary_inline void http_on_client_close(const struct canary_pkt *pkt, struct c
  * Backend -> client data: maybe the first byte of the response. An interim
  * response (1xx but 101) does not end the request: the final status will.
  * 101 Switching Protocols does, and what follows is another protocol
- * (WebSocket, h2c): the flow goes opaque, TCP-level metrics only.
+ * (WebSocket, h2c): the flow goes opaque, TCP-level metrics only. e is the
+ * forward entry; mark_e holds the backend's sequence mark: the reverse
+ * entry, or during the handshake e itself.
  */
 __canary_inline void http_on_response_data(struct __sk_buff *skb, const struct canary_pkt *pkt,
-					   struct canary_ct_entry *e, struct canary_metrics *m)
+					   struct canary_ct_entry *e,
+					   struct canary_ct_entry *mark_e, struct canary_metrics *m)
 {
 	char buf[SNIFF_LEN] = {};
 	__u32 status = 0, class;
@@ -117,7 +128,7 @@ __canary_inline void http_on_response_data(struct __sk_buff *skb, const struct c
 	if (!(e->flags & CANARY_CT_F_HTTP) || (e->flags & CANARY_CT_F_OPAQUE) ||
 	    pkt->payload_len == 0)
 		return;
-	if (!seq_advance(e, &e->server_seq_end, CANARY_CT_F_SSEQ_VALID, pkt))
+	if (!seq_advance(mark_e, &mark_e->server_seq_end, CANARY_CT_F_SSEQ_VALID, pkt))
 		return;
 	if (!(e->flags & CANARY_CT_F_IN_REQUEST))
 		return;

@@ -91,8 +91,9 @@ __canary_inline int syn_handshake_done(const struct canary_pkt *pkt,
 /*
  * Move a handshake that completed to conntrack: both entries are written
  * there (counted like any new entry) and removed from the half-open table.
- * The forward entry keeps everything the handshake set (sequence marks, a
- * Fast Open request). Returns the conntrack forward entry, or NULL when
+ * The forward entry keeps everything the handshake set (the client's
+ * sequence mark, a Fast Open request); the reverse entry takes the
+ * backend's mark. Returns the conntrack forward entry, or NULL when
  * conntrack refused it (the flow then goes on from the half-open entry).
  */
 __canary_inline struct canary_ct_entry *syn_promote(const struct canary_pkt *pkt,
@@ -100,16 +101,21 @@ __canary_inline struct canary_ct_entry *syn_promote(const struct canary_pkt *pkt
 {
 	struct canary_backend be = { .addr = half->nat_addr, .port = half->nat_port };
 	struct canary_ct_stats *st = ct_stats();
-	struct canary_ct_entry fwd = *half;
+	struct canary_ct_entry fwd = *half, rev;
 	struct canary_ct_key rkey;
 
 	fwd.last_seen_ns = now;
-	if (ct_put_reverse(&pkt->tuple, &be, fwd.svc_id, fwd.svc_gen, fwd.version, fwd.flags, now,
-			   st))
+	ct_reverse_init(&rev, &pkt->tuple, fwd.svc_id, fwd.svc_gen, fwd.version, fwd.flags, now);
+	/* An HTTP flow's backend sequence mark moves to the entry that holds it in conntrack. */
+	if (!ct_flow_is_plain(fwd.flags)) {
+		rev.server_seq_end = fwd.server_seq_end;
+		rev.flags |= fwd.flags & CANARY_CT_F_SSEQ_VALID;
+	}
+	ct_reverse_key(&rkey, &pkt->tuple, &be);
+	if (ct_store_reverse(&rkey, &rev, st))
 		return NULL;
 	if (ct_put(&pkt->tuple, &fwd, st))
 		return NULL;
-	ct_reverse_key(&rkey, &pkt->tuple, &be);
 	bpf_map_delete_elem(&CANARY_MAP(ct_syn), &rkey);
 	bpf_map_delete_elem(&CANARY_MAP(ct_syn), &pkt->tuple);
 	return bpf_map_lookup_elem(&CANARY_MAP(conntrack), &pkt->tuple);

@@ -166,6 +166,48 @@ static void test_http_keepalive(void **state)
 	assert_int_equal(m.latency_count, 2);
 }
 
+/*
+ * Each direction writes its sequence mark into the entry its own program
+ * holds: a response segment that ends no turn leaves the forward entry as
+ * it was, a request segment the reverse entry; the end of a turn changes
+ * only the forward entry's flags.
+ */
+static void test_http_marks_per_direction(void **state)
+{
+	struct canary_ct_entry fwd, rev, before;
+	struct canary_ct_key fk, rk;
+	struct flow f;
+
+	flow_init(&f, test_path(state), &web_def, CLIENT_A, 46350);
+	flow_establish(&f);
+	fk = flow_fwd_key(&f);
+	rk = flow_rev_key(&f);
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
+
+	assert_true(ct_get(&fk, &before));
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT("more body"));
+	assert_true(ct_get(&fk, &fwd));
+	assert_memory_equal(&fwd, &before, sizeof(fwd));
+	assert_true(ct_get(&rk, &rev));
+	assert_true(rev.flags & CANARY_CT_F_SSEQ_VALID);
+	assert_int_equal(rev.server_seq_end, f.sseq);
+
+	before = rev;
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	assert_true(ct_get(&rk, &rev));
+	assert_memory_equal(&rev, &before, sizeof(rev));
+	assert_true(ct_get(&fk, &before));
+	assert_int_equal(before.client_seq_end, f.cseq);
+
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_503));
+	assert_true(ct_get(&fk, &fwd));
+	assert_int_equal(fwd.flags, before.flags & ~CANARY_CT_F_IN_REQUEST);
+	fwd.flags = before.flags;
+	assert_memory_equal(&fwd, &before, sizeof(fwd));
+	assert_turns(&f, 2, 0, 1, 1);
+}
+
 /* TLS and HTTP/2 flows get TCP-level metrics only. */
 static void opaque_case(struct path *p, __u16 cport, const void *first, size_t len)
 {
@@ -333,7 +375,7 @@ static void test_http_fast_open(void **state)
 {
 	struct flow f;
 	struct xfer x;
-	__u32 isn;
+	__u32 isn, resp_seq;
 
 	svc_set_weight(&web_def, 0);
 	flow_init(&f, test_path(state), &web_def, CLIENT_A, 46800);
@@ -352,11 +394,24 @@ static void test_http_fast_open(void **state)
 	flow_send(&f, PKT_TCP_SYN, TXT(http_get));
 	assert_int_equal(opened(SVC_WEB_ID, CANARY_V_STABLE), 1);
 	assert_int_equal(opened(SVC_WEB_ID, CANARY_V_CANARY), 0);
+	resp_seq = f.sseq;
 	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
 	f.cseq = isn + 1; /* a spurious retransmission of the request's bytes */
 	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
 	assert_turns(&f, 1, 0, 1, 0);
 	assert_false(flow_flags(&f) & CANARY_CT_F_IN_REQUEST);
+
+	/*
+	 * The response went out in the handshake: its mark moved into
+	 * conntrack with the flow, so its retransmission during the next
+	 * request ends nothing.
+	 */
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	f.sseq = resp_seq;
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
+	assert_true(flow_flags(&f) & CANARY_CT_F_IN_REQUEST);
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_503));
+	assert_turns(&f, 2, 0, 1, 1);
 }
 
 /*
@@ -423,6 +478,7 @@ DP_SUITE(http,
 	BOTH(test_http_with_options),
 	BOTH(test_http_retransmits),
 	BOTH(test_http_keepalive),
+	BOTH(test_http_marks_per_direction),
 	BOTH(test_http_opaque),
 	BOTH(test_http_status_classes),
 	BOTH(test_http_interim),
