@@ -199,6 +199,7 @@ lint: $(SKEL) $(VERSION_H) check-layers
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
 		--inline-suppr -Iheaders -Iuserspace -I$(BUILD) --suppress=missingIncludeSystem \
 		--suppress=unknownMacro:userspace/attach.c --suppress=unknownMacro:userspace/dataplane.c \
+		--suppress=unknownMacro:tools/bench/primitives.bpf.c \
 		userspace tools/canaryctl tools/lab tools/bench tests/unit tests/bpf tests/lib
 
 # make demo DEMO=interactive keeps the lab running afterwards.

@@ -102,7 +102,7 @@ static void usage(FILE *out)
 		"               [--interfaces GLOB[,GLOB...]] [--bpffs DIR]\n"
 		"               [--state-dir DIR] [--api-socket PATH] [--listen ADDR:PORT]\n"
 		"               [--token-file FILE] [--tls-cert FILE --tls-key FILE]\n"
-		"               [--log-format logfmt|json] [--attach tc|xdp]\n"
+		"               [--log-format logfmt|json] [--attach tc|tcx|xdp]\n"
 		"               [--tick-ms N] [--conntrack-entries N]\n"
 		"               [--conntrack-lifetimes NAME=DURATION[,...]] [--check-config]\n"
 		"               [--allow-empty-config] [--max-removals N]\n"
@@ -305,7 +305,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'a':
 			if (attach_mode_parse(optarg, &o->mode))
-				die_usage("--attach", "expected tc or xdp, got \"%s\"", optarg);
+				die_usage("--attach", "expected tc, tcx or xdp, got \"%s\"",
+					  optarg);
 			break;
 		case 'l':
 			if (log_format_parse(optarg, &o->log_format))
@@ -455,12 +456,7 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	if (level == LIBBPF_DEBUG)
 		return 0;
 	vsnprintf(line, sizeof(line), fmt, ap);
-	/*
-	 * Kernel extack notes that are not errors here: re-attaching finds the
-	 * clsact qdisc already there, and looking for a filter of ours to
-	 * replace finds none on a fresh interface.
-	 */
-	if (strstr(line, "Exclusivity flag on") || strstr(line, "Cannot find specified filter"))
+	if (attach_note_expected(line))
 		return 0;
 	return fputs(line, stderr);
 }
@@ -715,19 +711,20 @@ struct link_ctx {
 static void on_new_link(int ifindex, const char *ifname, void *arg)
 {
 	const struct link_ctx *lc = arg;
+	enum attach_mode mode = lc->o->mode;
 	char idx[16];
 	int err;
 
 	if (!ifname_matches(lc->o->interfaces, ifname))
 		return;
 	snprintf(idx, sizeof(idx), "%d", ifindex);
-	err = attach_interface(lc->dp, ifindex, lc->o->mode);
+	err = attach_interface(lc->dp, ifindex, &mode);
 	if (err)
 		log_event(CLOG_WARN, "attach failed", "ifname", ifname, "ifindex", idx, "error",
 			  strerror(-err));
 	else
 		log_event(CLOG_INFO, "attached", "ifname", ifname, "ifindex", idx, "mode",
-			  attach_mode_name(lc->o->mode));
+			  attach_mode_name(mode));
 }
 
 static __u64 mono_ms(void)

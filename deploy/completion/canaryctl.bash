@@ -58,7 +58,7 @@ _canaryctl()
 	prog=${COMP_WORDS[0]}
 
 	local global_flags="--socket --server --token-file --bpffs -o --output --help --version"
-	local verbs="status promote pause resume abort retry set-weight history plan maps flows emergency-rollback emergency-clear uninstall"
+	local verbs="status promote pause resume abort retry set-weight history plan maps flows attachments emergency-rollback emergency-clear uninstall"
 
 	# Find the verb: the first word that is neither a global flag nor a flag's
 	# value. Remember the global flags to reuse them for the name query.
@@ -222,7 +222,7 @@ _canaryctl()
 			_canaryctl_reply -W "$(_canaryctl_rollout_names "$prog" "${query[@]}")" -- "$cur"
 		fi
 		;;
-	maps | uninstall) ;;
+	maps | attachments | uninstall) ;;
 	esac
 	return 0
 }

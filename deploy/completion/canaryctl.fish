@@ -7,7 +7,7 @@
 # from the running agent (`canaryctl -o json status`, through the --socket /
 # --server / --token-file given on the command line), parsed with python3.
 
-set -l __canaryctl_verbs status promote pause resume abort retry set-weight history plan maps flows emergency-rollback emergency-clear uninstall
+set -l __canaryctl_verbs status promote pause resume abort retry set-weight history plan maps flows attachments emergency-rollback emergency-clear uninstall
 
 # The rollout names, asked of the agent the command line names.
 function __canaryctl_rollouts
@@ -60,6 +60,7 @@ complete -c canaryctl -n "not __fish_seen_subcommand_from $__canaryctl_verbs" -a
 complete -c canaryctl -n "not __fish_seen_subcommand_from $__canaryctl_verbs" -a plan -d 'how long each step must last'
 complete -c canaryctl -n "not __fish_seen_subcommand_from $__canaryctl_verbs" -a maps -d 'services, weights, counters'
 complete -c canaryctl -n "not __fish_seen_subcommand_from $__canaryctl_verbs" -a flows -d 'tracked connections'
+complete -c canaryctl -n "not __fish_seen_subcommand_from $__canaryctl_verbs" -a attachments -d 'where the programs are attached'
 complete -c canaryctl -n "not __fish_seen_subcommand_from $__canaryctl_verbs" -a emergency-rollback -d 'canary weight to 0 now'
 complete -c canaryctl -n "not __fish_seen_subcommand_from $__canaryctl_verbs" -a emergency-clear -d 'release the kill switch'
 complete -c canaryctl -n "not __fish_seen_subcommand_from $__canaryctl_verbs" -a uninstall -d 'detach and remove the pins'

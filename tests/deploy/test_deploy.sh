@@ -667,7 +667,7 @@ comp_out=$(
 	echo "after_value=$(c "$TMP/stubctl" flows --track canary '')"
 )
 expect_line() { grep -qxF "$1" <<<"$comp_out" || { echo "# expected '$1'"; return 1; }; }
-if expect_line "verbs=status promote pause resume abort retry set-weight history plan maps flows emergency-rollback emergency-clear uninstall" &&
+if expect_line "verbs=status promote pause resume abort retry set-weight history plan maps flows attachments emergency-rollback emergency-clear uninstall" &&
 	expect_line "globals=--socket --server --token-file --bpffs --output --help --version" &&
 	expect_line "output=json yaml text" && expect_line "output_after=json yaml text" &&
 	expect_line "track=stable canary" && expect_line "after_value=checkout web-2" &&
@@ -705,7 +705,7 @@ t track "canaryctl flows web --track "
 t names "canaryctl --socket /x.sock status "
 t status_flags "canaryctl status web --"' 2>&1)
 	fish_line() { grep -qxF "$1" <<<"$fish_out" || { echo "# expected '$1'"; return 1; }; }
-	if fish_line "verbs=abort emergency-clear emergency-rollback flows history maps pause plan promote resume retry set-weight status uninstall" &&
+	if fish_line "verbs=abort attachments emergency-clear emergency-rollback flows history maps pause plan promote resume retry set-weight status uninstall" &&
 		fish_line "output_after=json text yaml" && fish_line "track=canary stable" &&
 		fish_line "names=checkout web-2" &&
 		fish_line "status_flags=--bpffs --help --output --server --socket --timeout --token-file --until-done --watch" &&

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # run-all: alone (benchmarks load both CPUs)
 # The end-to-end benchmark runs: tools/bench/e2e.sh --quick exits 0 (bounded
-# by a 3-minute timeout, not judged by its time), its JSON has the 14 rows
-# (direct, direct3, canaryd, canaryd3, canaryd1, iptables, haproxy; each
-# keep-alive and new connection per request) with traffic in each, the
-# canaryd variants' rows saw no errors, direct3's and canaryd3's three wrk
-# processes each reported, canaryd1 sent everything to st1, and the fair
-# comparisons (canaryd and canaryd3 vs direct3, canaryd1 vs direct) carry
-# their ratios, and --profile's table covers direct3, canaryd3 and iptables
-# with samples in canaryd's programs for canaryd3 only. Speed is reported by
+# by a 3-minute timeout, not judged by its time), its JSON has the 16 rows
+# (direct, direct3, canaryd, canaryd3, canaryd3tcx, canaryd1, iptables,
+# haproxy; each keep-alive and new connection per request) with traffic in
+# each, the canaryd variants' rows saw no errors, the three wrk processes of
+# direct3, canaryd3 and canaryd3tcx each reported, canaryd1 sent everything
+# to st1, and the fair comparisons (canaryd, canaryd3 and canaryd3tcx vs
+# direct3, canaryd1 vs direct) carry their ratios, and --profile's table
+# covers direct3, canaryd3, canaryd3tcx and iptables with samples in
+# canaryd's programs for the two canaryd3 runs only. Speed is reported by
 # the benchmark, never checked here.
 set -u
 # One lab name for the benchmark and this script, so the trap below can
@@ -33,24 +34,24 @@ check "JSON written" test -s "$json"
 
 # jrows EXPR: the Python expression over the JSON (d), printed.
 jrows() { jget "$1" <"$json" 2>/dev/null; }
-want="sorted((v, m) for v in ('direct', 'direct3', 'canaryd', 'canaryd3', 'canaryd1', 'iptables', 'haproxy') for m in ('keepalive', 'newconn'))"
-check "JSON has the 14 rows (7 variants x keep-alive/new connection)" \
-	test "$(jrows "len(d['rows']) == 14 and sorted((r['variant'], r['mode']) for r in d['rows']) == $want")" = True
+want="sorted((v, m) for v in ('direct', 'direct3', 'canaryd', 'canaryd3', 'canaryd3tcx', 'canaryd1', 'iptables', 'haproxy') for m in ('keepalive', 'newconn'))"
+check "JSON has the 16 rows (8 variants x keep-alive/new connection)" \
+	test "$(jrows "len(d['rows']) == 16 and sorted((r['variant'], r['mode']) for r in d['rows']) == $want")" = True
 check "every row has rps > 0 ($(jrows "', '.join('%s/%s %.0f' % (r['variant'], r['mode'], r['rps']) for r in d['rows'])"))" \
 	test "$(jrows "all(r['rps'] > 0 for r in d['rows'])")" = True
 check "the canaryd variants' rows had no errors ($(jrows "[r['errors'] for r in d['rows'] if r['variant'].startswith('canaryd')]"))" \
-	test "$(jrows "[r['errors'] for r in d['rows'] if r['variant'].startswith('canaryd')] == [0] * 6")" = True
-check "direct3's and canaryd3's runs have three wrk parts, each with requests" \
-	test "$(jrows "all(len(x['parts']) == 3 and all(p['requests'] > 0 for p in x['parts']) for r in d['rows'] if r['variant'] in ('direct3', 'canaryd3') for x in r['runs'])")" = True
+	test "$(jrows "[r['errors'] for r in d['rows'] if r['variant'].startswith('canaryd')] == [0] * 8")" = True
+check "direct3's, canaryd3's and canaryd3tcx's runs have three wrk parts, each with requests" \
+	test "$(jrows "all(len(x['parts']) == 3 and all(p['requests'] > 0 for p in x['parts']) for r in d['rows'] if r['variant'] in ('direct3', 'canaryd3', 'canaryd3tcx') for x in r['runs'])")" = True
 check "canaryd1 sent its requests to st1 only ($(jrows "[x['backend_requests'] for r in d['rows'] if r['variant'] == 'canaryd1' for x in r['runs']]"))" \
 	test "$(jrows "all(x['backend_requests']['st1'] > 100 and x['backend_requests']['st2'] + x['backend_requests']['cn1'] <= 2 for r in d['rows'] if r['variant'] == 'canaryd1' for x in r['runs'])")" = True
 check "fair comparisons carry rps and p99 ratios ($(jrows "['%s/%s/%s %s %s' % (f['variant'], f['baseline'], f['mode'], f['rps'], f['p99']) for f in d['fair']]"))" \
-	test "$(jrows "sorted((f['variant'], f['baseline'], f['mode']) for f in d['fair'] if f['rps'] and f['p99']) == sorted((v, b, m) for v, b in (('canaryd', 'direct3'), ('canaryd3', 'direct3'), ('canaryd1', 'direct')) for m in ('keepalive', 'newconn'))")" = True
+	test "$(jrows "sorted((f['variant'], f['baseline'], f['mode']) for f in d['fair'] if f['rps'] and f['p99']) == sorted((v, b, m) for v, b in (('canaryd', 'direct3'), ('canaryd3', 'direct3'), ('canaryd3tcx', 'direct3'), ('canaryd1', 'direct')) for m in ('keepalive', 'newconn'))")" = True
 check "JSON reports the goals" test "$(jrows "len(d['goals']) > 0 and all('holds' in g for g in d['goals'])")" = True
 # prof EXPR: the Python expression over --profile's profile.json (d), printed.
 prof() { jget "$1" <"$tmp/prof/profile.json" 2>/dev/null; }
-check "profile covers direct3, canaryd3, iptables, each with requests and samples" \
-	test "$(prof "[r['variant'] for r in d['runs'] if r['requests'] > 0 and r['samples'] > 0] == ['direct3', 'canaryd3', 'iptables']")" = True
-check "canaryd's programs sampled in canaryd3's run only ($(prof "{r['variant']: round(r['us_per_req']['canaryd programs'], 3) for r in d['runs']}"))" \
-	test "$(prof "[r['us_per_req']['canaryd programs'] > 0 for r in d['runs']] == [False, True, False]")" = True
+check "profile covers direct3, canaryd3, canaryd3tcx, iptables, each with requests and samples" \
+	test "$(prof "[r['variant'] for r in d['runs'] if r['requests'] > 0 and r['samples'] > 0] == ['direct3', 'canaryd3', 'canaryd3tcx', 'iptables']")" = True
+check "canaryd's programs sampled in canaryd3's and canaryd3tcx's runs only ($(prof "{r['variant']: round(r['us_per_req']['canaryd programs'], 3) for r in d['runs']}"))" \
+	test "$(prof "[r['us_per_req']['canaryd programs'] > 0 for r in d['runs']] == [False, True, True, False]")" = True
 lab_finish

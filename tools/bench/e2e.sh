@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end benchmark: HTTP through the lab's node, seven ways, same backends.
+# End-to-end benchmark: HTTP through the lab's node, eight ways, same backends.
 #
 #   direct    client -> st1 198.18.1.2:8080, routed by the node, no translation
 #   canaryd1  client -> VIP 198.19.0.11:80, canaryd with st1 as the only stable
@@ -9,6 +9,8 @@
 #   canaryd   client -> VIP 198.19.0.10:80, canaryd splitting 90/10 (tc)
 #   canaryd3  canaryd with direct3's client: three wrk processes, 14/14/4
 #             connections, all to the VIP (the control for direct3's client)
+#   canaryd3tcx  canaryd3 with the programs attached by tcx (--attach tcx),
+#             not as clsact filters: no classifier layers per packet
 #   iptables  client -> 198.19.0.20:80, kube-proxy-style DNAT with
 #             "-m statistic --mode random" (st1 45%, st2 45%, cn1 10%)
 #   haproxy   client -> 198.18.0.1:8081, haproxy on the node (weights 45/45/10),
@@ -18,8 +20,8 @@
 # runs with keep-alive (wrk's default) and with a new connection per request
 # (Connection: close): wrk -t2 -c32 -d10s --latency (direct3: three wrk -t1),
 # 3 rounds (the variants interleaved, so drift hits all of them alike),
-# medians reported. canaryd and canaryd3 are compared with direct3, canaryd1
-# with direct.
+# medians reported. canaryd, canaryd3 and canaryd3tcx are compared with
+# direct3, canaryd1 with direct.
 # Only one of canaryd, the iptables rules and haproxy exists at a time: the
 # other variants never pay for canaryd's programs (or conntrack), and
 # canaryd's row is not measured under someone else's.
@@ -28,7 +30,7 @@
 #   --quick   1 round of 2 s runs (a smoke run, ~30 s in all)
 #   --json    where to write the results (default build/bench/e2e.json)
 #   --profile after the rounds, one more 10-s (--quick: 2-s) keep-alive run of direct3,
-#             canaryd3 and iptables each under "perf record -e cpu-clock
+#             canaryd3, canaryd3tcx and iptables each under "perf record -e cpu-clock
 #             -a" (not measured with the rounds: perf costs too), and a
 #             table of CPU per request by symbol group (e2e_profile.py);
 #             perf data, wrk outputs and profile.json in DIR
@@ -80,7 +82,7 @@ VIP1=198.19.0.11 # canaryd1's service: st1 only
 # the split's 45/45/10 of 32.
 DIRECT3_CONNS=(14 14 4)
 # Run order within a round: each fair baseline next to what it is compared with.
-VARIANTS=(direct canaryd1 direct3 canaryd3 canaryd iptables haproxy)
+VARIANTS=(direct canaryd1 direct3 canaryd3 canaryd3tcx canaryd iptables haproxy)
 
 die() {
 	echo "e2e: $*" >&2
@@ -195,8 +197,8 @@ nginx_counts() {
 }
 
 # --- the variants' set-up and tear-down.
-canaryd_up() {
-	lab_agent || die "canaryd did not start"
+canaryd_up() { # [canaryd flags...]
+	lab_agent "$@" || die "canaryd did not start"
 	CANARYD_ON=1
 	lab_wait web "d['weight'] == 10" 10 || die "rollout web did not reach weight 10"
 }
@@ -290,7 +292,7 @@ variant_url() {
 	direct3) echo "http://$(backend_addr st1):$LAB_BACKEND_PORT/ http://$(backend_addr st2):$LAB_BACKEND_PORT/ http://$(backend_addr cn1):$LAB_BACKEND_PORT/" ;;
 	canaryd) echo "http://$LAB_VIP:$LAB_PORT/" ;;
 	canaryd1) echo "http://$VIP1:$LAB_PORT/" ;;
-	canaryd3) echo "http://$LAB_VIP:$LAB_PORT/ http://$LAB_VIP:$LAB_PORT/ http://$LAB_VIP:$LAB_PORT/" ;;
+	canaryd3 | canaryd3tcx) echo "http://$LAB_VIP:$LAB_PORT/ http://$LAB_VIP:$LAB_PORT/ http://$LAB_VIP:$LAB_PORT/" ;;
 	iptables) echo "http://$IPT_VIP:$LAB_PORT/" ;;
 	haproxy) echo "http://$HAPROXY_ADDR/" ;;
 	esac
@@ -304,13 +306,14 @@ variant_url() {
 variant_ports() {
 	local i
 	for i in "${!VARIANTS[@]}"; do
-		[ "${VARIANTS[$i]}" = "$1" ] && echo "$((1024 + i * 9000)) $((1024 + i * 9000 + 8999))"
+		[ "${VARIANTS[$i]}" = "$1" ] && echo "$((1024 + i * 8000)) $((1024 + i * 8000 + 7999))"
 	done
 }
 variant_up() {
 	in_ns cl sysctl -qw net.ipv4.ip_local_port_range="$(variant_ports "$1")"
 	case $1 in
 	canaryd | canaryd3) canaryd_up ;;
+	canaryd3tcx) canaryd_up --attach tcx ;;
 	canaryd1) canaryd1_up ;;
 	iptables) iptables_up ;;
 	haproxy) haproxy_up ;;
@@ -318,7 +321,7 @@ variant_up() {
 }
 variant_down() {
 	case $1 in
-	canaryd | canaryd1 | canaryd3) canaryd_down ;;
+	canaryd | canaryd1 | canaryd3 | canaryd3tcx) canaryd_down ;;
 	iptables) iptables_down ;;
 	haproxy) haproxy_down ;;
 	esac
@@ -353,13 +356,13 @@ lab_ticks() {
 # wrk_to VARIANT SECONDS OUT [wrk args...]: wrk against the variant, output in
 # OUT, bounded by SECONDS + 20; returns wrk's exit status. direct3 starts three
 # wrk -t1 together, one per backend with DIRECT3_CONNS connections (canaryd3
-# the same three to the VIP), waits for all three, and puts their outputs one
+# and canaryd3tcx the same three to the VIP), waits for all three, and puts their outputs one
 # after the other in OUT, each after a "### wrk part" line; its status is the
 # last non-zero one.
 wrk_to() {
 	local variant=$1 secs=$2 out=$3 url i rc=0 pids=()
 	shift 3
-	if [ "$variant" = direct3 ] || [ "$variant" = canaryd3 ]; then
+	if [ "$variant" = direct3 ] || [ "${variant#canaryd3}" != "$variant" ]; then
 		local urls=()
 		i=0
 		for url in $(variant_url "$variant"); do
@@ -496,7 +499,7 @@ LOAD_AFTER=$(cat /proc/loadavg)
 # --profile: one keep-alive run per profiled variant under perf, after the
 # measured rounds. cpu-clock is a software event (no PMU needed, as on this
 # kind of VM); PROFILE_HZ samples per second per CPU.
-PROFILE_VARIANTS=(direct3 canaryd3 iptables)
+PROFILE_VARIANTS=(direct3 canaryd3 canaryd3tcx iptables)
 PROFILE_SECONDS=$((QUICK ? 2 : 10))
 PROFILE_HZ=1000
 profile_pass() {
@@ -530,10 +533,11 @@ import bisect, json, os, platform, re, statistics, sys
  idle_before, idle_after, idle_sample, elapsed, idle2_before, idle2_after) = sys.argv[1:]
 HZ = os.sysconf("SC_CLK_TCK")
 BACKENDS = ["st1", "st2", "cn1"]
-VARIANTS = ["direct", "direct3", "canaryd", "canaryd3", "canaryd1", "iptables", "haproxy"]
+VARIANTS = ["direct", "direct3", "canaryd", "canaryd3", "canaryd3tcx", "canaryd1", "iptables", "haproxy"]
 BASES = ("direct", "direct3", "iptables", "haproxy")
 # The fair comparisons: (variant, its baseline).
-FAIR = (("canaryd", "direct3"), ("canaryd3", "direct3"), ("canaryd1", "direct"))
+FAIR = (("canaryd", "direct3"), ("canaryd3", "direct3"), ("canaryd3tcx", "direct3"),
+        ("canaryd1", "direct"))
 MODES = ["keepalive", "newconn"]
 MODE_LABEL = {"keepalive": "keep-alive", "newconn": "new conn/request"}
 
@@ -784,6 +788,7 @@ doc = {
                           "rps, requests, errors summed; p50/p99 from the merged latency histograms" % duration,
                "canaryd1": "canaryd, rollout web1 (VIP 198.19.0.11): stable st1 only, weight 0",
                "canaryd3": "canaryd (rollout web) with direct3's client: three wrk -t1 -c14/-c14/-c4 to the VIP",
+               "canaryd3tcx": "canaryd3 with canaryd --attach tcx",
                "rounds": int(rounds), "split": "90/10 (st1 45, st2 45, cn1 10)",
                "statistic": "median over rounds; errors and requests summed"},
     "machine": {"kernel": platform.release(), "cpu": cpu_model, "nproc": ncpu,

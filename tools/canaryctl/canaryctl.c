@@ -3,15 +3,17 @@
  * canaryctl: the operator's CLI. Rollout verbs go to the agent's API (its
  * UNIX socket, or --server with a bearer token); maps, flows,
  * emergency-rollback, emergency-clear and uninstall read and patch the
- * pinned maps directly,
- * so they work during an incident while the agent is down.
+ * pinned maps directly, and attachments asks the kernel, so they work
+ * during an incident while the agent is down.
  */
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
 #include <getopt.h>
 #include <math.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <linux/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -71,6 +73,8 @@ static void usage(FILE *out)
 		"  maps                              services, weights, per-version counters\n"
 		"  flows [NAME] [--track stable|canary]\n"
 		"                                    tracked connections\n"
+		"  attachments                       where the programs are attached in this\n"
+		"                                    network namespace (tc, tcx, xdp)\n"
 		"  emergency-rollback NAME [--connections reset|drain]\n"
 		"                                    canary weight to 0 now; reset (default)\n"
 		"                                    or drain its established connections;\n"
@@ -759,6 +763,68 @@ static int cmd_uninstall(struct ctl *c, const char *verb, int argc, char **argv)
 	return uninstall(c);
 }
 
+/* ---- attachments ---- */
+
+#define MAX_ATTACHMENTS 1024
+
+static json_t *attachment_json(const struct attachment *a)
+{
+	return json_pack("{s:s, s:i, s:s, s:s, s:I}", "interface", a->ifname, "ifindex", a->ifindex,
+			 "hook", a->hook, "program", a->prog_name, "id", (json_int_t)a->prog_id);
+}
+
+/*
+ * Where our programs are attached in this network namespace, read from the
+ * kernel (no pinned map, no agent): tc filters, tcx lists and XDP.
+ */
+static int show_attachments(struct ctl *c)
+{
+	struct attachment *list = calloc(MAX_ATTACHMENTS, sizeof(*list));
+	int n, i;
+
+	if (!list)
+		return fprintf(stderr, "canaryctl: out of memory\n"), 1;
+	n = attach_list(list, MAX_ATTACHMENTS);
+	if (n < 0) {
+		fprintf(stderr, "canaryctl: attachments: %s%s\n", strerror(-n),
+			n == -EPERM ?
+				" (reading the hooks needs CAP_NET_ADMIN, telling canaryd's programs from others' CAP_SYS_ADMIN)" :
+				"");
+		free(list);
+		return 1;
+	}
+	if (n > MAX_ATTACHMENTS) {
+		fprintf(stderr, "canaryctl: attachments: showing %d of %d\n", MAX_ATTACHMENTS, n);
+		n = MAX_ATTACHMENTS;
+	}
+	if (c->json) {
+		json_t *arr = json_array();
+
+		for (i = 0; i < n; i++)
+			json_array_append_new(arr, attachment_json(&list[i]));
+		print_doc(c, arr);
+		json_decref(arr);
+	} else {
+		printf("%-16s %-8s %-12s %-18s %s\n", "INTERFACE", "IFINDEX", "HOOK", "PROGRAM",
+		       "ID");
+		for (i = 0; i < n; i++)
+			printf("%-16s %-8d %-12s %-18s %u\n", list[i].ifname, list[i].ifindex,
+			       list[i].hook, list[i].prog_name, list[i].prog_id);
+		printf("%d attachments\n", n);
+	}
+	free(list);
+	return 0;
+}
+
+static int cmd_attachments(struct ctl *c, const char *verb, int argc, char **argv)
+{
+	int first, rc = verb_args(c, argc, argv, NULL, NULL, NULL, &first);
+
+	if (rc || first < argc)
+		return fprintf(stderr, "canaryctl: usage: %s\n", verb), 2;
+	return show_attachments(c);
+}
+
 /* ---- rollout verbs, through the API ---- */
 
 static int api_error(long status, json_t *reply)
@@ -1278,6 +1344,17 @@ static int cmd_verb(struct ctl *c, const char *verb, int argc, char **argv)
 	return rc;
 }
 
+/* libbpf's warnings, without its debug lines and the kernel notes that are no error here. */
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	return attach_note_expected(line) ? 0 : fputs(line, stderr);
+}
+
 typedef int (*verb_fn)(struct ctl *c, const char *verb, int argc, char **argv);
 
 static verb_fn find_verb(const char *verb)
@@ -1297,6 +1374,7 @@ static verb_fn find_verb(const char *verb)
 		{ "plan", cmd_plan },
 		{ "maps", cmd_maps },
 		{ "flows", cmd_flows },
+		{ "attachments", cmd_attachments },
 		{ "emergency-rollback", cmd_emergency_rollback },
 		{ "emergency-clear", cmd_emergency_clear },
 		{ "uninstall", cmd_uninstall },
@@ -1325,6 +1403,7 @@ int main(int argc, char **argv)
 	/* Installed as kubectl-canary: the kubectl plugin, on the API server. */
 	if (argc > 0 && plugin_invoked(argv[0]))
 		return plugin_main(argc, argv);
+	libbpf_set_print(libbpf_log);
 	merge_opts(longopts, own);
 	/* "+": the options before the verb; verb_args takes those after it. */
 	while ((opt = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
