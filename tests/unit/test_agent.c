@@ -582,7 +582,6 @@ static void test_service_draining_endpoints(void **state)
  */
 static void test_promoted_old_stable_drains(void **state)
 {
-	char err[128];
 	struct canary_service *web;
 
 	(void)state;
