@@ -46,11 +46,27 @@ const char *attach_mode_name(enum attach_mode mode)
 	return (size_t)mode < sizeof(mode_names) / sizeof(mode_names[0]) ? mode_names[mode] : "?";
 }
 
-bool attach_note_expected(const char *line)
+/*
+ * Kernel notes that are no error here: re-attaching finds the clsact qdisc
+ * already there; looking for a filter of ours finds none on a fresh
+ * interface, or no clsact qdisc at all.
+ */
+static bool note_expected(const char *line)
 {
 	return strstr(line, "Exclusivity flag on") ||
 	       strstr(line, "Cannot find specified filter") ||
 	       strstr(line, "Parent Qdisc doesn't exists");
+}
+
+int attach_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	/* libbpf's warnings explain load failures; its debug chatter is not wanted. */
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	return note_expected(line) ? 0 : fputs(line, stderr);
 }
 
 bool ifname_matches(const char *globs, const char *ifname)
@@ -152,16 +168,14 @@ static int tc_detach(int ifindex, enum bpf_tc_attach_point point)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = CANARY_TC_HANDLE, .priority = CANARY_TC_PRIORITY);
+	__u32 id = tc_prog_id(ifindex, point);
 	int err, ours;
 
-	if (bpf_tc_query(&hook, &opts))
+	if (!id)
 		return 0; /* no filter at our handle and priority */
-	ours = prog_id_is_ours(opts.prog_id);
+	ours = prog_id_is_ours(id);
 	if (ours <= 0)
 		return ours;
-	opts.prog_id = 0;
-	opts.prog_fd = 0;
-	opts.flags = 0;
 	err = bpf_tc_detach(&hook, &opts);
 	return err ? err : 1;
 }

@@ -10,8 +10,10 @@
 #ifndef CANARY_ATTACH_H
 #define CANARY_ATTACH_H
 
+#include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <net/if.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -31,11 +33,10 @@ int attach_mode_parse(const char *s, enum attach_mode *mode);
 const char *attach_mode_name(enum attach_mode mode);
 
 /*
- * Is this libbpf message a kernel note that is no error here? Re-attaching
- * finds the clsact qdisc already there; looking for a filter of ours finds
- * none on a fresh interface, or no clsact qdisc at all.
+ * libbpf's print callback for canaryd and canaryctl: warnings to stderr,
+ * without debug lines and without the kernel notes attaching expects.
  */
-bool attach_note_expected(const char *line);
+int attach_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap);
 
 /* Comma-separated shell globs, e.g. "veth*,eth0". Loopback never matches. */
 bool ifname_matches(const char *globs, const char *ifname);

@@ -448,19 +448,6 @@ static void parse_args(int argc, char **argv, struct options *o)
 		die_usage("--tls-cert", "only means something with --listen");
 }
 
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	char line[512];
-
-	/* libbpf's warnings explain load failures; its debug chatter is not wanted. */
-	if (level == LIBBPF_DEBUG)
-		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	if (attach_note_expected(line))
-		return 0;
-	return fputs(line, stderr);
-}
-
 /*
  * Offline, a VIP read from a Service cannot be checked: say which ones, on
  * stderr, so that stdout stays the one line scripts read.
@@ -1063,7 +1050,7 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv, &o);
 	log_setup(o.log_format, CLOG_INFO);
-	libbpf_set_print(libbpf_log);
+	libbpf_set_print(attach_libbpf_print);
 	if (o.probe)
 		return probe_run(o.api.socket_path, o.probe, PROBE_TIMEOUT_MS);
 	if (o.check_config)

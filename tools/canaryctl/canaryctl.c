@@ -13,7 +13,6 @@
 #include <getopt.h>
 #include <math.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <linux/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1344,17 +1343,6 @@ static int cmd_verb(struct ctl *c, const char *verb, int argc, char **argv)
 	return rc;
 }
 
-/* libbpf's warnings, without its debug lines and the kernel notes that are no error here. */
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	char line[512];
-
-	if (level == LIBBPF_DEBUG)
-		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	return attach_note_expected(line) ? 0 : fputs(line, stderr);
-}
-
 typedef int (*verb_fn)(struct ctl *c, const char *verb, int argc, char **argv);
 
 static verb_fn find_verb(const char *verb)
@@ -1403,7 +1391,7 @@ int main(int argc, char **argv)
 	/* Installed as kubectl-canary: the kubectl plugin, on the API server. */
 	if (argc > 0 && plugin_invoked(argv[0]))
 		return plugin_main(argc, argv);
-	libbpf_set_print(libbpf_log);
+	libbpf_set_print(attach_libbpf_print);
 	merge_opts(longopts, own);
 	/* "+": the options before the verb; verb_args takes those after it. */
 	while ((opt = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
