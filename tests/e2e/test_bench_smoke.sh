@@ -9,8 +9,11 @@
 # to st1, and the fair comparisons (canaryd, canaryd3 and canaryd3tcx vs
 # direct3, canaryd1 vs direct) carry their ratios, and --profile's table
 # covers direct3, canaryd3, canaryd3tcx and iptables with samples in
-# canaryd's programs for the two canaryd3 runs only. Speed is reported by
-# the benchmark, never checked here.
+# canaryd's programs for the two canaryd3 runs only. E2E_VARIANTS: an
+# unknown or repeated name is refused before any set-up (exit 2, the name
+# in the message); "canaryd3 direct3" runs those two, in that order, and
+# reports their rows and their one fair comparison only. Speed is reported
+# by the benchmark, never checked here.
 set -u
 # One lab name for the benchmark and this script, so the trap below can
 # remove the lab even if the benchmark was killed before its own clean-up.
@@ -54,4 +57,24 @@ check "profile covers direct3, canaryd3, canaryd3tcx, iptables, each with reques
 	test "$(prof "[r['variant'] for r in d['runs'] if r['requests'] > 0 and r['samples'] > 0] == ['direct3', 'canaryd3', 'canaryd3tcx', 'iptables']")" = True
 check "canaryd's programs sampled in canaryd3's and canaryd3tcx's runs only ($(prof "{r['variant']: round(r['us_per_req']['canaryd programs'], 3) for r in d['runs']}"))" \
 	test "$(prof "[r['us_per_req']['canaryd programs'] > 0 for r in d['runs']] == [False, True, True, False]")" = True
+
+# E2E_VARIANTS: refused names, then a subset in another order.
+msg=$(E2E_VARIANTS="direct3 nosuch" timeout 30 "$LAB_ROOT/tools/bench/e2e.sh" --quick 2>&1)
+rc=$?
+check "E2E_VARIANTS with an unknown name: exit 2 naming it ($rc: $msg)" \
+	expect "$rc == 2 and $(grep -c "unknown variant 'nosuch'" <<<"$msg") == 1"
+msg=$(E2E_VARIANTS="canaryd3 direct3 canaryd3" timeout 30 "$LAB_ROOT/tools/bench/e2e.sh" --quick 2>&1)
+rc=$?
+check "E2E_VARIANTS with a name twice: exit 2 naming it ($rc: $msg)" \
+	expect "$rc == 2 and $(grep -c "'canaryd3' given twice" <<<"$msg") == 1"
+E2E_VARIANTS="canaryd3 direct3" timeout -k 10 120 "$LAB_ROOT/tools/bench/e2e.sh" --quick --json "$json.sub" \
+	>"$tmp/out.sub" 2>&1
+rc=$?
+sed 's/^/# /' "$tmp/out.sub"
+check "E2E_VARIANTS=\"canaryd3 direct3\" --quick exits 0 (exit $rc)" expect "$rc == 0"
+json=$json.sub
+check "that run has their 4 rows, in that order, and one fair comparison ($(jrows "[d['config']['variants'], [(f['variant'], f['baseline'], f['mode']) for f in d['fair']]]"))" \
+	test "$(jrows "d['config']['variants'] == ['canaryd3', 'direct3'] and [(r['variant'], r['mode']) for r in d['rows']] == [('direct3', 'keepalive'), ('direct3', 'newconn'), ('canaryd3', 'keepalive'), ('canaryd3', 'newconn')] and [(f['variant'], f['baseline']) for f in d['fair'] if f['rps']] == [('canaryd3', 'direct3')] * 2")" = True
+check "its runs came in that order (canaryd3's keep-alive run first)" \
+	test "$(grep -m1 -oE '(canaryd3|direct3) +keepalive' "$tmp/out.sub" | cut -d' ' -f1)" = canaryd3
 lab_finish

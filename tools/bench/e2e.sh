@@ -27,6 +27,7 @@
 # canaryd's row is not measured under someone else's.
 #
 # usage: tools/bench/e2e.sh [--quick] [--json FILE] [--profile DIR]
+#        E2E_VARIANTS="canaryd3 direct3" tools/bench/e2e.sh ...
 #   --quick   1 round of 2 s runs (a smoke run, ~30 s in all)
 #   --json    where to write the results (default build/bench/e2e.json)
 #   --profile after the rounds, one more 10-s (--quick: 2-s) keep-alive run of direct3,
@@ -34,6 +35,9 @@
 #             -a" (not measured with the rounds: perf costs too), and a
 #             table of CPU per request by symbol group (e2e_profile.py);
 #             perf data, wrk outputs and profile.json in DIR
+#   E2E_VARIANTS  the variants to run, in this order, each once (default: all
+#             eight, in the order of VARIANTS below); the report leaves out
+#             the comparisons whose variant or baseline did not run
 #
 # Needs root (skips otherwise; fails under CI=true) and wrk, nginx, haproxy,
 # iptables (tools/install-deps.sh installs them). Goals are reported, never
@@ -82,7 +86,17 @@ VIP1=198.19.0.11 # canaryd1's service: st1 only
 # the split's 45/45/10 of 32.
 DIRECT3_CONNS=(14 14 4)
 # Run order within a round: each fair baseline next to what it is compared with.
-VARIANTS=(direct canaryd1 direct3 canaryd3 canaryd3tcx canaryd iptables haproxy)
+ALL_VARIANTS=(direct canaryd1 direct3 canaryd3 canaryd3tcx canaryd iptables haproxy)
+VARIANTS=("${ALL_VARIANTS[@]}")
+if [ -n "${E2E_VARIANTS:-}" ]; then
+	read -ra VARIANTS <<<"$E2E_VARIANTS"
+	for v in "${VARIANTS[@]}"; do
+		[[ " ${ALL_VARIANTS[*]} " == *" $v "* ]] ||
+			{ echo "e2e: E2E_VARIANTS: unknown variant '$v' (known: ${ALL_VARIANTS[*]})" >&2; exit 2; }
+		[ "$(printf '%s\n' "${VARIANTS[@]}" | grep -cx "$v")" = 1 ] ||
+			{ echo "e2e: E2E_VARIANTS: '$v' given twice (its client port range is its own)" >&2; exit 2; }
+	done
+fi
 
 die() {
 	echo "e2e: $*" >&2
@@ -224,6 +238,10 @@ canaryd_down() {
 	in_ns node "$LAB_BUILD/canaryd" --cleanup --bpffs "$LAB_BPFFS" >>"$LAB_DIR/canaryd.log" 2>&1 ||
 		echo "e2e: canaryd --cleanup failed (see $LAB_DIR/canaryd.log)" >&2
 	CANARYD_ON=0
+	# A program left on a hook would be paid by every later variant.
+	local left
+	left=$(canaryctl -o json attachments 2>&1)
+	[ "$left" = "[]" ] || die "canaryd's programs still attached after --cleanup: $left"
 }
 
 ipt() { in_ns node iptables -w 5 "$@"; }
@@ -305,8 +323,8 @@ variant_url() {
 # retransmit: disjoint ranges keep one variant's leftovers out of the next.
 variant_ports() {
 	local i
-	for i in "${!VARIANTS[@]}"; do
-		[ "${VARIANTS[$i]}" = "$1" ] && echo "$((1024 + i * 8000)) $((1024 + i * 8000 + 7999))"
+	for i in "${!ALL_VARIANTS[@]}"; do
+		[ "${ALL_VARIANTS[$i]}" = "$1" ] && echo "$((1024 + i * 8000)) $((1024 + i * 8000 + 7999))"
 	done
 }
 variant_up() {
@@ -499,7 +517,10 @@ LOAD_AFTER=$(cat /proc/loadavg)
 # --profile: one keep-alive run per profiled variant under perf, after the
 # measured rounds. cpu-clock is a software event (no PMU needed, as on this
 # kind of VM); PROFILE_HZ samples per second per CPU.
-PROFILE_VARIANTS=(direct3 canaryd3 canaryd3tcx iptables)
+PROFILE_VARIANTS=()
+for v in direct3 canaryd3 canaryd3tcx iptables; do
+	[[ " ${VARIANTS[*]} " == *" $v "* ]] && PROFILE_VARIANTS+=("$v")
+done
 PROFILE_SECONDS=$((QUICK ? 2 : 10))
 PROFILE_HZ=1000
 profile_pass() {
@@ -526,18 +547,22 @@ IDLE2_AFTER=$(cpu_line)
 # --- medians, ratios, goals: Markdown on stdout, JSON to $JSON.
 python3 - "$MANIFEST" "$JSON" "$QUICK" "$THREADS" "$CONNS" "$DURATION" "$ROUNDS" \
 	"$LOAD_BEFORE" "$LOAD_AFTER" "$IDLE_BEFORE" "$IDLE_AFTER" "$IDLE_SAMPLE" "$ELAPSED" \
-	"$IDLE2_BEFORE" "$IDLE2_AFTER" <<'PY'
+	"$IDLE2_BEFORE" "$IDLE2_AFTER" "${VARIANTS[*]}" <<'PY'
 import bisect, json, os, platform, re, statistics, sys
 
 (manifest, out_path, quick, threads, conns, duration, rounds, load_before, load_after,
- idle_before, idle_after, idle_sample, elapsed, idle2_before, idle2_after) = sys.argv[1:]
+ idle_before, idle_after, idle_sample, elapsed, idle2_before, idle2_after, run_variants) = sys.argv[1:]
 HZ = os.sysconf("SC_CLK_TCK")
 BACKENDS = ["st1", "st2", "cn1"]
-VARIANTS = ["direct", "direct3", "canaryd", "canaryd3", "canaryd3tcx", "canaryd1", "iptables", "haproxy"]
-BASES = ("direct", "direct3", "iptables", "haproxy")
+# The table's order; only the variants that ran (E2E_VARIANTS) are reported.
+RAN = set(run_variants.split())
+VARIANTS = [v for v in ("direct", "direct3", "canaryd", "canaryd3", "canaryd3tcx", "canaryd1",
+                        "iptables", "haproxy") if v in RAN]
+BASES = tuple(b for b in ("direct", "direct3", "iptables", "haproxy") if b in RAN)
 # The fair comparisons: (variant, its baseline).
-FAIR = (("canaryd", "direct3"), ("canaryd3", "direct3"), ("canaryd3tcx", "direct3"),
-        ("canaryd1", "direct"))
+FAIR = tuple((v, b) for v, b in (("canaryd", "direct3"), ("canaryd3", "direct3"),
+                                 ("canaryd3tcx", "direct3"), ("canaryd1", "direct"))
+             if v in RAN and b in RAN)
 MODES = ["keepalive", "newconn"]
 MODE_LABEL = {"keepalive": "keep-alive", "newconn": "new conn/request"}
 
@@ -739,7 +764,9 @@ goals = []
 def goal(name, desc, value, op, threshold, holds):
     goals.append({"name": name, "description": desc, "value": value, "op": op,
                   "threshold": threshold, "holds": bool(holds) if value is not None else False})
-for m in MODES:
+def ran(*variants):
+    return all(v in RAN for v in variants)
+for m in MODES if ran("canaryd", "direct") else ():
     c = by[("canaryd", m)]
     rv = c["ratios"]["rps_vs_direct"]
     goal("rps_within_3pct_of_direct_" + m, "canaryd rps >= 97%% of direct (%s)" % MODE_LABEL[m],
@@ -757,10 +784,11 @@ for v, base in FAIR:
         pv = c["ratios"]["p99_vs_" + base]
         goal("%sp99_within_3pct_of_%s_%s" % (pre, base, m), "%s p99 <= 103%% of %s (%s)" % (v, base, MODE_LABEL[m]),
              pv, "<=", 1.03, pv is not None and pv <= 1.03)
-rv = by[("canaryd", "newconn")]["ratios"]["rps_vs_iptables"]
-goal("ahead_of_iptables_newconn", "canaryd rps > iptables rps (new conn/request)", rv, ">", 1.0,
-     rv is not None and rv > 1.0)
-for m in MODES:
+if ran("canaryd", "iptables"):
+    rv = by[("canaryd", "newconn")]["ratios"]["rps_vs_iptables"]
+    goal("ahead_of_iptables_newconn", "canaryd rps > iptables rps (new conn/request)", rv, ">", 1.0,
+         rv is not None and rv > 1.0)
+for m in MODES if ran("canaryd", "haproxy") else ():
     rv = by[("canaryd", m)]["ratios"]["rps_vs_haproxy"]
     goal("2x_haproxy_" + m, "canaryd rps >= 2x haproxy (%s)" % MODE_LABEL[m], rv, ">=", 2.0,
          rv is not None and rv >= 2.0)
@@ -783,7 +811,8 @@ for tool, cmd in (("wrk", "wrk -v 2>&1 | sed -n 1p"), ("nginx", "nginx -v 2>&1")
 doc = {
     "tool": "tools/bench/e2e.sh",
     "quick": quick == "1",
-    "config": {"wrk": "-t%s -c%s -d%ss --latency" % (threads, conns, duration),
+    "config": {"variants": run_variants.split(),  # in the order each round ran them
+               "wrk": "-t%s -c%s -d%ss --latency" % (threads, conns, duration),
                "direct3": "three wrk -t1 -c14/-c14/-c4 -d%ss --latency started together, to st1/st2/cn1; "
                           "rps, requests, errors summed; p50/p99 from the merged latency histograms" % duration,
                "canaryd1": "canaryd, rollout web1 (VIP 198.19.0.11): stable st1 only, weight 0",
@@ -823,16 +852,15 @@ print("load average %s before, %s after; %.2f CPUs busy before the runs, %.2f af
     doc["machine"]["busy_cpus_before_idle_sample"], doc["machine"]["busy_cpus_after_idle_sample"], idle_sample))
 print()
 print("| variant | connections | rps | p50 ms | p99 ms | errors | CPU s/1k req, machine "
-      "| CPU s/1k req, lab | canary share | vs direct: rps, p99 | vs direct3: rps, p99 "
-      "| vs iptables: rps, p99 | vs haproxy: rps, p99 |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "| CPU s/1k req, lab | canary share |" + "".join(" vs %s: rps, p99 |" % b for b in BASES))
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(BASES))
 for r in rows:
     q = r["ratios"]
-    print("| %s | %s | %.0f | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
+    print("| %s | %s | %.0f | %s | %s | %d | %s | %s | %s |" % (
         r["variant"], MODE_LABEL[r["mode"]], r["rps"], fx(r["p50_ms"]), fx(r["p99_ms"]), r["errors"],
         fx(r["cpu_s_per_1k"], 3), fx(r["lab_cpu_s_per_1k"], 3),
-        fx(None if r["canary_share"] is None else 100 * r["canary_share"], 1, "%"),
-        *["%s, %s" % (fx(q["rps_vs_" + b]), fx(q["p99_vs_" + b])) for b in BASES]))
+        fx(None if r["canary_share"] is None else 100 * r["canary_share"], 1, "%"))
+          + "".join(" %s, %s |" % (fx(q["rps_vs_" + b]), fx(q["p99_vs_" + b])) for b in BASES))
 print()
 print("| fair comparison | connections | rps ratio | p50 ratio | p99 ratio | CPU/req ratio, machine "
       "| CPU/req ratio, lab | lab CPU µs/req (variant / baseline) | of which agent | per round: rps, p99 |")
