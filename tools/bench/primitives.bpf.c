@@ -4,7 +4,7 @@
  * so that pktcost can print what one of them costs on this machine in the
  * same run as the paths: a floor under any goal for a path that needs it.
  * The maps have conntrack's key and value types; the programs change
- * neither the frame nor (but for the insert) any state.
+ * neither the frame nor (but for the full-table inserts) any state.
  */
 #include "lib/csum.h"
 
@@ -28,6 +28,15 @@ struct {
 	__type(key, struct canary_ct_key);
 	__type(value, struct canary_ct_entry);
 } prim_insert SEC(".maps");
+
+/* The same with an LRU list per CPU (BPF_F_NO_COMMON_LRU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CANARY_CT_SYN_MAX_ENTRIES);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__type(key, struct canary_ct_key);
+	__type(value, struct canary_ct_entry);
+} prim_insert_percpu SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -95,6 +104,30 @@ int prim_lru_insert(struct __sk_buff *skb)
 
 	(void)skb;
 	bpf_map_update_elem(&prim_insert, &k, &e, BPF_ANY);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int prim_lru_insert_percpu(struct __sk_buff *skb)
+{
+	struct canary_ct_key k = { .saddr = prim_next++, .proto = 6 };
+	struct canary_ct_entry e = { .nat_port = 1 };
+
+	(void)skb;
+	bpf_map_update_elem(&prim_insert_percpu, &k, &e, BPF_ANY);
+	return TC_ACT_OK;
+}
+
+/* An insert into a table with room (the key deleted again): no eviction. */
+SEC("tc")
+int prim_lru_insert_room(struct __sk_buff *skb)
+{
+	struct canary_ct_key k = { .saddr = prim_next++, .proto = 17 };
+	struct canary_ct_entry e = { .nat_port = 1 };
+
+	(void)skb;
+	if (!bpf_map_update_elem(&prim_lookup, &k, &e, BPF_NOEXIST))
+		bpf_map_delete_elem(&prim_lookup, &k);
 	return TC_ACT_OK;
 }
 
