@@ -11,7 +11,7 @@
 # covers direct3, canaryd3, canaryd3tcx and iptables with samples in
 # canaryd's programs for the two canaryd3 runs only. E2E_VARIANTS: an
 # unknown or repeated name is refused before any set-up (exit 2, the name
-# in the message); "canaryd3 direct3" runs those two, in that order, and
+# in the message), as is an unknown E2E_ORDER; "canaryd3 direct3" runs those two, in that order, and
 # reports their rows and their one fair comparison only. Speed is reported
 # by the benchmark, never checked here.
 set -u
@@ -67,6 +67,10 @@ msg=$(E2E_VARIANTS="canaryd3 direct3 canaryd3" timeout 30 "$LAB_ROOT/tools/bench
 rc=$?
 check "E2E_VARIANTS with a name twice: exit 2 naming it ($rc: $msg)" \
 	expect "$rc == 2 and $(grep -c "'canaryd3' given twice" <<<"$msg") == 1"
+msg=$(E2E_ORDER=random timeout 30 "$LAB_ROOT/tools/bench/e2e.sh" --quick 2>&1)
+rc=$?
+check "E2E_ORDER other than alternate or fixed: exit 2 naming it ($rc: $msg)" \
+	expect "$rc == 2 and $(grep -c "E2E_ORDER: 'random'" <<<"$msg") == 1"
 E2E_VARIANTS="canaryd3 direct3" timeout -k 10 120 "$LAB_ROOT/tools/bench/e2e.sh" --quick --json "$json.sub" \
 	>"$tmp/out.sub" 2>&1
 rc=$?

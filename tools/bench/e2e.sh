@@ -19,7 +19,8 @@
 # Backends are nginx (one worker each) answering a small body. Each variant
 # runs with keep-alive (wrk's default) and with a new connection per request
 # (Connection: close): wrk -t2 -c32 -d10s --latency (direct3: three wrk -t1),
-# 3 rounds (the variants interleaved, so drift hits all of them alike),
+# 3 rounds (the variants interleaved, so drift hits all of them alike;
+# the second round backwards, so each runs on both sides of its neighbours),
 # medians reported. canaryd, canaryd3 and canaryd3tcx are compared with
 # direct3, canaryd1 with direct.
 # Only one of canaryd, the iptables rules and haproxy exists at a time: the
@@ -38,6 +39,8 @@
 #   E2E_VARIANTS  the variants to run, in this order, each once (default: all
 #             eight, in the order of VARIANTS below); the report leaves out
 #             the comparisons whose variant or baseline did not run
+#   E2E_ORDER  alternate (default): even rounds run the list backwards;
+#             fixed: every round in the list's order
 #
 # Needs root (skips otherwise; fails under CI=true) and wrk, nginx, haproxy,
 # iptables (tools/install-deps.sh installs them). Goals are reported, never
@@ -97,6 +100,11 @@ if [ -n "${E2E_VARIANTS:-}" ]; then
 			{ echo "e2e: E2E_VARIANTS: '$v' given twice (its client port range is its own)" >&2; exit 2; }
 	done
 fi
+ORDER=${E2E_ORDER:-alternate}
+case $ORDER in
+alternate | fixed) ;;
+*) echo "e2e: E2E_ORDER: '$ORDER' is neither alternate nor fixed" >&2; exit 2 ;;
+esac
 
 die() {
 	echo "e2e: $*" >&2
@@ -498,8 +506,20 @@ IDLE_AFTER=$(cpu_line)
 echo "== e2e: load average $(cut -d' ' -f1-3 /proc/loadavg); wrk -t$THREADS -c$CONNS -d${DURATION}s, $ROUNDS round(s)"
 
 START=$(date +%s)
+# round_order ROUND: the variants in the order that round runs them. What
+# ran just before a variant moved its rps by up to 20% here
+# (docs/benchmarks.md): running even rounds backwards puts each variant on
+# both sides of its neighbours, its baseline included.
+round_order() {
+	local i
+	if [ "$ORDER" = alternate ] && [ $(($1 % 2)) = 0 ]; then
+		for ((i = ${#VARIANTS[@]} - 1; i >= 0; i--)); do echo "${VARIANTS[$i]}"; done
+	else
+		printf '%s\n' "${VARIANTS[@]}"
+	fi
+}
 for round in $(seq 1 "$ROUNDS"); do
-	for v in "${VARIANTS[@]}"; do
+	for v in $(round_order "$round"); do
 		variant_up "$v"
 		# Warm-up, not measured: neighbour entries, accept queues, caches.
 		wrk_to "$v" "$WARMUP" "$LAB_DIR/warmup.txt"
@@ -547,11 +567,12 @@ IDLE2_AFTER=$(cpu_line)
 # --- medians, ratios, goals: Markdown on stdout, JSON to $JSON.
 python3 - "$MANIFEST" "$JSON" "$QUICK" "$THREADS" "$CONNS" "$DURATION" "$ROUNDS" \
 	"$LOAD_BEFORE" "$LOAD_AFTER" "$IDLE_BEFORE" "$IDLE_AFTER" "$IDLE_SAMPLE" "$ELAPSED" \
-	"$IDLE2_BEFORE" "$IDLE2_AFTER" "${VARIANTS[*]}" <<'PY'
+	"$IDLE2_BEFORE" "$IDLE2_AFTER" "${VARIANTS[*]}" "$ORDER" <<'PY'
 import bisect, json, os, platform, re, statistics, sys
 
 (manifest, out_path, quick, threads, conns, duration, rounds, load_before, load_after,
- idle_before, idle_after, idle_sample, elapsed, idle2_before, idle2_after, run_variants) = sys.argv[1:]
+ idle_before, idle_after, idle_sample, elapsed, idle2_before, idle2_after, run_variants,
+ order) = sys.argv[1:]
 HZ = os.sysconf("SC_CLK_TCK")
 BACKENDS = ["st1", "st2", "cn1"]
 # The table's order; only the variants that ran (E2E_VARIANTS) are reported.
@@ -811,7 +832,8 @@ for tool, cmd in (("wrk", "wrk -v 2>&1 | sed -n 1p"), ("nginx", "nginx -v 2>&1")
 doc = {
     "tool": "tools/bench/e2e.sh",
     "quick": quick == "1",
-    "config": {"variants": run_variants.split(),  # in the order each round ran them
+    "config": {"variants": run_variants.split(),  # in the order of odd rounds
+               "order": order,  # alternate: even rounds ran the variants backwards
                "wrk": "-t%s -c%s -d%ss --latency" % (threads, conns, duration),
                "direct3": "three wrk -t1 -c14/-c14/-c4 -d%ss --latency started together, to st1/st2/cn1; "
                           "rps, requests, errors summed; p50/p99 from the merged latency histograms" % duration,
