@@ -7,7 +7,8 @@
 # each, the canaryd variants' rows saw no errors, the three wrk processes of
 # direct3, canaryd3 and canaryd3tcx each reported, canaryd1 sent everything
 # to st1, and the fair comparisons (canaryd, canaryd3 and canaryd3tcx vs
-# direct3, canaryd1 vs direct) carry their ratios, and --profile's table
+# direct3, canaryd1 vs direct) carry their ratios, each run's lab CPU is
+# split by part (wrk, each nginx, the agent...), and --profile's table
 # covers direct3, canaryd3, canaryd3tcx and iptables with samples in
 # canaryd's programs for the two canaryd3 runs only. E2E_VARIANTS: an
 # unknown or repeated name is refused before any set-up (exit 2, the name
@@ -50,6 +51,8 @@ check "canaryd1 sent its requests to st1 only ($(jrows "[x['backend_requests'] f
 	test "$(jrows "all(x['backend_requests']['st1'] > 100 and x['backend_requests']['st2'] + x['backend_requests']['cn1'] <= 2 for r in d['rows'] if r['variant'] == 'canaryd1' for x in r['runs'])")" = True
 check "fair comparisons carry rps and p99 ratios ($(jrows "['%s/%s/%s %s %s' % (f['variant'], f['baseline'], f['mode'], f['rps'], f['p99']) for f in d['fair']]"))" \
 	test "$(jrows "sorted((f['variant'], f['baseline'], f['mode']) for f in d['fair'] if f['rps'] and f['p99']) == sorted((v, b, m) for v, b in (('canaryd', 'direct3'), ('canaryd3', 'direct3'), ('canaryd3tcx', 'direct3'), ('canaryd1', 'direct')) for m in ('keepalive', 'newconn'))")" = True
+check "each run's lab CPU is split by part, the parts add up, wrk and the backends it loaded used CPU" \
+	test "$(jrows "all(abs(sum(x['lab_cpu_s_by_role'].values()) - x['lab_cpu_s']) < 0.01 and x['lab_cpu_s_by_role']['wrk'] > 0 and x['lab_cpu_s_by_role']['nginx-st1'] > 0 and ('agent' in x['lab_cpu_s_by_role']) == r['variant'].startswith('canaryd') for r in d['rows'] for x in r['runs'])")" = True
 check "JSON reports the goals" test "$(jrows "len(d['goals']) > 0 and all('holds' in g for g in d['goals'])")" = True
 # prof EXPR: the Python expression over --profile's profile.json (d), printed.
 prof() { jget "$1" <"$tmp/prof/profile.json" 2>/dev/null; }

@@ -360,22 +360,24 @@ cpu_line() { head -1 /proc/stat; }
 # whose softirq work was deferred). With tick-based accounting (no
 # IRQ_TIME_ACCOUNTING), softirq work done on a process's time is in its
 # stime. wrk's own time comes from the shell's "times" (children).
+# lab_pids: "ROLE PID" per process of the lab (wrk is counted apart, by
+# the shell's "times"): nginx-st1 for st1's master and worker, and so on.
 lab_pids() {
-	local p
-	for p in "${NGINX_PIDS[@]}"; do
-		echo "$p"
-		pgrep -P "$p"
+	local i p
+	for i in "${!NGINX_PIDS[@]}"; do
+		for p in "${NGINX_PIDS[$i]}" $(pgrep -P "${NGINX_PIDS[$i]}"); do
+			echo "nginx-${LAB_BACKENDS[$i]} $p"
+		done
 	done
-	[ -n "$HAPROXY_PID" ] && echo "$HAPROXY_PID"
-	[ $CANARYD_ON = 1 ] && cat "$LAB_DIR/canaryd.pid" 2>/dev/null
-	pgrep '^ksoftirqd/'
+	[ -n "$HAPROXY_PID" ] && echo "haproxy $HAPROXY_PID"
+	[ $CANARYD_ON = 1 ] && echo "agent $(cat "$LAB_DIR/canaryd.pid" 2>/dev/null)"
+	for p in $(pgrep '^ksoftirqd/'); do echo "ksoftirqd $p"; done
 }
+# lab_ticks: "ROLE/PID:TICKS" (utime + stime) per process of lab_pids.
 lab_ticks() {
-	local p agent=
-	[ $CANARYD_ON = 1 ] && agent=$(cat "$LAB_DIR/canaryd.pid" 2>/dev/null)
-	for p in $(lab_pids); do
-		# The agent's entry is marked "a" (its share is reported on its own).
-		awk -v p="$p" -v a="$agent" '{print (p == a ? "a" : "") p ":" ($14 + $15)}' /proc/"$p"/stat 2>/dev/null
+	local role p
+	lab_pids | while read -r role p; do
+		awk -v k="$role/$p" '{print k ":" ($14 + $15)}' /proc/"$p"/stat 2>/dev/null
 	done | tr '\n' ' '
 }
 
@@ -678,10 +680,16 @@ def cpu_delta(a, b):
     d["busy"] = d["user"] + d["system"] + d["irq"] + d["softirq"]
     return d
 
-def lab_cpu(before, after, agent_only=False):
-    b = dict(x.split(":") for x in before.split())
-    a = dict(x.split(":") for x in after.split())
-    return sum(int(a[p]) - int(b[p]) for p in a if p in b and (not agent_only or p.startswith("a"))) / HZ
+def lab_cpu_by_role(before, after):
+    # "ROLE/PID:TICKS" entries -> CPU seconds per role between the two samples.
+    b = dict(x.rsplit(":", 1) for x in before.split())
+    a = dict(x.rsplit(":", 1) for x in after.split())
+    roles = {}
+    for k in a:
+        if k in b:
+            role = k.split("/", 1)[0]
+            roles[role] = roles.get(role, 0.0) + (int(a[k]) - int(b[k])) / HZ
+    return roles
 
 def shell_children_s(line):
     # bash "times" second line: children's user and system, "1m2.345s 0m0.500s"
@@ -702,10 +710,15 @@ for line in open(manifest):
     cpu = cpu_delta(before, after)
     r["cpu_s"] = {k: round(v, 3) for k, v in cpu.items()}
     r["cpu_s_per_1k"] = round(cpu["busy"] / r["requests"] * 1000, 5) if r["requests"] else None
-    lab = lab_cpu(tb, ta) + shell_children_s(wa) - shell_children_s(wb)
+    by_role = lab_cpu_by_role(tb, ta)
+    by_role["wrk"] = shell_children_s(wa) - shell_children_s(wb)
+    # CPU seconds of each part of the lab over the run: one nginx worker
+    # near the run's length in seconds is a backend at its limit.
+    r["lab_cpu_s_by_role"] = {k: round(v, 3) for k, v in sorted(by_role.items())}
+    lab = sum(by_role.values())
     r["lab_cpu_s"] = round(lab, 3)
     r["lab_cpu_s_per_1k"] = round(lab / r["requests"] * 1000, 5) if r["requests"] else None
-    agent = lab_cpu(tb, ta, agent_only=True)
+    agent = by_role.get("agent", 0.0)
     r["agent_cpu_s"] = round(agent, 3)
     r["agent_cpu_s_per_1k"] = round(agent / r["requests"] * 1000, 5) if r["requests"] else None
     try:
