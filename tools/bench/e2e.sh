@@ -36,8 +36,8 @@
 #             -a" (not measured with the rounds: perf costs too), and a
 #             table of CPU per request by symbol group (e2e_profile.py);
 #             perf data, wrk outputs and profile.json in DIR
-#   E2E_VARIANTS  the variants to run, in this order, each once (default: all
-#             eight, in the order of VARIANTS below); the report leaves out
+#   E2E_VARIANTS  the variants to run, each once, the odd rounds in this order
+#             (default: all eight, in the order of VARIANTS below); the report leaves out
 #             the comparisons whose variant or baseline did not run
 #   E2E_ORDER  alternate (default): even rounds run the list backwards;
 #             fixed: every round in the list's order

@@ -96,25 +96,28 @@ int prim_helper_call(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
-SEC("tc")
-int prim_lru_insert(struct __sk_buff *skb)
+/* A key no earlier run used: into a full table, every insert evicts. */
+static __always_inline void insert_new_key(void *map)
 {
 	struct canary_ct_key k = { .saddr = prim_next++, .proto = 6 };
 	struct canary_ct_entry e = { .nat_port = 1 };
 
+	bpf_map_update_elem(map, &k, &e, BPF_ANY);
+}
+
+SEC("tc")
+int prim_lru_insert(struct __sk_buff *skb)
+{
 	(void)skb;
-	bpf_map_update_elem(&prim_insert, &k, &e, BPF_ANY);
+	insert_new_key(&prim_insert);
 	return TC_ACT_OK;
 }
 
 SEC("tc")
 int prim_lru_insert_percpu(struct __sk_buff *skb)
 {
-	struct canary_ct_key k = { .saddr = prim_next++, .proto = 6 };
-	struct canary_ct_entry e = { .nat_port = 1 };
-
 	(void)skb;
-	bpf_map_update_elem(&prim_insert_percpu, &k, &e, BPF_ANY);
+	insert_new_key(&prim_insert_percpu);
 	return TC_ACT_OK;
 }
 
