@@ -99,7 +99,8 @@ $(BUILD)/reordered.bpf.o: tests/bpf/reordered.bpf.c | depcheck
 	@mkdir -p $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-test-build: all lab $(UNIT_TESTS) $(BPF_TESTS) $(BUILD)/reordered.bpf.o $(BUILD)/kubewatch
+test-build: all lab $(UNIT_TESTS) $(BPF_TESTS) $(BUILD)/reordered.bpf.o $(BUILD)/kubewatch \
+	    $(BUILD)/pktcost
 
 # Keep the sanitizer objects between runs (make would delete them as intermediates).
 .SECONDARY: $(SAN_OBJS) $(BPF_DP_OBJS)
