@@ -15,6 +15,7 @@
 #include "lib/common.h"
 #include "lib/conntrack.h"
 #include "lib/ctx.h"
+#include "lib/flowcache.h"
 #include "lib/http.h"
 #include "lib/icmp.h"
 #include "lib/lb.h"
@@ -210,19 +211,80 @@ __canary_inline void ingress_forward(void *ctx, enum canary_ctx_kind kind,
 	v->translate = 1;
 }
 
+/* ingress_forward() for a packet its flow's cached copy c settles (flowcache.h). */
+__canary_inline void ingress_forward_cached(const struct canary_pkt *pkt,
+					    const struct canary_flow_cache *c,
+					    struct ingress_verdict *v)
+{
+	struct canary_metrics *m = metrics_of(c->svc_id, c->version);
+
+	reason_count(CANARY_R_FORWARD);
+	if (m) {
+		m->packets_in += 1;
+		m->bytes_in += pkt->ip_len;
+	}
+	v->addr = c->nat_addr;
+	v->port = c->nat_port;
+	v->translate = 1;
+}
+
 /*
- * Decide for one packet, parsed by the caller into pkt with parse result
- * reason; pkt is left as it is for the caller's rewrite.
+ * A packet whose flow is not settled: no conntrack entry (e NULL), or one
+ * that is stale, owes a reset or is reused by a new flow; a handshake. It
+ * chooses, re-checks or promotes. Returns 1 when it may have written a
+ * forward entry, 0 when it left without touching one.
  */
-__canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, int reason,
-				    struct canary_pkt *pkt, struct ingress_verdict *v)
+__canary_inline int ingress_settle(void *ctx, enum canary_ctx_kind kind, struct canary_pkt *pkt,
+				   struct canary_ct_entry *e, struct ingress_verdict *v)
 {
 	enum svcgen_verdict count = SVCGEN_COUNT;
 	struct canary_service *svc;
 	struct canary_metrics *m = NULL;
-	struct canary_ct_entry *e;
-	int tracked;
+	int tracked = e != NULL;
 	__u64 now;
+
+	if (!e) {
+		e = syn_lookup(&pkt->tuple);
+		if (e && (e->flags & CANARY_CT_F_REVERSE))
+			return 0; /* a backend's packet, in its flow's handshake */
+	}
+	svc = svcgen_service(pkt->tuple.daddr, pkt->tuple.dport, pkt->tuple.proto);
+	if (!e && !svc) {
+		reason_count(CANARY_R_NO_SERVICE);
+		return 0; /* not ours: no clock read for it */
+	}
+	now = clock_coarse_ns(); /* conntrack ages need no more precision */
+	if (e && !tracked)
+		e = ingress_half_open(pkt, e, now, v);
+	if (!e || ct_is_port_reuse(pkt, e)) {
+		e = ingress_new_flow(pkt, svc, tracked, now, v, &m);
+	} else {
+		reason_count(CANARY_R_FORWARD);
+		count = svcgen_check_forward(pkt, e, svc, now);
+	}
+	if (!e)
+		return 1;
+
+	/* A half-open flow is reset, if asked, once its handshake moves it to conntrack. */
+	if (svc && !v->half_open && ingress_reset_wanted(e, svc->id, svc->reset_ns))
+		ingress_resteer(pkt, e, svc, now);
+	/* A new flow's counters are those ingress_new_flow() found: same svc_id and version. */
+	ingress_forward(ctx, kind, pkt, e, m, count, now, v);
+	return 1;
+}
+
+/*
+ * Decide for one packet, parsed by the caller into pkt with parse result
+ * reason; pkt is left as it is for the caller's rewrite. Three ways, from
+ * the cheapest: the flow's cached copy, its current conntrack entry (which
+ * the packet then copies to the cache), ingress_settle().
+ */
+__canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, int reason,
+				    struct canary_pkt *pkt, struct ingress_verdict *v)
+{
+	struct canary_flow_cache *c;
+	struct canary_ct_entry *e;
+	__u32 slot_gen = 0;
 
 	if (reason != PARSE_OK) {
 		/* ICMP is counted by icmp_ingress(), which the caller runs. */
@@ -235,42 +297,22 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, int re
 		reason_count(CANARY_R_NO_SERVICE);
 		return;
 	}
+	c = fc_lookup(&pkt->tuple, &slot_gen);
+	if (fc_hit(c, slot_gen, pkt)) {
+		ingress_forward_cached(pkt, c, v);
+		return;
+	}
 	e = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &pkt->tuple);
 	if (e && (e->flags & CANARY_CT_F_REVERSE))
 		return; /* a backend's packet seen on ingress: not ours to change */
 	if (e && ingress_flow_current(pkt, e)) {
 		reason_count(CANARY_R_FORWARD);
 		ingress_forward(ctx, kind, pkt, e, NULL, SVCGEN_COUNT, clock_coarse_ns(), v);
+		fc_fill(c, slot_gen, pkt, e);
 		return;
 	}
-	tracked = e != NULL;
-	if (!e) {
-		e = syn_lookup(&pkt->tuple);
-		if (e && (e->flags & CANARY_CT_F_REVERSE))
-			return; /* the same, in its flow's handshake */
-	}
-	svc = svcgen_service(pkt->tuple.daddr, pkt->tuple.dport, pkt->tuple.proto);
-	if (!e && !svc) {
-		reason_count(CANARY_R_NO_SERVICE);
-		return; /* not ours: no clock read for it */
-	}
-	now = clock_coarse_ns(); /* conntrack ages need no more precision */
-	if (e && !tracked)
-		e = ingress_half_open(pkt, e, now, v);
-	if (!e || ct_is_port_reuse(pkt, e)) {
-		e = ingress_new_flow(pkt, svc, tracked, now, v, &m);
-	} else {
-		reason_count(CANARY_R_FORWARD);
-		count = svcgen_check_forward(pkt, e, svc, now);
-	}
-	if (!e)
-		return;
-
-	/* A half-open flow is reset, if asked, once its handshake moves it to conntrack. */
-	if (svc && !v->half_open && ingress_reset_wanted(e, svc->id, svc->reset_ns))
-		ingress_resteer(pkt, e, svc, now);
-	/* A new flow's counters are those ingress_new_flow() found: same svc_id and version. */
-	ingress_forward(ctx, kind, pkt, e, m, count, now, v);
+	if (ingress_settle(ctx, kind, pkt, e, v))
+		fc_invalidate(&pkt->tuple);
 }
 
 /* TCP flags on a reply: handshake completion, refusals and resets. */
@@ -443,6 +485,8 @@ __canary_inline void egress_reply_state(struct __sk_buff *skb, const struct cana
 		fwd = svc && !half_open && !syn_lookup(&fkey) ?
 			      ct_rebuild_forward(&fkey, pkt, rev, svc, now) :
 			      NULL;
+		if (fwd)
+			fc_invalidate(&fkey);
 	}
 	if (fwd && pkt->tuple.proto == IPPROTO_TCP) {
 		egress_tcp_state(pkt, fwd, m);

@@ -139,6 +139,25 @@ struct canary_ct_entry {
 };
 
 /*
+ * flow_cache_v<N> value (per-CPU, not pinned): headers/canary_flowcache.h,
+ * bpf/lib/flowcache.h. The fields of a forward entry its flow's packets
+ * read, copied from conntrack.
+ */
+struct canary_flow_cache {
+	struct canary_ct_key key; /* the flow; all zero in a slot never filled */
+	__be32 nat_addr;
+	__be16 nat_port;
+	__u8 version;
+	__u8 pad;
+	__u32 svc_id;
+	__u32 svc_gen;
+	__u32 slot_gen; /* fc_gens_v<N>[slot] when the copy was made */
+	__u32 pad2;
+	__u64 created_ns;
+	__u64 last_seen_ns;
+};
+
+/*
  * ct_stats_v<N> value (per-CPU array, one entry): how conntrack entries came
  * into the map. canaryd never deletes an entry, only the kernel's LRU evicts
  * one, so entries_created minus the entries in the map is the evictions.

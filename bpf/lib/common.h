@@ -20,6 +20,7 @@
 #include "canary_structs.h"
 #include "canary_hist.h"
 #include "canary_svcindex.h"
+#include "canary_flowcache.h"
 
 /*
  * The same helpers are compiled into the tc and the XDP programs. Each takes

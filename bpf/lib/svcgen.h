@@ -39,21 +39,28 @@ __canary_inline struct canary_service *svcgen_service(__be32 vip, __be16 port, _
 }
 
 /*
- * The svc_gens_v<N> record of entry e's service (headers/canary_svcindex.h)
- * when e carries the current generation of the service at vip:port/proto:
- * the service has not changed since e last checked its backend, so e needs
- * no lookup of it. NULL otherwise, also for a slot holding 0 (no service,
- * or an index older than it) or another service's key.
+ * The svc_gens_v<N> record of service svc_id (headers/canary_svcindex.h)
+ * when svc_gen is the current generation of the service at vip:port/proto:
+ * the service has not changed since an entry that carries them last
+ * checked its backend, so the entry needs no lookup of it. NULL otherwise,
+ * also for a slot holding 0 (no service, or an index older than it) or
+ * another service's key.
  */
+__canary_inline const struct canary_svc_gen *
+svcgen_record_current(__u32 svc_id, __u32 svc_gen, __be32 vip, __be16 port, __u8 proto)
+{
+	const struct canary_svc_gen *g = bpf_map_lookup_elem(&CANARY_MAP(svc_gens), &svc_id);
+
+	if (!g || !g->generation || g->generation != svc_gen)
+		return NULL;
+	return g->key.vip == vip && g->key.port == port && g->key.proto == proto ? g : NULL;
+}
+
+/* The same for what entry e says of its service. */
 __canary_inline const struct canary_svc_gen *
 svcgen_entry_current(const struct canary_ct_entry *e, __be32 vip, __be16 port, __u8 proto)
 {
-	__u32 id = e->svc_id;
-	const struct canary_svc_gen *g = bpf_map_lookup_elem(&CANARY_MAP(svc_gens), &id);
-
-	if (!g || !g->generation || g->generation != e->svc_gen)
-		return NULL;
-	return g->key.vip == vip && g->key.port == port && g->key.proto == proto ? g : NULL;
+	return svcgen_record_current(e->svc_id, e->svc_gen, vip, port, proto);
 }
 
 __canary_inline int svcgen_current(const struct canary_service *svc,

@@ -51,7 +51,8 @@
 	X(reset)      \
 	X(killswitch) \
 	X(icmp)       \
-	X(synstate)
+	X(synstate)   \
+	X(flowcache)
 
 /* One suite's cases, run with reset_maps() as their setup. */
 #define DP_SUITE(name_, ...)                                          \

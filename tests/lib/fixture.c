@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "canary_flowcache.h"
 #include "canary.skel.h"
 #include "fixture.h"
 #include "svcindex.h"
@@ -205,6 +206,9 @@ int fixture_load(struct canary_fixture *fx, const char *template)
 	fx->backend_filter_fd = fx->skel->maps.CANARY_MAP(be_filter) ?
 					bpf_map__fd(fx->skel->maps.CANARY_MAP(be_filter)) :
 					-1;
+	fx->fc_gens_fd = fx->skel->maps.CANARY_MAP(fc_gens) ?
+				 bpf_map__fd(fx->skel->maps.CANARY_MAP(fc_gens)) :
+				 -1;
 	fx->tc_in_fd = bpf_program__fd(fx->skel->progs.canary_tc_ingress);
 	fx->xdp_fd = bpf_program__fd(fx->skel->progs.canary_xdp_ingress);
 	fx->tc_eg_fd = bpf_program__fd(fx->skel->progs.canary_tc_egress);
@@ -326,6 +330,35 @@ void fixture_ct_clear(const struct canary_fixture *fx)
 	if (n && bpf_map_delete_batch(fx->ct_fd, keys, &count, NULL))
 		for (size_t i = 0; i < n; i++)
 			bpf_map_delete_elem(fx->ct_fd, &keys[i]);
+	fixture_flow_cache_flush(fx);
+}
+
+int fixture_flow_cache_flush(const struct canary_fixture *fx)
+{
+	static __u32 keys[CANARY_FLOW_CACHE_ENTRIES], gens[CANARY_FLOW_CACHE_ENTRIES];
+	__u32 count = CANARY_FLOW_CACHE_ENTRIES, i, next;
+
+	if (fx->fc_gens_fd < 0)
+		return 0;
+	/* An array has every key: one batch reads them all. */
+	if (bpf_map_lookup_batch(fx->fc_gens_fd, NULL, &next, keys, gens, &count, NULL) &&
+	    errno != ENOENT)
+		return -errno;
+	for (i = 0; i < count; i++)
+		gens[i]++;
+	return bpf_map_update_batch(fx->fc_gens_fd, keys, gens, &count, NULL) ? -errno : 0;
+}
+
+int fixture_flow_cache_changed(const struct canary_fixture *fx, const struct canary_ct_key *key)
+{
+	__u32 slot = canary_flow_cache_slot(key), gen;
+
+	if (fx->fc_gens_fd < 0)
+		return 0;
+	if (bpf_map_lookup_elem(fx->fc_gens_fd, &slot, &gen))
+		return -errno;
+	gen++;
+	return bpf_map_update_elem(fx->fc_gens_fd, &slot, &gen, BPF_EXIST) ? -errno : 0;
 }
 
 int fixture_svc_put(const struct canary_fixture *fx, const struct canary_service_key *key,

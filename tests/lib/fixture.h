@@ -59,6 +59,7 @@ struct canary_fixture {
 	volatile sig_atomic_t have_dir; /* read by the signal handler */
 	int svc_fd, ct_fd, ovr_fd, metrics_fd, reasons_fd, ct_stats_fd, frags_fd, ct_expired_fd;
 	int killswitch_fd, ct_syn_fd, vip_filter_fd, svc_gens_fd, backend_filter_fd;
+	int fc_gens_fd; /* -1 in an older build without the flow cache */
 	int tc_in_fd, xdp_fd, tc_eg_fd;
 	int ncpus;
 	/* Set before fixture_load() to load this object instead of the built-in one. */
@@ -141,6 +142,17 @@ size_t fixture_map_keys(int fd, void *keys, size_t key_size, size_t max);
  * Empty conntrack: collect the keys, then delete them in one batch, or one
  * by one if the batch call fails (entries it did not get to would stay).
  */
+/* Empty conntrack, and drop every cached copy of it (fixture_flow_cache_flush()). */
 void fixture_ct_clear(const struct canary_fixture *fx);
+
+/*
+ * The flow cache (bpf/lib/flowcache.h) trusts its copies of conntrack for
+ * up to a second. A test that changes conntrack behind the programs' back,
+ * or moves time ahead (an expiry pass in the future), drops them as the
+ * programs do on a change: flush bumps every slot's generation, changed
+ * the slot of key. 0 or -errno.
+ */
+int fixture_flow_cache_flush(const struct canary_fixture *fx);
+int fixture_flow_cache_changed(const struct canary_fixture *fx, const struct canary_ct_key *key);
 
 #endif /* CANARY_TESTS_LIB_FIXTURE_H */

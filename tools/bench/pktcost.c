@@ -1072,6 +1072,8 @@ static struct prim prims[] = {
 	{ .name = "prim_hash_hit", .what = "hash lookup that hits (conntrack's types, LRU)" },
 	{ .name = "prim_hash_miss", .what = "hash lookup that misses (the same map)" },
 	{ .name = "prim_array_read", .what = "array lookup (inlined by the verifier)" },
+	{ .name = "prim_flow_cache_hit",
+	  .what = "flow cache hit: per-CPU array slot by a key hash, key compared, slot generation read" },
 	{ .name = "prim_helper_call", .what = "helper call (bpf_ktime_get_coarse_ns)" },
 	{ .name = "prim_lru_insert", .what = "LRU insert into a full table (evicts)" },
 	{ .name = "prim_lru_insert_percpu",

@@ -209,3 +209,64 @@ int prim_tc_rewrite_port(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	return TC_ACT_OK;
 }
+
+/*
+ * A direct-mapped flow cache in front of conntrack, as an experiment: a
+ * per-CPU array slot chosen by a multiplicative hash of the key, the key
+ * compared in full, and the slot's generation in a shared array compared
+ * with the one the slot was filled under.
+ */
+#define PRIM_FC_BITS 12
+
+struct prim_fc_entry {
+	struct canary_ct_key key;
+	__be32 nat_addr;
+	__be16 nat_port;
+	__u8 version;
+	__u8 pad;
+	__u32 svc_id;
+	__u32 svc_gen;
+	__u32 slot_gen;
+	__u32 pad2;
+	__u64 created_ns;
+	__u64 last_seen_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1 << PRIM_FC_BITS);
+	__type(key, __u32);
+	__type(value, struct prim_fc_entry);
+} prim_fc SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << PRIM_FC_BITS);
+	__type(key, __u32);
+	__type(value, __u32);
+} prim_fc_gens SEC(".maps");
+
+SEC("tc")
+int prim_flow_cache_hit(struct __sk_buff *skb)
+{
+	struct canary_ct_key k = prim_hit_key;
+	const __u64 *kw = (const __u64 *)&k;
+	struct prim_fc_entry *c;
+	__u32 slot, *g;
+	__u64 *cw;
+
+	(void)skb;
+	slot = (__u32)(((kw[0] ^ (kw[1] << 7)) * 0x9e3779b97f4a7c15ULL) >> (64 - PRIM_FC_BITS));
+	c = bpf_map_lookup_elem(&prim_fc, &slot);
+	g = bpf_map_lookup_elem(&prim_fc_gens, &slot);
+	if (!c || !g)
+		return TC_ACT_OK;
+	cw = (__u64 *)&c->key;
+	if (cw[0] == kw[0] && cw[1] == kw[1] && c->slot_gen == *g) {
+		prim_sink = c->last_seen_ns;
+		return TC_ACT_OK;
+	}
+	c->key = k;
+	c->slot_gen = *g;
+	return TC_ACT_OK;
+}

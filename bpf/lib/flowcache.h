@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The flow cache in front of conntrack (maps: headers/canary_flowcache.h).
+ * A packet of an established flow used to pay most for one step: the hash
+ * lookup of its forward entry. What most of these packets need from the
+ * entry is little: the backend, the service and version to count into, and
+ * whether anything asks the flow to change. Each CPU keeps those in a slot
+ * chosen by the flow's key, read by two array lookups the verifier inlines.
+ *
+ * A copy serves a packet that changes nothing in its flow (no SYN, FIN or
+ * RST) of a flow with no per-packet state (not tracked as HTTP, no reset
+ * pending or done, not closing), and only while:
+ *   - its slot's generation is the one it was filled under. Whatever
+ *     changes a forward entry (a new flow, a port reused, a flow
+ *     re-steered, an entry written again) takes conntrack's path and bumps
+ *     the generation of the entry's slot when done (fc_invalidate()), which
+ *     drops every CPU's copy of it;
+ *   - its service's generation is the one it was copied with
+ *     (svc_gens_v<N>, as for the entry itself). A copy is made only of an
+ *     entry that owes no reset, and a new reset epoch comes with a new
+ *     generation (dp_reset_canary_flows()), so this also drops the copies
+ *     of the flows it resets;
+ *   - the entry is not due for its once-a-second refresh. The packet that
+ *     finds it due goes to conntrack, which refreshes the entry's age,
+ *     checks its reverse entry and makes a new copy.
+ * So no copy is used more than a second past what its entry last said. An
+ * entry the LRU evicts is noticed within that second rather than at the
+ * next packet (the flow keeps its backend meanwhile, as the reverse entry
+ * would give it back), and the expiry pass, which removes entries idle at
+ * least a second, never removes one whose copy is still in use.
+ */
+#ifndef CANARY_BPF_FLOWCACHE_H
+#define CANARY_BPF_FLOWCACHE_H
+
+#include "clock.h"
+#include "conntrack.h"
+#include "parse.h"
+#include "svcgen.h"
+
+/* Flags of a forward entry whose packets need conntrack itself. */
+#define FC_UNCACHEABLE_FLAGS                                                   \
+	(CANARY_CT_F_REVERSE | CANARY_CT_F_RESET_REQ | CANARY_CT_F_RESTEERED | \
+	 CANARY_CT_F_RST_SEEN | CANARY_CT_F_FIN_SEEN | CANARY_CT_F_CLOSED)
+
+/* The slot of key on this CPU, NULL if none; *slot_gen is its generation now. */
+__canary_inline struct canary_flow_cache *fc_lookup(const struct canary_ct_key *key,
+						    __u32 *slot_gen)
+{
+	__u32 slot = canary_flow_cache_slot(key);
+	__u32 *gen = bpf_map_lookup_elem(&CANARY_MAP(fc_gens), &slot);
+
+	if (!gen)
+		return NULL;
+	/* Read before conntrack is, so a change made after this read is seen. */
+	*slot_gen = *(volatile __u32 *)gen;
+	return bpf_map_lookup_elem(&CANARY_MAP(flow_cache), &slot);
+}
+
+__canary_inline int fc_key_equal(const struct canary_ct_key *a, const struct canary_ct_key *b)
+{
+	return a->saddr == b->saddr && a->daddr == b->daddr && a->sport == b->sport &&
+	       a->dport == b->dport && a->proto == b->proto;
+}
+
+/* May pkt go where copy c says, without conntrack? (The rules above.) */
+__canary_inline int fc_hit(const struct canary_flow_cache *c, __u32 slot_gen,
+			   const struct canary_pkt *pkt)
+{
+	if (!c || c->slot_gen != slot_gen || !fc_key_equal(&c->key, &pkt->tuple))
+		return 0;
+	if (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))
+		return 0;
+	if (!svcgen_record_current(c->svc_id, c->svc_gen, pkt->tuple.daddr, pkt->tuple.dport,
+				   pkt->tuple.proto))
+		return 0;
+	return clock_coarse_ns() - c->last_seen_ns <= CT_TOUCH_INTERVAL_NS;
+}
+
+/*
+ * Copy forward entry e of pkt's flow into slot c, read under slot_gen, if
+ * its packets may use a copy. Called after the packet's own changes to e.
+ */
+__canary_inline void fc_fill(struct canary_flow_cache *c, __u32 slot_gen,
+			     const struct canary_pkt *pkt, const struct canary_ct_entry *e)
+{
+	if (!c || (e->flags & FC_UNCACHEABLE_FLAGS) || !ct_flow_is_plain(e->flags))
+		return;
+	c->key = pkt->tuple;
+	c->nat_addr = e->nat_addr;
+	c->nat_port = e->nat_port;
+	c->version = e->version;
+	c->svc_id = e->svc_id;
+	c->svc_gen = e->svc_gen;
+	c->slot_gen = slot_gen;
+	c->created_ns = e->created_ns;
+	c->last_seen_ns = e->last_seen_ns;
+}
+
+/* The forward entry of key changed (or may have): drop every CPU's copy of it. */
+__canary_inline void fc_invalidate(const struct canary_ct_key *key)
+{
+	__u32 slot = canary_flow_cache_slot(key);
+	__u32 *gen = bpf_map_lookup_elem(&CANARY_MAP(fc_gens), &slot);
+
+	if (gen)
+		__sync_fetch_and_add(gen, 1);
+}
+
+#endif /* CANARY_BPF_FLOWCACHE_H */
