@@ -298,7 +298,7 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, int re
 		return;
 	}
 	c = fc_lookup(&pkt->tuple, &slot_gen);
-	if (fc_hit(c, slot_gen, pkt)) {
+	if (fc_hit(c, slot_gen, pkt, FC_FORWARD)) {
 		ingress_forward_cached(pkt, c, v);
 		return;
 	}
@@ -308,7 +308,7 @@ __canary_inline void ingress_handle(void *ctx, enum canary_ctx_kind kind, int re
 	if (e && ingress_flow_current(pkt, e)) {
 		reason_count(CANARY_R_FORWARD);
 		ingress_forward(ctx, kind, pkt, e, NULL, SVCGEN_COUNT, clock_coarse_ns(), v);
-		fc_fill(c, slot_gen, pkt, e);
+		fc_fill_forward(c, slot_gen, pkt, e);
 		return;
 	}
 	if (ingress_settle(ctx, kind, pkt, e, v))
@@ -485,8 +485,6 @@ __canary_inline void egress_reply_state(struct __sk_buff *skb, const struct cana
 		fwd = svc && !half_open && !syn_lookup(&fkey) ?
 			      ct_rebuild_forward(&fkey, pkt, rev, svc, now) :
 			      NULL;
-		if (fwd)
-			fc_invalidate(&fkey);
 	}
 	if (fwd && pkt->tuple.proto == IPPROTO_TCP) {
 		egress_tcp_state(pkt, fwd, m);
@@ -511,17 +509,79 @@ __canary_inline int egress_parse(struct __sk_buff *skb, struct canary_pkt *pkt)
 	return reason;
 }
 
-SEC("tc")
-int canary_tc_egress(struct __sk_buff *skb)
+/* A reply its flow's cached copy c settles: counted as its reverse entry would count it. */
+__canary_inline void egress_count_cached(const struct canary_pkt *pkt,
+					 const struct canary_flow_cache *c)
+{
+	struct canary_metrics *m = metrics_of(c->svc_id, c->version);
+
+	reason_count(CANARY_R_REPLY);
+	if (m) {
+		m->packets_out += 1;
+		m->bytes_out += pkt->ip_len;
+	}
+}
+
+/*
+ * A packet on egress that the flow cache did not settle: a reply when its
+ * source has a reverse entry, in conntrack or the half-open table. Counts
+ * it, keeps the flow's state, and copies the entry into slot c (read under
+ * slot_gen) when its next replies may use a copy. Returns 1 with the VIP
+ * to restore in *vip, *vport; 0 for a packet that is not a reply.
+ */
+__canary_inline int egress_reply(struct __sk_buff *skb, const struct canary_pkt *pkt,
+				 struct canary_flow_cache *c, __u32 slot_gen, __be32 *vip,
+				 __be16 *vport)
 {
 	struct canary_metrics *m = NULL;
 	struct canary_service *svc;
 	struct canary_ct_entry *rev;
+	int half_open, check_forward, current;
+	__u64 now;
+
+	rev = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &pkt->tuple);
+	half_open = !rev;
+	if (half_open)
+		rev = syn_lookup(&pkt->tuple); /* a SYN-ACK, or a refusal */
+	if (!rev || !(rev->flags & CANARY_CT_F_REVERSE))
+		return 0;
+
+	now = clock_coarse_ns();
+	*vip = rev->nat_addr;
+	*vport = rev->nat_port;
+	check_forward = egress_needs_forward(pkt, rev, half_open, now);
+	ct_touch(rev, now); /* after egress_needs_forward(): it resets the age */
+	reason_count(CANARY_R_REPLY);
+	svc = NULL; /* looked up only when the entry's generation is not current */
+	current = svcgen_entry_current(rev, *vip, *vport, pkt->tuple.proto) != NULL;
+	if (current) {
+		m = metrics_of(rev->svc_id, rev->version);
+	} else {
+		svc = svcgen_service(*vip, *vport, pkt->tuple.proto);
+		if (svcgen_check_reverse(rev, svc, pkt->tuple.saddr, pkt->tuple.sport) ==
+		    SVCGEN_COUNT)
+			m = metrics_of(rev->svc_id, rev->version);
+	}
+	if (m) {
+		m->packets_out += 1;
+		m->bytes_out += pkt->ip_len;
+	}
+	if (check_forward)
+		egress_reply_state(skb, pkt, rev, half_open, svc, m, now);
+	else if (current && !half_open)
+		fc_fill_reverse(c, slot_gen, pkt, rev);
+	return 1;
+}
+
+SEC("tc")
+int canary_tc_egress(struct __sk_buff *skb)
+{
+	struct canary_flow_cache *c;
 	struct canary_pkt pkt = {};
+	__u32 slot_gen = 0;
 	__be32 vip;
 	__be16 vport;
-	int reason, half_open, check_forward;
-	__u64 now;
+	int reason;
 
 	reason = egress_parse(skb, &pkt);
 	if (pkt_is_icmp(reason, &pkt)) {
@@ -532,35 +592,14 @@ int canary_tc_egress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	if (!backend_filter_may_match(&pkt.tuple))
 		return TC_ACT_OK; /* no backend's packet: no reverse entry is keyed by it */
-	rev = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &pkt.tuple);
-	half_open = !rev;
-	if (half_open)
-		rev = syn_lookup(&pkt.tuple); /* a SYN-ACK, or a refusal */
-	if (!rev || !(rev->flags & CANARY_CT_F_REVERSE))
+	c = fc_lookup(&pkt.tuple, &slot_gen);
+	if (fc_hit(c, slot_gen, &pkt, FC_REVERSE)) {
+		egress_count_cached(&pkt, c);
+		vip = c->nat_addr;
+		vport = c->nat_port;
+	} else if (!egress_reply(skb, &pkt, c, slot_gen, &vip, &vport)) {
 		return TC_ACT_OK;
-
-	now = clock_coarse_ns();
-	vip = rev->nat_addr;
-	vport = rev->nat_port;
-	check_forward = egress_needs_forward(&pkt, rev, half_open, now);
-	ct_touch(rev, now); /* after egress_needs_forward(): it resets the age */
-	reason_count(CANARY_R_REPLY);
-	svc = NULL; /* looked up only when the entry's generation is not current */
-	if (svcgen_entry_current(rev, vip, vport, pkt.tuple.proto)) {
-		m = metrics_of(rev->svc_id, rev->version);
-	} else {
-		svc = svcgen_service(vip, vport, pkt.tuple.proto);
-		if (svcgen_check_reverse(rev, svc, pkt.tuple.saddr, pkt.tuple.sport) ==
-		    SVCGEN_COUNT)
-			m = metrics_of(rev->svc_id, rev->version);
 	}
-	if (m) {
-		m->packets_out += 1;
-		m->bytes_out += pkt.ip_len;
-	}
-	if (check_forward)
-		egress_reply_state(skb, &pkt, rev, half_open, svc, m, now);
-
 	if (nat_rewrite(skb, CANARY_CTX_TC, &pkt, NAT_SRC, vip, vport))
 		return TC_ACT_SHOT;
 	return TC_ACT_OK;

@@ -1,18 +1,19 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The flow cache (bpf/lib/flowcache.h): per CPU, a direct-mapped copy of
- * the few fields of a conntrack forward entry that a packet of a settled
- * flow needs, in front of the conntrack lookup. Two maps, neither pinned:
+ * the few fields of a conntrack entry (forward for ingress, reverse for
+ * egress) that a packet of a settled flow needs, in front of the conntrack
+ * lookup. Two maps, neither pinned:
  *
  *   flow_cache_v<N> (per-CPU array of struct canary_flow_cache): the
  *     copies, one slot per key hash.
  *
  *   fc_gens_v<N> (array of __u32, shared by all CPUs): each slot's
  *     generation. A copy is used only while its slot's generation is the
- *     one it was filled under. Whatever changes a forward entry other than
- *     its age and flags (a new flow, a port reused, a flow re-steered, an
- *     entry written again) adds one to the generation of the entry's slot
- *     after the change, which drops every CPU's copy of it.
+ *     one it was filled under. Whatever writes a conntrack entry, or
+ *     changes one other than in its age and flags, adds one to the
+ *     generation of the entry's slot after the change, which drops every
+ *     CPU's copy of it.
  *
  * The slot is chosen here so that a writer outside the programs (a test
  * that edits conntrack) can do the same.

@@ -140,15 +140,15 @@ struct canary_ct_entry {
 
 /*
  * flow_cache_v<N> value (per-CPU, not pinned): headers/canary_flowcache.h,
- * bpf/lib/flowcache.h. The fields of a forward entry its flow's packets
- * read, copied from conntrack.
+ * bpf/lib/flowcache.h. The fields of a conntrack entry its flow's packets
+ * read, copied from it.
  */
 struct canary_flow_cache {
-	struct canary_ct_key key; /* the flow; all zero in a slot never filled */
+	struct canary_ct_key key; /* the entry's; all zero in a slot never filled */
 	__be32 nat_addr;
 	__be16 nat_port;
 	__u8 version;
-	__u8 pad;
+	__u8 reverse; /* 1: a reverse entry's copy (egress), 0: a forward entry's (ingress) */
 	__u32 svc_id;
 	__u32 svc_gen;
 	__u32 slot_gen; /* fc_gens_v<N>[slot] when the copy was made */

@@ -8,6 +8,7 @@
 #define CANARY_BPF_CONNTRACK_H
 
 #include "backends.h"
+#include "fcgen.h"
 #include "maps.h"
 #include "parse.h"
 
@@ -72,7 +73,8 @@ __canary_inline struct canary_ct_stats *ct_stats(void)
 /*
  * Write one entry and count whether its key was new: the agent derives the
  * LRU's evictions from that count, which a plain BPF_ANY write would hide.
- * A key evicted between the two writes is created by the third.
+ * A key evicted between the two writes is created by the third. Every
+ * write drops the flow cache's copies of the key (fcgen.h).
  */
 __canary_inline int ct_put(const struct canary_ct_key *key, const struct canary_ct_entry *val,
 			   struct canary_ct_stats *st)
@@ -84,6 +86,7 @@ __canary_inline int ct_put(const struct canary_ct_key *key, const struct canary_
 		if (!err) {
 			if (st)
 				st->entries_replaced += 1;
+			fc_invalidate(key);
 			return 0;
 		}
 		if (err == -ENOENT)
@@ -91,6 +94,8 @@ __canary_inline int ct_put(const struct canary_ct_key *key, const struct canary_
 	}
 	if (!err && st)
 		st->entries_created += 1;
+	if (!err)
+		fc_invalidate(key);
 	return err;
 }
 

@@ -2,32 +2,38 @@
 /*
  * The flow cache in front of conntrack (maps: headers/canary_flowcache.h).
  * A packet of an established flow used to pay most for one step: the hash
- * lookup of its forward entry. What most of these packets need from the
- * entry is little: the backend, the service and version to count into, and
- * whether anything asks the flow to change. Each CPU keeps those in a slot
- * chosen by the flow's key, read by two array lookups the verifier inlines.
+ * lookup of its conntrack entry, the forward one on ingress, the reverse
+ * one on egress. What most of these packets need from the entry is
+ * little: where to send it (the backend) or whose source to give it back
+ * (the VIP), the service and version to count into, and whether anything
+ * asks the flow to change. Each CPU keeps those in a slot chosen by the
+ * entry's key, read by two array lookups the verifier inlines.
  *
  * A copy serves a packet that changes nothing in its flow (no SYN, FIN or
- * RST) of a flow with no per-packet state (not tracked as HTTP, no reset
- * pending or done, not closing), and only while:
- *   - its slot's generation is the one it was filled under. Whatever
- *     changes a forward entry (a new flow, a port reused, a flow
- *     re-steered, an entry written again) takes conntrack's path and bumps
- *     the generation of the entry's slot when done (fc_invalidate()), which
- *     drops every CPU's copy of it;
+ * RST) of a flow with no per-packet state (not tracked as HTTP: a reverse
+ * entry marked PLAIN; no reset pending or done, not closing), and only
+ * while:
+ *   - its slot's generation is the one it was filled under. Every write of
+ *     a conntrack entry (ct_put()) and every packet that takes ingress's
+ *     settling path (a new flow, a port reused, a flow re-steered, a
+ *     handshake promoted) bumps the generation of the entry's slot when
+ *     done (fc_invalidate()), which drops every CPU's copy of it;
  *   - its service's generation is the one it was copied with
  *     (svc_gens_v<N>, as for the entry itself). A copy is made only of an
  *     entry that owes no reset, and a new reset epoch comes with a new
  *     generation (dp_reset_canary_flows()), so this also drops the copies
  *     of the flows it resets;
  *   - the entry is not due for its once-a-second refresh. The packet that
- *     finds it due goes to conntrack, which refreshes the entry's age,
- *     checks its reverse entry and makes a new copy.
- * So no copy is used more than a second past what its entry last said. An
- * entry the LRU evicts is noticed within that second rather than at the
- * next packet (the flow keeps its backend meanwhile, as the reverse entry
- * would give it back), and the expiry pass, which removes entries idle at
- * least a second, never removes one whose copy is still in use.
+ *     finds it due goes to conntrack, which refreshes the entry's age (and
+ *     on ingress checks the reverse entry, on egress the forward one) and
+ *     makes a new copy.
+ * So no copy is used more than a second after its entry's last refresh.
+ * An entry the LRU evicts is noticed within that second rather than at
+ * the next packet (the flow keeps its backend meanwhile, as the other
+ * entry would give it back). The expiry pass removes entries idle at
+ * least a second, so it never removes a forward entry whose copy is in
+ * use; it removes a reverse entry with its idle forward one, whose
+ * replies a copy may then still restore for up to that second.
  */
 #ifndef CANARY_BPF_FLOWCACHE_H
 #define CANARY_BPF_FLOWCACHE_H
@@ -36,6 +42,14 @@
 #include "conntrack.h"
 #include "parse.h"
 #include "svcgen.h"
+
+/* The copies, per CPU; not pinned: a new load of the programs starts empty. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CANARY_FLOW_CACHE_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct canary_flow_cache);
+} CANARY_MAP(flow_cache) SEC(".maps");
 
 /* Flags of a forward entry whose packets need conntrack itself. */
 #define FC_UNCACHEABLE_FLAGS                                                   \
@@ -62,33 +76,41 @@ __canary_inline int fc_key_equal(const struct canary_ct_key *a, const struct can
 	       a->dport == b->dport && a->proto == b->proto;
 }
 
-/* May pkt go where copy c says, without conntrack? (The rules above.) */
+/* Which entry a copy is of, as the program asking knows at compile time. */
+enum fc_dir {
+	FC_FORWARD = 0, /* ingress: client -> VIP, to a backend */
+	FC_REVERSE = 1, /* egress: backend -> client, from the VIP */
+};
+
+/* May pkt go where copy c of its dir entry says, without conntrack? (The rules above.) */
 __canary_inline int fc_hit(const struct canary_flow_cache *c, __u32 slot_gen,
-			   const struct canary_pkt *pkt)
+			   const struct canary_pkt *pkt, enum fc_dir dir)
 {
-	if (!c || c->slot_gen != slot_gen || !fc_key_equal(&c->key, &pkt->tuple))
+	__be32 vip;
+	__be16 vport;
+
+	if (!c || c->slot_gen != slot_gen || c->reverse != dir ||
+	    !fc_key_equal(&c->key, &pkt->tuple))
 		return 0;
 	if (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))
 		return 0;
-	if (!svcgen_record_current(c->svc_id, c->svc_gen, pkt->tuple.daddr, pkt->tuple.dport,
-				   pkt->tuple.proto))
+	vip = dir == FC_REVERSE ? c->nat_addr : pkt->tuple.daddr;
+	vport = dir == FC_REVERSE ? c->nat_port : pkt->tuple.dport;
+	if (!svcgen_record_current(c->svc_id, c->svc_gen, vip, vport, pkt->tuple.proto))
 		return 0;
 	return clock_coarse_ns() - c->last_seen_ns <= CT_TOUCH_INTERVAL_NS;
 }
 
-/*
- * Copy forward entry e of pkt's flow into slot c, read under slot_gen, if
- * its packets may use a copy. Called after the packet's own changes to e.
- */
-__canary_inline void fc_fill(struct canary_flow_cache *c, __u32 slot_gen,
-			     const struct canary_pkt *pkt, const struct canary_ct_entry *e)
+/* Copy entry e of pkt's flow into slot c, read under slot_gen. */
+__canary_inline void fc_copy(struct canary_flow_cache *c, __u32 slot_gen,
+			     const struct canary_pkt *pkt, const struct canary_ct_entry *e,
+			     enum fc_dir dir)
 {
-	if (!c || (e->flags & FC_UNCACHEABLE_FLAGS) || !ct_flow_is_plain(e->flags))
-		return;
 	c->key = pkt->tuple;
 	c->nat_addr = e->nat_addr;
 	c->nat_port = e->nat_port;
 	c->version = e->version;
+	c->reverse = dir;
 	c->svc_id = e->svc_id;
 	c->svc_gen = e->svc_gen;
 	c->slot_gen = slot_gen;
@@ -96,14 +118,29 @@ __canary_inline void fc_fill(struct canary_flow_cache *c, __u32 slot_gen,
 	c->last_seen_ns = e->last_seen_ns;
 }
 
-/* The forward entry of key changed (or may have): drop every CPU's copy of it. */
-__canary_inline void fc_invalidate(const struct canary_ct_key *key)
+/*
+ * Ingress: copy forward entry e, current for pkt, if its packets may use a
+ * copy. Called after the packet's own changes to e.
+ */
+__canary_inline void fc_fill_forward(struct canary_flow_cache *c, __u32 slot_gen,
+				     const struct canary_pkt *pkt, const struct canary_ct_entry *e)
 {
-	__u32 slot = canary_flow_cache_slot(key);
-	__u32 *gen = bpf_map_lookup_elem(&CANARY_MAP(fc_gens), &slot);
+	if (c && !(e->flags & FC_UNCACHEABLE_FLAGS) && ct_flow_is_plain(e->flags))
+		fc_copy(c, slot_gen, pkt, e, FC_FORWARD);
+}
 
-	if (gen)
-		__sync_fetch_and_add(gen, 1);
+/*
+ * Egress: copy reverse entry rev, current for reply pkt, which did not
+ * need the flow's forward entry (egress_needs_forward()): a PLAIN flow's
+ * (or UDP) reply without SYN, FIN or RST. Its next such replies will not
+ * need it either until the refresh a copy also waits for.
+ */
+__canary_inline void fc_fill_reverse(struct canary_flow_cache *c, __u32 slot_gen,
+				     const struct canary_pkt *pkt,
+				     const struct canary_ct_entry *rev)
+{
+	if (c)
+		fc_copy(c, slot_gen, pkt, rev, FC_REVERSE);
 }
 
 #endif /* CANARY_BPF_FLOWCACHE_H */

@@ -140,23 +140,10 @@ struct {
 } CANARY_MAP(clock_cache) SEC(".maps");
 
 /*
- * The flow cache (headers/canary_flowcache.h, flowcache.h): not pinned,
- * like clock_cache, since a new load may start it empty; the generations
- * go with the copies they guard.
+ * The flow cache's maps are declared where they are used (fcgen.h,
+ * flowcache.h): not pinned, and per CPU, they would otherwise be created
+ * for every object that includes this file.
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, CANARY_FLOW_CACHE_ENTRIES);
-	__type(key, __u32);
-	__type(value, struct canary_flow_cache);
-} CANARY_MAP(flow_cache) SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, CANARY_FLOW_CACHE_ENTRIES);
-	__type(key, __u32);
-	__type(value, __u32);
-} CANARY_MAP(fc_gens) SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -34,21 +34,20 @@ static bool fc_same_key(const struct canary_ct_key *a, const struct canary_ct_ke
 }
 
 /*
- * Whether some CPU holds a copy of flow f's forward entry under its slot's
+ * Whether some CPU holds a copy of the entry of key k under its slot's
  * generation now, a copy the programs would use; *out is it. (Copies of
  * earlier tests stay in the slots, under older generations.)
  */
-static bool fc_copy_get(const struct flow *f, struct canary_flow_cache *out)
+static bool fc_copy_of(const struct canary_ct_key *k, struct canary_flow_cache *out)
 {
-	struct canary_ct_key k = flow_fwd_key(f);
 	struct canary_flow_cache *v;
 	bool found = false;
 	__u32 slot, gen;
 
-	v = fc_slot_read(&k, &slot);
+	v = fc_slot_read(k, &slot);
 	assert_int_equal(bpf_map_lookup_elem(fx.fc_gens_fd, &slot, &gen), 0);
 	for (int cpu = 0; cpu < fx.ncpus && !found; cpu++) {
-		if (fc_same_key(&v[cpu].key, &k) && v[cpu].slot_gen == gen) {
+		if (fc_same_key(&v[cpu].key, k) && v[cpu].slot_gen == gen) {
 			*out = v[cpu];
 			found = true;
 		}
@@ -57,20 +56,43 @@ static bool fc_copy_get(const struct flow *f, struct canary_flow_cache *out)
 	return found;
 }
 
-/* Make flow f's copies as old as a flow quiet since boot: due for the refresh. */
-static void fc_copy_age(const struct flow *f)
+/* The same for flow f's forward entry (ingress's copy). */
+static bool fc_copy_get(const struct flow *f, struct canary_flow_cache *out)
+{
+	struct canary_ct_key k = flow_fwd_key(f);
+
+	return fc_copy_of(&k, out) && out->reverse == 0;
+}
+
+/* The same for flow f's reverse entry (egress's copy). */
+static bool fc_reverse_copy_get(const struct flow *f, struct canary_flow_cache *out)
+{
+	struct canary_ct_key k = flow_rev_key(f);
+
+	return fc_copy_of(&k, out) && out->reverse == 1;
+}
+
+/* Make the copies of the entry of key k as old as a flow quiet since boot. */
+static void fc_key_age(const struct canary_ct_key *k)
 {
 	int fd = bpf_map__fd(fx.skel->maps.CANARY_MAP(flow_cache));
-	struct canary_ct_key k = flow_fwd_key(f);
 	struct canary_flow_cache *v;
 	__u32 slot;
 
-	v = fc_slot_read(&k, &slot);
+	v = fc_slot_read(k, &slot);
 	for (int cpu = 0; cpu < fx.ncpus; cpu++)
-		if (fc_same_key(&v[cpu].key, &k))
+		if (fc_same_key(&v[cpu].key, k))
 			v[cpu].last_seen_ns = 0;
 	assert_int_equal(bpf_map_update_elem(fd, &slot, v, BPF_EXIST), 0);
 	free(v);
+}
+
+/* Make flow f's forward copies due for the refresh. */
+static void fc_copy_age(const struct flow *f)
+{
+	struct canary_ct_key k = flow_fwd_key(f);
+
+	fc_key_age(&k);
 }
 
 /* An established plain flow to fc_def's stable backend, with a copy made. */
@@ -256,6 +278,46 @@ static void test_flow_cache_rebuilt_by_egress(void **state)
 	assert_int_equal(c.nat_addr, f.be_addr);
 }
 
+/*
+ * Egress keeps copies too, of a plain flow's reverse entry: a reply goes
+ * back to the client with the VIP as its source without conntrack, and
+ * counts as a reply of its version. An evicted reverse entry is not
+ * noticed until the copy is due for its refresh; from then on the reply
+ * goes to conntrack, which has no entry for it: passed untouched, as
+ * without the cache.
+ */
+static void test_flow_cache_reply_until_refresh(void **state)
+{
+	struct canary_flow_cache c;
+	struct canary_ct_key rk;
+	struct pkt_spec s;
+	struct flow f;
+	struct xfer x;
+
+	svc_install(&fc_def, 0, CANARY_AFFINITY_NONE);
+	fc_flow_copied(&f, state, 47700);
+	assert_false(fc_reverse_copy_get(&f, &c)); /* the handshake's reply was half-open */
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT("+OK\r\n"));
+	assert_true(fc_reverse_copy_get(&f, &c));
+	assert_int_equal(c.nat_addr, fc_def.key.vip);
+	assert_int_equal(c.nat_port, fc_def.key.port);
+	assert_int_equal(c.version, f.version);
+	assert_int_equal(c.svc_id, fc_def.id);
+
+	rk = flow_rev_key(&f);
+	assert_int_equal(bpf_map_delete_elem(fx.ct_fd, &rk), 0);
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT("+OK\r\n")); /* restored all the same */
+	assert_int_equal(reason(CANARY_R_REPLY), 3);		   /* with the SYN-ACK's */
+	assert_flow_traffic(&f);
+
+	fc_key_age(&rk);
+	flow_spec(&f, true, PKT_TCP_ACK | PKT_TCP_PSH, TXT("+OK\r\n"), &s);
+	build(&x, &s);
+	prog_run(fx.tc_eg_fd, &x, 1);
+	assert_untouched(&x, TC_ACT_OK);
+	assert_int_equal(reason(CANARY_R_REPLY), 3);
+}
+
 /* An HTTP flow keeps its per-packet state in conntrack: never copied. */
 static void test_flow_cache_not_for_http(void **state)
 {
@@ -267,11 +329,13 @@ static void test_flow_cache_not_for_http(void **state)
 	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
 	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
 	flow_send(&f, PKT_TCP_ACK, NULL, 0);
+	flow_reply(&f, PKT_TCP_ACK, NULL, 0);
 	assert_false(fc_copy_get(&f, &c));
+	assert_false(fc_reverse_copy_get(&f, &c));
 	assert_turns(&f, 1, 0, 1, 0);
 }
 
 DP_SUITE(flowcache, BOTH(test_flow_cache_serves_until_refresh), BOTH(test_flow_cache_port_reuse),
 	 BOTH(test_flow_cache_backend_removed), BOTH(test_flow_cache_reset_epoch),
 	 BOTH(test_flow_cache_fin), BOTH(test_flow_cache_rebuilt_by_egress),
-	 BOTH(test_flow_cache_not_for_http));
+	 BOTH(test_flow_cache_reply_until_refresh), BOTH(test_flow_cache_not_for_http));
