@@ -152,7 +152,8 @@ struct canary_flow_cache {
 	__u32 svc_id;
 	__u32 svc_gen;
 	__u32 slot_gen; /* fc_gens_v<N>[slot] when the copy was made */
-	__u32 pad2;
+	__u8 http;	/* 1: a flow tracked as HTTP: serves packets without payload only */
+	__u8 pad2[3];
 	__u64 created_ns;
 	__u64 last_seen_ns;
 };

@@ -9,10 +9,11 @@
  * asks the flow to change. Each CPU keeps those in a slot chosen by the
  * entry's key, read by two array lookups the verifier inlines.
  *
- * A copy serves a packet that changes nothing in its flow (no SYN, FIN or
- * RST) of a flow with no per-packet state (not tracked as HTTP: a reverse
- * entry marked PLAIN; no reset pending or done, not closing), and only
- * while:
+ * A copy serves a packet that changes nothing in its flow: no SYN, FIN or
+ * RST, and for a flow tracked as HTTP no payload either (its request turns
+ * are kept in the entry; on egress such a flow's replies are not copied at
+ * all, only a PLAIN reverse entry's). The flow owes no reset and is not
+ * closing. And only while:
  *   - its slot's generation is the one it was filled under. Every write of
  *     a conntrack entry (ct_put()) and every packet that takes ingress's
  *     settling path (a new flow, a port reused, a flow re-steered, a
@@ -94,6 +95,8 @@ __canary_inline int fc_hit(const struct canary_flow_cache *c, __u32 slot_gen,
 		return 0;
 	if (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))
 		return 0;
+	if (c->http && pkt->payload_len)
+		return 0; /* maybe a request: http_on_request_data() needs the entry */
 	vip = dir == FC_REVERSE ? c->nat_addr : pkt->tuple.daddr;
 	vport = dir == FC_REVERSE ? c->nat_port : pkt->tuple.dport;
 	if (!svcgen_record_current(c->svc_id, c->svc_gen, vip, vport, pkt->tuple.proto))
@@ -114,6 +117,7 @@ __canary_inline void fc_copy(struct canary_flow_cache *c, __u32 slot_gen,
 	c->svc_id = e->svc_id;
 	c->svc_gen = e->svc_gen;
 	c->slot_gen = slot_gen;
+	c->http = dir == FC_FORWARD && !ct_flow_is_plain(e->flags);
 	c->created_ns = e->created_ns;
 	c->last_seen_ns = e->last_seen_ns;
 }
@@ -125,7 +129,7 @@ __canary_inline void fc_copy(struct canary_flow_cache *c, __u32 slot_gen,
 __canary_inline void fc_fill_forward(struct canary_flow_cache *c, __u32 slot_gen,
 				     const struct canary_pkt *pkt, const struct canary_ct_entry *e)
 {
-	if (c && !(e->flags & FC_UNCACHEABLE_FLAGS) && ct_flow_is_plain(e->flags))
+	if (c && !(e->flags & FC_UNCACHEABLE_FLAGS))
 		fc_copy(c, slot_gen, pkt, e, FC_FORWARD);
 }
 

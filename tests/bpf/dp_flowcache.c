@@ -318,24 +318,39 @@ static void test_flow_cache_reply_until_refresh(void **state)
 	assert_int_equal(reason(CANARY_R_REPLY), 3);
 }
 
-/* An HTTP flow keeps its per-packet state in conntrack: never copied. */
-static void test_flow_cache_not_for_http(void **state)
+/*
+ * An HTTP flow keeps its request turns in conntrack: its copy serves only
+ * packets without payload (a client's pure ACK), and a request goes to
+ * conntrack, which counts it. Its replies are not copied at all.
+ */
+static void test_flow_cache_http_acks_only(void **state)
 {
 	struct canary_flow_cache c;
+	struct canary_ct_key k;
 	struct flow f;
 
 	flow_init(&f, test_path(state), &web_def, CLIENT_A, 47500);
 	flow_establish(&f);
 	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
 	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
-	flow_send(&f, PKT_TCP_ACK, NULL, 0);
-	flow_reply(&f, PKT_TCP_ACK, NULL, 0);
-	assert_false(fc_copy_get(&f, &c));
+	assert_true(fc_copy_get(&f, &c));
+	assert_int_equal(c.http, 1);
 	assert_false(fc_reverse_copy_get(&f, &c));
-	assert_turns(&f, 1, 0, 1, 0);
+
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get)); /* counted by conntrack's path */
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
+	assert_turns(&f, 2, 0, 2, 0);
+	assert_false(fc_reverse_copy_get(&f, &c));
+
+	/* A pure ACK needs nothing of the entry: the copy serves it, eviction or not. */
+	k = flow_fwd_key(&f);
+	assert_int_equal(bpf_map_delete_elem(fx.ct_fd, &k), 0);
+	flow_send(&f, PKT_TCP_ACK, NULL, 0);
+	assert_int_equal(reason(CANARY_R_CT_MISS_NON_SYN), 0);
+	assert_flow_traffic(&f);
 }
 
 DP_SUITE(flowcache, BOTH(test_flow_cache_serves_until_refresh), BOTH(test_flow_cache_port_reuse),
 	 BOTH(test_flow_cache_backend_removed), BOTH(test_flow_cache_reset_epoch),
 	 BOTH(test_flow_cache_fin), BOTH(test_flow_cache_rebuilt_by_egress),
-	 BOTH(test_flow_cache_reply_until_refresh), BOTH(test_flow_cache_not_for_http));
+	 BOTH(test_flow_cache_reply_until_refresh), BOTH(test_flow_cache_http_acks_only));
