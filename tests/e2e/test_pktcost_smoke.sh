@@ -25,6 +25,9 @@ j() { jget "$1" <"$json" 2>/dev/null; }
 paths="[('nomatch', 'tc ingress'), ('nomatch', 'xdp'), ('nomatch', 'tc egress'), ('syn', 'tc ingress'), ('syn', 'xdp'), ('established', 'tc ingress'), ('established', 'xdp'), ('established (identity NAT)', 'tc ingress'), ('established (identity NAT)', 'xdp'), ('reply (identity NAT)', 'tc egress'), ('established_http', 'tc ingress'), ('established_http', 'xdp'), ('reply_status', 'tc egress')]"
 check "every path on its hooks, each with a time and the empty program's ($(j "sorted(set((r['path'], r['hook']) for r in d['rows'] if r['above_empty_ns'] is not None))"))" \
 	test "$(j "all(any(r['path'] == p and r['hook'] == h and r['median_ns'] > 0 and r['empty_ns'] > 0 for r in d['rows']) for p, h in $paths)")" = True
+# The programs primitives.bpf.c defines, as Python list items: 'prim_a', 'prim_b', ...
+prims=$(sed -n "s/^int \(prim_[a-z0-9_]*\)(.*/'\1'/p" "$LAB_ROOT/tools/bench/primitives.bpf.c" | paste -sd, -)
+check "primitives.bpf.c defines programs ($prims)" test -n "$prims"
 check "every single operation timed ($(j "[p['program'] for p in d['primitives']]"))" \
-	test "$(j "sorted(p['program'] for p in d['primitives'] if p['median_ns'] > 0) == sorted(['prim_hash_hit', 'prim_hash_miss', 'prim_array_read', 'prim_helper_call', 'prim_lru_insert', 'prim_lru_insert_percpu', 'prim_lru_insert_room', 'prim_tc_rewrite', 'prim_tc_rewrite_port_2stores', 'prim_tc_rewrite_port'])")" = True
+	test "$(j "sorted(p['program'] for p in d['primitives'] if p['median_ns'] > 0) == sorted([$prims])")" = True
 lab_finish
