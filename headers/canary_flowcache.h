@@ -33,9 +33,10 @@
 #define CANARY_FLOW_CACHE_ENTRIES (1U << CANARY_FLOW_CACHE_BITS)
 
 /*
- * Fibonacci hashing of the key's two 64-bit halves (addresses; ports and
- * protocol), the second rotated so that swapping the ports of a flow moves
- * it. Read as integers in host order: the same on both sides of the map.
+ * Fibonacci hashing of the key's addresses, xor its ports and protocol
+ * shifted up by 7 bits so that the ports do not only flip the addresses'
+ * low bits. Read as integers in host order: the same on both sides of the
+ * map.
  */
 __canary_inline __u32 canary_flow_cache_slot(const struct canary_ct_key *key)
 {
