@@ -15,8 +15,8 @@
  *     generation of the entry's slot after the change, which drops every
  *     CPU's copy of it.
  *
- * The slot is chosen here so that a writer outside the programs (a test
- * that edits conntrack) can do the same.
+ * The slot is chosen here, and keys compared, so that a writer outside the
+ * programs (a test that edits conntrack) and the benchmarks do the same.
  */
 #ifndef CANARY_FLOWCACHE_H
 #define CANARY_FLOWCACHE_H
@@ -44,6 +44,14 @@ __canary_inline __u32 canary_flow_cache_slot(const struct canary_ct_key *key)
 	__u64 hi = ((__u64)key->proto << 32) | ((__u64)key->dport << 16) | key->sport;
 
 	return (__u32)(((lo ^ (hi << 7)) * 0x9e3779b97f4a7c15ULL) >> (64 - CANARY_FLOW_CACHE_BITS));
+}
+
+/* Whether two conntrack keys name the same entry (their padding aside). */
+__canary_inline int canary_ct_key_equal(const struct canary_ct_key *a,
+					const struct canary_ct_key *b)
+{
+	return a->saddr == b->saddr && a->daddr == b->daddr && a->sport == b->sport &&
+	       a->dport == b->dport && a->proto == b->proto;
 }
 
 #endif /* CANARY_FLOWCACHE_H */

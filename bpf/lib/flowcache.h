@@ -71,12 +71,6 @@ __canary_inline struct canary_flow_cache *fc_lookup(const struct canary_ct_key *
 	return bpf_map_lookup_elem(&CANARY_MAP(flow_cache), &slot);
 }
 
-__canary_inline int fc_key_equal(const struct canary_ct_key *a, const struct canary_ct_key *b)
-{
-	return a->saddr == b->saddr && a->daddr == b->daddr && a->sport == b->sport &&
-	       a->dport == b->dport && a->proto == b->proto;
-}
-
 /* Which entry a copy is of, as the program asking knows at compile time. */
 enum fc_dir {
 	FC_FORWARD = 0, /* ingress: client -> VIP, to a backend */
@@ -91,7 +85,7 @@ __canary_inline int fc_hit(const struct canary_flow_cache *c, __u32 slot_gen,
 	__be16 vport;
 
 	if (!c || c->slot_gen != slot_gen || c->reverse != dir ||
-	    !fc_key_equal(&c->key, &pkt->tuple))
+	    !canary_ct_key_equal(&c->key, &pkt->tuple))
 		return 0;
 	if (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))
 		return 0;

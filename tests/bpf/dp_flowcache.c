@@ -27,12 +27,6 @@ static struct canary_flow_cache *fc_slot_read(const struct canary_ct_key *k, __u
 	return v;
 }
 
-static bool fc_same_key(const struct canary_ct_key *a, const struct canary_ct_key *b)
-{
-	return a->saddr == b->saddr && a->daddr == b->daddr && a->sport == b->sport &&
-	       a->dport == b->dport && a->proto == b->proto;
-}
-
 /*
  * Whether some CPU holds a copy of the entry of key k under its slot's
  * generation now, a copy the programs would use; *out is it. (Copies of
@@ -47,7 +41,7 @@ static bool fc_copy_of(const struct canary_ct_key *k, struct canary_flow_cache *
 	v = fc_slot_read(k, &slot);
 	assert_int_equal(bpf_map_lookup_elem(fx.fc_gens_fd, &slot, &gen), 0);
 	for (int cpu = 0; cpu < fx.ncpus && !found; cpu++) {
-		if (fc_same_key(&v[cpu].key, k) && v[cpu].slot_gen == gen) {
+		if (canary_ct_key_equal(&v[cpu].key, k) && v[cpu].slot_gen == gen) {
 			*out = v[cpu];
 			found = true;
 		}
@@ -81,7 +75,7 @@ static void fc_key_age(const struct canary_ct_key *k)
 
 	v = fc_slot_read(k, &slot);
 	for (int cpu = 0; cpu < fx.ncpus; cpu++)
-		if (fc_same_key(&v[cpu].key, k))
+		if (canary_ct_key_equal(&v[cpu].key, k))
 			v[cpu].last_seen_ns = 0;
 	assert_int_equal(bpf_map_update_elem(fd, &slot, v, BPF_EXIST), 0);
 	free(v);

@@ -211,37 +211,21 @@ int prim_tc_rewrite_port(struct __sk_buff *skb)
 }
 
 /*
- * A direct-mapped flow cache in front of conntrack, as an experiment: a
- * per-CPU array slot chosen by a multiplicative hash of the key, the key
- * compared in full, and the slot's generation in a shared array compared
- * with the one the slot was filled under.
+ * The flow cache's probe (bpf/lib/flowcache.h), on maps of its own types
+ * and size: the slot chosen by canary_flow_cache_slot(), its generation
+ * read, the key compared. The first run fills the slot; every later one
+ * hits.
  */
-#define PRIM_FC_BITS 12
-
-struct prim_fc_entry {
-	struct canary_ct_key key;
-	__be32 nat_addr;
-	__be16 nat_port;
-	__u8 version;
-	__u8 pad;
-	__u32 svc_id;
-	__u32 svc_gen;
-	__u32 slot_gen;
-	__u32 pad2;
-	__u64 created_ns;
-	__u64 last_seen_ns;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1 << PRIM_FC_BITS);
+	__uint(max_entries, CANARY_FLOW_CACHE_ENTRIES);
 	__type(key, __u32);
-	__type(value, struct prim_fc_entry);
+	__type(value, struct canary_flow_cache);
 } prim_fc SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1 << PRIM_FC_BITS);
+	__uint(max_entries, CANARY_FLOW_CACHE_ENTRIES);
 	__type(key, __u32);
 	__type(value, __u32);
 } prim_fc_gens SEC(".maps");
@@ -250,19 +234,14 @@ SEC("tc")
 int prim_flow_cache_hit(struct __sk_buff *skb)
 {
 	struct canary_ct_key k = prim_hit_key;
-	const __u64 *kw = (const __u64 *)&k;
-	struct prim_fc_entry *c;
-	__u32 slot, *g;
-	__u64 *cw;
+	__u32 slot = canary_flow_cache_slot(&k);
+	struct canary_flow_cache *c = bpf_map_lookup_elem(&prim_fc, &slot);
+	__u32 *g = bpf_map_lookup_elem(&prim_fc_gens, &slot);
 
 	(void)skb;
-	slot = (__u32)(((kw[0] ^ (kw[1] << 7)) * 0x9e3779b97f4a7c15ULL) >> (64 - PRIM_FC_BITS));
-	c = bpf_map_lookup_elem(&prim_fc, &slot);
-	g = bpf_map_lookup_elem(&prim_fc_gens, &slot);
 	if (!c || !g)
 		return TC_ACT_OK;
-	cw = (__u64 *)&c->key;
-	if (cw[0] == kw[0] && cw[1] == kw[1] && c->slot_gen == *g) {
+	if (c->slot_gen == *g && canary_ct_key_equal(&c->key, &k)) {
 		prim_sink = c->last_seen_ns;
 		return TC_ACT_OK;
 	}
