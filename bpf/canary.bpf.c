@@ -523,6 +523,37 @@ __canary_inline void egress_count_cached(const struct canary_pkt *pkt,
 }
 
 /*
+ * The reverse entry of a backend's packet, in conntrack or the half-open
+ * table (*half_open). A SYN-ACK or a RST answers a handshake, so the
+ * half-open table is read first for those: a client port reused for a new
+ * flow to the same backend leaves the older flow's reverse entry in
+ * conntrack under the same key until the new flow's promotion replaces it,
+ * and the handshake must not be settled against it. Other packets look in
+ * conntrack first, where established flows are.
+ */
+__canary_inline struct canary_ct_entry *egress_reverse_entry(const struct canary_pkt *pkt,
+							     int *half_open)
+{
+	int answers_syn =
+		pkt->tuple.proto == IPPROTO_TCP && (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_RST));
+	struct canary_ct_entry *rev;
+
+	*half_open = 1;
+	if (answers_syn) {
+		rev = syn_lookup(&pkt->tuple);
+		if (rev && (rev->flags & CANARY_CT_F_REVERSE))
+			return rev;
+	}
+	rev = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &pkt->tuple);
+	if (rev) {
+		*half_open = 0;
+		return rev;
+	}
+	/* Data or a FIN before the handshake ends (a Fast Open answer). */
+	return answers_syn ? NULL : syn_lookup(&pkt->tuple);
+}
+
+/*
  * A packet on egress that the flow cache did not settle: a reply when its
  * source has a reverse entry, in conntrack or the half-open table. Counts
  * it, keeps the flow's state, and copies the entry into slot c (read under
@@ -539,10 +570,7 @@ __canary_inline int egress_reply(struct __sk_buff *skb, const struct canary_pkt 
 	int half_open, check_forward, current;
 	__u64 now;
 
-	rev = bpf_map_lookup_elem(&CANARY_MAP(conntrack), &pkt->tuple);
-	half_open = !rev;
-	if (half_open)
-		rev = syn_lookup(&pkt->tuple); /* a SYN-ACK, or a refusal */
+	rev = egress_reverse_entry(pkt, &half_open);
 	if (!rev || !(rev->flags & CANARY_CT_F_REVERSE))
 		return 0;
 

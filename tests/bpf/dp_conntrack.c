@@ -66,6 +66,45 @@ static void test_port_reuse_after_fin(void **state)
 	flow_reply(&f, PKT_TCP_SYN | PKT_TCP_ACK, NULL, 0);
 }
 
+/*
+ * A client port reused for a flow to the backend of an older flow that
+ * lost its forward entry but kept its reverse one: the two age apart, and
+ * the old backend of a re-steered flow keeps retransmitting into its
+ * reverse entry. The new flow's handshake is in the half-open table under
+ * the same reverse key; its SYN-ACK must reach that entry, not the older
+ * flow's. Otherwise the flow is never promoted, its response is never
+ * seen, and the client's FIN after it counts a 5xx no client saw.
+ */
+static void test_port_reuse_stale_reverse(void **state)
+{
+	struct canary_ct_key k;
+	struct flow old, f;
+
+	svc_set_weight(&web_def, 0);
+	flow_init(&old, test_path(state), &web_def, CLIENT_A, 49100);
+	flow_establish(&old);
+	flow_send(&old, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	flow_reply(&old, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
+	k = flow_fwd_key(&old);
+	assert_int_equal(bpf_map_delete_elem(fx.ct_fd, &k), 0);
+	assert_int_equal(fixture_flow_cache_flush(&fx), 0);
+	metrics_zero(SVC_WEB_ID);
+
+	f = old;
+	f.cseq += 0x10000;
+	f.sseq -= 0x10000; /* the backend's new ISN, behind its old mark */
+	flow_open(&f);
+	assert_int_equal(f.be_addr, old.be_addr);
+	flow_reply(&f, PKT_TCP_SYN | PKT_TCP_ACK, NULL, 0);
+	flow_send(&f, PKT_TCP_ACK, NULL, 0);
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
+	flow_send(&f, PKT_TCP_FIN | PKT_TCP_ACK, NULL, 0);
+	assert_turns(&f, 1, 0, 1, 0);
+	assert_true(flow_flags(&f) & CANARY_CT_F_ESTABLISHED); /* promoted to conntrack */
+	assert_int_equal(ct_count(), 2);
+}
+
 static void test_port_reuse_after_refusal(void **state)
 {
 	struct flow f;
@@ -874,6 +913,7 @@ DP_SUITE(conntrack,
 	BOTH(test_refused_and_reset),
 	BOTH(test_port_reuse_after_fin),
 	BOTH(test_port_reuse_after_refusal),
+	BOTH(test_port_reuse_stale_reverse),
 	BOTH(test_syn_retransmit),
 	BOTH(test_syn_retransmit_after_synack),
 	BOTH(test_ct_miss_non_syn),
