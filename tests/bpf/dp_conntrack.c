@@ -81,7 +81,7 @@ static void test_port_reuse_stale_reverse(void **state)
 	struct flow old, f;
 
 	svc_set_weight(&web_def, 0);
-	flow_init(&old, test_path(state), &web_def, CLIENT_A, 49100);
+	flow_init(&old, test_path(state), &web_def, CLIENT_A, 49150);
 	flow_establish(&old);
 	flow_send(&old, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
 	flow_reply(&old, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
@@ -103,6 +103,28 @@ static void test_port_reuse_stale_reverse(void **state)
 	assert_turns(&f, 1, 0, 1, 0);
 	assert_true(flow_flags(&f) & CANARY_CT_F_ESTABLISHED); /* promoted to conntrack */
 	assert_int_equal(ct_count(), 2);
+}
+
+/*
+ * A client that gave up on a handshake nobody answered connects again from
+ * the same port with another initial sequence number: a new connection, not
+ * a retransmitted SYN. Taken for a retransmission, it kept the first SYN's
+ * sequence mark, and a request behind that mark was never counted.
+ */
+static void test_port_reuse_unanswered_syn(void **state)
+{
+	struct flow f;
+
+	svc_set_weight(&web_def, 0);
+	flow_init(&f, test_path(state), &web_def, CLIENT_A, 49160);
+	flow_open(&f);	   /* never answered */
+	f.cseq -= 0x10000; /* the next connect()'s ISN, behind the first one */
+	flow_establish(&f);
+	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
+	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
+	assert_turns(&f, 1, 0, 1, 0);
+	assert_int_equal(opened(SVC_WEB_ID, CANARY_V_STABLE), 2);
+	assert_int_equal(reason(CANARY_R_NEW_FLOW), 2);
 }
 
 static void test_port_reuse_after_refusal(void **state)
@@ -141,15 +163,14 @@ static void test_syn_retransmit(void **state)
 }
 
 /*
- * BUG (bpf/lib/conntrack.h, ct_is_port_reuse): CANARY_CT_F_ESTABLISHED is set
- * when the SYN-ACK leaves through egress, so when that SYN-ACK is lost on
- * its way to the client, the client's retransmitted SYN (same ISN) is taken
- * for port reuse: the flow is chosen again (another backend once the weight
- * has moved), conns_opened counts it twice, and the first backend's
- * retransmitted SYN-ACK is later restored by the stale reverse entry and
- * written into the new flow's server_seq_end. A SYN whose seq equals
- * client_seq_end - 1 (CANARY_CT_F_CSEQ_VALID) is a retransmission, not a new
- * flow. This test fails until the program is fixed.
+ * CANARY_CT_F_ESTABLISHED is set when the SYN-ACK leaves through egress, so
+ * when that SYN-ACK is lost on its way to the client, the client's
+ * retransmitted SYN (same ISN) finds an established entry. It is a
+ * retransmission, not port reuse (ct_is_port_reuse(): its seq is
+ * client_seq_end - 1): chosen again, the flow could move to another
+ * backend once the weight has moved, conns_opened would count it twice,
+ * and the first backend's retransmitted SYN-ACK would be restored by the
+ * stale reverse entry into the new flow's server_seq_end.
  */
 static void test_syn_retransmit_after_synack(void **state)
 {
@@ -167,7 +188,7 @@ static void test_syn_retransmit_after_synack(void **state)
 	flow_in(&f, PKT_TCP_SYN, NULL, 0, &x);
 	if (out_daddr(&x) != f.be_addr)
 		fail_msg("retransmitted SYN re-chosen: sent to %08x, the flow is on %08x -- "
-			 "known bug: ct_is_port_reuse() takes it for port reuse",
+			 "ct_is_port_reuse() took it for port reuse",
 			 ntohl(out_daddr(&x)), ntohl(f.be_addr));
 	assert_nat(&x, true, f.be_addr, f.be_port);
 	assert_int_equal(opened(SVC_WEB_ID, CANARY_V_STABLE), 1);
@@ -914,6 +935,7 @@ DP_SUITE(conntrack,
 	BOTH(test_port_reuse_after_fin),
 	BOTH(test_port_reuse_after_refusal),
 	BOTH(test_port_reuse_stale_reverse),
+	BOTH(test_port_reuse_unanswered_syn),
 	BOTH(test_syn_retransmit),
 	BOTH(test_syn_retransmit_after_synack),
 	BOTH(test_ct_miss_non_syn),

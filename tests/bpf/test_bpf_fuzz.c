@@ -582,6 +582,27 @@ static int model_icmp(const __u8 *f, size_t len, const struct mpkt *p, struct mq
 	return M_OK;
 }
 
+/*
+ * egress_reverse_entry() of bpf/canary.bpf.c: a backend's SYN-ACK or RST
+ * reads the half-open table first, any other packet conntrack first.
+ */
+static bool reverse_find(const struct mpkt *m, struct canary_ct_entry *e, bool *half)
+{
+	bool answers_syn =
+		m->tuple.proto == IPPROTO_TCP && (m->tcp_flags & (PKT_TCP_SYN | PKT_TCP_RST));
+
+	if (answers_syn && !bpf_map_lookup_elem(fx.ct_syn_fd, &m->tuple, e) &&
+	    (e->flags & CANARY_CT_F_REVERSE)) {
+		*half = true;
+		return true;
+	}
+	*half = false;
+	if (ct_get(&m->tuple, e))
+		return true;
+	*half = !answers_syn && bpf_map_lookup_elem(fx.ct_syn_fd, &m->tuple, e) == 0;
+	return *half;
+}
+
 /* ct_is_port_reuse() of bpf/lib/conntrack.h. */
 static bool model_port_reuse(const struct mpkt *p, const struct canary_ct_entry *e)
 {
@@ -591,10 +612,10 @@ static bool model_port_reuse(const struct mpkt *p, const struct canary_ct_entry 
 		return false;
 	if (e->flags & (CANARY_CT_F_RST_SEEN | CANARY_CT_F_FIN_SEEN | CANARY_CT_F_RESTEERED))
 		return true;
-	/* A retransmitted SYN, with or without its Fast Open data. */
-	if ((e->flags & CANARY_CT_F_CSEQ_VALID) &&
-	    (e->client_seq_end == p->seq + 1 || e->client_seq_end == p->seq + 1 + p->payload_len))
-		return false;
+	/* Not a retransmitted SYN (with or without its Fast Open data): a new connection. */
+	if (e->flags & CANARY_CT_F_CSEQ_VALID)
+		return e->client_seq_end != p->seq + 1 &&
+		       e->client_seq_end != p->seq + 1 + p->payload_len;
 	return (e->flags & (CANARY_CT_F_ESTABLISHED | CANARY_CT_F_MIDFLOW)) != 0;
 }
 
@@ -1692,7 +1713,7 @@ static void egress_one(unsigned long idx, const struct frame *in)
 	reason = model_parse(in->b, in->len, &m);
 	if (reason == M_OK) {
 		/* A SYN-ACK or refusal finds its reverse entry in the half-open table. */
-		have_rev = model_backend_has(&m.tuple) && ct_find(&m.tuple, &rev, &half) &&
+		have_rev = model_backend_has(&m.tuple) && reverse_find(&m, &rev, &half) &&
 			   (rev.flags & CANARY_CT_F_REVERSE);
 		if (have_rev) {
 			memset(&fkey, 0, sizeof(fkey));
