@@ -824,19 +824,21 @@ int dp_override_sync(struct canary_dp *dp, __u32 svc_id, const __be32 *addrs,
 /* Entries read per syscall by dp_flow_each: 256 KiB of keys and values. */
 #define FLOW_BATCH 4096
 
-/* Batch lookups, bucket by bucket: about 7 times faster than two syscalls a key. */
-static int flow_each_batched(const struct canary_dp *dp,
+/*
+ * Batch lookups of the flow table fd (max entries), bucket by bucket: about
+ * 7 times faster than two syscalls a key.
+ */
+static int flow_each_batched(int fd, __u32 max,
 			     int (*fn)(const struct canary_ct_key *, const struct canary_ct_entry *,
 				       void *),
 			     void *arg, struct canary_ct_key *keys, struct canary_ct_entry *vals)
 {
-	int fd = dp->map_fds[DP_MAP_CONNTRACK];
 	__u32 tok_in, tok_out = 0, count, i, seen = 0;
 	void *in = NULL;
 	int err, rc;
 
 	/* Bounded: entries come and go while we read, the walk must still end. */
-	while (seen < 2 * dp->ct_max) {
+	while (seen < 2 * max) {
 		count = FLOW_BATCH;
 		err = bpf_map_lookup_batch(fd, in, &tok_out, keys, vals, &count, NULL);
 		if (err && err != -ENOENT)
@@ -855,17 +857,29 @@ static int flow_each_batched(const struct canary_dp *dp,
 	return 0;
 }
 
+/* Every entry of the flow table fd (max entries). */
+static int table_each(int fd, __u32 max,
+		      int (*fn)(const struct canary_ct_key *, const struct canary_ct_entry *,
+				void *),
+		      void *arg)
+{
+	struct canary_ct_key *keys;
+	struct canary_ct_entry *vals;
+	int rc;
+
+	keys = calloc(FLOW_BATCH, sizeof(*keys));
+	vals = calloc(FLOW_BATCH, sizeof(*vals));
+	rc = keys && vals ? flow_each_batched(fd, max, fn, arg, keys, vals) : -ENOMEM;
+	free(keys);
+	free(vals);
+	return rc;
+}
+
 int dp_flow_each(const struct canary_dp *dp,
 		 int (*fn)(const struct canary_ct_key *, const struct canary_ct_entry *, void *),
 		 void *arg)
 {
-	struct canary_ct_key *keys = calloc(FLOW_BATCH, sizeof(*keys));
-	struct canary_ct_entry *vals = calloc(FLOW_BATCH, sizeof(*vals));
-	int rc = keys && vals ? flow_each_batched(dp, fn, arg, keys, vals) : -ENOMEM;
-
-	free(keys);
-	free(vals);
-	return rc;
+	return table_each(dp->map_fds[DP_MAP_CONNTRACK], dp->ct_max, fn, arg);
 }
 
 static int count_flow(const struct canary_ct_key *key, const struct canary_ct_entry *e, void *arg)
@@ -1052,7 +1066,12 @@ int dp_reset_canary_flows(struct canary_dp *dp, __u32 svc_id, unsigned int *coun
 	if (err)
 		return err;
 	if (count) {
+		int syn_fd = dp->map_fds[DP_MAP_CT_SYN]; /* < 0 with pins that predate it */
+
+		/* A flow still in its handshake is reset too, once it reaches conntrack. */
 		dp_flow_each(dp, count_reset, &w);
+		if (syn_fd >= 0)
+			table_each(syn_fd, CANARY_CT_SYN_MAX_ENTRIES, count_reset, &w);
 		*count = w.n;
 	}
 	return 0;

@@ -108,7 +108,8 @@ int dp_override_sync(struct canary_dp *dp, __u32 svc_id, const __be32 *addrs,
  * Ask the kernel to reset every established canary flow of a service: sets
  * the service's reset epoch (reset_ns) to now, and the next packet of each
  * canary flow that began at or before it gets the client a RST. Conntrack
- * entries are not written. *count is how many such flows there were.
+ * entries are not written. *count is how many such flows there were, in
+ * conntrack and (still in their handshake) the half-open table.
  */
 int dp_reset_canary_flows(struct canary_dp *dp, __u32 svc_id, unsigned int *count);
 /*

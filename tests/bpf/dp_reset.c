@@ -125,8 +125,31 @@ static void test_reset_epoch(void **state)
 	assert_int_equal(flow_flags(&g) & CANARY_CT_F_RESTEERED, 0);
 }
 
+/*
+ * The count the abort and emergency-rollback report takes in the canary
+ * flows still in their handshake: they are reset too, once the client's
+ * ACK moves them to conntrack.
+ */
+static void test_reset_count_half_open(void **state)
+{
+	struct canary_dp *dp;
+	unsigned int n = 0;
+	struct flow f, g;
+
+	svc_set_weight(&web_def, CANARY_WEIGHT_MAX);
+	flow_init(&f, test_path(state), &web_def, CLIENT_A, 53100);
+	flow_establish(&f);
+	flow_init(&g, test_path(state), &web_def, CLIENT_B, 53101);
+	assert_int_equal(flow_open(&g), CANARY_V_CANARY); /* SYN only: half-open */
+	assert_int_equal(dp_open_pinned(fx.pin_dir, &dp), 0);
+	assert_int_equal(dp_reset_canary_flows(dp, SVC_WEB_ID, &n), 0);
+	dp_close(dp);
+	assert_int_equal(n, 2);
+}
+
 /* clang-format off */
 DP_SUITE(reset,
 	BOTH(test_reset_canary_flow),
-	BOTH(test_reset_epoch));
+	BOTH(test_reset_epoch),
+	BOTH(test_reset_count_half_open));
 /* clang-format on */
