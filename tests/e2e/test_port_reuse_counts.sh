@@ -2,7 +2,8 @@
 # The data path counts what clients see, also when a client reuses its
 # ports at once (TIME_WAIT reuse, as busy clients and NAT gateways do):
 # every 5xx counted for a version is a 503 the client received from one of
-# its backends, or a request the client gave up on.
+# its backends, or a request the client gave up on, and every 200 the
+# client received is counted.
 #
 # Why the abort: its reset moves the canary's open connections to stable,
 # and their old backend keeps retransmitting into their old reverse entries
@@ -57,5 +58,12 @@ for v in stable canary; do
 	counted=$(delta "$maps_a" "$maps_b" "d['services'][0]['$v']['metrics']['responses']['5xx']")
 	check "$v, after the retry: 5xx counted by the data path ($counted) <= 503s the client saw ($seen) + requests it gave up ($gave_up)" \
 		expect "$counted <= $seen + $gave_up"
+	# The snapshots are not taken at one instant: up to one request per
+	# client connection (64) may sit on either side.
+	seen=$(delta "$client_a" "$client_b" \
+		"sum(d['backend_status'].get(b, {}).get('200', 0) for b in '$backends'.split())")
+	counted=$(delta "$maps_a" "$maps_b" "d['services'][0]['$v']['metrics']['responses']['2xx']")
+	check "$v, after the retry: 2xx counted by the data path ($counted) within 64 of the 200s the client saw ($seen)" \
+		expect "abs($counted - $seen) <= 64"
 done
 lab_finish
