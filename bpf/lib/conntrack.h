@@ -313,12 +313,19 @@ __canary_inline __u32 pkt_seq_end(const struct canary_pkt *pkt)
 }
 
 /*
+ * How far past a SYN's sequence number + 1 the client's mark may be while
+ * the SYN is still its flow's own: its Fast Open data, which a retransmitted
+ * SYN may no longer carry. A SYN carries at most one segment.
+ */
+#define SYN_DATA_WINDOW 65536U
+
+/*
  * A SYN on a tuple whose flow was established or is over opens a new flow,
  * and so does a SYN with another initial sequence number than the one
  * recorded: a client that gave up on an unanswered handshake and connects
  * again from the same port. A retransmitted SYN (same initial sequence
- * number, no data sent since but its own Fast Open data) keeps its
- * backend, also when the SYN-ACK it answers was lost after we saw it.
+ * number, with or without its Fast Open data) keeps its backend, also when
+ * the SYN-ACK it answers was lost after we saw it.
  */
 __canary_inline int ct_is_port_reuse(const struct canary_pkt *pkt, const struct canary_ct_entry *e)
 {
@@ -329,7 +336,7 @@ __canary_inline int ct_is_port_reuse(const struct canary_pkt *pkt, const struct 
 	if (e->flags & (CANARY_CT_F_RST_SEEN | CANARY_CT_F_FIN_SEEN | CANARY_CT_F_RESTEERED))
 		return 1;
 	if (e->flags & CANARY_CT_F_CSEQ_VALID)
-		return e->client_seq_end != pkt->seq + 1 && e->client_seq_end != pkt_seq_end(pkt);
+		return e->client_seq_end - (pkt->seq + 1) >= SYN_DATA_WINDOW;
 	return (e->flags & (CANARY_CT_F_ESTABLISHED | CANARY_CT_F_MIDFLOW)) != 0;
 }
 

@@ -117,8 +117,8 @@ static void test_port_reuse_unanswered_syn(void **state)
 
 	svc_set_weight(&web_def, 0);
 	flow_init(&f, test_path(state), &web_def, CLIENT_A, 49160);
-	flow_open(&f);	   /* never answered */
-	f.cseq -= 0x10000; /* the next connect()'s ISN, behind the first one */
+	flow_open(&f);	    /* never answered */
+	f.cseq -= 0x100000; /* the next connect()'s ISN, 1 MiB behind the first one */
 	flow_establish(&f);
 	flow_send(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_get));
 	flow_reply(&f, PKT_TCP_ACK | PKT_TCP_PSH, TXT(http_200));
@@ -190,6 +190,32 @@ static void test_syn_retransmit_after_synack(void **state)
 		fail_msg("retransmitted SYN re-chosen: sent to %08x, the flow is on %08x -- "
 			 "ct_is_port_reuse() took it for port reuse",
 			 ntohl(out_daddr(&x)), ntohl(f.be_addr));
+	assert_nat(&x, true, f.be_addr, f.be_port);
+	assert_int_equal(opened(SVC_WEB_ID, CANARY_V_STABLE), 1);
+	assert_int_equal(opened(SVC_WEB_ID, CANARY_V_CANARY), 0);
+	assert_int_equal(reason(CANARY_R_NEW_FLOW), 1);
+}
+
+/*
+ * A Fast Open SYN's retransmission may come without its data: it is the
+ * same flow's SYN still (its sequence number is the first one's), not a new
+ * connection, and keeps its backend.
+ */
+static void test_syn_retransmit_without_fast_open_data(void **state)
+{
+	struct flow f;
+	struct xfer x;
+	__u32 isn;
+
+	svc_set_weight(&web_def, 0);
+	flow_init(&f, test_path(state), &web_def, CLIENT_A, 49400);
+	isn = f.cseq;
+	flow_in(&f, PKT_TCP_SYN, TXT(http_get), &x);
+	f.be_addr = out_daddr(&x);
+	f.be_port = out_dport(&x);
+	svc_set_weight(&web_def, CANARY_WEIGHT_MAX);
+	f.cseq = isn;
+	flow_in(&f, PKT_TCP_SYN, NULL, 0, &x);
 	assert_nat(&x, true, f.be_addr, f.be_port);
 	assert_int_equal(opened(SVC_WEB_ID, CANARY_V_STABLE), 1);
 	assert_int_equal(opened(SVC_WEB_ID, CANARY_V_CANARY), 0);
@@ -938,6 +964,7 @@ DP_SUITE(conntrack,
 	BOTH(test_port_reuse_unanswered_syn),
 	BOTH(test_syn_retransmit),
 	BOTH(test_syn_retransmit_after_synack),
+	BOTH(test_syn_retransmit_without_fast_open_data),
 	BOTH(test_ct_miss_non_syn),
 	BOTH(test_ct_entries_counted),
 	BOTH(test_reverse_entry_restored),

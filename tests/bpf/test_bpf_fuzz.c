@@ -614,8 +614,7 @@ static bool model_port_reuse(const struct mpkt *p, const struct canary_ct_entry 
 		return true;
 	/* Not a retransmitted SYN (with or without its Fast Open data): a new connection. */
 	if (e->flags & CANARY_CT_F_CSEQ_VALID)
-		return e->client_seq_end != p->seq + 1 &&
-		       e->client_seq_end != p->seq + 1 + p->payload_len;
+		return e->client_seq_end - (p->seq + 1) >= 65536U;
 	return (e->flags & (CANARY_CT_F_ESTABLISHED | CANARY_CT_F_MIDFLOW)) != 0;
 }
 
