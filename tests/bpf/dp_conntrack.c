@@ -172,10 +172,31 @@ static void test_syn_retransmit(void **state)
  * and the first backend's retransmitted SYN-ACK would be restored by the
  * stale reverse entry into the new flow's server_seq_end.
  */
+/*
+ * The stable flow f's SYN, sent again with its initial sequence number isn
+ * and no data once the weight says canary, keeps its backend: one stable
+ * connection, one new flow.
+ */
+static void assert_syn_retransmit_kept(struct flow *f, __u32 isn)
+{
+	struct xfer x;
+
+	svc_set_weight(&web_def, CANARY_WEIGHT_MAX);
+	f->cseq = isn;
+	flow_in(f, PKT_TCP_SYN, NULL, 0, &x);
+	if (out_daddr(&x) != f->be_addr)
+		fail_msg("retransmitted SYN re-chosen: sent to %08x, the flow is on %08x -- "
+			 "ct_is_port_reuse() took it for port reuse",
+			 ntohl(out_daddr(&x)), ntohl(f->be_addr));
+	assert_nat(&x, true, f->be_addr, f->be_port);
+	assert_int_equal(opened(SVC_WEB_ID, CANARY_V_STABLE), 1);
+	assert_int_equal(opened(SVC_WEB_ID, CANARY_V_CANARY), 0);
+	assert_int_equal(reason(CANARY_R_NEW_FLOW), 1);
+}
+
 static void test_syn_retransmit_after_synack(void **state)
 {
 	struct flow f;
-	struct xfer x;
 	__u32 isn;
 
 	svc_set_weight(&web_def, 0);
@@ -183,17 +204,7 @@ static void test_syn_retransmit_after_synack(void **state)
 	isn = f.cseq;
 	flow_open(&f);
 	flow_reply(&f, PKT_TCP_SYN | PKT_TCP_ACK, NULL, 0); /* lost after egress */
-	svc_set_weight(&web_def, CANARY_WEIGHT_MAX);
-	f.cseq = isn;
-	flow_in(&f, PKT_TCP_SYN, NULL, 0, &x);
-	if (out_daddr(&x) != f.be_addr)
-		fail_msg("retransmitted SYN re-chosen: sent to %08x, the flow is on %08x -- "
-			 "ct_is_port_reuse() took it for port reuse",
-			 ntohl(out_daddr(&x)), ntohl(f.be_addr));
-	assert_nat(&x, true, f.be_addr, f.be_port);
-	assert_int_equal(opened(SVC_WEB_ID, CANARY_V_STABLE), 1);
-	assert_int_equal(opened(SVC_WEB_ID, CANARY_V_CANARY), 0);
-	assert_int_equal(reason(CANARY_R_NEW_FLOW), 1);
+	assert_syn_retransmit_kept(&f, isn);
 }
 
 /*
@@ -213,13 +224,7 @@ static void test_syn_retransmit_without_fast_open_data(void **state)
 	flow_in(&f, PKT_TCP_SYN, TXT(http_get), &x);
 	f.be_addr = out_daddr(&x);
 	f.be_port = out_dport(&x);
-	svc_set_weight(&web_def, CANARY_WEIGHT_MAX);
-	f.cseq = isn;
-	flow_in(&f, PKT_TCP_SYN, NULL, 0, &x);
-	assert_nat(&x, true, f.be_addr, f.be_port);
-	assert_int_equal(opened(SVC_WEB_ID, CANARY_V_STABLE), 1);
-	assert_int_equal(opened(SVC_WEB_ID, CANARY_V_CANARY), 0);
-	assert_int_equal(reason(CANARY_R_NEW_FLOW), 1);
+	assert_syn_retransmit_kept(&f, isn);
 }
 
 /* ------------------------------------------------------------------------ */
